@@ -1,0 +1,34 @@
+"""vaekit: variational autoencoders for images, text and speech — one engine, modality plugins.
+
+    from vaekit import DiagonalGaussian, elbo, iw_nll, schedules
+"""
+
+from . import diagnostics, likelihoods, schedules
+from .checkpoint import load, save_pretrained
+from .diagnostics import active_units, mutual_information
+from .distributions import DiagonalGaussian
+from .likelihoods import (
+    Bernoulli,
+    Categorical,
+    DiscretizedLogistic,
+    Gaussian,
+    Laplace,
+    Likelihood,
+    get_likelihood,
+)
+from .model import VAE, ConditionEmbedding, LearnedConditionalPrior, StandardNormalPrior
+from .objectives import ELBO, IWAE, Objective, ObjectiveTerms, elbo, iw_nll, iwae_bound, log_importance_weights
+from .plugin import DataBundle, Plugin, PluginError, get_plugin, list_plugins, register_plugin
+from .recipe import Recipe, RecipeError, load_recipe
+from .schedules import KLSchedule
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DiagonalGaussian", "Likelihood", "Bernoulli", "Gaussian", "Laplace", "DiscretizedLogistic", "Categorical",
+    "get_likelihood", "elbo", "iwae_bound", "iw_nll", "log_importance_weights", "Objective", "ObjectiveTerms",
+    "ELBO", "IWAE", "KLSchedule", "schedules", "diagnostics", "likelihoods", "active_units",
+    "mutual_information", "VAE", "ConditionEmbedding", "LearnedConditionalPrior", "StandardNormalPrior",
+    "Plugin", "PluginError", "DataBundle", "get_plugin", "list_plugins", "register_plugin", "Recipe",
+    "RecipeError", "load_recipe", "load", "save_pretrained", "__version__",
+]

@@ -1,0 +1,264 @@
+"""Checkpoints and pretrained folders: safetensors + JSON, written atomically, loaded without unpickling.
+
+A pretrained folder (what save_pretrained writes, and what every checkpoint also is) holds
+
+    model.safetensors   the weights
+    config.json         plugin name, model section, data info, vaekit version
+    assets/             plugin files the model needs (a tokenizer, say)
+
+and a training checkpoint adds `training.safetensors` + `state.json` (optimizer, scheduler, RNG
+and data-order state). Nothing here calls pickle: opening someone else's files cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+TRAINING = "training.safetensors"
+STATE = "state.json"
+ASSETS = "assets"
+
+
+class CheckpointError(Exception):
+    """A checkpoint or pretrained folder that cannot be read; the message names the file."""
+
+
+# -- tensors inside nested state (optimizer, RNG) <-> safetensors + JSON -------------------------
+
+def flatten_state(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "t") -> Any:
+    """Replace every tensor in nested dicts/lists by {"__tensor__": key}, collecting it in tensors."""
+    if isinstance(obj, torch.Tensor):
+        key = f"{prefix}{len(tensors)}"
+        tensors[key] = obj.detach().cpu().contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        return {"__dict__": [[flatten_state(k, tensors, prefix), flatten_state(v, tensors, prefix)]
+                             for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return {"__list__": [flatten_state(v, tensors, prefix) for v in obj], "tuple": isinstance(obj, tuple)}
+    if isinstance(obj, np.ndarray):
+        return {"__tensor__": flatten_state(torch.from_numpy(obj.copy()), tensors, prefix)["__tensor__"],
+                "numpy": True}
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint")
+
+
+def unflatten_state(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of flatten_state."""
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            tensor = tensors[obj["__tensor__"]]
+            return tensor.numpy() if obj.get("numpy") else tensor
+        if "__dict__" in obj:
+            return {unflatten_state(k, tensors): unflatten_state(v, tensors) for k, v in obj["__dict__"]}
+        if "__list__" in obj:
+            items = [unflatten_state(v, tensors) for v in obj["__list__"]]
+            return tuple(items) if obj.get("tuple") else items
+    return obj
+
+
+def rng_state() -> dict:
+    """Python, NumPy, torch CPU and CUDA generator states."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what rng_state captured."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np.random.set_state(tuple(state["numpy"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# -- atomic folders -------------------------------------------------------------------------------
+
+def _write_json(path: Path, data: dict) -> None:
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+
+
+def commit_folder(tmp: Path, final: Path) -> None:
+    """Move a fully written temporary folder into place; a crash before the rename leaves final untouched."""
+    _fsync_tree(tmp)
+    if final.exists():
+        old = final.with_name(f".old-{final.name}-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+def _write_pretrained(model, folder: Path) -> None:
+    config = dict(model.config)
+    config.setdefault("vaekit_version", _version())
+    assets = config.pop("assets_dir", None)
+    save_model(model, str(folder / WEIGHTS))
+    _write_json(folder / CONFIG, config)
+    if assets and Path(assets).is_dir():
+        shutil.copytree(assets, folder / ASSETS)
+    else:
+        (folder / ASSETS).mkdir()
+
+
+def save_pretrained(model, directory: str | Path) -> Path:
+    """Write model.safetensors, config.json and assets/ to directory, atomically."""
+    final = Path(directory)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    try:
+        _write_pretrained(model, tmp)
+        commit_folder(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def save_checkpoint(model, training_state: dict, folder: Path) -> Path:
+    """A pretrained folder plus training state (optimizer, scheduler, RNG, data order), atomically."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{folder.name}-", dir=folder.parent))
+    try:
+        _write_pretrained(model, tmp)
+        tensors: dict[str, torch.Tensor] = {}
+        skeleton = flatten_state(training_state, tensors)
+        save_file(tensors, str(tmp / TRAINING))
+        _write_json(tmp / STATE, {"step": training_state.get("step"), "state": skeleton})
+        commit_folder(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+def read_json(path: Path) -> dict:
+    """A JSON object from path, or a CheckpointError naming it."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file, or a CheckpointError naming it."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """The run's checkpoint folders, oldest first."""
+    folder = Path(run_dir) / "checkpoints"
+    found = [p for p in folder.glob("step-*") if p.is_dir() and p.name[5:].isdigit()] if folder.is_dir() else []
+    return sorted(found, key=lambda p: int(p.name[5:]))
+
+
+def resolve_model_dir(path: str | Path) -> Path:
+    """A pretrained folder from a run folder (its latest checkpoint), a checkpoint or a pretrained folder."""
+    path = Path(path)
+    if (path / CONFIG).is_file():
+        return path
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such run or model folder")
+    found = checkpoints(path)
+    if not found:
+        raise CheckpointError(f"{path}: no {CONFIG} and no checkpoints/step-N inside; is it a vaekit run?")
+    return found[-1]
+
+
+def load(path: str | Path, device: str | torch.device = "cpu"):
+    """(model, plugin) from a run folder, a checkpoint or a pretrained folder; never unpickles."""
+    from .plugin import PluginError, get_plugin
+    from .recipe import RecipeError, build_dataclass
+
+    folder = resolve_model_dir(path)
+    config = read_json(folder / CONFIG)
+    for key in ("plugin", "model", "info"):
+        if key not in config:
+            raise CheckpointError(f"{folder / CONFIG}: missing key {key!r}")
+    try:
+        plugin = get_plugin(config["plugin"])
+    except PluginError as exc:
+        raise CheckpointError(f"{folder / CONFIG}: {exc}") from None
+    try:
+        model_cfg = build_dataclass(plugin.model_config, config["model"], "model") if plugin.model_config \
+            else config["model"]
+    except RecipeError as exc:
+        raise CheckpointError(f"{folder / CONFIG}: {exc}") from None
+    model = build_model(plugin, model_cfg, config["info"], folder / ASSETS)
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: missing")
+    try:
+        missing, unexpected = load_model(model, str(weights), strict=False)
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{weights}: cannot load weights ({exc})") from None
+    if missing or unexpected:
+        raise CheckpointError(f"{weights}: does not match the model (missing {sorted(missing)[:5]}, "
+                              f"unexpected {sorted(unexpected)[:5]})")
+    return model.to(device).eval(), plugin
+
+
+def build_model(plugin, model_cfg, info: dict, assets: Path):
+    """plugin.build_model, plus the config that save_pretrained and load need."""
+    import dataclasses
+
+    model = plugin.build_model(model_cfg, info, assets=Path(assets))
+    model.config = {
+        "plugin": plugin.name,
+        "model": dataclasses.asdict(model_cfg) if dataclasses.is_dataclass(model_cfg) else dict(model_cfg),
+        "info": info,
+        "assets_dir": str(assets),
+    }
+    return model
+
+
+def load_training_state(folder: Path) -> dict:
+    """The training state saved by save_checkpoint."""
+    state = read_json(folder / STATE)
+    return unflatten_state(state["state"], read_tensors(folder / TRAINING))
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__

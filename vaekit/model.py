@@ -1,0 +1,149 @@
+"""VAE(nn.Module): encoder -> q(z|x, c), decoder -> log p(x|z, c), prior p(z) or p(z|c).
+
+The engine needs nothing modality-specific; a plugin supplies the two networks:
+
+    encoder(x, c=None) -> DiagonalGaussian                 # q(z|x, c)
+    decoder.log_prob(x, z, c=None) -> Tensor[B]            # log p(x|z, c), nats per example
+    decoder.generate(z, c=None, **options) -> x            # a data point per latent
+
+    model = VAE(encoder, decoder, latent_dim=32)                              # p(z) = N(0, I)
+    model = VAE(encoder, decoder, 32, prior=LearnedConditionalPrior(32, ConditionEmbedding(10, 64)))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .batch import batch_size
+from .distributions import DiagonalGaussian
+from .objectives import ELBO, Objective, ObjectiveTerms
+
+
+class ConditionEmbedding(nn.Module):
+    """Map a condition to a feature vector [B, out_dim].
+
+    Class labels: num_classes is an int (labels [B]) or a list (labels [B, len(list)], one
+    embedding table per column, summed: e.g. digit and speaker). Real-valued conditions [B, F]:
+    give condition_dim = F instead.
+    """
+
+    def __init__(self, num_classes: int | list[int] | None = None, out_dim: int = 64,
+                 condition_dim: int | None = None):
+        super().__init__()
+        if (num_classes is None) == (condition_dim is None):
+            raise ValueError("give exactly one of num_classes (labels) or condition_dim (real-valued)")
+        self.num_classes = [num_classes] if isinstance(num_classes, int) else num_classes
+        self.out_dim = out_dim
+        if self.num_classes is not None:
+            self.tables = nn.ModuleList(nn.Embedding(n, out_dim) for n in self.num_classes)
+        else:
+            self.linear = nn.Linear(condition_dim, out_dim)
+
+    def forward(self, c: Tensor) -> Tensor:
+        if self.num_classes is None:
+            return self.linear(c.float())
+        labels = c.long().reshape(c.shape[0], -1)
+        if labels.shape[1] != len(self.tables):
+            raise ValueError(f"expected {len(self.tables)} label column(s), got {labels.shape[1]}")
+        return sum(table(labels[:, i]) for i, table in enumerate(self.tables))
+
+
+class StandardNormalPrior(nn.Module):
+    """p(z) = N(0, I), whatever the condition."""
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.register_buffer("_device_anchor", torch.zeros(()), persistent=False)
+
+    def forward(self, c: Tensor | None, batch_size: int) -> DiagonalGaussian:
+        return DiagonalGaussian.standard((batch_size, self.latent_dim), device=self._device_anchor.device)
+
+
+class LearnedConditionalPrior(nn.Module):
+    """p(z|c) = N(mu(c), diag sigma^2(c)) with a small MLP on the condition's embedding."""
+
+    def __init__(self, latent_dim: int, embedding: ConditionEmbedding, hidden: int = 128):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.embedding = embedding
+        self.net = nn.Sequential(nn.Linear(embedding.out_dim, hidden), nn.SiLU(), nn.Linear(hidden, 2 * latent_dim))
+        nn.init.zeros_(self.net[-1].weight)  # start at N(0, I): training then moves it only where useful
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, c: Tensor | None, batch_size: int) -> DiagonalGaussian:
+        if c is None:
+            raise ValueError("this model has a learned conditional prior: give a condition c")
+        mean, logvar = self.net(self.embedding(c)).chunk(2, dim=-1)
+        return DiagonalGaussian(mean, logvar)
+
+
+class VAE(nn.Module):
+    """A variational autoencoder assembled from a plugin's encoder and decoder."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, prior: nn.Module | None = None):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.latent_dim = latent_dim
+        self.prior_net = prior if prior is not None else StandardNormalPrior(latent_dim)
+        self.register_buffer("_device_anchor", torch.zeros(()), persistent=False)
+        self.config: dict = {}  # plugin name, model config, data info: set by vaekit.build_model
+
+    @property
+    def device(self) -> torch.device:
+        return self._device_anchor.device
+
+    @property
+    def conditional_prior(self) -> bool:
+        return not isinstance(self.prior_net, StandardNormalPrior)
+
+    def posterior(self, x, c: Tensor | None = None) -> DiagonalGaussian:
+        """q(z|x, c)."""
+        return self.encoder(x, c)
+
+    def prior(self, c: Tensor | None = None, batch_size: int = 1) -> DiagonalGaussian:
+        """p(z) or p(z|c), batched: [B, D]."""
+        return self.prior_net(c, batch_size)
+
+    def log_likelihood(self, x, z: Tensor, c: Tensor | None = None) -> Tensor:
+        """log p(x|z, c) per example: [B] nats."""
+        return self.decoder.log_prob(x, z, c)
+
+    def forward(self, x, c: Tensor | None = None, objective: Objective | None = None, step: int = 0
+                ) -> ObjectiveTerms:
+        """The training objective's terms on one batch (the ELBO unless another objective is given)."""
+        return (objective or ELBO())(self, x, c, step)
+
+    def encode(self, x, c: Tensor | None = None) -> DiagonalGaussian:
+        """q(z|x, c) (alias of posterior, as in diffusers' encode(x).latent_dist)."""
+        return self.posterior(x, c)
+
+    def decode(self, z: Tensor, c: Tensor | None = None, **options):
+        """Decode latents to data with the decoder's generate (mean image, greedy text, ...)."""
+        return self.decoder.generate(z, c, **options)
+
+    @torch.no_grad()
+    def sample(self, n: int, c: Tensor | None = None, temperature: float = 1.0, **options):
+        """n draws from the prior (scaled by temperature) decoded to data."""
+        if c is not None and c.dim() > 0 and c.shape[0] == 1 and n > 1:
+            c = c.expand(n, *c.shape[1:])
+        z = self.prior(c, n).sample(temperature=temperature)
+        return self.decode(z, c, **options)
+
+    @torch.no_grad()
+    def reconstruct(self, x, c: Tensor | None = None, sample_latent: bool = False, **options):
+        """Encode then decode; decodes the posterior mean unless sample_latent."""
+        q = self.posterior(x, c)
+        z = q.sample() if sample_latent else q.mode()
+        assert z.shape[0] == batch_size(x)
+        return self.decode(z, c, **options)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write model.safetensors + config.json (+ assets) to directory; reload with vaekit.load."""
+        from .checkpoint import save_pretrained
+
+        return save_pretrained(self, directory)
