@@ -73,6 +73,7 @@ class TrainerConfig:
     device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
     num_workers: int = 0
     progress: bool = True
+    find_unused_parameters: bool = False  # DDP only: set when some parameters get no gradient in a step
 
 
 @dataclass

@@ -1,0 +1,275 @@
+"""The command line: vaekit train | eval | sample | reconstruct | interpolate | plugins (+ plugin verbs).
+
+    vaekit train recipes/image/shapes.yaml trainer.max_steps=300
+    vaekit eval runs/shapes --iw-samples 1000
+    vaekit sample runs/shapes -n 64
+    vaekit plugins
+
+Verbs that take a RUN (a run folder, one of its checkpoints or a save_pretrained folder) also take
+the options of that run's plugin: `vaekit sample RUN --help` lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .checkpoint import CheckpointError, load, read_json, resolve_model_dir
+from .plugin import PluginError, get_plugin, list_plugins, plugin_status
+from .recipe import RecipeError, expand_env, load_recipe, parse_recipe, read_yaml
+
+RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate")
+EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, FileNotFoundError, RuntimeError)
+
+
+# -- parsers ---------------------------------------------------------------------------------------
+
+def _train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vaekit train", description="Train a recipe into a run folder.")
+    p.add_argument("recipe", help="recipe YAML file, e.g. recipes/image/shapes.yaml")
+    p.add_argument("overrides", nargs="*", help="recipe overrides KEY=VALUE, e.g. trainer.epochs=20 model.latent_dim=8")
+    p.add_argument("--out", type=Path, help="run folder (default: runs/<recipe name>)")
+    p.add_argument("--resume", action="store_true", help="continue the run folder's last checkpoint exactly")
+    p.add_argument("--device", help="override trainer.device: cpu, cuda, cuda:1, mps")
+    return p
+
+
+def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
+    descriptions = {
+        "eval": "ELBO, KL, importance-sampled NLL (nats), active units, MI and the plugin's metrics.",
+        "sample": "Draw samples from the prior and write them as files.",
+        "reconstruct": "Encode and decode inputs (files or text) and write input beside output.",
+        "interpolate": "Decode points along the latent path between two inputs.",
+    }
+    p = argparse.ArgumentParser(prog=f"vaekit {verb}", description=descriptions.get(verb),
+                                epilog=None if plugin else f"Plugin options: vaekit {verb} RUN --help")
+    p.add_argument("run", help="run folder, checkpoint folder or save_pretrained folder")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, mps")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    if verb == "eval":
+        p.add_argument("--iw-samples", type=int, help="importance samples per example (default: the recipe's eval)")
+        p.add_argument("--split", choices=["test", "val", "train"], help="data split (default: the recipe's eval)")
+        p.add_argument("--batch-size", type=int, help="examples per batch")
+        p.add_argument("--max-examples", type=int, help="evaluate only the first N examples")
+        p.add_argument("--output", type=Path, help="JSON file for the results (default: RUN/eval-SPLIT.json)")
+        p.add_argument("overrides", nargs="*", help="recipe overrides KEY=VALUE for the data, e.g. data.root=...")
+    else:
+        p.add_argument("-o", "--out-dir", type=Path, help=f"output folder (default: RUN/outputs/{verb})")
+    if verb == "sample":
+        p.add_argument("-n", "--num", type=int, default=16, help="number of samples (default 16)")
+        p.add_argument("--condition", help="condition for a conditional model, e.g. 3 or speaker=jackson")
+    if verb == "reconstruct":
+        p.add_argument("inputs", nargs="+", help="input files (or sentences for text)")
+        p.add_argument("--condition", help="decode under this condition (e.g. voice conversion)")
+    if verb == "interpolate":
+        p.add_argument("a", help="first input (file or sentence)")
+        p.add_argument("b", help="second input (file or sentence)")
+    if plugin is not None:
+        before = {a.dest for a in p._actions}
+        if verb in RUN_VERBS:
+            plugin.add_arguments(verb, p)
+        p.set_defaults(_plugin_dests=[a.dest for a in p._actions if a.dest not in before])
+    return p
+
+
+def _plugin_name_of(run: str) -> str:
+    folder = resolve_model_dir(run)
+    config = read_json(folder / "config.json")
+    if "plugin" not in config:
+        raise CheckpointError(f"{folder / 'config.json'}: missing key 'plugin'")
+    return config["plugin"]
+
+
+def _first_positional(args: list[str]) -> str | None:
+    return next((a for a in args if not a.startswith("-")), None)
+
+
+# -- verbs -----------------------------------------------------------------------------------------
+
+def cmd_train(argv: list[str]) -> int:
+    args = _train_parser().parse_intermixed_args(argv)
+    overrides = list(args.overrides) + ([f"trainer.device={args.device}"] if args.device else [])
+    recipe = load_recipe(args.recipe, overrides)
+    run_dir = args.out or Path("runs") / (recipe.name or Path(args.recipe).stem)
+    from .trainer import train
+
+    summary = train(recipe, run_dir, resume=args.resume)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"run folder: {run_dir}")
+        _print_summary(summary)
+    return 0
+
+
+def _recipe_of(run: str, overrides: list[str]):
+    folder = resolve_model_dir(run)
+    for candidate in (Path(run) / "recipe.yaml", folder / "recipe.yaml", folder.parent.parent / "recipe.yaml"):
+        if candidate.is_file():
+            from .recipe import apply_overrides
+
+            return parse_recipe(expand_env(apply_overrides(read_yaml(candidate), overrides, str(candidate))),
+                                str(candidate))
+    raise RecipeError(f"{run}: no recipe.yaml found to build the evaluation data from")
+
+
+def cmd_eval(args, model, plugin) -> int:
+    from torch.utils.data import DataLoader
+
+    from .evaluate import evaluate
+
+    recipe = _recipe_of(args.run, args.overrides)
+    split = args.split or recipe.eval.split
+    k = recipe.eval.iw_samples if args.iw_samples is None else args.iw_samples
+    data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"]))
+    dataset = {"test": data.test, "val": data.val, "train": data.train}[split]
+    if dataset is None:
+        raise ValueError(f"--split {split}: the plugin has no {split} split for this recipe")
+    limit = args.max_examples or recipe.eval.max_examples
+    if limit:
+        dataset = torch.utils.data.Subset(dataset, range(min(limit, len(dataset))))
+    loader = DataLoader(dataset, batch_size=args.batch_size or recipe.eval.batch_size, shuffle=False,
+                        collate_fn=data.collate)
+    summary = evaluate(model, loader, iw_samples=k, progress=True, description=f"eval {split} (k={k})")
+    summary.update(plugin.eval_metrics(model, loader, summary, **_plugin_options(args)))
+    summary.update({"split": split, "iw_samples": k})
+    output = args.output or Path(args.run) / f"eval-{split}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(summary, indent=2))
+    _print_summary(summary)
+    print(f"written: {output}")
+    return 0
+
+
+def _plugin_options(args) -> dict:
+    return {dest: getattr(args, dest) for dest in getattr(args, "_plugin_dests", [])}
+
+
+def _out_dir(args, verb: str) -> Path:
+    return args.out_dir or Path(args.run) / "outputs" / verb
+
+
+def _condition(args, model, plugin):
+    text = getattr(args, "condition", None)
+    return None if text is None else plugin.parse_condition(text, model).to(model.device)
+
+
+def cmd_artifacts(verb: str, args, model, plugin) -> list[Path]:
+    options = _plugin_options(args)
+    if verb == "sample":
+        return plugin.sample(model, args.num, _condition(args, model, plugin), _out_dir(args, verb), **options)
+    if verb == "reconstruct":
+        return plugin.reconstruct(model, args.inputs, _condition(args, model, plugin), _out_dir(args, verb),
+                                  **options)
+    return plugin.interpolate(model, args.a, args.b, _out_dir(args, verb), **options)
+
+
+def cmd_plugins(argv: list[str]) -> int:
+    argparse.ArgumentParser(prog="vaekit plugins", description="List installed plugins and whether they load."
+                            ).parse_args(argv)
+    entries = list_plugins()
+    if not entries:
+        print("no plugins installed (pip install -e plugins/image, or a vaekit plugin package)")
+        return 0
+    rows = [(e.name, e.distribution, e.version, plugin_status(e)) for e in entries]
+    widths = [max(len(r[i]) for r in rows + [("name", "distribution", "version", "status")]) for i in range(3)]
+    print(f"{'name':<{widths[0]}}  {'distribution':<{widths[1]}}  {'version':<{widths[2]}}  status")
+    for name, distribution, version, status in rows:
+        print(f"{name:<{widths[0]}}  {distribution:<{widths[1]}}  {version:<{widths[2]}}  {status}")
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    for key, value in summary.items():
+        if key == "kl_per_dim":
+            continue
+        print(f"  {key:<16} {value:.4f}" if isinstance(value, float) else f"  {key:<16} {value}")
+
+
+def cmd_run_verb(verb: str, argv: list[str]) -> int:
+    run = _first_positional(argv)
+    plugin = None
+    if run is not None and not ({"-h", "--help"} & set(argv) and not Path(run).exists()):
+        plugin = get_plugin(_plugin_name_of(run))
+    extra = plugin.commands() if plugin is not None else {}
+    if verb in RUN_VERBS:
+        parser = _run_parser(verb, plugin)
+    else:
+        add_arguments, _ = extra[verb]
+        parser = argparse.ArgumentParser(prog=f"vaekit {verb}")
+        parser.add_argument("run", help="run folder, checkpoint folder or save_pretrained folder")
+        parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
+        parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        add_arguments(parser)
+    args = parser.parse_intermixed_args(argv) if verb == "eval" else parser.parse_args(argv)
+    torch.manual_seed(args.seed)
+    model, plugin = load(args.run, device=args.device)
+    if verb == "eval":
+        return cmd_eval(args, model, plugin)
+    if verb in RUN_VERBS:
+        files = cmd_artifacts(verb, args, model, plugin)
+    else:
+        files = extra[verb][1](model, plugin, args)
+    for path in files or []:
+        print(path)
+    return 0
+
+
+USAGE = """usage: vaekit VERB ...
+
+verbs:
+  train RECIPE [KEY=VALUE ...] [--out DIR] [--resume]   train a recipe into runs/<name>
+  eval RUN [--iw-samples K] [--split test]              likelihood numbers of a trained model
+  sample RUN -n N [--condition C] [-o DIR]             samples from the prior, as files
+  reconstruct RUN INPUT... [--condition C]            encode and decode inputs
+  interpolate RUN A B                                  walk the latent space between two inputs
+  plugins                                              installed modality plugins
+  VERB RUN ...                                         extra verbs a run's plugin provides
+
+`vaekit VERB --help` describes each verb; `python -m vaekit` works the same.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `vaekit` and `python -m vaekit`; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"vaekit {__version__}")
+        return 0
+    verb, rest = argv[0], argv[1:]
+    try:
+        if verb == "train":
+            return cmd_train(rest)
+        if verb == "plugins":
+            return cmd_plugins(rest)
+        if verb in RUN_VERBS:
+            return cmd_run_verb(verb, rest)
+        run = _first_positional(rest)
+        if run is not None and Path(run).exists():
+            plugin = get_plugin(_plugin_name_of(run))
+            if verb in plugin.commands():
+                return cmd_run_verb(verb, rest)
+            raise PluginError(f"unknown verb {verb!r}; plugin {plugin.name!r} adds: "
+                              f"{', '.join(plugin.commands()) or 'none'}")
+        print(USAGE, file=sys.stderr)
+        print(f"vaekit: error: unknown verb {verb!r}", file=sys.stderr)
+        return 2
+    except EXPECTED_ERRORS as exc:
+        if os.environ.get("VAEKIT_DEBUG"):
+            raise
+        print(f"vaekit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vaekit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Evaluation over a data loader: ELBO, KL, importance-sampled NLL, active units and I(x; z) (nats)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from tqdm.auto import tqdm
+
+from .batch import batch_size, to_device
+from .diagnostics import active_units, mutual_information
+from .objectives import ELBO, iw_nll
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast when asked for, a no-op otherwise."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model, loader, *, iw_samples: int = 0, max_batches: int = 0, precision: str = "fp32",
+             progress: bool = False, description: str = "eval") -> dict[str, float]:
+    """Mean per-example ELBO, rec, KL and (k > 0) IW NLL, in nats; active units, MI; over the loader.
+
+    max_batches = 0 means the whole loader. Results: elbo, rec, kl, nll (when iw_samples > 0),
+    active_units, mi, kl_per_dim (list), n_examples.
+    """
+    was_training = model.training
+    model.eval()
+    device = model.device
+    totals = {"elbo": 0.0, "rec": 0.0, "kl": 0.0, "nll": 0.0}
+    means, kl_dims, mi_values, n = [], 0.0, [], 0
+    batches = len(loader) if max_batches <= 0 else min(max_batches, len(loader))
+    bar = tqdm(loader, total=batches, desc=description, disable=not progress, leave=False, mininterval=1.0)
+    for i, batch in enumerate(bar):
+        if i >= batches:
+            break
+        batch = to_device(batch, device)
+        x, c = batch["x"], batch.get("c")
+        with autocast(device, precision):
+            terms = ELBO()(model, x, c)
+            posterior = model.posterior(x, c)
+        b = batch_size(x)
+        totals["elbo"] += terms.elbo.float().sum().item()
+        totals["rec"] += -terms.log_likelihood.float().sum().item()
+        totals["kl"] += terms.kl.float().sum().item()
+        kl_dims = kl_dims + terms.kl_per_dim.float() * b
+        means.append(posterior.mean.float().reshape(b, -1).cpu())
+        if b > 1:
+            mi_values.append((mutual_information(posterior), b))
+        if iw_samples > 0:
+            totals["nll"] += iw_nll(model, x, c, k=iw_samples).sum().item()
+        n += b
+    model.train(was_training)
+    if n == 0:
+        raise ValueError("evaluation data is empty")
+    summary = {key: value / n for key, value in totals.items()}
+    if iw_samples <= 0:
+        del summary["nll"]
+    summary["active_units"], _ = active_units(torch.cat(means))
+    summary["mi"] = sum(v * w for v, w in mi_values) / max(1, sum(w for _, w in mi_values))
+    summary["kl_per_dim"] = [round(v, 5) for v in (kl_dims / n).tolist()]
+    summary["n_examples"] = n
+    return summary
