@@ -1,0 +1,72 @@
+"""The text plugin's recipe sections: `data:` (files, tokenizer, lengths) and `model:` (rnn or transformer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class TextDataConfig:
+    """Where sentences come from and how they become token ids.
+
+    train / val / test: a text file with one sentence per line (PTB's ptb.train.txt), a folder of .txt
+    files, or a .jsonl file whose objects carry the sentence under `text_field`.
+    """
+
+    train: str = field(default="", metadata={"must_exist": True})
+    val: str | None = field(default=None, metadata={"must_exist": True})
+    test: str | None = field(default=None, metadata={"must_exist": True})
+    format: Literal["auto", "lines", "jsonl"] = "auto"  # auto: .jsonl files are JSONL, the rest lines
+    text_field: str = "text"
+    tokenizer: Literal["word", "sentencepiece", "hf"] = "word"
+    vocab_size: int = 10_002  # word: most entries kept, specials included; sentencepiece: pieces to learn
+    min_freq: int = 1  # word: rarer words become <unk>
+    lowercase: bool = False  # word
+    spm_model_type: Literal["unigram", "bpe"] = "unigram"
+    spm_character_coverage: float = 1.0
+    hf_tokenizer: str | None = field(default=None, metadata={"must_exist": True})  # local folder
+    max_length: int = 64  # tokens per sentence, <eos> included
+    long_lines: Literal["filter", "truncate"] = "filter"
+    max_examples: int | None = None  # keep the first N sentences of each split (quick runs)
+
+    def __post_init__(self):
+        if not self.train:
+            raise ValueError("train: give the training text (a .txt file, a folder of .txt or a .jsonl file)")
+        if self.tokenizer == "hf" and not self.hf_tokenizer:
+            raise ValueError("hf_tokenizer: tokenizer 'hf' needs a local tokenizer folder")
+        if self.max_length < 2:
+            raise ValueError(f"max_length: expected at least 2 tokens, got {self.max_length}")
+        if self.vocab_size < 5:
+            raise ValueError(f"vocab_size: expected at least 5, got {self.vocab_size}")
+
+
+@dataclass
+class TextModelConfig:
+    """The sentence VAE.
+
+    rnn: LSTM/GRU encoder -> q(z|x); decoder starts from a state computed from z and sees z beside
+    every input embedding (Bowman et al. 2016). transformer: BERT-style encoder, mean-pooled ->
+    q(z|x); GPT-2-style decoder with z as a prefix (memory) vector and added to every input
+    embedding (Optimus, Li et al. 2020).
+    """
+
+    arch: Literal["rnn", "transformer"] = "rnn"
+    latent_dim: int = 32
+    embed_dim: int = 256  # rnn
+    hidden_dim: int = 512  # rnn: LSTM/GRU units; transformer: d_model
+    cell: Literal["lstm", "gru"] = "lstm"
+    num_layers: int = 1
+    bidirectional_encoder: bool = True  # rnn
+    num_heads: int = 4  # transformer
+    ff_dim: int = 1024  # transformer
+    dropout: float = 0.0  # on embeddings and decoder outputs
+    word_dropout: float = 0.0  # probability that a decoder input word becomes <unk> while training
+    pretrained_encoder: str | None = None  # transformer: local Hugging Face encoder folder (BERT-like)
+    use_latent: bool = True  # False: a plain language model with the same decoder (z ignored, KL 0)
+
+    def __post_init__(self):
+        if not 0.0 <= self.word_dropout <= 1.0:
+            raise ValueError(f"word_dropout: expected a probability in [0, 1], got {self.word_dropout}")
+        if self.arch == "transformer" and self.hidden_dim % self.num_heads:
+            raise ValueError(f"hidden_dim: {self.hidden_dim} is not divisible by num_heads {self.num_heads}")

@@ -1,0 +1,159 @@
+"""Sentences from files -> token ids -> padded batches.
+
+Sources: one sentence per line (.txt, PTB), a folder of .txt files, or JSONL with a text field.
+Empty lines are skipped; bytes that are not UTF-8 raise TextDataError naming the file and line.
+An example is {"x": {"tokens": LongTensor[T] (ids + <eos>), "lengths": T, "n_words": words + 1}};
+`collate` pads tokens with the pad id, so a batch x is {"tokens": [B, T], "lengths": [B], "n_words": [B]}.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+log = logging.getLogger("vaekit.text")
+
+
+class TextDataError(ValueError):
+    """A data file that cannot be read as sentences; the message names the file and line."""
+
+
+def _decode_line(raw: bytes, path: Path, lineno: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TextDataError(f"{path}:{lineno}: not valid UTF-8 (byte {raw[exc.start]:#04x} at column "
+                            f"{exc.start + 1}); re-encode the file as UTF-8") from None
+
+
+def read_lines(path: Path) -> list[str]:
+    """Non-empty lines of a UTF-8 text file, stripped."""
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark is not text
+        raw = raw[3:]
+    out = []
+    for lineno, line in enumerate(raw.split(b"\n"), start=1):
+        text = _decode_line(line, path, lineno).strip()
+        if text:
+            out.append(text)
+    return out
+
+
+def read_jsonl(path: Path, field: str) -> list[str]:
+    """The `field` string of every JSON object line in path (blank lines and empty texts skipped)."""
+    out = []
+    for lineno, line in enumerate(path.read_bytes().split(b"\n"), start=1):
+        text = _decode_line(line, path, lineno).strip()
+        if not text:
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TextDataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict) or field not in obj:
+            raise TextDataError(f"{path}:{lineno}: expected a JSON object with a {field!r} field")
+        if not isinstance(obj[field], str):
+            raise TextDataError(f"{path}:{lineno}: field {field!r} must be a string, got {type(obj[field]).__name__}")
+        if obj[field].strip():
+            out.append(obj[field].strip())
+    return out
+
+
+def read_sentences(path: str | Path, fmt: str = "auto", field: str = "text") -> list[str]:
+    """Sentences from a .txt file, a folder of .txt files (sorted by name) or a .jsonl file."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.txt") if p.is_file())
+        if not files:
+            raise TextDataError(f"{path}: folder holds no .txt files")
+        return [s for f in files for s in read_lines(f)]
+    if not path.is_file():
+        raise TextDataError(f"{path}: no such file or folder")
+    if fmt == "jsonl" or (fmt == "auto" and path.suffix == ".jsonl"):
+        return read_jsonl(path, field)
+    return read_lines(path)
+
+
+@dataclass
+class LengthReport:
+    """What the max_length rule did to a split."""
+
+    kept: int = 0
+    filtered: int = 0
+    truncated: int = 0
+
+
+def encode_sentences(sentences: list[str], tokenizer, max_length: int, long_lines: str
+                     ) -> tuple[list[Tensor], list[int], LengthReport]:
+    """Token id tensors (ids + <eos>) and word counts (+1 for <eos>); long sentences filtered or truncated."""
+    report = LengthReport()
+    tokens, words = [], []
+    for sentence in sentences:
+        ids = tokenizer.encode(sentence)
+        n_words = len(sentence.split())
+        if len(ids) + 1 > max_length:
+            if long_lines == "filter":
+                report.filtered += 1
+                continue
+            report.truncated += 1
+            ids = ids[: max_length - 1]
+            n_words = len(tokenizer.decode(ids).split())
+        if not ids:  # nothing the tokenizer can express: an empty sentence says nothing about the model
+            report.filtered += 1
+            continue
+        tokens.append(torch.tensor(ids + [tokenizer.eos_id], dtype=torch.long))
+        words.append(n_words + 1)
+        report.kept += 1
+    return tokens, words, report
+
+
+class SentenceDataset(Dataset):
+    """Tokenised sentences; items are {"x": {"tokens", "lengths", "n_words"}}."""
+
+    def __init__(self, tokens: list[Tensor], n_words: list[int], sentences: list[str] | None = None):
+        self.tokens = tokens
+        self.n_words = n_words
+        self.sentences = sentences
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __getitem__(self, i: int) -> dict:
+        t = self.tokens[i]
+        return {"x": {"tokens": t, "lengths": torch.tensor(len(t)), "n_words": torch.tensor(self.n_words[i])}}
+
+
+def pad_tokens(sequences: list[Tensor], pad_id: int) -> tuple[Tensor, Tensor]:
+    """Right-pad 1-d id tensors to [B, T_max] with pad_id; also their lengths [B]."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    out = torch.full((len(sequences), int(lengths.max())), pad_id, dtype=torch.long)
+    for i, s in enumerate(sequences):
+        out[i, : len(s)] = s
+    return out, lengths
+
+
+class Collate:
+    """Batch examples: tokens padded with pad_id (a class, not a closure, so DataLoader workers can pickle it)."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, items: list[dict]) -> dict:
+        tokens, lengths = pad_tokens([item["x"]["tokens"] for item in items], self.pad_id)
+        n_words = torch.stack([item["x"]["n_words"] for item in items])
+        return {"x": {"tokens": tokens, "lengths": lengths, "n_words": n_words}}
+
+
+def make_batch(sentences: list[str], tokenizer, max_length: int) -> dict:
+    """x for a list of sentences given on the command line (truncated to max_length, never dropped)."""
+    tokens, words, _ = encode_sentences(sentences, tokenizer, max_length, "truncate")
+    if len(tokens) != len(sentences):
+        raise ValueError("a sentence has no tokens the model knows; give non-empty text")
+    items = [{"x": {"tokens": t, "n_words": torch.tensor(w)}} for t, w in zip(tokens, words, strict=True)]
+    return Collate(tokenizer.pad_id)(items)["x"]

@@ -1,0 +1,68 @@
+"""Choosing the next token: greedy, or sampling with temperature, top-k and top-p (nucleus) filters."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+Strategy = Literal["greedy", "sample"]
+
+
+def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
+    """Set logits outside the k best / the smallest set with probability >= top_p to -inf: [B, V]."""
+    if top_k and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        cumulative = torch.softmax(sorted_logits, -1).cumsum(-1)
+        # Drop a token when the tokens ranked before it already reach top_p; the best token always stays.
+        drop_sorted = (cumulative - torch.softmax(sorted_logits, -1)) >= top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def next_token(logits: Tensor, banned: list[int], strategy: Strategy = "greedy", temperature: float = 1.0,
+               top_k: int = 0, top_p: float = 1.0) -> Tensor:
+    """One token id per row of logits [B, V]; banned ids (pad, bos) are never chosen."""
+    logits = logits.float().clone()
+    logits[:, banned] = float("-inf")
+    if strategy == "greedy":
+        return logits.argmax(-1)
+    if strategy != "sample":
+        raise ValueError(f"strategy: expected 'greedy' or 'sample', got {strategy!r}")
+    if temperature <= 0:
+        raise ValueError(f"temperature: expected > 0, got {temperature}")
+    logits = filter_logits(logits / temperature, top_k, top_p)
+    return torch.distributions.Categorical(logits=logits).sample()
+
+
+def autoregress(step, first_input: Tensor, max_length: int, eos_id: int, pad_id: int, bos_id: int,
+                **options) -> dict:
+    """Run step(inputs [B], state) -> (logits [B, V], state) until every row emitted <eos> or max_length tokens.
+
+    Returns x in the data's own format: {"tokens": [B, T] ids ending in <eos> (pad after), "lengths": [B]}.
+    """
+    batch = first_input.shape[0]
+    inputs, state = first_input, None
+    done = torch.zeros(batch, dtype=torch.bool, device=first_input.device)
+    lengths = torch.full((batch,), max_length, dtype=torch.long, device=first_input.device)
+    out = []
+    for t in range(max_length):
+        logits, state = step(inputs, state)
+        token = next_token(logits, [pad_id, bos_id], **options)
+        if t == max_length - 1:  # the last slot always closes the sentence
+            token = torch.full_like(token, eos_id)
+        token = token.masked_fill(done, pad_id)
+        out.append(token)
+        finished = (token == eos_id) & ~done
+        lengths = torch.where(finished, torch.full_like(lengths, t + 1), lengths)
+        done = done | finished
+        if bool(done.all()):
+            break
+        inputs = token
+    tokens = torch.stack(out, 1)
+    return {"tokens": tokens, "lengths": lengths}

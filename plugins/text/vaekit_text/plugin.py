@@ -1,0 +1,254 @@
+"""TextPlugin: sentence VAEs in vaekit — data, models, and what people do with them (all written as .txt).
+
+    vaekit train recipes/text/ptb_lstm.yaml
+    vaekit sample runs/ptb_lstm -n 10 --strategy sample --top-p 0.9
+    vaekit sample runs/ptb_lstm --around "the company said it expects" -n 10
+    vaekit reconstruct runs/ptb_lstm "the market closed higher" sentences.txt
+    vaekit interpolate runs/ptb_lstm "he said it was n't" "the stock fell N N" --steps 5
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+import vaekit
+from vaekit.batch import to_device
+
+from .config import TextDataConfig, TextModelConfig
+from .data import Collate, SentenceDataset, encode_sentences, make_batch, read_lines, read_sentences
+from .tokenizers import Tokenizer, build_tokenizer, has_tokenizer, load_tokenizer
+
+log = logging.getLogger("vaekit.text")
+
+# A posterior has collapsed when it carries (almost) nothing about the sentence: Bowman et al. report KL
+# near 0 for an un-annealed LSTM VAE, and an encoder whose means do not vary with x has no active units.
+COLLAPSE_KL_NATS = 0.5
+COLLAPSE_MAX_ACTIVE_UNITS = 1
+
+
+def _decoding_arguments(parser) -> None:
+    parser.add_argument("--strategy", choices=["greedy", "sample"], default="greedy",
+                        help="next-token choice: greedy (argmax) or sample (default: greedy)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature when sampling")
+    parser.add_argument("--top-k", dest="top_k", type=int, default=0, help="sample among the k best tokens (0: all)")
+    parser.add_argument("--top-p", dest="top_p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
+    parser.add_argument("--max-length", dest="max_length", type=int, default=None,
+                        help="most tokens per sentence (default: the recipe's data.max_length)")
+
+
+def _decoding_options(options: dict) -> dict:
+    return {key: options[key] for key in ("strategy", "temperature", "top_k", "top_p", "max_length")
+            if options.get(key) is not None}
+
+
+def _write_lines(path: Path, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+class TextPlugin(vaekit.Plugin):
+    """Sentence VAEs: LSTM/GRU (Bowman et al. 2016) or Transformer (Optimus) with word/SentencePiece/HF tokens."""
+
+    name = "text"
+    description = "sentence VAEs (LSTM/GRU, Transformer) with word, SentencePiece or Hugging Face tokenizers"
+    data_config = TextDataConfig
+    model_config = TextModelConfig
+
+    # -- data and model --------------------------------------------------------------------------
+    def build_data(self, data: TextDataConfig, *, seed: int, assets: Path) -> vaekit.DataBundle:
+        """Read the splits, fit (or reuse) the tokenizer on train, tokenise; info holds the vocabulary facts."""
+        assets = Path(assets)
+        assets.mkdir(parents=True, exist_ok=True)
+        splits = {"train": data.train, "val": data.val, "test": data.test}
+        sentences = {name: read_sentences(path, data.format, data.text_field) if path else None
+                     for name, path in splits.items()}
+        for name, found in sentences.items():
+            if found is not None:
+                if data.max_examples is not None:
+                    sentences[name] = found = found[: data.max_examples]
+                if not found:
+                    raise ValueError(f"{splits[name]}: no sentences (every line is empty)")
+        # A resumed run reuses its saved tokenizer, so ids never shift under a checkpoint.
+        tokenizer = load_tokenizer(assets) if has_tokenizer(assets) else build_tokenizer(data, sentences["train"], seed)
+        tokenizer.save(assets)
+        datasets, reports = {}, {}
+        for name, found in sentences.items():
+            if found is None:
+                datasets[name] = None
+                continue
+            tokens, words, report = encode_sentences(found, tokenizer, data.max_length, data.long_lines)
+            if not tokens:
+                raise ValueError(f"{splits[name]}: every sentence is longer than data.max_length={data.max_length}")
+            datasets[name] = SentenceDataset(tokens, words, found if report.kept == len(found) else None)
+            reports[name] = vars(report)
+            if report.filtered or report.truncated:
+                log.warning("%s split (%s): %d sentences kept, %d longer than %d tokens filtered, %d truncated",
+                            name, splits[name], report.kept, report.filtered, data.max_length, report.truncated)
+        info = {"tokenizer": tokenizer.kind, "vocab_size": tokenizer.vocab_size, "pad_id": tokenizer.pad_id,
+                "unk_id": tokenizer.unk_id, "bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id,
+                "max_length": data.max_length, "lengths": reports}
+        return vaekit.DataBundle(datasets["train"], datasets["val"], datasets["test"], info,
+                                 Collate(tokenizer.pad_id))
+
+    def build_model(self, model: TextModelConfig, info: dict, *, assets: Path) -> vaekit.VAE:
+        """rnn or transformer VAE for info's vocabulary; the tokenizer from assets rides on the decoder."""
+        from .rnn import RNNDecoder, RNNEncoder, StandardNormalEncoder
+
+        assets = Path(assets)
+        specials = {key: info[key] for key in ("pad_id", "unk_id", "bos_id", "eos_id")}
+        vocab, max_length = info["vocab_size"], info["max_length"]
+        tokenizer = load_tokenizer(assets) if has_tokenizer(assets) else None
+        if tokenizer is not None and tokenizer.vocab_size != vocab:
+            raise ValueError(f"{assets}: the saved tokenizer has {tokenizer.vocab_size} entries but the model "
+                             f"was built for {vocab}")
+        if model.arch == "rnn":
+            encoder = RNNEncoder(vocab, specials["pad_id"], model)
+            decoder = RNNDecoder(vocab, specials, max_length, model)
+        else:
+            from .transformer import TransformerDecoder, TransformerEncoder
+
+            encoder = TransformerEncoder(vocab, specials["pad_id"], max_length, model, assets)
+            decoder = TransformerDecoder(vocab, specials, max_length, model)
+        if not model.use_latent:
+            encoder = StandardNormalEncoder(model.latent_dim)
+        decoder.tokenizer = tokenizer
+        return vaekit.VAE(encoder, decoder, model.latent_dim)
+
+    # -- helpers -----------------------------------------------------------------------------------
+    @staticmethod
+    def tokenizer(model: vaekit.VAE) -> Tokenizer:
+        tok = getattr(model.decoder, "tokenizer", None)
+        if tok is None:
+            assets = model.config.get("assets_dir")
+            if not assets:
+                raise vaekit.PluginError("this text model has no tokenizer (build it with assets holding one)")
+            tok = model.decoder.tokenizer = load_tokenizer(assets)
+        return tok
+
+    def decode_text(self, model: vaekit.VAE, x: dict) -> list[str]:
+        """Generated or data batches {"tokens", "lengths"} -> sentences (special tokens dropped)."""
+        tok = self.tokenizer(model)
+        rows = zip(x["tokens"].cpu(), x["lengths"].cpu(), strict=True)
+        return [tok.decode(row[: int(n)].tolist()) for row, n in rows]
+
+    def encode_text(self, model: vaekit.VAE, sentences: list[str]) -> dict:
+        """Sentences -> a batch x on the model's device."""
+        return to_device(make_batch(sentences, self.tokenizer(model), model.decoder.max_length), model.device)
+
+    @staticmethod
+    def _inputs(inputs: list[str]) -> list[str]:
+        """Each input is a path to a .txt file (one sentence per line) or a sentence itself."""
+        sentences = []
+        for item in inputs:
+            path = Path(item)
+            if item.endswith(".txt") or path.is_file():
+                if not path.is_file():
+                    raise ValueError(f"{item}: no such .txt file")
+                sentences.extend(read_lines(path))
+            elif item.strip():
+                sentences.append(item.strip())
+        if not sentences:
+            raise ValueError("no sentences given: pass sentences or .txt files with one sentence per line")
+        return sentences
+
+    # -- CLI verbs ---------------------------------------------------------------------------------
+    def add_arguments(self, verb: str, parser) -> None:
+        if verb in ("sample", "reconstruct", "interpolate"):
+            _decoding_arguments(parser)
+        if verb == "sample":
+            parser.add_argument("--around", default=None,
+                                help="paraphrase: sample latents from this sentence's posterior instead of the prior")
+        if verb == "reconstruct":
+            parser.add_argument("--sample-latent", dest="sample_latent", action="store_true",
+                                help="decode a posterior sample instead of its mean")
+        if verb == "interpolate":
+            parser.add_argument("--steps", type=int, default=5, help="points strictly between the two sentences")
+
+    @torch.no_grad()
+    def sample(self, model: vaekit.VAE, n: int, condition: Tensor | None, out_dir: Path, around: str | None = None,
+               **options) -> list[Path]:
+        """n sentences from the prior (or around a sentence's posterior) -> samples.txt / around.txt."""
+        model.eval()
+        if around is not None:
+            posterior = model.posterior(self.encode_text(model, [around]))
+            z = posterior.mean + posterior.std * torch.randn(n, posterior.dim, device=model.device)
+        else:
+            z = model.prior(None, n).sample()
+        sentences = self.decode_text(model, model.decode(z, None, **_decoding_options(options)))
+        out_dir = Path(out_dir)
+        if around is not None:
+            return [_write_lines(out_dir / "around.txt", sentences)]
+        return [_write_lines(out_dir / "samples.txt", sentences)]
+
+    @torch.no_grad()
+    def reconstruct(self, model: vaekit.VAE, inputs: list[str], condition: Tensor | None, out_dir: Path,
+                    sample_latent: bool = False, **options) -> list[Path]:
+        """Encode then decode each sentence; reconstructions.txt pairs input and output."""
+        model.eval()
+        sentences = self._inputs(inputs)
+        outputs = []
+        for start in range(0, len(sentences), 256):
+            chunk = sentences[start:start + 256]
+            x = self.encode_text(model, chunk)
+            outputs += self.decode_text(model, model.reconstruct(x, None, sample_latent=sample_latent,
+                                                                 **_decoding_options(options)))
+        lines = []
+        for source, output in zip(sentences, outputs, strict=True):
+            lines += [f"input:          {source}", f"reconstruction: {output}", ""]
+        return [_write_lines(Path(out_dir) / "reconstructions.txt", lines[:-1])]
+
+    @torch.no_grad()
+    def interpolate(self, model: vaekit.VAE, a: str, b: str, out_dir: Path, steps: int = 5, **options
+                    ) -> list[Path]:
+        """Decode the homotopy (1 - t) z_a + t z_b between two posterior means (Bowman et al., Table 7)."""
+        if steps < 0:
+            raise ValueError(f"--steps: expected 0 or more, got {steps}")
+        model.eval()
+        (a_text,), (b_text,) = self._inputs([a]), self._inputs([b])
+        means = model.posterior(self.encode_text(model, [a_text, b_text])).mean
+        t = torch.linspace(0.0, 1.0, steps + 2, device=model.device).unsqueeze(1)
+        z = (1 - t) * means[0] + t * means[1]
+        sentences = self.decode_text(model, model.decode(z, None, **_decoding_options(options)))
+        lines = [f"from: {a_text}", f"to:   {b_text}", ""]
+        lines += [f"t={float(ti):.2f}  {s}" for ti, s in zip(t.squeeze(1), sentences, strict=True)]
+        return [_write_lines(Path(out_dir) / "interpolation.txt", lines)]
+
+    # -- evaluation --------------------------------------------------------------------------------
+    def eval_metrics(self, model: vaekit.VAE, loader, summary: dict[str, float], **options) -> dict:
+        """Perplexity per word (<eos> counted) from the IW NLL; flags posterior collapse (KL, active units ~ 0)."""
+        n_examples = int(summary.get("n_examples", 0)) or None
+        seen = words = tokens = 0
+        for batch in loader:
+            x = batch["x"] if "x" in batch else batch
+            take = len(x["lengths"]) if n_examples is None else min(len(x["lengths"]), n_examples - seen)
+            words += int(x["n_words"][:take].sum())
+            tokens += int(x["lengths"][:take].sum())
+            seen += take
+            if n_examples is not None and seen >= n_examples:
+                break
+        metrics: dict = {"words": words, "tokens": tokens}
+        nll = summary.get("nll")
+        if nll is not None and words:
+            total = nll * seen
+            metrics["ppl"] = math.exp(total / words)  # per word, <eos> included (Mikolov's PTB convention)
+            metrics["nll_per_word"] = total / words
+            if tokens != words:
+                metrics["ppl_per_token"] = math.exp(total / tokens)
+        elif "elbo" in summary and words:
+            metrics["ppl_elbo_bound"] = math.exp(-summary["elbo"] * seen / words)  # an upper bound on the PPL
+        kl, active = summary.get("kl"), summary.get("active_units")
+        collapsed = kl is not None and active is not None and kl < COLLAPSE_KL_NATS \
+            and active <= COLLAPSE_MAX_ACTIVE_UNITS
+        metrics["posterior_collapse"] = bool(collapsed)
+        if collapsed:
+            print(f"WARNING: posterior collapse: KL = {kl:.3f} nats per sentence and {int(active)} active units; "
+                  "the decoder ignores z. Try KL annealing (objective.kl_schedule), free bits "
+                  "(objective.free_bits) or word dropout (model.word_dropout).", file=sys.stderr)
+        return metrics

@@ -1,0 +1,116 @@
+"""The LSTM/GRU sentence VAE of Bowman et al. 2016.
+
+Encoder: embeddings -> (bi)LSTM/GRU over the real tokens (packed, so padding is never read) -> the
+last states -> mean and log-variance of q(z|x). Decoder: starts from a state computed from z and
+sees z concatenated to every input embedding; the inputs are <bos> + the sentence, the targets the
+sentence + <eos>; word dropout replaces inputs by <unk> while training.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+import vaekit
+
+from .decoding import autoregress
+
+
+def make_rnn(cell: str, input_size: int, hidden: int, layers: int, bidirectional: bool = False) -> nn.RNNBase:
+    rnn = nn.LSTM if cell == "lstm" else nn.GRU
+    return rnn(input_size, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional)
+
+
+class StandardNormalEncoder(nn.Module):
+    """q(z|x) = N(0, I) for every x: turns the VAE into a plain language model (KL exactly 0)."""
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.register_buffer("_anchor", torch.zeros(()), persistent=False)
+
+    def forward(self, x: dict, c=None) -> vaekit.DiagonalGaussian:
+        shape = (x["tokens"].shape[0], self.latent_dim)
+        return vaekit.DiagonalGaussian.standard(shape, device=self._anchor.device)
+
+
+class RNNEncoder(nn.Module):
+    """Tokens -> q(z|x) from the final hidden state(s) of a (bi)LSTM/GRU."""
+
+    def __init__(self, vocab_size: int, pad_id: int, cfg):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=pad_id)
+        self.rnn = make_rnn(cfg.cell, cfg.embed_dim, cfg.hidden_dim, cfg.num_layers, cfg.bidirectional_encoder)
+        directions = 2 if cfg.bidirectional_encoder else 1
+        self.to_posterior = nn.Linear(directions * cfg.hidden_dim, 2 * cfg.latent_dim)
+        self.directions = directions
+
+    def forward(self, x: dict, c=None) -> vaekit.DiagonalGaussian:
+        packed = pack_padded_sequence(self.embed(x["tokens"]), x["lengths"].cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        _, state = self.rnn(packed)
+        h = state[0] if isinstance(state, tuple) else state  # LSTM gives (h, c); GRU gives h
+        last = h[-self.directions:].transpose(0, 1).reshape(h.shape[1], -1)  # top layer, both directions
+        mean, logvar = self.to_posterior(last).chunk(2, dim=-1)
+        return vaekit.DiagonalGaussian(mean, logvar)
+
+
+class RNNDecoder(nn.Module):
+    """p(x|z): an LSTM/GRU language model conditioned on z (initial state + input at every step)."""
+
+    def __init__(self, vocab_size: int, specials: dict, max_length: int, cfg):
+        super().__init__()
+        self.pad_id, self.unk_id = specials["pad_id"], specials["unk_id"]
+        self.bos_id, self.eos_id = specials["bos_id"], specials["eos_id"]
+        self.max_length = max_length
+        self.cell, self.num_layers, self.hidden_dim = cfg.cell, cfg.num_layers, cfg.hidden_dim
+        self.use_latent = cfg.use_latent
+        self.word_dropout = cfg.word_dropout
+        self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=self.pad_id)
+        self.rnn = make_rnn(cfg.cell, cfg.embed_dim + cfg.latent_dim, cfg.hidden_dim, cfg.num_layers)
+        states = 2 if cfg.cell == "lstm" else 1
+        self.to_state = nn.Linear(cfg.latent_dim, states * cfg.num_layers * cfg.hidden_dim)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.out = nn.Linear(cfg.hidden_dim, vocab_size)
+        self.likelihood = vaekit.Categorical(pad_id=self.pad_id)
+        self.tokenizer = None  # set by the plugin: turns generated ids into text
+
+    def initial_state(self, z: Tensor):
+        """(h0, c0) for an LSTM or h0 for a GRU from z: [layers, B, H] each."""
+        state = torch.tanh(self.to_state(z)).reshape(z.shape[0], -1, self.num_layers, self.hidden_dim)
+        state = state.permute(1, 2, 0, 3).contiguous()  # [states, layers, B, H]
+        return (state[0], state[1]) if self.cell == "lstm" else state[0]
+
+    def _latent(self, z: Tensor) -> Tensor:
+        return z if self.use_latent else torch.zeros_like(z)
+
+    def logits(self, inputs: Tensor, z: Tensor, state=None) -> tuple[Tensor, object]:
+        """Next-token logits [B, T, V] for inputs [B, T] given z [B, D]; also the final state."""
+        z = self._latent(z)
+        emb = self.dropout(self.embed(inputs))
+        rnn_in = torch.cat([emb, z.unsqueeze(1).expand(-1, inputs.shape[1], -1)], -1)
+        hidden, state = self.rnn(rnn_in, self.initial_state(z) if state is None else state)
+        return self.out(self.dropout(hidden)), state
+
+    def log_prob(self, x: dict, z: Tensor, c=None) -> Tensor:
+        """log p(x|z) per sentence, <eos> included, padding excluded: [B] nats."""
+        targets = x["tokens"]
+        inputs = torch.cat([torch.full_like(targets[:, :1], self.bos_id), targets[:, :-1]], 1)
+        if self.training and self.word_dropout > 0:
+            drop = torch.rand(inputs.shape, device=inputs.device) < self.word_dropout
+            drop[:, 0] = False  # <bos> always stays: it is the only input that says "a sentence starts"
+            inputs = inputs.masked_fill(drop & (inputs != self.pad_id), self.unk_id)
+        logits, _ = self.logits(inputs, z)
+        return self.likelihood.log_prob(logits, targets)
+
+    @torch.no_grad()
+    def generate(self, z: Tensor, c=None, max_length: int | None = None, **options) -> dict:
+        """Sentences for latents z [B, D] as {"tokens": [B, T], "lengths": [B]} (greedy unless strategy='sample')."""
+        def step(inputs, state):
+            logits, state = self.logits(inputs.unsqueeze(1), z, state)
+            return logits[:, -1], state
+
+        first = torch.full((z.shape[0],), self.bos_id, dtype=torch.long, device=z.device)
+        return autoregress(step, first, max_length or self.max_length, self.eos_id, self.pad_id, self.bos_id,
+                           **options)
