@@ -1,0 +1,350 @@
+"""Speech data: FSDD, any folder of audio files (optional CSV metadata), procedural harmonic tones.
+
+Every utterance becomes a normalised log-mel [n_mels, frames] (at most max_frames); batches pad to
+the longest utterance and carry a mask so padding never enters the likelihood:
+
+    batch = {"x": {"mel": [B, n_mels, T], "mask": [B, T]}, "c": [B, n_conditions], "label": [B], "speaker": [B]}
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from .audio import AUDIO_SUFFIXES, AudioFileError, load_audio
+from .features import MelFrontend, MelStats
+
+FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)$")
+LABEL_NAMES = {"fsdd": "digit", "tones": "pitch", "folder": "label"}
+SPEAKER_NAMES = {"fsdd": "speaker", "tones": "timbre", "folder": "speaker"}
+TIMBRES = ("bright", "dark", "hollow")  # harmonic profiles of the tones set: 1/k, 1/k^2, odd 1/k
+
+
+@dataclass
+class SpeechDataConfig:
+    """The recipe's data section: where utterances come from and how they become log-mels."""
+
+    source: Literal["tones", "fsdd", "folder"] = "tones"
+    root: str | None = field(default=None, metadata={"must_exist": True})  # fsdd recordings / audio folder
+    metadata: str | None = field(default=None, metadata={"must_exist": True})  # folder: CSV file,label,speaker
+    sample_rate: int = 8000  # Hz; files at other rates are resampled
+    n_fft: int = 512  # 64 ms at 8 kHz: fine mel resolution at low frequencies
+    hop_length: int = 128  # 16 ms frames; 75% overlap suits Griffin-Lim
+    n_mels: int = 64
+    f_min: float = 0.0
+    f_max: float | None = None
+    top_db: float = 80.0
+    max_seconds: float = 1.0  # longer utterances are cut (after trimming)
+    trim_db: float | None = 40.0  # trim leading/trailing audio this far below the peak; null = no trimming
+    normalize: Literal["none", "rms", "peak"] = "rms"
+    target_db: float = -20.0  # dBFS for rms/peak normalisation
+    condition_on: list[str] = field(default_factory=list)  # "label" and/or "speaker" (CVAE)
+    skip_bad_files: bool = False  # skip and list unreadable files instead of stopping
+    speakers: list[str] | None = None  # fsdd/folder: keep only these speakers
+    max_index: int | None = None  # fsdd: keep recordings with index < max_index (small subsets)
+    val_fraction: float = 0.1  # fsdd: share of the non-test recordings for validation; folder/tones too
+    test_fraction: float = 0.1  # folder/tones (fsdd uses its standard split: index 0-4 is test)
+    n_tones: int = 1200  # tones: total utterances
+    n_pitches: int = 8  # tones: pitch classes, whole tones up from 220 Hz
+    griffin_lim_iters: int = 32
+
+    def __post_init__(self):
+        for name in self.condition_on:
+            if name not in ("label", "speaker"):
+                raise ValueError(f"condition_on: expected 'label' and/or 'speaker', got {name!r}")
+        if self.source in ("fsdd", "folder") and not self.root:
+            raise ValueError(f"root: the {self.source} source needs root (a folder of audio files)")
+        if self.n_mels < 8 or self.n_mels % 8:
+            raise ValueError(f"n_mels: expected a multiple of 8 (three stride-2 layers), got {self.n_mels}")
+
+
+@dataclass
+class Utterance:
+    """One recording's metadata; label/speaker are class names (None when unknown)."""
+
+    name: str
+    path: Path | None = None
+    label: str | None = None
+    speaker: str | None = None
+    index: int = 0  # fsdd: the recording index; tones: the generator seed
+
+
+def frontend_from(cfg: SpeechDataConfig | dict) -> MelFrontend:
+    """The mel transform a data config (or the info dict's copy of it) describes."""
+    get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
+    return MelFrontend(sample_rate=get("sample_rate"), n_fft=get("n_fft"), hop_length=get("hop_length"),
+                       n_mels=get("n_mels"), f_min=get("f_min"), f_max=get("f_max"), top_db=get("top_db"),
+                       griffin_lim_iters=get("griffin_lim_iters"))
+
+
+def max_frames(cfg: SpeechDataConfig | dict) -> int:
+    """Frames of the model's canvas: max_seconds of audio, rounded up to a multiple of 8 (3 stride-2 layers)."""
+    get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
+    frames = 1 + int(get("max_seconds") * get("sample_rate")) // get("hop_length")
+    return int(math.ceil(frames / 8) * 8)
+
+
+# -- listing utterances ---------------------------------------------------------------------------
+
+def list_fsdd(cfg: SpeechDataConfig) -> list[Utterance]:
+    """FSDD recordings {digit}_{speaker}_{index}.wav; other files are an error naming them."""
+    root = Path(cfg.root)
+    files = sorted(p for p in root.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise AudioFileError(f"{root}: no audio files (expected FSDD recordings like 0_jackson_0.wav)")
+    found = []
+    for path in files:
+        match = FSDD_NAME.match(path.stem)
+        if not match:
+            raise AudioFileError(f"{path}: name does not follow the FSDD pattern {{digit}}_{{speaker}}_{{index}}")
+        digit, speaker, index = match.group(1), match.group(2), int(match.group(3))
+        if cfg.speakers is not None and speaker not in cfg.speakers:
+            continue
+        if cfg.max_index is not None and index >= cfg.max_index:
+            continue
+        found.append(Utterance(path.stem, path, digit, speaker, index))
+    return found
+
+
+def read_metadata(path: Path) -> dict[str, dict[str, str]]:
+    """CSV with a `file` column and optional `label` / `speaker` columns -> {file: row}."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or "file" not in reader.fieldnames:
+            raise ValueError(f"{path}: metadata CSV needs a header with a 'file' column (file,label,speaker)")
+        unknown = set(reader.fieldnames) - {"file", "label", "speaker"}
+        if unknown:
+            raise ValueError(f"{path}: unknown metadata column(s) {sorted(unknown)}; expected file,label,speaker")
+        return {row["file"]: row for row in reader}
+
+
+def list_folder(cfg: SpeechDataConfig) -> list[Utterance]:
+    """Audio files under root (recursively), labelled by the metadata CSV when one is given."""
+    root = Path(cfg.root)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    if not files:
+        raise AudioFileError(f"{root}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
+    rows = read_metadata(Path(cfg.metadata)) if cfg.metadata else None
+    found = []
+    for path in files:
+        rel = path.relative_to(root).as_posix()
+        row = None
+        if rows is not None:
+            row = rows.get(rel) or rows.get(path.name)
+            if row is None:
+                continue  # files the CSV does not list are not part of the data set
+        label = (row or {}).get("label") or None
+        speaker = (row or {}).get("speaker") or None
+        if cfg.speakers is not None and speaker not in cfg.speakers:
+            continue
+        found.append(Utterance(rel, path, label, speaker))
+    if rows is not None and not found:
+        raise ValueError(f"{cfg.metadata}: none of its files were found under {root}")
+    return found
+
+
+def list_tones(cfg: SpeechDataConfig) -> list[Utterance]:
+    """Procedural tones: pitch class i % n_pitches, timbre (i // n_pitches) % 3."""
+    found = []
+    for i in range(cfg.n_tones):
+        pitch = i % cfg.n_pitches
+        timbre = TIMBRES[(i // cfg.n_pitches) % len(TIMBRES)]
+        found.append(Utterance(f"tone_{i:05d}", None, f"{tone_frequency(pitch):.0f}Hz", timbre, i))
+    return found
+
+
+def tone_frequency(pitch_class: int) -> float:
+    """Fundamental in Hz of a pitch class: whole tones up from 220 Hz."""
+    return 220.0 * 2 ** (2 * pitch_class / 12)
+
+
+def synthesize_tone(frequency: float, timbre: str, seconds: float, sample_rate: int,
+                    generator: torch.Generator) -> Tensor:
+    """A harmonic tone with an attack/release envelope and a little noise: [samples]."""
+    n = int(seconds * sample_rate)
+    t = torch.arange(n) / sample_rate
+    wave = torch.zeros(n)
+    for k in range(1, int(sample_rate / 2 / frequency)):
+        if timbre == "hollow" and k % 2 == 0:
+            continue
+        amplitude = 1.0 / k**2 if timbre == "dark" else 1.0 / k
+        phase = 2 * math.pi * torch.rand((), generator=generator)
+        wave += amplitude * torch.sin(2 * math.pi * frequency * k * t + phase)
+    attack, release = int(0.02 * sample_rate), int(0.08 * sample_rate)
+    envelope = torch.ones(n)
+    envelope[:attack] = torch.linspace(0, 1, attack)
+    envelope[n - release:] = torch.linspace(1, 0, release)
+    wave = wave * envelope + 0.003 * torch.randn(n, generator=generator)
+    return wave / wave.abs().max() * 0.5
+
+
+def tone_seconds(index: int, seed: int) -> float:
+    """Known duration of tone `index` (0.25-0.85 s), reproducible from the seed."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + index)
+    return 0.25 + 0.6 * float(torch.rand((), generator=generator))
+
+
+# -- features -------------------------------------------------------------------------------------
+
+_FEATURE_CACHE: dict[tuple, Tensor] = {}  # (file, feature settings) -> dB log-mel; tests rebuild data often
+
+
+def audio_settings(cfg: SpeechDataConfig | dict) -> tuple:
+    get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
+    return tuple(get(k) for k in ("sample_rate", "n_fft", "hop_length", "n_mels", "f_min", "f_max", "top_db",
+                                  "trim_db", "normalize", "target_db", "max_seconds"))
+
+
+def utterance_wave(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -> Tensor:
+    """The processed waveform of an utterance (file or procedural tone) at the recipe's rate."""
+    get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
+    if utt.path is None:
+        generator = torch.Generator().manual_seed(seed * 100_003 + utt.index + 7)
+        pitch = float(utt.label.removesuffix("Hz"))
+        wave = synthesize_tone(pitch, utt.speaker, tone_seconds(utt.index, seed), get("sample_rate"), generator)
+        from .audio import normalize_loudness
+
+        return normalize_loudness(wave, get("normalize"), get("target_db"))
+    return load_audio(utt.path, get("sample_rate"), get("trim_db"), get("normalize"), get("target_db"))
+
+
+def utterance_mel(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -> Tensor:
+    """dB log-mel [n_mels, frames] of an utterance, cut to the model's canvas; cached per process."""
+    key = (str(utt.path) if utt.path else f"{utt.name}:{seed}",) + audio_settings(cfg)
+    if key not in _FEATURE_CACHE:
+        mel = frontend_from(cfg).log_mel(utterance_wave(utt, cfg, seed))
+        _FEATURE_CACHE[key] = mel[:, :max_frames(cfg)].contiguous()
+    return _FEATURE_CACHE[key]
+
+
+# -- datasets -------------------------------------------------------------------------------------
+
+class MelDataset(Dataset):
+    """Normalised log-mels with their condition columns and label / speaker indices (-1 when unknown)."""
+
+    def __init__(self, utterances: list[Utterance], mels: list[Tensor], stats: MelStats, info: dict):
+        self.utterances = utterances
+        self.mels = [stats.normalize(m) for m in mels]
+        self.label_index = {name: i for i, name in enumerate(info["labels"])}
+        self.speaker_index = {name: i for i, name in enumerate(info["speakers"])}
+        self.condition_on = info["condition_on"]
+
+    def __len__(self) -> int:
+        return len(self.mels)
+
+    def targets(self, i: int) -> tuple[int, int]:
+        utt = self.utterances[i]
+        return self.label_index.get(utt.label, -1), self.speaker_index.get(utt.speaker, -1)
+
+    def __getitem__(self, i: int) -> dict:
+        label, speaker = self.targets(i)
+        item = {"x": {"mel": self.mels[i]}, "label": torch.tensor(label), "speaker": torch.tensor(speaker)}
+        if self.condition_on:
+            item["c"] = torch.tensor([label if name == "label" else speaker for name in self.condition_on])
+        return item
+
+
+def pad_mels(mels: list[Tensor], length: int | None = None) -> dict[str, Tensor]:
+    """Stack [n_mels, T_i] into {"mel": [B, n_mels, T], "mask": [B, T]} (zeros and mask 0 beyond each T_i)."""
+    length = length or max(m.shape[-1] for m in mels)
+    mel = torch.zeros(len(mels), mels[0].shape[0], length)
+    mask = torch.zeros(len(mels), length)
+    for i, m in enumerate(mels):
+        mel[i, :, : m.shape[-1]] = m[:, :length]
+        mask[i, : m.shape[-1]] = 1.0
+    return {"mel": mel, "mask": mask}
+
+
+def collate(items: list[dict]) -> dict:
+    """Pad a list of dataset items into one batch (see the module docstring)."""
+    batch = {"x": pad_mels([item["x"]["mel"] for item in items]),
+             "label": torch.stack([item["label"] for item in items]),
+             "speaker": torch.stack([item["speaker"] for item in items])}
+    if "c" in items[0]:
+        batch["c"] = torch.stack([item["c"] for item in items])
+    return batch
+
+
+def split_utterances(cfg: SpeechDataConfig, utterances: list[Utterance], seed: int
+                     ) -> tuple[list[Utterance], list[Utterance], list[Utterance]]:
+    """train / val / test lists: FSDD's standard split (index 0-4 test), else a seeded shuffle."""
+    if cfg.source == "fsdd":
+        test = [u for u in utterances if u.index < 5]
+        rest = [u for u in utterances if u.index >= 5]
+        # Validation: the lowest non-test indices of every digit/speaker pair, so val covers them all.
+        indices = sorted({u.index for u in rest})
+        n_val = max(1, round(cfg.val_fraction * len(indices))) if cfg.val_fraction > 0 and len(indices) > 1 else 0
+        val_indices = set(indices[:n_val])
+        return ([u for u in rest if u.index not in val_indices], [u for u in rest if u.index in val_indices], test)
+    order = torch.randperm(len(utterances), generator=torch.Generator().manual_seed(seed)).tolist()
+    shuffled = [utterances[i] for i in order]
+    n_test = round(cfg.test_fraction * len(shuffled))
+    n_val = round(cfg.val_fraction * len(shuffled))
+    return shuffled[n_test + n_val:], shuffled[n_test:n_test + n_val], shuffled[:n_test]
+
+
+def load_mels(cfg: SpeechDataConfig, utterances: list[Utterance], seed: int
+              ) -> tuple[list[Utterance], list[Tensor], list[str]]:
+    """Features of every utterance; bad files raise, or are skipped and returned when skip_bad_files."""
+    kept, mels, skipped = [], [], []
+    for utt in utterances:
+        try:
+            mels.append(utterance_mel(utt, cfg, seed))
+            kept.append(utt)
+        except AudioFileError as exc:
+            if not cfg.skip_bad_files:
+                raise
+            skipped.append(str(exc))
+    return kept, mels, skipped
+
+
+def data_info(cfg: SpeechDataConfig, utterances: list[Utterance]) -> dict:
+    """JSON facts the model and the artifact writers need: feature settings, classes, conditions."""
+    labels = sorted({u.label for u in utterances if u.label is not None}, key=_natural)
+    speakers = sorted({u.speaker for u in utterances if u.speaker is not None})
+    conditions = []
+    for name in cfg.condition_on:
+        classes = labels if name == "label" else speakers
+        if not classes:
+            raise ValueError(f"condition_on: {name!r} but no utterance has a {name} "
+                             f"(give a metadata CSV with a {name} column)")
+        display = (LABEL_NAMES if name == "label" else SPEAKER_NAMES)[cfg.source]
+        conditions.append({"key": name, "name": display, "classes": classes})
+    return {"data": dataclasses.asdict(cfg), "n_mels": cfg.n_mels, "max_frames": max_frames(cfg),
+            "sample_rate": cfg.sample_rate, "labels": labels, "speakers": speakers,
+            "label_name": LABEL_NAMES[cfg.source], "speaker_name": SPEAKER_NAMES[cfg.source],
+            "condition_on": list(cfg.condition_on), "conditions": conditions}
+
+
+def _natural(name: str):
+    digits = re.match(r"^\d+", name)
+    return (0, int(digits.group()), name) if digits else (1, 0, name)
+
+
+def build_splits(cfg: SpeechDataConfig, seed: int) -> tuple[MelDataset, MelDataset | None, MelDataset | None, dict]:
+    """train, val, test datasets and the info dict (mel statistics from the training split only)."""
+    listed = {"fsdd": list_fsdd, "folder": list_folder, "tones": list_tones}[cfg.source](cfg)
+    utterances, mels, skipped = load_mels(cfg, listed, seed)
+    if not utterances:
+        raise ValueError(f"{cfg.root or cfg.source}: no usable utterances")
+    info = data_info(cfg, utterances)
+    info["skipped_files"] = skipped
+    info["seed"] = seed
+    mel_of = {id(u): m for u, m in zip(utterances, mels, strict=True)}
+    train, val, test = split_utterances(cfg, utterances, seed)
+    if not train:
+        raise ValueError(f"{cfg.root or cfg.source}: the training split is empty")
+    stats = MelStats.from_mels([mel_of[id(u)] for u in train])
+    info.update(stats.to_info())
+    datasets = [MelDataset(split, [mel_of[id(u)] for u in split], stats, info) if split else None
+                for split in (train, val, test)]
+    return datasets[0], datasets[1], datasets[2], info

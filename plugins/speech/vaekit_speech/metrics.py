@@ -1,0 +1,240 @@
+"""Speech metrics for `vaekit eval`: NLL per frame, mel L1 (dB), log-spectral distance, classifier scores.
+
+A digit (label) classifier and a speaker classifier are trained on the real training mels by the
+evaluation itself and cached in the run folder as safetensors; they score reconstructions,
+label-conditioned samples and voice conversions, against their accuracy on real audio (the ceiling).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from vaekit import VAE
+
+from .models import fit_canvas
+
+CLASSIFIER_VERSION = 1
+
+
+class MelClassifier(nn.Module):
+    """A small CNN over normalised log-mels [B, n_mels, T] with a frame mask; logits [B, classes]."""
+
+    def __init__(self, n_mels: int, frames: int, n_classes: int, width: int = 32):
+        super().__init__()
+        self.frames = frames
+        self.convs = nn.Sequential(
+            nn.Conv2d(2, width, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.SiLU(),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.3),
+                                  nn.Linear(2 * width * (n_mels // 8) * (frames // 8), 128), nn.SiLU(),
+                                  nn.Linear(128, n_classes))
+
+    def forward(self, mel: Tensor, mask: Tensor) -> Tensor:
+        mel, mask = fit_canvas(mel, mask, self.frames)
+        plane = mask[:, None, None, :].expand(-1, 1, mel.shape[1], -1)
+        return self.head(self.convs(torch.cat([mel[:, None], plane], dim=1)))
+
+
+def augment(mel: Tensor, mask: Tensor, generator: torch.Generator) -> Tensor:
+    """Noise, a gain shift and a blur, so the classifier judges content rather than decoder smoothness."""
+    b = mel.shape[0]
+    noise = 0.2 * torch.randn(mel.shape, generator=generator)
+    gain = 0.3 * torch.randn(b, 1, 1, generator=generator)
+    blurred = F.avg_pool2d(mel[:, None], 3, stride=1, padding=1, count_include_pad=False)[:, 0]
+    use_blur = (torch.rand(b, 1, 1, generator=generator) < 0.5).to(mel.dtype)
+    mel = use_blur * blurred + (1 - use_blur) * mel
+    return (mel + noise + gain) * mask[:, None, :]
+
+
+def train_classifier(dataset, target: str, n_classes: int, n_mels: int, frames: int, epochs: int = 8,
+                     batch_size: int = 64, seed: int = 0) -> MelClassifier:
+    """Fit a MelClassifier to the dataset's `label` or `speaker` (cross-entropy, Adam); leaves global RNG alone."""
+    from .data import collate
+
+    generator = torch.Generator().manual_seed(seed)
+    keep = [i for i in range(len(dataset)) if dataset.targets(i)[0 if target == "label" else 1] >= 0]
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        torch.manual_seed(seed)
+        model = MelClassifier(n_mels, frames, n_classes)
+        optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+        steps = epochs * ((len(keep) + batch_size - 1) // batch_size)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=max(1, steps))
+        model.train()
+        for _ in range(epochs):
+            order = torch.randperm(len(keep), generator=generator).tolist()
+            for start in range(0, len(order), batch_size):
+                batch = collate([dataset[keep[i]] for i in order[start:start + batch_size]])
+                x = batch["x"]
+                logits = model(augment(x["mel"], x["mask"], generator), x["mask"])
+                loss = F.cross_entropy(logits, batch[target])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+    return model.eval()
+
+
+def run_dir_of(model: VAE) -> Path | None:
+    """The run folder of a model loaded from runs/NAME/checkpoints/step-N, else its pretrained folder."""
+    assets = model.config.get("assets_dir")
+    if not assets:
+        return None
+    folder = Path(assets).parent
+    return folder.parent.parent if folder.parent.name == "checkpoints" else folder
+
+
+def classifier_key(info: dict, target: str, epochs: int) -> dict:
+    """What a cached classifier depends on: the data settings, its target and its training length."""
+    return {"version": CLASSIFIER_VERSION, "target": target, "epochs": epochs, "data": info["data"],
+            "seed": info.get("seed", 0)}
+
+
+def get_classifiers(model: VAE, epochs: int = 8, cache_dir: Path | None = None, train_data=None
+                    ) -> dict[str, MelClassifier]:
+    """{"label": ..., "speaker": ...} for every target the data has classes for; cached as safetensors."""
+    info = model.config["info"]
+    counts = {"label": len(info["labels"]), "speaker": len(info["speakers"])}
+    wanted = {t: n for t, n in counts.items() if n >= 2}
+    classifiers = {}
+    for target, n_classes in wanted.items():
+        key = classifier_key(info, target, epochs)
+        weights = cache_dir / f"{target}.safetensors" if cache_dir else None
+        meta = cache_dir / f"{target}.json" if cache_dir else None
+        if weights and weights.is_file() and meta.is_file() and json.loads(meta.read_text()) == key:
+            classifier = MelClassifier(info["n_mels"], info["max_frames"], n_classes)
+            classifier.load_state_dict(load_file(str(weights)))
+            classifiers[target] = classifier.eval()
+            continue
+        if train_data is None:
+            train_data = rebuild_train_split(info)
+        classifier = train_classifier(train_data, target, n_classes, info["n_mels"], info["max_frames"], epochs,
+                                      seed=info.get("seed", 0))
+        if cache_dir:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            save_file({k: v.contiguous() for k, v in classifier.state_dict().items()}, str(weights))
+            meta.write_text(json.dumps(key, indent=2, sort_keys=True))
+        classifiers[target] = classifier
+    return classifiers
+
+
+def rebuild_train_split(info: dict):
+    """The training split the model was trained on, rebuilt from the data settings kept in info."""
+    from vaekit.recipe import build_dataclass
+
+    from .data import SpeechDataConfig, build_splits
+
+    cfg = build_dataclass(SpeechDataConfig, info["data"], "data")
+    return build_splits(cfg, info.get("seed", 0))[0]
+
+
+# -- distances ------------------------------------------------------------------------------------
+
+def spectral_distances(model: VAE, mel: Tensor, mel_hat: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Per utterance: mean |dB error| over bins and frames, and log-spectral distance (dB) on the mel scale.
+
+    LSD = mean over frames of sqrt(mean over mel bins of (dB error)^2).
+    """
+    std = torch.tensor(model.config["info"]["mel_std"], device=mel.device)[None, :, None]
+    error_db = (mel_hat - mel) * std  # the mean cancels in the difference
+    frames = mask.sum(-1).clamp(min=1)
+    l1 = (error_db.abs().mean(1) * mask).sum(-1) / frames
+    lsd = (error_db.pow(2).mean(1).sqrt() * mask).sum(-1) / frames
+    return l1, lsd
+
+
+def conversion_targets(speakers: Tensor, n_speakers: int) -> Tensor:
+    """A different speaker for each utterance, cycling through the others deterministically."""
+    shift = 1 + torch.arange(len(speakers), device=speakers.device) % max(1, n_speakers - 1)
+    return (speakers + shift) % n_speakers
+
+
+# -- the whole evaluation -------------------------------------------------------------------------
+
+@torch.no_grad()
+def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epochs: int = 8,
+                   eval_samples: int = 200, classifier_dir: str | Path | None = None, classifiers=None,
+                   **options) -> dict[str, float]:
+    """Frame-level NLL, mel L1 (dB), LSD (dB) and classifier accuracies (fractions) on the eval split."""
+    from .plugin import condition_grid
+
+    info = model.config["info"]
+    device = model.device
+    condition_on = info.get("condition_on", [])
+    label_name, speaker_name = info["label_name"], info["speaker_name"]
+    if classifiers is None:
+        run_dir = run_dir_of(model)
+        cache = Path(classifier_dir) if classifier_dir else run_dir / "speech_classifiers" if run_dir else None
+        classifiers = get_classifiers(model, classifier_epochs, cache)
+    classifiers = {k: c.to(device).eval() for k, c in classifiers.items()}
+    totals: dict[str, float] = {}
+    counts: dict[str, int] = {}
+
+    def add(name: str, values: Tensor) -> None:
+        totals[name] = totals.get(name, 0.0) + float(values.float().sum())
+        counts[name] = counts.get(name, 0) + values.numel()
+
+    n_converted = 0
+    for batch in loader:
+        x = {k: v.to(device) for k, v in batch["x"].items()}
+        c = batch["c"].to(device) if "c" in batch else None
+        targets = {"label": batch["label"].to(device), "speaker": batch["speaker"].to(device)}
+        lengths = x["mask"].sum(-1).round().long()
+        add("frames", lengths)
+        z = model.encode(x, c).mode()
+        recon = model.decode(z, c, lengths=lengths)
+        mel_hat = recon["mel"][..., : x["mel"].shape[-1]]
+        l1, lsd = spectral_distances(model, x["mel"], mel_hat, x["mask"])
+        add("mel_l1_db", l1)
+        add("lsd_db", lsd)
+        for target, classifier in classifiers.items():
+            known = targets[target] >= 0
+            name = label_name if target == "label" else speaker_name
+            add(f"{name}_acc_real", (classifier(x["mel"], x["mask"]).argmax(-1) == targets[target])[known])
+            add(f"{name}_acc_recon", (classifier(mel_hat, x["mask"]).argmax(-1) == targets[target])[known])
+        if "speaker" in condition_on and n_converted < eval_samples and len(info["speakers"]) > 1:
+            column = condition_on.index("speaker")
+            new = conversion_targets(c[:, column], len(info["speakers"]))
+            c_target = c.clone()
+            c_target[:, column] = new
+            converted = model.decode(z, c_target, lengths=lengths)
+            mel_conv = converted["mel"][..., : x["mel"].shape[-1]]
+            if "speaker" in classifiers:
+                add(f"{speaker_name}_acc_converted", classifiers["speaker"](mel_conv, x["mask"]).argmax(-1) == new)
+            if "label" in classifiers:
+                known = targets["label"] >= 0
+                add(f"{label_name}_acc_converted",
+                    (classifiers["label"](mel_conv, x["mask"]).argmax(-1) == targets["label"])[known])
+            n_converted += len(new)
+
+    results = {name: totals[name] / max(1, counts[name]) for name in totals if name != "frames"}
+    mean_frames = totals.get("frames", 0.0) / max(1, counts.get("frames", 1))
+    results["frames_per_utterance"] = mean_frames
+    for key in ("nll", "elbo", "rec"):
+        if key in summary and mean_frames > 0:
+            value = -summary[key] if key == "elbo" else summary[key]
+            results[f"{'neg_elbo' if key == 'elbo' else key}_per_frame"] = value / mean_frames
+
+    if info.get("conditions") and eval_samples > 0:
+        conditions = condition_grid(info, None, eval_samples, device)
+        samples = model.decode(model.prior(conditions, eval_samples).sample(), conditions)
+        for target, classifier in classifiers.items():
+            if target in condition_on:
+                column = condition_on.index(target)
+                name = label_name if target == "label" else speaker_name
+                hits = classifier(samples["mel"], samples["mask"]).argmax(-1) == conditions[:, column]
+                results[f"{name}_acc_samples"] = hits.float().mean().item()
+    for name in (label_name, speaker_name):
+        real = results.get(f"{name}_acc_real")
+        if real:
+            for kind in ("recon", "samples", "converted"):
+                if f"{name}_acc_{kind}" in results:
+                    results[f"{name}_acc_{kind}_relative"] = results[f"{name}_acc_{kind}"] / real
+    return results

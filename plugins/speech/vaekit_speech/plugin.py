@@ -1,0 +1,266 @@
+"""The speech plugin: data, model, and what people do with a trained model (WAVs + mel PNGs).
+
+    vaekit train recipes/speech/fsdd_cvae.yaml
+    vaekit sample runs/fsdd_cvae -n 10 --condition speaker=theo           # one per digit, as theo
+    vaekit reconstruct runs/fsdd_cvae 3_george_7.wav --condition speaker=jackson   # voice conversion
+    vaekit interpolate runs/fsdd 0_theo_1.wav 9_lucas_2.wav
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from vaekit import VAE, DataBundle, Plugin, PluginError
+
+from .data import FSDD_NAME, SpeechDataConfig, Utterance, build_splits, collate, frontend_from, pad_mels, utterance_mel
+from .features import MelFrontend, MelStats, save_mel_png
+from .models import SpeechModelConfig, build_speech_vae
+
+
+class SpeechPlugin(Plugin):
+    """Log-mel VAE / CVAE for speech and other audio; Griffin-Lim back to WAV."""
+
+    name = "speech"
+    description = "log-mel VAE and CVAE (digit/speaker), Griffin-Lim audio, voice conversion"
+    data_config = SpeechDataConfig
+    model_config = SpeechModelConfig
+
+    # -- building -------------------------------------------------------------------------------
+    def build_data(self, data: SpeechDataConfig, *, seed: int, assets: Path) -> DataBundle:
+        train, val, test, info = build_splits(data, seed)
+        return DataBundle(train=train, val=val, test=test, info=info, collate=collate)
+
+    def build_model(self, model: SpeechModelConfig, info: dict, *, assets: Path) -> VAE:
+        return build_speech_vae(model, info)
+
+    # -- CLI options ----------------------------------------------------------------------------
+    def add_arguments(self, verb: str, parser) -> None:
+        if verb in ("sample", "reconstruct", "interpolate"):
+            parser.add_argument("--griffin-lim-iters", dest="griffin_lim_iters", type=int, default=None,
+                                help="Griffin-Lim iterations for the WAVs (default: the recipe's)")
+        if verb == "sample":
+            parser.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's spread")
+        if verb == "reconstruct":
+            parser.add_argument("--source", default=None,
+                                help="condition of the inputs, e.g. speaker=george,digit=3 (default: from FSDD "
+                                     "file names {digit}_{speaker}_{index})")
+        if verb == "interpolate":
+            parser.add_argument("--steps", type=int, default=8, help="points on the path, ends included")
+        if verb == "eval":
+            parser.add_argument("--classifier-epochs", dest="classifier_epochs", type=int, default=8,
+                                help="epochs for the digit/speaker classifiers trained on real training mels")
+            parser.add_argument("--eval-samples", dest="eval_samples", type=int, default=200,
+                                help="conditional samples and conversions scored by the classifiers")
+
+    # -- conditions -----------------------------------------------------------------------------
+    def parse_condition(self, text: str, model: VAE) -> Tensor:
+        """`speaker=jackson`, `digit=3`, `digit=3,speaker=theo` -> [1, n_conditions] (-1 = not given)."""
+        return parse_condition_text(text, model.config["info"], "--condition")
+
+    # -- artifacts ------------------------------------------------------------------------------
+    def sample(self, model: VAE, n: int, condition: Tensor | None, out_dir: Path, temperature: float = 1.0,
+               griffin_lim_iters: int | None = None, **options) -> list[Path]:
+        """n prior draws as WAVs + one mel PNG; a CVAE cycles through the classes not fixed by condition."""
+        info = model.config["info"]
+        out_dir = Path(out_dir)
+        conditions = condition_grid(info, condition, n, model.device)
+        with torch.no_grad():
+            z = model.prior(conditions, n).sample(temperature=temperature)
+            out = model.decode(z, conditions)
+        names = [f"sample_{i:03d}" + condition_suffix(info, conditions, i) for i in range(n)]
+        return write_utterances(model, out, names, out_dir, "samples.png", griffin_lim_iters)
+
+    def reconstruct(self, model: VAE, inputs: list[str], condition: Tensor | None, out_dir: Path,
+                    source: str | None = None, griffin_lim_iters: int | None = None, **options) -> list[Path]:
+        """Encode each file (with its source condition) and decode it (as the target condition: conversion)."""
+        info = model.config["info"]
+        out_dir = Path(out_dir)
+        written = []
+        for path in inputs:
+            x = encode_inputs(model, [path])
+            c_source = source_condition(info, path, source, model.device)
+            c_target = resolve_target(c_source, condition)
+            with torch.no_grad():
+                z = model.encode(x, c_source).mode()
+                out = model.decode(z, c_target, lengths=x["mask"].sum(-1).round().long())
+            stem = Path(path).stem
+            suffix = "_recon" if condition is None else "_to" + condition_suffix(info, c_target, 0)
+            written += write_utterances(model, x, [f"{stem}_input"], out_dir, None, griffin_lim_iters)
+            written += write_utterances(model, out, [stem + suffix], out_dir, None, griffin_lim_iters)
+            written.append(save_mel_png(out_dir / f"{stem}{suffix}.png",
+                                        [to_db(model, x["mel"][0], x["mask"][0]), to_db(model, out["mel"][0],
+                                                                                         out["mask"][0])],
+                                        ["input", suffix.lstrip("_")], hop_seconds(info)))
+        return written
+
+    def interpolate(self, model: VAE, a: str, b: str, out_dir: Path, steps: int = 8,
+                    griffin_lim_iters: int | None = None, **options) -> list[Path]:
+        """Decode `steps` points on the straight latent path from a to b (lengths interpolated too)."""
+        if steps < 2:
+            raise PluginError(f"--steps: expected at least 2, got {steps}")
+        info = model.config["info"]
+        x = encode_inputs(model, [a, b])
+        c = None
+        if info["conditions"]:
+            c = torch.cat([source_condition(info, p, None, model.device) for p in (a, b)])
+        with torch.no_grad():
+            z = model.encode(x, c).mode()
+            weights = torch.linspace(0, 1, steps, device=model.device)[:, None]
+            path = (1 - weights) * z[0] + weights * z[1]
+            length = x["mask"].sum(-1)
+            lengths = ((1 - weights[:, 0]) * length[0] + weights[:, 0] * length[1]).round().long()
+            # A condition is a class, not a point on a line: each half of the path keeps its end's class.
+            c_path = None if c is None else c[(weights[:, 0] >= 0.5).long()]
+            out = model.decode(path, c_path, lengths=lengths)
+        names = [f"interp_{i:02d}" for i in range(steps)]
+        written = write_utterances(model, out, names, Path(out_dir), "interpolation.png", griffin_lim_iters)
+        waves = [load_wave(p) for p in written if p.suffix == ".wav"]
+        gap = torch.zeros(int(0.15 * info["sample_rate"]))
+        from .audio import write_audio
+
+        joined = torch.cat([torch.cat([w, gap]) for w in waves])
+        written.append(write_audio(Path(out_dir) / "interpolation.wav", joined, info["sample_rate"]))
+        return written
+
+    def eval_metrics(self, model: VAE, loader, summary: dict[str, float], **options) -> dict[str, float]:
+        from .metrics import speech_metrics
+
+        return speech_metrics(model, loader, summary, **options)
+
+
+# -- helpers shared by the artifact writers and the metrics ---------------------------------------
+
+def info_frontend(info: dict) -> MelFrontend:
+    return frontend_from(info["data"])
+
+
+def hop_seconds(info: dict) -> float:
+    return info["data"]["hop_length"] / info["data"]["sample_rate"]
+
+
+def to_db(model: VAE, mel: Tensor, mask: Tensor) -> Tensor:
+    """One normalised mel [F, T] cut to its mask's length, back in dB."""
+    length = max(1, int(mask.sum().round()))
+    return MelStats.from_info(model.config["info"]).denormalize(mel[:, :length].float().cpu())
+
+
+def write_utterances(model: VAE, batch: dict, names: list[str], out_dir: Path, png_name: str | None,
+                     griffin_lim_iters: int | None) -> list[Path]:
+    """Each normalised mel of batch {"mel", "mask"} as NAME.wav (Griffin-Lim), plus a PNG of all of them."""
+    from .audio import write_audio
+
+    info = model.config["info"]
+    frontend = info_frontend(info)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written, mels = [], []
+    for i, name in enumerate(names):
+        mel_db = to_db(model, batch["mel"][i], batch["mask"][i])
+        mels.append(mel_db)
+        wave = frontend.to_audio(mel_db, n_iter=griffin_lim_iters)
+        written.append(write_audio(out_dir / f"{name}.wav", wave, info["sample_rate"]))
+    if png_name:
+        written.append(save_mel_png(out_dir / png_name, mels, names, hop_seconds(info)))
+    return written
+
+
+def load_wave(path: Path) -> Tensor:
+    import soundfile as sf
+
+    data, _ = sf.read(str(path), dtype="float32")
+    return torch.from_numpy(data)
+
+
+def encode_inputs(model: VAE, paths: list[str]) -> dict:
+    """Audio files -> a model-ready batch {"mel", "mask"} with the training data's processing."""
+    info = model.config["info"]
+    mels = []
+    for path in paths:
+        utt = Utterance(Path(path).stem, Path(path))
+        mels.append(MelStats.from_info(info).normalize(utterance_mel(utt, info["data"])))
+    batch = pad_mels(mels)
+    return {key: value.to(model.device) for key, value in batch.items()}
+
+
+def parse_condition_text(text: str, info: dict, where: str) -> Tensor:
+    """`key=value[,key=value]` -> [1, n_conditions] class indices, -1 for columns not named."""
+    conditions = info.get("conditions") or []
+    if not conditions:
+        raise PluginError(f"{where} {text!r}: this model is unconditional (train with data.condition_on)")
+    values = [-1] * len(conditions)
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        if "=" in part:
+            key, value = (s.strip() for s in part.split("=", 1))
+            column = next((i for i, cond in enumerate(conditions) if key in (cond["name"], cond["key"])), None)
+            if column is None:
+                names = ", ".join(cond["name"] for cond in conditions)
+                raise PluginError(f"{where} {text!r}: unknown condition {key!r}; this model takes {names}")
+        else:  # a bare value names the one column that has such a class
+            key, value = None, part
+            column = next((i for i, cond in enumerate(conditions) if value in cond["classes"]), None)
+            if column is None:
+                raise PluginError(f"{where} {text!r}: {value!r} is no class of this model; write KEY=VALUE, "
+                                  f"e.g. {conditions[0]['name']}={conditions[0]['classes'][0]}")
+        classes = conditions[column]["classes"]
+        if value not in classes:
+            raise PluginError(f"{where} {text!r}: {conditions[column]['name']} must be one of "
+                              f"{', '.join(classes)}; got {value!r}")
+        values[column] = classes.index(value)
+    return torch.tensor([values])
+
+
+def fsdd_condition_text(path: str | Path, info: dict) -> str | None:
+    """`digit=3,speaker=george` from an FSDD file name, or None when the name does not follow the pattern."""
+    match = FSDD_NAME.match(Path(path).stem)
+    if not match:
+        return None
+    parsed = {"label": match.group(1), "speaker": match.group(2)}
+    return ",".join(f"{cond['key']}={parsed[cond['key']]}" for cond in info.get("conditions", []))
+
+
+def source_condition(info: dict, path: str | Path, source: str | None, device) -> Tensor | None:
+    """The condition an input was recorded under: --source, else parsed from its FSDD file name."""
+    if not info.get("conditions"):
+        return None
+    text = source or fsdd_condition_text(path, info)
+    if text is None:
+        names = ",".join(f"{cond['name']}=..." for cond in info["conditions"])
+        raise PluginError(f"{path}: the model is conditional; give the input's condition with --source {names} "
+                          "(or use an FSDD name {digit}_{speaker}_{index}.wav)")
+    condition = parse_condition_text(text, info, "--source" if source else str(path))
+    missing = [cond["name"] for cond, v in zip(info["conditions"], condition[0].tolist(), strict=True) if v < 0]
+    if missing:
+        raise PluginError(f"{path}: source condition {text!r} lacks {', '.join(missing)}")
+    return condition.to(device)
+
+
+def resolve_target(source: Tensor | None, target: Tensor | None) -> Tensor | None:
+    """The decoding condition: the target's given columns, the source's for the rest (-1)."""
+    if target is None or source is None:
+        return source
+    target = target.to(source.device).reshape(1, -1)
+    return torch.where(target >= 0, target, source)
+
+
+def condition_grid(info: dict, condition: Tensor | None, n: int, device) -> Tensor | None:
+    """n conditions: given columns fixed, the others cycling through the product of their classes."""
+    conditions = info.get("conditions") or []
+    if not conditions:
+        return None
+    given = [-1] * len(conditions) if condition is None else condition.reshape(-1).tolist()
+    free = [range(len(cond["classes"])) if v < 0 else [v] for cond, v in zip(conditions, given, strict=True)]
+    # Earlier columns (the label) vary fastest, so the first n samples cover every digit.
+    combos = [tuple(reversed(combo)) for combo in itertools.product(*reversed(free))]
+    rows = [combos[i % len(combos)] for i in range(n)]
+    return torch.tensor(rows, device=device)
+
+
+def condition_suffix(info: dict, conditions: Tensor | None, i: int) -> str:
+    """`_digit-3_speaker-theo` for row i (empty for an unconditional model)."""
+    if conditions is None:
+        return ""
+    return "".join(f"_{cond['name']}-{cond['classes'][int(v)]}"
+                   for cond, v in zip(info["conditions"], conditions[i].tolist(), strict=True))
