@@ -1,0 +1,287 @@
+"""What people do with a trained image VAE, each writing PNGs and returning their paths.
+
+sample (grid, one row per class for a CVAE, or an ImageFolder tree), reconstruct, interpolate
+(linear or spherical), traverse (one latent dimension per row), inpaint (fill a box or mask,
+leaving every other pixel exactly as it was) and superres (upscale low-res images).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from vaekit import VAE, PluginError
+
+from .data import lowres
+from .images import load_image, load_mask, load_pixels, save_grid, save_png
+
+
+def model_info(model: VAE) -> dict:
+    """The data facts the model was built from (size, channels, condition, class names)."""
+    return model.decoder.info
+
+
+def class_names(info: dict) -> list[str]:
+    return info["class_names"] or [str(i) for i in range(info["num_classes"])]
+
+
+def parse_label(text: str, info: dict) -> int:
+    """A class given by name or index -> its index; ValueError listing the valid ones otherwise."""
+    names = class_names(info)
+    if text in names:
+        return names.index(text)
+    if text.lstrip("-").isdigit() and 0 <= int(text) < len(names):
+        return int(text)
+    raise ValueError(f"condition {text!r}: expected a class name or index 0-{len(names) - 1} "
+                     f"({', '.join(names[:20])})")
+
+
+def parse_condition(text: str, model: VAE) -> Tensor:
+    """--condition: a class name/index for a label CVAE, a low-res image file for super-resolution: [1, ...]."""
+    info = model_info(model)
+    if info["condition"] == "label":
+        return torch.tensor([parse_label(text, info)], device=model.device)
+    if info["condition"] == "lowres":
+        image = load_image(text, info["lowres_size"], info["channels"]).float() / 255.0
+        return image[None].to(model.device)
+    raise PluginError("this image model is unconditional: leave out --condition")
+
+
+def _label_option(model: VAE, label: str | None, n: int) -> Tensor | None:
+    """The condition for verbs that encode images: a label CVAE needs --label."""
+    info = model_info(model)
+    if info["condition"] != "label":
+        return None
+    if label is None:
+        raise PluginError(f"this model is conditioned on class labels: give --label ({', '.join(class_names(info))})")
+    return torch.full((n,), parse_label(str(label), info), device=model.device, dtype=torch.long)
+
+
+def _conditions_for(model: VAE, x: Tensor, label: str | None) -> Tensor | None:
+    """Condition for encoding the images x: their labels, their own low-res version, or none."""
+    info = model_info(model)
+    if info["condition"] == "lowres":
+        return lowres(x, info["lowres_factor"])
+    return _label_option(model, label, x.shape[0])
+
+
+def _upscale(c: Tensor, size: int) -> Tensor:
+    """A low-res condition blown up (nearest) to the model's size, for showing beside outputs."""
+    return F.interpolate(c, size=(size, size), mode="nearest")
+
+
+def _inputs(model: VAE, paths: list[str]) -> Tensor:
+    info = model_info(model)
+    return load_pixels(paths, info["size"], info["channels"]).to(model.device)
+
+
+# -- sample --------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def sample(model: VAE, n: int, condition: Tensor | None, out_dir: Path, per_class: int = 0, format: str = "grid",
+           temperature: float = 1.0, mode: str = "mean") -> list[Path]:
+    """n samples as samples.png; a label CVAE without a condition gets one row per class (per_class each).
+
+    format='folder' writes out_dir/<class name>/NNNNN.png instead (torchvision ImageFolder layout).
+    """
+    info, out_dir = model_info(model), Path(out_dir)
+    if format not in ("grid", "folder"):
+        raise ValueError(f"--format: expected grid or folder, got {format!r}")
+    rows_show_condition = False
+    if info["condition"] == "label" and condition is None:
+        per = per_class or max(1, math.ceil(n / info["num_classes"]))
+        c = torch.arange(info["num_classes"], device=model.device).repeat_interleave(per)
+        nrow = per
+    elif info["condition"] == "lowres":
+        if condition is None:
+            condition = torch.tensor(info["example_conditions"], device=model.device)
+        per = per_class or max(1, n // condition.shape[0])
+        c = condition.repeat_interleave(per, dim=0)
+        nrow, rows_show_condition = per, True
+    elif condition is not None:
+        per = per_class or n
+        c = condition.reshape(-1)[:1].expand(per)
+        nrow = math.ceil(math.sqrt(per))
+    else:
+        per, c = per_class or n, None
+        nrow = math.ceil(math.sqrt(per))
+    count = c.shape[0] if c is not None else per
+    images = model.sample(count, c, temperature=temperature, mode=mode)
+    if format == "folder":
+        return _write_folder(images, c, info, out_dir)
+    if rows_show_condition:  # each row: the low-res condition, then its samples
+        shown = _upscale(condition, info["size"])
+        images = torch.cat([torch.cat([shown[i:i + 1], images[i * per:(i + 1) * per]])
+                            for i in range(condition.shape[0])])
+        nrow = per + 1
+    return [save_grid(images, out_dir / "samples.png", nrow=nrow)]
+
+
+def _write_folder(images: Tensor, c: Tensor | None, info: dict, out_dir: Path) -> list[Path]:
+    """One PNG per image under out_dir/<class name>/ (all under 'samples' when unlabelled)."""
+    names = class_names(info) if info["condition"] == "label" else None
+    files = []
+    for i, image in enumerate(images):
+        folder = names[int(c[i])] if names is not None else "samples"
+        files.append(save_png(image, out_dir / folder / f"{i:05d}.png"))
+    return files
+
+
+# -- reconstruct, interpolate --------------------------------------------------------------------
+
+@torch.no_grad()
+def reconstruct(model: VAE, inputs: list[str], condition: Tensor | None, out_dir: Path, label: str | None = None,
+                mode: str = "mean") -> list[Path]:
+    """reconstructions.png: inputs in the first row, reconstructions below (super-res: low-res input on top)."""
+    info = model_info(model)
+    x = _inputs(model, inputs)
+    if info["condition"] == "label" and condition is not None:
+        c = condition.reshape(-1)[:1].expand(x.shape[0])
+    else:
+        c = _conditions_for(model, x, label)
+    output = model.reconstruct(x, c, mode=mode)
+    rows = [x, output]
+    if info["condition"] == "lowres":
+        rows = [_upscale(c, info["size"]), output, x]
+    return [save_grid(torch.cat(rows), Path(out_dir) / "reconstructions.png", nrow=x.shape[0])]
+
+
+def slerp(a: Tensor, b: Tensor, t: float) -> Tensor:
+    """Spherical interpolation between latents a and b (linear when they are nearly parallel)."""
+    cos = F.cosine_similarity(a, b, dim=-1).clamp(-1, 1)
+    omega = torch.acos(cos)[..., None]
+    if float(omega.abs().max()) < 1e-4:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+
+
+@torch.no_grad()
+def interpolate(model: VAE, a: str, b: str, out_dir: Path, steps: int = 8, method: str = "linear",
+                label: str | None = None, mode: str = "mean") -> list[Path]:
+    """interpolation.png: input a, `steps` decoded points from a's to b's posterior mean, input b."""
+    if method not in ("linear", "slerp"):
+        raise ValueError(f"--method: expected linear or slerp, got {method!r}")
+    if steps < 2:
+        raise ValueError(f"--steps: expected 2 or more, got {steps}")
+    x = _inputs(model, [a, b])
+    c = _conditions_for(model, x, label)
+    z = model.posterior(x, c).mean
+    ts = torch.linspace(0, 1, steps).tolist()
+    path = torch.stack([slerp(z[0], z[1], t) if method == "slerp" else (1 - t) * z[0] + t * z[1] for t in ts])
+    if c is None:
+        path_c = None
+    elif c.dim() == 1:
+        path_c = c[:1].expand(steps)
+    else:  # low-res conditions move along with the latent
+        path_c = torch.stack([(1 - t) * c[0] + t * c[1] for t in ts])
+    decoded = model.decode(path, path_c, mode=mode)
+    images = torch.cat([x[:1], decoded, x[1:]])
+    return [save_grid(images, Path(out_dir) / "interpolation.png", nrow=steps + 2)]
+
+
+# -- traverse ------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def traverse(model: VAE, out_dir: Path, input: str | None = None, dims: list[int] | None = None, span: float = 3.0,
+             steps: int = 9, label: str | None = None, mode: str = "mean") -> list[Path]:
+    """traversal.png: row d varies latent dimension d over [-span, span] around a base point, others fixed.
+
+    The base point is the prior mean, or the posterior mean of `input`; the β-VAE picture.
+    """
+    info = model_info(model)
+    dims = list(range(model.latent_dim)) if dims is None else dims
+    bad = [d for d in dims if not 0 <= d < model.latent_dim]
+    if bad:
+        raise ValueError(f"--dims: {bad} outside 0-{model.latent_dim - 1}")
+    if input is not None:
+        x = _inputs(model, [input])
+        c = _conditions_for(model, x, label)
+        base = model.posterior(x, c).mean[0]
+    else:
+        if info["condition"] == "lowres":
+            raise PluginError("traverse on a super-resolution model needs --input IMAGE")
+        c = _label_option(model, label, 1)
+        base = model.prior(c, 1).mean[0]
+    values = torch.linspace(-span, span, steps, device=model.device)
+    z = base.repeat(len(dims) * steps, 1)
+    for row, d in enumerate(dims):
+        z[row * steps:(row + 1) * steps, d] = values
+    path_c = None if c is None else c[:1].expand(z.shape[0], *c.shape[1:])
+    images = model.decode(z, path_c, mode=mode)
+    return [save_grid(images, Path(out_dir) / "traversal.png", nrow=steps)]
+
+
+# -- inpaint -------------------------------------------------------------------------------------
+
+def parse_box(text: str, size: int) -> tuple[int, int, int, int]:
+    """'x0,y0,x1,y1' in pixels of the model-size image (x1, y1 exclusive)."""
+    try:
+        x0, y0, x1, y1 = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--box: expected x0,y0,x1,y1 (integers), got {text!r}") from None
+    if not (0 <= x0 < x1 <= size and 0 <= y0 < y1 <= size):
+        raise ValueError(f"--box: {text!r} is not a non-empty box inside the {size}x{size} image")
+    return x0, y0, x1, y1
+
+
+@torch.no_grad()
+def inpaint(model: VAE, image: str, out_dir: Path, box: str | None = None, mask: str | None = None,
+            iterations: int = 30, label: str | None = None) -> list[Path]:
+    """Fill the masked region of image by iterated encode/decode; every unmasked pixel is copied unchanged.
+
+    Writes inpainted.png (the filled image at the model's size) and inpaint.png (input with the region
+    greyed, then the result). Each iteration re-encodes the current guess and replaces only the masked
+    pixels with the decoder's mean, so the known pixels steer the latent towards a consistent fill.
+    """
+    info = model_info(model)
+    if (box is None) == (mask is None):
+        raise ValueError("inpaint: give exactly one of --box x0,y0,x1,y1 or --mask MASK.png")
+    size, channels = info["size"], info["channels"]
+    original = load_image(image, size, channels).to(model.device)  # uint8 [C, S, S]
+    if box is not None:
+        x0, y0, x1, y1 = parse_box(box, size)
+        region = torch.zeros(1, size, size, dtype=torch.bool, device=model.device)
+        region[:, y0:y1, x0:x1] = True
+    else:
+        region = load_mask(mask, size).to(model.device)
+    known = original.float()[None] / 255.0
+    current = torch.where(region, torch.full_like(known, 0.5), known)
+    for _ in range(max(1, iterations)):
+        c = _conditions_for(model, current, label)
+        filled = model.decode(model.posterior(current, c).mean, c)
+        current = torch.where(region, filled, known)
+    result = torch.where(region, (current[0] * 255).round().to(torch.uint8), original)
+    out_dir = Path(out_dir)
+    shown = torch.where(region, torch.full_like(known, 0.5), known)
+    return [save_png(result, out_dir / "inpainted.png"),
+            save_grid(torch.cat([known, shown, result[None].float() / 255.0]), out_dir / "inpaint.png", nrow=3)]
+
+
+# -- super-resolution ----------------------------------------------------------------------------
+
+@torch.no_grad()
+def superres(model: VAE, inputs: list[str], out_dir: Path, samples: int = 1, temperature: float = 1.0) -> list[Path]:
+    """Upscale low-res image files: <name>_x<factor>.png from the prior mean, plus superres.png with draws.
+
+    Each input is read at the model's low-res size; superres.png rows show the input (nearest
+    upscaled), the prior-mean output and `samples - 1` draws from p(z|c).
+    """
+    info = model_info(model)
+    if info["condition"] != "lowres":
+        raise PluginError("superres needs a model trained with data.condition: lowres "
+                          "(see recipes/image/mnist_superres.yaml)")
+    c = load_pixels(inputs, info["lowres_size"], info["channels"]).to(model.device)
+    prior = model.prior(c, c.shape[0])
+    best = model.decode(prior.mean, c)
+    out_dir, factor = Path(out_dir), info["lowres_factor"]
+    files = [save_png(best[i], out_dir / f"{Path(p).stem}_x{factor}.png") for i, p in enumerate(inputs)]
+    rows = [_upscale(c, info["size"]), best]
+    for _ in range(max(0, samples - 1)):
+        rows.append(model.decode(prior.sample(temperature=temperature), c))
+    grid = torch.stack(rows, dim=1).reshape(-1, *best.shape[1:])  # one row per input
+    files.append(save_grid(grid, out_dir / "superres.png", nrow=len(rows)))
+    return files

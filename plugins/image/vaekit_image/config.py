@@ -1,0 +1,68 @@
+"""The recipe's `data:` and `model:` sections for images (typed and checked by vaekit.recipe)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class ImageDataConfig:
+    """Which images, at what size, conditioned on what.
+
+    Pixels reach the model as floats in [0, 1] of shape [channels, size, size]; the likelihood's
+    own scaling (e.g. [-1, 1] for the discretized logistic) happens inside the decoder.
+    """
+
+    name: Literal["shapes", "mnist", "folder"] = "shapes"
+    root: str | None = field(default=None, metadata={"must_exist": True})  # mnist IDX folder or image folder
+    size: int | None = None  # pixels per side: 32 for shapes, 28 for mnist, 64 for folder when unset
+    channels: int | None = None  # 1 or 3: shapes and mnist are 1; folder defaults to 3
+    # auto = dynamic for mnist (Bernoulli needs binary data), none for folder; shapes are binary already.
+    binarize: Literal["auto", "dynamic", "static", "none"] = "auto"
+    dequantize: bool = False  # add U(0, 1) noise to 8-bit levels (for the gaussian likelihood's bits/dim)
+    condition: Literal["none", "label", "lowres"] = "none"  # CVAE on class labels, or super-resolution
+    lowres_factor: int = 4  # the lowres condition is the image average-pooled by this factor
+    val_size: int = 10000  # mnist: validation images taken from the end of the 60k training set
+    val_fraction: float = 0.1  # folder: share of images for validation (and again for test)
+    max_train_examples: int | None = None  # use only the first N training examples (quick runs, tests)
+    num_train: int = 20000  # shapes: examples per split (generated from seed + index, no files)
+    num_val: int = 1000
+    num_test: int = 1000
+    skip_bad_files: bool = False  # folder: skip unreadable images with a warning instead of failing
+    download: bool = False  # mnist: let torchvision download the IDX files into root when missing (online)
+
+    def __post_init__(self):
+        if self.size is not None and self.size < 8:
+            raise ValueError(f"size: expected at least 8 pixels, got {self.size}")
+        if self.channels not in (None, 1, 3):
+            raise ValueError(f"channels: expected 1 or 3, got {self.channels}")
+        if self.lowres_factor < 2:
+            raise ValueError(f"lowres_factor: expected 2 or more, got {self.lowres_factor}")
+        if not 0.0 <= self.val_fraction < 0.5:
+            raise ValueError(f"val_fraction: expected a number in [0, 0.5), got {self.val_fraction}")
+        if self.name in ("mnist", "folder") and self.root is None:
+            raise ValueError(f"root: the {self.name} data set needs a folder, e.g. root: ${{VAEKIT_DATA}}/mnist")
+
+
+@dataclass
+class ImageModelConfig:
+    """Encoder/decoder shape and likelihood; width = channels of the first stage, doubled per stage."""
+
+    architecture: Literal["conv", "resnet"] = "conv"
+    latent_dim: int = 32
+    width: int = 32
+    depth: int = 2  # stride-2 stages: size must be divisible by 2**depth (28 -> 7 with depth 2)
+    hidden: int = 512  # dense layer between the conv stack and the latent (0 = none)
+    blocks_per_stage: int = 1  # resnet: residual blocks per stage
+    likelihood: Literal["bernoulli", "gaussian", "discretized_logistic"] = "bernoulli"
+    gaussian_scale: float | Literal["learned", "predicted"] = "learned"
+    condition_dim: int = 64  # size of the label or low-res image embedding
+    conditional_prior: bool = False  # learn p(z|c) instead of N(0, I) (CVAE only)
+
+    def __post_init__(self):
+        for name in ("latent_dim", "width", "depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        if self.hidden < 0 or self.blocks_per_stage < 1:
+            raise ValueError("hidden must be >= 0 and blocks_per_stage >= 1")

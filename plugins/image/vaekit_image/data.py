@@ -1,0 +1,301 @@
+"""Image data sets: procedural shapes, MNIST from its IDX gzip files, and folders of image files.
+
+Every item is {"x": floats in [0, 1] [C, H, W]} plus "c" (a class label, or the image
+average-pooled by lowres_factor) when the recipe asks for a condition. Random binarization and
+dequantization use torch's global RNG so that the trainer's saved RNG state replays them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from vaekit import DataBundle, RecipeError
+
+from .config import ImageDataConfig
+from .images import IMAGE_EXTENSIONS, ImageFileError, load_image
+
+MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+SHAPE_NAMES = ["square", "ellipse", "heart"]
+SHAPE_FACTORS = {"shape": 3, "scale": 6, "rotation": 40, "x": 32, "y": 32}  # dSprites' factor sizes
+
+
+class ImageDataError(ImageFileError):
+    """A data file (IDX, image) that cannot be used; the message names the file."""
+
+
+# -- the dataset every source ends up in ---------------------------------------------------------
+
+class PixelDataset(Dataset):
+    """uint8 images [N, C, H, W] (+ labels) served as floats in [0, 1] with the recipe's binarization."""
+
+    def __init__(self, images: Tensor, labels: Tensor | None, *, binarize: str = "none", dequantize: bool = False,
+                 condition: str = "none", lowres_factor: int = 4):
+        self.images, self.labels = images, labels
+        self.binarize, self.dequantize = binarize, dequantize
+        self.condition, self.lowres_factor = condition, lowres_factor
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def pixels(self, index: int) -> Tensor:
+        """The image before any random binarization: [C, H, W] in [0, 1]."""
+        return self.images[index].float() / 255.0
+
+    def __getitem__(self, index: int) -> dict:
+        grey = self.pixels(index)
+        if self.binarize == "dynamic":
+            x = torch.bernoulli(grey)
+        elif self.dequantize:
+            x = (self.images[index].float() + torch.rand(grey.shape)) / 256.0
+        else:
+            x = grey
+        item = {"x": x}
+        if self.condition == "label":
+            item["c"] = self.labels[index].long()
+        elif self.condition == "lowres":
+            item["c"] = lowres(grey[None], self.lowres_factor)[0]
+        return item
+
+
+def lowres(pixels: Tensor, factor: int) -> Tensor:
+    """The super-resolution condition: pixels [B, C, H, W] average-pooled by factor (ceil mode)."""
+    return F.avg_pool2d(pixels, factor, ceil_mode=True)
+
+
+def static_binarize(images: Tensor, seed: int) -> Tensor:
+    """One fixed Bernoulli draw per pixel from a generator seeded by the recipe: uint8 in {0, 255}."""
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.bernoulli(images.float() / 255.0, generator=generator) * 255).to(torch.uint8)
+
+
+def resize_uint8(images: Tensor, size: int) -> Tensor:
+    """Resize uint8 images [N, C, h, w] to size x size (antialiased bilinear)."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+# -- shapes: dSprites-like, generated from (seed, split, index) ----------------------------------
+
+class ShapesDataset(Dataset):
+    """Procedural white shapes on black: factors shape, scale, rotation, x, y drawn from (seed, split, index)."""
+
+    def __init__(self, length: int, seed: int, split: int, size: int = 32, condition: str = "none",
+                 lowres_factor: int = 4):
+        self.length, self.seed, self.split, self.size = length, seed, split, size
+        self.condition, self.lowres_factor = condition, lowres_factor
+        coords = (torch.arange(size, dtype=torch.float64) + 0.5) / size * 2 - 1
+        self.grid_y, self.grid_x = torch.meshgrid(coords, coords, indexing="ij")
+
+    def __len__(self) -> int:
+        return self.length
+
+    def factors(self, index: int) -> dict[str, int]:
+        """The generating factors of item index as level indices (dSprites' sizes: 3, 6, 40, 32, 32)."""
+        rng = np.random.default_rng([self.seed, self.split, index])
+        return {name: int(rng.integers(n)) for name, n in SHAPE_FACTORS.items()}
+
+    def render(self, factors: dict[str, int]) -> Tensor:
+        """A binary image [1, size, size] of the shape with the given factor levels."""
+        scale = 0.5 + 0.5 * factors["scale"] / (SHAPE_FACTORS["scale"] - 1)
+        angle = 2 * math.pi * factors["rotation"] / SHAPE_FACTORS["rotation"]
+        cx = -0.55 + 1.1 * factors["x"] / (SHAPE_FACTORS["x"] - 1)
+        cy = -0.55 + 1.1 * factors["y"] / (SHAPE_FACTORS["y"] - 1)
+        radius = 0.42 * scale
+        dx, dy = self.grid_x - cx, self.grid_y - cy
+        u = (math.cos(angle) * dx + math.sin(angle) * dy) / radius
+        v = (-math.sin(angle) * dx + math.cos(angle) * dy) / radius
+        shape = SHAPE_NAMES[factors["shape"]]
+        if shape == "square":
+            inside = torch.maximum(u.abs(), v.abs()) <= 0.75
+        elif shape == "ellipse":
+            inside = u**2 + (v / 0.55) ** 2 <= 1.0
+        else:  # heart: (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0, pointing down in image coordinates
+            hx, hy = u * 1.15, -v * 1.15 + 0.1
+            inside = (hx**2 + hy**2 - 1) ** 3 - hx**2 * hy**3 <= 0
+        return inside.float()[None]
+
+    def __getitem__(self, index: int) -> dict:
+        factors = self.factors(index)
+        x = self.render(factors)
+        item = {"x": x}
+        if self.condition == "label":
+            item["c"] = torch.tensor(factors["shape"])
+        elif self.condition == "lowres":
+            item["c"] = lowres(x[None], self.lowres_factor)[0]
+        return item
+
+
+# -- MNIST from the four IDX gzip files ----------------------------------------------------------
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzip) as a uint8 array; truncated or malformed files raise ImageDataError naming path."""
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as exc:
+        raise ImageDataError(f"{path}: not a readable gzip file ({exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ImageDataError(f"{path}: not an IDX file of unsigned bytes (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ImageDataError(f"{path}: truncated IDX header")
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    expected = int(np.prod(dims))
+    if len(raw) - header != expected:
+        raise ImageDataError(f"{path}: truncated or padded: header says {expected} values, file has "
+                             f"{len(raw) - header}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def mnist_files(cfg: ImageDataConfig) -> dict[str, Path]:
+    """The four IDX paths under data.root (downloading them with torchvision first if data.download)."""
+    root = Path(cfg.root)
+    paths = {key: root / name for key, name in MNIST_FILES.items()}
+    if cfg.download and not all(p.is_file() for p in paths.values()):
+        from torchvision.datasets import MNIST  # online users only: never used by tests or default recipes
+
+        MNIST(str(root), train=True, download=True)
+        paths = {key: root / "MNIST" / "raw" / name for key, name in MNIST_FILES.items()}
+    for path in paths.values():
+        if not path.is_file():
+            raise RecipeError(f"data.root: {path} not found; expected the four MNIST IDX gzip files "
+                              f"({', '.join(MNIST_FILES.values())}) in {root}")
+    return paths
+
+
+def build_mnist(cfg: ImageDataConfig, seed: int):
+    """Train / val (last val_size of the 60k) / test (10k) as uint8 tensors and labels."""
+    paths = mnist_files(cfg)
+    arrays = {key: read_idx(path) for key, path in paths.items()}
+    for split in ("train", "test"):
+        n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
+        if n_img != n_lab:
+            raise ImageDataError(f"{paths[split + '_labels']}: {n_lab} labels for {n_img} images")
+    train_images = torch.from_numpy(arrays["train_images"].copy())[:, None]
+    test_images = torch.from_numpy(arrays["test_images"].copy())[:, None]
+    train_labels = torch.from_numpy(arrays["train_labels"].astype(np.int64))
+    test_labels = torch.from_numpy(arrays["test_labels"].astype(np.int64))
+    if not 0 < cfg.val_size < len(train_images):
+        raise RecipeError(f"data.val_size: expected 1 to {len(train_images) - 1}, got {cfg.val_size}")
+    cut = len(train_images) - cfg.val_size
+    splits = {
+        "train": (train_images[:cut], train_labels[:cut]),
+        "val": (train_images[cut:], train_labels[cut:]),
+        "test": (test_images, test_labels),
+    }
+    return splits, [str(d) for d in range(10)]
+
+
+# -- a folder of image files ---------------------------------------------------------------------
+
+def list_image_files(root: Path) -> tuple[list[Path], list[int], list[str]]:
+    """Image files under root: with class subfolders (ImageFolder layout) labelled by folder, else unlabelled."""
+    subfolders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_dirs = [d for d in subfolders if any(f.suffix.lower() in IMAGE_EXTENSIONS for f in d.rglob("*"))]
+    if class_dirs:
+        files, labels = [], []
+        for label, folder in enumerate(class_dirs):
+            found = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            files += found
+            labels += [label] * len(found)
+        return files, labels, [d.name for d in class_dirs]
+    files = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+    return files, [0] * len(files), []
+
+
+def build_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int):
+    """Decode every image once (resized, centre-cropped) and split train / val / test by a seeded shuffle."""
+    root = Path(cfg.root)
+    if not root.is_dir():
+        raise RecipeError(f"data.root: {root} is not a folder of images")
+    files, labels, class_names = list_image_files(root)
+    if not files:
+        raise RecipeError(f"data.root: no image files ({', '.join(IMAGE_EXTENSIONS)}) in {root}")
+    images, kept, bad = [], [], []
+    for path, label in zip(files, labels, strict=True):
+        try:
+            images.append(load_image(path, size, channels))
+            kept.append(label)
+        except ImageFileError as exc:
+            if not cfg.skip_bad_files:
+                raise ImageDataError(f"{exc}; fix or remove it, or set data.skip_bad_files: true") from None
+            bad.append(str(path))
+    if bad:
+        warnings.warn(f"skipped {len(bad)} unreadable image file(s): {', '.join(bad)}", stacklevel=2)
+    if not images:
+        raise ImageDataError(f"{root}: none of the {len(files)} image files could be read")
+    images_t, labels_t = torch.stack(images), torch.tensor(kept)
+    order = torch.randperm(len(images_t), generator=torch.Generator().manual_seed(seed))
+    n_eval = int(round(cfg.val_fraction * len(order)))
+    if len(order) - 2 * n_eval < 1:
+        raise RecipeError(f"data.val_fraction: {cfg.val_fraction} leaves no training images out of {len(order)}")
+    parts = {"val": order[:n_eval], "test": order[n_eval:2 * n_eval], "train": order[2 * n_eval:]}
+    splits = {name: (images_t[idx], labels_t[idx]) for name, idx in parts.items()}
+    return splits, class_names
+
+
+# -- the plugin's build_data ---------------------------------------------------------------------
+
+def default_geometry(cfg: ImageDataConfig) -> tuple[int, int]:
+    """(size, channels) from the recipe or the data set's native defaults."""
+    size = cfg.size or {"shapes": 32, "mnist": 28, "folder": 64}[cfg.name]
+    channels = cfg.channels or (3 if cfg.name == "folder" else 1)
+    if cfg.name in ("shapes", "mnist") and channels != 1:
+        raise RecipeError(f"data.channels: {cfg.name} images have 1 channel, got {channels}")
+    return size, channels
+
+
+def build_data(cfg: ImageDataConfig, seed: int) -> DataBundle:
+    """Datasets for the recipe's data section, and the facts (size, channels, classes) the model needs."""
+    size, channels = default_geometry(cfg)
+    info = {"dataset": cfg.name, "size": size, "channels": channels, "condition": cfg.condition,
+            "class_names": [], "lowres_factor": cfg.lowres_factor,
+            "lowres_size": math.ceil(size / cfg.lowres_factor)}
+    if cfg.name == "shapes":
+        make = lambda n, split: ShapesDataset(n, seed, split, size, cfg.condition, cfg.lowres_factor)
+        train, val, test = make(cfg.num_train, 0), make(cfg.num_val, 1), make(cfg.num_test, 2)
+        info.update(class_names=list(SHAPE_NAMES), binarized=True, factor_names=list(SHAPE_FACTORS))
+    else:
+        splits, class_names = build_mnist(cfg, seed) if cfg.name == "mnist" else build_folder(cfg, seed, size, channels)
+        binarize = cfg.binarize if cfg.binarize != "auto" else ("dynamic" if cfg.name == "mnist" else "none")
+        if cfg.dequantize and binarize != "none":
+            raise RecipeError("data.dequantize: only for 8-bit data; set data.binarize: none")
+        datasets = {}
+        for name, (images, labels) in splits.items():
+            if name == "train" and cfg.max_train_examples:
+                images, labels = images[:cfg.max_train_examples], labels[:cfg.max_train_examples]
+            images = resize_uint8(images, size)
+            if binarize == "static":  # a different fixed draw per split, the same in every run of this seed
+                images = static_binarize(images, seed * 3 + ["train", "val", "test"].index(name))
+            datasets[name] = PixelDataset(images, labels, binarize=binarize if binarize == "dynamic" else "none",
+                                          dequantize=cfg.dequantize,
+                                          condition=cfg.condition, lowres_factor=cfg.lowres_factor)
+        train, val, test = datasets["train"], datasets["val"], datasets["test"]
+        info.update(class_names=class_names, binarized=binarize != "none")
+        if cfg.condition == "label" and not class_names:
+            raise RecipeError(f"data.condition: label needs class subfolders in {cfg.root}")
+    if cfg.name == "shapes" and cfg.max_train_examples:
+        train.length = min(train.length, cfg.max_train_examples)
+    info["num_classes"] = len(info["class_names"])
+    if cfg.condition == "lowres":
+        # A few low-res conditions travel with the model so `sample` without --condition has something to upscale.
+        examples = torch.stack([val[i]["c"] for i in range(min(8, len(val)))])
+        info["example_conditions"] = examples.round(decimals=4).tolist()
+    return DataBundle(train=train, val=val, test=test, info=info)

@@ -1,0 +1,64 @@
+"""Reading image files into pixel tensors and writing PNGs (Pillow and torchvision do the work)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+class ImageFileError(ValueError):
+    """An image file that cannot be read; the message names the file."""
+
+
+def load_image(path: str | Path, size: int, channels: int) -> Tensor:
+    """One image file as uint8 [channels, size, size]: shorter side resized to size, then centre-cropped."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms import functional as TF
+
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now: a truncated file fails here, not later inside training
+            image = image.convert("L" if channels == 1 else "RGB")
+    except FileNotFoundError:
+        raise ImageFileError(f"{path}: no such image file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageFileError(f"{path}: not a readable image ({exc})") from None
+    if image.size != (size, size):
+        image = TF.center_crop(TF.resize(image, size, antialias=True), [size, size])
+    return TF.pil_to_tensor(image)
+
+
+def load_pixels(paths: list[str | Path], size: int, channels: int) -> Tensor:
+    """Several image files as floats in [0, 1]: [N, channels, size, size]."""
+    return torch.stack([load_image(p, size, channels) for p in paths]).float() / 255.0
+
+
+def load_mask(path: str | Path, size: int) -> Tensor:
+    """A mask image as bool [1, size, size]: bright pixels (> 127) mark the region to fill."""
+    return load_image(path, size, 1) > 127
+
+
+def save_grid(images: Tensor, path: Path, nrow: int, padding: int = 2) -> Path:
+    """Write images [N, C, H, W] in [0, 1] as one PNG grid with nrow images per row."""
+    from torchvision.utils import save_image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images.detach().float().clamp(0, 1).cpu(), path, nrow=nrow, padding=padding, pad_value=1.0)
+    return path
+
+
+def save_png(image: Tensor, path: Path) -> Path:
+    """Write one image [C, H, W] (floats in [0, 1], or uint8) as a PNG of exactly H x W pixels."""
+    from PIL import Image
+
+    if image.dtype != torch.uint8:
+        image = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
+    array = image.cpu().permute(1, 2, 0).numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path)
+    return path

@@ -1,0 +1,166 @@
+"""Convolutional and residual encoders/decoders for [C, S, S] images, optionally conditioned.
+
+Both take pixels in [0, 1]. The condition is a class label (vaekit.ConditionEmbedding) or a
+low-resolution image (LowResEmbedding, a small conv net); its embedding joins the dense layers,
+and a low-res image is also upsampled and given to the decoder's last convolution, so fine detail
+only has to be added, not copied through the latent.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+import vaekit
+from vaekit import ConditionEmbedding, DiagonalGaussian
+
+from .config import ImageModelConfig
+
+
+class ResidualBlock(nn.Module):
+    """x + conv(silu(conv(silu(x)))); the last conv starts at zero so each block starts as the identity."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(F.silu(self.conv1(F.silu(x))))
+
+
+class LowResEmbedding(nn.Module):
+    """A small conv net mapping a low-res image [B, C, s, s] in [0, 1] to a vector [B, out_dim]."""
+
+    def __init__(self, channels: int, lowres_size: int, out_dim: int = 64, width: int = 32):
+        super().__init__()
+        self.out_dim = out_dim
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.SiLU(), nn.Flatten(),
+            nn.Linear(width * ((lowres_size + 1) // 2) ** 2, out_dim),
+        )
+
+    def forward(self, c: Tensor) -> Tensor:
+        return self.net(c * 2 - 1)
+
+
+def condition_embedding(cfg: ImageModelConfig, info: dict) -> nn.Module | None:
+    """The embedding for info['condition']: labels, a low-res image, or none."""
+    if info["condition"] == "label":
+        return ConditionEmbedding(info["num_classes"], cfg.condition_dim)
+    if info["condition"] == "lowres":
+        return LowResEmbedding(info["channels"], info["lowres_size"], cfg.condition_dim)
+    return None
+
+
+def stage_widths(cfg: ImageModelConfig) -> list[int]:
+    """Channels after each stride-2 stage: width, 2 width, 4 width, ... (capped at 8 width)."""
+    return [cfg.width * min(2**i, 8) for i in range(cfg.depth)]
+
+
+class ImageEncoder(nn.Module):
+    """q(z|x, c): stride-2 conv (or residual) stages, a dense layer, then mean and log-variance."""
+
+    def __init__(self, cfg: ImageModelConfig, info: dict):
+        super().__init__()
+        widths, channels = stage_widths(cfg), info["channels"]
+        layers, previous = [], channels
+        for width in widths:
+            if cfg.architecture == "resnet":
+                layers += [nn.Conv2d(previous, width, 3, padding=1)]
+                layers += [ResidualBlock(width) for _ in range(cfg.blocks_per_stage)]
+                layers += [nn.Conv2d(width, width, 4, stride=2, padding=1), nn.SiLU()]
+            else:
+                layers += [nn.Conv2d(previous, width, 4, stride=2, padding=1), nn.SiLU()]
+            previous = width
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        bottom = info["size"] // 2**cfg.depth
+        self.embedding = condition_embedding(cfg, info)
+        n_in = widths[-1] * bottom * bottom + (cfg.condition_dim if self.embedding is not None else 0)
+        head = [nn.Linear(n_in, cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, 2 * cfg.latent_dim)] if cfg.hidden \
+            else [nn.Linear(n_in, 2 * cfg.latent_dim)]
+        self.head = nn.Sequential(*head)
+
+    def forward(self, x: Tensor, c: Tensor | None = None) -> DiagonalGaussian:
+        h = self.features(x * 2 - 1)
+        if self.embedding is not None:
+            h = concat(h, self.embedding(c))
+        mean, logvar = self.head(h).chunk(2, dim=-1)
+        return DiagonalGaussian(mean, logvar)
+
+
+class ImageDecoder(nn.Module):
+    """p(x|z, c): dense layers to a small feature map, stride-2 upsampling stages, then likelihood parameters."""
+
+    def __init__(self, cfg: ImageModelConfig, info: dict):
+        super().__init__()
+        self.info = dict(info)  # data facts (size, classes, condition) the artifact writers need
+        self.channels, self.size = info["channels"], info["size"]
+        self.likelihood_name = cfg.likelihood
+        if cfg.likelihood == "gaussian":
+            self.likelihood = vaekit.get_likelihood("gaussian", scale=cfg.gaussian_scale)
+        elif cfg.likelihood == "discretized_logistic":
+            self.likelihood = vaekit.get_likelihood("discretized_logistic", bits=8)
+        else:
+            self.likelihood = vaekit.get_likelihood("bernoulli")
+        widths = stage_widths(cfg)[::-1]
+        self.bottom = info["size"] // 2**cfg.depth
+        self.embedding = condition_embedding(cfg, info)
+        self.lowres = info["condition"] == "lowres"
+        n_in = cfg.latent_dim + (cfg.condition_dim if self.embedding is not None else 0)
+        n_out = widths[0] * self.bottom * self.bottom
+        dense = [nn.Linear(n_in, cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, n_out)] if cfg.hidden \
+            else [nn.Linear(n_in, n_out)]
+        self.dense = nn.Sequential(*dense, nn.SiLU())
+        layers = []
+        for i, width in enumerate(widths):
+            out = widths[i + 1] if i + 1 < len(widths) else cfg.width
+            if cfg.architecture == "resnet":
+                layers += [ResidualBlock(width) for _ in range(cfg.blocks_per_stage)]
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, out, 3, padding=1), nn.SiLU()]
+            else:
+                layers += [nn.ConvTranspose2d(width, out, 4, stride=2, padding=1), nn.SiLU()]
+        self.upsample = nn.Sequential(*layers)
+        n_params = self.channels * self.likelihood.params_per_channel
+        self.out = nn.Conv2d(cfg.width + (self.channels if self.lowres else 0), n_params, 3, padding=1)
+        self.top_channels = widths[0]
+
+    def params(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        """Likelihood parameters [B, C * params_per_channel, S, S] for latents z [B, D]."""
+        h = z if self.embedding is None else concat(z, self.embedding(c))
+        h = self.dense(h).reshape(z.shape[0], self.top_channels, self.bottom, self.bottom)
+        h = self.upsample(h)
+        if self.lowres:  # the low-res image itself, at full size, beside the learned features
+            h = concat(h, F.interpolate(c * 2 - 1, size=(self.size, self.size), mode="nearest"), dim=1)
+        return self.out(h)
+
+    def to_target(self, x: Tensor) -> Tensor:
+        """Pixels in [0, 1] to the likelihood's data scale ([-1, 1] for the discretized logistic)."""
+        return x * 2 - 1 if self.likelihood_name == "discretized_logistic" else x
+
+    def to_pixels(self, values: Tensor) -> Tensor:
+        """The likelihood's data scale back to pixels in [0, 1]."""
+        if self.likelihood_name == "discretized_logistic":
+            values = (values + 1) / 2
+        return values.clamp(0, 1)
+
+    def log_prob(self, x: Tensor, z: Tensor, c: Tensor | None = None) -> Tensor:
+        """log p(x|z, c) per example [B], nats (x is any batch size matching z: IW-NLL tiles it)."""
+        return self.likelihood.log_prob(self.params(z, c), self.to_target(x))
+
+    def generate(self, z: Tensor, c: Tensor | None = None, mode: str = "mean") -> Tensor:
+        """Images in [0, 1] [B, C, S, S]: the likelihood's mean (mode='mean') or a draw from it ('sample')."""
+        params = self.params(z, c)
+        values = self.likelihood.sample(params) if mode == "sample" else self.likelihood.mean(params)
+        return self.to_pixels(values)
+
+
+def concat(a: Tensor, b: Tensor, dim: int = -1) -> Tensor:
+    """Concatenate features, broadcasting b's batch to a's when b has batch 1 (one condition for all)."""
+    if b.shape[0] == 1 and a.shape[0] > 1:
+        b = b.expand(a.shape[0], *b.shape[1:])
+    return torch.cat([a, b], dim=dim)

@@ -1,0 +1,183 @@
+"""ImagePlugin: the `image` modality of vaekit (data, models, artifacts, metrics wired to the CLI).
+
+    vaekit train recipes/image/shapes.yaml
+    vaekit sample runs/shapes -n 64
+    vaekit traverse runs/shapes
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from torch import Tensor
+
+from vaekit import VAE, DataBundle, LearnedConditionalPrior, Plugin, RecipeError
+
+from . import artifacts
+from .config import ImageDataConfig, ImageModelConfig
+
+
+class ImagePlugin(Plugin):
+    """Conv/ResNet VAE and CVAE on procedural shapes, MNIST and folders of images."""
+
+    name = "image"
+    description = "conv/ResNet VAE and CVAE for 1- or 3-channel images (shapes, MNIST, image folders)"
+    data_config = ImageDataConfig
+    model_config = ImageModelConfig
+
+    def build_data(self, data: ImageDataConfig, *, seed: int, assets: Path) -> DataBundle:
+        from .data import build_data
+
+        return build_data(data, seed)
+
+    def build_model(self, model: ImageModelConfig, info: dict, *, assets: Path) -> VAE:
+        from .nets import ImageDecoder, ImageEncoder, condition_embedding
+
+        if info["size"] % 2**model.depth:
+            raise RecipeError(f"model.depth: {info['size']}-pixel images cannot be halved {model.depth} times "
+                              f"(size must be divisible by 2**depth = {2**model.depth})")
+        prior = None
+        if model.conditional_prior:
+            if info["condition"] == "none":
+                raise RecipeError("model.conditional_prior: needs a conditional model "
+                                  "(data.condition: label or lowres)")
+            prior = LearnedConditionalPrior(model.latent_dim, condition_embedding(model, info))
+        return VAE(ImageEncoder(model, info), ImageDecoder(model, info), model.latent_dim, prior=prior)
+
+    # -- CLI verbs ---------------------------------------------------------------------------------
+    def add_arguments(self, verb: str, parser) -> None:
+        if verb == "sample":
+            parser.add_argument("--per-class", type=int, default=0,
+                                help="samples per class (a row each in the grid; images per class folder)")
+            parser.add_argument("--format", choices=["grid", "folder"], default="grid",
+                                help="grid: one samples.png; folder: OUT/<class>/NNNNN.png for torchvision ImageFolder")
+            parser.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's std (default 1)")
+        if verb in ("sample", "reconstruct", "interpolate"):
+            parser.add_argument("--mode", choices=["mean", "sample"], default="mean",
+                                help="decode to the likelihood's mean (default) or draw pixels from it")
+        if verb in ("reconstruct", "interpolate"):
+            parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
+        if verb == "interpolate":
+            parser.add_argument("--steps", type=int, default=8, help="decoded points between A and B (default 8)")
+            parser.add_argument("--method", choices=["linear", "slerp"], default="linear",
+                                help="linear or spherical interpolation of the posterior means")
+        if verb == "eval":
+            parser.add_argument("--classifier-samples", type=int, default=100,
+                                help="CVAE: conditional samples per class judged by the classifier (default 100)")
+
+    def parse_condition(self, text: str, model: VAE) -> Tensor:
+        return artifacts.parse_condition(text, model)
+
+    def sample(self, model, n, condition, out_dir, per_class: int = 0, format: str = "grid",
+               temperature: float = 1.0, mode: str = "mean", **options):
+        return artifacts.sample(model, n, condition, Path(out_dir), per_class=per_class, format=format,
+                                temperature=temperature, mode=mode)
+
+    def reconstruct(self, model, inputs, condition, out_dir, label: str | None = None, mode: str = "mean", **options):
+        return artifacts.reconstruct(model, list(inputs), condition, Path(out_dir), label=label, mode=mode)
+
+    def interpolate(self, model, a, b, out_dir, steps: int = 8, method: str = "linear", label: str | None = None,
+                    mode: str = "mean", **options):
+        return artifacts.interpolate(model, a, b, Path(out_dir), steps=steps, method=method, label=label, mode=mode)
+
+    def commands(self):
+        return {
+            "traverse": (_traverse_arguments, _run_traverse),
+            "inpaint": (_inpaint_arguments, _run_inpaint),
+            "superres": (_superres_arguments, _run_superres),
+        }
+
+    # -- metrics -----------------------------------------------------------------------------------
+    def eval_metrics(self, model, loader, summary, classifier_samples: int = 100, **options):
+        """bits/dim (from the IW NLL and from the ELBO), reconstruction MSE, and a CVAE's sample accuracy."""
+        from .metrics import (
+            accuracy_on,
+            bits_per_dim,
+            cached_classifier,
+            conditional_accuracy,
+            reconstruction_mse,
+            run_folder_of,
+        )
+
+        info, likelihood = artifacts.model_info(model), model.decoder.likelihood_name
+        results = {"elbo_bits_per_dim": bits_per_dim(-summary["elbo"], info, likelihood)}
+        if "nll" in summary:
+            results["bits_per_dim"] = bits_per_dim(summary["nll"], info, likelihood)
+        results["reconstruction_mse"] = reconstruction_mse(model, loader)
+        if info["condition"] == "label" and classifier_samples > 0:
+            run_dir = run_folder_of(model)
+            recipe_file = run_dir / "recipe.yaml" if run_dir is not None else None
+            if recipe_file is None or not recipe_file.is_file():
+                warnings.warn("no recipe.yaml beside the model: skipping the classifier accuracy", stacklevel=2)
+                return results
+            classifier = cached_classifier(model, lambda: self._training_set(recipe_file, model), run_dir)
+            results["classifier_accuracy_samples"] = conditional_accuracy(model, classifier, classifier_samples)
+            results["classifier_accuracy_real"] = accuracy_on(classifier, loader, model.device)
+        return results
+
+    def _training_set(self, recipe_file: Path, model: VAE):
+        """The run's training split, rebuilt from its saved recipe (for the sample classifier)."""
+        from vaekit.recipe import expand_env, parse_recipe, read_yaml
+
+        recipe = parse_recipe(expand_env(read_yaml(recipe_file)), str(recipe_file))
+        return self.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"])).train
+
+
+# -- extra verbs: `vaekit traverse RUN`, `vaekit inpaint RUN IMAGE`, `vaekit superres RUN IMAGE...` ----
+
+def _out_argument(parser, verb: str) -> None:
+    parser.add_argument("-o", "--out-dir", type=Path, help=f"output folder (default: RUN/outputs/{verb})")
+
+
+def _out_dir(args, verb: str) -> Path:
+    return args.out_dir or Path(args.run) / "outputs" / verb
+
+
+def _dims(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--dims: expected comma-separated integers, e.g. 0,1,2, got {text!r}") from None
+
+
+def _traverse_arguments(parser) -> None:
+    _out_argument(parser, "traverse")
+    parser.add_argument("--input", help="image whose posterior mean is the base point (default: the prior mean)")
+    parser.add_argument("--dims", help="latent dimensions to vary, e.g. 0,1,2 (default: all)")
+    parser.add_argument("--span", type=float, default=3.0, help="vary each dimension over [-span, span] (default 3)")
+    parser.add_argument("--steps", type=int, default=9, help="images per row (default 9)")
+    parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
+
+
+def _run_traverse(model, plugin, args) -> list[Path]:
+    return artifacts.traverse(model, _out_dir(args, "traverse"), input=args.input, dims=_dims(args.dims),
+                              span=args.span, steps=args.steps, label=args.label)
+
+
+def _inpaint_arguments(parser) -> None:
+    _out_argument(parser, "inpaint")
+    parser.add_argument("image", help="image file to complete (resized to the model's size)")
+    parser.add_argument("--box", help="region to fill as x0,y0,x1,y1 in model-size pixels (x1, y1 exclusive)")
+    parser.add_argument("--mask", help="mask image: white (> 127) marks the region to fill")
+    parser.add_argument("--iterations", type=int, default=30, help="encode/decode rounds (default 30)")
+    parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
+
+
+def _run_inpaint(model, plugin, args) -> list[Path]:
+    return artifacts.inpaint(model, args.image, _out_dir(args, "inpaint"), box=args.box, mask=args.mask,
+                             iterations=args.iterations, label=args.label)
+
+
+def _superres_arguments(parser) -> None:
+    _out_argument(parser, "superres")
+    parser.add_argument("inputs", nargs="+", help="low-resolution image files to upscale")
+    parser.add_argument("--samples", type=int, default=4, help="outputs per input in superres.png (default 4)")
+    parser.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's std for the draws")
+
+
+def _run_superres(model, plugin, args) -> list[Path]:
+    return artifacts.superres(model, args.inputs, _out_dir(args, "superres"), samples=args.samples,
+                              temperature=args.temperature)
