@@ -1,4 +1,4 @@
-"""Choosing the next token: greedy, or sampling with temperature, top-k and top-p (nucleus) filters."""
+"""Masks of real tokens; choosing the next token: greedy, or sampling with temperature, top-k and top-p."""
 
 from __future__ import annotations
 
@@ -8,6 +8,12 @@ import torch
 from torch import Tensor
 
 Strategy = Literal["greedy", "sample"]
+
+
+def real_tokens(x: dict) -> Tensor:
+    """Mask [B, T] of the positions inside each sentence (by its length, whatever fills the padding)."""
+    positions = torch.arange(x["tokens"].shape[1], device=x["tokens"].device)
+    return positions.unsqueeze(0) < x["lengths"].to(x["tokens"].device).unsqueeze(1)
 
 
 def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:

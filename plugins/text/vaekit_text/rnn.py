@@ -14,7 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 import vaekit
 
-from .decoding import autoregress
+from .decoding import autoregress, real_tokens
 
 
 def make_rnn(cell: str, input_size: int, hidden: int, layers: int, bidirectional: bool = False) -> nn.RNNBase:
@@ -102,7 +102,7 @@ class RNNDecoder(nn.Module):
             drop[:, 0] = False  # <bos> always stays: it is the only input that says "a sentence starts"
             inputs = inputs.masked_fill(drop & (inputs != self.pad_id), self.unk_id)
         logits, _ = self.logits(inputs, z)
-        return self.likelihood.log_prob(logits, targets)
+        return self.likelihood.log_prob(logits, targets, mask=real_tokens(x))
 
     @torch.no_grad()
     def generate(self, z: Tensor, c=None, max_length: int | None = None, **options) -> dict:

@@ -121,11 +121,12 @@ class SentencePieceTokenizer(Tokenizer):
         import sentencepiece as spm
 
         model = io.BytesIO()
+        spm.set_random_generator_seed(seed)  # sentence sampling and shuffling: the same seed, the same pieces
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size, model_type=model_type,
             character_coverage=character_coverage, pad_id=0, unk_id=1, bos_id=2, eos_id=3,
             pad_piece=PAD, unk_piece=UNK, bos_piece=BOS, eos_piece=EOS, hard_vocab_limit=False,
-            num_threads=1, random_seed=seed, minloglevel=2,
+            num_threads=1, minloglevel=2,
             input_sentence_size=200_000, shuffle_input_sentence=True,
         )
         return cls(model.getvalue())

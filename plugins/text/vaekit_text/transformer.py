@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 import vaekit
 
-from .decoding import autoregress
+from .decoding import autoregress, real_tokens
 
 ENCODER_CONFIG = "pretrained_encoder_config.json"
 
@@ -60,8 +60,7 @@ class TransformerEncoder(nn.Module):
 
     def forward(self, x: dict, c=None) -> vaekit.DiagonalGaussian:
         tokens = x["tokens"]
-        positions = torch.arange(tokens.shape[1], device=tokens.device)
-        mask = (positions.unsqueeze(0) < x["lengths"].to(tokens.device).unsqueeze(1)).long()
+        mask = real_tokens(x).long()
         hidden = self.bert(input_ids=tokens, attention_mask=mask).last_hidden_state
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
@@ -108,7 +107,7 @@ class TransformerDecoder(nn.Module):
             drop = torch.rand(inputs.shape, device=inputs.device) < self.word_dropout
             drop[:, 0] = False
             inputs = inputs.masked_fill(drop & (inputs != self.pad_id), self.unk_id)
-        return self.likelihood.log_prob(self.logits(inputs, z), targets)
+        return self.likelihood.log_prob(self.logits(inputs, z), targets, mask=real_tokens(x))
 
     @torch.no_grad()
     def generate(self, z: Tensor, c=None, max_length: int | None = None, **options) -> dict:

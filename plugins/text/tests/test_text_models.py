@@ -1,0 +1,146 @@
+"""The rnn and transformer VAEs: padding never changes a score, generation gives valid ids, save/load restores."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from text_fixtures import SENTENCES, build
+from vaekit_text import plugin
+from vaekit_text.data import make_batch
+from vaekit_text.decoding import filter_logits
+
+import vaekit
+from vaekit.batch import tile
+
+ARCHS = ["rnn", "transformer"]
+
+
+@pytest.mark.parametrize("arch", ARCHS + ["gru"])
+def test_padding_never_changes_a_sentence_log_likelihood(tmp_path, arch):
+    kwargs = {"cell": "gru"} if arch == "gru" else {}
+    _, model, _ = build(tmp_path, "rnn" if arch == "gru" else arch, **kwargs)
+    model.eval()
+    tok = plugin.tokenizer(model)
+    short, long = "the cat sat", "the company said it expects a loss on friday"
+    alone = make_batch([short], tok, 16)
+    padded = make_batch([short, long], tok, 16)
+    assert padded["tokens"].shape[1] > alone["tokens"].shape[1]  # the short one really is padded
+    z = torch.randn(1, model.latent_dim)
+    with torch.no_grad():
+        lp_alone = model.decoder.log_prob(alone, z)
+        lp_padded = model.decoder.log_prob(padded, torch.cat([z, torch.randn(1, model.latent_dim)]))
+        q_alone, q_padded = model.posterior(alone), model.posterior(padded)
+    torch.testing.assert_close(lp_padded[0], lp_alone[0], rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(q_padded.mean[0], q_alone.mean[0], rtol=1e-5, atol=1e-5)
+    # The pad id really is excluded: changing what fills the padding changes nothing.
+    refilled = {**padded, "tokens": padded["tokens"].clone()}
+    refilled["tokens"][0, alone["tokens"].shape[1]:] = tok.eos_id
+    both_z = torch.randn(2, model.latent_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(model.decoder.log_prob(refilled, both_z), model.decoder.log_prob(padded, both_z))
+        torch.testing.assert_close(model.posterior(refilled).mean, model.posterior(padded).mean)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_iw_nll_accepts_tiled_batches_and_is_finite(tmp_path, arch):
+    bundle, model, _ = build(tmp_path, arch)
+    x = bundle.collate([bundle.test[i] for i in range(3)])["x"]
+    nll = vaekit.iw_nll(model.eval(), x, k=7, chunk_size=3)
+    assert nll.shape == (3,) and torch.isfinite(nll).all() and (nll > 0).all()
+    z = torch.randn(12, model.latent_dim)
+    assert model.decoder.log_prob(tile(x, 4), z).shape == (12,)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("options", [{}, {"strategy": "sample", "temperature": 0.7},
+                                     {"strategy": "sample", "top_k": 3}, {"strategy": "sample", "top_p": 0.8}])
+def test_generation_yields_valid_ids_and_text(tmp_path, arch, options):
+    _, model, _ = build(tmp_path, arch)
+    info = model.config["info"]
+    out = model.eval().sample(6, max_length=10, **options)
+    tokens, lengths = out["tokens"], out["lengths"]
+    assert tokens.dtype == torch.long and tokens.shape[0] == 6 and tokens.shape[1] <= 10
+    assert ((tokens >= 0) & (tokens < info["vocab_size"])).all()
+    for row, n in zip(tokens, lengths, strict=True):
+        assert 1 <= n <= 10 and row[n - 1] == info["eos_id"]
+        assert not (row[: n - 1] == info["eos_id"]).any() and not (row[:n] == info["pad_id"]).any()
+        assert not (row[:n] == info["bos_id"]).any() and (row[n:] == info["pad_id"]).all()
+    texts = plugin.decode_text(model, out)
+    assert len(texts) == 6 and all(isinstance(t, str) for t in texts)
+    vocab = set(plugin.tokenizer(model).words)
+    assert all(w in vocab for t in texts for w in t.split())
+
+
+def test_greedy_decoding_is_deterministic_and_sampling_is_not(tmp_path):
+    _, model, _ = build(tmp_path, "rnn")
+    z = torch.randn(4, model.latent_dim)
+    first, second = model.decode(z), model.decode(z)
+    assert torch.equal(first["tokens"], second["tokens"])
+    draws = {tuple(model.decode(z, strategy="sample", temperature=2.0)["tokens"][0].tolist()) for _ in range(5)}
+    assert len(draws) > 1
+
+
+def test_filter_logits_top_k_and_top_p():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    assert torch.isinf(filter_logits(logits, top_k=2)).tolist() == [[False, False, True, True]]
+    assert torch.isinf(filter_logits(logits, top_p=0.7)).tolist() == [[False, False, True, True]]
+    assert torch.isinf(filter_logits(logits, top_p=0.4)).tolist() == [[False, True, True, True]]
+    assert not torch.isinf(filter_logits(logits, top_p=1.0)).any()
+    shuffled = logits[:, [2, 0, 3, 1]]  # the filter follows the probabilities, not the positions
+    assert torch.isinf(filter_logits(shuffled, top_p=0.7)).tolist() == [[True, False, True, False]]
+
+
+def test_language_model_mode_has_no_latent(tmp_path):
+    bundle, model, _ = build(tmp_path, "rnn", use_latent=False)
+    x = bundle.collate([bundle.train[i] for i in range(4)])["x"]
+    terms = model(x)
+    assert torch.equal(terms.kl, torch.zeros(4))
+    z1, z2 = torch.randn(4, model.latent_dim), torch.randn(4, model.latent_dim)
+    torch.testing.assert_close(model.decoder.log_prob(x, z1), model.decoder.log_prob(x, z2))
+    # q = p and z unused: a single importance sample already gives the exact NLL.
+    torch.testing.assert_close(vaekit.iw_nll(model.eval(), x, k=1), -model.decoder.log_prob(x, z1))
+
+
+def test_word_dropout_only_while_training(tmp_path):
+    bundle, model, _ = build(tmp_path, "rnn", word_dropout=1.0)
+    x = bundle.collate([bundle.train[i] for i in range(4)])["x"]
+    z = torch.randn(4, model.latent_dim)
+    model.train()
+    dropped = model.decoder.log_prob(x, z)
+    model.eval()
+    kept = model.decoder.log_prob(x, z)
+    assert not torch.allclose(dropped, kept)
+    torch.testing.assert_close(model.decoder.log_prob(x, z), kept)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_save_pretrained_and_load_restore_model_and_tokenizer(tmp_path, arch):
+    bundle, model, _ = build(tmp_path, arch)
+    model.eval()
+    folder = vaekit.save_pretrained(model, tmp_path / "pretrained")
+    assert (folder / "assets" / "tokenizer.json").is_file()
+    loaded, loaded_plugin = vaekit.load(folder)
+    assert loaded_plugin is plugin
+    x = plugin.encode_text(loaded, [SENTENCES[0]])
+    z = torch.randn(1, model.latent_dim)
+    torch.testing.assert_close(loaded.decoder.log_prob(x, z), model.decoder.log_prob(x, z))
+    assert plugin.decode_text(loaded, x) == [SENTENCES[0]]
+
+
+def test_pretrained_encoder_folder(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    bert = BertModel(BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=64, max_position_embeddings=32), add_pooling_layer=False)
+    bert.save_pretrained(str(tmp_path / "bert"))
+    bundle, model, assets = build(tmp_path, "transformer", pretrained_encoder=str(tmp_path / "bert"))
+    torch.testing.assert_close(model.encoder.bert.embeddings.word_embeddings.weight,
+                               bert.embeddings.word_embeddings.weight)
+    assert (assets / "pretrained_encoder_config.json").is_file()
+    folder = vaekit.save_pretrained(model, tmp_path / "pretrained")
+    (tmp_path / "bert" / "config.json").unlink()  # the original folder is gone where the model is used
+    (tmp_path / "bert" / "model.safetensors").unlink()
+    (tmp_path / "bert").rmdir()
+    loaded, _ = vaekit.load(folder)
+    x = bundle.collate([bundle.test[0]])["x"]
+    torch.testing.assert_close(loaded.posterior(x).mean, model.eval().posterior(x).mean)

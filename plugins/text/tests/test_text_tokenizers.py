@@ -1,0 +1,100 @@
+"""Tokenizers round-trip and are restored from a run's assets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from text_fixtures import SENTENCES
+from vaekit_text.tokenizers import (
+    HuggingFaceTokenizer,
+    SentencePieceTokenizer,
+    WordVocabulary,
+    load_tokenizer,
+)
+
+
+def test_word_vocabulary_round_trip_size_limit_and_unk(tmp_path):
+    vocab = WordVocabulary.fit(SENTENCES, max_size=10)
+    assert vocab.vocab_size == 10 and vocab.words[:4] == ["<pad>", "<unk>", "<bos>", "<eos>"]
+    assert vocab.words[4] == "the"  # the most frequent word comes first
+    kept = set(vocab.words[4:])
+    sentence = SENTENCES[2]
+    assert vocab.decode(vocab.encode(sentence)).split() == [w if w in kept else "<unk>" for w in sentence.split()]
+    assert "<unk>" in vocab.decode(vocab.encode(sentence))  # the cap really dropped words
+    full = WordVocabulary.fit(SENTENCES, max_size=1000)
+    for sentence in SENTENCES:
+        assert full.decode(full.encode(sentence)) == sentence
+    assert full.encode("the zebra") == [full.index["the"], full.unk_id]
+    assert full.encode("<unk> cat")[0] == full.unk_id  # PTB writes rare words as <unk>
+    full.save(tmp_path)
+    again = load_tokenizer(tmp_path)
+    assert isinstance(again, WordVocabulary) and again.words == full.words
+
+
+def test_word_vocabulary_min_freq_and_lowercase():
+    vocab = WordVocabulary.fit(["The cat", "the dog", "THE cat"], max_size=100, min_freq=2, lowercase=True)
+    assert vocab.words[4:] == ["the", "cat"]
+    assert vocab.decode(vocab.encode("The Dog")) == "the <unk>"
+
+
+def test_ptb_vocabulary_has_ptb_size(data_dir):
+    from vaekit_text.data import read_sentences
+
+    vocab = WordVocabulary.fit(read_sentences(data_dir / "ptb" / "ptb.train.txt"), max_size=20_000)
+    assert vocab.vocab_size == 10_002  # 9,999 words (<unk> included) + <eos> + <pad> + <bos>
+
+
+@pytest.mark.parametrize("model_type", ["unigram", "bpe"])
+def test_sentencepiece_round_trip(tmp_path, model_type):
+    corpus = [f"{s} number {i}" for i, s in enumerate(SENTENCES * 20)]
+    spm = SentencePieceTokenizer.fit(corpus, vocab_size=60, model_type=model_type)
+    assert (spm.pad_id, spm.unk_id, spm.bos_id, spm.eos_id) == (0, 1, 2, 3)
+    assert spm.unk_id in spm.encode("zebra")  # no z in the corpus
+    for sentence in SENTENCES + ["unseen words like canal"]:
+        assert spm.decode(spm.encode(sentence)) == sentence
+        assert not set(spm.encode(sentence)) & {spm.pad_id, spm.bos_id, spm.eos_id}
+    spm.save(tmp_path)
+    again = load_tokenizer(tmp_path)
+    assert again.encode(SENTENCES[2]) == spm.encode(SENTENCES[2]) and again.vocab_size == spm.vocab_size
+
+
+def make_hf_tokenizer_folder(folder):
+    """A BERT-like word-level tokenizer written with the tokenizers library: no download."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = sorted({w for s in SENTENCES for w in s.split()})
+    vocab = {tok: i for i, tok in enumerate(["[UNK]", "[PAD]", "[CLS]", "[SEP]"] + words)}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                            sep_token="[SEP]").save_pretrained(str(folder))
+    return folder
+
+
+def test_hugging_face_tokenizer_from_local_folder(tmp_path):
+    tok = HuggingFaceTokenizer(make_hf_tokenizer_folder(tmp_path / "bert_like"))
+    assert (tok.pad_id, tok.bos_id, tok.eos_id, tok.unk_id) == (1, 2, 3, 0)  # [CLS]/[SEP] stand in for bos/eos
+    for sentence in SENTENCES:
+        assert tok.decode(tok.encode(sentence)) == sentence
+    assert tok.encode("the zebra")[1] == tok.unk_id
+    tok.save(tmp_path / "assets")
+    again = load_tokenizer(tmp_path / "assets")
+    assert again.encode(SENTENCES[0]) == tok.encode(SENTENCES[0]) and again.vocab_size == tok.vocab_size
+
+
+def test_hugging_face_tokenizer_bad_folder(tmp_path):
+    with pytest.raises(ValueError, match="tokenizer folder not found"):
+        HuggingFaceTokenizer(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty"):
+        HuggingFaceTokenizer(tmp_path / "empty")
+
+
+def test_load_tokenizer_errors(tmp_path):
+    with pytest.raises(ValueError, match="tokenizer.json: missing"):
+        load_tokenizer(tmp_path)
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"kind": "morse"}))
+    with pytest.raises(ValueError, match="unknown tokenizer kind 'morse'"):
+        load_tokenizer(tmp_path)
