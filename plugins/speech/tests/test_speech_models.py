@@ -1,0 +1,113 @@
+"""The mel VAE/CVAE: masks keep padding out, training lowers the loss, IW-NLL tiles dict batches, save/load."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from speech_fixtures import build, fsdd_config, train
+from vaekit_speech import plugin
+from vaekit_speech.data import SpeechDataConfig, collate, pad_mels
+
+import vaekit
+from vaekit.batch import tile
+
+
+def test_padding_never_changes_the_likelihood(tmp_path, data_dir):
+    bundle, model = build(fsdd_config(data_dir), tmp_path)
+    model.eval()
+    mel = bundle.train[0]["x"]["mel"]
+    unpadded = pad_mels([mel])
+    padded = pad_mels([mel], length=mel.shape[-1] + 17)
+    padded["mel"][..., mel.shape[-1]:] = 123.0  # whatever sits in the padding must not count
+    padded["mel"] = padded["mel"] * 1.0
+    z = torch.randn(1, 8)
+    with torch.no_grad():
+        assert torch.allclose(model.log_likelihood(unpadded, z), model.log_likelihood(padded, z), atol=1e-4)
+        q_unpadded, q_padded = model.posterior(unpadded), model.posterior(padded)
+        assert torch.allclose(q_unpadded.mean, q_padded.mean, atol=1e-5)
+        assert torch.allclose(q_unpadded.logvar, q_padded.logvar, atol=1e-5)
+        # The same utterance in a batch beside a longer one scores the same as alone.
+        longer = bundle.train[1]["x"]["mel"]
+        batch = pad_mels([mel, torch.cat([longer, longer], -1)[:, :60]])
+        both = model.log_likelihood(batch, torch.cat([z, z]))
+        assert torch.allclose(both[0], model.log_likelihood(unpadded, z)[0], atol=1e-4)
+
+
+def test_lengths_instead_of_a_mask_give_the_same_likelihood(tmp_path, data_dir):
+    bundle, model = build(fsdd_config(data_dir), tmp_path)
+    batch = collate([bundle.train[i] for i in range(4)])["x"]
+    with_lengths = {"mel": batch["mel"], "lengths": batch["mask"].sum(-1).long()}
+    z = torch.randn(4, 8)
+    with torch.no_grad():
+        assert torch.allclose(model.log_likelihood(batch, z), model.log_likelihood(with_lengths, z), atol=1e-4)
+
+
+def test_training_lowers_the_loss_on_real_fsdd(tmp_path, data_dir):
+    bundle, model = build(fsdd_config(data_dir), tmp_path)
+    assert len(bundle.train) == 2 * 10 * 3 and len(bundle.test) == 2 * 10 * 5  # index 0-4 test, 5 val
+    losses = train(model, bundle.train, steps=60, batch_size=12)
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    assert last < first - 0.12 * abs(first), (first, last)
+
+
+def test_iw_nll_tiles_mel_and_mask_batches(tmp_path, data_dir):
+    bundle, model = build(fsdd_config(data_dir, condition_on=["label", "speaker"]), tmp_path)
+    batch = collate([bundle.test[i] for i in range(3)])
+    tiled = tile(batch["x"], 4)
+    assert tiled["mel"].shape[0] == 12 and tiled["mask"].shape == (12, batch["x"]["mask"].shape[1])
+    nll = vaekit.iw_nll(model, batch["x"], batch["c"], k=5, chunk_size=2)
+    elbo = model(batch["x"], batch["c"]).elbo
+    assert nll.shape == (3,) and torch.isfinite(nll).all()
+    assert (nll > 0).all() and (nll < -elbo + 50).all()
+
+
+@pytest.mark.parametrize("likelihood,scale", [("gaussian", "predicted"), ("laplace", "learned"), ("laplace", 0.5)])
+def test_likelihood_choices_train_and_generate(tmp_path, likelihood, scale):
+    cfg = SpeechDataConfig(source="tones", n_tones=48, n_pitches=4, n_fft=256, hop_length=128, n_mels=32,
+                           max_seconds=0.9)
+    bundle, model = build(cfg, tmp_path, likelihood=likelihood, scale=scale)
+    losses = train(model, bundle.train, steps=3, batch_size=8)
+    assert all(torch.isfinite(torch.tensor(losses)))
+    out = model.eval().sample(3)
+    assert out["mel"].shape == (3, 32, bundle.info["max_frames"])
+    lengths = out["mask"].sum(-1)
+    assert ((lengths >= 1) & (lengths <= bundle.info["max_frames"])).all()
+
+
+def test_tones_have_known_pitch_and_timbre_classes(tmp_path):
+    cfg = SpeechDataConfig(source="tones", n_tones=48, n_pitches=4, n_fft=256, hop_length=128, n_mels=32,
+                           max_seconds=0.9, condition_on=["label", "speaker"])
+    bundle = plugin.build_data(cfg, seed=0, assets=tmp_path)
+    assert bundle.info["labels"] == ["220Hz", "247Hz", "277Hz", "311Hz"]
+    assert bundle.info["speakers"] == ["bright", "dark", "hollow"]
+    assert [c["name"] for c in bundle.info["conditions"]] == ["pitch", "timbre"]
+    assert len(bundle.train) + len(bundle.val) + len(bundle.test) == 48
+
+
+def test_parse_condition(tmp_path, data_dir):
+    _, model = build(fsdd_config(data_dir, condition_on=["label", "speaker"]), tmp_path)
+    assert plugin.parse_condition("speaker=theo", model).tolist() == [[-1, 1]]
+    assert plugin.parse_condition("digit=3", model).tolist() == [[3, -1]]
+    assert plugin.parse_condition("digit=3,speaker=jackson", model).tolist() == [[3, 0]]
+    assert plugin.parse_condition("label=7", model).tolist() == [[7, -1]]
+    with pytest.raises(vaekit.PluginError, match="speaker must be one of jackson, theo; got 'nobody'"):
+        plugin.parse_condition("speaker=nobody", model)
+    with pytest.raises(vaekit.PluginError, match="unknown condition 'colour'"):
+        plugin.parse_condition("colour=red", model)
+    (tmp_path / "u").mkdir()
+    _, unconditional = build(fsdd_config(data_dir), tmp_path / "u")
+    with pytest.raises(vaekit.PluginError, match="unconditional"):
+        plugin.parse_condition("digit=3", unconditional)
+
+
+def test_save_and_load_keep_the_mel_statistics(tmp_path, data_dir):
+    bundle, model = build(fsdd_config(data_dir), tmp_path)
+    model.eval()
+    folder = model.save_pretrained(tmp_path / "pretrained")
+    loaded, loaded_plugin = vaekit.load(folder)
+    assert loaded_plugin is plugin
+    assert loaded.config["info"]["mel_mean"] == bundle.info["mel_mean"]
+    batch = collate([bundle.test[i] for i in range(2)])
+    z = torch.randn(2, 8)
+    with torch.no_grad():
+        assert torch.allclose(model.log_likelihood(batch["x"], z), loaded.log_likelihood(batch["x"], z))
