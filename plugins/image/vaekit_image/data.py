@@ -114,15 +114,15 @@ class ShapesDataset(Dataset):
         """A binary image [1, size, size] of the shape with the given factor levels."""
         scale = 0.5 + 0.5 * factors["scale"] / (SHAPE_FACTORS["scale"] - 1)
         angle = 2 * math.pi * factors["rotation"] / SHAPE_FACTORS["rotation"]
-        cx = -0.55 + 1.1 * factors["x"] / (SHAPE_FACTORS["x"] - 1)
-        cy = -0.55 + 1.1 * factors["y"] / (SHAPE_FACTORS["y"] - 1)
-        radius = 0.42 * scale
+        cx = -0.45 + 0.9 * factors["x"] / (SHAPE_FACTORS["x"] - 1)
+        cy = -0.45 + 0.9 * factors["y"] / (SHAPE_FACTORS["y"] - 1)
+        radius = 0.7 * scale  # in half-image units: 5 to 11 pixels at 32x32, big enough to tell shapes apart
         dx, dy = self.grid_x - cx, self.grid_y - cy
         u = (math.cos(angle) * dx + math.sin(angle) * dy) / radius
         v = (-math.sin(angle) * dx + math.cos(angle) * dy) / radius
         shape = SHAPE_NAMES[factors["shape"]]
         if shape == "square":
-            inside = torch.maximum(u.abs(), v.abs()) <= 0.75
+            inside = torch.maximum(u.abs(), v.abs()) <= 0.7
         elif shape == "ellipse":
             inside = u**2 + (v / 0.55) ** 2 <= 1.0
         else:  # heart: (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0, pointing down in image coordinates

@@ -94,7 +94,7 @@ def run_folder_of(model: VAE) -> Path | None:
     return folder.parent.parent if folder.parent.name == "checkpoints" else folder
 
 
-def cached_classifier(model: VAE, train_dataset_fn, cache_dir: Path | None) -> SmallClassifier:
+def cached_classifier(model: VAE, train_dataset_fn, cache_dir: Path | None, examples: int = 10000) -> SmallClassifier:
     """A classifier from cache_dir/image-classifier.safetensors, trained and saved there when missing."""
     from safetensors.torch import load_file, save_file
 
@@ -107,7 +107,7 @@ def cached_classifier(model: VAE, train_dataset_fn, cache_dir: Path | None) -> S
             return classifier.to(model.device).eval()
         except (RuntimeError, OSError, ValueError) as exc:  # stale or damaged cache: retrain over it
             warnings.warn(f"{path}: ignoring cached classifier ({exc})", stacklevel=2)
-    classifier = train_classifier(train_dataset_fn(), info, device=model.device)
+    classifier = train_classifier(train_dataset_fn(), info, examples=examples, device=model.device)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_file({k: v.detach().cpu().contiguous() for k, v in classifier.state_dict().items()}, str(path))

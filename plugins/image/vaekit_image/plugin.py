@@ -65,6 +65,8 @@ class ImagePlugin(Plugin):
         if verb == "eval":
             parser.add_argument("--classifier-samples", type=int, default=100,
                                 help="CVAE: conditional samples per class judged by the classifier (default 100)")
+            parser.add_argument("--classifier-examples", type=int, default=10000,
+                                help="CVAE: training images the classifier learns from, once per run (default 10000)")
 
     def parse_condition(self, text: str, model: VAE) -> Tensor:
         return artifacts.parse_condition(text, model)
@@ -89,7 +91,8 @@ class ImagePlugin(Plugin):
         }
 
     # -- metrics -----------------------------------------------------------------------------------
-    def eval_metrics(self, model, loader, summary, classifier_samples: int = 100, **options):
+    def eval_metrics(self, model, loader, summary, classifier_samples: int = 100, classifier_examples: int = 10000,
+                     **options):
         """bits/dim (from the IW NLL and from the ELBO), reconstruction MSE, and a CVAE's sample accuracy."""
         from .metrics import (
             accuracy_on,
@@ -111,7 +114,8 @@ class ImagePlugin(Plugin):
             if recipe_file is None or not recipe_file.is_file():
                 warnings.warn("no recipe.yaml beside the model: skipping the classifier accuracy", stacklevel=2)
                 return results
-            classifier = cached_classifier(model, lambda: self._training_set(recipe_file, model), run_dir)
+            classifier = cached_classifier(model, lambda: self._training_set(recipe_file, model), run_dir,
+                                           examples=classifier_examples)
             results["classifier_accuracy_samples"] = conditional_accuracy(model, classifier, classifier_samples)
             results["classifier_accuracy_real"] = accuracy_on(classifier, loader, model.device)
         return results
