@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parent
 
 def shared_data_dir() -> Path:
     """VAEKIT_DATA, else ../shared/data beside the repository."""
-    return Path(os.environ.get("VAEKIT_DATA") or REPO.parent / "shared" / "data")
+    return Path(os.environ.get("VAEKIT_DATA") or REPO.parent / "shared" / "data").resolve()
 
 
 @pytest.fixture(scope="session")

@@ -158,6 +158,8 @@ class Trainer:
         if self.resume:
             if not checkpoints(self.run_dir):
                 raise TrainingError(f"--resume: {self.run_dir} has no checkpoints to resume from")
+            for partial in (self.run_dir / "checkpoints").glob(".tmp-*"):  # left by a kill mid-write
+                shutil.rmtree(partial, ignore_errors=True)
         elif checkpoints(self.run_dir):
             raise TrainingError(f"{self.run_dir} already holds a run; pass --resume to continue it or --out to "
                                 f"start a new one elsewhere")

@@ -1,0 +1,104 @@
+"""The command line as a user meets it: help, plugins listing, one-line errors, every verb on a trained run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vaekit.cli import main
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, points_plugin):
+    folder = tmp_path_factory.mktemp("cli")
+    recipe = folder / "points.yaml"
+    recipe.write_text("plugin: points\ndata: {n_train: 320, n_val: 64}\nmodel: {latent_dim: 2, hidden: 16}\n"
+                      "trainer: {epochs: 2, batch_size: 32, progress: false, samples: 0}\neval: {iw_samples: 10}\n")
+    run = folder / "run"
+    assert main(["train", str(recipe), "--out", str(run)]) == 0
+    return run
+
+
+@pytest.mark.parametrize("verb", ["train", "eval", "sample", "reconstruct", "interpolate", "plugins"])
+def test_every_verb_has_useful_help(verb, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([verb, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert f"vaekit {verb}" in out and len(out.splitlines()) >= 4
+
+
+def test_python_dash_m_and_top_level_usage():
+    result = subprocess.run([sys.executable, "-m", "vaekit", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for verb in ("train", "eval", "sample", "reconstruct", "interpolate", "plugins"):
+        assert verb in result.stdout
+    assert main(["frobnicate"]) == 2
+
+
+def test_plugins_lists_name_distribution_version_status(points_plugin, capsys):
+    assert main(["plugins"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "distribution", "version", "status"]
+    assert any(line.split()[:4] == ["points", "vaekit-points", "0.1.0", "ok"] for line in lines[1:])
+
+
+def test_recipe_errors_are_one_line_and_name_file_and_key(points_plugin, tmp_path, capsys):
+    recipe = tmp_path / "typo.yaml"
+    recipe.write_text("plugin: points\ntrainer:\n  epoch: 3\n")
+    assert main(["train", str(recipe), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"vaekit: error: {recipe}: trainer.epoch: unknown key; did you mean 'epochs'?"
+
+    assert main(["train", str(recipe), "trainer.epoch=3", "model.hiden=3", "--out", str(tmp_path / "r")]) == 2
+    assert "model.hiden: unknown key; did you mean 'hidden'?" in capsys.readouterr().err
+
+    recipe.write_text("plugin: pointz\n")
+    assert main(["train", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown plugin 'pointz'" in err and "points" in err
+
+    recipe.write_text("plugin: points\ndata: {source: csv, path: /no/such/file.csv}\n")
+    assert main(["train", str(recipe)]) == 2
+    assert "data.path: /no/such/file.csv does not exist" in capsys.readouterr().err
+
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+    assert "recipe file not found" in capsys.readouterr().err
+
+
+def test_run_verbs_on_a_trained_run(trained_run, tmp_path, capsys):
+    assert main(["eval", str(trained_run), "--iw-samples", "20", "--output", str(tmp_path / "eval.json")]) == 0
+    results = json.loads((tmp_path / "eval.json").read_text())
+    assert results["split"] == "test" and results["iw_samples"] == 20
+    # The importance-sampled NLL is at most the negative ELBO (it is a tighter bound on -log p(x)).
+    assert results["nll"] <= -results["elbo"] + 1e-3
+
+    out = tmp_path / "samples"
+    assert main(["sample", str(trained_run), "-n", "7", "-o", str(out)]) == 0
+    assert (out / "samples.csv").read_text().count("\n") == 7
+
+    points = tmp_path / "in.csv"
+    points.write_text("0.5,0.25\n1.0,0.0\n")
+    assert main(["reconstruct", str(trained_run), str(points), "-o", str(tmp_path / "rec")]) == 0
+    assert (tmp_path / "rec" / "reconstructions.csv").read_text().count("\n") == 2
+
+    capsys.readouterr()
+    assert main(["interpolate", str(trained_run), "a", "b"]) == 2
+    assert "does not support interpolate" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path / "nothing-here")]) == 2
+    assert "no such run or model folder" in capsys.readouterr().err
+
+
+def test_corrupt_checkpoint_is_a_clear_error(trained_run, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(sorted((trained_run / "checkpoints").iterdir())[-1], broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert main(["sample", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert str(weights) in err and err.count("\n") == 1

@@ -1,0 +1,120 @@
+"""The trainer for real: exact resume after a SIGKILL, NaN stops, DDP with two processes, run-folder files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+import vaekit
+from vaekit.checkpoint import checkpoints
+from vaekit.cli import main
+
+
+def final_weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(checkpoints(run)[-1] / "model.safetensors"))
+
+
+def train_lines(run: Path) -> list[dict]:
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "steps_per_s"} for r in lines if r["split"] == "train"]
+
+
+def cli_env() -> dict:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    env.pop("VAEKIT_DEBUG", None)
+    return env
+
+
+def test_training_writes_a_complete_run_folder(points_recipe, tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", str(points_recipe), "--out", str(run)]) == 0
+    assert sorted(p.name for p in checkpoints(run)) == [f"step-{s}" for s in (20, 40, 60, 80)]
+    saved = yaml.safe_load((run / "recipe.yaml").read_text())
+    assert saved["plugin"] == "points" and saved["trainer"]["batch_size"] == 32
+    train = train_lines(run)
+    betas = {r["step"]: r["beta"] for r in train}
+    assert betas[5] == pytest.approx(4 / 20) and betas[25] == 1.0  # the linear warm-up (20 steps) reaches the loss
+    val = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
+           if json.loads(line)["split"] == "val"]
+    assert val[-1]["elbo"] > val[0]["elbo"] + 0.1, "validation ELBO should rise during training"
+    assert list(run.glob("events.out.tfevents.*")), "TensorBoard events are missing"
+    assert (run / "samples" / "step-25" / "samples.csv").read_text().count("\n") == 8
+    model, plugin = vaekit.load(run)
+    assert plugin.name == "points" and model.sample(4).shape == (4, 2)
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_equals_an_uninterrupted_run(points_recipe, tmp_path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    # 320 examples / 32 per batch = 10 steps per epoch; 200 steps; the kill comes after step 100's checkpoint.
+    overrides = ["data.n_train=320", "trainer.epochs=20", "trainer.checkpoint_every=50", "trainer.eval_every=75"]
+    assert main(["train", str(points_recipe), "--out", str(straight), *overrides]) == 0
+
+    command = [sys.executable, "-m", "vaekit", "train", str(points_recipe), "--out", str(killed), *overrides]
+    process = subprocess.Popen(command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (killed / "checkpoints" / "step-100").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (killed / "checkpoints" / "step-100").is_dir(), process.stderr.read().decode()
+    for later in checkpoints(killed):  # whatever the process managed after step 100 is thrown away
+        if int(later.name[5:]) > 100:
+            shutil.rmtree(later)
+
+    assert main(["train", str(points_recipe), "--out", str(killed), "--resume", *overrides]) == 0
+    a, b = final_weights(straight), final_weights(killed)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name} differs after resume"
+    assert train_lines(straight) == train_lines(killed)
+
+
+def test_a_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(points_plugin, tmp_path, capsys):
+    rows = [f"{i / 100:.2f},{(i % 7) / 7:.3f}" for i in range(199)]
+    rows.insert(150, "nan,0.5")  # one corrupt row in the training part of the file
+    data = tmp_path / "points.csv"
+    data.write_text("x,y\n" + "\n".join(rows) + "\n")
+    recipe = tmp_path / "nan.yaml"
+    recipe.write_text(f"plugin: points\nseed: 1\ndata: {{source: csv, path: {data}}}\n"
+                      "trainer: {epochs: 2, batch_size: 10, checkpoint_every: 1, keep_last: 100, eval_every: 1000,"
+                      " progress: false, samples: 0}\n")
+    run = tmp_path / "run"
+    assert main(["train", str(recipe), "--out", str(run)]) == 2
+    message = capsys.readouterr().err.strip()
+    assert message.startswith("vaekit: error: step ") and "loss became nan" in message
+    assert "last good checkpoint is intact" in message and "\n" not in message
+    failed_step = int(message.split("step ")[1].split(":")[0])
+    saved = [int(p.name[5:]) for p in checkpoints(run)]
+    assert saved and max(saved) == failed_step - 1
+    weights = final_weights(run)
+    assert all(torch.isfinite(t).all() for t in weights.values())
+    model, _ = vaekit.load(run)  # the last good checkpoint still loads and samples
+    assert torch.isfinite(model.sample(3)).all()
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_on_cpu(points_recipe, tmp_path):
+    run = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+               "-m", "vaekit", "train", str(points_recipe), "--out", str(run), "trainer.epochs=2"]
+    result = subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    keys = [(r["step"], r["split"]) for r in records]
+    assert len(keys) == len(set(keys)), "only rank 0 may write metrics"
+    # 640 examples over 2 processes of 32 per batch: 10 steps per epoch.
+    assert max(r["step"] for r in records) == 20
+    assert [p.name for p in checkpoints(run)] == ["step-20"]
+    assert result.stdout.count("run folder:") == 1
