@@ -1,0 +1,66 @@
+"""End to end through the CLI: train a tiny recipe, then eval, sample, reconstruct, convert and interpolate."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import soundfile as sf
+from vaekit_speech.data import single_thread
+
+from vaekit.cli import main
+
+TINY = ["model.channels=[8,16,32]", "model.hidden=64", "model.latent_dim=8", "data.n_mels=32", "data.n_fft=256",
+        "trainer.batch_size=16", "trainer.samples=2", "trainer.progress=false", "trainer.lr=0.003",
+        "eval.iw_samples=2", "data.griffin_lim_iters=4"]
+
+
+def cli(*args) -> int:
+    with single_thread():  # the shared 2-core machine runs tiny models faster on one thread
+        return main([str(a) for a in args])
+
+
+def test_tones_recipe_end_to_end(tmp_path, repo, capsys):
+    run = tmp_path / "tones"
+    assert cli("train", repo / "recipes/speech/tones.yaml", *TINY, "data.n_tones=96", "trainer.max_steps=8",
+               "trainer.eval_every=8", "--out", run) == 0
+    assert sorted(p.name for p in (run / "samples" / "step-8").iterdir()) == ["sample_000.wav", "sample_001.wav",
+                                                                             "samples.png"]
+    assert cli("eval", run, "--classifier-epochs", "1", "--eval-samples", "4") == 0
+    results = json.loads((run / "eval-test.json").read_text())
+    for key in ("nll", "nll_per_frame", "mel_l1_db", "lsd_db", "pitch_acc_real", "pitch_acc_recon",
+                "timbre_acc_recon", "active_units"):
+        assert key in results, key
+    assert (run / "speech_classifiers" / "label.safetensors").is_file()
+    capsys.readouterr()
+    assert cli("sample", run, "-n", "3", "--temperature", "0.5", "-o", tmp_path / "s") == 0
+    written = capsys.readouterr().out.split()
+    assert len(written) == 4 and written[-1].endswith("samples.png")
+    info = sf.info(written[0])
+    assert info.samplerate == 8000 and info.channels == 1
+    assert info.frames % 128 == 0 and info.frames > 0  # (frames - 1) * hop samples
+    tone = tmp_path / "tone.wav"
+    t = [i / 22_050 for i in range(11_025)]
+    sf.write(str(tone), [[0.3 * math.sin(2 * math.pi * 330 * s), 0.1] for s in t], 22_050)  # stereo, 22 kHz
+    assert cli("reconstruct", run, tone, "-o", tmp_path / "r") == 0
+    recon = sf.info(str(tmp_path / "r" / "tone_recon.wav"))
+    original = sf.info(str(tmp_path / "r" / "tone_input.wav"))
+    assert recon.samplerate == 8000 and recon.frames == original.frames
+    assert cli("interpolate", run, tone, tone, "--steps", "3", "-o", tmp_path / "i") == 0
+    assert (tmp_path / "i" / "interpolation.wav").is_file() and (tmp_path / "i" / "interp_02.wav").is_file()
+
+
+def test_fsdd_cvae_voice_conversion_from_the_cli(tmp_path, repo, data_dir, capsys, monkeypatch):
+    monkeypatch.setenv("VAEKIT_DATA", str(data_dir))
+    run = tmp_path / "cvae"
+    assert cli("train", repo / "recipes/speech/fsdd_cvae.yaml", *TINY, "data.speakers=[jackson,theo]",
+               "data.max_index=8", "trainer.max_steps=4", "trainer.eval_every=4", "--out", run) == 0
+    source = data_dir / "fsdd" / "recordings" / "7_theo_3.wav"
+    capsys.readouterr()
+    assert cli("reconstruct", run, source, "--condition", "speaker=jackson", "-o", tmp_path / "conv") == 0
+    out = capsys.readouterr().out
+    assert "7_theo_3_to_digit-7_speaker-jackson.wav" in out
+    assert cli("sample", run, "-n", "2", "--condition", "digit=3,speaker=theo", "-o", tmp_path / "s") == 0
+    assert (tmp_path / "s" / "sample_001_digit-3_speaker-theo.wav").is_file()
+    assert cli("sample", run, "-n", "2", "--condition", "speaker=nobody") == 2
+    assert "speaker must be one of jackson, theo" in capsys.readouterr().err
