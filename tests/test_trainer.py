@@ -118,3 +118,15 @@ def test_torchrun_two_processes_on_cpu(points_recipe, tmp_path):
     assert max(r["step"] for r in records) == 20
     assert [p.name for p in checkpoints(run)] == ["step-20"]
     assert result.stdout.count("run folder:") == 1
+
+
+def test_bf16_autocast_and_device_errors(points_recipe, tmp_path, capsys):
+    run = tmp_path / "bf16"
+    assert main(["train", str(points_recipe), "--out", str(run), "trainer.precision=bf16", "trainer.max_steps=30"]) == 0
+    assert [p.name for p in checkpoints(run)] == ["step-20", "step-30"]
+    assert all(torch.isfinite(t).all() for t in final_weights(run).values())
+    if not torch.cuda.is_available():
+        assert main(["train", str(points_recipe), "--out", str(tmp_path / "gpu"), "--device", "cuda"]) == 2
+        assert "trainer.device=cuda: CUDA is not available" in capsys.readouterr().err
+    assert main(["train", str(points_recipe), "--out", str(run)]) == 2
+    assert "already holds a run; pass --resume" in capsys.readouterr().err
