@@ -47,9 +47,12 @@ def _decoding_options(options: dict) -> dict:
             if options.get(key) is not None}
 
 
-def _write_lines(path: Path, lines: list[str]) -> Path:
+def _write_lines(path: Path, lines: list[str], echo: bool = False) -> Path:
+    """Write lines to path (UTF-8); with echo also print them, as the CLI verbs do."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if echo:
+        print("\n".join(lines))
     return path
 
 
@@ -162,6 +165,9 @@ class TextPlugin(vaekit.Plugin):
     def add_arguments(self, verb: str, parser) -> None:
         if verb in ("sample", "reconstruct", "interpolate"):
             _decoding_arguments(parser)
+            # The CLI prints the sentences by default; the trainer's calls pass no options and stay quiet.
+            parser.add_argument("--no-print", dest="echo", action="store_false",
+                                help="only write the .txt file, do not print the sentences")
         if verb == "sample":
             parser.add_argument("--around", default=None,
                                 help="paraphrase: sample latents from this sentence's posterior instead of the prior")
@@ -173,7 +179,7 @@ class TextPlugin(vaekit.Plugin):
 
     @torch.no_grad()
     def sample(self, model: vaekit.VAE, n: int, condition: Tensor | None, out_dir: Path, around: str | None = None,
-               **options) -> list[Path]:
+               echo: bool = False, **options) -> list[Path]:
         """n sentences from the prior (or around a sentence's posterior) -> samples.txt / around.txt."""
         model.eval()
         if around is not None:
@@ -184,12 +190,12 @@ class TextPlugin(vaekit.Plugin):
         sentences = self.decode_text(model, model.decode(z, None, **_decoding_options(options)))
         out_dir = Path(out_dir)
         if around is not None:
-            return [_write_lines(out_dir / "around.txt", sentences)]
-        return [_write_lines(out_dir / "samples.txt", sentences)]
+            return [_write_lines(out_dir / "around.txt", sentences, echo)]
+        return [_write_lines(out_dir / "samples.txt", sentences, echo)]
 
     @torch.no_grad()
     def reconstruct(self, model: vaekit.VAE, inputs: list[str], condition: Tensor | None, out_dir: Path,
-                    sample_latent: bool = False, **options) -> list[Path]:
+                    sample_latent: bool = False, echo: bool = False, **options) -> list[Path]:
         """Encode then decode each sentence; reconstructions.txt pairs input and output."""
         model.eval()
         sentences = self._inputs(inputs)
@@ -202,11 +208,11 @@ class TextPlugin(vaekit.Plugin):
         lines = []
         for source, output in zip(sentences, outputs, strict=True):
             lines += [f"input:          {source}", f"reconstruction: {output}", ""]
-        return [_write_lines(Path(out_dir) / "reconstructions.txt", lines[:-1])]
+        return [_write_lines(Path(out_dir) / "reconstructions.txt", lines[:-1], echo)]
 
     @torch.no_grad()
-    def interpolate(self, model: vaekit.VAE, a: str, b: str, out_dir: Path, steps: int = 5, **options
-                    ) -> list[Path]:
+    def interpolate(self, model: vaekit.VAE, a: str, b: str, out_dir: Path, steps: int = 5, echo: bool = False,
+                    **options) -> list[Path]:
         """Decode the homotopy (1 - t) z_a + t z_b between two posterior means (Bowman et al., Table 7)."""
         if steps < 0:
             raise ValueError(f"--steps: expected 0 or more, got {steps}")
@@ -218,7 +224,7 @@ class TextPlugin(vaekit.Plugin):
         sentences = self.decode_text(model, model.decode(z, None, **_decoding_options(options)))
         lines = [f"from: {a_text}", f"to:   {b_text}", ""]
         lines += [f"t={float(ti):.2f}  {s}" for ti, s in zip(t.squeeze(1), sentences, strict=True)]
-        return [_write_lines(Path(out_dir) / "interpolation.txt", lines)]
+        return [_write_lines(Path(out_dir) / "interpolation.txt", lines, echo)]
 
     # -- evaluation --------------------------------------------------------------------------------
     def eval_metrics(self, model: vaekit.VAE, loader, summary: dict[str, float], **options) -> dict:

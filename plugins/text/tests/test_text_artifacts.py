@@ -1,0 +1,98 @@
+"""What people do with a text VAE: sample, paraphrase, reconstruct, interpolate; perplexity and collapse."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import pytest
+import torch
+from text_fixtures import SENTENCES, build, single_thread  # noqa: F401 (autouse fixture)
+from torch.utils.data import DataLoader
+from vaekit_text import plugin
+
+from vaekit.evaluate import evaluate
+
+
+def lines(path):
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def test_sample_from_the_prior_and_around_a_sentence(tmp_path):
+    _, model, _ = build(tmp_path)
+    (path,) = plugin.sample(model, 5, None, tmp_path / "out", strategy="sample", top_p=0.9, max_length=8)
+    assert path.name == "samples.txt" and len(lines(path)) == 5
+    (around,) = plugin.sample(model, 7, None, tmp_path / "out", around=SENTENCES[0], max_length=8)
+    assert around.name == "around.txt" and len(lines(around)) == 7
+    vocab = set(plugin.tokenizer(model).words)
+    assert all(w in vocab for line in lines(path) + lines(around) for w in line.split())
+
+
+def test_reconstruct_sentences_and_txt_files(tmp_path):
+    _, model, _ = build(tmp_path)
+    listing = tmp_path / "more.txt"
+    listing.write_text(f"{SENTENCES[1]}\n\n{SENTENCES[2]}\n", encoding="utf-8")
+    (path,) = plugin.reconstruct(model, [SENTENCES[0], str(listing)], None, tmp_path / "out", max_length=8)
+    text = lines(path)
+    assert [line for line in text if line.startswith("input:")] == [f"input:          {s}" for s in SENTENCES[:3]]
+    assert sum(line.startswith("reconstruction:") for line in text) == 3
+    with pytest.raises(ValueError, match="missing.txt: no such .txt file"):
+        plugin.reconstruct(model, [str(tmp_path / "missing.txt")], None, tmp_path / "out")
+
+
+def test_interpolate_writes_the_homotopy_table(tmp_path):
+    _, model, _ = build(tmp_path)
+    (path,) = plugin.interpolate(model, SENTENCES[0], SENTENCES[3], tmp_path / "out", steps=3)
+    text = lines(path)
+    assert text[0] == f"from: {SENTENCES[0]}" and text[1] == f"to:   {SENTENCES[3]}"
+    assert [line.split()[0] for line in text[3:]] == ["t=0.00", "t=0.25", "t=0.50", "t=0.75", "t=1.00"]
+
+
+def test_cli_options_have_defaults_and_reach_sample(tmp_path):
+    parser = argparse.ArgumentParser()
+    plugin.add_arguments("sample", parser)
+    args = parser.parse_args(["--around", "the cat sat", "--strategy", "sample", "--top-k", "5", "--top-p", "0.9"])
+    assert (args.around, args.strategy, args.top_k, args.top_p, args.temperature) == \
+        ("the cat sat", "sample", 5, 0.9, 1.0)
+    defaults = vars(parser.parse_args([]))
+    _, model, _ = build(tmp_path)
+    (path,) = plugin.sample(model, 2, None, tmp_path / "out", **defaults)
+    assert len(lines(path)) == 2
+
+
+def test_perplexity_per_word_counts_eos(tmp_path):
+    bundle, model, _ = build(tmp_path)
+    loader = DataLoader(bundle.test, batch_size=3, collate_fn=bundle.collate)
+    summary = {"nll": 20.0, "n_examples": 4, "kl": 3.0, "active_units": 4, "elbo": -21.0}
+    metrics = plugin.eval_metrics(model, loader, summary)
+    words = sum(len(s.split()) + 1 for s in SENTENCES[4:8])
+    assert metrics["words"] == words
+    assert metrics["ppl"] == pytest.approx(math.exp(20.0 * 4 / words))
+    assert metrics["posterior_collapse"] is False
+    first_two = plugin.eval_metrics(model, loader, {**summary, "n_examples": 2})
+    assert first_two["words"] == sum(len(s.split()) + 1 for s in SENTENCES[4:6])
+
+
+def test_collapsed_model_is_detected(tmp_path, capsys):
+    bundle, model, _ = build(tmp_path)
+    loader = DataLoader(bundle.test, batch_size=4, collate_fn=bundle.collate)
+    with torch.no_grad():  # an encoder that answers N(0, I) whatever the sentence: the collapsed optimum
+        model.encoder.to_posterior.weight.zero_()
+        model.encoder.to_posterior.bias.zero_()
+    summary = evaluate(model, loader, iw_samples=3)
+    metrics = plugin.eval_metrics(model, loader, summary)
+    assert summary["kl"] < 1e-6 and summary["active_units"] == 0
+    assert metrics["posterior_collapse"] is True
+    assert "WARNING: posterior collapse" in capsys.readouterr().err
+
+
+def test_a_used_latent_is_not_flagged(tmp_path, capsys):
+    bundle, model, _ = build(tmp_path)
+    loader = DataLoader(bundle.test, batch_size=4, collate_fn=bundle.collate)
+    with torch.no_grad():  # means that spread the sentences apart: a latent in use
+        model.encoder.to_posterior.weight.mul_(50.0)
+    summary = evaluate(model, loader, iw_samples=0)
+    metrics = plugin.eval_metrics(model, loader, summary)
+    assert summary["active_units"] >= 2 and summary["kl"] > 1.0
+    assert metrics["posterior_collapse"] is False and "ppl_elbo_bound" in metrics
+    assert "posterior collapse" not in capsys.readouterr().err

@@ -1,0 +1,122 @@
+"""Training: the loss falls on a PTB subset; recipes run end to end through the CLI; β reaches metrics.jsonl."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from text_fixtures import single_thread, tiny_model_config  # noqa: F401 (autouse fixture)
+from vaekit_text import TextDataConfig, plugin
+
+import vaekit
+from vaekit.checkpoint import build_model
+from vaekit.cli import main as vaekit_main
+
+REPO = Path(__file__).resolve().parents[3]
+RECIPES = REPO / "recipes" / "text"
+TINY = ["data.max_examples=48", "model.embed_dim=16", "model.hidden_dim=32", "model.latent_dim=4",
+        "model.num_layers=1", "model.ff_dim=64", "model.num_heads=2", "trainer.batch_size=8", "trainer.log_every=2",
+        "trainer.eval_every=4", "trainer.eval_batches=1", "trainer.checkpoint_every=100", "trainer.samples=3",
+        "trainer.progress=false", "eval.batch_size=8"]
+
+
+def test_loss_falls_on_a_ptb_subset(data_dir, tmp_path):
+    ptb = data_dir / "ptb"
+    cfg = TextDataConfig(train=str(ptb / "ptb.train.txt"), max_length=24, long_lines="truncate", max_examples=160)
+    bundle = plugin.build_data(cfg, seed=0, assets=tmp_path)
+    model = build_model(plugin, tiny_model_config(embed_dim=32, hidden_dim=64, latent_dim=8), bundle.info, tmp_path)
+    batches = [bundle.collate([bundle.train[i] for i in range(s, s + 32)])["x"] for s in range(0, 160, 32)]
+    objective = vaekit.ELBO(vaekit.KLSchedule.linear(warmup_steps=80))
+
+    def mean_loss():
+        model.eval()
+        with torch.no_grad():
+            return sum(-model(x, objective=vaekit.ELBO()).elbo.mean().item() for x in batches) / len(batches)
+
+    before = mean_loss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for step in range(80):
+        loss = model(batches[step % len(batches)], objective=objective, step=step).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = mean_loss()
+    assert after < 0.8 * before, (before, after)
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    code = vaekit_main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.slow
+def test_cyclical_recipe_end_to_end_through_the_cli(tmp_path, data_dir, monkeypatch, capsys):
+    monkeypatch.setenv("VAEKIT_DATA", str(data_dir))
+    run = tmp_path / "run"
+    code, out, err = run_cli(["train", RECIPES / "ptb_lstm_cyclical.yaml", *TINY, "trainer.max_steps=12",
+                              "--out", run], capsys)
+    assert code == 0, err
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    betas = [r["beta"] for r in records if r["split"] == "train"]
+    # Cyclical annealing over 12 steps in 4 cycles: β climbs from 0 to 1 and starts again, and the log shows it.
+    assert len(betas) == 6 and min(betas) < 0.5 and max(betas) == pytest.approx(1.0) and betas != sorted(betas)
+    assert (run / "assets" / "vocab.txt").is_file()
+    assert len((run / "samples" / "step-4" / "samples.txt").read_text().splitlines()) == 3
+
+    code, out, err = run_cli(["eval", run, "--iw-samples", "5", "--max-examples", "16"], capsys)
+    assert code == 0, err
+    result = json.loads((run / "eval-test.json").read_text())
+    assert result["iw_samples"] == 5 and result["n_examples"] == 16 and result["ppl"] > 1.0
+    assert isinstance(result["posterior_collapse"], bool) and "ppl" in out
+
+    code, out, err = run_cli(["sample", run, "-n", "4", "--strategy", "sample", "--top-k", "10",
+                              "-o", tmp_path / "s"], capsys)
+    assert code == 0, err
+    written = (tmp_path / "s" / "samples.txt").read_text().splitlines()
+    assert len(written) == 4
+    assert out.splitlines() == written + [str(tmp_path / "s" / "samples.txt")]  # the sentences, then the file
+
+    code, out, err = run_cli(["sample", run, "--around", "the company said it expects a loss", "-n", "5",
+                              "-o", tmp_path / "p"], capsys)
+    assert code == 0, err
+    assert len((tmp_path / "p" / "around.txt").read_text().splitlines()) == 5
+
+    code, out, err = run_cli(["reconstruct", run, "the market closed higher", "-o", tmp_path / "r"], capsys)
+    assert code == 0, err
+    assert "input:          the market closed higher" in (tmp_path / "r" / "reconstructions.txt").read_text()
+
+    code, out, err = run_cli(["interpolate", run, "the stock fell", "he said it was quiet", "--steps", "2",
+                              "-o", tmp_path / "i"], capsys)
+    assert code == 0, err
+    assert len((tmp_path / "i" / "interpolation.txt").read_text().splitlines()) == 3 + 4
+
+    model, loaded_plugin = vaekit.load(run)  # the tokenizer comes back with the weights
+    assert loaded_plugin is plugin and plugin.tokenizer(model).vocab_size == model.config["info"]["vocab_size"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["ptb_lstm.yaml", "ptb_transformer.yaml", "corpus_spm.yaml"])
+def test_other_recipes_train_a_few_steps(tmp_path, data_dir, monkeypatch, capsys, recipe):
+    monkeypatch.setenv("VAEKIT_DATA", str(data_dir))
+    run = tmp_path / "run"
+    extra = ["data.vocab_size=200"] if recipe == "corpus_spm.yaml" else []
+    code, out, err = run_cli(["train", RECIPES / recipe, *TINY, *extra, "trainer.max_steps=4", "--out", run], capsys)
+    assert code == 0, err
+    assert (run / "checkpoints" / "step-4" / "assets" / "tokenizer.json").is_file()
+    model, _ = vaekit.load(run)
+    assert model.config["model"]["arch"] == ("transformer" if "transformer" in recipe else "rnn")
+    code, out, err = run_cli(["sample", run, "-n", "2", "-o", tmp_path / "s", "--no-print"], capsys)
+    assert code == 0, err
+    assert out.strip() == str(tmp_path / "s" / "samples.txt")
+
+
+def test_bad_data_file_is_a_clear_cli_error(tmp_path, capsys):
+    bad = tmp_path / "train.txt"
+    bad.write_bytes(b"fine line\n\xff\xfe broken\n")
+    code, out, err = run_cli(["train", RECIPES / "ptb_lstm.yaml", f"data.train={bad}", "data.val=null",
+                              "data.test=null", "--out", tmp_path / "run"], capsys)
+    assert code == 2 and f"{bad}:2: not valid UTF-8" in err
