@@ -1,0 +1,153 @@
+"""FSDD: the log-mel VAE (fsdd.yaml) beside the digit+speaker CVAE (fsdd_cvae.yaml), same CPU budget each.
+
+Each recipe trains for --budget-seconds of process CPU time (the recipe's model, objective, batch size
+and learning rate; cosine decay over the number of steps the budget allows, estimated from the first
+steps), then both are scored on the FSDD test split (recordings 0-4 of every digit/speaker, 300):
+ELBO / IW-NLL per frame, mel L1 (dB), log-spectral distance (dB, mel scale), and the evaluation's own
+digit and speaker classifiers (trained on real training mels, shared by both models) on real audio
+(the ceiling), reconstructions, digit-conditioned samples and speaker conversions.
+
+    python benchmarks/speech_fsdd.py --budget-seconds 600 --threads 1 --out speech_fsdd.json
+
+Targets (issue 5): reconstructions keep the digit for >= 95% of test utterances relative to the
+classifier's accuracy on real audio; digit-conditioned samples >= 90%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from vaekit_speech import plugin
+
+import vaekit
+from vaekit.batch import to_device
+from vaekit.checkpoint import build_model
+from vaekit.evaluate import evaluate
+from vaekit.trainer import lr_factor, make_objective, seed_everything
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def train_for_budget(recipe, bundle, model, budget: float) -> dict:
+    """Train until `budget` seconds of process CPU time are spent; returns timing facts."""
+    cfg = recipe.trainer
+    loader = DataLoader(bundle.train, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                        collate_fn=bundle.collate, generator=torch.Generator().manual_seed(recipe.seed))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total_steps = 10**9  # re-estimated from the speed of the first steps
+    objective = None
+    step, epochs, epoch_seconds = 0, 0, []
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    model.train()
+    while time.process_time() - cpu_start < budget:
+        epoch_wall = time.perf_counter()
+        for batch in loader:
+            if step == 20:  # enough steps to time one: plan the schedules over the whole budget
+                per_step = (time.process_time() - cpu_start) / step
+                total_steps = max(step + 1, int(budget / per_step))
+                objective = None
+            if objective is None:
+                objective = make_objective(recipe, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * lr_factor(step, cfg.warmup_steps, total_steps, cfg.lr_schedule,
+                                                 cfg.min_lr_ratio)
+            batch = to_device(batch, model.device)
+            terms = model(batch["x"], batch.get("c"), objective=objective, step=step)
+            optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            step += 1
+            if time.process_time() - cpu_start >= budget:
+                break
+        else:
+            epochs += 1
+            epoch_seconds.append(time.perf_counter() - epoch_wall)
+    model.eval()
+    return {"steps": step, "epochs_completed": epochs, "cpu_seconds": time.process_time() - cpu_start,
+            "wall_seconds": time.perf_counter() - wall_start,
+            "wall_seconds_per_epoch": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else None,
+            "cpu_seconds_per_epoch": (time.process_time() - cpu_start) / max(1e-9, step / len(loader)),
+            "last_train_loss": terms.loss.item()}
+
+
+def run_recipe(name: str, args, overrides: list[str]) -> dict:
+    recipe = vaekit.load_recipe(REPO / "recipes" / "speech" / f"{name}.yaml", overrides)
+    seed_everything(recipe.seed)
+    assets = args.work / name / "assets"
+    assets.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
+    load_seconds = time.perf_counter() - t0
+    model = build_model(plugin, recipe.model, bundle.info, assets)
+    print(f"[{name}] {len(bundle.train)} train / {len(bundle.test)} test utterances, "
+          f"{sum(p.numel() for p in model.parameters()):,} parameters; training {args.budget_seconds:.0f} CPU-s")
+    timing = train_for_budget(recipe, bundle, model, args.budget_seconds)
+    print(f"[{name}] {timing['steps']} steps, {timing['cpu_seconds_per_epoch']:.1f} CPU-s per epoch")
+    loader = DataLoader(bundle.test, batch_size=50, shuffle=False, collate_fn=bundle.collate)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        summary = evaluate(model, loader, iw_samples=args.iw_samples)
+        metrics = plugin.eval_metrics(model, loader, summary, classifier_epochs=args.classifier_epochs,
+                                      eval_samples=args.eval_samples, classifier_dir=args.work / "classifiers")
+    summary.pop("kl_per_dim", None)
+    model.save_pretrained(args.work / name / "model")
+    return {"recipe": name, "load_seconds": load_seconds, **timing, **summary, **metrics}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget-seconds", type=float, default=600.0, help="CPU seconds of training per recipe")
+    parser.add_argument("--recipes", nargs="+", default=["fsdd", "fsdd_cvae"])
+    parser.add_argument("--iw-samples", type=int, default=20, help="importance samples per test utterance")
+    parser.add_argument("--classifier-epochs", type=int, default=8)
+    parser.add_argument("--eval-samples", type=int, default=300, help="conditional samples / conversions scored")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
+    parser.add_argument("--data", default=os.environ.get("VAEKIT_DATA", str(REPO.parent / "shared" / "data")))
+    parser.add_argument("--work", type=Path, default=Path("runs/bench_speech_fsdd"),
+                        help="folder for the models and the cached classifiers")
+    parser.add_argument("--out", type=Path, default=Path("speech_fsdd.json"))
+    parser.add_argument("overrides", nargs="*", help="recipe overrides for both recipes, e.g. trainer.batch_size=64")
+    args = parser.parse_args()
+    os.environ["VAEKIT_DATA"] = args.data
+    torch.set_num_threads(args.threads)
+    results = {name: run_recipe(name, args, args.overrides) for name in args.recipes}
+    keys = ["steps", "epochs_completed", "cpu_seconds_per_epoch", "wall_seconds_per_epoch", "elbo", "nll",
+            "kl", "active_units", "neg_elbo_per_frame", "nll_per_frame", "mel_l1_db", "lsd_db",
+            "digit_acc_real", "digit_acc_recon", "digit_acc_recon_relative", "digit_acc_samples",
+            "digit_acc_samples_relative", "speaker_acc_real", "speaker_acc_recon", "speaker_acc_samples",
+            "speaker_acc_converted", "digit_acc_converted"]
+    names = list(results)
+    print(f"\nbudget: {args.budget_seconds:.0f} CPU-s of training per recipe, {args.threads} thread(s); "
+          f"test split: {results[names[0]]['n_examples']} utterances; IW k={args.iw_samples}")
+    print(f"{'metric':<28}" + "".join(f"{n:>14}" for n in names))
+    for key in keys:
+        cells = [results[n].get(key) for n in names]
+        if all(c is None for c in cells):
+            continue
+        print(f"{key:<28}" + "".join(f"{c:>14.4f}" if isinstance(c, float) else f"{str(c):>14}" for c in cells))
+    for name in names:
+        r = results[name]
+        recon = r.get("digit_acc_recon_relative")
+        samples = r.get("digit_acc_samples_relative")
+        checks = [f"recon digit kept {recon:.1%} of ceiling (target >= 95%): {'met' if recon >= 0.95 else 'NOT met'}"]
+        if samples is not None:
+            checks.append(f"samples {r['digit_acc_samples']:.1%} (target >= 90%): "
+                          f"{'met' if r['digit_acc_samples'] >= 0.90 else 'NOT met'}")
+        print(f"[{name}] " + "; ".join(checks))
+    args.out.write_text(json.dumps({"budget_cpu_seconds": args.budget_seconds, "threads": args.threads,
+                                    "results": results}, indent=2, default=lambda v: None if
+                                   isinstance(v, float) and math.isnan(v) else v))
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
