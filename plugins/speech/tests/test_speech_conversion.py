@@ -60,3 +60,17 @@ def test_samples_cycle_through_the_classes_not_given(tmp_path, data_dir):
                           griffin_lim_iters=4)
     assert [p.name for p in files] == ["sample_000_digit-0_speaker-theo.wav", "sample_001_digit-1_speaker-theo.wav",
                                        "sample_002_digit-2_speaker-theo.wav", "samples.png"]
+
+
+def test_interpolate_between_two_speakers_with_a_given_source(tmp_path, data_dir):
+    _, model = build(fsdd_config(data_dir, condition_on=["label", "speaker"]), tmp_path)
+    model.eval()
+    a = data_dir / "fsdd" / "recordings" / "3_theo_2.wav"
+    b = tmp_path / "mystery.wav"
+    b.write_bytes((data_dir / "fsdd" / "recordings" / "8_jackson_1.wav").read_bytes())
+    files = plugin.interpolate(model, str(a), str(b), tmp_path / "i", steps=3, source_b="digit=8,speaker=jackson",
+                               griffin_lim_iters=4)
+    assert [p.name for p in files] == ["interp_00.wav", "interp_01.wav", "interp_02.wav", "interpolation.png",
+                                       "interpolation.wav"]
+    with pytest.raises(Exception, match="--source"):
+        plugin.interpolate(model, str(a), str(b), tmp_path / "j", steps=3)

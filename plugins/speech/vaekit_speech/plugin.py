@@ -50,6 +50,9 @@ class SpeechPlugin(Plugin):
                                      "file names {digit}_{speaker}_{index})")
         if verb == "interpolate":
             parser.add_argument("--steps", type=int, default=8, help="points on the path, ends included")
+            parser.add_argument("--source-a", dest="source_a", default=None,
+                                help="condition of A for a conditional model (default: from its FSDD name)")
+            parser.add_argument("--source-b", dest="source_b", default=None, help="condition of B (as --source-a)")
         if verb == "eval":
             parser.add_argument("--classifier-epochs", dest="classifier_epochs", type=int, default=8,
                                 help="epochs for the digit/speaker classifiers trained on real training mels")
@@ -97,8 +100,8 @@ class SpeechPlugin(Plugin):
                                         ["input", suffix.lstrip("_")], hop_seconds(info)))
         return written
 
-    def interpolate(self, model: VAE, a: str, b: str, out_dir: Path, steps: int = 8,
-                    griffin_lim_iters: int | None = None, **options) -> list[Path]:
+    def interpolate(self, model: VAE, a: str, b: str, out_dir: Path, steps: int = 8, source_a: str | None = None,
+                    source_b: str | None = None, griffin_lim_iters: int | None = None, **options) -> list[Path]:
         """Decode `steps` points on the straight latent path from a to b (lengths interpolated too)."""
         if steps < 2:
             raise PluginError(f"--steps: expected at least 2, got {steps}")
@@ -106,7 +109,8 @@ class SpeechPlugin(Plugin):
         x = encode_inputs(model, [a, b])
         c = None
         if info["conditions"]:
-            c = torch.cat([source_condition(info, p, None, model.device) for p in (a, b)])
+            c = torch.cat([source_condition(info, a, source_a, model.device),
+                           source_condition(info, b, source_b, model.device)])
         with torch.no_grad():
             z = model.encode(x, c).mode()
             weights = torch.linspace(0, 1, steps, device=model.device)[:, None]
@@ -229,7 +233,7 @@ def source_condition(info: dict, path: str | Path, source: str | None, device) -
     if text is None:
         names = ",".join(f"{cond['name']}=..." for cond in info["conditions"])
         raise PluginError(f"{path}: the model is conditional; give the input's condition with --source {names} "
-                          "(or use an FSDD name {digit}_{speaker}_{index}.wav)")
+                          "(interpolate: --source-a / --source-b), or use an FSDD name {digit}_{speaker}_{index}.wav")
     condition = parse_condition_text(text, info, "--source" if source else str(path))
     missing = [cond["name"] for cond, v in zip(info["conditions"], condition[0].tolist(), strict=True) if v < 0]
     if missing:
