@@ -144,3 +144,16 @@ def test_pretrained_encoder_folder(tmp_path):
     loaded, _ = vaekit.load(folder)
     x = bundle.collate([bundle.test[0]])["x"]
     torch.testing.assert_close(loaded.posterior(x).mean, model.eval().posterior(x).mean)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_log_prob_in_row_chunks_matches_one_pass(tmp_path, arch, monkeypatch):
+    from vaekit_text import decoding
+
+    bundle, model, _ = build(tmp_path, arch)
+    x = bundle.collate([bundle.train[i] for i in range(5)])["x"]
+    z = torch.randn(5, model.latent_dim)
+    whole = model.eval().decoder.log_prob(x, z)
+    monkeypatch.setattr(decoding, "LOGITS_PER_CHUNK", 2 * x["tokens"].shape[1] * model.config["info"]["vocab_size"])
+    assert decoding.chunked_rows(5, x["tokens"].shape[1], model.config["info"]["vocab_size"]) == 2
+    torch.testing.assert_close(model.decoder.log_prob(x, z), whole)

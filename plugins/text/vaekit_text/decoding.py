@@ -16,6 +16,16 @@ def real_tokens(x: dict) -> Tensor:
     return positions.unsqueeze(0) < x["lengths"].to(x["tokens"].device).unsqueeze(1)
 
 
+# Logits are [rows, T, vocab]: the engine's IW NLL decodes thousands of copies of a batch at once, which with a
+# 10k vocabulary would be gigabytes, so log_prob scores rows in chunks of at most this many logits (~256 MB fp32).
+LOGITS_PER_CHUNK = 64 * 2**20
+
+
+def chunked_rows(n_rows: int, length: int, vocab: int) -> int:
+    """Rows per chunk so that rows x length x vocab logits stay under LOGITS_PER_CHUNK."""
+    return max(1, min(n_rows, LOGITS_PER_CHUNK // max(1, length * vocab)))
+
+
 def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
     """Set logits outside the k best / the smallest set with probability >= top_p to -inf: [B, V]."""
     if top_k and top_k < logits.shape[-1]:

@@ -78,9 +78,13 @@ class TextPlugin(vaekit.Plugin):
                     sentences[name] = found = found[: data.max_examples]
                 if not found:
                     raise ValueError(f"{splits[name]}: no sentences (every line is empty)")
-        # A resumed run reuses its saved tokenizer, so ids never shift under a checkpoint.
-        tokenizer = load_tokenizer(assets) if has_tokenizer(assets) else build_tokenizer(data, sentences["train"], seed)
-        tokenizer.save(assets)
+        # A resumed run (or `vaekit eval`, which passes a checkpoint's assets) reuses the saved tokenizer, so ids
+        # never shift under a checkpoint and its folder is never rewritten.
+        if has_tokenizer(assets):
+            tokenizer = load_tokenizer(assets)
+        else:
+            tokenizer = build_tokenizer(data, sentences["train"], seed)
+            tokenizer.save(assets)
         datasets, reports = {}, {}
         for name, found in sentences.items():
             if found is None:

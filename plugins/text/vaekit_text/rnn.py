@@ -14,7 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 import vaekit
 
-from .decoding import autoregress, real_tokens
+from .decoding import autoregress, chunked_rows, real_tokens
 
 
 def make_rnn(cell: str, input_size: int, hidden: int, layers: int, bidirectional: bool = False) -> nn.RNNBase:
@@ -101,8 +101,10 @@ class RNNDecoder(nn.Module):
             drop = torch.rand(inputs.shape, device=inputs.device) < self.word_dropout
             drop[:, 0] = False  # <bos> always stays: it is the only input that says "a sentence starts"
             inputs = inputs.masked_fill(drop & (inputs != self.pad_id), self.unk_id)
-        logits, _ = self.logits(inputs, z)
-        return self.likelihood.log_prob(logits, targets, mask=real_tokens(x))
+        mask, rows = real_tokens(x), chunked_rows(*targets.shape, self.out.out_features)
+        return torch.cat([self.likelihood.log_prob(self.logits(inputs[i:i + rows], z[i:i + rows])[0],
+                                                   targets[i:i + rows], mask=mask[i:i + rows])
+                          for i in range(0, targets.shape[0], rows)])
 
     @torch.no_grad()
     def generate(self, z: Tensor, c=None, max_length: int | None = None, **options) -> dict:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 import vaekit
 
-from .decoding import autoregress, real_tokens
+from .decoding import autoregress, chunked_rows, real_tokens
 
 ENCODER_CONFIG = "pretrained_encoder_config.json"
 
@@ -107,7 +107,10 @@ class TransformerDecoder(nn.Module):
             drop = torch.rand(inputs.shape, device=inputs.device) < self.word_dropout
             drop[:, 0] = False
             inputs = inputs.masked_fill(drop & (inputs != self.pad_id), self.unk_id)
-        return self.likelihood.log_prob(self.logits(inputs, z), targets, mask=real_tokens(x))
+        mask, rows = real_tokens(x), chunked_rows(*targets.shape, self.gpt.config.vocab_size)
+        return torch.cat([self.likelihood.log_prob(self.logits(inputs[i:i + rows], z[i:i + rows]),
+                                                   targets[i:i + rows], mask=mask[i:i + rows])
+                          for i in range(0, targets.shape[0], rows)])
 
     @torch.no_grad()
     def generate(self, z: Tensor, c=None, max_length: int | None = None, **options) -> dict:
