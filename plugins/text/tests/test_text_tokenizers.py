@@ -98,3 +98,23 @@ def test_load_tokenizer_errors(tmp_path):
     (tmp_path / "tokenizer.json").write_text(json.dumps({"kind": "morse"}))
     with pytest.raises(ValueError, match="unknown tokenizer kind 'morse'"):
         load_tokenizer(tmp_path)
+
+
+def test_hf_tokenizer_through_build_data_and_load(tmp_path):
+    from text_fixtures import tiny_model_config, write_corpus
+    from vaekit_text import TextDataConfig, plugin
+
+    import vaekit
+    from vaekit.checkpoint import build_model
+
+    folder = make_hf_tokenizer_folder(tmp_path / "bert_like")
+    paths = write_corpus(tmp_path / "corpus")
+    cfg = TextDataConfig(train=str(paths["train"]), tokenizer="hf", hf_tokenizer=str(folder), max_length=12)
+    bundle = plugin.build_data(cfg, seed=0, assets=tmp_path / "assets")
+    assert (tmp_path / "assets" / "hf_tokenizer" / "tokenizer.json").is_file()
+    model = build_model(plugin, tiny_model_config("transformer"), bundle.info, tmp_path / "assets")
+    saved = vaekit.save_pretrained(model, tmp_path / "pretrained")
+    loaded, _ = vaekit.load(saved)
+    x = plugin.encode_text(loaded, [SENTENCES[3]])
+    assert plugin.decode_text(loaded, x) == [SENTENCES[3]]
+    assert x["tokens"][0, -1] == bundle.info["eos_id"] == 3
