@@ -116,10 +116,9 @@ def encode_sentences(sentences: list[str], tokenizer, max_length: int, long_line
 class SentenceDataset(Dataset):
     """Tokenised sentences; items are {"x": {"tokens", "lengths", "n_words"}}."""
 
-    def __init__(self, tokens: list[Tensor], n_words: list[int], sentences: list[str] | None = None):
+    def __init__(self, tokens: list[Tensor], n_words: list[int]):
         self.tokens = tokens
         self.n_words = n_words
-        self.sentences = sentences
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -93,7 +93,7 @@ class TextPlugin(vaekit.Plugin):
             tokens, words, report = encode_sentences(found, tokenizer, data.max_length, data.long_lines)
             if not tokens:
                 raise ValueError(f"{splits[name]}: every sentence is longer than data.max_length={data.max_length}")
-            datasets[name] = SentenceDataset(tokens, words, found if report.kept == len(found) else None)
+            datasets[name] = SentenceDataset(tokens, words)
             reports[name] = vars(report)
             if report.filtered or report.truncated:
                 log.warning("%s split (%s): %d sentences kept, %d longer than %d tokens filtered, %d truncated",

@@ -35,10 +35,6 @@ class Tokenizer:
     def vocab_size(self) -> int:
         raise NotImplementedError
 
-    @property
-    def special_ids(self) -> set[int]:
-        return {self.pad_id, self.unk_id, self.bos_id, self.eos_id}
-
     def encode(self, text: str) -> list[int]:
         raise NotImplementedError
 
