@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .audio import AUDIO_SUFFIXES, AudioFileError, load_audio
+from .audio import AUDIO_SUFFIXES, AudioFileError, load_audio, normalize_loudness
 from .features import MelFrontend, MelStats
 
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)$")
@@ -212,8 +212,6 @@ def utterance_wave(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) 
         generator = torch.Generator().manual_seed(seed * 100_003 + utt.index + 7)
         pitch = float(utt.label.removesuffix("Hz"))
         wave = synthesize_tone(pitch, utt.speaker, tone_seconds(utt.index, seed), get("sample_rate"), generator)
-        from .audio import normalize_loudness
-
         return normalize_loudness(wave, get("normalize"), get("target_db"))
     return load_audio(utt.path, get("sample_rate"), get("trim_db"), get("normalize"), get("target_db"))
 

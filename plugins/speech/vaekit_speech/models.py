@@ -47,13 +47,6 @@ def fit_canvas(mel: Tensor, mask: Tensor, frames: int) -> tuple[Tensor, Tensor]:
     return mel * mask[:, None, :], mask
 
 
-def lengths_of(x: dict) -> Tensor:
-    """Frames per utterance [B] from the batch's mask (or its lengths entry)."""
-    if "mask" in x:
-        return x["mask"].sum(-1).round().long()
-    return x["lengths"].long()
-
-
 def mask_of(x: dict) -> Tensor:
     """The [B, T] frame mask from a batch dict holding mask or lengths."""
     if "mask" in x:
