@@ -1,0 +1,101 @@
+"""Image encoders/decoders: shapes for every size, channel count and likelihood; training on real MNIST."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from image_test_helpers import configs, data_and_model, info, plugin, tiny_model
+
+import vaekit
+from vaekit import RecipeError
+
+
+@pytest.fixture(autouse=True)
+def one_thread(_seed_and_threads):
+    """One intra-op thread: on a shared 2-core machine two threads per process spin against each other."""
+    torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("architecture", ["conv", "resnet"])
+@pytest.mark.parametrize("size,channels,depth", [(28, 1, 2), (32, 3, 3), (64, 3, 4)])
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "discretized_logistic"])
+def test_shapes_and_likelihoods(architecture, size, channels, depth, likelihood, tmp_path):
+    model = tiny_model(info(size, channels), tmp_path, architecture=architecture, depth=depth, likelihood=likelihood)
+    x = torch.rand(3, channels, size, size)
+    if likelihood == "bernoulli":
+        x = torch.bernoulli(x)
+    elif likelihood == "discretized_logistic":
+        x = (x * 255).round() / 255
+    terms = model(x)
+    assert terms.elbo.shape == (3,) and torch.isfinite(terms.loss)
+    nll = vaekit.iw_nll(model, x, k=7, chunk_size=3)  # tiles x to 3 * 3 and 1 * 3 rows
+    assert nll.shape == (3,) and torch.isfinite(nll).all()
+    images = model.sample(5)
+    assert images.shape == (5, channels, size, size) and 0 <= images.min() and images.max() <= 1
+    if likelihood == "discretized_logistic":  # a probability mass: the code length is positive
+        assert (nll > 0).all()
+
+
+def test_depth_must_divide_size(tmp_path):
+    with pytest.raises(RecipeError, match="model.depth"):
+        tiny_model(info(28), tmp_path, depth=3)
+
+
+def test_conditional_prior_needs_a_condition(tmp_path):
+    with pytest.raises(RecipeError, match="conditional_prior"):
+        tiny_model(info(28), tmp_path, conditional_prior=True)
+    with pytest.raises(RecipeError, match="model.likelihood"):
+        configs({}, {"likelihood": "poisson"})
+
+
+@pytest.mark.parametrize("conditional_prior", [False, True])
+def test_cvae_label_changes_the_sample(conditional_prior, tmp_path):
+    torch.manual_seed(0)
+    model = tiny_model(info(28, condition="label", num_classes=10), tmp_path, conditional_prior=conditional_prior)
+    if conditional_prior:  # an untrained learned prior starts at N(0, I) for every label: give it a shape
+        torch.nn.init.normal_(model.prior_net.net[-1].weight)
+    z = torch.randn(1, 4)
+    three = model.decode(z, torch.tensor([3]))
+    seven = model.decode(z, torch.tensor([7]))
+    assert not torch.allclose(three, seven, atol=1e-4)
+    assert torch.equal(three, model.decode(z, torch.tensor([3])))
+    terms = model(torch.bernoulli(torch.rand(4, 1, 28, 28)), torch.tensor([0, 1, 2, 3]))
+    assert torch.isfinite(terms.loss)
+
+
+def test_lowres_condition_model_decodes_with_its_image(tmp_path):
+    model = tiny_model(info(28, condition="lowres"), tmp_path, conditional_prior=True)
+    c = torch.rand(2, 1, 7, 7)
+    x = torch.bernoulli(torch.rand(2, 1, 28, 28))
+    assert torch.isfinite(vaekit.iw_nll(model, x, c, k=4)).all()
+    z = torch.zeros(2, 4)
+    assert not torch.allclose(model.decode(z, c), model.decode(z, c.flip(0)))
+
+
+@pytest.mark.slow
+def test_loss_falls_and_reconstructions_improve_on_real_mnist(data_dir, tmp_path):
+    torch.manual_seed(0)
+    bundle, model = data_and_model({"name": "mnist", "root": str(data_dir / "mnist"), "max_train_examples": 1024},
+                                   {"latent_dim": 8, "width": 8, "hidden": 64}, tmp_path)
+    test = torch.stack([bundle.test[i]["x"] for i in range(64)])
+    loader = torch.utils.data.DataLoader(bundle.train, batch_size=32, shuffle=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+
+    def held_out():
+        model.eval()
+        with torch.no_grad():
+            mse = torch.mean((model.reconstruct(test) - test) ** 2).item()
+            loss = -model(test).elbo.mean().item()
+        model.train()
+        return loss, mse
+
+    loss_before, mse_before = held_out()
+    for batch in loader:  # one epoch: 32 steps
+        terms = model(batch["x"])
+        optimizer.zero_grad()
+        terms.loss.backward()
+        optimizer.step()
+    loss_after, mse_after = held_out()
+    assert loss_after < 0.6 * loss_before, (loss_before, loss_after)  # about 540 -> under 300 nats
+    assert mse_after < 0.8 * mse_before, (mse_before, mse_after)
+    assert plugin().eval_metrics(model, [{"x": test}], {"elbo": -loss_after})["reconstruction_mse"] > 0
