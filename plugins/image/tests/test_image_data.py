@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 from image_test_helpers import configs, plugin, write_png
-
-from vaekit import RecipeError, load_recipe
 from vaekit_image.data import ImageDataError, ShapesDataset, read_idx
 from vaekit_image.images import ImageFileError
+
+from vaekit import RecipeError, load_recipe
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes" / "image"
 
