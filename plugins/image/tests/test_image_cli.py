@@ -1,0 +1,80 @@
+"""End to end through `vaekit` verbs: train a tiny recipe, then every image artifact and eval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from image_test_helpers import grid_size, png_size, write_png
+from safetensors.torch import load_file
+
+from vaekit.cli import main
+
+RECIPES = Path(__file__).resolve().parents[3] / "recipes" / "image"
+TINY = ["trainer.max_steps=12", "trainer.batch_size=16", "trainer.eval_every=6", "trainer.eval_batches=1",
+        "trainer.checkpoint_every=6", "trainer.samples=8", "trainer.progress=false", "trainer.log_every=6",
+        "data.num_train=256", "data.num_val=32", "data.num_test=32", "model.width=8", "model.hidden=32",
+        "eval.batch_size=16"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread(_seed_and_threads):
+    """One intra-op thread: on a shared 2-core machine two threads per process spin against each other."""
+    torch.set_num_threads(1)
+
+
+def train(tmp_path: Path, *overrides: str) -> Path:
+    run = tmp_path / "run"
+    assert main(["train", str(RECIPES / "shapes.yaml"), *TINY, *overrides, "--out", str(run)]) == 0
+    return run
+
+
+def test_shapes_train_then_every_verb(tmp_path, capsys):
+    run = train(tmp_path)
+    assert png_size(run / "samples" / "step-12" / "samples.png") == grid_size(3, 3, 32)
+    a, b = write_png(tmp_path / "a.png", 32, seed=1), write_png(tmp_path / "b.png", 48, channels=3, seed=2)
+    out = tmp_path / "out"
+    assert main(["sample", str(run), "-n", "16", "-o", str(out / "s"), "--temperature", "0.5"]) == 0
+    assert png_size(out / "s" / "samples.png") == grid_size(4, 4, 32)
+    assert main(["reconstruct", str(run), str(a), str(b), "-o", str(out / "r")]) == 0
+    assert png_size(out / "r" / "reconstructions.png") == grid_size(2, 2, 32)
+    assert main(["interpolate", str(run), str(a), str(b), "--steps", "4", "--method", "slerp",
+                 "-o", str(out / "i")]) == 0
+    assert png_size(out / "i" / "interpolation.png") == grid_size(6, 1, 32)
+    assert main(["traverse", str(run), "--dims", "0,2", "--steps", "5", "-o", str(out / "t")]) == 0
+    assert png_size(out / "t" / "traversal.png") == grid_size(5, 2, 32)
+    assert main(["inpaint", str(run), str(a), "--box", "8,8,24,24", "-o", str(out / "p")]) == 0
+    assert png_size(out / "p" / "inpainted.png") == (32, 32)
+    printed = capsys.readouterr().out
+    assert str(out / "p" / "inpainted.png") in printed
+    assert main(["eval", str(run), "--iw-samples", "4", "--max-examples", "32"]) == 0
+    printed = capsys.readouterr().out
+    assert "bits_per_dim" in printed and "reconstruction_mse" in printed
+    assert main(["inpaint", str(run), str(a)]) == 2  # neither --box nor --mask: a one-line error
+    assert "exactly one of --box" in capsys.readouterr().err
+
+
+def test_cvae_eval_classifier_and_image_folder(tmp_path, capsys):
+    run = train(tmp_path, "data.condition=label", "model.conditional_prior=true")
+    assert png_size(run / "samples" / "step-12" / "samples.png") == grid_size(3, 3, 32)  # 3 shapes x 3
+    assert main(["eval", str(run), "--iw-samples", "2", "--max-examples", "32", "--classifier-examples", "128",
+                 "--classifier-samples", "4"]) == 0
+    printed = capsys.readouterr().out
+    assert "classifier_accuracy_samples" in printed and "classifier_accuracy_real" in printed
+    assert load_file(str(run / "image-classifier.safetensors"))  # cached for the next eval
+    out = tmp_path / "folder"
+    assert main(["sample", str(run), "--per-class", "3", "--format", "folder", "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["ellipse", "heart", "square"]
+    assert png_size(out / "heart" / "00008.png") == (32, 32)
+    assert main(["sample", str(run), "-n", "4", "--condition", "heart", "-o", str(tmp_path / "h")]) == 0
+    assert main(["sample", str(run), "--condition", "circle", "-o", str(tmp_path / "c")]) == 2
+    assert "expected a class name" in capsys.readouterr().err
+
+
+def test_superres_verb(tmp_path):
+    run = train(tmp_path, "data.condition=lowres", "model.conditional_prior=true")
+    small = write_png(tmp_path / "small.png", 8, seed=3)
+    assert main(["superres", str(run), str(small), "--samples", "2", "-o", str(tmp_path / "sr")]) == 0
+    assert png_size(tmp_path / "sr" / "small_x4.png") == (32, 32)
+    assert png_size(tmp_path / "sr" / "superres.png") == grid_size(3, 1, 32)
