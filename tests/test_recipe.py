@@ -9,7 +9,8 @@ import pytest
 import yaml
 from helpers_toy_plugin import PLUGIN_NAME, PointsData, PointsModel, register_points_plugin
 
-from vaekit import RecipeError, load_recipe
+import vaekit
+from vaekit import Plugin, RecipeError, load_recipe
 from vaekit.recipe import parse_recipe
 
 
@@ -228,3 +229,19 @@ def test_parse_recipe_needs_the_plugins_required_sections_typed(points_plugin):
     recipe = parse_recipe({"plugin": PLUGIN_NAME}, "inline")
     assert recipe.data == PointsData() and recipe.model == PointsModel()
     assert recipe.trainer.epochs == 10  # engine defaults
+
+
+def test_a_plugin_without_config_dataclasses_keeps_raw_sections_and_they_are_saved(tmp_path):
+    class Untyped(Plugin):  # data_config / model_config are optional in the contract
+        name = "enginetest_untyped"
+
+    vaekit.register_plugin(Untyped())
+    path = write_recipe(tmp_path, """\
+        plugin: enginetest_untyped
+        data: {rows: 10}
+        model: {width: 3}
+    """)
+    recipe = load_recipe(path, ["model.width=4"])
+    assert recipe.data == {"rows": 10} and recipe.model == {"width": 4}
+    saved = recipe.to_dict()  # what the trainer writes to the run's recipe.yaml
+    assert saved["data"] == {"rows": 10} and saved["model"] == {"width": 4}
