@@ -168,3 +168,17 @@ def test_a_plugin_registered_in_process_is_listed_and_returned(site):
     assert entry("enginetest_inprocess").distribution == "(registered in process)"
     with pytest.raises(PluginError, match="needs a name"):
         vaekit.register_plugin(Plugin())
+
+
+def test_the_name_a_loaded_plugin_reports_finds_it_again(site, monkeypatch):
+    # Recipes and config.json record plugin.name; vaekit.load looks that name up again. A package whose
+    # Plugin.name differs from its entry-point name must be renamed to the entry point or refused clearly.
+    install(site, "enginetest-alias", "1.0", {"enginetest_alias": "enginetest_alias_module:plugin"},
+            {"enginetest_alias_module": GOOD_MODULE.replace('name = "enginetest_good"', 'name = "enginetest_other"')})
+    activate(site, monkeypatch)
+    try:
+        plugin = get_plugin("enginetest_alias")
+    except PluginError as error:
+        assert "enginetest_alias" in str(error) and "enginetest_other" in str(error)
+        return
+    assert get_plugin(plugin.name) is plugin
