@@ -1,0 +1,172 @@
+"""MNIST image benchmark: vaekit trainer vs a plain PyTorch loop, and test NLL after a fixed CPU budget.
+
+    VAEKIT_DATA=../shared/data python benchmarks/image_mnist.py                       # issue 3's settings
+    VAEKIT_DATA=../shared/data python benchmarks/image_mnist.py --steps 150 --budget-minutes 5 \
+        --iw-samples 500 --test-examples 500                                           # a reduced run
+
+(a) Throughput, images/s: the vaekit Trainer on recipes/image/mnist.yaml against a hand-written
+    loop on the same network (built by the image plugin), the same sampler (so the same batches),
+    optimiser and objective. Rounds alternate trainer / plain so that load on a shared machine
+    hits both; each side's figure is its median steady-state rate (first log window dropped).
+(b) Test NLL: mnist.yaml trained by the vaekit Trainer for --budget-minutes (converted to steps
+    with the rate from (a); the cosine schedule ends at the budget), then the importance-sampled
+    NLL with --iw-samples on the first --test-examples dynamically binarized test images, in
+    nats and bits/dim. Issue 3's setting is 30 minutes, k = 5000, all 10000 test images.
+
+pythae 0.1.2 is not compared here: it needs its own virtual environment (pip install pythae==0.1.2);
+results are written as JSON to --output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "image" / "mnist.yaml"
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=300, help="training steps per side per round for (a) (default 300)")
+    p.add_argument("--rounds", type=int, default=2, help="alternating rounds for (a) (default 2)")
+    p.add_argument("--log-every", type=int, default=25, help="steps per timing window (default 25)")
+    p.add_argument("--budget-minutes", type=float, default=30.0, help="training time for (b) (default 30)")
+    p.add_argument("--iw-samples", type=int, default=5000, help="k for the test NLL (default 5000)")
+    p.add_argument("--test-examples", type=int, default=10000, help="test images for the NLL (default all 10000)")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--skip-nll", action="store_true", help="run (a) only")
+    p.add_argument("--output", type=Path, default=Path("image_mnist_benchmark.json"), help="results JSON")
+    return p.parse_args()
+
+
+def load(overrides: list[str]):
+    from vaekit import load_recipe
+
+    os.environ.setdefault("VAEKIT_DATA", str(REPO.parent / "shared" / "data"))
+    return load_recipe(RECIPE, overrides)
+
+
+def trainer_rate(steps: int, log_every: int, run_dir: Path) -> float:
+    """Median images/s of the vaekit Trainer over its logged windows (the first one dropped)."""
+    from vaekit.trainer import train
+
+    recipe = load([f"trainer.max_steps={steps}", f"trainer.log_every={log_every}", "trainer.eval_every=1000000",
+                   "trainer.checkpoint_every=1000000", "trainer.samples=0", "trainer.progress=false",
+                   "data.val_size=100"])
+    train(recipe, run_dir)
+    rates = [r["steps_per_s"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+             if r["split"] == "train"]
+    return statistics.median(rates[1:]) * recipe.trainer.batch_size
+
+
+def plain_rate(steps: int, log_every: int) -> float:
+    """Median images/s of a plain loop: same network, sampler, AdamW, ELBO; no vaekit trainer."""
+    from torch.utils.data import DataLoader
+
+    from vaekit.checkpoint import build_model
+    from vaekit.plugin import get_plugin
+    from vaekit.trainer import SkippingSampler
+
+    recipe = load(["data.val_size=100"])
+    torch.manual_seed(recipe.seed)
+    plugin = get_plugin("image")
+    with tempfile.TemporaryDirectory() as assets:
+        data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(assets))
+        model = build_model(plugin, recipe.model, data.info, Path(assets)).train()
+    sampler = SkippingSampler(data.train, num_replicas=1, rank=0, shuffle=True, seed=recipe.seed, drop_last=True)
+    loader = DataLoader(data.train, batch_size=recipe.trainer.batch_size, sampler=sampler, drop_last=True,
+                        generator=torch.Generator().manual_seed(recipe.seed))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.trainer.lr, weight_decay=0.0)
+    warmup = recipe.objective.kl_schedule.warmup_steps
+    rates, step, started = [], 0, time.perf_counter()
+    while step < steps:
+        for batch in loader:
+            x = batch["x"]
+            posterior = model.encoder(x)
+            z = posterior.rsample()
+            log_px_z = model.decoder.log_prob(x, z)
+            beta = min(1.0, step / warmup) if warmup else 1.0
+            loss = -log_px_z.mean() + beta * posterior.kl().mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if step % log_every == 0:
+                loss.item()  # the trainer also reads the loss back once per window
+                now = time.perf_counter()
+                rates.append(log_every / (now - started))
+                started = now
+            if step >= steps:
+                break
+    return statistics.median(rates[1:]) * recipe.trainer.batch_size
+
+
+def test_nll(budget_s: float, images_per_s: float, k: int, n_test: int, run_dir: Path) -> dict:
+    """Train mnist.yaml for about budget_s seconds with the vaekit Trainer; IW NLL on the test images."""
+    from torch.utils.data import DataLoader, Subset
+
+    from vaekit import iw_nll
+    from vaekit import load as load_model
+    from vaekit.trainer import train
+
+    batch = load([]).trainer.batch_size
+    steps = max(10, int(budget_s * images_per_s / batch))
+    recipe = load([f"trainer.max_steps={steps}", f"objective.kl_schedule.warmup_steps={min(2000, steps // 4)}",
+                   "trainer.progress=false", f"trainer.eval_every={max(steps // 4, 1)}", "trainer.eval_batches=5",
+                   f"trainer.checkpoint_every={steps}"])
+    started = time.perf_counter()
+    train(recipe, run_dir)
+    train_s = time.perf_counter() - started
+    model, plugin = load_model(run_dir)
+    with tempfile.TemporaryDirectory() as assets:
+        test = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(assets)).test
+    torch.manual_seed(0)  # the dynamic binarization of the test images
+    loader = DataLoader(Subset(test, range(min(n_test, len(test)))), batch_size=100)
+    total, count, started = 0.0, 0, time.perf_counter()
+    for item in loader:
+        total += iw_nll(model, item["x"], k=k).sum().item()
+        count += item["x"].shape[0]
+    nll = total / count
+    return {"train_steps": steps, "train_seconds": round(train_s, 1), "iw_samples": k, "test_examples": count,
+            "nll_nats": round(nll, 3), "bits_per_dim": round(nll / (784 * math.log(2)), 4),
+            "eval_seconds": round(time.perf_counter() - started, 1)}
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    results = {"threads": args.threads, "steps_per_round": args.steps, "rounds": args.rounds}
+    vaekit_rates, plain_rates = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            vaekit_rates.append(trainer_rate(args.steps, args.log_every, Path(tmp) / f"throughput-{r}"))
+            plain_rates.append(plain_rate(args.steps, args.log_every))
+            print(f"round {r + 1}: vaekit {vaekit_rates[-1]:.0f} images/s, plain loop {plain_rates[-1]:.0f} images/s")
+        vaekit_ips, plain_ips = statistics.median(vaekit_rates), statistics.median(plain_rates)
+        results["throughput"] = {"vaekit_images_per_s": round(vaekit_ips, 1), "plain_images_per_s": round(plain_ips, 1),
+                                 "vaekit_over_plain": round(vaekit_ips / plain_ips, 3),
+                                 "rounds_vaekit": [round(v, 1) for v in vaekit_rates],
+                                 "rounds_plain": [round(v, 1) for v in plain_rates], "pythae": "not run"}
+        print(f"(a) vaekit {vaekit_ips:.0f} images/s, plain {plain_ips:.0f} images/s, "
+              f"ratio vaekit/plain {vaekit_ips / plain_ips:.3f}")
+        if not args.skip_nll:
+            results["nll"] = test_nll(args.budget_minutes * 60, vaekit_ips, args.iw_samples, args.test_examples,
+                                      Path(tmp) / "nll")
+            results["nll"]["budget_minutes"] = args.budget_minutes
+            print(f"(b) {json.dumps(results['nll'])}")
+    args.output.write_text(json.dumps(results, indent=2))
+    print(f"written: {args.output}")
+
+
+if __name__ == "__main__":
+    main()
