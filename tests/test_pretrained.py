@@ -251,7 +251,7 @@ def test_a_pickle_named_model_safetensors_is_rejected_without_unpickling(points_
     marker = tmp_path / "pwned.txt"
     _Exploit.marker = str(marker)
     weights = folder / "model.safetensors"
-    weights.write_bytes(pickle.dumps({"state": model.state_dict(), "payload": _Exploit()}))
+    weights.write_bytes(pickle.dumps({"payload": _Exploit(), "state": model.state_dict()}))  # payload first
     with pytest.raises(CheckpointError) as error:
         vaekit.load(folder)
     assert str(weights) in str(error.value)
