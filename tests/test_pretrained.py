@@ -169,6 +169,18 @@ def test_round_trip_gives_equal_weights_outputs_config_and_assets(points_plugin,
         assert torch.equal(loaded.decode(z, c), model.decode(z, c))
 
 
+def test_a_loaded_model_saves_again_with_its_assets(points_plugin, tmp_path):
+    model, _, folder = trained_and_saved(points_plugin, tmp_path)
+    loaded, _ = vaekit.load(folder)
+    again = loaded.save_pretrained(tmp_path / "copy")
+    assert (again / "assets" / "center.json").read_text() == (folder / "assets" / "center.json").read_text()
+    reloaded, _ = vaekit.load(again)
+    assert reloaded.config["info"] == model.config["info"] and reloaded.config["model"] == model.config["model"]
+    assert torch.equal(reloaded.decoder.likelihood.log_scale, model.decoder.likelihood.log_scale)
+    loaded.save_pretrained(folder)  # over the folder it was loaded from: its assets must survive
+    assert torch.equal(vaekit.load(folder)[0].encoder.center, model.encoder.center)
+
+
 def test_load_finds_the_latest_checkpoint_of_a_run_folder(points_plugin, tmp_path):
     model, batch = build(points_plugin, tmp_path)
     run = tmp_path / "run"
