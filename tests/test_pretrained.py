@@ -216,6 +216,9 @@ def test_a_truncated_weights_file_is_a_checkpoint_error_naming_it(points_plugin,
         with pytest.raises(CheckpointError) as error:
             vaekit.load(folder)
         assert str(weights) in str(error.value)
+    weights.unlink()
+    with pytest.raises(CheckpointError, match="model.safetensors: missing"):
+        vaekit.load(folder)
 
 
 def test_a_corrupt_or_incomplete_config_is_a_checkpoint_error_naming_it(points_plugin, tmp_path):
@@ -231,6 +234,10 @@ def test_a_corrupt_or_incomplete_config_is_a_checkpoint_error_naming_it(points_p
         with pytest.raises(CheckpointError, match=expected) as error:
             vaekit.load(folder)
         assert str(config) in str(error.value), text
+    config.write_bytes(b"\xff\xfe\x00\x89PNG garbage")  # not even text
+    with pytest.raises(CheckpointError, match="not valid JSON") as error:
+        vaekit.load(folder)
+    assert str(config) in str(error.value)
     config.unlink()
     with pytest.raises(CheckpointError, match="is it a vaekit run"):
         vaekit.load(folder)
