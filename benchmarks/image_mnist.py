@@ -13,8 +13,11 @@
     NLL with --iw-samples on the first --test-examples dynamically binarized test images, in
     nats and bits/dim. Issue 3's setting is 30 minutes, k = 5000, all 10000 test images.
 
-pythae 0.1.2 is not compared here: it needs its own virtual environment (pip install pythae==0.1.2);
-results are written as JSON to --output.
+pythae 0.1.2 joins (a) with --pythae-python: the interpreter of a separate venv holding pythae
+(python -m venv /tmp/pythae-venv; pip install pythae==0.1.2). Its TrainingPipeline trains the
+same encoder and decoder (wrapped as pythae BaseEncoder/BaseDecoder, BCE reconstruction loss) on
+the same images, binarized once (pythae takes a fixed tensor); its rate is the second epoch's
+train_step time. Results are written as JSON to --output.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import json
 import math
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -45,6 +50,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--test-examples", type=int, default=10000, help="test images for the NLL (default all 10000)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--skip-nll", action="store_true", help="run (a) only")
+    p.add_argument("--pythae-python", help="python of a venv with pythae==0.1.2 installed (adds pythae to (a))")
+    p.add_argument("--pythae-worker", action="store_true", help=argparse.SUPPRESS)  # runs inside that venv
     p.add_argument("--output", type=Path, default=Path("image_mnist_benchmark.json"), help="results JSON")
     return p.parse_args()
 
@@ -111,6 +118,71 @@ def plain_rate(steps: int, log_every: int) -> float:
     return statistics.median(rates[1:]) * recipe.trainer.batch_size
 
 
+def pythae_rate(python: str, steps: int, threads: int) -> float:
+    """Images/s of pythae's TrainingPipeline on the same network, measured in its own interpreter."""
+    out = subprocess.run([python, __file__, "--pythae-worker", "--steps", str(steps), "--threads", str(threads)],
+                         check=True, capture_output=True, text=True)
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["images_per_s"])
+
+
+def pythae_worker(steps: int) -> None:
+    """Inside the pythae venv: train the image plugin's network with pythae; print images/s as JSON."""
+    sys.path[:0] = [str(REPO), str(REPO / "plugins" / "image")]  # vaekit and the plugin, not installed here
+    from pythae.models import VAE, VAEConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseEncoder
+    from pythae.pipelines import TrainingPipeline
+    from pythae.trainers import BaseTrainerConfig
+    from pythae.trainers.base_trainer.base_trainer import BaseTrainer
+    from vaekit_image import plugin
+
+    from vaekit.checkpoint import build_model
+
+    recipe = load(["data.val_size=100"])
+    torch.manual_seed(recipe.seed)
+    with tempfile.TemporaryDirectory() as assets:
+        data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(assets))
+        model = build_model(plugin, recipe.model, data.info, Path(assets))
+    n = steps * recipe.trainer.batch_size
+    images = torch.bernoulli(data.train.images[:n].float() / 255.0)
+
+    class Encoder(BaseEncoder):
+        def __init__(self, encoder):
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, x):
+            q = self.encoder(x)
+            return ModelOutput(embedding=q.mean, log_covariance=q.logvar)
+
+    class Decoder(BaseDecoder):
+        def __init__(self, decoder):
+            super().__init__()
+            self.decoder = decoder
+
+        def forward(self, z):
+            return ModelOutput(reconstruction=torch.sigmoid(self.decoder.params(z)))
+
+    vae = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=recipe.model.latent_dim, reconstruction_loss="bce"),
+              encoder=Encoder(model.encoder), decoder=Decoder(model.decoder))
+    epoch_seconds = []
+    original = BaseTrainer.train_step
+
+    def timed(self, epoch):
+        started = time.perf_counter()
+        loss = original(self, epoch)
+        epoch_seconds.append(time.perf_counter() - started)
+        return loss
+
+    BaseTrainer.train_step = timed
+    with tempfile.TemporaryDirectory() as out:
+        config = BaseTrainerConfig(output_dir=out, num_epochs=2, per_device_train_batch_size=recipe.trainer.batch_size,
+                                   per_device_eval_batch_size=recipe.trainer.batch_size, optimizer_cls="AdamW",
+                                   learning_rate=recipe.trainer.lr, steps_saving=None, no_cuda=True)
+        TrainingPipeline(training_config=config, model=vae)(train_data=images, eval_data=images[:256])
+    print(json.dumps({"images_per_s": n / epoch_seconds[-1], "epoch_seconds": epoch_seconds}))
+
+
 def test_nll(budget_s: float, images_per_s: float, k: int, n_test: int, run_dir: Path) -> dict:
     """Train mnist.yaml for about budget_s seconds with the vaekit Trainer; IW NLL on the test images."""
     from torch.utils.data import DataLoader, Subset
@@ -145,20 +217,31 @@ def test_nll(budget_s: float, images_per_s: float, k: int, n_test: int, run_dir:
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
+    if args.pythae_worker:
+        return pythae_worker(args.steps)
     results = {"threads": args.threads, "steps_per_round": args.steps, "rounds": args.rounds}
-    vaekit_rates, plain_rates = [], []
+    vaekit_rates, plain_rates, pythae_rates = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             vaekit_rates.append(trainer_rate(args.steps, args.log_every, Path(tmp) / f"throughput-{r}"))
             plain_rates.append(plain_rate(args.steps, args.log_every))
             print(f"round {r + 1}: vaekit {vaekit_rates[-1]:.0f} images/s, plain loop {plain_rates[-1]:.0f} images/s")
+            if args.pythae_python:
+                pythae_rates.append(pythae_rate(args.pythae_python, args.steps, args.threads))
+                print(f"round {r + 1}: pythae {pythae_rates[-1]:.0f} images/s")
         vaekit_ips, plain_ips = statistics.median(vaekit_rates), statistics.median(plain_rates)
         results["throughput"] = {"vaekit_images_per_s": round(vaekit_ips, 1), "plain_images_per_s": round(plain_ips, 1),
                                  "vaekit_over_plain": round(vaekit_ips / plain_ips, 3),
                                  "rounds_vaekit": [round(v, 1) for v in vaekit_rates],
-                                 "rounds_plain": [round(v, 1) for v in plain_rates], "pythae": "not run"}
+                                 "rounds_plain": [round(v, 1) for v in plain_rates]}
         print(f"(a) vaekit {vaekit_ips:.0f} images/s, plain {plain_ips:.0f} images/s, "
               f"ratio vaekit/plain {vaekit_ips / plain_ips:.3f}")
+        if pythae_rates:
+            pythae_ips = statistics.median(pythae_rates)
+            results["throughput"].update(pythae_images_per_s=round(pythae_ips, 1),
+                                         vaekit_over_pythae=round(vaekit_ips / pythae_ips, 3),
+                                         rounds_pythae=[round(v, 1) for v in pythae_rates])
+            print(f"(a) pythae {pythae_ips:.0f} images/s, ratio vaekit/pythae {vaekit_ips / pythae_ips:.3f}")
         if not args.skip_nll:
             results["nll"] = test_nll(args.budget_minutes * 60, vaekit_ips, args.iw_samples, args.test_examples,
                                       Path(tmp) / "nll")
