@@ -4,7 +4,7 @@
 """
 
 from . import diagnostics, likelihoods, schedules
-from .checkpoint import load, save_pretrained
+from .checkpoint import CheckpointError, load, save_pretrained
 from .diagnostics import active_units, mutual_information
 from .distributions import DiagonalGaussian
 from .likelihoods import (
@@ -30,5 +30,5 @@ __all__ = [
     "ELBO", "IWAE", "KLSchedule", "schedules", "diagnostics", "likelihoods", "active_units",
     "mutual_information", "VAE", "ConditionEmbedding", "LearnedConditionalPrior", "StandardNormalPrior",
     "Plugin", "PluginError", "DataBundle", "get_plugin", "list_plugins", "register_plugin", "Recipe",
-    "RecipeError", "load_recipe", "load", "save_pretrained", "__version__",
+    "RecipeError", "load_recipe", "load", "save_pretrained", "CheckpointError", "__version__",
 ]

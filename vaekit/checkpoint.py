@@ -121,6 +121,9 @@ def commit_folder(tmp: Path, final: Path) -> None:
 
 def _write_pretrained(model, folder: Path) -> None:
     config = dict(model.config)
+    if not {"plugin", "model", "info"} <= config.keys():
+        raise CheckpointError("this VAE was not built through a plugin (model.config lacks plugin/model/info), "
+                              "so vaekit.load could not rebuild it; build it with vaekit.checkpoint.build_model")
     config.setdefault("vaekit_version", _version())
     assets = config.pop("assets_dir", None)
     save_model(model, str(folder / WEIGHTS))

@@ -156,7 +156,7 @@ def get_plugin(name: str) -> Plugin:
         plugin = plugin()
     if not isinstance(plugin, Plugin):
         raise PluginError(f"plugin {name!r} ({entry.value}) is a {type(plugin).__name__}, not a vaekit.Plugin")
-    plugin.name = plugin.name or name
+    plugin.name = name  # the entry-point name is what recipes and checkpoints record and look up again
     _loaded[name] = plugin
     return plugin
 

@@ -104,7 +104,8 @@ class Recipe:
         """Plain data for YAML (the resolved recipe saved in each run)."""
         out = {"plugin": self.plugin, "seed": self.seed, "name": self.name}
         for section in ("data", "model", "objective", "trainer", "eval"):
-            out[section] = dataclasses.asdict(getattr(self, section))
+            value = getattr(self, section)
+            out[section] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else dict(value)
         return out
 
 
@@ -220,6 +221,11 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif tp is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
