@@ -51,7 +51,7 @@ def reconstruction_mse(model: VAE, loader, max_batches: int = 0) -> float:
 # -- a small classifier for judging conditional samples -------------------------------------------
 
 class SmallClassifier(nn.Module):
-    """Two conv layers and a linear read-out: enough to tell digits or shapes apart (about 99% on MNIST)."""
+    """Two conv layers and a linear read-out: enough to tell digits or shapes apart (93% on MNIST from 5000 images)."""
 
     def __init__(self, channels: int, size: int, num_classes: int):
         super().__init__()
