@@ -96,3 +96,12 @@ def test_a_used_latent_is_not_flagged(tmp_path, capsys):
     assert summary["active_units"] >= 2 and summary["kl"] > 1.0
     assert metrics["posterior_collapse"] is False and "ppl_elbo_bound" in metrics
     assert "posterior collapse" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, message", [({"top_p": 1.5}, "--top-p"), ({"top_k": -1}, "--top-k"),
+                                             ({"temperature": 0.0}, "--temperature"),
+                                             ({"max_length": 0}, "--max-length"), ({"strategy": "beam"}, "--strategy")])
+def test_bad_decoding_options_name_the_cli_option(tmp_path, option, message):
+    _, model, _ = build(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        plugin.sample(model, 2, None, tmp_path / "out", **option)

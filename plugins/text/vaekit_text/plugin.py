@@ -43,8 +43,19 @@ def _decoding_arguments(parser) -> None:
 
 
 def _decoding_options(options: dict) -> dict:
-    return {key: options[key] for key in ("strategy", "temperature", "top_k", "top_p", "max_length")
-            if options.get(key) is not None}
+    """The decoding options that were given, checked (a bad value names its CLI option)."""
+    chosen = {key: options[key] for key in ("strategy", "temperature", "top_k", "top_p", "max_length")
+              if options.get(key) is not None}
+    checks = {"strategy": (lambda v: v in ("greedy", "sample"), "--strategy: expected greedy or sample"),
+              "temperature": (lambda v: v > 0, "--temperature: expected a number > 0"),
+              "top_k": (lambda v: v >= 0, "--top-k: expected 0 (off) or more"),
+              "top_p": (lambda v: 0 < v <= 1, "--top-p: expected a probability in (0, 1]"),
+              "max_length": (lambda v: v >= 1, "--max-length: expected at least 1 token")}
+    for key, value in chosen.items():
+        ok, message = checks[key]
+        if not ok(value):
+            raise ValueError(f"{message}, got {value!r}")
+    return chosen
 
 
 def _write_lines(path: Path, lines: list[str], echo: bool = False) -> Path:
