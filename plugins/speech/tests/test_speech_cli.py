@@ -26,10 +26,10 @@ def test_tones_recipe_end_to_end(tmp_path, repo, capsys):
                "trainer.eval_every=8", "--out", run) == 0
     assert sorted(p.name for p in (run / "samples" / "step-8").iterdir()) == ["sample_000.wav", "sample_001.wav",
                                                                              "samples.png"]
-    assert cli("eval", run, "--classifier-epochs", "1", "--eval-samples", "4") == 0
+    assert cli("eval", run, "--classifier-epochs", "1", "--eval-samples", "4", "--score-audio") == 0
     results = json.loads((run / "eval-test.json").read_text())
     for key in ("nll", "nll_per_frame", "mel_l1_db", "lsd_db", "pitch_acc_real", "pitch_acc_recon",
-                "timbre_acc_recon", "active_units"):
+                "timbre_acc_recon", "pitch_acc_recon_audio", "active_units"):
         assert key in results, key
     assert (run / "speech_classifiers" / "label.safetensors").is_file()
     capsys.readouterr()

@@ -150,6 +150,21 @@ def spectral_distances(model: VAE, mel: Tensor, mel_hat: Tensor, mask: Tensor) -
     return l1, lsd
 
 
+def resynthesized_mels(model: VAE, mel: Tensor, lengths: Tensor) -> Tensor:
+    """Normalised mels -> Griffin-Lim waveforms -> normalised log-mels again (what a listener gets): [B, F, T]."""
+    from .data import frontend_from
+    from .features import MelStats
+
+    info = model.config["info"]
+    frontend, stats = frontend_from(info["data"]), MelStats.from_info(info)
+    out = torch.zeros_like(mel)
+    for i, length in enumerate(lengths.tolist()):
+        wave = frontend.to_audio(stats.denormalize(mel[i, :, :length].float().cpu()))
+        again = stats.normalize(frontend.log_mel(wave))[:, :length]
+        out[i, :, : again.shape[-1]] = again.to(out)
+    return out
+
+
 def conversion_targets(speakers: Tensor, n_speakers: int) -> Tensor:
     """A different speaker for each utterance, cycling through the others deterministically."""
     shift = 1 + torch.arange(len(speakers), device=speakers.device) % max(1, n_speakers - 1)
@@ -161,8 +176,11 @@ def conversion_targets(speakers: Tensor, n_speakers: int) -> Tensor:
 @torch.no_grad()
 def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epochs: int = 8,
                    eval_samples: int = 200, classifier_dir: str | Path | None = None, classifiers=None,
-                   **options) -> dict[str, float]:
-    """Frame-level NLL, mel L1 (dB), LSD (dB) and classifier accuracies (fractions) on the eval split."""
+                   score_audio: bool = False, **options) -> dict[str, float]:
+    """Frame-level NLL, mel L1 (dB), LSD (dB) and classifier accuracies (fractions) on the eval split.
+
+    score_audio also classifies reconstructions after a round trip through Griffin-Lim audio (slower).
+    """
     from .plugin import condition_grid
 
     info = model.config["info"]
@@ -199,6 +217,13 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
             name = label_name if target == "label" else speaker_name
             add(f"{name}_acc_real", (classifier(x["mel"], x["mask"]).argmax(-1) == targets[target])[known])
             add(f"{name}_acc_recon", (classifier(mel_hat, x["mask"]).argmax(-1) == targets[target])[known])
+        if score_audio:  # the same classifiers on the WAVs people hear: Griffin-Lim, then features again
+            mel_audio = resynthesized_mels(model, mel_hat, lengths)
+            for target, classifier in classifiers.items():
+                known = targets[target] >= 0
+                name = label_name if target == "label" else speaker_name
+                hits = classifier(mel_audio, x["mask"]).argmax(-1) == targets[target]
+                add(f"{name}_acc_recon_audio", hits[known])
         if "speaker" in condition_on and n_converted < eval_samples and len(info["speakers"]) > 1:
             column = condition_on.index("speaker")
             new = conversion_targets(c[:, column], len(info["speakers"]))
@@ -234,7 +259,7 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
     for name in (label_name, speaker_name):
         real = results.get(f"{name}_acc_real")
         if real:
-            for kind in ("recon", "samples", "converted"):
+            for kind in ("recon", "recon_audio", "samples", "converted"):
                 if f"{name}_acc_{kind}" in results:
                     results[f"{name}_acc_{kind}_relative"] = results[f"{name}_acc_{kind}"] / real
     return results

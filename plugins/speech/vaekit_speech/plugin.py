@@ -58,6 +58,8 @@ class SpeechPlugin(Plugin):
                                 help="epochs for the digit/speaker classifiers trained on real training mels")
             parser.add_argument("--eval-samples", dest="eval_samples", type=int, default=200,
                                 help="conditional samples and conversions scored by the classifiers")
+            parser.add_argument("--score-audio", dest="score_audio", action="store_true",
+                                help="also classify reconstructions after Griffin-Lim audio and back (slower)")
 
     # -- conditions -----------------------------------------------------------------------------
     def parse_condition(self, text: str, model: VAE) -> Tensor:
