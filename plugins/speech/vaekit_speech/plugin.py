@@ -94,6 +94,7 @@ class SpeechPlugin(Plugin):
                 out = model.decode(z, c_target, lengths=x["mask"].sum(-1).round().long())
             stem = Path(path).stem
             suffix = "_recon" if condition is None else "_to" + condition_suffix(info, c_target, 0)
+            # The input goes through the same mel + Griffin-Lim path, so the pair differs only by the model.
             written += write_utterances(model, x, [f"{stem}_input"], out_dir, None, griffin_lim_iters)
             written += write_utterances(model, out, [stem + suffix], out_dir, None, griffin_lim_iters)
             written.append(save_mel_png(out_dir / f"{stem}{suffix}.png",
