@@ -50,6 +50,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--test-examples", type=int, default=10000, help="test images for the NLL (default all 10000)")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--skip-nll", action="store_true", help="run (a) only")
+    p.add_argument("--images-per-s", type=float, help="skip (a): convert the budget to steps at this trainer rate")
     p.add_argument("--pythae-python", help="python of a venv with pythae==0.1.2 installed (adds pythae to (a))")
     p.add_argument("--pythae-worker", action="store_true", help=argparse.SUPPRESS)  # runs inside that venv
     p.add_argument("--output", type=Path, default=Path("image_mnist_benchmark.json"), help="results JSON")
@@ -214,36 +215,45 @@ def test_nll(budget_s: float, images_per_s: float, k: int, n_test: int, run_dir:
             "eval_seconds": round(time.perf_counter() - started, 1)}
 
 
+def throughput(args, tmp: Path) -> dict:
+    """(a): alternating rounds of the vaekit trainer, the plain loop and (optionally) pythae, in images/s."""
+    vaekit_rates, plain_rates, pythae_rates = [], [], []
+    for r in range(args.rounds):
+        vaekit_rates.append(trainer_rate(args.steps, args.log_every, tmp / f"throughput-{r}"))
+        plain_rates.append(plain_rate(args.steps, args.log_every))
+        print(f"round {r + 1}: vaekit {vaekit_rates[-1]:.0f} images/s, plain loop {plain_rates[-1]:.0f} images/s")
+        if args.pythae_python:
+            pythae_rates.append(pythae_rate(args.pythae_python, args.steps, args.threads))
+            print(f"round {r + 1}: pythae {pythae_rates[-1]:.0f} images/s")
+    vaekit_ips, plain_ips = statistics.median(vaekit_rates), statistics.median(plain_rates)
+    result = {"vaekit_images_per_s": round(vaekit_ips, 1), "plain_images_per_s": round(plain_ips, 1),
+              "vaekit_over_plain": round(vaekit_ips / plain_ips, 3),
+              "rounds_vaekit": [round(v, 1) for v in vaekit_rates], "rounds_plain": [round(v, 1) for v in plain_rates]}
+    print(f"(a) vaekit {vaekit_ips:.0f} images/s, plain {plain_ips:.0f} images/s, ratio vaekit/plain "
+          f"{vaekit_ips / plain_ips:.3f}")
+    if pythae_rates:
+        pythae_ips = statistics.median(pythae_rates)
+        result.update(pythae_images_per_s=round(pythae_ips, 1), vaekit_over_pythae=round(vaekit_ips / pythae_ips, 3),
+                      rounds_pythae=[round(v, 1) for v in pythae_rates])
+        print(f"(a) pythae {pythae_ips:.0f} images/s, ratio vaekit/pythae {vaekit_ips / pythae_ips:.3f}")
+    return result
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     if args.pythae_worker:
         return pythae_worker(args.steps)
     results = {"threads": args.threads, "steps_per_round": args.steps, "rounds": args.rounds}
-    vaekit_rates, plain_rates, pythae_rates = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            vaekit_rates.append(trainer_rate(args.steps, args.log_every, Path(tmp) / f"throughput-{r}"))
-            plain_rates.append(plain_rate(args.steps, args.log_every))
-            print(f"round {r + 1}: vaekit {vaekit_rates[-1]:.0f} images/s, plain loop {plain_rates[-1]:.0f} images/s")
-            if args.pythae_python:
-                pythae_rates.append(pythae_rate(args.pythae_python, args.steps, args.threads))
-                print(f"round {r + 1}: pythae {pythae_rates[-1]:.0f} images/s")
-        vaekit_ips, plain_ips = statistics.median(vaekit_rates), statistics.median(plain_rates)
-        results["throughput"] = {"vaekit_images_per_s": round(vaekit_ips, 1), "plain_images_per_s": round(plain_ips, 1),
-                                 "vaekit_over_plain": round(vaekit_ips / plain_ips, 3),
-                                 "rounds_vaekit": [round(v, 1) for v in vaekit_rates],
-                                 "rounds_plain": [round(v, 1) for v in plain_rates]}
-        print(f"(a) vaekit {vaekit_ips:.0f} images/s, plain {plain_ips:.0f} images/s, "
-              f"ratio vaekit/plain {vaekit_ips / plain_ips:.3f}")
-        if pythae_rates:
-            pythae_ips = statistics.median(pythae_rates)
-            results["throughput"].update(pythae_images_per_s=round(pythae_ips, 1),
-                                         vaekit_over_pythae=round(vaekit_ips / pythae_ips, 3),
-                                         rounds_pythae=[round(v, 1) for v in pythae_rates])
-            print(f"(a) pythae {pythae_ips:.0f} images/s, ratio vaekit/pythae {vaekit_ips / pythae_ips:.3f}")
+        if args.images_per_s:
+            rate = args.images_per_s
+            results["throughput"] = {"given_vaekit_images_per_s": rate}
+        else:
+            results["throughput"] = throughput(args, Path(tmp))
+            rate = results["throughput"]["vaekit_images_per_s"]
         if not args.skip_nll:
-            results["nll"] = test_nll(args.budget_minutes * 60, vaekit_ips, args.iw_samples, args.test_examples,
+            results["nll"] = test_nll(args.budget_minutes * 60, rate, args.iw_samples, args.test_examples,
                                       Path(tmp) / "nll")
             results["nll"]["budget_minutes"] = args.budget_minutes
             print(f"(b) {json.dumps(results['nll'])}")
