@@ -236,6 +236,7 @@ def inpaint(model: VAE, image: str, out_dir: Path, box: str | None = None, mask:
     Writes inpainted.png (the filled image at the model's size) and inpaint.png (input with the region
     greyed, then the result). Each iteration re-encodes the current guess and replaces only the masked
     pixels with the decoder's mean, so the known pixels steer the latent towards a consistent fill.
+    Random draws come from torch's global RNG (`vaekit inpaint --seed`).
     """
     info = model_info(model)
     if (box is None) == (mask is None):
@@ -250,10 +251,15 @@ def inpaint(model: VAE, image: str, out_dir: Path, box: str | None = None, mask:
         region = load_mask(mask, size).to(model.device)
     known = original.float()[None] / 255.0
     current = torch.where(region, torch.full_like(known, 0.5), known)
-    for _ in range(max(1, iterations)):
+    iterations = max(1, iterations)
+    settle = min(5, iterations)
+    for i in range(iterations):
         c = _conditions_for(model, current, label)
-        filled = model.decode(model.posterior(current, c).mean, c)
-        current = torch.where(region, filled, known)
+        posterior = model.posterior(current, c)
+        # Sampled latents first (a pseudo-Gibbs walk that escapes the flat grey start), then the
+        # posterior mean for the last rounds so the fill settles on a clean, likely completion.
+        z = posterior.sample() if i < iterations - settle else posterior.mean
+        current = torch.where(region, model.decode(z, c), known)
     result = torch.where(region, (current[0] * 255).round().to(torch.uint8), original)
     out_dir = Path(out_dir)
     shown = torch.where(region, torch.full_like(known, 0.5), known)
