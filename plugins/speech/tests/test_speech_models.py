@@ -111,3 +111,16 @@ def test_save_and_load_keep_the_mel_statistics(tmp_path, data_dir):
     z = torch.randn(2, 8)
     with torch.no_grad():
         assert torch.allclose(model.log_likelihood(batch["x"], z), loaded.log_likelihood(batch["x"], z))
+
+
+@pytest.mark.parametrize("override,message", [
+    ("data.condition_on=[colour]", "condition_on: expected 'label' and/or 'speaker'"),
+    ("data.n_mels=30", "n_mels: expected a multiple of 8"),
+    ("data.normalize=loud", "data.normalize: expected one of 'none', 'rms', 'peak'"),
+    ("data.root=/no/such/folder", "data.root: /no/such/folder does not exist"),
+    ("model.scale=wide", "scale: expected a positive number, 'learned' or 'predicted'"),
+])
+def test_recipe_mistakes_are_named(repo, data_dir, monkeypatch, override, message):
+    monkeypatch.setenv("VAEKIT_DATA", str(data_dir))
+    with pytest.raises(vaekit.RecipeError, match=message):
+        vaekit.load_recipe(repo / "recipes" / "speech" / "fsdd.yaml", [override])
