@@ -130,3 +130,9 @@ def test_bf16_autocast_and_device_errors(points_recipe, tmp_path, capsys):
         assert "trainer.device=cuda: CUDA is not available" in capsys.readouterr().err
     assert main(["train", str(points_recipe), "--out", str(run)]) == 2
     assert "already holds a run; pass --resume" in capsys.readouterr().err
+
+
+def test_max_minutes_stops_early_with_a_checkpoint(points_recipe, tmp_path):
+    run = tmp_path / "timed"
+    assert main(["train", str(points_recipe), "--out", str(run), "trainer.max_minutes=1e-6"]) == 0
+    assert [p.name for p in checkpoints(run)] == ["step-1"]

@@ -56,6 +56,7 @@ class TrainerConfig:
 
     epochs: int = 10
     max_steps: int | None = None  # caps the run whatever epochs says
+    max_minutes: float | None = None  # stops (with a checkpoint) after this much training wall time
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -65,7 +66,7 @@ class TrainerConfig:
     grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
     precision: Literal["fp32", "bf16"] = "fp32"
     eval_every: int = 1000  # steps; evaluation also runs at the end
-    eval_batches: int = 20  # validation batches per evaluation (0 = the whole split)
+    eval_batches: int = 20  # validation batches per evaluation, the final one too (0 = the whole split)
     checkpoint_every: int = 1000
     keep_last: int = 3
     log_every: int = 10

@@ -207,14 +207,14 @@ class Trainer:
                 log.write_text("".join(line + "\n" for line in kept))
 
     # -- evaluation --------------------------------------------------------------------------------
-    def _evaluate(self, final: bool = False) -> dict | None:
+    def _evaluate(self) -> dict | None:
         result = None
         if self.is_main and self.data.val is not None:
             loader = DataLoader(self.data.val, batch_size=self.recipe.eval.batch_size, shuffle=False,
                                 collate_fn=self.data.collate)
             with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
                 torch.manual_seed(self.recipe.seed + self.step)
-                summary = evaluate(self.model, loader, max_batches=0 if final else self.cfg.eval_batches,
+                summary = evaluate(self.model, loader, max_batches=self.cfg.eval_batches,
                                    precision=self.cfg.precision)
                 result = {"step": self.step, "split": "val", **{k: v for k, v in summary.items()
                                                                  if k != "kl_per_dim"}}
@@ -252,7 +252,9 @@ class Trainer:
                    disable=not cfg.progress or not self.is_main, mininterval=1.0, dynamic_ncols=True)
         self.model.train()
         sums, count, started = None, 0, time.perf_counter()
-        while self.step < self.total_steps:
+        self.fit_started = started
+        done = self.step >= self.total_steps
+        while not done:
             self.sampler.set_epoch(self.epoch)
             self.sampler.skip = self.batch_in_epoch * cfg.batch_size
             for batch in self.loader:
@@ -277,7 +279,7 @@ class Trainer:
                                     refresh=False)
                     sums, count, started = None, 0, time.perf_counter()
                 bar.update(1)
-                done = self.step >= self.total_steps
+                done = self.step >= self.total_steps or self._out_of_time()
                 if self.step % cfg.eval_every == 0 and not done:
                     self._evaluate()
                 if self.step % cfg.checkpoint_every == 0 or done:
@@ -287,10 +289,19 @@ class Trainer:
             else:
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
         bar.close()
-        final = self._evaluate(final=True)
+        final = self._evaluate()
         if self.writer is not None:
             self.writer.close()
         return final or {}
+
+    def _out_of_time(self) -> bool:
+        """trainer.max_minutes reached (rank 0's clock decides, so every process stops at the same step)."""
+        if not self.cfg.max_minutes:
+            return False
+        over = torch.tensor(float(time.perf_counter() - self.fit_started > 60 * self.cfg.max_minutes))
+        if self.distributed:
+            dist.broadcast(over, src=0)
+        return bool(over)
 
     def _train_step(self, batch):
         batch = to_device(batch, self.device)
