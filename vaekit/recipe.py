@@ -73,6 +73,7 @@ class TrainerConfig:
     samples: int = 16  # samples written to samples/ at each evaluation (0 = none)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
     num_workers: int = 0
+    threads: int = 0  # torch CPU threads per process (0 = torch's default)
     progress: bool = True
     find_unused_parameters: bool = False  # DDP only: set when some parameters get no gradient in a step
 

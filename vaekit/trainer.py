@@ -108,6 +108,8 @@ class Trainer:
     # -- set-up ------------------------------------------------------------------------------------
     def _setup(self) -> None:
         recipe, cfg = self.recipe, self.cfg
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
         seed_everything(recipe.seed)
         self.plugin = get_plugin(recipe.plugin)
         assets = self.run_dir / "assets"
