@@ -12,12 +12,6 @@ import vaekit
 from vaekit import ELBO, IWAE, DiagonalGaussian, KLSchedule, elbo, iw_nll, iwae_bound, log_importance_weights
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Thousands of tiny chunks: a second thread only adds contention on a busy machine."""
-    torch.set_num_threads(1)
-
-
 @pytest.fixture
 def model() -> LinearGaussianModel:
     return LinearGaussianModel()

@@ -21,11 +21,6 @@ def points_plugin(monkeypatch):
     return register_points_plugin(monkeypatch)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These models are tiny: a second thread only adds contention (60 steps: 0.2 s on one, 4-9 s on a busy two)."""
-    torch.set_num_threads(1)
-
 
 def build(plugin, tmp_path: Path, **model_kwargs):
     """A model built the way the trainer builds it (config set), and one batch of its data."""

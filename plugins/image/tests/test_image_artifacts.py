@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from image_test_helpers import grid_size, info, plugin, png_size, tiny_model, write_png
 from PIL import Image
 from vaekit_image import artifacts
 
 from vaekit import PluginError
-
-
-@pytest.fixture(autouse=True)
-def one_thread(_seed_and_threads):
-    """One intra-op thread: on a shared 2-core machine two threads per process spin against each other."""
-    torch.set_num_threads(1)
 
 
 def test_sample_grid_and_per_class_rows(tmp_path):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-import torch
 from image_test_helpers import grid_size, png_size, write_png
 from safetensors.torch import load_file
 
@@ -17,11 +15,6 @@ TINY = ["trainer.max_steps=12", "trainer.batch_size=16", "trainer.eval_every=6",
         "data.num_train=256", "data.num_val=32", "data.num_test=32", "model.width=8", "model.hidden=32",
         "eval.batch_size=16"]
 
-
-@pytest.fixture(autouse=True)
-def one_thread(_seed_and_threads):
-    """One intra-op thread: on a shared 2-core machine two threads per process spin against each other."""
-    torch.set_num_threads(1)
 
 
 def train(tmp_path: Path, *overrides: str) -> Path:

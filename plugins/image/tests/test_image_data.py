@@ -16,11 +16,6 @@ from vaekit import RecipeError, load_recipe
 RECIPES = Path(__file__).resolve().parents[3] / "recipes" / "image"
 
 
-@pytest.fixture(autouse=True)
-def one_thread(_seed_and_threads):
-    """One intra-op thread: on a shared 2-core machine two threads per process spin against each other."""
-    torch.set_num_threads(1)
-
 
 def build(data: dict, tmp_path: Path):
     data_cfg, _ = configs(data, {})

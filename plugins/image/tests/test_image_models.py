@@ -10,12 +10,6 @@ import vaekit
 from vaekit import RecipeError
 
 
-@pytest.fixture(autouse=True)
-def one_thread(_seed_and_threads):
-    """One intra-op thread: on a shared 2-core machine two threads per process spin against each other."""
-    torch.set_num_threads(1)
-
-
 @pytest.mark.parametrize("architecture", ["conv", "resnet"])
 @pytest.mark.parametrize("size,channels,depth", [(28, 1, 2), (32, 3, 3), (64, 3, 4)])
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "discretized_logistic"])

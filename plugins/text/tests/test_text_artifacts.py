@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from text_fixtures import SENTENCES, build, single_thread  # noqa: F401 (autouse fixture)
+from text_fixtures import SENTENCES, build
 from torch.utils.data import DataLoader
 from vaekit_text import plugin
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from text_fixtures import SENTENCES, single_thread, write_corpus  # noqa: F401 (autouse fixture)
+from text_fixtures import SENTENCES, write_corpus  # noqa: F401 (autouse fixture)
 from vaekit_text import TextDataConfig, TextDataError, plugin
 from vaekit_text.data import read_sentences
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from text_fixtures import SENTENCES, build, single_thread  # noqa: F401 (autouse fixture)
+from text_fixtures import SENTENCES, build
 from vaekit_text import plugin
 from vaekit_text.data import make_batch
 from vaekit_text.decoding import filter_logits

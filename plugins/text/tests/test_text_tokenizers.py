@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from text_fixtures import SENTENCES, single_thread  # noqa: F401 (autouse fixture)
+from text_fixtures import SENTENCES
 from vaekit_text.tokenizers import (
     HuggingFaceTokenizer,
     SentencePieceTokenizer,

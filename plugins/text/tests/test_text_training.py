@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from text_fixtures import single_thread, tiny_model_config  # noqa: F401 (autouse fixture)
+from text_fixtures import tiny_model_config  # noqa: F401 (autouse fixture)
 from vaekit_text import TextDataConfig, plugin
 
 import vaekit

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-import torch
 from vaekit_text import TextDataConfig, TextModelConfig, plugin
 
 from vaekit.checkpoint import build_model
@@ -47,12 +45,3 @@ def build(tmp_path: Path, arch: str = "rnn", data: dict | None = None, **model_o
     bundle = plugin.build_data(cfg, seed=0, assets=assets)
     model = build_model(plugin, tiny_model_config(arch, **model_overrides), bundle.info, assets)
     return bundle, model, assets
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One thread for these tiny models: on a busy 2-core machine two OpenMP threads run small LSTMs ~30x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
