@@ -255,6 +255,15 @@ def build_model(plugin, model_cfg, info: dict, assets: Path):
     return model
 
 
+def run_dir_of(model) -> Path | None:
+    """The run folder a model was loaded from (RUN/checkpoints/step-N), else its pretrained folder; None if built."""
+    assets = model.config.get("assets_dir")
+    if not assets:
+        return None
+    folder = Path(assets).parent
+    return folder.parent.parent if folder.parent.name == "checkpoints" else folder
+
+
 def load_training_state(folder: Path) -> dict:
     """The training state saved by save_checkpoint."""
     state = read_json(folder / STATE)

@@ -85,15 +85,6 @@ def train_classifier(dataset, info: dict, *, examples: int = 10000, epochs: int 
     return classifier.eval()
 
 
-def run_folder_of(model: VAE) -> Path | None:
-    """The run folder a loaded checkpoint came from (RUN/checkpoints/step-N/assets), else its model folder."""
-    assets = model.config.get("assets_dir")
-    if not assets:
-        return None
-    folder = Path(assets).parent
-    return folder.parent.parent if folder.parent.name == "checkpoints" else folder
-
-
 def cached_classifier(model: VAE, train_dataset_fn, cache_dir: Path | None, examples: int = 10000) -> SmallClassifier:
     """A classifier from cache_dir/image-classifier.safetensors, trained and saved there when missing."""
     from safetensors.torch import load_file, save_file

@@ -13,6 +13,7 @@ from pathlib import Path
 from torch import Tensor
 
 from vaekit import VAE, DataBundle, LearnedConditionalPrior, Plugin, RecipeError
+from vaekit.checkpoint import run_dir_of
 
 from . import artifacts
 from .config import ImageDataConfig, ImageModelConfig
@@ -100,7 +101,6 @@ class ImagePlugin(Plugin):
             cached_classifier,
             conditional_accuracy,
             reconstruction_mse,
-            run_folder_of,
         )
 
         info, likelihood = artifacts.model_info(model), model.decoder.likelihood_name
@@ -109,7 +109,7 @@ class ImagePlugin(Plugin):
             results["bits_per_dim"] = bits_per_dim(summary["nll"], info, likelihood)
         results["reconstruction_mse"] = reconstruction_mse(model, loader)
         if info["condition"] == "label" and classifier_samples > 0:
-            run_dir = run_folder_of(model)
+            run_dir = run_dir_of(model)
             recipe_file = run_dir / "recipe.yaml" if run_dir is not None else None
             if recipe_file is None or not recipe_file.is_file():
                 warnings.warn("no recipe.yaml beside the model: skipping the classifier accuracy", stacklevel=2)

@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from vaekit import VAE
+from vaekit.checkpoint import run_dir_of
 
 from .models import fit_canvas
 
@@ -80,15 +81,6 @@ def train_classifier(dataset, target: str, n_classes: int, n_mels: int, frames: 
                 optimizer.step()
                 schedule.step()
     return model.eval()
-
-
-def run_dir_of(model: VAE) -> Path | None:
-    """The run folder of a model loaded from runs/NAME/checkpoints/step-N, else its pretrained folder."""
-    assets = model.config.get("assets_dir")
-    if not assets:
-        return None
-    folder = Path(assets).parent
-    return folder.parent.parent if folder.parent.name == "checkpoints" else folder
 
 
 def classifier_key(info: dict, target: str, epochs: int) -> dict:
