@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .batch import batch_size
 from .distributions import DiagonalGaussian
 from .objectives import ELBO, Objective, ObjectiveTerms
 
@@ -139,7 +138,6 @@ class VAE(nn.Module):
         """Encode then decode; decodes the posterior mean unless sample_latent."""
         q = self.posterior(x, c)
         z = q.sample() if sample_latent else q.mode()
-        assert z.shape[0] == batch_size(x)
         return self.decode(z, c, **options)
 
     def save_pretrained(self, directory: str | Path) -> Path:
