@@ -23,8 +23,9 @@ def test_engine_example_runs_as_written(tmp_path):
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     elbo, nll = (float(v) for v in re.findall(r"-?\d+\.\d+", result.stdout))
-    # 784 Bernoulli(0.3) pixels carry 784 * H(0.3) = 479.3 nats; a fitted model must be near that.
-    assert -nll <= 0 and nll <= -elbo + 1.0 and nll < 600
+    # 784 independent Bernoulli(0.3) pixels carry 784 * H(0.3) = 479.3 nats: a model fitted to 256 such
+    # images lands near that (a little below from memorising, a little above from the ELBO's gap).
+    assert 440 < nll < 520 and 440 < -elbo < 530
 
 
 def test_ci_runs_the_readme_commands():
