@@ -22,7 +22,7 @@ import torch
 from . import __version__
 from .checkpoint import CheckpointError, load, read_json, resolve_model_dir
 from .plugin import PluginError, get_plugin, list_plugins, plugin_status
-from .recipe import RecipeError, expand_env, load_recipe, parse_recipe, read_yaml
+from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
 
 RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate")
 EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, FileNotFoundError, RuntimeError)
@@ -110,8 +110,6 @@ def _recipe_of(run: str, overrides: list[str]):
     folder = resolve_model_dir(run)
     for candidate in (Path(run) / "recipe.yaml", folder / "recipe.yaml", folder.parent.parent / "recipe.yaml"):
         if candidate.is_file():
-            from .recipe import apply_overrides
-
             return parse_recipe(expand_env(apply_overrides(read_yaml(candidate), overrides, str(candidate))),
                                 str(candidate))
     raise RecipeError(f"{run}: no recipe.yaml found to build the evaluation data from")
