@@ -9,7 +9,7 @@ from tqdm.auto import tqdm
 
 from .batch import batch_size, to_device
 from .diagnostics import active_units, mutual_information
-from .objectives import ELBO, iw_nll
+from .objectives import elbo, iw_nll
 
 
 def autocast(device: torch.device, precision: str):
@@ -39,10 +39,10 @@ def evaluate(model, loader, *, iw_samples: int = 0, max_batches: int = 0, precis
             break
         batch = to_device(batch, device)
         x, c = batch["x"], batch.get("c")
-        with autocast(device, precision):
-            terms = ELBO()(model, x, c)
-            posterior = model.posterior(x, c)
         b = batch_size(x)
+        with autocast(device, precision):
+            posterior = model.posterior(x, c)
+            terms = elbo(model.log_likelihood(x, posterior.rsample(), c), posterior, model.prior(c, b))
         totals["elbo"] += terms.elbo.float().sum().item()
         totals["rec"] += -terms.log_likelihood.float().sum().item()
         totals["kl"] += terms.kl.float().sum().item()

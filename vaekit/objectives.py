@@ -66,20 +66,22 @@ def elbo(
     return ObjectiveTerms(loss, log_px_z - kl, log_px_z, kl, kl_dim_mean.detach(), beta)
 
 
-def _sampled_terms(model, x, c: Tensor | None, k: int):
-    """q(z|x), p(z|c), k samples z [k, B, D] and log p(x|z) [k, B] for each."""
-    posterior = model.posterior(x, c)
+def _sampled_terms(model, x, c: Tensor | None, k: int, posterior: DiagonalGaussian | None = None,
+                   prior: DiagonalGaussian | None = None):
+    """q(z|x), p(z|c), k samples z [k, B, D] and log p(x|z) [k, B]; q and p are computed unless given."""
     n = batch_size(x)
+    posterior = posterior if posterior is not None else model.posterior(x, c)
     z = posterior.rsample(k)
-    prior = model.prior(c, n)
+    prior = prior if prior is not None else model.prior(c, n)
     c_k = tile(c, k) if c is not None else None
     log_px_z = model.log_likelihood(tile(x, k), z.reshape(k * n, -1), c_k).reshape(k, n)
     return posterior, prior, z, log_px_z
 
 
-def log_importance_weights(model, x, c: Tensor | None, k: int) -> Tensor:
+def log_importance_weights(model, x, c: Tensor | None, k: int, posterior: DiagonalGaussian | None = None,
+                           prior: DiagonalGaussian | None = None) -> Tensor:
     """log p(x, z_i) - log q(z_i|x) for k posterior samples per example: [k, B] nats."""
-    posterior, prior, z, log_px_z = _sampled_terms(model, x, c, k)
+    posterior, prior, z, log_px_z = _sampled_terms(model, x, c, k, posterior, prior)
     return log_px_z + prior.log_prob(z) - posterior.log_prob(z)
 
 
@@ -96,9 +98,10 @@ def iw_nll(model, x, c: Tensor | None = None, k: int = 5000, chunk_size: int | N
     """
     n = batch_size(x)
     chunk_size = chunk_size or max(1, 4096 // n)
+    posterior, prior = model.posterior(x, c), model.prior(c, n)  # encoded once, sampled per chunk
     chunk_lse = []
     for start in range(0, k, chunk_size):
-        log_w = log_importance_weights(model, x, c, min(chunk_size, k - start))
+        log_w = log_importance_weights(model, x, c, min(chunk_size, k - start), posterior, prior)
         chunk_lse.append(torch.logsumexp(log_w.double(), 0))
     return -(torch.logsumexp(torch.stack(chunk_lse), 0) - math.log(k)).float()
 
