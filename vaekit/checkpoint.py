@@ -12,6 +12,7 @@ and data-order state). Nothing here calls pickle: opening someone else's files c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -243,8 +244,6 @@ def load(path: str | Path, device: str | torch.device = "cpu"):
 
 def build_model(plugin, model_cfg, info: dict, assets: Path):
     """plugin.build_model, plus the config that save_pretrained and load need."""
-    import dataclasses
-
     model = plugin.build_model(model_cfg, info, assets=Path(assets))
     model.config = {
         "plugin": plugin.name,
