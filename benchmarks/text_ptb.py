@@ -44,6 +44,7 @@ import vaekit
 from vaekit.batch import to_device
 from vaekit.checkpoint import build_model
 from vaekit.evaluate import evaluate
+from vaekit.trainer import lr_factor
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,10 +53,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=data, help=f"folder with ptb.train/valid/test.txt (default {data})")
     p.add_argument("--steps", type=int, default=2000, help="optimizer steps per model")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate; cosine decay to 0.1x over --steps")
     p.add_argument("--embed-dim", type=int, default=256)
     p.add_argument("--hidden-dim", type=int, default=256)
     p.add_argument("--latent-dim", type=int, default=32)
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout on embeddings and decoder outputs (both models)")
     p.add_argument("--word-dropout", type=float, default=0.0, help="decoder word dropout (both models)")
     p.add_argument("--free-bits", type=float, default=0.125, help="VAE free bits, nats per latent dimension")
     p.add_argument("--cycles", type=int, default=4, help="cyclical KL annealing cycles over the run (Fu et al.)")
@@ -69,12 +71,14 @@ def parse_args() -> argparse.Namespace:
 
 
 def train_side_by_side(models: dict, loader, steps: int, lr: float, max_minutes: float) -> dict:
-    """Step every model on the same batch in turn (AdamW, clipping) so load changes hit both alike.
+    """Step every model on the same batch in turn (AdamW, cosine decay, clipping) so load changes hit both alike.
 
     Stops after `steps` steps, or earlier once max_minutes of wall time have passed; returns per model
     its seconds of compute, tokens/s and the last logged training losses.
     """
     optimizers = {name: torch.optim.AdamW(m.parameters(), lr=lr) for name, (m, _) in models.items()}
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: lr_factor(s, 0, steps, "cosine", 0.1))
+                  for o in optimizers.values()]
     stats = {name: {"train_seconds": 0.0, "train_tokens": 0} for name in models}
     step, deadline = 0, time.perf_counter() + 60 * max_minutes
     while step < steps and time.perf_counter() < deadline:
@@ -95,6 +99,8 @@ def train_side_by_side(models: dict, loader, steps: int, lr: float, max_minutes:
                     rate = stats[name]["train_tokens"] / stats[name]["train_seconds"]
                     print(f"[{name}] step {step + 1}/{steps}  rec {terms.scalars()['rec']:.2f}  "
                           f"kl {terms.scalars()['kl']:.2f}  beta {terms.beta:.2f}  {rate:.0f} tokens/s", flush=True)
+            for scheduler in schedulers:
+                scheduler.step()
             step += 1
             if step == steps or time.perf_counter() >= deadline:
                 break
@@ -122,7 +128,8 @@ def main() -> None:
     models = {}
     for name, (use_latent, objective, _) in plan.items():
         cfg = TextModelConfig(arch="rnn", cell="lstm", embed_dim=args.embed_dim, hidden_dim=args.hidden_dim,
-                              latent_dim=args.latent_dim, word_dropout=args.word_dropout, use_latent=use_latent)
+                              latent_dim=args.latent_dim, dropout=args.dropout, word_dropout=args.word_dropout,
+                              use_latent=use_latent)
         torch.manual_seed(args.seed)  # the same initial decoder weights for both
         models[name] = (build_model(plugin, cfg, data.info, assets), objective)
     loader = DataLoader(data.train, batch_size=args.batch_size, shuffle=True, collate_fn=data.collate,
@@ -140,6 +147,15 @@ def main() -> None:
         summary["samples"] = plugin.decode_text(model, model.sample(5)) if plan[name][0] else []
         results[name] = {**stats[name], **summary}
         print(json.dumps({name: results[name]}, indent=2), flush=True)
+    # All 3,761 test sentences, cheaply: the LM's exact NLL, and the VAE's -ELBO, an upper bound on its NLL.
+    full_loader = DataLoader(Subset(data.test, sorted(range(len(data.test)), key=lambda i: len(data.test.tokens[i]))),
+                             batch_size=100, shuffle=False, collate_fn=data.collate)
+    for name, (model, _) in models.items():
+        full = evaluate(model, full_loader, iw_samples=1)
+        full.update(plugin.eval_metrics(model, full_loader, full))
+        results[f"{name}_full_test"] = {key: full[key] for key in ("elbo", "nll", "kl", "ppl", "n_examples")}
+        print(f"[{name}] full test ({full['n_examples']} sentences): -ELBO {-full['elbo']:.2f} nats, "
+              f"KL {full['kl']:.2f}, NLL (k=1) {full['nll']:.2f}, PPL (k=1) {full['ppl']:.1f}", flush=True)
     vae, lm = results["vae"], results["lm"]
     results["vae_minus_lm_nll"] = vae["nll"] - lm["nll"]
     results["vae_over_lm_tokens_per_s"] = vae["tokens_per_s"] / lm["tokens_per_s"]

@@ -41,6 +41,30 @@ def test_padding_never_changes_a_sentence_log_likelihood(tmp_path, arch):
         torch.testing.assert_close(model.posterior(refilled).mean, model.posterior(padded).mean)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_encoder_matches_a_packed_bidirectional_rnn(tmp_path, cell):
+    """The padded two-RNN encoder gives exactly the final states of torch's packed bidirectional RNN."""
+    bundle, model, _ = build(tmp_path, "rnn", cell=cell, num_layers=2)
+    encoder = model.encoder
+    x = bundle.collate([bundle.train[i] for i in range(6)])["x"]
+    assert len(set(x["lengths"].tolist())) > 1  # really a padded batch
+    reference = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+    first = encoder.forward_layers[0]
+    packed_rnn = reference(first.input_size, first.hidden_size, num_layers=2, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for layer, (ahead, back) in enumerate(zip(encoder.forward_layers, encoder.backward_layers, strict=True)):
+            for name, weight in ahead.named_parameters():  # weight_ih_l0 -> weight_ih_l{layer}(_reverse)
+                own = name.replace("_l0", f"_l{layer}")
+                getattr(packed_rnn, own).copy_(weight)
+                getattr(packed_rnn, own + "_reverse").copy_(getattr(back, name))
+        packed = torch.nn.utils.rnn.pack_padded_sequence(encoder.embed(x["tokens"]), x["lengths"], batch_first=True,
+                                                         enforce_sorted=False)
+        state = packed_rnn(packed)[1]
+        h = state[0] if cell == "lstm" else state
+        expected = encoder.to_posterior(torch.cat([h[-2], h[-1]], -1)).chunk(2, dim=-1)[0]
+        torch.testing.assert_close(encoder(x).mean, expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_iw_nll_accepts_tiled_batches_and_is_finite(tmp_path, arch):
     bundle, model, _ = build(tmp_path, arch)

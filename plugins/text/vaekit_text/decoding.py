@@ -1,11 +1,14 @@
-"""Masks of real tokens; choosing the next token: greedy, or sampling with temperature, top-k and top-p."""
+"""Masks of real tokens, decoder inputs, per-sentence log-likelihoods; choosing the next token (greedy, or
+sampling with temperature, top-k and top-p)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 Strategy = Literal["greedy", "sample"]
 
@@ -24,6 +27,28 @@ LOGITS_PER_CHUNK = 64 * 2**20
 def chunked_rows(n_rows: int, length: int, vocab: int) -> int:
     """Rows per chunk so that rows x length x vocab logits stay under LOGITS_PER_CHUNK."""
     return max(1, min(n_rows, LOGITS_PER_CHUNK // max(1, length * vocab)))
+
+
+def decoder_inputs(targets: Tensor, bos_id: int, pad_id: int, unk_id: int, word_dropout: float = 0.0) -> Tensor:
+    """<bos> + the sentence without its last token: [B, T]; with word_dropout, inputs become <unk> at that rate."""
+    inputs = torch.cat([torch.full_like(targets[:, :1], bos_id), targets[:, :-1]], 1)
+    if word_dropout > 0:
+        drop = torch.rand(inputs.shape, device=inputs.device) < word_dropout
+        drop[:, 0] = False  # <bos> always stays: it is the only input that says "a sentence starts"
+        inputs = inputs.masked_fill(drop & (inputs != pad_id), unk_id)
+    return inputs
+
+
+def sentence_log_prob(hidden: Tensor, to_logits: Callable[[Tensor], Tensor], targets: Tensor, mask: Tensor) -> Tensor:
+    """log p(sentence) [B] nats from decoder states [B, T, H]: sum of log-softmax at the targets, real tokens only.
+
+    Only the real tokens' states go through the output layer, so padding costs no vocabulary-sized matmul or
+    softmax (about half the positions of a PTB batch are padding).
+    """
+    rows = torch.arange(targets.shape[0], device=targets.device).unsqueeze(1).expand_as(targets)[mask]
+    token_log_p = -F.cross_entropy(to_logits(hidden[mask]), targets[mask], reduction="none")
+    per_sentence = torch.zeros(targets.shape[0], dtype=token_log_p.dtype, device=targets.device)
+    return per_sentence.index_add_(0, rows, token_log_p)
 
 
 def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:

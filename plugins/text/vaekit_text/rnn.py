@@ -1,7 +1,8 @@
 """The LSTM/GRU sentence VAE of Bowman et al. 2016.
 
-Encoder: embeddings -> (bi)LSTM/GRU over the real tokens (packed, so padding is never read) -> the
-last states -> mean and log-variance of q(z|x). Decoder: starts from a state computed from z and
+Encoder: embeddings -> (bi)LSTM/GRU -> the states at each sentence's last real token (the backward
+direction reads the sentence reversed within its length, so padding is never read) -> mean and
+log-variance of q(z|x). Decoder: starts from a state computed from z and
 sees z concatenated to every input embedding; the inputs are <bos> + the sentence, the targets the
 sentence + <eos>; word dropout replaces inputs by <unk> while training.
 """
@@ -10,11 +11,10 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 import vaekit
 
-from .decoding import autoregress, chunked_rows, real_tokens
+from .decoding import autoregress, chunked_rows, decoder_inputs, real_tokens, sentence_log_prob
 
 
 def make_rnn(cell: str, input_size: int, hidden: int, layers: int, bidirectional: bool = False) -> nn.RNNBase:
@@ -35,24 +35,48 @@ class StandardNormalEncoder(nn.Module):
         return vaekit.DiagonalGaussian.standard(shape, device=self._anchor.device)
 
 
+def reverse_within_lengths(h: Tensor, lengths: Tensor) -> Tensor:
+    """Each row's first `length` steps in reverse order, padding left in place: [B, T, F] (its own inverse)."""
+    positions = torch.arange(h.shape[1], device=h.device).unsqueeze(0)
+    ends = lengths.unsqueeze(1)
+    order = torch.where(positions < ends, ends - 1 - positions, positions)
+    return h.gather(1, order.unsqueeze(-1).expand_as(h))
+
+
 class RNNEncoder(nn.Module):
-    """Tokens -> q(z|x) from the final hidden state(s) of a (bi)LSTM/GRU."""
+    """Tokens -> q(z|x) from the top layer's states at each sentence's end, both directions: the bidirectional
+    LSTM/GRU of torch (same layers, same wiring), run without packing.
+
+    Each layer runs over the padded batch in one fused call (several times faster on a CPU than a packed
+    sequence). A causal RNN's state at position length - 1 has not seen the padding after it; the backward
+    direction runs on each sentence reversed within its own length, so it too starts at the sentence's end.
+    """
 
     def __init__(self, vocab_size: int, pad_id: int, cfg):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=pad_id)
-        self.rnn = make_rnn(cfg.cell, cfg.embed_dim, cfg.hidden_dim, cfg.num_layers, cfg.bidirectional_encoder)
         directions = 2 if cfg.bidirectional_encoder else 1
+        sizes = [cfg.embed_dim] + [directions * cfg.hidden_dim] * (cfg.num_layers - 1)
+        self.forward_layers = nn.ModuleList(make_rnn(cfg.cell, n, cfg.hidden_dim, 1) for n in sizes)
+        self.backward_layers = nn.ModuleList(make_rnn(cfg.cell, n, cfg.hidden_dim, 1) for n in sizes) \
+            if directions == 2 else None
         self.to_posterior = nn.Linear(directions * cfg.hidden_dim, 2 * cfg.latent_dim)
-        self.directions = directions
 
     def forward(self, x: dict, c=None) -> vaekit.DiagonalGaussian:
-        packed = pack_padded_sequence(self.embed(x["tokens"]), x["lengths"].cpu(), batch_first=True,
-                                      enforce_sorted=False)
-        _, state = self.rnn(packed)
-        h = state[0] if isinstance(state, tuple) else state  # LSTM gives (h, c); GRU gives h
-        last = h[-self.directions:].transpose(0, 1).reshape(h.shape[1], -1)  # top layer, both directions
-        mean, logvar = self.to_posterior(last).chunk(2, dim=-1)
+        lengths = x["lengths"].to(x["tokens"].device)
+        h = self.embed(x["tokens"])
+        for i, layer in enumerate(self.forward_layers):
+            ahead = layer(h)[0]
+            if self.backward_layers is None:
+                h = ahead
+            else:  # the backward direction's states, put back in sentence order beside the forward ones
+                back = reverse_within_lengths(self.backward_layers[i](reverse_within_lengths(h, lengths))[0], lengths)
+                h = torch.cat([ahead, back], -1)
+        last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, ahead.shape[-1])
+        final = ahead.gather(1, last).squeeze(1)  # forward: after the last real token
+        if self.backward_layers is not None:
+            final = torch.cat([final, back[:, 0]], -1)  # backward: after reading back to the first token
+        mean, logvar = self.to_posterior(final).chunk(2, dim=-1)
         return vaekit.DiagonalGaussian(mean, logvar)
 
 
@@ -85,25 +109,27 @@ class RNNDecoder(nn.Module):
     def _latent(self, z: Tensor) -> Tensor:
         return z if self.use_latent else torch.zeros_like(z)
 
-    def logits(self, inputs: Tensor, z: Tensor, state=None) -> tuple[Tensor, object]:
-        """Next-token logits [B, T, V] for inputs [B, T] given z [B, D]; also the final state."""
+    def hidden(self, inputs: Tensor, z: Tensor, state=None) -> tuple[Tensor, object]:
+        """Top-layer states [B, T, H] for inputs [B, T] given z [B, D] (after dropout); also the final state."""
         z = self._latent(z)
         emb = self.dropout(self.embed(inputs))
         rnn_in = torch.cat([emb, z.unsqueeze(1).expand(-1, inputs.shape[1], -1)], -1)
         hidden, state = self.rnn(rnn_in, self.initial_state(z) if state is None else state)
-        return self.out(self.dropout(hidden)), state
+        return self.dropout(hidden), state
+
+    def logits(self, inputs: Tensor, z: Tensor, state=None) -> tuple[Tensor, object]:
+        """Next-token logits [B, T, V] for inputs [B, T] given z [B, D]; also the final state."""
+        hidden, state = self.hidden(inputs, z, state)
+        return self.out(hidden), state
 
     def log_prob(self, x: dict, z: Tensor, c=None) -> Tensor:
         """log p(x|z) per sentence, <eos> included, padding excluded: [B] nats."""
         targets = x["tokens"]
-        inputs = torch.cat([torch.full_like(targets[:, :1], self.bos_id), targets[:, :-1]], 1)
-        if self.training and self.word_dropout > 0:
-            drop = torch.rand(inputs.shape, device=inputs.device) < self.word_dropout
-            drop[:, 0] = False  # <bos> always stays: it is the only input that says "a sentence starts"
-            inputs = inputs.masked_fill(drop & (inputs != self.pad_id), self.unk_id)
+        inputs = decoder_inputs(targets, self.bos_id, self.pad_id, self.unk_id,
+                                self.word_dropout if self.training else 0.0)
         mask, rows = real_tokens(x), chunked_rows(*targets.shape, self.out.out_features)
-        return torch.cat([self.likelihood.log_prob(self.logits(inputs[i:i + rows], z[i:i + rows])[0],
-                                                   targets[i:i + rows], mask=mask[i:i + rows])
+        return torch.cat([sentence_log_prob(self.hidden(inputs[i:i + rows], z[i:i + rows])[0], self.out,
+                                            targets[i:i + rows], mask[i:i + rows])
                           for i in range(0, targets.shape[0], rows)])
 
     @torch.no_grad()

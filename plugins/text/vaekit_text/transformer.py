@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 import vaekit
 
-from .decoding import autoregress, chunked_rows, real_tokens
+from .decoding import autoregress, chunked_rows, decoder_inputs, real_tokens, sentence_log_prob
 
 ENCODER_CONFIG = "pretrained_encoder_config.json"
 
@@ -91,25 +91,29 @@ class TransformerDecoder(nn.Module):
         self.likelihood = vaekit.Categorical(pad_id=self.pad_id)
         self.tokenizer = None
 
-    def logits(self, inputs: Tensor, z: Tensor) -> Tensor:
-        """Next-token logits [B, T, V] for inputs [B, T] (starting with <bos>) given z [B, D]."""
+    def hidden(self, inputs: Tensor, z: Tensor) -> Tensor:
+        """Decoder states [B, T, H] for inputs [B, T] (starting with <bos>) given z [B, D]."""
         z = z if self.use_latent else torch.zeros_like(z)
         emb = self.gpt.wte(inputs) + self.z_embed(z).unsqueeze(1)
-        hidden = self.gpt(inputs_embeds=torch.cat([self.z_prefix(z).unsqueeze(1), emb], 1),
-                          use_cache=False).last_hidden_state[:, 1:]
-        return hidden @ self.gpt.wte.weight.T  # output layer tied to the input embeddings, as in GPT-2
+        return self.gpt(inputs_embeds=torch.cat([self.z_prefix(z).unsqueeze(1), emb], 1),
+                        use_cache=False).last_hidden_state[:, 1:]
+
+    def to_logits(self, hidden: Tensor) -> Tensor:
+        """Logits [..., V] from states [..., H]: the output layer is tied to the input embeddings, as in GPT-2."""
+        return hidden @ self.gpt.wte.weight.T
+
+    def logits(self, inputs: Tensor, z: Tensor) -> Tensor:
+        """Next-token logits [B, T, V] for inputs [B, T] (starting with <bos>) given z [B, D]."""
+        return self.to_logits(self.hidden(inputs, z))
 
     def log_prob(self, x: dict, z: Tensor, c=None) -> Tensor:
         """log p(x|z) per sentence, <eos> included, padding excluded: [B] nats."""
         targets = x["tokens"]
-        inputs = torch.cat([torch.full_like(targets[:, :1], self.bos_id), targets[:, :-1]], 1)
-        if self.training and self.word_dropout > 0:
-            drop = torch.rand(inputs.shape, device=inputs.device) < self.word_dropout
-            drop[:, 0] = False
-            inputs = inputs.masked_fill(drop & (inputs != self.pad_id), self.unk_id)
+        inputs = decoder_inputs(targets, self.bos_id, self.pad_id, self.unk_id,
+                                self.word_dropout if self.training else 0.0)
         mask, rows = real_tokens(x), chunked_rows(*targets.shape, self.gpt.config.vocab_size)
-        return torch.cat([self.likelihood.log_prob(self.logits(inputs[i:i + rows], z[i:i + rows]),
-                                                   targets[i:i + rows], mask=mask[i:i + rows])
+        return torch.cat([sentence_log_prob(self.hidden(inputs[i:i + rows], z[i:i + rows]), self.to_logits,
+                                            targets[i:i + rows], mask[i:i + rows])
                           for i in range(0, targets.shape[0], rows)])
 
     @torch.no_grad()
