@@ -12,7 +12,7 @@ one that fails to import is reported with its error without breaking the others.
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,8 @@ class DataBundle:
     Each dataset item is a dict with "x" (tensor or dict of tensors) and optionally "c" (the
     condition); `collate` batches them (torch's default_collate when None). `info` must be JSON:
     it is saved with every checkpoint so build_model can rebuild the model without the data.
+    `lengths` (one size per training example, e.g. tokens) lets trainer.bucket_batches group
+    examples of similar length.
     """
 
     train: Dataset
@@ -43,6 +45,7 @@ class DataBundle:
     test: Dataset | None
     info: dict[str, Any] = field(default_factory=dict)
     collate: Callable | None = None
+    lengths: Sequence[int] | None = None
 
 
 class Plugin:

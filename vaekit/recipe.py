@@ -58,6 +58,7 @@ class TrainerConfig:
     max_steps: int | None = None  # caps the run whatever epochs says
     max_minutes: float | None = None  # stops (with a checkpoint) after this much training wall time
     batch_size: int = 128
+    bucket_batches: int = 0  # > 0: batches of similar length, sorted within pools of this many (needs lengths)
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup_steps: int = 0

@@ -78,13 +78,35 @@ def lr_factor(step: int, warmup: int, total: int, kind: str, min_ratio: float) -
 
 
 class SkippingSampler(DistributedSampler):
-    """DistributedSampler (shuffled by seed + epoch) that can start part-way into an epoch."""
+    """DistributedSampler (shuffled by seed + epoch) that can start part-way into an epoch.
+
+    With `lengths` (one size per example) and `bucket_batches` > 0 it also groups similar lengths: each
+    pool of bucket_batches * batch_size shuffled indices is sorted by length and cut into batches, and
+    the batches are shuffled. Padded text batches then waste far less work; each epoch stays a seeded
+    permutation, so resume (`skip`) is still exact.
+    """
 
     skip = 0
 
+    def __init__(self, dataset, *, batch_size: int = 1, lengths=None, bucket_batches: int = 0, **kwargs):
+        super().__init__(dataset, **kwargs)
+        self.batch_size, self.lengths, self.bucket_batches = batch_size, lengths, bucket_batches
+
     def __iter__(self):
         indices = list(super().__iter__())
+        if self.lengths is not None and self.bucket_batches > 0:
+            indices = self._bucketed(indices)
         return iter(indices[self.skip:])
+
+    def _bucketed(self, indices: list[int]) -> list[int]:
+        pool, size = self.bucket_batches * self.batch_size, self.batch_size
+        batches = []
+        for start in range(0, len(indices), pool):
+            ordered = sorted(indices[start:start + pool], key=lambda i: self.lengths[i])
+            batches += [ordered[i:i + size] for i in range(0, len(ordered), size)]
+        full = [b for b in batches if len(b) == size]  # a short batch (dropped by drop_last) stays last
+        order = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.seed + self.epoch + 1))
+        return [i for b in [full[j] for j in order.tolist()] + [b for b in batches if len(b) < size] for i in b]
 
     def __len__(self):
         return super().__len__() - self.skip
@@ -118,7 +140,8 @@ class Trainer:
         self._barrier()
         self.data = self.plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
         self.sampler = SkippingSampler(self.data.train, num_replicas=self.world, rank=self.rank, shuffle=True,
-                                       seed=recipe.seed, drop_last=True)
+                                       seed=recipe.seed, drop_last=True, batch_size=cfg.batch_size,
+                                       lengths=self.data.lengths, bucket_batches=cfg.bucket_batches)
         # A private generator keeps the loader from drawing on the global RNG, which resume restores.
         self.loader = DataLoader(self.data.train, batch_size=cfg.batch_size, sampler=self.sampler, drop_last=True,
                                  collate_fn=self.data.collate, num_workers=cfg.num_workers,

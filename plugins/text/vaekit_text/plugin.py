@@ -113,7 +113,7 @@ class TextPlugin(vaekit.Plugin):
                 "unk_id": tokenizer.unk_id, "bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id,
                 "max_length": data.max_length, "lengths": reports}
         return vaekit.DataBundle(datasets["train"], datasets["val"], datasets["test"], info,
-                                 Collate(tokenizer.pad_id))
+                                 Collate(tokenizer.pad_id), lengths=[len(t) for t in datasets["train"].tokens])
 
     def build_model(self, model: TextModelConfig, info: dict, *, assets: Path) -> vaekit.VAE:
         """rnn or transformer VAE for info's vocabulary; the tokenizer from assets rides on the decoder."""
