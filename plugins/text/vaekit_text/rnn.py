@@ -17,9 +17,9 @@ import vaekit
 from .decoding import autoregress, chunked_rows, decoder_inputs, real_tokens, sentence_log_prob
 
 
-def make_rnn(cell: str, input_size: int, hidden: int, layers: int, bidirectional: bool = False) -> nn.RNNBase:
+def make_rnn(cell: str, input_size: int, hidden: int, layers: int) -> nn.RNNBase:
     rnn = nn.LSTM if cell == "lstm" else nn.GRU
-    return rnn(input_size, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional)
+    return rnn(input_size, hidden, num_layers=layers, batch_first=True)
 
 
 class StandardNormalEncoder(nn.Module):
