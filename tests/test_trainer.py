@@ -180,3 +180,9 @@ def test_bucketed_text_training_runs_and_resumes_exactly(tmp_path, data_dir):
     assert main(["train", str(recipe), "--out", str(resumed), "--resume", *small]) == 0
     for key, value in final_weights(straight).items():
         torch.testing.assert_close(final_weights(resumed)[key], value, rtol=0, atol=0)
+
+
+def test_bucketing_without_lengths_is_a_one_line_error(points_recipe, tmp_path, capsys):
+    assert main(["train", str(points_recipe), "--out", str(tmp_path / "run"), "trainer.bucket_batches=5"]) != 0
+    err = capsys.readouterr().err
+    assert "trainer.bucket_batches" in err and "Traceback" not in err

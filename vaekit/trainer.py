@@ -139,6 +139,10 @@ class Trainer:
             assets.mkdir(parents=True, exist_ok=True)
         self._barrier()
         self.data = self.plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
+        lengths = self.data.lengths
+        if cfg.bucket_batches and (lengths is None or len(lengths) != len(self.data.train)):
+            raise TrainingError(f"trainer.bucket_batches: the {recipe.plugin} plugin gives no length for each training "
+                                f"example (DataBundle.lengths), so it cannot bucket; set trainer.bucket_batches=0")
         self.sampler = SkippingSampler(self.data.train, num_replicas=self.world, rank=self.rank, shuffle=True,
                                        seed=recipe.seed, drop_last=True, batch_size=cfg.batch_size,
                                        lengths=self.data.lengths, bucket_batches=cfg.bucket_batches)
