@@ -110,6 +110,11 @@ def train_side_by_side(models: dict, loader, steps: int, lr: float, max_minutes:
     return stats
 
 
+def shortest_first(sentences, indices) -> Subset:
+    """The chosen sentences, shortest first: batches of similar length decode (k times for IW) with little padding."""
+    return Subset(sentences, sorted(indices, key=lambda i: len(sentences.tokens[i])))
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
@@ -119,8 +124,7 @@ def main() -> None:
                               max_length=96)
     data = plugin.build_data(data_cfg, seed=args.seed, assets=assets)
     chosen = range(len(data.test) if not args.eval_examples else min(args.eval_examples, len(data.test)))
-    # Shortest first: the IW NLL decodes each batch k times at its longest length, so similar lengths save padding.
-    test = Subset(data.test, sorted(chosen, key=lambda i: len(data.test.tokens[i])))
+    test = shortest_first(data.test, chosen)
     results = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     schedule = vaekit.KLSchedule.cyclical(args.steps, n_cycles=args.cycles, ratio=0.5)
     plan = {"vae": (True, vaekit.ELBO(schedule, free_bits=args.free_bits), args.iw_samples),
@@ -148,8 +152,8 @@ def main() -> None:
         results[name] = {**stats[name], **summary}
         print(json.dumps({name: results[name]}, indent=2), flush=True)
     # All 3,761 test sentences, cheaply: the LM's exact NLL, and the VAE's -ELBO, an upper bound on its NLL.
-    full_loader = DataLoader(Subset(data.test, sorted(range(len(data.test)), key=lambda i: len(data.test.tokens[i]))),
-                             batch_size=100, shuffle=False, collate_fn=data.collate)
+    full_loader = DataLoader(shortest_first(data.test, range(len(data.test))), batch_size=100, shuffle=False,
+                             collate_fn=data.collate)
     for name, (model, _) in models.items():
         full = evaluate(model, full_loader, iw_samples=1)
         full.update(plugin.eval_metrics(model, full_loader, full))

@@ -145,7 +145,7 @@ class Trainer:
                                 f"example (DataBundle.lengths), so it cannot bucket; set trainer.bucket_batches=0")
         self.sampler = SkippingSampler(self.data.train, num_replicas=self.world, rank=self.rank, shuffle=True,
                                        seed=recipe.seed, drop_last=True, batch_size=cfg.batch_size,
-                                       lengths=self.data.lengths, bucket_batches=cfg.bucket_batches)
+                                       lengths=lengths, bucket_batches=cfg.bucket_batches)
         # A private generator keeps the loader from drawing on the global RNG, which resume restores.
         self.loader = DataLoader(self.data.train, batch_size=cfg.batch_size, sampler=self.sampler, drop_last=True,
                                  collate_fn=self.data.collate, num_workers=cfg.num_workers,
