@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_model
 from torch.utils.data import DataLoader, Subset
 from vaekit_text import TextDataConfig, TextModelConfig, plugin
 
@@ -64,7 +65,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--iw-samples", type=int, default=500, help="importance samples per test sentence (VAE)")
     p.add_argument("--eval-examples", type=int, default=300, help="test sentences for the NLL (0: all 3,761)")
     p.add_argument("--max-minutes", type=float, default=60.0, help="stop training earlier after this wall time")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for training")
+    p.add_argument("--eval-threads", type=int, default=0, help="CPU threads for the evaluation (0: --threads)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("text_ptb.json"), help="results as JSON")
     return p.parse_args()
@@ -139,6 +141,9 @@ def main() -> None:
     loader = DataLoader(data.train, batch_size=args.batch_size, shuffle=True, collate_fn=data.collate,
                         generator=torch.Generator().manual_seed(args.seed))
     stats = train_side_by_side(models, loader, args.steps, args.lr, args.max_minutes)
+    for name, (model, _) in models.items():  # the weights, so a later session can re-evaluate without retraining
+        save_model(model, assets / f"{name}.safetensors")
+    torch.set_num_threads(args.eval_threads or args.threads)
     for name, (model, _) in models.items():
         k = plan[name][2]
         start = time.perf_counter()
