@@ -92,12 +92,14 @@ def iwae_bound(log_weights: Tensor) -> Tensor:
 
 @torch.no_grad()
 def iw_nll(model, x, c: Tensor | None = None, k: int = 5000, chunk_size: int | None = None) -> Tensor:
-    """Importance-sampled -log p(x) [B] nats with k samples, decoded chunk_size at a time (bounded memory).
+    """Importance-sampled -log p(x) [B] nats with k samples, decoded chunk_size samples at a time (bounded memory).
 
-    The default chunk keeps about 4096 decoded examples in memory whatever k and the batch size.
+    The default chunk decodes about 256 examples at once whatever k and the batch size. Bigger chunks are
+    slower on a CPU, not faster: their activations outgrow the allocator's cache and are returned to the
+    OS and page-faulted back every chunk (MNIST conv VAE, k = 1000: 4,000 decoded at once 1.65x slower).
     """
     n = batch_size(x)
-    chunk_size = chunk_size or max(1, 4096 // n)
+    chunk_size = chunk_size or max(1, 256 // n)
     posterior, prior = model.posterior(x, c), model.prior(c, n)  # encoded once, sampled per chunk
     chunk_lse = []
     for start in range(0, k, chunk_size):
