@@ -16,6 +16,7 @@ from .likelihoods import (
     Likelihood,
     get_likelihood,
 )
+from .memory import keep_freed_memory
 from .model import VAE, ConditionEmbedding, LearnedConditionalPrior, StandardNormalPrior
 from .objectives import ELBO, IWAE, Objective, ObjectiveTerms, elbo, iw_nll, iwae_bound, log_importance_weights
 from .plugin import DataBundle, Plugin, PluginError, get_plugin, list_plugins, register_plugin
@@ -30,5 +31,5 @@ __all__ = [
     "ELBO", "IWAE", "KLSchedule", "schedules", "diagnostics", "likelihoods", "active_units",
     "mutual_information", "VAE", "ConditionEmbedding", "LearnedConditionalPrior", "StandardNormalPrior",
     "Plugin", "PluginError", "DataBundle", "get_plugin", "list_plugins", "register_plugin", "Recipe",
-    "RecipeError", "load_recipe", "load", "save_pretrained", "CheckpointError", "__version__",
+    "RecipeError", "load_recipe", "load", "save_pretrained", "CheckpointError", "keep_freed_memory", "__version__",
 ]

@@ -21,6 +21,7 @@ import torch
 
 from . import __version__
 from .checkpoint import CheckpointError, load, read_json, resolve_model_dir
+from .memory import keep_freed_memory
 from .plugin import PluginError, get_plugin, list_plugins, plugin_status
 from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
 
@@ -242,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vaekit {__version__}")
         return 0
     verb, rest = argv[0], argv[1:]
+    keep_freed_memory()
     try:
         if verb == "train":
             return cmd_train(rest)
