@@ -69,7 +69,7 @@ def test_iw_nll_is_reproducible_with_the_same_seed(model):
 def test_iw_nll_decodes_in_bounded_chunks(model):
     x = data(model, 32)
     iw_nll(model, x, k=5000)
-    assert model.max_rows_decoded <= 4096  # the documented default: about 4096 decoded examples at a time
+    assert model.max_rows_decoded <= 256  # the documented default: about 256 decoded examples at a time
     model.max_rows_decoded = 0
     iw_nll(model, x, k=5000, chunk_size=10)
     assert model.max_rows_decoded == 10 * 32
