@@ -81,6 +81,22 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(points_recipe, tmp_path
     assert train_lines(straight) == train_lines(killed)
 
 
+def test_resume_with_a_different_recipe_is_an_error_naming_the_keys(points_recipe, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(points_recipe), "--out", str(run), "trainer.max_steps=20"]) == 0
+    weights = final_weights(run)
+    changed = ["trainer.max_steps=20", "model.latent_dim=3", "trainer.lr=0.02"]
+    assert main(["train", str(points_recipe), "--out", str(run), "--resume", *changed]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{run / 'recipe.yaml'} in model.latent_dim (2 -> 3), trainer.lr (0.01 -> 0.02);" in err
+    assert [p.name for p in checkpoints(run)] == ["step-20"] and final_weights(run).keys() == weights.keys()
+    # Running longer, elsewhere or more quietly is still the same run.
+    assert main(["train", str(points_recipe), "--out", str(run), "--resume", "trainer.max_steps=40",
+                 "trainer.log_every=7", "eval.iw_samples=5"]) == 0
+    assert checkpoints(run)[-1].name == "step-40"
+
+
 def test_a_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(points_plugin, tmp_path, capsys):
     rows = [f"{i / 100:.2f},{(i % 7) / 7:.3f}" for i in range(199)]
     rows.insert(150, "nan,0.5")  # one corrupt row in the training part of the file
@@ -118,6 +134,12 @@ def test_torchrun_two_processes_on_cpu(points_recipe, tmp_path):
     assert max(r["step"] for r in records) == 20
     assert [p.name for p in checkpoints(run)] == ["step-20"]
     assert result.stdout.count("run folder:") == 1
+    # One process cannot continue a two-process run exactly (data shards, noise streams): a one-line error.
+    resumed = subprocess.run([sys.executable, "-m", "vaekit", "train", str(points_recipe), "--out", str(run),
+                              "--resume", "trainer.epochs=3"], env=cli_env(), capture_output=True, text=True)
+    assert resumed.returncode == 2
+    assert "written by 2 process(es), this run has 1; resume with torchrun --nproc-per-node 2" in resumed.stderr
+    assert resumed.stderr.count("\n") == 1
 
 
 def test_bf16_autocast_and_device_errors(points_recipe, tmp_path, capsys):

@@ -4,7 +4,9 @@
     torchrun --nproc-per-node 2 -m vaekit train recipes/image/shapes.yaml # DDP, rank 0 writes files
 
 Resuming (`--resume`) restores weights, optimizer, LR schedule, every RNG and the position in the
-epoch's data order, so a resumed run ends with the same weights as an uninterrupted one.
+epoch's data order, so a resumed run ends with the same weights as an uninterrupted one. It may run
+longer, elsewhere or report differently (RESUMABLE_KEYS); any other recipe change, or another number of
+processes, is an error rather than a silently different run.
 """
 
 from __future__ import annotations
@@ -36,6 +38,21 @@ from .schedules import KLSchedule
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a NaN loss, say); the last good checkpoint is left intact."""
+
+
+# What a resumed run may change: where it runs, how often it reports, and how long it goes on. Anything
+# else (data, model, objective, seed, optimiser) would silently make it a different run.
+RESUMABLE_KEYS = {f"trainer.{key}" for key in (
+    "epochs", "max_steps", "max_minutes", "device", "threads", "num_workers", "progress", "eval_every",
+    "eval_batches", "checkpoint_every", "keep_last", "log_every", "samples")} | {"eval"}
+
+
+def changed_keys(saved, current, prefix: str = "") -> list[str]:
+    """Dotted recipe keys whose values differ between two resolved recipes (nested dicts)."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return [key for name in dict.fromkeys([*saved, *current])
+                for key in changed_keys(saved.get(name), current.get(name), f"{prefix}{name}.")]
+    return [] if saved == current else [prefix.rstrip(".")]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -191,12 +208,27 @@ class Trainer:
                 raise TrainingError(f"--resume: {self.run_dir} has no checkpoints to resume from")
             for partial in (self.run_dir / "checkpoints").glob(".tmp-*"):  # left by a kill mid-write
                 shutil.rmtree(partial, ignore_errors=True)
+            self._check_same_recipe()
         elif checkpoints(self.run_dir):
             raise TrainingError(f"{self.run_dir} already holds a run; pass --resume to continue it or --out to "
                                 f"start a new one elsewhere")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "recipe.yaml").write_text(
             f"# resolved from {self.recipe.source}\n" + yaml.safe_dump(self.recipe.to_dict(), sort_keys=False))
+
+    def _check_same_recipe(self) -> None:
+        """--resume continues the run's own recipe; changes beyond RESUMABLE_KEYS are an error naming them."""
+        saved_file = self.run_dir / "recipe.yaml"
+        if not saved_file.is_file():
+            return
+        saved = yaml.safe_load(saved_file.read_text())
+        current = yaml.safe_load(yaml.safe_dump(self.recipe.to_dict(), sort_keys=False))  # same types as saved
+        changed = [key for key in changed_keys(saved, current)
+                   if key not in RESUMABLE_KEYS and key.split(".")[0] not in RESUMABLE_KEYS]
+        if changed:
+            described = ", ".join(f"{key} ({lookup(saved, key)!r} -> {lookup(current, key)!r})" for key in changed)
+            raise TrainingError(f"--resume: the recipe differs from {saved_file} in {described}; resume with the "
+                                f"run's own recipe, or train into a new --out")
 
     def _log(self, record: dict) -> None:
         if not self.is_main:
@@ -225,6 +257,9 @@ class Trainer:
         folder = checkpoints(self.run_dir)[-1]
         load_model(self.model, str(folder / "model.safetensors"), device=str(self.device))
         state = load_training_state(folder)
+        if len(state["rng"]) != self.world:  # each process's data shard and noise stream depend on the count
+            raise TrainingError(f"--resume: {folder} was written by {len(state['rng'])} process(es), this run has "
+                                f"{self.world}; resume with torchrun --nproc-per-node {len(state['rng'])}")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"][self.rank % len(state["rng"])])
@@ -343,6 +378,13 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         return terms
+
+
+def lookup(tree, dotted: str):
+    """The value at a dotted key of nested dicts, or None where it is missing."""
+    for name in dotted.split("."):
+        tree = tree.get(name) if isinstance(tree, dict) else None
+    return tree
 
 
 def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> dict:
