@@ -111,9 +111,10 @@ class TransformerDecoder(nn.Module):
         targets = x["tokens"]
         inputs = decoder_inputs(targets, self.bos_id, self.pad_id, self.unk_id,
                                 self.word_dropout if self.training else 0.0)
-        mask, rows = real_tokens(x), chunked_rows(*targets.shape, self.gpt.config.vocab_size)
+        vocab = self.gpt.config.vocab_size
+        mask, rows = real_tokens(x), chunked_rows(*targets.shape, vocab)
         return torch.cat([sentence_log_prob(self.hidden(inputs[i:i + rows], z[i:i + rows]), self.to_logits,
-                                            targets[i:i + rows], mask[i:i + rows])
+                                            targets[i:i + rows], mask[i:i + rows], vocab)
                           for i in range(0, targets.shape[0], rows)])
 
     @torch.no_grad()
