@@ -55,6 +55,13 @@ def changed_keys(saved, current, prefix: str = "") -> list[str]:
     return [] if saved == current else [prefix.rstrip(".")]
 
 
+def lookup(tree, dotted: str):
+    """The value at a dotted key of nested dicts, or None where it is missing."""
+    for name in dotted.split("."):
+        tree = tree.get(name) if isinstance(tree, dict) else None
+    return tree
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' picks cuda, then mps, then cpu; anything else must be available."""
     if name == "auto":
@@ -262,7 +269,7 @@ class Trainer:
                                 f"{self.world}; resume with torchrun --nproc-per-node {len(state['rng'])}")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"][self.rank % len(state["rng"])])
+        set_rng_state(state["rng"][self.rank])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         if self.is_main:  # forget what the interrupted run logged after this checkpoint
             log = self.run_dir / "metrics.jsonl"
@@ -378,13 +385,6 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         return terms
-
-
-def lookup(tree, dotted: str):
-    """The value at a dotted key of nested dicts, or None where it is missing."""
-    for name in dotted.split("."):
-        tree = tree.get(name) if isinstance(tree, dict) else None
-    return tree
 
 
 def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> dict:
