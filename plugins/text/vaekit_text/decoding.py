@@ -19,8 +19,9 @@ def real_tokens(x: dict) -> Tensor:
     return positions.unsqueeze(0) < x["lengths"].to(x["tokens"].device).unsqueeze(1)
 
 
-# Logits are [rows, T, vocab]: the engine's IW NLL decodes thousands of copies of a batch at once, which with a
-# 10k vocabulary would be gigabytes, so log_prob scores rows in chunks of at most this many logits (~256 MB fp32).
+# A caller may decode thousands of copies of a batch at once (IW NLL with an explicit chunk_size), so log_prob
+# runs the decoder over at most rows x T x vocab = this many positions-times-vocabulary at a time; the output
+# layer then scores those rows' tokens in smaller blocks still (LOGITS_PER_TOKEN_CHUNK).
 LOGITS_PER_CHUNK = 64 * 2**20
 
 
