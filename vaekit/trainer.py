@@ -47,19 +47,12 @@ RESUMABLE_KEYS = {f"trainer.{key}" for key in (
     "eval_batches", "checkpoint_every", "keep_last", "log_every", "samples")} | {"eval"}
 
 
-def changed_keys(saved, current, prefix: str = "") -> list[str]:
-    """Dotted recipe keys whose values differ between two resolved recipes (nested dicts)."""
+def changed_keys(saved, current, prefix: str = "") -> list[tuple[str, object, object]]:
+    """(dotted key, saved value, current value) wherever two resolved recipes (nested dicts) differ."""
     if isinstance(saved, dict) and isinstance(current, dict):
-        return [key for name in dict.fromkeys([*saved, *current])
-                for key in changed_keys(saved.get(name), current.get(name), f"{prefix}{name}.")]
-    return [] if saved == current else [prefix.rstrip(".")]
-
-
-def lookup(tree, dotted: str):
-    """The value at a dotted key of nested dicts, or None where it is missing."""
-    for name in dotted.split("."):
-        tree = tree.get(name) if isinstance(tree, dict) else None
-    return tree
+        return [change for name in dict.fromkeys([*saved, *current])
+                for change in changed_keys(saved.get(name), current.get(name), f"{prefix}{name}.")]
+    return [] if saved == current else [(prefix.rstrip("."), saved, current)]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -210,30 +203,28 @@ class Trainer:
     def _prepare_run_dir(self) -> None:
         if not self.is_main:
             return
+        resolved = yaml.safe_dump(self.recipe.to_dict(), sort_keys=False)
         if self.resume:
             if not checkpoints(self.run_dir):
                 raise TrainingError(f"--resume: {self.run_dir} has no checkpoints to resume from")
             for partial in (self.run_dir / "checkpoints").glob(".tmp-*"):  # left by a kill mid-write
                 shutil.rmtree(partial, ignore_errors=True)
-            self._check_same_recipe()
+            self._check_same_recipe(yaml.safe_load(resolved))  # read back: the same types as the saved file
         elif checkpoints(self.run_dir):
             raise TrainingError(f"{self.run_dir} already holds a run; pass --resume to continue it or --out to "
                                 f"start a new one elsewhere")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "recipe.yaml").write_text(
-            f"# resolved from {self.recipe.source}\n" + yaml.safe_dump(self.recipe.to_dict(), sort_keys=False))
+        (self.run_dir / "recipe.yaml").write_text(f"# resolved from {self.recipe.source}\n" + resolved)
 
-    def _check_same_recipe(self) -> None:
+    def _check_same_recipe(self, current: dict) -> None:
         """--resume continues the run's own recipe; changes beyond RESUMABLE_KEYS are an error naming them."""
         saved_file = self.run_dir / "recipe.yaml"
         if not saved_file.is_file():
             return
-        saved = yaml.safe_load(saved_file.read_text())
-        current = yaml.safe_load(yaml.safe_dump(self.recipe.to_dict(), sort_keys=False))  # same types as saved
-        changed = [key for key in changed_keys(saved, current)
+        changed = [(key, old, new) for key, old, new in changed_keys(yaml.safe_load(saved_file.read_text()), current)
                    if key not in RESUMABLE_KEYS and key.split(".")[0] not in RESUMABLE_KEYS]
         if changed:
-            described = ", ".join(f"{key} ({lookup(saved, key)!r} -> {lookup(current, key)!r})" for key in changed)
+            described = ", ".join(f"{key} ({old!r} -> {new!r})" for key, old, new in changed)
             raise TrainingError(f"--resume: the recipe differs from {saved_file} in {described}; resume with the "
                                 f"run's own recipe, or train into a new --out")
 
