@@ -1,40 +1,72 @@
-"""keep_freed_memory: freed blocks are reused instead of being faulted back in from the OS each step."""
+"""keep_freed_memory: blocks up to 32 MiB come from the heap and are reused, not mapped and unmapped each step.
+
+What it guarantees is glibc's bookkeeping, which a fresh process shows deterministically: where a 20 MB
+tensor lives (the [heap] mapping or a private mmap) and whether the address is handed out again after a
+free. How many page faults that saves depends on the kernel and the machine's load; that figure is measured
+in benchmarks/memory_page_faults.py, not asserted here.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from vaekit.memory import keep_freed_memory
+from vaekit.memory import MMAP_THRESHOLD_MAX, keep_freed_memory
 
-# Three 20 MB tensors a step, like a chunk of decoded images: enough to defeat glibc's adaptive thresholds.
-STEPS = """
-import resource, sys, torch
+# In a fresh process: allocate a 20 MB tensor, free it, allocate again; report where each lived.
+ALLOCATIONS = """
+import json, sys, torch
 from vaekit.memory import keep_freed_memory
-if sys.argv[1] == "keep":
-    assert keep_freed_memory()
-def step():
-    tensors = [torch.ones(5_000_000) for _ in range(3)]
-    return sum(float(t[0]) for t in tensors)
-step()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(20):
-    step()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+applied = keep_freed_memory() if sys.argv[1] == "keep" else False
+def heap():
+    for line in open("/proc/self/maps"):
+        if line.rstrip().endswith("[heap]"):
+            start, end = (int(x, 16) for x in line.split()[0].split("-"))
+            return start, end
+    return 0, 0
+first = torch.empty(5_000_000)  # 20 MB, below the 32 MiB threshold
+first_address = first.data_ptr()
+start, end = heap()
+first_in_heap = start <= first_address < end
+del first
+start_after_free, end_after_free = heap()
+second = torch.empty(5_000_000)
+print(json.dumps({"applied": applied, "first_in_heap": first_in_heap, "reused": second.data_ptr() == first_address,
+                  "heap_kept_bytes": end_after_free - start_after_free}))
 """
 
 
-def page_faults(mode: str) -> int:
-    """Minor page faults of 20 steps in a fresh process (mallopt is process-wide)."""
-    out = subprocess.run([sys.executable, "-c", STEPS, mode], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip())
+def allocations(mode: str) -> dict:
+    """Where two successive 20 MB tensors lived in a fresh process (mallopt is process-wide)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}  # glibc's own tunables stay default
+    env.pop("GLIBC_TUNABLES", None)
+    out = subprocess.run([sys.executable, "-c", ALLOCATIONS, mode], capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout)
 
 
-@pytest.mark.skipif(not keep_freed_memory(), reason="needs glibc's mallopt (Linux)")
-def test_keep_freed_memory_stops_refaulting_each_step():
-    plain, kept = page_faults("plain"), page_faults("keep")
-    # 60 MB a step is ~15k pages: plain glibc faults them in every step (~300k); kept memory is reused.
-    assert plain > 100_000
-    assert kept < plain / 10
+needs_glibc = pytest.mark.skipif(not keep_freed_memory(), reason="needs glibc's mallopt (Linux)")
+
+
+@needs_glibc
+def test_kept_blocks_come_from_the_heap_and_are_reused():
+    kept = allocations("keep")
+    assert kept["applied"] is True
+    assert kept["first_in_heap"], "a 20 MB block should come from the heap once the mmap threshold is 32 MiB"
+    assert kept["heap_kept_bytes"] >= 20_000_000, "the freed block should stay in the heap, not be trimmed"
+    assert kept["reused"], "the next 20 MB block should reuse the freed one"
+
+
+@needs_glibc
+def test_without_it_glibc_maps_such_a_block_separately():
+    # glibc's default mmap threshold is 128 KiB: the first 20 MB block of a fresh process is its own mapping,
+    # returned to the OS on free; that is the cost keep_freed_memory removes.
+    plain = allocations("plain")
+    assert plain["applied"] is False and not plain["first_in_heap"]
+
+
+def test_threshold_is_the_largest_glibc_accepts():
+    assert MMAP_THRESHOLD_MAX == 32 * 1024 * 1024  # HEAP_MAX/2 on 64-bit: mallopt refuses anything larger
