@@ -22,7 +22,7 @@ import torch
 from . import __version__
 from .checkpoint import CheckpointError, load, read_json, resolve_model_dir
 from .memory import keep_freed_memory
-from .plugin import PluginError, get_plugin, list_plugins, plugin_status
+from .plugin import PluginError, get_plugin, list_plugins, plugin_status, plugins_with_verb, report_skipped
 from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
 
 RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate")
@@ -98,6 +98,9 @@ def cmd_train(argv: list[str]) -> int:
     overrides = list(args.overrides) + ([f"trainer.device={args.device}"] if args.device else [])
     recipe = load_recipe(args.recipe, overrides)
     run_dir = args.out or Path("runs") / (recipe.name or Path(args.recipe).stem)
+    blocking = next((p for p in (run_dir, *run_dir.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ValueError(f"--out {run_dir}: {blocking} is a file; expected a run folder (new or existing)")
     from .trainer import train
 
     summary = train(recipe, run_dir, resume=args.resume)
@@ -125,6 +128,7 @@ def cmd_eval(args, model, plugin) -> int:
     split = args.split or recipe.eval.split
     k = recipe.eval.iw_samples if args.iw_samples is None else args.iw_samples
     data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"]))
+    report_skipped(data, None)
     dataset = {"test": data.test, "val": data.val, "train": data.train}[split]
     if dataset is None:
         raise ValueError(f"--split {split}: the plugin has no {split} split for this recipe")
@@ -189,17 +193,30 @@ def _print_summary(summary: dict) -> None:
         print(f"  {key:<16} {value:.4f}" if isinstance(value, float) else f"  {key:<16} {value}")
 
 
-def cmd_run_verb(verb: str, argv: list[str]) -> int:
+def _verb_plugin(verb: str, run: str | None, argv: list[str]):
+    """The plugin whose options a verb takes: the RUN's; for a plugin verb's --help without a RUN, its owner's."""
+    wants_help = bool({"-h", "--help"} & set(argv))
+    if run is not None and (Path(run).exists() or not wants_help):
+        return get_plugin(_plugin_name_of(run))
+    if verb in RUN_VERBS:
+        return None
+    owners = plugins_with_verb(verb)
+    if len(owners) > 1:
+        raise PluginError(f"{verb}: added by several plugins ({', '.join(p.name for p in owners)}); "
+                          f"give a RUN: vaekit {verb} RUN --help")
+    return owners[0] if owners else None
+
+
+def cmd_run_verb(verb: str, argv: list[str], plugin=None) -> int:
     run = _first_positional(argv)
-    plugin = None
-    if run is not None and not ({"-h", "--help"} & set(argv) and not Path(run).exists()):
-        plugin = get_plugin(_plugin_name_of(run))
+    plugin = plugin or _verb_plugin(verb, run, argv)
     extra = plugin.commands() if plugin is not None else {}
     if verb in RUN_VERBS:
         parser = _run_parser(verb, plugin)
     else:
-        add_arguments, _ = extra[verb]
-        parser = argparse.ArgumentParser(prog=f"vaekit {verb}")
+        add_arguments, run_verb = extra[verb]
+        parser = argparse.ArgumentParser(prog=f"vaekit {verb}", description=(run_verb.__doc__ or "").strip()
+                                         or f"{verb}: a verb of the {plugin.name} plugin")
         parser.add_argument("run", help="run folder, checkpoint folder or save_pretrained folder")
         parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
         parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -255,9 +272,12 @@ def main(argv: list[str] | None = None) -> int:
         if run is not None and Path(run).exists():
             plugin = get_plugin(_plugin_name_of(run))
             if verb in plugin.commands():
-                return cmd_run_verb(verb, rest)
+                return cmd_run_verb(verb, rest, plugin)
             raise PluginError(f"unknown verb {verb!r}; plugin {plugin.name!r} adds: "
                               f"{', '.join(plugin.commands()) or 'none'}")
+        owners = plugins_with_verb(verb) if not verb.startswith("-") else []
+        if owners:  # a plugin verb: its help needs no RUN; a missing RUN is the loader's one-line error
+            return cmd_run_verb(verb, rest, owners[0] if len(owners) == 1 else None)
         print(USAGE, file=sys.stderr)
         print(f"vaekit: error: unknown verb {verb!r}", file=sys.stderr)
         return 2

@@ -31,7 +31,7 @@ from .batch import to_device
 from .checkpoint import build_model, checkpoints, load_training_state, rng_state, save_checkpoint, set_rng_state
 from .evaluate import autocast, evaluate
 from .objectives import ELBO, IWAE, Objective
-from .plugin import PluginError, get_plugin
+from .plugin import PluginError, get_plugin, report_skipped
 from .recipe import Recipe
 from .schedules import KLSchedule
 
@@ -156,6 +156,8 @@ class Trainer:
             assets.mkdir(parents=True, exist_ok=True)
         self._barrier()
         self.data = self.plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
+        if self.is_main:  # one line about data files left out, and their list in the run folder
+            report_skipped(self.data, self.run_dir)
         lengths = self.data.lengths
         if cfg.bucket_batches and (lengths is None or len(lengths) != len(self.data.train)):
             raise TrainingError(f"trainer.bucket_batches: the {recipe.plugin} plugin gives no length for each training "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from vaekit import VAE, DataBundle, LearnedConditionalPrior, Plugin, RecipeError
+from vaekit import VAE, DataBundle, LearnedConditionalPrior, Plugin, PluginError, RecipeError
 from vaekit.checkpoint import run_dir_of
 
 from . import artifacts
@@ -74,6 +74,9 @@ class ImagePlugin(Plugin):
 
     def sample(self, model, n, condition, out_dir, per_class: int = 0, format: str = "grid",
                temperature: float = 1.0, mode: str = "mean", **options):
+        if per_class and artifacts.model_info(model)["condition"] == "none":
+            raise PluginError(f"--per-class {per_class}: this image model is unconditional (no classes); "
+                              "use -n for the number of samples")
         return artifacts.sample(model, n, condition, Path(out_dir), per_class=per_class, format=format,
                                 temperature=temperature, mode=mode)
 
@@ -157,6 +160,7 @@ def _traverse_arguments(parser) -> None:
 
 
 def _run_traverse(model, plugin, args) -> list[Path]:
+    """Latent traversals: one row per latent dimension, varied around a base point (traverse.png)."""
     return artifacts.traverse(model, _out_dir(args, "traverse"), input=args.input, dims=_dims(args.dims),
                               span=args.span, steps=args.steps, label=args.label)
 
@@ -171,6 +175,7 @@ def _inpaint_arguments(parser) -> None:
 
 
 def _run_inpaint(model, plugin, args) -> list[Path]:
+    """Fill a masked region of an image by iterated encoding and decoding (inpaint.png)."""
     return artifacts.inpaint(model, args.image, _out_dir(args, "inpaint"), box=args.box, mask=args.mask,
                              iterations=args.iterations, label=args.label)
 
@@ -183,5 +188,6 @@ def _superres_arguments(parser) -> None:
 
 
 def _run_superres(model, plugin, args) -> list[Path]:
+    """Upscale low-resolution images with a model conditioned on data.condition: lowres (superres.png)."""
     return artifacts.superres(model, args.inputs, _out_dir(args, "superres"), samples=args.samples,
                               temperature=args.temperature)
