@@ -32,7 +32,7 @@ from .checkpoint import build_model, checkpoints, load_training_state, rng_state
 from .evaluate import autocast, evaluate
 from .objectives import ELBO, IWAE, Objective
 from .plugin import PluginError, get_plugin, report_skipped
-from .recipe import Recipe
+from .recipe import Recipe, read_yaml
 from .schedules import KLSchedule
 
 
@@ -223,7 +223,7 @@ class Trainer:
         saved_file = self.run_dir / "recipe.yaml"
         if not saved_file.is_file():
             return
-        changed = [(key, old, new) for key, old, new in changed_keys(yaml.safe_load(saved_file.read_text()), current)
+        changed = [(key, old, new) for key, old, new in changed_keys(read_yaml(saved_file), current)
                    if key not in RESUMABLE_KEYS and key.split(".")[0] not in RESUMABLE_KEYS]
         if changed:
             described = ", ".join(f"{key} ({old!r} -> {new!r})" for key, old, new in changed)
