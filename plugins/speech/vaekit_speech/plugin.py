@@ -16,7 +16,18 @@ from torch import Tensor
 
 from vaekit import VAE, DataBundle, Plugin, PluginError
 
-from .data import FSDD_NAME, SpeechDataConfig, Utterance, build_splits, collate, frontend_from, pad_mels, utterance_mel
+from .data import (
+    FSDD_NAME,
+    SpeechDataConfig,
+    Utterance,
+    build_splits,
+    collate,
+    frontend_from,
+    note_cut,
+    pad_mels,
+    utterance_mel,
+    was_cut,
+)
 from .features import MelFrontend, MelStats, save_mel_png
 from .models import SpeechModelConfig, build_speech_vae
 
@@ -32,7 +43,8 @@ class SpeechPlugin(Plugin):
     # -- building -------------------------------------------------------------------------------
     def build_data(self, data: SpeechDataConfig, *, seed: int, assets: Path) -> DataBundle:
         train, val, test, info = build_splits(data, seed)
-        return DataBundle(train=train, val=val, test=test, info=info, collate=collate)
+        return DataBundle(train=train, val=val, test=test, info=info, collate=collate,
+                          skipped=list(info["skipped_files"]))
 
     def build_model(self, model: SpeechModelConfig, info: dict, *, assets: Path) -> VAE:
         return build_speech_vae(model, info)
@@ -184,10 +196,13 @@ def load_wave(path: Path) -> Tensor:
 def encode_inputs(model: VAE, paths: list[str]) -> dict:
     """Audio files -> a model-ready batch {"mel", "mask"} with the training data's processing."""
     info = model.config["info"]
-    mels = []
+    mels, cut = [], []
     for path in paths:
         utt = Utterance(Path(path).stem, Path(path))
         mels.append(MelStats.from_info(info).normalize(utterance_mel(utt, info["data"])))
+        if was_cut(utt, info["data"]):
+            cut.append(str(path))
+    note_cut(cut, info["data"])
     batch = pad_mels(mels)
     return {key: value.to(model.device) for key, value in batch.items()}
 
@@ -211,6 +226,9 @@ def parse_condition_text(text: str, info: dict, where: str) -> Tensor:
             if column is None:
                 raise PluginError(f"{where} {text!r}: {value!r} is no class of this model; write KEY=VALUE, "
                                   f"e.g. {conditions[0]['name']}={conditions[0]['classes'][0]}")
+        if values[column] >= 0:  # `speaker=a,speaker=b` must not silently mean b
+            raise PluginError(f"{where} {text!r}: {conditions[column]['name']} is given twice; give each "
+                              "condition once")
         classes = conditions[column]["classes"]
         if value not in classes:
             raise PluginError(f"{where} {text!r}: {conditions[column]['name']} must be one of "
