@@ -246,7 +246,7 @@ verbs:
   plugins                                              installed modality plugins
   VERB RUN ...                                         extra verbs a run's plugin provides
 
-`vaekit VERB --help` describes each verb; `python -m vaekit` works the same.
+`vaekit VERB --help` describes each verb (a plugin's verbs too, with no RUN); `python -m vaekit` works the same.
 """
 
 
