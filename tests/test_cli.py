@@ -155,3 +155,15 @@ def test_an_alias_bomb_in_a_runs_recipe_stops_resume_in_one_line(trained_run, tm
     assert main(["train", str(recipe), "--out", str(run), "--resume"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"vaekit: error: {run / 'recipe.yaml'}: YAML aliases expand to more than")
+
+
+def test_an_error_from_anywhere_is_one_bounded_line(points_plugin, tmp_path, capsys):
+    from vaekit.cli import one_line
+
+    assert one_line(ValueError("a\n  b\tc")) == "a b c"
+    assert one_line(ValueError("x" * 5000)) == "x" * 1000 + "... (5,000 characters)"
+    recipe = tmp_path / "points.yaml"
+    recipe.write_text("plugin: points\ndata: {n_train: 32}\n")
+    assert main(["train", str(recipe), "data." + "k" * 3000 + "=1", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 1100

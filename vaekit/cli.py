@@ -235,6 +235,15 @@ def cmd_run_verb(verb: str, argv: list[str], plugin=None) -> int:
     return 0
 
 
+MAX_ERROR = 1000  # characters of an error line; recipe errors already quote at most 200 of a value
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message as one line of at most MAX_ERROR characters (a library's may span many)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= MAX_ERROR else text[:MAX_ERROR] + f"... ({len(text):,} characters)"
+
+
 USAGE = """usage: vaekit VERB ...
 
 verbs:
@@ -284,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     except EXPECTED_ERRORS as exc:
         if os.environ.get("VAEKIT_DEBUG"):
             raise
-        print(f"vaekit: error: {exc}", file=sys.stderr)
+        print(f"vaekit: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vaekit: interrupted", file=sys.stderr)
