@@ -167,3 +167,19 @@ def test_an_error_from_anywhere_is_one_bounded_line(points_plugin, tmp_path, cap
     assert main(["train", str(recipe), "data." + "k" * 3000 + "=1", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and len(err) < 1100
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["sample", "{run}", "-n", "0"], "vaekit sample: error: argument -n/--num: expected an integer >= 1, got 0"),
+    (["eval", "{run}", "--iw-samples", "-3"], "vaekit eval: error: argument --iw-samples: expected an integer >= 0, "
+                                              "got -3"),
+    (["sample", "{run}", "--seed", "-1"], "vaekit sample: error: argument --seed: expected an integer >= 0, got -1"),
+    (["sample", "{run}", "-n", "ten"], "vaekit sample: error: argument -n/--num: expected an integer >= 1, "
+                                       "got 'ten'"),
+])
+def test_bad_arguments_are_one_line(trained_run, capsys, args, expected):
+    verb = args[0]
+    with pytest.raises(SystemExit) as exit_info:
+        main([a.format(run=trained_run) for a in args])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"{expected} (see vaekit {verb} --help)\n"

@@ -31,8 +31,29 @@ EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, FileNo
 
 # -- parsers ---------------------------------------------------------------------------------------
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the mistake and where to look, not the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())[:1000]} (see {self.prog} --help)\n")
+
+
+def at_least(low: int):
+    """An argparse type: an integer >= low (argparse names the option in its one-line error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text[:200]!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
 def _train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vaekit train", description="Train a recipe into a run folder.")
+    p = Parser(prog="vaekit train", description="Train a recipe into a run folder.")
     p.add_argument("recipe", help="recipe YAML file, e.g. recipes/image/shapes.yaml")
     p.add_argument("overrides", nargs="*", help="recipe overrides KEY=VALUE, e.g. trainer.epochs=20 model.latent_dim=8")
     p.add_argument("--out", type=Path, help="run folder (default: runs/<recipe name>)")
@@ -48,22 +69,23 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
         "reconstruct": "Encode and decode inputs (files or text) and write input beside output.",
         "interpolate": "Decode points along the latent path between two inputs.",
     }
-    p = argparse.ArgumentParser(prog=f"vaekit {verb}", description=descriptions.get(verb),
+    p = Parser(prog=f"vaekit {verb}", description=descriptions.get(verb),
                                 epilog=None if plugin else f"Plugin options: vaekit {verb} RUN --help")
     p.add_argument("run", help="run folder, checkpoint folder or save_pretrained folder")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, mps")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=at_least(0), default=0, help="random seed (default 0)")
     if verb == "eval":
-        p.add_argument("--iw-samples", type=int, help="importance samples per example (default: the recipe's eval)")
+        p.add_argument("--iw-samples", type=at_least(0),
+                       help="importance samples per example (default: the recipe's eval; 0 = skip the NLL)")
         p.add_argument("--split", choices=["test", "val", "train"], help="data split (default: the recipe's eval)")
-        p.add_argument("--batch-size", type=int, help="examples per batch")
-        p.add_argument("--max-examples", type=int, help="evaluate only the first N examples")
+        p.add_argument("--batch-size", type=at_least(1), help="examples per batch")
+        p.add_argument("--max-examples", type=at_least(1), help="evaluate only the first N examples")
         p.add_argument("--output", type=Path, help="JSON file for the results (default: RUN/eval-SPLIT.json)")
         p.add_argument("overrides", nargs="*", help="recipe overrides KEY=VALUE for the data, e.g. data.root=...")
     else:
         p.add_argument("-o", "--out-dir", type=Path, help=f"output folder (default: RUN/outputs/{verb})")
     if verb == "sample":
-        p.add_argument("-n", "--num", type=int, default=16, help="number of samples (default 16)")
+        p.add_argument("-n", "--num", type=at_least(1), default=16, help="number of samples (default 16)")
         p.add_argument("--condition", help="condition for a conditional model, e.g. 3 or speaker=jackson")
     if verb == "reconstruct":
         p.add_argument("inputs", nargs="+", help="input files (or sentences for text)")
@@ -172,7 +194,7 @@ def cmd_artifacts(verb: str, args, model, plugin) -> list[Path]:
 
 
 def cmd_plugins(argv: list[str]) -> int:
-    argparse.ArgumentParser(prog="vaekit plugins", description="List installed plugins and whether they load."
+    Parser(prog="vaekit plugins", description="List installed plugins and whether they load."
                             ).parse_args(argv)
     entries = list_plugins()
     if not entries:
@@ -215,11 +237,11 @@ def cmd_run_verb(verb: str, argv: list[str], plugin=None) -> int:
         parser = _run_parser(verb, plugin)
     else:
         add_arguments, run_verb = extra[verb]
-        parser = argparse.ArgumentParser(prog=f"vaekit {verb}", description=(run_verb.__doc__ or "").strip()
+        parser = Parser(prog=f"vaekit {verb}", description=(run_verb.__doc__ or "").strip()
                                          or f"{verb}: a verb of the {plugin.name} plugin")
         parser.add_argument("run", help="run folder, checkpoint folder or save_pretrained folder")
         parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
-        parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        parser.add_argument("--seed", type=at_least(0), default=0, help="random seed (default 0)")
         add_arguments(parser)
     args = parser.parse_intermixed_args(argv) if verb == "eval" else parser.parse_args(argv)
     torch.manual_seed(args.seed)
