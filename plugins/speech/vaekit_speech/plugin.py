@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from vaekit import VAE, DataBundle, Plugin, PluginError
+from vaekit.cli import at_least
 
 from .data import (
     FSDD_NAME,
@@ -52,7 +53,7 @@ class SpeechPlugin(Plugin):
     # -- CLI options ----------------------------------------------------------------------------
     def add_arguments(self, verb: str, parser) -> None:
         if verb in ("sample", "reconstruct", "interpolate"):
-            parser.add_argument("--griffin-lim-iters", dest="griffin_lim_iters", type=int, default=None,
+            parser.add_argument("--griffin-lim-iters", dest="griffin_lim_iters", type=at_least(1), default=None,
                                 help="Griffin-Lim iterations for the WAVs (default: the recipe's)")
         if verb == "sample":
             parser.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's spread")
@@ -61,14 +62,14 @@ class SpeechPlugin(Plugin):
                                 help="condition of the inputs, e.g. speaker=george,digit=3 (default: from FSDD "
                                      "file names {digit}_{speaker}_{index})")
         if verb == "interpolate":
-            parser.add_argument("--steps", type=int, default=8, help="points on the path, ends included")
+            parser.add_argument("--steps", type=at_least(2), default=8, help="points on the path, ends included")
             parser.add_argument("--source-a", dest="source_a", default=None,
                                 help="condition of A for a conditional model (default: from its FSDD name)")
             parser.add_argument("--source-b", dest="source_b", default=None, help="condition of B (as --source-a)")
         if verb == "eval":
-            parser.add_argument("--classifier-epochs", dest="classifier_epochs", type=int, default=8,
+            parser.add_argument("--classifier-epochs", dest="classifier_epochs", type=at_least(1), default=8,
                                 help="epochs for the digit/speaker classifiers trained on real training mels")
-            parser.add_argument("--eval-samples", dest="eval_samples", type=int, default=200,
+            parser.add_argument("--eval-samples", dest="eval_samples", type=at_least(1), default=200,
                                 help="conditional samples and conversions scored by the classifiers")
             parser.add_argument("--score-audio", dest="score_audio", action="store_true",
                                 help="also classify reconstructions after Griffin-Lim audio and back (slower)")
