@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 from speech_fixtures import SMALL, fsdd_root
+from vaekit_speech import plugin
 from vaekit_speech.audio import AudioFileError, load_audio
 from vaekit_speech.data import SpeechDataConfig, Utterance, build_splits, utterance_mel
 from vaekit_speech.features import MelFrontend
@@ -65,6 +66,8 @@ def test_silent_and_all_zero_files_are_not_boosted_but_named(tmp_path, data_dir)
     assert len(train) + len(val) + len(test) == 6
     assert [line.split(": ")[0] for line in info["skipped_files"]] == [str(folder / "hiss.wav"),
                                                                        str(folder / "zeros.wav")]
+    bundle = plugin.build_data(SpeechDataConfig(**cfg, skip_bad_files=True), seed=0, assets=tmp_path)
+    assert bundle.skipped == info["skipped_files"]  # what the trainer names in one line and lists in the run
 
 
 def test_a_metadata_csv_with_a_utf8_byte_order_mark_is_read(tmp_path, data_dir):
