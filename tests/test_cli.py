@@ -102,3 +102,84 @@ def test_corrupt_checkpoint_is_a_clear_error(trained_run, tmp_path, capsys):
     assert main(["sample", str(broken)]) == 2
     err = capsys.readouterr().err
     assert str(weights) in err and err.count("\n") == 1
+
+
+# -- bad input is one line (issue 10) --------------------------------------------------------------
+
+def test_out_that_is_a_file_and_a_recipe_that_is_a_folder_are_one_line(points_plugin, tmp_path, capsys):
+    recipe = tmp_path / "points.yaml"
+    recipe.write_text("plugin: points\ndata: {n_train: 32}\ntrainer: {epochs: 1, progress: false}\n")
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    for out in (taken, taken / "run"):
+        assert main(["train", str(recipe), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"vaekit: error: --out {out}: {taken} is a file; expected a run folder (new or existing)\n"
+    assert taken.read_text() == "mine"
+    assert main(["train", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"vaekit: error: {tmp_path}: is a folder; expected a recipe YAML")
+
+
+def test_zero_intervals_are_one_line_errors_not_zero_division(points_plugin, tmp_path, capsys):
+    recipe = tmp_path / "points.yaml"
+    recipe.write_text("plugin: points\ndata: {n_train: 32}\ntrainer: {epochs: 1, progress: false}\n")
+    for key in ("trainer.eval_every", "trainer.checkpoint_every", "trainer.log_every", "trainer.epochs"):
+        assert main(["train", str(recipe), f"{key}=0", "--out", str(tmp_path / "run")]) == 2
+        assert capsys.readouterr().err == f"vaekit: error: {recipe}: {key}: expected an integer >= 1, got 0\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_alias_bomb_in_a_runs_recipe_stops_eval_in_one_line(trained_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    bomb = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else 'lol'] * 9)}]\n" for i in range(7))
+    (run / "recipe.yaml").write_text((run / "recipe.yaml").read_text() + bomb)
+    assert main(["eval", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"vaekit: error: {run / 'recipe.yaml'}: YAML aliases expand to more than")
+    assert err.count("\n") == 1
+
+
+def test_an_alias_bomb_in_a_runs_recipe_stops_resume_in_one_line(trained_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    bomb = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else 'lol'] * 9)}]\n" for i in range(7))
+    (run / "recipe.yaml").write_text((run / "recipe.yaml").read_text() + bomb)
+    recipe = tmp_path / "points.yaml"
+    recipe.write_text("plugin: points\ndata: {n_train: 320, n_val: 64}\nmodel: {latent_dim: 2, hidden: 16}\n"
+                      "trainer: {epochs: 3, batch_size: 32, progress: false, samples: 0}\neval: {iw_samples: 10}\n")
+    assert main(["train", str(recipe), "--out", str(run), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"vaekit: error: {run / 'recipe.yaml'}: YAML aliases expand to more than")
+
+
+def test_an_error_from_anywhere_is_one_bounded_line(points_plugin, tmp_path, capsys):
+    from vaekit.cli import one_line
+
+    assert one_line(ValueError("a\n  b\tc")) == "a b c"
+    assert one_line(ValueError("x" * 5000)) == "x" * 1000 + "... (5,000 characters)"
+    recipe = tmp_path / "points.yaml"
+    recipe.write_text("plugin: points\ndata: {n_train: 32}\n")
+    assert main(["train", str(recipe), "data." + "k" * 3000 + "=1", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 1100
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["sample", "{run}", "-n", "0"], "vaekit sample: error: argument -n/--num: expected an integer >= 1, got 0"),
+    (["eval", "{run}", "--iw-samples", "-3"], "vaekit eval: error: argument --iw-samples: expected an integer >= 0, "
+                                              "got -3"),
+    (["sample", "{run}", "--seed", "-1"], "vaekit sample: error: argument --seed: expected an integer >= 0, got -1"),
+    (["sample", "{run}", "-n", "ten"], "vaekit sample: error: argument -n/--num: expected an integer >= 1, "
+                                       "got 'ten'"),
+])
+def test_bad_arguments_are_one_line(trained_run, capsys, args, expected):
+    verb = args[0]
+    with pytest.raises(SystemExit) as exit_info:
+        main([a.format(run=trained_run) for a in args])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"{expected} (see vaekit {verb} --help)\n"

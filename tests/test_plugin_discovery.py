@@ -182,3 +182,21 @@ def test_the_name_a_loaded_plugin_reports_finds_it_again(site, monkeypatch):
         assert "enginetest_alias" in str(error) and "enginetest_other" in str(error)
         return
     assert get_plugin(plugin.name) is plugin
+
+
+def test_a_plugin_whose_import_calls_sys_exit_is_listed_as_broken_and_plugins_exits_normally(site, monkeypatch,
+                                                                                               capsys):
+    from vaekit.cli import main
+
+    install(site, "enginetest-quitter", "0.2", {"enginetest_quitter": "enginetest_quitter_module:plugin"},
+            {"enginetest_quitter_module": "import sys\nsys.exit(3)\n"})
+    install(site, "enginetest-good", "1.0", {"enginetest_good": "enginetest_good_module:plugin"},
+            {"enginetest_good_module": GOOD_MODULE})
+    activate(site, monkeypatch)
+
+    with pytest.raises(PluginError, match="'enginetest_quitter' from enginetest-quitter failed to import: SystemExit"):
+        get_plugin("enginetest_quitter")
+    assert main(["plugins"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "error:" in rows["enginetest_quitter"] and "SystemExit: 3" in rows["enginetest_quitter"]
+    assert rows["enginetest_good"].split()[-1] == "ok"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -130,8 +131,21 @@ def test_a_literal_mismatch_lists_the_choices_and_suggests_the_nearest(tmp_path,
 
 
 def test_a_plugin_config_that_rejects_a_value_names_the_section(tmp_path):
-    path = write_recipe(tmp_path, GOOD.replace("latent_dim: 3", "latent_dim: 0"))
-    with pytest.raises(RecipeError, match=r"model: latent_dim must be positive"):
+    @dataclass
+    class EvenModel:
+        width: int = 2
+
+        def __post_init__(self):
+            if self.width % 2:
+                raise ValueError(f"width must be even, got {self.width}")
+
+    class Even(Plugin):
+        name = "enginetest_even"
+        model_config = EvenModel
+
+    vaekit.register_plugin(Even())
+    path = write_recipe(tmp_path, "plugin: enginetest_even\nmodel: {width: 3}\n")
+    with pytest.raises(RecipeError, match=r"model: width must be even, got 3"):
         load_recipe(path)
 
 
@@ -245,3 +259,65 @@ def test_a_plugin_without_config_dataclasses_keeps_raw_sections_and_they_are_sav
     assert recipe.data == {"rows": 10} and recipe.model == {"width": 4}
     saved = recipe.to_dict()  # what the trainer writes to the run's recipe.yaml
     assert saved["data"] == {"rows": 10} and saved["model"] == {"width": 4}
+
+
+# -- hostile or mistaken input (issue 10) --------------------------------------------------------
+
+ALIAS_BOMB = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else '0'] * 9)}]\n" for i in range(7))
+
+
+def test_a_yaml_alias_bomb_is_refused_in_one_line_before_anything_expands_it(tmp_path):
+    path = write_recipe(tmp_path, GOOD)
+    path.write_text(path.read_text() + ALIAS_BOMB)  # 9**7 = 4.8 million values once expanded
+    with pytest.raises(RecipeError) as error:
+        load_recipe(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: YAML aliases expand to more than 100,000 values") and "\n" not in message
+
+
+def test_an_alias_bomb_in_an_override_and_a_recursive_anchor_are_refused(tmp_path):
+    path = write_recipe(tmp_path, GOOD)
+    bomb = "{" + ", ".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else '0'] * 9)}]" for i in range(7)) + "}"
+    with pytest.raises(RecipeError, match="override data.noise: YAML aliases expand"):
+        load_recipe(path, [f"data.noise={bomb}"])
+    with pytest.raises(RecipeError, match="refers to itself"):
+        load_recipe(write_recipe(tmp_path, "plugin: points\nloop: &loop [*loop]\n", "loop.yaml"))
+
+
+def test_ordinary_anchors_still_work(tmp_path):
+    body = GOOD.replace("    seed: 3\n", "    seed: &s 3\n").replace("epochs: 5", "epochs: *s")
+    assert load_recipe(write_recipe(tmp_path, body)).trainer.epochs == 3
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("trainer.eval_every=0", "trainer.eval_every: expected an integer >= 1, got 0"),
+    ("trainer.checkpoint_every=0", "trainer.checkpoint_every: expected an integer >= 1, got 0"),
+    ("trainer.log_every=0", "trainer.log_every: expected an integer >= 1, got 0"),
+    ("trainer.epochs=0", "trainer.epochs: expected an integer >= 1, got 0"),
+    ("trainer.lr=0", "trainer.lr: expected a number > 0, got 0.0"),
+    ("objective.beta=-1", "objective.beta: expected a number >= 0, got -1.0"),
+    ("model.latent_dim=0", "model.latent_dim: expected an integer >= 1, got 0"),
+    ("seed=-1", "seed: expected an integer >= 0, got -1"),
+    ("data.n_points=-1001", "data.n_points: expected an integer >= 0, got -1001"),
+    ("objective.kl_schedule.ratio=1.5", "objective.kl_schedule.ratio: expected a number <= 1, got 1.5"),
+])
+def test_values_a_key_cannot_mean_are_one_line_errors_naming_file_and_key(tmp_path, override, expected):
+    path = write_recipe(tmp_path, GOOD)
+    with pytest.raises(RecipeError) as error:
+        load_recipe(path, [override])
+    assert str(error.value) == f"{path}: {expected}"
+
+
+def test_an_error_quotes_at_most_200_characters_of_a_huge_value(tmp_path):
+    path = write_recipe(tmp_path, GOOD)
+    huge = "[" + ",".join(["1"] * 50_000) + "]"
+    with pytest.raises(RecipeError) as error:
+        load_recipe(path, [f"model.latent_dim={huge}"])
+    message = str(error.value)
+    assert "model.latent_dim: expected int, got [1, 1, 1" in message
+    assert len(message) < 400 and "(150,000 characters)" in message
+
+
+def test_a_recipe_path_that_is_a_folder_says_so(tmp_path):
+    with pytest.raises(RecipeError, match=f"^{tmp_path}: is a folder; expected a recipe YAML file"):
+        load_recipe(tmp_path)

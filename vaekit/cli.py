@@ -22,7 +22,7 @@ import torch
 from . import __version__
 from .checkpoint import CheckpointError, load, read_json, resolve_model_dir
 from .memory import keep_freed_memory
-from .plugin import PluginError, get_plugin, list_plugins, plugin_status
+from .plugin import PluginError, get_plugin, list_plugins, plugin_status, plugins_with_verb, report_skipped
 from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
 
 RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate")
@@ -31,8 +31,29 @@ EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, FileNo
 
 # -- parsers ---------------------------------------------------------------------------------------
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the mistake and where to look, not the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())[:1000]} (see {self.prog} --help)\n")
+
+
+def at_least(low: int):
+    """An argparse type: an integer >= low (argparse names the option in its one-line error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text[:200]!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
 def _train_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vaekit train", description="Train a recipe into a run folder.")
+    p = Parser(prog="vaekit train", description="Train a recipe into a run folder.")
     p.add_argument("recipe", help="recipe YAML file, e.g. recipes/image/shapes.yaml")
     p.add_argument("overrides", nargs="*", help="recipe overrides KEY=VALUE, e.g. trainer.epochs=20 model.latent_dim=8")
     p.add_argument("--out", type=Path, help="run folder (default: runs/<recipe name>)")
@@ -48,22 +69,23 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
         "reconstruct": "Encode and decode inputs (files or text) and write input beside output.",
         "interpolate": "Decode points along the latent path between two inputs.",
     }
-    p = argparse.ArgumentParser(prog=f"vaekit {verb}", description=descriptions.get(verb),
+    p = Parser(prog=f"vaekit {verb}", description=descriptions.get(verb),
                                 epilog=None if plugin else f"Plugin options: vaekit {verb} RUN --help")
     p.add_argument("run", help="run folder, checkpoint folder or save_pretrained folder")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, mps")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=at_least(0), default=0, help="random seed (default 0)")
     if verb == "eval":
-        p.add_argument("--iw-samples", type=int, help="importance samples per example (default: the recipe's eval)")
+        p.add_argument("--iw-samples", type=at_least(0),
+                       help="importance samples per example (default: the recipe's eval; 0 = skip the NLL)")
         p.add_argument("--split", choices=["test", "val", "train"], help="data split (default: the recipe's eval)")
-        p.add_argument("--batch-size", type=int, help="examples per batch")
-        p.add_argument("--max-examples", type=int, help="evaluate only the first N examples")
+        p.add_argument("--batch-size", type=at_least(1), help="examples per batch")
+        p.add_argument("--max-examples", type=at_least(1), help="evaluate only the first N examples")
         p.add_argument("--output", type=Path, help="JSON file for the results (default: RUN/eval-SPLIT.json)")
         p.add_argument("overrides", nargs="*", help="recipe overrides KEY=VALUE for the data, e.g. data.root=...")
     else:
         p.add_argument("-o", "--out-dir", type=Path, help=f"output folder (default: RUN/outputs/{verb})")
     if verb == "sample":
-        p.add_argument("-n", "--num", type=int, default=16, help="number of samples (default 16)")
+        p.add_argument("-n", "--num", type=at_least(1), default=16, help="number of samples (default 16)")
         p.add_argument("--condition", help="condition for a conditional model, e.g. 3 or speaker=jackson")
     if verb == "reconstruct":
         p.add_argument("inputs", nargs="+", help="input files (or sentences for text)")
@@ -98,6 +120,9 @@ def cmd_train(argv: list[str]) -> int:
     overrides = list(args.overrides) + ([f"trainer.device={args.device}"] if args.device else [])
     recipe = load_recipe(args.recipe, overrides)
     run_dir = args.out or Path("runs") / (recipe.name or Path(args.recipe).stem)
+    blocking = next((p for p in (run_dir, *run_dir.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ValueError(f"--out {run_dir}: {blocking} is a file; expected a run folder (new or existing)")
     from .trainer import train
 
     summary = train(recipe, run_dir, resume=args.resume)
@@ -125,6 +150,7 @@ def cmd_eval(args, model, plugin) -> int:
     split = args.split or recipe.eval.split
     k = recipe.eval.iw_samples if args.iw_samples is None else args.iw_samples
     data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"]))
+    report_skipped(data, None)
     dataset = {"test": data.test, "val": data.val, "train": data.train}[split]
     if dataset is None:
         raise ValueError(f"--split {split}: the plugin has no {split} split for this recipe")
@@ -168,7 +194,7 @@ def cmd_artifacts(verb: str, args, model, plugin) -> list[Path]:
 
 
 def cmd_plugins(argv: list[str]) -> int:
-    argparse.ArgumentParser(prog="vaekit plugins", description="List installed plugins and whether they load."
+    Parser(prog="vaekit plugins", description="List installed plugins and whether they load."
                             ).parse_args(argv)
     entries = list_plugins()
     if not entries:
@@ -189,20 +215,33 @@ def _print_summary(summary: dict) -> None:
         print(f"  {key:<16} {value:.4f}" if isinstance(value, float) else f"  {key:<16} {value}")
 
 
-def cmd_run_verb(verb: str, argv: list[str]) -> int:
+def _verb_plugin(verb: str, run: str | None, argv: list[str]):
+    """The plugin whose options a verb takes: the RUN's; for a plugin verb's --help without a RUN, its owner's."""
+    wants_help = bool({"-h", "--help"} & set(argv))
+    if run is not None and (Path(run).exists() or not wants_help):
+        return get_plugin(_plugin_name_of(run))
+    if verb in RUN_VERBS:
+        return None
+    owners = plugins_with_verb(verb)
+    if len(owners) > 1:
+        raise PluginError(f"{verb}: added by several plugins ({', '.join(p.name for p in owners)}); "
+                          f"give a RUN: vaekit {verb} RUN --help")
+    return owners[0] if owners else None
+
+
+def cmd_run_verb(verb: str, argv: list[str], plugin=None) -> int:
     run = _first_positional(argv)
-    plugin = None
-    if run is not None and not ({"-h", "--help"} & set(argv) and not Path(run).exists()):
-        plugin = get_plugin(_plugin_name_of(run))
+    plugin = plugin or _verb_plugin(verb, run, argv)
     extra = plugin.commands() if plugin is not None else {}
     if verb in RUN_VERBS:
         parser = _run_parser(verb, plugin)
     else:
-        add_arguments, _ = extra[verb]
-        parser = argparse.ArgumentParser(prog=f"vaekit {verb}")
+        add_arguments, run_verb = extra[verb]
+        parser = Parser(prog=f"vaekit {verb}", description=(run_verb.__doc__ or "").strip()
+                                         or f"{verb}: a verb of the {plugin.name} plugin")
         parser.add_argument("run", help="run folder, checkpoint folder or save_pretrained folder")
         parser.add_argument("--device", default="cpu", help="cpu (default), cuda, mps")
-        parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+        parser.add_argument("--seed", type=at_least(0), default=0, help="random seed (default 0)")
         add_arguments(parser)
     args = parser.parse_intermixed_args(argv) if verb == "eval" else parser.parse_args(argv)
     torch.manual_seed(args.seed)
@@ -218,6 +257,15 @@ def cmd_run_verb(verb: str, argv: list[str]) -> int:
     return 0
 
 
+MAX_ERROR = 1000  # characters of an error line; recipe errors already quote at most 200 of a value
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message as one line of at most MAX_ERROR characters (a library's may span many)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= MAX_ERROR else text[:MAX_ERROR] + f"... ({len(text):,} characters)"
+
+
 USAGE = """usage: vaekit VERB ...
 
 verbs:
@@ -229,7 +277,7 @@ verbs:
   plugins                                              installed modality plugins
   VERB RUN ...                                         extra verbs a run's plugin provides
 
-`vaekit VERB --help` describes each verb; `python -m vaekit` works the same.
+`vaekit VERB --help` describes each verb (a plugin's verbs too, with no RUN); `python -m vaekit` works the same.
 """
 
 
@@ -255,16 +303,19 @@ def main(argv: list[str] | None = None) -> int:
         if run is not None and Path(run).exists():
             plugin = get_plugin(_plugin_name_of(run))
             if verb in plugin.commands():
-                return cmd_run_verb(verb, rest)
+                return cmd_run_verb(verb, rest, plugin)
             raise PluginError(f"unknown verb {verb!r}; plugin {plugin.name!r} adds: "
                               f"{', '.join(plugin.commands()) or 'none'}")
+        owners = plugins_with_verb(verb) if not verb.startswith("-") else []
+        if owners:  # a plugin verb: its help needs no RUN; a missing RUN is the loader's one-line error
+            return cmd_run_verb(verb, rest, owners[0] if len(owners) == 1 else None)
         print(USAGE, file=sys.stderr)
         print(f"vaekit: error: unknown verb {verb!r}", file=sys.stderr)
         return 2
     except EXPECTED_ERRORS as exc:
         if os.environ.get("VAEKIT_DEBUG"):
             raise
-        print(f"vaekit: error: {exc}", file=sys.stderr)
+        print(f"vaekit: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vaekit: interrupted", file=sys.stderr)

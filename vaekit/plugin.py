@@ -12,6 +12,7 @@ one that fails to import is reported with its error without breaking the others.
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,8 @@ class DataBundle:
     condition); `collate` batches them (torch's default_collate when None). `info` must be JSON:
     it is saved with every checkpoint so build_model can rebuild the model without the data.
     `lengths` (one size per training example, e.g. tokens) lets trainer.bucket_batches group
-    examples of similar length.
+    examples of similar length. `skipped` lists the data files left out (data.skip_bad_files), one
+    "path: reason" each: the trainer announces them in one line and writes them to the run folder.
     """
 
     train: Dataset
@@ -46,6 +48,7 @@ class DataBundle:
     info: dict[str, Any] = field(default_factory=dict)
     collate: Callable | None = None
     lengths: Sequence[int] | None = None
+    skipped: list[str] = field(default_factory=list)
 
 
 class Plugin:
@@ -152,16 +155,64 @@ def get_plugin(name: str) -> Plugin:
     entry = matches[0]
     try:
         plugin = entry.entry_point.load()
-    except Exception as exc:  # any import-time failure of third-party code is reported, not raised raw
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001  third-party import code may even call sys.exit: report it
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise PluginError(f"plugin {name!r} from {entry.distribution} failed to import: "
-                          f"{type(exc).__name__}: {exc}") from exc
+                          f"{' '.join(detail.split())[:300]}") from exc
     if isinstance(plugin, type):
-        plugin = plugin()
+        try:
+            plugin = plugin()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001  a constructor is third-party code too
+            raise PluginError(f"plugin {name!r} ({entry.value}) failed to start: {type(exc).__name__}: "
+                              f"{' '.join(str(exc).split())[:300]}") from None
     if not isinstance(plugin, Plugin):
         raise PluginError(f"plugin {name!r} ({entry.value}) is a {type(plugin).__name__}, not a vaekit.Plugin")
     plugin.name = name  # the entry-point name is what recipes and checkpoints record and look up again
     _loaded[name] = plugin
     return plugin
+
+
+SKIPPED_FILES = "skipped-files.txt"
+
+
+def name_files(files: Sequence[str], shown: int = 3) -> str:
+    """`a.wav, b.wav, c.wav and 7 more`: the first few of a list of files for a one-line message."""
+    names = [str(f) for f in files[:shown]]
+    more = f" and {len(files) - shown} more" if len(files) > shown else ""
+    return ", ".join(names) + more
+
+
+def report_skipped(data: DataBundle, run_dir: Path | None) -> Path | None:
+    """Print one line about the data files a plugin skipped; with a run_dir, list them all in RUN/skipped-files.txt."""
+    if not data.skipped:
+        return None
+    listing = None
+    if run_dir is not None:
+        listing = Path(run_dir) / SKIPPED_FILES
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        listing.write_text("".join(line.replace("\n", " ") + "\n" for line in data.skipped), encoding="utf-8")
+    paths = [line.split(": ", 1)[0] for line in data.skipped]
+    where = f"; every one with its reason in {listing}" if listing else ""
+    print(f"vaekit: skipped {len(paths)} unreadable data file(s): {name_files(paths)}{where}", file=sys.stderr,
+          flush=True)
+    return listing
+
+
+def plugins_with_verb(verb: str) -> list[Plugin]:
+    """Installed plugins (those that import) that add the CLI verb `verb`; used for help without a RUN."""
+    found = []
+    for entry in list_plugins():
+        try:
+            plugin = get_plugin(entry.name)
+        except PluginError:
+            continue  # a broken plugin is reported by `vaekit plugins`, not here
+        if verb in plugin.commands():
+            found.append(plugin)
+    return found
 
 
 def plugin_status(entry: PluginEntry) -> str:

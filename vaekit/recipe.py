@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from typing import Any, Literal
 import yaml
 
 DEFAULT_DATA_DIR = "~/.cache/vaekit/data"
+MAX_YAML_NODES = 100_000  # values a recipe may hold once its aliases are expanded (real recipes hold ~100)
+MAX_QUOTE = 200  # characters of a value an error message quotes
 
 
 class RecipeError(ValueError):
@@ -112,19 +115,80 @@ class Recipe:
         return out
 
 
+def quote(value: Any) -> str:
+    """repr(value) cut to MAX_QUOTE characters, so an error about a huge value stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= MAX_QUOTE else f"{text[:MAX_QUOTE]}... ({len(text):,} characters)"
+
+
 # -- reading -------------------------------------------------------------------------------------
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents whose aliases expand past MAX_YAML_NODES values (a "billion laughs")."""
+
+    aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+        return super().compose_node(parent, index)
+
+    def compose_document(self):
+        node = super().compose_document()
+        if self.aliases:  # only aliases can make a short document huge
+            _count_nodes(node, {}, set())
+        return node
+
+
+def _count_nodes(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """Values in node once aliases are expanded; each distinct node is counted once, so this is fast."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise RecipeError("a YAML alias refers to itself (a recursive anchor)")
+    open_nodes.add(key)
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_count_nodes(child, sizes, open_nodes) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_count_nodes(k, sizes, open_nodes) + _count_nodes(v, sizes, open_nodes) for k, v in node.value)
+    open_nodes.discard(key)
+    if size > MAX_YAML_NODES:
+        raise RecipeError(f"YAML aliases expand to more than {MAX_YAML_NODES:,} values (an alias bomb?); "
+                          "write the values out or use fewer nested anchors")
+    sizes[key] = size
+    return size
+
+
+def load_yaml_text(text: str, where: str) -> Any:
+    """yaml.safe_load with a bound on alias expansion; errors are RecipeErrors that name where (and the line)."""
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)
+    except RecipeError as exc:
+        raise RecipeError(f"{where}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise RecipeError(f"{where}:{line} not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise RecipeError(f"{where}: YAML nested too deeply") from None
+
 
 def read_yaml(path: str | Path) -> dict:
     """Parse a YAML mapping from a file, with errors that name the file and line."""
     path = Path(path)
+    if path.is_dir():
+        raise RecipeError(f"{path}: is a folder; expected a recipe YAML file (e.g. recipes/image/shapes.yaml)")
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise RecipeError(f"{path}:{where} not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not a UTF-8 text file (byte {exc.start}); expected a recipe YAML file") from None
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot be read ({exc.strerror})") from None
+    data = load_yaml_text(text, str(path))
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe must be a YAML mapping with plugin, data, model, ...")
     return data
@@ -134,13 +198,17 @@ def apply_overrides(data: dict, overrides: list[str], source: str) -> dict:
     """Set `a.b.c=value` overrides (value parsed as YAML) on the raw recipe dict."""
     for item in overrides:
         if "=" not in item:
-            raise RecipeError(f"override {item!r}: expected KEY=VALUE, e.g. trainer.epochs=20")
+            raise RecipeError(f"override {quote(item)}: expected KEY=VALUE, e.g. trainer.epochs=20")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw != "" else None
-        except yaml.YAMLError:
-            value = raw
+            value = load_yaml_text(raw, f"override {key}") if raw != "" else None
+        except RecipeError as exc:
+            if "YAML aliases" in str(exc) or "refers to itself" in str(exc):
+                raise
+            value = raw  # not YAML: the text itself
         parts = key.strip().split(".")
+        if not all(parts):
+            raise RecipeError(f"override {quote(item)}: expected KEY=VALUE with a dotted key, e.g. trainer.epochs=20")
         node = data
         for depth, part in enumerate(parts[:-1]):
             child = node.get(part)
@@ -156,16 +224,19 @@ def apply_overrides(data: dict, overrides: list[str], source: str) -> dict:
 def expand_env(value: Any) -> Any:
     """Expand ${VAR} and ~ in every string; VAEKIT_DATA defaults to ~/.cache/vaekit/data."""
     if isinstance(value, str):
-        env = dict(os.environ)
-        env.setdefault("VAEKIT_DATA", DEFAULT_DATA_DIR)
-        for name, val in env.items():
-            value = value.replace("${" + name + "}", val)
+        if "${" in value:  # most values hold no variable: skip the per-variable pass (it dominates big recipes)
+            env = dict(os.environ)
+            env.setdefault("VAEKIT_DATA", DEFAULT_DATA_DIR)
+            value = _ENV_VAR.sub(lambda m: env.get(m.group(1), m.group(0)), value)
         return os.path.expanduser(value) if value.startswith("~") else value
     if isinstance(value, dict):
         return {k: expand_env(v) for k, v in value.items()}
     if isinstance(value, list):
         return [expand_env(v) for v in value]
     return value
+
+
+_ENV_VAR = re.compile(r"\$\{([^}]+)\}")
 
 
 # -- typing --------------------------------------------------------------------------------------
@@ -194,26 +265,26 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return _convert(value, option, where)
             except RecipeError:
                 continue
-        raise RecipeError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        raise RecipeError(f"{where}: expected {_type_name(tp)}, got {quote(value)}")
     if origin is Literal:
         if value not in args:
             near = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
-            raise RecipeError(f"{where}: expected {_type_name(tp)}, got {value!r}{hint}")
+            raise RecipeError(f"{where}: expected {_type_name(tp)}, got {quote(value)}{hint}")
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise RecipeError(f"{where}: expected a section (mapping), got {value!r}")
+            raise RecipeError(f"{where}: expected a section (mapping), got {quote(value)}")
         return build_dataclass(tp, value, where)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise RecipeError(f"{where}: expected a list, got {value!r}")
+            raise RecipeError(f"{where}: expected a list, got {quote(value)}")
         item_type = args[0] if args else Any
         items = [_convert(v, item_type, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
-            raise RecipeError(f"{where}: expected a mapping, got {value!r}")
+            raise RecipeError(f"{where}: expected a mapping, got {quote(value)}")
         return dict(value)
     if tp is bool:
         if isinstance(value, bool):
@@ -234,7 +305,47 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             return str(value)
     elif isinstance(tp, type) and isinstance(value, tp):
         return value
-    raise RecipeError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    raise RecipeError(f"{where}: expected {_type_name(tp)}, got {quote(value)}")
+
+
+# Lower bounds of the engine's numbers: (bound, strict). A value outside is an error naming the key.
+_BOUNDS: dict[type, dict[str, tuple[float, bool]]] = {
+    KLScheduleConfig: {"start": (0, False), "warmup_steps": (0, False), "n_cycles": (1, False),
+                       "ratio": (0, True), "steepness": (0, True)},
+    ObjectiveConfig: {"beta": (0, False), "free_bits": (0, False), "iw_samples": (1, False)},
+    TrainerConfig: {"epochs": (1, False), "max_steps": (1, False), "max_minutes": (0, True), "batch_size": (1, False),
+                    "bucket_batches": (0, False), "lr": (0, True), "weight_decay": (0, False),
+                    "warmup_steps": (0, False), "min_lr_ratio": (0, False), "grad_clip": (0, False),
+                    "eval_every": (1, False), "eval_batches": (0, False), "checkpoint_every": (1, False),
+                    "keep_last": (1, False), "log_every": (1, False), "samples": (0, False),
+                    "num_workers": (0, False), "threads": (0, False)},
+    EvalConfig: {"iw_samples": (0, False), "batch_size": (1, False), "max_examples": (1, False)},
+}
+_UPPER_BOUNDS: dict[type, dict[str, float]] = {KLScheduleConfig: {"ratio": 1}, TrainerConfig: {"min_lr_ratio": 1}}
+# Names that mean the same in every plugin's sections: counts are never negative, a latent has >= 1 dimension.
+_COUNT_NAME = re.compile(r"^(num|n|max)_|_(size|dim|steps|every|samples|examples|length|iters|fft|mels|layers)$")
+
+
+def _check_bounds(cls: type, key: str, value: Any, where: str) -> None:
+    """Raise RecipeError when a number lies outside what the key can mean (e.g. trainer.log_every=0)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    bound = _BOUNDS.get(cls, {}).get(key)
+    if bound is None and isinstance(value, int):
+        if key == "latent_dim":
+            bound = (1, False)
+        elif key != "seed" and _COUNT_NAME.search(key):
+            bound = (0, False)
+    if key == "seed":
+        bound = (0, False)
+    if bound is not None:
+        low, strict = bound
+        if value < low or (strict and value == low):
+            kind = "an integer" if isinstance(value, int) else "a number"
+            raise RecipeError(f"{where}: expected {kind} {'>' if strict else '>='} {low:g}, got {quote(value)}")
+    high = _UPPER_BOUNDS.get(cls, {}).get(key)
+    if high is not None and value > high:
+        raise RecipeError(f"{where}: expected a number <= {high:g}, got {quote(value)}")
 
 
 def build_dataclass(cls: type, values: dict, where: str) -> Any:
@@ -247,10 +358,11 @@ def build_dataclass(cls: type, values: dict, where: str) -> Any:
         if key not in fields:
             near = difflib.get_close_matches(str(key), list(fields), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(fields)}"
-            raise RecipeError(f"{path}: unknown key{hint}")
+            raise RecipeError(f"{quote(path)[1:-1]}: unknown key{hint}")
         value = _convert(value, hints[key], path)
+        _check_bounds(cls, key, value, path)
         if fields[key].metadata.get("must_exist") and value is not None and not Path(value).exists():
-            raise RecipeError(f"{path}: {value} does not exist")
+            raise RecipeError(f"{path}: {quote(value)[1:-1]} does not exist")
         kwargs[key] = value
     missing = [n for n, f in fields.items() if n not in kwargs and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]

@@ -31,8 +31,8 @@ from .batch import to_device
 from .checkpoint import build_model, checkpoints, load_training_state, rng_state, save_checkpoint, set_rng_state
 from .evaluate import autocast, evaluate
 from .objectives import ELBO, IWAE, Objective
-from .plugin import PluginError, get_plugin
-from .recipe import Recipe
+from .plugin import PluginError, get_plugin, report_skipped
+from .recipe import Recipe, read_yaml
 from .schedules import KLSchedule
 
 
@@ -156,6 +156,8 @@ class Trainer:
             assets.mkdir(parents=True, exist_ok=True)
         self._barrier()
         self.data = self.plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
+        if self.is_main:  # one line about data files left out, and their list in the run folder
+            report_skipped(self.data, self.run_dir)
         lengths = self.data.lengths
         if cfg.bucket_batches and (lengths is None or len(lengths) != len(self.data.train)):
             raise TrainingError(f"trainer.bucket_batches: the {recipe.plugin} plugin gives no length for each training "
@@ -221,7 +223,7 @@ class Trainer:
         saved_file = self.run_dir / "recipe.yaml"
         if not saved_file.is_file():
             return
-        changed = [(key, old, new) for key, old, new in changed_keys(yaml.safe_load(saved_file.read_text()), current)
+        changed = [(key, old, new) for key, old, new in changed_keys(read_yaml(saved_file), current)
                    if key not in RESUMABLE_KEYS and key.split(".")[0] not in RESUMABLE_KEYS]
         if changed:
             described = ", ".join(f"{key} ({old!r} -> {new!r})" for key, old, new in changed)

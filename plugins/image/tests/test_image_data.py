@@ -100,9 +100,10 @@ def test_corrupt_and_truncated_images_name_the_file(tmp_path):
     (root / "dogs" / "garbage.png").write_bytes(b"this is not an image")
     with pytest.raises(ImageFileError, match="truncated.png"):
         build({"name": "folder", "root": str(root), "size": 16}, tmp_path)
-    with pytest.warns(UserWarning, match="skipped 2 unreadable image file.*garbage.png"):
-        bundle = build({"name": "folder", "root": str(root), "size": 16, "skip_bad_files": True}, tmp_path)
+    bundle = build({"name": "folder", "root": str(root), "size": 16, "skip_bad_files": True}, tmp_path)
     assert len(bundle.train) + len(bundle.val) + len(bundle.test) == 10
+    assert [line.split(": ")[0] for line in bundle.skipped] == [str(root / "cats" / "truncated.png"),
+                                                                str(root / "dogs" / "garbage.png")]
 
 
 def test_bad_data_section_is_a_recipe_error(tmp_path):

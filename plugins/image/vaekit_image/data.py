@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from vaekit import DataBundle, RecipeError
+from vaekit.plugin import name_files
 
 from .config import ImageDataConfig
 from .images import IMAGE_EXTENSIONS, ImageFileError, load_image
@@ -206,9 +206,18 @@ def build_mnist(cfg: ImageDataConfig, seed: int):
 # -- a folder of image files ---------------------------------------------------------------------
 
 def list_image_files(root: Path) -> tuple[list[Path], list[int], list[str]]:
-    """Image files under root: with class subfolders (ImageFolder layout) labelled by folder, else unlabelled."""
+    """Image files under root: with class subfolders (ImageFolder layout) labelled by folder, else unlabelled.
+
+    Images directly in root beside class subfolders would have no class: that is an error naming them,
+    never a silent drop.
+    """
     subfolders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     class_dirs = [d for d in subfolders if any(f.suffix.lower() in IMAGE_EXTENSIONS for f in d.rglob("*"))]
+    top = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+    if class_dirs and top:
+        raise RecipeError(f"data.root: {root} holds {len(top)} image file(s) ({name_files([f.name for f in top])}) "
+                          f"beside class subfolders ({name_files([d.name for d in class_dirs])}); move them into "
+                          "a class folder, or point data.root at a folder of images only")
     if class_dirs:
         files, labels = [], []
         for label, folder in enumerate(class_dirs):
@@ -216,8 +225,7 @@ def list_image_files(root: Path) -> tuple[list[Path], list[int], list[str]]:
             files += found
             labels += [label] * len(found)
         return files, labels, [d.name for d in class_dirs]
-    files = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
-    return files, [0] * len(files), []
+    return top, [0] * len(top), []
 
 
 def build_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int):
@@ -236,9 +244,7 @@ def build_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int):
         except ImageFileError as exc:
             if not cfg.skip_bad_files:
                 raise ImageDataError(f"{exc}; fix or remove it, or set data.skip_bad_files: true") from None
-            bad.append(str(path))
-    if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable image file(s): {', '.join(bad)}", stacklevel=2)
+            bad.append(str(exc))
     if not images:
         raise ImageDataError(f"{root}: none of the {len(files)} image files could be read")
     images_t, labels_t = torch.stack(images), torch.tensor(kept)
@@ -248,7 +254,7 @@ def build_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int):
         raise RecipeError(f"data.val_fraction: {cfg.val_fraction} leaves no training images out of {len(order)}")
     parts = {"val": order[:n_eval], "test": order[n_eval:2 * n_eval], "train": order[2 * n_eval:]}
     splits = {name: (images_t[idx], labels_t[idx]) for name, idx in parts.items()}
-    return splits, class_names
+    return splits, class_names, bad
 
 
 # -- the plugin's build_data ---------------------------------------------------------------------
@@ -265,6 +271,7 @@ def default_geometry(cfg: ImageDataConfig) -> tuple[int, int]:
 def build_data(cfg: ImageDataConfig, seed: int) -> DataBundle:
     """Datasets for the recipe's data section, and the facts (size, channels, classes) the model needs."""
     size, channels = default_geometry(cfg)
+    skipped: list[str] = []  # "path: reason" for each unreadable file left out (data.skip_bad_files)
     info = {"dataset": cfg.name, "size": size, "channels": channels, "condition": cfg.condition,
             "class_names": [], "lowres_factor": cfg.lowres_factor,
             "lowres_size": math.ceil(size / cfg.lowres_factor)}
@@ -273,7 +280,10 @@ def build_data(cfg: ImageDataConfig, seed: int) -> DataBundle:
         train, val, test = make(cfg.num_train, 0), make(cfg.num_val, 1), make(cfg.num_test, 2)
         info.update(class_names=list(SHAPE_NAMES), binarized=True, factor_names=list(SHAPE_FACTORS))
     else:
-        splits, class_names = build_mnist(cfg, seed) if cfg.name == "mnist" else build_folder(cfg, seed, size, channels)
+        if cfg.name == "mnist":
+            splits, class_names = build_mnist(cfg, seed)
+        else:
+            splits, class_names, skipped = build_folder(cfg, seed, size, channels)
         binarize = cfg.binarize if cfg.binarize != "auto" else ("dynamic" if cfg.name == "mnist" else "none")
         if cfg.dequantize and binarize != "none":
             raise RecipeError("data.dequantize: only for 8-bit data; set data.binarize: none")
@@ -298,4 +308,4 @@ def build_data(cfg: ImageDataConfig, seed: int) -> DataBundle:
         # A few low-res conditions travel with the model so `sample` without --condition has something to upscale.
         examples = torch.stack([val[i]["c"] for i in range(min(8, len(val)))])
         info["example_conditions"] = examples.round(decimals=4).tolist()
-    return DataBundle(train=train, val=val, test=test, info=info)
+    return DataBundle(train=train, val=val, test=test, info=info, skipped=skipped)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -23,7 +24,7 @@ def load_image(path: str | Path, size: int, channels: int) -> Tensor:
     try:
         with Image.open(path) as image:
             image.load()  # decode now: a truncated file fails here, not later inside training
-            image = image.convert("L" if channels == 1 else "RGB")
+            image = to_8bit(image).convert("L" if channels == 1 else "RGB")
     except FileNotFoundError:
         raise ImageFileError(f"{path}: no such image file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -31,6 +32,20 @@ def load_image(path: str | Path, size: int, channels: int) -> Tensor:
     if image.size != (size, size):
         image = TF.center_crop(TF.resize(image, size, antialias=True), [size, size])
     return TF.pil_to_tensor(image)
+
+
+def to_8bit(image):
+    """A 16-bit or 32-bit greyscale image scaled to 8 bits (Pillow's convert("L") clips it to white instead)."""
+    from PIL import Image
+
+    if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F":  # float images: [0, 1] by convention, else their own 0-255 range
+        scale = 255.0 if values.size and np.nanmax(values) <= 1.0 else 1.0
+    else:  # 16-bit PNG/TIFF ("I;16", or "I" holding 0-65535); an "I" that stays within 0-255 is 8-bit data
+        scale = 255.0 / 65535.0 if values.size and values.max() > 255 or image.mode.startswith("I;16") else 1.0
+    return Image.fromarray(np.clip(np.round(np.nan_to_num(values) * scale), 0, 255).astype(np.uint8), mode="L")
 
 
 def load_pixels(paths: list[str | Path], size: int, channels: int) -> Tensor:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from torch import Tensor
 
-from vaekit import VAE, DataBundle, LearnedConditionalPrior, Plugin, RecipeError
+from vaekit import VAE, DataBundle, LearnedConditionalPrior, Plugin, PluginError, RecipeError
 from vaekit.checkpoint import run_dir_of
+from vaekit.cli import at_least
 
 from . import artifacts
 from .config import ImageDataConfig, ImageModelConfig
@@ -49,7 +50,7 @@ class ImagePlugin(Plugin):
     # -- CLI verbs ---------------------------------------------------------------------------------
     def add_arguments(self, verb: str, parser) -> None:
         if verb == "sample":
-            parser.add_argument("--per-class", type=int, default=0,
+            parser.add_argument("--per-class", type=at_least(0), default=0,
                                 help="samples per class (a row each in the grid; images per class folder)")
             parser.add_argument("--format", choices=["grid", "folder"], default="grid",
                                 help="grid: one samples.png; folder: OUT/<class>/NNNNN.png for torchvision ImageFolder")
@@ -60,13 +61,14 @@ class ImagePlugin(Plugin):
         if verb in ("reconstruct", "interpolate"):
             parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
         if verb == "interpolate":
-            parser.add_argument("--steps", type=int, default=8, help="decoded points between A and B (default 8)")
+            parser.add_argument("--steps", type=at_least(0), default=8,
+                                help="decoded points between A and B (default 8)")
             parser.add_argument("--method", choices=["linear", "slerp"], default="linear",
                                 help="linear or spherical interpolation of the posterior means")
         if verb == "eval":
-            parser.add_argument("--classifier-samples", type=int, default=100,
+            parser.add_argument("--classifier-samples", type=at_least(0), default=100,
                                 help="CVAE: conditional samples per class judged by the classifier (default 100)")
-            parser.add_argument("--classifier-examples", type=int, default=10000,
+            parser.add_argument("--classifier-examples", type=at_least(1), default=10000,
                                 help="CVAE: training images the classifier learns from, once per run (default 10000)")
 
     def parse_condition(self, text: str, model: VAE) -> Tensor:
@@ -74,6 +76,9 @@ class ImagePlugin(Plugin):
 
     def sample(self, model, n, condition, out_dir, per_class: int = 0, format: str = "grid",
                temperature: float = 1.0, mode: str = "mean", **options):
+        if per_class and artifacts.model_info(model)["condition"] == "none":
+            raise PluginError(f"--per-class {per_class}: this image model is unconditional (no classes); "
+                              "use -n for the number of samples")
         return artifacts.sample(model, n, condition, Path(out_dir), per_class=per_class, format=format,
                                 temperature=temperature, mode=mode)
 
@@ -152,11 +157,12 @@ def _traverse_arguments(parser) -> None:
     parser.add_argument("--input", help="image whose posterior mean is the base point (default: the prior mean)")
     parser.add_argument("--dims", help="latent dimensions to vary, e.g. 0,1,2 (default: all)")
     parser.add_argument("--span", type=float, default=3.0, help="vary each dimension over [-span, span] (default 3)")
-    parser.add_argument("--steps", type=int, default=9, help="images per row (default 9)")
+    parser.add_argument("--steps", type=at_least(2), default=9, help="images per row (default 9)")
     parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
 
 
 def _run_traverse(model, plugin, args) -> list[Path]:
+    """Latent traversals: one row per latent dimension, varied around a base point (traverse.png)."""
     return artifacts.traverse(model, _out_dir(args, "traverse"), input=args.input, dims=_dims(args.dims),
                               span=args.span, steps=args.steps, label=args.label)
 
@@ -166,11 +172,12 @@ def _inpaint_arguments(parser) -> None:
     parser.add_argument("image", help="image file to complete (resized to the model's size)")
     parser.add_argument("--box", help="region to fill as x0,y0,x1,y1 in model-size pixels (x1, y1 exclusive)")
     parser.add_argument("--mask", help="mask image: white (> 127) marks the region to fill")
-    parser.add_argument("--iterations", type=int, default=30, help="encode/decode rounds (default 30)")
+    parser.add_argument("--iterations", type=at_least(1), default=30, help="encode/decode rounds (default 30)")
     parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
 
 
 def _run_inpaint(model, plugin, args) -> list[Path]:
+    """Fill a masked region of an image by iterated encoding and decoding (inpaint.png)."""
     return artifacts.inpaint(model, args.image, _out_dir(args, "inpaint"), box=args.box, mask=args.mask,
                              iterations=args.iterations, label=args.label)
 
@@ -178,10 +185,11 @@ def _run_inpaint(model, plugin, args) -> list[Path]:
 def _superres_arguments(parser) -> None:
     _out_argument(parser, "superres")
     parser.add_argument("inputs", nargs="+", help="low-resolution image files to upscale")
-    parser.add_argument("--samples", type=int, default=4, help="outputs per input in superres.png (default 4)")
+    parser.add_argument("--samples", type=at_least(1), default=4, help="outputs per input in superres.png (default 4)")
     parser.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's std for the draws")
 
 
 def _run_superres(model, plugin, args) -> list[Path]:
+    """Upscale low-resolution images with a model conditioned on data.condition: lowres (superres.png)."""
     return artifacts.superres(model, args.inputs, _out_dir(args, "superres"), samples=args.samples,
                               temperature=args.temperature)

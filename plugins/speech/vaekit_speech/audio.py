@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+SILENCE_DBFS = -60.0  # a file whose loudest sample is below this holds no speech: normalising it boosts noise
 
 
 class AudioFileError(ValueError):
@@ -112,6 +113,11 @@ def load_audio(path: str | Path, sample_rate: int, trim_db: float | None = None,
     """A file as a mono float waveform [samples] at sample_rate, optionally trimmed and level-normalised."""
     samples, rate = read_audio(path)
     wave = resample(to_mono(samples), rate, sample_rate)
+    peak = float(wave.abs().max())
+    if peak < 10 ** (SILENCE_DBFS / 20):
+        level = "all zeros" if peak == 0 else f"peak {20 * np.log10(peak):.0f} dBFS"
+        raise AudioFileError(f"{path}: silent ({level}, below {SILENCE_DBFS:.0f} dBFS); there is nothing to "
+                             "normalise or learn from")
     if trim_db is not None:
         wave = trim_silence(wave, sample_rate, trim_db)
     return normalize_loudness(wave, normalize, target_db).float()

@@ -13,6 +13,7 @@ import csv
 import dataclasses
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -20,6 +21,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from vaekit.plugin import name_files
 
 from .audio import AUDIO_SUFFIXES, AudioFileError, load_audio, normalize_loudness
 from .features import MelFrontend, MelStats
@@ -118,14 +121,18 @@ def list_fsdd(cfg: SpeechDataConfig) -> list[Utterance]:
 
 def read_metadata(path: Path) -> dict[str, dict[str, str]]:
     """CSV with a `file` column and optional `label` / `speaker` columns -> {file: row}."""
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or "file" not in reader.fieldnames:
-            raise ValueError(f"{path}: metadata CSV needs a header with a 'file' column (file,label,speaker)")
-        unknown = set(reader.fieldnames) - {"file", "label", "speaker"}
-        if unknown:
-            raise ValueError(f"{path}: unknown metadata column(s) {sorted(unknown)}; expected file,label,speaker")
-        return {row["file"]: row for row in reader}
+    # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte-order mark, which would glue itself to 'file'.
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or "file" not in reader.fieldnames:
+                raise ValueError(f"{path}: metadata CSV needs a header with a 'file' column (file,label,speaker)")
+            unknown = set(reader.fieldnames) - {"file", "label", "speaker"}
+            if unknown:
+                raise ValueError(f"{path}: unknown metadata column(s) {sorted(unknown)}; expected file,label,speaker")
+            return {row["file"]: row for row in reader}
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); save the metadata CSV as UTF-8") from None
 
 
 def list_folder(cfg: SpeechDataConfig) -> list[Utterance]:
@@ -197,6 +204,7 @@ def tone_seconds(index: int, seed: int) -> float:
 # -- features -------------------------------------------------------------------------------------
 
 _FEATURE_CACHE: dict[tuple, Tensor] = {}  # (file, feature settings) -> dB log-mel; tests rebuild data often
+_FULL_FRAMES: dict[tuple, int] = {}  # the same key -> frames before the cut to max_seconds
 
 
 def audio_settings(cfg: SpeechDataConfig | dict) -> tuple:
@@ -220,9 +228,27 @@ def utterance_mel(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -
     """dB log-mel [n_mels, frames] of an utterance, cut to the model's canvas; cached per process."""
     key = (str(utt.path) if utt.path else f"{utt.name}:{seed}",) + audio_settings(cfg)
     if key not in _FEATURE_CACHE:
-        mel = frontend_from(cfg).log_mel(utterance_wave(utt, cfg, seed))
+        try:
+            mel = frontend_from(cfg).log_mel(utterance_wave(utt, cfg, seed))
+        except RuntimeError as exc:  # torchaudio's messages name no file
+            raise AudioFileError(f"{utt.path or utt.name}: cannot compute its log-mel ({exc})") from None
+        _FULL_FRAMES[key] = mel.shape[-1]
         _FEATURE_CACHE[key] = mel[:, :max_frames(cfg)].contiguous()
     return _FEATURE_CACHE[key]
+
+
+def was_cut(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -> bool:
+    """Whether utterance_mel cut this utterance to max_seconds (call it after utterance_mel)."""
+    key = (str(utt.path) if utt.path else f"{utt.name}:{seed}",) + audio_settings(cfg)
+    return _FULL_FRAMES.get(key, 0) > max_frames(cfg)
+
+
+def note_cut(names: list[str], cfg: SpeechDataConfig | dict) -> None:
+    """One line saying which inputs were longer than data.max_seconds and lost their end."""
+    if names:
+        get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
+        print(f"vaekit: note: {len(names)} audio file(s) longer than data.max_seconds={get('max_seconds'):g} s "
+              f"were cut to their first {get('max_seconds'):g} s: {name_files(names)}", file=sys.stderr, flush=True)
 
 
 # -- datasets -------------------------------------------------------------------------------------
@@ -294,7 +320,7 @@ def split_utterances(cfg: SpeechDataConfig, utterances: list[Utterance], seed: i
 def load_mels(cfg: SpeechDataConfig, utterances: list[Utterance], seed: int
               ) -> tuple[list[Utterance], list[Tensor], list[str]]:
     """Features of every utterance; bad files raise, or are skipped and returned when skip_bad_files."""
-    kept, mels, skipped = [], [], []
+    kept, mels, skipped, cut = [], [], [], []
     with single_thread(), torch.inference_mode():
         for utt in utterances:
             try:
@@ -302,8 +328,12 @@ def load_mels(cfg: SpeechDataConfig, utterances: list[Utterance], seed: int
                 kept.append(utt)
             except AudioFileError as exc:
                 if not cfg.skip_bad_files:
-                    raise
+                    raise AudioFileError(f"{exc}; fix or remove it, or set data.skip_bad_files: true") from None
                 skipped.append(str(exc))
+                continue
+            if was_cut(utt, cfg, seed):
+                cut.append(str(utt.path or utt.name))
+    note_cut(cut, cfg)
     return kept, mels, skipped
 
 

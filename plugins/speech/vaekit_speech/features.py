@@ -40,8 +40,21 @@ class MelFrontend:
         """Waveform length that gives n_frames."""
         return (n_frames - 1) * self.hop_length
 
+    def min_samples(self) -> int:
+        """Shortest waveform the centred STFT takes (its reflect padding needs more than n_fft // 2 samples)."""
+        return self.n_fft // 2 + 1
+
+    def min_frames(self) -> int:
+        """Fewest frames Griffin-Lim can invert: its inner STFT needs more than n_fft // 2 samples too."""
+        return self.n_fft // (2 * self.hop_length) + 2
+
     def log_mel(self, wave: Tensor) -> Tensor:
-        """Waveform [samples] -> log-mel power [n_mels, frames] in dB, floored top_db below its maximum."""
+        """Waveform [samples] -> log-mel power [n_mels, frames] in dB, floored top_db below its maximum.
+
+        A wave shorter than half an FFT window (a 5 ms click) is padded with silence rather than refused.
+        """
+        if wave.shape[-1] < self.min_samples():
+            wave = torch.nn.functional.pad(wave, (0, self.min_samples() - wave.shape[-1]))
         if self._mel is None:
             import torchaudio
 
@@ -62,6 +75,11 @@ class MelFrontend:
                 n_stft=self.n_fft // 2 + 1, n_mels=self.n_mels, sample_rate=self.sample_rate, f_min=self.f_min,
                 f_max=self.f_max)
         mel_db = mel_db.detach().float().cpu()
+        frames = mel_db.shape[-1]
+        length = max(self.samples(frames), self.hop_length)  # one frame still stands for one hop of sound
+        if frames < self.min_frames():  # an early checkpoint's 1-3 frame utterance: pad with its own floor
+            floor = mel_db.amin(dim=(-2, -1), keepdim=True).expand(*mel_db.shape[:-1], self.min_frames() - frames)
+            mel_db = torch.cat([mel_db, floor], dim=-1)
         spec = self._inverse(torch.pow(10.0, mel_db / 10.0)).clamp(min=0.0)
         # Griffin-Lim starts from random phases: a fixed private seed keeps WAVs reproducible and leaves
         # the global RNG (which the trainer checkpoints) untouched.
@@ -69,8 +87,8 @@ class MelFrontend:
             torch.manual_seed(0)
             return torchaudio.functional.griffinlim(
                 spec, torch.hann_window(self.n_fft), self.n_fft, self.hop_length, self.n_fft, power=2.0,
-                n_iter=n_iter or self.griffin_lim_iters, momentum=0.99, length=self.samples(mel_db.shape[-1]),
-                rand_init=True)
+                n_iter=n_iter or self.griffin_lim_iters, momentum=0.99,
+                length=max(self.samples(mel_db.shape[-1]), length), rand_init=True)[..., :length]
 
 
 @dataclass

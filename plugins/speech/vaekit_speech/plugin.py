@@ -15,8 +15,20 @@ import torch
 from torch import Tensor
 
 from vaekit import VAE, DataBundle, Plugin, PluginError
+from vaekit.cli import at_least
 
-from .data import FSDD_NAME, SpeechDataConfig, Utterance, build_splits, collate, frontend_from, pad_mels, utterance_mel
+from .data import (
+    FSDD_NAME,
+    SpeechDataConfig,
+    Utterance,
+    build_splits,
+    collate,
+    frontend_from,
+    note_cut,
+    pad_mels,
+    utterance_mel,
+    was_cut,
+)
 from .features import MelFrontend, MelStats, save_mel_png
 from .models import SpeechModelConfig, build_speech_vae
 
@@ -32,7 +44,8 @@ class SpeechPlugin(Plugin):
     # -- building -------------------------------------------------------------------------------
     def build_data(self, data: SpeechDataConfig, *, seed: int, assets: Path) -> DataBundle:
         train, val, test, info = build_splits(data, seed)
-        return DataBundle(train=train, val=val, test=test, info=info, collate=collate)
+        return DataBundle(train=train, val=val, test=test, info=info, collate=collate,
+                          skipped=list(info["skipped_files"]))
 
     def build_model(self, model: SpeechModelConfig, info: dict, *, assets: Path) -> VAE:
         return build_speech_vae(model, info)
@@ -40,7 +53,7 @@ class SpeechPlugin(Plugin):
     # -- CLI options ----------------------------------------------------------------------------
     def add_arguments(self, verb: str, parser) -> None:
         if verb in ("sample", "reconstruct", "interpolate"):
-            parser.add_argument("--griffin-lim-iters", dest="griffin_lim_iters", type=int, default=None,
+            parser.add_argument("--griffin-lim-iters", dest="griffin_lim_iters", type=at_least(1), default=None,
                                 help="Griffin-Lim iterations for the WAVs (default: the recipe's)")
         if verb == "sample":
             parser.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's spread")
@@ -49,14 +62,14 @@ class SpeechPlugin(Plugin):
                                 help="condition of the inputs, e.g. speaker=george,digit=3 (default: from FSDD "
                                      "file names {digit}_{speaker}_{index})")
         if verb == "interpolate":
-            parser.add_argument("--steps", type=int, default=8, help="points on the path, ends included")
+            parser.add_argument("--steps", type=at_least(2), default=8, help="points on the path, ends included")
             parser.add_argument("--source-a", dest="source_a", default=None,
                                 help="condition of A for a conditional model (default: from its FSDD name)")
             parser.add_argument("--source-b", dest="source_b", default=None, help="condition of B (as --source-a)")
         if verb == "eval":
-            parser.add_argument("--classifier-epochs", dest="classifier_epochs", type=int, default=8,
+            parser.add_argument("--classifier-epochs", dest="classifier_epochs", type=at_least(1), default=8,
                                 help="epochs for the digit/speaker classifiers trained on real training mels")
-            parser.add_argument("--eval-samples", dest="eval_samples", type=int, default=200,
+            parser.add_argument("--eval-samples", dest="eval_samples", type=at_least(1), default=200,
                                 help="conditional samples and conversions scored by the classifiers")
             parser.add_argument("--score-audio", dest="score_audio", action="store_true",
                                 help="also classify reconstructions after Griffin-Lim audio and back (slower)")
@@ -184,10 +197,13 @@ def load_wave(path: Path) -> Tensor:
 def encode_inputs(model: VAE, paths: list[str]) -> dict:
     """Audio files -> a model-ready batch {"mel", "mask"} with the training data's processing."""
     info = model.config["info"]
-    mels = []
+    mels, cut = [], []
     for path in paths:
         utt = Utterance(Path(path).stem, Path(path))
         mels.append(MelStats.from_info(info).normalize(utterance_mel(utt, info["data"])))
+        if was_cut(utt, info["data"]):
+            cut.append(str(path))
+    note_cut(cut, info["data"])
     batch = pad_mels(mels)
     return {key: value.to(model.device) for key, value in batch.items()}
 
@@ -211,6 +227,9 @@ def parse_condition_text(text: str, info: dict, where: str) -> Tensor:
             if column is None:
                 raise PluginError(f"{where} {text!r}: {value!r} is no class of this model; write KEY=VALUE, "
                                   f"e.g. {conditions[0]['name']}={conditions[0]['classes'][0]}")
+        if values[column] >= 0:  # `speaker=a,speaker=b` must not silently mean b
+            raise PluginError(f"{where} {text!r}: {conditions[column]['name']} is given twice; give each "
+                              "condition once")
         classes = conditions[column]["classes"]
         if value not in classes:
             raise PluginError(f"{where} {text!r}: {conditions[column]['name']} must be one of "

@@ -36,8 +36,8 @@ def test_reconstruct_sentences_and_txt_files(tmp_path):
     text = lines(path)
     assert [line for line in text if line.startswith("input:")] == [f"input:          {s}" for s in SENTENCES[:3]]
     assert sum(line.startswith("reconstruction:") for line in text) == 3
-    with pytest.raises(ValueError, match="missing.txt: no such .txt file"):
-        plugin.reconstruct(model, [str(tmp_path / "missing.txt")], None, tmp_path / "out")
+    with pytest.raises(ValueError, match="missing.txt': no such file"):
+        plugin.reconstruct(model, [str(tmp_path / "missing.txt")], None, tmp_path / "out", inputs_are="file")
 
 
 def test_interpolate_writes_the_homotopy_table(tmp_path):

@@ -19,6 +19,7 @@ from torch import Tensor
 
 import vaekit
 from vaekit.batch import to_device
+from vaekit.recipe import quote
 
 from .config import TextDataConfig, TextModelConfig
 from .data import Collate, SentenceDataset, encode_sentences, make_batch, read_lines, read_sentences
@@ -65,6 +66,40 @@ def _write_lines(path: Path, lines: list[str], echo: bool = False) -> Path:
     if echo:
         print("\n".join(lines))
     return path
+
+
+INPUT_RULE = ("an input that names an existing file is read as one sentence per line; anything else is a "
+              "sentence. --text: every input is a sentence; --file: every input is a file")
+
+
+def _is_file(item: str) -> bool:
+    """Whether item names an existing file; a sentence too long to be a file name is not one."""
+    try:
+        return Path(item).is_file()
+    except (OSError, ValueError):  # ENAMETOOLONG for a sentence > 255 bytes, NUL bytes
+        return False
+
+
+def _read_input_file(item: str) -> list[str]:
+    """The non-empty lines of an input file, with one-line errors naming it."""
+    path = Path(item)
+    try:
+        if not path.is_file():
+            raise ValueError(f"{quote(item)}: no such file (--file reads one sentence per line; use --text for a "
+                             "sentence)")
+        return read_lines(path)
+    except OSError as exc:
+        raise ValueError(f"{quote(item)}: cannot be read as a file ({exc.strerror}); use --text for a "
+                         "sentence") from None
+
+
+def _input_arguments(parser) -> None:
+    kinds = parser.add_mutually_exclusive_group()
+    kinds.add_argument("--text", dest="inputs_are", action="store_const", const="text",
+                       help="every input is a sentence, even one that names a file")
+    kinds.add_argument("--file", dest="inputs_are", action="store_const", const="file",
+                       help="every input is a file with one sentence per line")
+    parser.epilog = f"Inputs: {INPUT_RULE}."
 
 
 class TextPlugin(vaekit.Plugin):
@@ -161,19 +196,16 @@ class TextPlugin(vaekit.Plugin):
         return to_device(make_batch(sentences, self.tokenizer(model), model.decoder.max_length), model.device)
 
     @staticmethod
-    def _inputs(inputs: list[str]) -> list[str]:
-        """Each input is a path to a .txt file (one sentence per line) or a sentence itself."""
+    def _inputs(inputs: list[str], inputs_are: str | None = None) -> list[str]:
+        """Sentences from the CLI inputs: see INPUT_RULE (--text: all sentences, --file: all files)."""
         sentences = []
         for item in inputs:
-            path = Path(item)
-            if item.endswith(".txt") or path.is_file():
-                if not path.is_file():
-                    raise ValueError(f"{item}: no such .txt file")
-                sentences.extend(read_lines(path))
+            if inputs_are == "file" or (inputs_are is None and _is_file(item)):
+                sentences.extend(_read_input_file(item))
             elif item.strip():
                 sentences.append(item.strip())
         if not sentences:
-            raise ValueError("no sentences given: pass sentences or .txt files with one sentence per line")
+            raise ValueError("no sentences given: pass sentences, or files with one sentence per line (--file)")
         return sentences
 
     # -- CLI verbs ---------------------------------------------------------------------------------
@@ -186,6 +218,8 @@ class TextPlugin(vaekit.Plugin):
         if verb == "sample":
             parser.add_argument("--around", default=None,
                                 help="paraphrase: sample latents from this sentence's posterior instead of the prior")
+        if verb in ("reconstruct", "interpolate"):
+            _input_arguments(parser)
         if verb == "reconstruct":
             parser.add_argument("--sample-latent", dest="sample_latent", action="store_true",
                                 help="decode a posterior sample instead of its mean")
@@ -210,10 +244,11 @@ class TextPlugin(vaekit.Plugin):
 
     @torch.no_grad()
     def reconstruct(self, model: vaekit.VAE, inputs: list[str], condition: Tensor | None, out_dir: Path,
-                    sample_latent: bool = False, echo: bool = False, **options) -> list[Path]:
+                    sample_latent: bool = False, echo: bool = False, inputs_are: str | None = None,
+                    **options) -> list[Path]:
         """Encode then decode each sentence; reconstructions.txt pairs input and output."""
         model.eval()
-        sentences = self._inputs(inputs)
+        sentences = self._inputs(inputs, inputs_are)
         outputs = []
         for start in range(0, len(sentences), 256):
             chunk = sentences[start:start + 256]
@@ -227,12 +262,16 @@ class TextPlugin(vaekit.Plugin):
 
     @torch.no_grad()
     def interpolate(self, model: vaekit.VAE, a: str, b: str, out_dir: Path, steps: int = 5, echo: bool = False,
-                    **options) -> list[Path]:
+                    inputs_are: str | None = None, **options) -> list[Path]:
         """Decode the homotopy (1 - t) z_a + t z_b between two posterior means (Bowman et al., Table 7)."""
         if steps < 0:
             raise ValueError(f"--steps: expected 0 or more, got {steps}")
         model.eval()
-        (a_text,), (b_text,) = self._inputs([a]), self._inputs([b])
+        a_lines, b_lines = self._inputs([a], inputs_are), self._inputs([b], inputs_are)
+        for item, lines in ((a, a_lines), (b, b_lines)):
+            if len(lines) != 1:
+                raise ValueError(f"{quote(item)}: interpolate takes one sentence per end, the file holds {len(lines)}")
+        (a_text,), (b_text,) = a_lines, b_lines
         means = model.posterior(self.encode_text(model, [a_text, b_text])).mean
         t = torch.linspace(0.0, 1.0, steps + 2, device=model.device).unsqueeze(1)
         z = (1 - t) * means[0] + t * means[1]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import shutil
 from collections import Counter
 from collections.abc import Iterable
@@ -20,6 +21,8 @@ from pathlib import Path
 
 MANIFEST = "tokenizer.json"
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+log = logging.getLogger("vaekit.text")
+SPM_MAX_SENTENCE_BYTES = 4192  # SentencePiece skips longer training lines (its default max_sentence_length)
 
 
 class Tokenizer:
@@ -112,19 +115,26 @@ class SentencePieceTokenizer(Tokenizer):
 
     @classmethod
     def fit(cls, sentences: list[str], vocab_size: int, model_type: str = "unigram",
-            character_coverage: float = 1.0, seed: int = 0) -> SentencePieceTokenizer:
+            character_coverage: float = 1.0, seed: int = 0, source: str = "the training text"
+            ) -> SentencePieceTokenizer:
         """Train in memory on sentences; hard_vocab_limit off so a small corpus still trains."""
         import sentencepiece as spm
 
+        if not any(len(s.encode("utf-8")) <= SPM_MAX_SENTENCE_BYTES for s in sentences):
+            raise ValueError(f"{source}: every line is longer than SentencePiece's limit of {SPM_MAX_SENTENCE_BYTES} "
+                             "bytes, so it has nothing to learn from; split the text into sentences, one per line")
         model = io.BytesIO()
         spm.set_random_generator_seed(seed)  # sentence sampling and shuffling: the same seed, the same pieces
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size, model_type=model_type,
-            character_coverage=character_coverage, pad_id=0, unk_id=1, bos_id=2, eos_id=3,
-            pad_piece=PAD, unk_piece=UNK, bos_piece=BOS, eos_piece=EOS, hard_vocab_limit=False,
-            num_threads=1, minloglevel=2,
-            input_sentence_size=200_000, shuffle_input_sentence=True,
-        )
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size, model_type=model_type,
+                character_coverage=character_coverage, pad_id=0, unk_id=1, bos_id=2, eos_id=3,
+                pad_piece=PAD, unk_piece=UNK, bos_piece=BOS, eos_piece=EOS, hard_vocab_limit=False,
+                num_threads=1, minloglevel=2,
+                input_sentence_size=200_000, shuffle_input_sentence=True, max_sentence_length=SPM_MAX_SENTENCE_BYTES,
+            )
+        except RuntimeError as exc:  # its messages ("INTERNAL: ... [!sentences_.empty()]") name no file
+            raise ValueError(f"{source}: SentencePiece could not train on it ({' '.join(str(exc).split())})") from None
         return cls(model.getvalue())
 
     @property
@@ -216,13 +226,22 @@ def _write_manifest(folder: Path, manifest: dict) -> None:
 
 
 def build_tokenizer(data_cfg, train_sentences: list[str], seed: int = 0) -> Tokenizer:
-    """The tokenizer the data section asks for, fitted on the training sentences where it learns."""
+    """The tokenizer the data section asks for, fitted on the training sentences where it learns.
+
+    A corpus too small for data.vocab_size gives a smaller vocabulary: that is said in one line.
+    """
     if data_cfg.tokenizer == "word":
-        return WordVocabulary.fit(train_sentences, data_cfg.vocab_size, data_cfg.min_freq, data_cfg.lowercase)
-    if data_cfg.tokenizer == "sentencepiece":
-        return SentencePieceTokenizer.fit(train_sentences, data_cfg.vocab_size, data_cfg.spm_model_type,
-                                          data_cfg.spm_character_coverage, seed)
-    return HuggingFaceTokenizer(data_cfg.hf_tokenizer)
+        tokenizer = WordVocabulary.fit(train_sentences, data_cfg.vocab_size, data_cfg.min_freq, data_cfg.lowercase)
+    elif data_cfg.tokenizer == "sentencepiece":
+        tokenizer = SentencePieceTokenizer.fit(train_sentences, data_cfg.vocab_size, data_cfg.spm_model_type,
+                                               data_cfg.spm_character_coverage, seed, source=str(data_cfg.train))
+    else:
+        return HuggingFaceTokenizer(data_cfg.hf_tokenizer)
+    if tokenizer.vocab_size < data_cfg.vocab_size:
+        log.warning("data.vocab_size=%d: %s supports only %d %s tokenizer entries (specials included); the model "
+                    "uses %d", data_cfg.vocab_size, data_cfg.train, tokenizer.vocab_size, tokenizer.kind,
+                    tokenizer.vocab_size)
+    return tokenizer
 
 
 def has_tokenizer(folder: Path) -> bool:

@@ -27,6 +27,20 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
+def _pretrained_encoder(folder: str) -> nn.Module:
+    """A local Hugging Face encoder from its safetensors weights only: a pytorch_model.bin is a pickle, never loaded."""
+    from transformers import AutoModel
+
+    if not any(Path(folder).glob("*.safetensors")):
+        raise ValueError(f"model.pretrained_encoder: {folder} has no .safetensors weights; vaekit never loads "
+                         "pickled weights (pytorch_model.bin): convert them to safetensors first")
+    try:
+        return AutoModel.from_pretrained(folder, local_files_only=True, use_safetensors=True)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"model.pretrained_encoder: {folder}: not a loadable encoder "
+                         f"({' '.join(str(exc).split())[:300]})") from None
+
+
 class TransformerEncoder(nn.Module):
     """BERT-style encoder, mean-pooled over non-pad tokens -> q(z|x)."""
 
@@ -39,7 +53,7 @@ class TransformerEncoder(nn.Module):
         if cfg.pretrained_encoder and Path(cfg.pretrained_encoder).is_dir():
             # Training: start from the pretrained weights and keep its config with the run, so the model can be
             # rebuilt (and its trained weights loaded) where that folder does not exist.
-            self.bert = AutoModel.from_pretrained(cfg.pretrained_encoder, local_files_only=True)
+            self.bert = _pretrained_encoder(cfg.pretrained_encoder)
             if assets.is_dir() and not saved.exists():
                 saved.write_text(self.bert.config.to_json_string())
         elif cfg.pretrained_encoder and saved.is_file():

@@ -1,0 +1,134 @@
+"""Text inputs a new user really gives (issue 10): long sentences, sentences ending in .txt, odd corpora, pickles."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+
+import pytest
+import torch
+from text_fixtures import SENTENCES, build, tiny_model_config, write_corpus
+from vaekit_text import TextDataConfig, plugin
+
+import vaekit
+from vaekit.checkpoint import build_model
+from vaekit.cli import main
+
+
+def lines(path):
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("textrun")
+    paths = write_corpus(folder / "corpus")
+    recipe = folder / "tiny.yaml"
+    recipe.write_text(f"plugin: text\ndata: {{train: {paths['train']}, val: {paths['val']}, test: {paths['test']}, "
+                      "max_length: 16}\nmodel: {embed_dim: 16, hidden_dim: 32, latent_dim: 4}\n"
+                      "trainer: {max_steps: 2, batch_size: 8, progress: false, samples: 0}\n")
+    run = folder / "run"
+    assert main(["train", str(recipe), "--out", str(run)]) == 0
+    return run
+
+
+def test_a_sentence_longer_than_a_file_name_is_a_sentence(text_run, tmp_path, capsys):
+    long = " ".join(SENTENCES * 5)  # 300+ bytes: Path.is_file raised OSError: File name too long
+    assert len(long.encode()) > 255
+    out = tmp_path / "r"
+    assert main(["reconstruct", str(text_run), long, "-o", str(out), "--no-print"]) == 0
+    assert lines(out / "reconstructions.txt")[0] == f"input:          {long}"
+    assert main(["interpolate", str(text_run), long, SENTENCES[0], "-o", str(tmp_path / "i"), "--no-print"]) == 0
+    assert lines(tmp_path / "i" / "interpolation.txt")[0] == f"from: {long}"
+
+
+def test_a_sentence_ending_in_txt_is_a_sentence_and_text_and_file_force_the_reading(text_run, tmp_path,
+                                                                                      monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    sentence = "please read notes.txt"
+    out = tmp_path / "r"
+    assert main(["reconstruct", str(text_run), sentence, "-o", str(out), "--no-print"]) == 0
+    assert lines(out / "reconstructions.txt")[0] == f"input:          {sentence}"
+    (tmp_path / "notes.txt").write_text(f"{SENTENCES[1]}\n{SENTENCES[2]}\n", encoding="utf-8")
+    assert main(["reconstruct", str(text_run), "notes.txt", "-o", str(out), "--no-print"]) == 0  # an existing file
+    assert [ln for ln in lines(out / "reconstructions.txt") if ln.startswith("input:")] == \
+        [f"input:          {SENTENCES[1]}", f"input:          {SENTENCES[2]}"]
+    assert main(["reconstruct", str(text_run), "--text", "notes.txt", "-o", str(out), "--no-print"]) == 0
+    assert lines(out / "reconstructions.txt")[0] == "input:          notes.txt"
+    capsys.readouterr()
+    assert main(["reconstruct", str(text_run), "--file", sentence, "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (f"vaekit: error: '{sentence}': no such file (--file reads one sentence per "
+                                       "line; use --text for a sentence)\n")
+
+
+def test_reconstruct_help_documents_the_input_rule(text_run, capsys):
+    with pytest.raises(SystemExit):
+        main(["reconstruct", str(text_run), "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--text" in help_text and "--file" in help_text
+    assert "an input that names an existing file is read as one sentence per line; anything else is a sentence" \
+        in help_text
+
+
+def test_a_corpus_whose_lines_all_exceed_sentencepieces_limit_names_file_and_limit(tmp_path):
+    train = tmp_path / "long.txt"
+    train.write_text("\n".join(" ".join(["word"] * 1000) for _ in range(5)) + "\n", encoding="utf-8")  # 4999 bytes
+    cfg = TextDataConfig(train=str(train), tokenizer="sentencepiece", vocab_size=50, max_length=16)
+    with pytest.raises(ValueError) as error:
+        plugin.build_data(cfg, seed=0, assets=tmp_path / "assets")
+    assert str(error.value) == (f"{train}: every line is longer than SentencePiece's limit of 4192 bytes, so it has "
+                                "nothing to learn from; split the text into sentences, one per line")
+
+
+@pytest.mark.parametrize("tokenizer, asked", [("word", 500), ("sentencepiece", 500)])
+def test_a_vocab_size_the_corpus_cannot_support_is_said(tmp_path, caplog, tokenizer, asked):
+    paths = write_corpus(tmp_path / "corpus")
+    cfg = TextDataConfig(train=str(paths["train"]), tokenizer=tokenizer, vocab_size=asked, max_length=16)
+    with caplog.at_level(logging.WARNING, logger="vaekit.text"):
+        bundle = plugin.build_data(cfg, seed=0, assets=tmp_path / "assets")
+    real = bundle.info["vocab_size"]
+    assert real < asked
+    messages = [r.getMessage() for r in caplog.records if "data.vocab_size" in r.getMessage()]
+    assert messages == [f"data.vocab_size={asked}: {paths['train']} supports only {real} {tokenizer} tokenizer "
+                        f"entries (specials included); the model uses {real}"]
+
+
+class Planted:
+    """Unpickling this runs code: the marker file proves whether a loader reached pickle."""
+
+    marker = None
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_pretrained_encoder_is_read_from_safetensors_only(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    bert = BertModel(BertConfig(vocab_size=60, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=64, max_position_embeddings=32), add_pooling_layer=False)
+    folder = tmp_path / "bert"
+    bert.config.save_pretrained(str(folder))  # config.json, and below pytorch_model.bin: a pickle with a payload
+    marker = tmp_path / "pickle-ran"
+    Planted.marker = marker
+    state = dict(bert.state_dict())
+    state["payload"] = Planted()
+    with open(folder / "pytorch_model.bin", "wb") as f:
+        pickle.dump(state, f)
+    assert not list(folder.glob("*.safetensors"))
+    with pytest.raises(ValueError) as error:
+        build(tmp_path, "transformer", pretrained_encoder=str(folder))
+    assert str(error.value) == (f"model.pretrained_encoder: {folder} has no .safetensors weights; vaekit never loads "
+                                "pickled weights (pytorch_model.bin): convert them to safetensors first")
+    assert not marker.exists()
+
+    bert.save_pretrained(str(folder))  # now with model.safetensors beside the pickle: only the safetensors is read
+    bundle, model, _ = build(tmp_path, "transformer", pretrained_encoder=str(folder))
+    torch.testing.assert_close(model.encoder.bert.embeddings.word_embeddings.weight,
+                               bert.embeddings.word_embeddings.weight)
+    assert not marker.exists()
+    saved = vaekit.save_pretrained(model, tmp_path / "pretrained")
+    vaekit.load(saved)  # the folder still exists where the model is loaded: still safetensors only
+    assert not marker.exists()
+    assert build_model(plugin, tiny_model_config("transformer", pretrained_encoder=str(folder)), bundle.info,
+                       tmp_path / "assets")
