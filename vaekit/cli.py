@@ -124,6 +124,7 @@ def _recipe_of(run: str, overrides: list[str]):
 def cmd_eval(args, model, plugin) -> int:
     from torch.utils.data import DataLoader
 
+    from .disentanglement import disentanglement
     from .evaluate import evaluate
 
     recipe = _recipe_of(args.run, args.overrides)
@@ -140,6 +141,7 @@ def cmd_eval(args, model, plugin) -> int:
                         collate_fn=data.collate)
     summary = evaluate(model, loader, iw_samples=k, progress=True, description=f"eval {split} (k={k})")
     summary.update(plugin.eval_metrics(model, loader, summary, **_plugin_options(args)))
+    summary.update(disentanglement(model, dataset, data.collate))  # {} unless the data set knows its factors
     summary.update({"split": split, "iw_samples": k})
     output = args.output or Path(args.run) / f"eval-{split}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
