@@ -228,7 +228,13 @@ def load(path: str | Path, device: str | torch.device = "cpu"):
             else config["model"]
     except RecipeError as exc:
         raise CheckpointError(f"{folder / CONFIG}: {exc}") from None
-    model = build_model(plugin, model_cfg, config["info"], folder / ASSETS)
+    try:
+        from .latent import LatentConfig
+
+        latent = build_dataclass(LatentConfig, config["latent"], "latent") if "latent" in config else None
+        model = build_model(plugin, model_cfg, config["info"], folder / ASSETS, latent)
+    except (RecipeError, ValueError) as exc:
+        raise CheckpointError(f"{folder / CONFIG}: {exc}") from None
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise CheckpointError(f"{weights}: missing")
@@ -242,15 +248,21 @@ def load(path: str | Path, device: str | torch.device = "cpu"):
     return model.to(device).eval(), plugin
 
 
-def build_model(plugin, model_cfg, info: dict, assets: Path):
-    """plugin.build_model, plus the config that save_pretrained and load need."""
+def build_model(plugin, model_cfg, info: dict, assets: Path, latent=None, dataset=None):
+    """plugin.build_model, the recipe's latent section around it, plus the config that save_pretrained and load need."""
+    from .latent import LatentConfig, apply_latent_config
+
     model = plugin.build_model(model_cfg, info, assets=Path(assets))
+    latent = dataclasses.replace(latent) if latent is not None else LatentConfig()
+    apply_latent_config(model, latent, dataset)
     model.config = {
         "plugin": plugin.name,
         "model": dataclasses.asdict(model_cfg) if dataclasses.is_dataclass(model_cfg) else dict(model_cfg),
         "info": info,
         "assets_dir": str(assets),
     }
+    if latent != LatentConfig():  # only non-default latents are written, so older folders read the same
+        model.config["latent"] = dataclasses.asdict(latent)
     return model
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .distributions import DiagonalGaussian
+from .distributions import DiagonalGaussian, sequence_mask
 from .objectives import ELBO, Objective, ObjectiveTerms
 
 
@@ -50,16 +50,31 @@ class ConditionEmbedding(nn.Module):
         return sum(table(labels[:, i]) for i, table in enumerate(self.tables))
 
 
-class StandardNormalPrior(nn.Module):
-    """p(z) = N(0, I), whatever the condition."""
+def latent_layout(batch_size: int, default: tuple, like=None, shape: tuple | None = None,
+                  mask: Tensor | None = None) -> tuple[tuple[int, ...], Tensor | None]:
+    """(batch + event shape, mask) of a prior: like a posterior's, else [batch_size, *shape or default]."""
+    if like is not None:
+        return tuple(like.mean.shape), like.mask
+    event = tuple(shape if shape is not None else default)
+    if any(size is None for size in event):
+        raise ValueError(f"the latent's shape {event} has a free length: give a length or a shape")
+    return (batch_size, *event), mask
 
-    def __init__(self, latent_dim: int):
+
+class StandardNormalPrior(nn.Module):
+    """p(z) = N(0, I), whatever the condition, in the latent's shape (or a posterior's, with like=)."""
+
+    def __init__(self, latent_dim: int, latent_shape: tuple | None = None):
         super().__init__()
         self.latent_dim = latent_dim
+        self.latent_shape = tuple(latent_shape) if latent_shape is not None else (latent_dim,)
         self.register_buffer("_device_anchor", torch.zeros(()), persistent=False)
 
-    def forward(self, c: Tensor | None, batch_size: int) -> DiagonalGaussian:
-        return DiagonalGaussian.standard((batch_size, self.latent_dim), device=self._device_anchor.device)
+    def forward(self, c: Tensor | None, batch_size: int, like=None, shape: tuple | None = None,
+                mask: Tensor | None = None) -> DiagonalGaussian:
+        full, mask = latent_layout(batch_size, self.latent_shape, like, shape, mask)
+        return DiagonalGaussian.standard(full, device=self._device_anchor.device,
+                                         event_dims=len(full) - 1, mask=mask)
 
 
 class LearnedConditionalPrior(nn.Module):
@@ -73,22 +88,32 @@ class LearnedConditionalPrior(nn.Module):
         nn.init.zeros_(self.net[-1].weight)  # start at N(0, I): training then moves it only where useful
         nn.init.zeros_(self.net[-1].bias)
 
-    def forward(self, c: Tensor | None, batch_size: int) -> DiagonalGaussian:
+    def forward(self, c: Tensor | None, batch_size: int, like=None, shape: tuple | None = None,
+                mask: Tensor | None = None) -> DiagonalGaussian:
         if c is None:
             raise ValueError("this model has a learned conditional prior: give a condition c")
         mean, logvar = self.net(self.embedding(c)).chunk(2, dim=-1)
-        return DiagonalGaussian(mean, logvar)
+        if like is None and shape is None:
+            return DiagonalGaussian(mean, logvar)
+        # a shaped latent ([T, D], say): the same N(mu(c), sigma^2(c)) at every position of its last axis
+        full, mask = latent_layout(batch_size, (self.latent_dim,), like, shape, mask)
+        view = (mean.shape[0], *([1] * (len(full) - 2)), mean.shape[-1])
+        return DiagonalGaussian(mean.reshape(view).expand(full), logvar.reshape(view).expand(full),
+                                event_dims=len(full) - 1, mask=mask)
 
 
 class VAE(nn.Module):
     """A variational autoencoder assembled from a plugin's encoder and decoder."""
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, prior: nn.Module | None = None):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, prior: nn.Module | None = None,
+                 latent_shape: tuple | None = None):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.latent_dim = latent_dim
-        self.prior_net = prior if prior is not None else StandardNormalPrior(latent_dim)
+        # the latent's event shape: (D,) by default, (None, D) for a sequence of any length, (C, H, W)
+        self.latent_shape = tuple(latent_shape) if latent_shape is not None else (latent_dim,)
+        self.prior_net = prior if prior is not None else StandardNormalPrior(latent_dim, self.latent_shape)
         self.register_buffer("_device_anchor", torch.zeros(()), persistent=False)
         self.config: dict = {}  # plugin name, model config, data info: set by vaekit.build_model
 
@@ -104,9 +129,25 @@ class VAE(nn.Module):
         """q(z|x, c)."""
         return self.encoder(x, c)
 
-    def prior(self, c: Tensor | None = None, batch_size: int = 1) -> DiagonalGaussian:
-        """p(z) or p(z|c), batched: [B, D]."""
-        return self.prior_net(c, batch_size)
+    def prior(self, c: Tensor | None = None, batch_size: int = 1, like=None, shape: tuple | None = None,
+              mask: Tensor | None = None):
+        """p(z) or p(z|c), batched: [B, *latent_shape], or the shape (and mask) of a posterior given as like."""
+        return self.prior_net(c, batch_size, like=like, shape=shape, mask=mask)
+
+    def sample_latents(self, n: int, c: Tensor | None = None, temperature: float = 1.0,
+                       length: int | Tensor | None = None, shape: tuple | None = None) -> Tensor:
+        """n prior draws [n, *event]; length fills a sequence latent's free axis (an int, or lengths [n])."""
+        if length is not None:
+            lengths = torch.as_tensor(length, device=self.device).expand(n) if not torch.is_tensor(length) \
+                or length.dim() == 0 else length.to(self.device)
+            event = tuple(shape if shape is not None else self.latent_shape)
+            free = [i for i, size in enumerate(event) if size is None]
+            if len(free) != 1:
+                raise ValueError(f"length= needs a latent with one free axis; this one is {event}")
+            event = tuple(int(lengths.max()) if size is None else size for size in event)
+            mask = sequence_mask(lengths, event[free[0]]) if free[0] == 0 else None
+            return self.prior(c, n, shape=event, mask=mask).sample(temperature=temperature)
+        return self.prior(c, n, shape=shape).sample(temperature=temperature)
 
     def log_likelihood(self, x, z: Tensor, c: Tensor | None = None) -> Tensor:
         """log p(x|z, c) per example: [B] nats."""
@@ -126,11 +167,12 @@ class VAE(nn.Module):
         return self.decoder.generate(z, c, **options)
 
     @torch.no_grad()
-    def sample(self, n: int, c: Tensor | None = None, temperature: float = 1.0, **options):
-        """n draws from the prior (scaled by temperature) decoded to data."""
+    def sample(self, n: int, c: Tensor | None = None, temperature: float = 1.0, length: int | Tensor | None = None,
+               shape: tuple | None = None, **options):
+        """n draws from the prior (scaled by temperature; of a given length or shape) decoded to data."""
         if c is not None and c.dim() > 0 and c.shape[0] == 1 and n > 1:
             c = c.expand(n, *c.shape[1:])
-        z = self.prior(c, n).sample(temperature=temperature)
+        z = self.sample_latents(n, c, temperature, length=length, shape=shape)
         return self.decode(z, c, **options)
 
     @torch.no_grad()

@@ -1,4 +1,4 @@
-"""The ELBO family: β-ELBO with free bits, the IWAE bound and the importance-sampled NLL (nats).
+"""The ELBO family: β-ELBO with free bits, IWAE, β-TCVAE, InfoVAE, a plain autoencoder; the importance-sampled NLL.
 
 Two ways in. Inside your own loop, call the functions on tensors you computed:
 
@@ -12,15 +12,17 @@ vaekit.VAE), the objective classes do the sampling: `ELBO(schedule)(model, x, c,
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
 from .batch import batch_size, tile
 from .distributions import DiagonalGaussian
+from .estimators import kl_decomposition, mmd
 from .schedules import KLSchedule
 
 
@@ -32,8 +34,9 @@ class ObjectiveTerms:
     elbo: Tensor  # [B] the true ELBO (β = 1, no free bits): a lower bound on log p(x)
     log_likelihood: Tensor  # [B] E_q[log p(x|z)]
     kl: Tensor  # [B] KL(q(z|x) || p(z))
-    kl_per_dim: Tensor  # [D] batch mean of the KL per latent dimension
+    kl_per_dim: Tensor  # [U] batch mean of the KL per latent unit (empty when the KL is a Monte Carlo estimate)
     beta: float = 1.0
+    extra: dict = field(default_factory=dict)  # an objective's own batch figures for logs (tc, mmd, ...)
 
     def scalars(self) -> dict[str, float]:
         """Batch means as floats for logs: loss, elbo, rec (nats), kl (nats), beta."""
@@ -43,46 +46,74 @@ class ObjectiveTerms:
             "rec": -self.log_likelihood.mean().item(),
             "kl": self.kl.mean().item(),
             "beta": self.beta,
+            **self.extra,
         }
+
+
+def kl_divergence(posterior, prior, z: Tensor | None = None, log_qz: Tensor | None = None) -> Tensor:
+    """KL(q || p) [*batch] nats: closed form between diagonal Gaussians, else log q(z) - log p(z) at samples z."""
+    if isinstance(posterior, DiagonalGaussian) and (prior is None or isinstance(prior, DiagonalGaussian)):
+        return posterior.kl(prior)
+    if z is None:
+        z, log_qz = posterior.rsample_and_log_prob()
+    return (log_qz if log_qz is not None else posterior.log_prob(z)) - prior.log_prob(z)
+
+
+def prior_for(model, c: Tensor | None, n: int, posterior):
+    """model.prior with the posterior's latent shape and mask; models whose prior takes no `like` get (c, n)."""
+    prior = model.prior
+    if "like" in inspect.signature(prior).parameters:
+        return prior(c, n, like=posterior)
+    return prior(c, n)
 
 
 def elbo(
     log_px_z: Tensor,
-    posterior: DiagonalGaussian,
-    prior: DiagonalGaussian | None = None,
+    posterior,
+    prior=None,
     beta: float = 1.0,
     free_bits: float = 0.0,
+    z: Tensor | None = None,
+    log_qz: Tensor | None = None,
 ) -> ObjectiveTerms:
-    """β-ELBO loss from log p(x|z) [B] and q(z|x); prior defaults to N(0, I); free bits in nats per dim.
+    """β-ELBO loss from log p(x|z) [B] and q(z|x); prior defaults to N(0, I); free bits in nats per unit.
 
-    Free bits (Kingma et al. 2016) replace each dimension's batch-mean KL by max(KL_d, free_bits)
-    in the loss, so the optimiser gains nothing by pushing a dimension below the threshold.
+    The KL is in closed form between diagonal Gaussians and the Monte Carlo estimate log q(z) - log p(z)
+    at the sample z otherwise (a mixture prior, a flow posterior). Free bits (Kingma et al. 2016) replace
+    each unit's batch-mean KL by max(KL_d, free_bits) in the loss, so the optimiser gains nothing by
+    pushing a unit below the threshold; with a Monte Carlo KL there are no units, and the whole KL is
+    held above free_bits times the number of units instead.
     """
-    kl_per_dim = posterior.kl_per_dim(prior)  # [B, D]
-    kl = kl_per_dim.sum(-1)
-    kl_dim_mean = kl_per_dim.mean(0)
-    kl_term = kl_dim_mean.clamp(min=free_bits).sum() if free_bits > 0 else kl.mean()
+    closed = isinstance(posterior, DiagonalGaussian) and (prior is None or isinstance(prior, DiagonalGaussian))
+    if closed:
+        kl_per_unit = posterior.kl_per_unit(prior)  # [B, U]
+        kl = kl_per_unit.sum(-1)
+        kl_dim_mean = kl_per_unit.mean(0)
+        kl_term = kl_dim_mean.clamp(min=free_bits).sum() if free_bits > 0 else kl.mean()
+    else:
+        kl = kl_divergence(posterior, prior, z, log_qz)
+        kl_dim_mean = kl.new_zeros(0)  # no per-unit split of a Monte Carlo KL
+        units = math.prod(posterior.reduce_to_units(posterior.mean[:1]).shape[1:])
+        kl_term = kl.mean().clamp(min=free_bits * units) if free_bits > 0 else kl.mean()
     loss = -log_px_z.mean() + beta * kl_term
     return ObjectiveTerms(loss, log_px_z - kl, log_px_z, kl, kl_dim_mean.detach(), beta)
 
 
-def _sampled_terms(model, x, c: Tensor | None, k: int, posterior: DiagonalGaussian | None = None,
-                   prior: DiagonalGaussian | None = None):
-    """q(z|x), p(z|c), k samples z [k, B, D] and log p(x|z) [k, B]; q and p are computed unless given."""
+def _sampled_terms(model, x, c: Tensor | None, k: int, posterior=None, prior=None):
+    """q(z|x), p(z|c), k samples z [k, B, *event], log q(z|x) and log p(x|z) [k, B]; q and p computed unless given."""
     n = batch_size(x)
     posterior = posterior if posterior is not None else model.posterior(x, c)
-    z = posterior.rsample(k)
-    prior = prior if prior is not None else model.prior(c, n)
+    z, log_qz = posterior.rsample_and_log_prob(k)
+    prior = prior if prior is not None else prior_for(model, c, n, posterior)
     c_k = tile(c, k) if c is not None else None
-    log_px_z = model.log_likelihood(tile(x, k), z.reshape(k * n, -1), c_k).reshape(k, n)
-    return posterior, prior, z, log_px_z
+    log_px_z = model.log_likelihood(tile(x, k), z.reshape(k * n, *z.shape[2:]), c_k).reshape(k, n)
+    return posterior, prior, z, log_qz, log_px_z
 
 
-def log_importance_weights(model, x, c: Tensor | None, k: int, posterior: DiagonalGaussian | None = None,
-                           prior: DiagonalGaussian | None = None) -> Tensor:
+def log_importance_weights(model, x, c: Tensor | None, k: int, posterior=None, prior=None) -> Tensor:
     """log p(x, z_i) - log q(z_i|x) for k posterior samples per example: [k, B] nats."""
-    posterior, prior, z, log_px_z = _sampled_terms(model, x, c, k, posterior, prior)
-    return log_px_z + prior.log_prob(z) - posterior.log_prob(z)
+    posterior, prior, z, log_qz, log_px_z = _sampled_terms(model, x, c, k, posterior, prior)
+    return log_px_z + prior.log_prob(z) - log_qz
 
 
 def iwae_bound(log_weights: Tensor) -> Tensor:
@@ -100,7 +131,8 @@ def iw_nll(model, x, c: Tensor | None = None, k: int = 5000, chunk_size: int | N
     """
     n = batch_size(x)
     chunk_size = chunk_size or max(1, 256 // n)
-    posterior, prior = model.posterior(x, c), model.prior(c, n)  # encoded once, sampled per chunk
+    posterior = model.posterior(x, c)  # encoded once, sampled per chunk
+    prior = prior_for(model, c, n, posterior)
     chunk_lse = []
     for start in range(0, k, chunk_size):
         log_w = log_importance_weights(model, x, c, min(chunk_size, k - start), posterior, prior)
@@ -123,11 +155,17 @@ class ELBO(Objective):
         self.free_bits = free_bits
 
     def __call__(self, model, x, c=None, step=0):
+        return self.terms(model, x, c, step)[0]
+
+    def terms(self, model, x, c=None, step=0) -> tuple[ObjectiveTerms, tuple]:
+        """The β-ELBO's terms and (posterior, prior, z) for subclasses that reweigh them."""
         posterior = model.posterior(x, c)
-        z = posterior.rsample()
+        z, log_qz = posterior.rsample_and_log_prob()
         log_px_z = model.log_likelihood(x, z, c)
-        prior = model.prior(c, batch_size(x))
-        return elbo(log_px_z, posterior, prior, beta=self.schedule(step), free_bits=self.free_bits)
+        prior = prior_for(model, c, batch_size(x), posterior)
+        terms = elbo(log_px_z, posterior, prior, beta=self.schedule(step), free_bits=self.free_bits, z=z,
+                     log_qz=log_qz)
+        return terms, (posterior, prior, z)
 
 
 class IWAE(Objective):
@@ -137,8 +175,58 @@ class IWAE(Objective):
         self.k = k
 
     def __call__(self, model, x, c=None, step=0):
-        posterior, prior, z, log_px_z = _sampled_terms(model, x, c, self.k)
-        bound = iwae_bound(log_px_z + prior.log_prob(z) - posterior.log_prob(z))
-        kl_per_dim = posterior.kl_per_dim(prior)
-        return ObjectiveTerms(-bound.mean(), bound, log_px_z.mean(0), kl_per_dim.sum(-1),
-                              kl_per_dim.mean(0).detach(), 1.0)
+        posterior, prior, z, log_qz, log_px_z = _sampled_terms(model, x, c, self.k)
+        bound = iwae_bound(log_px_z + prior.log_prob(z) - log_qz)
+        terms = elbo(log_px_z[0], posterior, prior, z=z[0], log_qz=log_qz[0])  # for its KL and per-unit KL
+        return ObjectiveTerms(-bound.mean(), bound, log_px_z.mean(0), terms.kl, terms.kl_per_dim, 1.0)
+
+
+class BetaTCVAE(ELBO):
+    """β-TCVAE (Chen et al. 2018): the KL split into MI + TC + dim-wise KL, with β (the schedule's) on the TC only.
+
+    q(z) is estimated by minibatch-weighted sampling, which needs the training set's size N.
+    """
+
+    def __init__(self, schedule=1.0, dataset_size: int = 1, free_bits: float = 0.0):
+        super().__init__(schedule, free_bits)
+        self.dataset_size = dataset_size
+
+    def __call__(self, model, x, c=None, step=0):
+        terms, (posterior, prior, z) = self.terms(model, x, c, step)
+        mi, tc, dwkl = kl_decomposition(z, posterior, prior, self.dataset_size)
+        terms.loss = -terms.log_likelihood.mean() + (mi + terms.beta * tc + dwkl).mean()
+        terms.extra = {"mi": mi.mean().item(), "tc": tc.mean().item(), "dwkl": dwkl.mean().item()}
+        return terms
+
+
+class InfoVAE(ELBO):
+    """InfoVAE (Zhao et al. 2017): rec + (1 - alpha) KL + (alpha + lambda - 1) MMD(q(z), p(z)).
+
+    alpha = 1, lambda = 1 is the MMD-VAE / WAE-MMD: no KL at all, only the aggregate posterior matched to p.
+    """
+
+    def __init__(self, alpha: float = 0.0, lam: float = 1.0, kernel_scale: float = 1.0):
+        super().__init__(1.0)
+        self.alpha, self.lam, self.kernel_scale = alpha, lam, kernel_scale
+
+    def __call__(self, model, x, c=None, step=0):
+        terms, (posterior, prior, z) = self.terms(model, x, c, step)
+        distance = mmd(z, prior.sample(), self.kernel_scale)
+        terms.loss = -terms.log_likelihood.mean() + (1 - self.alpha) * terms.kl.mean() \
+            + (self.alpha + self.lam - 1) * distance
+        terms.extra = {"mmd": distance.item()}
+        return terms
+
+
+class Autoencoder(Objective):
+    """A plain autoencoder: decode the posterior mean, no noise and no KL (loss = -log p(x | mean)).
+
+    The baseline behind a VAE's claim to generalise and to sample: `vaekit eval` and `vaekit sample` run on it
+    too (its prior samples decode poorly: nothing pulled the codes towards N(0, I); a post-hoc sampler helps).
+    """
+
+    def __call__(self, model, x, c=None, step=0):
+        posterior = model.posterior(x, c)
+        log_px_z = model.log_likelihood(x, posterior.mode(), c)
+        zero = log_px_z.new_zeros(log_px_z.shape)
+        return ObjectiveTerms(-log_px_z.mean(), log_px_z, log_px_z, zero, zero.new_zeros(0), 0.0)

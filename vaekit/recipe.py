@@ -3,7 +3,8 @@
     recipe = load_recipe("recipes/image/mnist.yaml", ["trainer.epochs=20", "model.latent_dim=16"])
 
 Sections: plugin, seed, name, data (the plugin's data_config), model (its model_config),
-objective, trainer, eval. Every error names the file, the key path and what was expected, with
+latent (the engine's prior and posterior family), objective, trainer, eval.
+Every error names the file, the key path and what was expected, with
 the nearest valid key for a typo.
 """
 
@@ -44,13 +45,15 @@ class KLScheduleConfig:
 
 @dataclass
 class ObjectiveConfig:
-    """Training objective: the β-ELBO (with schedule and free bits) or the IWAE bound."""
+    """Training objective: β-ELBO (schedule, free bits), IWAE, β-TCVAE (β on the TC), InfoVAE, or an autoencoder."""
 
-    kind: Literal["elbo", "iwae"] = "elbo"
+    kind: Literal["elbo", "iwae", "tcvae", "infovae", "ae"] = "elbo"
     beta: float = 1.0
     free_bits: float = 0.0  # nats per latent dimension
     kl_schedule: KLScheduleConfig = field(default_factory=KLScheduleConfig)
     iw_samples: int = 5  # k for the IWAE bound
+    info_alpha: float = 0.0  # infovae: loss = rec + (1 - alpha) KL + (alpha + lambda - 1) MMD(q(z), p(z))
+    info_lambda: float = 1.0
 
 
 @dataclass
@@ -92,6 +95,9 @@ class EvalConfig:
     max_examples: int | None = None
 
 
+from .latent import LatentConfig  # noqa: E402  (the engine's latent section, defined beside its builder)
+
+
 @dataclass
 class Recipe:
     """A whole recipe; data and model are instances of the plugin's own dataclasses."""
@@ -104,12 +110,13 @@ class Recipe:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    latent: LatentConfig = field(default_factory=LatentConfig)
     source: str = "<recipe>"  # the file it came from (not saved)
 
     def to_dict(self) -> dict:
         """Plain data for YAML (the resolved recipe saved in each run)."""
         out = {"plugin": self.plugin, "seed": self.seed, "name": self.name}
-        for section in ("data", "model", "objective", "trainer", "eval"):
+        for section in ("data", "model", "latent", "objective", "trainer", "eval"):
             value = getattr(self, section)
             out[section] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else dict(value)
         return out
@@ -402,7 +409,8 @@ def parse_recipe(data: dict, source: str = "<recipe>") -> Recipe:
             raise RecipeError(f"{source}: {key}: unknown top-level key{hint}")
     rest = _wrap(source, lambda: build_dataclass(_RecipeRest, values, ""))
     return Recipe(plugin=plugin.name, source=source, data=typed["data"], model=typed["model"], seed=rest.seed,
-                  name=rest.name, objective=rest.objective, trainer=rest.trainer, eval=rest.eval)
+                  name=rest.name, objective=rest.objective, trainer=rest.trainer, eval=rest.eval,
+                  latent=rest.latent)
 
 
 @dataclass
@@ -414,6 +422,7 @@ class _RecipeRest:
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    latent: LatentConfig = field(default_factory=LatentConfig)
 
 
 def _wrap(source: str, build):

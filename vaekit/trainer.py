@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from .batch import to_device
 from .checkpoint import build_model, checkpoints, load_training_state, rng_state, save_checkpoint, set_rng_state
 from .evaluate import autocast, evaluate
-from .objectives import ELBO, IWAE, Objective
+from .objectives import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
 from .plugin import PluginError, get_plugin, report_skipped
 from .recipe import Recipe, read_yaml
 from .schedules import KLSchedule
@@ -73,14 +73,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_objective(recipe: Recipe, total_steps: int) -> Objective:
-    """The recipe's objective with its KL schedule (cyclical spans the whole run)."""
+def make_objective(recipe: Recipe, total_steps: int, dataset_size: int = 1) -> Objective:
+    """The recipe's objective with its KL schedule (cyclical spans the whole run); β-TCVAE needs the data's size."""
     cfg = recipe.objective
     if cfg.kind == "iwae":
         return IWAE(cfg.iw_samples)
+    if cfg.kind == "ae":
+        return Autoencoder()
+    if cfg.kind == "infovae":
+        return InfoVAE(cfg.info_alpha, cfg.info_lambda)
     s = cfg.kl_schedule
     schedule = KLSchedule(s.kind, start=s.start, end=cfg.beta, warmup_steps=s.warmup_steps,
                           total_steps=total_steps, n_cycles=s.n_cycles, ratio=s.ratio, steepness=s.steepness)
+    if cfg.kind == "tcvae":
+        return BetaTCVAE(schedule, dataset_size, free_bits=cfg.free_bits)
     return ELBO(schedule, free_bits=cfg.free_bits)
 
 
@@ -176,8 +182,9 @@ class Trainer:
                                 f"of {cfg.batch_size} per process; lower trainer.batch_size")
         total = cfg.epochs * self.steps_per_epoch
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
-        self.model = build_model(self.plugin, recipe.model, self.data.info, assets).to(self.device)
-        self.objective = make_objective(recipe, self.total_steps)
+        self.model = build_model(self.plugin, recipe.model, self.data.info, assets, recipe.latent,
+                                 self.data.train).to(self.device)
+        self.objective = make_objective(recipe, self.total_steps, len(self.data.train))
         decay = [p for p in self.model.parameters() if p.requires_grad and p.dim() > 1]
         no_decay = [p for p in self.model.parameters() if p.requires_grad and p.dim() <= 1]
         self.optimizer = torch.optim.AdamW(
@@ -338,7 +345,7 @@ class Trainer:
                     elapsed = time.perf_counter() - started
                     self._log({"step": self.step, "split": "train", "epoch": self.epoch, "loss": loss, "rec": rec,
                                "kl": kl, "beta": terms.beta, "lr": self.scheduler.get_last_lr()[0],
-                               "steps_per_s": count / max(elapsed, 1e-9)})
+                               "steps_per_s": count / max(elapsed, 1e-9), **terms.extra})
                     bar.set_postfix(loss=f"{loss:.3f}", rec=f"{rec:.3f}", kl=f"{kl:.3f}", beta=f"{terms.beta:.3g}",
                                     refresh=False)
                     sums, count, started = None, 0, time.perf_counter()

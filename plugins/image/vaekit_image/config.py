@@ -59,6 +59,9 @@ class ImageModelConfig:
     gaussian_scale: float | Literal["learned", "predicted"] = "learned"
     condition_dim: int = 64  # size of the label or low-res image embedding
     conditional_prior: bool = False  # learn p(z|c) instead of N(0, I) (CVAE only)
+    # vector: z [latent_dim]; spatial: an AutoencoderKL-shaped feature map z [latent_channels, S/f, S/f], f = 2**depth
+    latent_shape: Literal["vector", "spatial"] = "vector"
+    latent_channels: int = 4
 
     def __post_init__(self):
         for name in ("latent_dim", "width", "depth"):

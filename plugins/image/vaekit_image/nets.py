@@ -77,6 +77,11 @@ class ImageEncoder(nn.Module):
             else:
                 layers += [nn.Conv2d(previous, width, 4, stride=2, padding=1), nn.SiLU()]
             previous = width
+        self.spatial = cfg.latent_shape == "spatial"
+        if self.spatial:  # AutoencoderKL-shaped: a conv head gives mean and log-variance per latent pixel
+            self.features, self.embedding = nn.Sequential(*layers), None
+            self.head = nn.Conv2d(widths[-1], 2 * cfg.latent_channels, 3, padding=1)
+            return
         self.features = nn.Sequential(*layers, nn.Flatten())
         bottom = info["size"] // 2**cfg.depth
         self.embedding = condition_embedding(cfg, info)
@@ -87,6 +92,9 @@ class ImageEncoder(nn.Module):
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> DiagonalGaussian:
         h = self.features(x * 2 - 1)
+        if self.spatial:
+            mean, logvar = self.head(h).chunk(2, dim=1)
+            return DiagonalGaussian(mean, logvar, event_dims=3)
         if self.embedding is not None:
             h = concat(h, self.embedding(c))
         mean, logvar = self.head(h).chunk(2, dim=-1)
@@ -116,6 +124,8 @@ class ImageDecoder(nn.Module):
         dense = [nn.Linear(n_in, cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, n_out)] if cfg.hidden \
             else [nn.Linear(n_in, n_out)]
         self.dense = nn.Sequential(*dense, nn.SiLU())
+        if cfg.latent_shape == "spatial":  # the latent is already a feature map: a conv lifts it to the top width
+            self.dense = nn.Sequential(nn.Conv2d(cfg.latent_channels, widths[0], 3, padding=1), nn.SiLU())
         layers = []
         for i, width in enumerate(widths):
             out = widths[i + 1] if i + 1 < len(widths) else cfg.width
@@ -130,9 +140,11 @@ class ImageDecoder(nn.Module):
         self.top_channels = widths[0]
 
     def params(self, z: Tensor, c: Tensor | None = None) -> Tensor:
-        """Likelihood parameters [B, C * params_per_channel, S, S] for latents z [B, D]."""
+        """Likelihood parameters [B, C * params_per_channel, S, S] for latents z [B, D] (or [B, C', S/f, S/f])."""
         h = z if self.embedding is None else concat(z, self.embedding(c))
-        h = self.dense(h).reshape(z.shape[0], self.top_channels, self.bottom, self.bottom)
+        h = self.dense(h)
+        if z.dim() == 2:
+            h = h.reshape(z.shape[0], self.top_channels, self.bottom, self.bottom)
         # Channels-last activations: oneDNN's (transposed) convolutions run 1.6x faster so on a CPU (same math).
         h = self.upsample(h.contiguous(memory_format=torch.channels_last))
         if self.lowres:  # the low-res image itself, at full size, beside the learned features

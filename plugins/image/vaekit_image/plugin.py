@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -45,6 +46,13 @@ class ImagePlugin(Plugin):
                 raise RecipeError("model.conditional_prior: needs a conditional model "
                                   "(data.condition: label or lowres)")
             prior = LearnedConditionalPrior(model.latent_dim, condition_embedding(model, info))
+        if model.latent_shape == "spatial":
+            if info["condition"] != "none" or model.latent_channels < 1:
+                raise RecipeError("model.latent_shape: spatial needs an unconditional model (data.condition: none) "
+                                  "and model.latent_channels >= 1")
+            bottom = info["size"] // 2**model.depth
+            shape = (model.latent_channels, bottom, bottom)
+            return VAE(ImageEncoder(model, info), ImageDecoder(model, info), math.prod(shape), latent_shape=shape)
         return VAE(ImageEncoder(model, info), ImageDecoder(model, info), model.latent_dim, prior=prior)
 
     # -- CLI verbs ---------------------------------------------------------------------------------

@@ -1,0 +1,76 @@
+"""The recipe's `latent` section: which prior and posterior family the engine puts around a plugin's networks.
+
+    latent:
+      prior: standard      # standard (or the plugin's conditional prior) | mog (learned mixture) | vamp
+      components: 10       # mog / vamp: mixture components (pseudo-inputs for vamp)
+      posterior: diagonal  # diagonal | iaf (inverse autoregressive flow on top of the diagonal Gaussian)
+      flow_depth: 2        # iaf: autoregressive steps
+      flow_hidden: 0       # iaf: MADE width (0 = max(2 x units, 16))
+
+Every plugin (a third party's too) gets these: the plugin builds the encoder and decoder, the engine the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from .flows import IAFEncoder
+from .priors import MixturePrior, VampPrior
+
+
+@dataclass
+class LatentConfig:
+    """Prior and posterior family around the plugin's networks (see the module docstring)."""
+
+    prior: Literal["standard", "mog", "vamp"] = "standard"
+    components: int = 10
+    posterior: Literal["diagonal", "iaf"] = "diagonal"
+    flow_depth: int = 2
+    flow_hidden: int = 0
+    pseudo_input_shape: list[int] | None = None  # vamp: written by the engine (one example's shape) for reloading
+
+    def __post_init__(self):
+        if self.components < 1 or self.flow_depth < 1 or self.flow_hidden < 0:
+            raise ValueError("components and flow_depth must be >= 1 and flow_hidden >= 0")
+
+
+def apply_latent_config(model, cfg: LatentConfig, dataset=None):
+    """Give a plugin-built VAE the recipe's prior and posterior; the training set (items {"x": ...}) seeds VampPrior.
+
+    Returns the model; cfg.pseudo_input_shape is filled in so a saved model rebuilds without data.
+    """
+    shape = tuple(model.latent_shape)
+    if cfg.prior != "standard" or cfg.posterior != "diagonal":
+        if any(size is None for size in shape) and cfg.prior != "standard":
+            raise ValueError(f"latent.prior={cfg.prior}: needs a fixed-shape latent; this model's is {shape}")
+        if model.conditional_prior and cfg.prior != "standard":
+            raise ValueError(f"latent.prior={cfg.prior}: the model already has a learned conditional prior")
+    if cfg.prior == "mog":
+        model.prior_net = MixturePrior(shape, cfg.components)
+    elif cfg.prior == "vamp":
+        model.prior_net = VampPrior(model.encoder, _pseudo_inputs(cfg, dataset), shape)
+    if cfg.posterior == "iaf":
+        units = shape[-1] if any(size is None for size in shape) else math.prod(shape)  # sequences: per step
+        model.encoder = IAFEncoder(model.encoder, units, cfg.flow_depth, cfg.flow_hidden)
+        if cfg.prior == "vamp":  # the pseudo-inputs' posteriors are the diagonal base, not the flow
+            model.prior_net._encoder = [model.encoder.base]
+    return model
+
+
+def _pseudo_inputs(cfg: LatentConfig, dataset) -> torch.Tensor:
+    """K pseudo-inputs: K training examples spread over the set, or zeros of the saved shape when reloading."""
+    if dataset is not None:
+        picks = torch.linspace(0, len(dataset) - 1, cfg.components).long().tolist()
+        examples = [dataset[i]["x"] for i in picks]
+        if not all(torch.is_tensor(x) and x.is_floating_point() for x in examples):
+            raise ValueError("latent.prior=vamp: needs data points that are one float tensor (pseudo-inputs are "
+                             "learned in data space); this plugin's are not")
+        cfg.pseudo_input_shape = list(examples[0].shape)
+        return torch.stack(examples).float()
+    if cfg.pseudo_input_shape is None:
+        raise ValueError("latent.prior=vamp: no training set to draw the pseudo-inputs from")
+    return torch.zeros(cfg.components, *cfg.pseudo_input_shape)
