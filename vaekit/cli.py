@@ -266,9 +266,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"vaekit: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("vaekit: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # the trainer's Interrupted carries its own line (and may be silent)
+        message = str(exc) if exc.args else "vaekit: interrupted"
+        if message:
+            print(message, file=sys.stderr)
+        return getattr(exc, "exit_code", 130)
 
 
 if __name__ == "__main__":

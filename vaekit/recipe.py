@@ -34,6 +34,7 @@ class KLScheduleConfig:
     kind: Literal["constant", "linear", "sigmoid", "cyclical"] = "constant"
     start: float = 0.0
     warmup_steps: int = 0
+    warmup_fraction: float | None = None  # the warm-up as a fraction of the run (replaces warmup_steps)
     n_cycles: int = 4
     ratio: float = 0.5
     steepness: float = 10.0
@@ -62,6 +63,7 @@ class TrainerConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup_steps: int = 0
+    warmup_fraction: float | None = None  # the LR warm-up as a fraction of the run (replaces warmup_steps)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
@@ -69,6 +71,7 @@ class TrainerConfig:
     eval_every: int = 1000  # steps; evaluation also runs at the end
     eval_batches: int = 20  # validation batches per evaluation, the final one too (0 = the whole split)
     checkpoint_every: int = 1000
+    checkpoint_minutes: float = 10.0  # also checkpoint after this much training time (0 = steps only)
     keep_last: int = 3
     log_every: int = 10
     samples: int = 16  # samples written to samples/ at each evaluation (0 = none)
