@@ -3,6 +3,7 @@
     from vaekit import DiagonalGaussian, elbo, iw_nll, schedules
 """
 
+from . import _startup  # noqa: F401, I001  (first: Ctrl-C while the command imports torch exits quietly)
 from . import diagnostics, likelihoods, schedules
 from .checkpoint import CheckpointError, load, save_pretrained
 from .diagnostics import active_units, mutual_information

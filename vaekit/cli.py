@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -236,6 +237,7 @@ verbs:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit` and `python -m vaekit`; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # start-up is over (see vaekit/_startup.py)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
