@@ -263,6 +263,9 @@ def build_from_config(folder: Path):
         if not isinstance(config[key], kind):
             expected = "a mapping" if kind is dict else "a string"
             raise CheckpointError(f"{path}: {key}: expected {expected}, got {_short(config[key])}")
+    latent_dim = config["model"].get("latent_dim", 1)
+    if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
+        raise CheckpointError(f"{path}: model.latent_dim: expected a positive integer, got {_short(latent_dim)}")
     try:
         plugin = get_plugin(config["plugin"])
     except PluginError as exc:
