@@ -34,7 +34,7 @@ class KLScheduleConfig:
     kind: Literal["constant", "linear", "sigmoid", "cyclical"] = "constant"
     start: float = 0.0
     warmup_steps: int = 0
-    warmup_fraction: float | None = None  # the warm-up as a fraction of the run (replaces warmup_steps)
+    warmup_fraction: float | None = None  # warm-up as a fraction of the run; warmup_steps > 0 wins over it
     n_cycles: int = 4
     ratio: float = 0.5
     steepness: float = 10.0
@@ -63,7 +63,7 @@ class TrainerConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup_steps: int = 0
-    warmup_fraction: float | None = None  # the LR warm-up as a fraction of the run (replaces warmup_steps)
+    warmup_fraction: float | None = None  # LR warm-up as a fraction of the run; warmup_steps > 0 wins over it
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off

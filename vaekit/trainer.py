@@ -105,15 +105,12 @@ def seed_everything(seed: int) -> None:
 
 
 def warmup_length(steps: int, fraction: float | None, total_steps: int, key: str) -> int:
-    """A warm-up in steps: `fraction` of the run's total_steps when given (at least 1), else `steps`."""
-    if fraction is None:
-        return steps
-    if not 0.0 <= fraction <= 1.0:
+    """A warm-up in steps: `steps` when > 0, else `fraction` of the run's total_steps (at least 1), else 0."""
+    if fraction is not None and not 0.0 <= fraction <= 1.0:
         raise TrainingError(f"{key}_fraction: expected a fraction of the run between 0 and 1, got {fraction}")
-    if steps:
-        raise TrainingError(f"{key}_steps={steps} and {key}_fraction={fraction}: give one of them "
-                            f"(set {key}_steps=0 to use the fraction)")
-    return max(1, round(fraction * total_steps)) if fraction > 0 else 0
+    if steps > 0 or not fraction:  # an explicit step count (a CLI override, say) wins over the recipe's fraction
+        return max(0, steps)
+    return max(1, round(fraction * total_steps))
 
 
 def make_objective(recipe: Recipe, total_steps: int) -> Objective:
