@@ -25,6 +25,7 @@ from .checkpoint import CheckpointError, load, read_json, resolve_model_dir
 from .memory import keep_freed_memory
 from .plugin import PluginError, get_plugin, list_plugins, plugin_status
 from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
+from .safe_io import atomic_write_text
 
 RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate")
 EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, FileNotFoundError, RuntimeError)
@@ -138,8 +139,7 @@ def cmd_eval(args, model, plugin) -> int:
     summary.update(plugin.eval_metrics(model, loader, summary, **_plugin_options(args)))
     summary.update({"split": split, "iw_samples": k})
     output = args.output or Path(args.run) / f"eval-{split}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(summary, indent=2))
+    atomic_write_text(output, json.dumps(summary, indent=2))  # never through a link planted in the run
     _print_summary(summary)
     print(f"written: {output}")
     return 0

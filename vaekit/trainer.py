@@ -49,7 +49,7 @@ from .evaluate import autocast, evaluate
 from .objectives import ELBO, IWAE, Objective
 from .plugin import PluginError, get_plugin
 from .recipe import Recipe
-from .safe_io import WriteError, atomic_write_text, open_append
+from .safe_io import WriteError, atomic_write_text, open_append, refuse_link
 from .schedules import KLSchedule
 
 
@@ -410,6 +410,7 @@ class Trainer:
     def _cut_metrics(self) -> None:
         """Forget what the interrupted run logged after the checkpoint; a torn last line is dropped with a note."""
         log = self.run_dir / "metrics.jsonl"
+        refuse_link(log)  # before reading: a link's target is not this run's log
         if not log.exists():
             return
         lines = log.read_text(errors="replace").splitlines()
