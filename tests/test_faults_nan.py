@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import torch
@@ -52,9 +53,11 @@ def test_a_huge_finite_lr_is_caught_before_its_weights_are_resumed(points_recipe
     assert (run / "checkpoints" / "diverged-step-11").is_dir()  # kept for inspection, never resumed from
     assert largest_weight(checkpoints(run)[-1]) == good
 
-    # The advice is followable: lower trainer.lr, --resume; the change is recorded in the run's history.
-    assert main(["train", str(points_recipe), "--out", str(run), "--resume", "trainer.max_steps=20",
-                 "trainer.lr=0.001"]) == 0
+    # The advice is followable: its own command (lr / 10 each time; here lower at once) resumes the good
+    # checkpoint, and the change is recorded in the run's history.
+    command = shlex.split(err.strip().split("then resume: ")[1])
+    assert command[:2] == ["vaekit", "train"] and command[-1] == "trainer.lr=100000"
+    assert main([*command[1:], "trainer.lr=0.001"]) == 0
     assert checkpoints(run)[-1].name == "step-20" and largest_weight(checkpoints(run)[-1]) < 10
     history = [r for r in records(run) if r["split"] == "resume"]
     assert [r["changed"] for r in history] == [{"trainer.lr": [0.01, 1e6]}, {"trainer.lr": [1e6, 0.001]}]

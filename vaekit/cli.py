@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import torch
@@ -237,7 +238,8 @@ verbs:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit` and `python -m vaekit`; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # start-up is over (see vaekit/_startup.py)
+    if threading.current_thread() is threading.main_thread():  # start-up is over (see vaekit/_startup.py)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2

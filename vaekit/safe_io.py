@@ -98,3 +98,29 @@ def open_append(path: str | Path):
             yield f
     except OSError as exc:
         raise WriteError(path, describe(exc)) from None
+
+
+def lock_folder(folder: Path, error=RuntimeError):
+    """Hold an exclusive lock on FOLDER/.lock (our pid inside) until the returned fd is closed; None if unsupported.
+
+    flock: the lock goes with the process, however it ends (SIGKILL too), so a stale lock never blocks a resume.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return None
+    path = Path(folder) / ".lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise error(f"{path}: cannot open the run's lock file ({describe(exc)})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise error(f"{folder} is in use by another vaekit train (pid {holder}, holding {path}); wait for it to "
+                    f"finish, or train into another --out") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd

@@ -5,8 +5,15 @@
 
 Resuming (`--resume`) restores weights, optimizer, LR schedule, every RNG and the position in the
 epoch's data order, so a resumed run ends with the same weights as an uninterrupted one. It may run
-longer, elsewhere or report differently (RESUMABLE_KEYS); any other recipe change, or another number of
-processes, is an error rather than a silently different run.
+longer, elsewhere or report differently (RESUMABLE_KEYS), and may change the knobs that recover a diverged
+run (RECOVERY_KEYS: lr, grad_clip, precision; recorded in metrics.jsonl); any other recipe change, or
+another number of processes, is an error rather than a silently different run.
+
+Faults: a NaN/inf loss or gradient, or an update that blows the weights up, stops the run before the
+update (the checkpoint that produced it is set aside as diverged-step-N); SIGINT/SIGTERM/SIGHUP finish
+the step, checkpoint it and end with one line holding the exact resume command (a second signal aborts);
+RUN/.lock keeps a second trainer out; a failed write names the file and the last intact checkpoint.
+Warm-ups may be fractions of the run: of total_steps, or of trainer.max_minutes when time ends it first.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ from .evaluate import autocast, evaluate
 from .objectives import ELBO, IWAE, Objective
 from .plugin import PluginError, get_plugin
 from .recipe import Recipe
-from .safe_io import WriteError, atomic_write_text, open_append, refuse_link
+from .safe_io import WriteError, atomic_write_text, lock_folder, open_append, refuse_link
 from .schedules import KLSchedule
 
 
@@ -123,29 +130,6 @@ def make_objective(recipe: Recipe, total_steps: int) -> Objective:
     schedule = KLSchedule(s.kind, start=s.start, end=cfg.beta, warmup_steps=warmup,
                           total_steps=total_steps, n_cycles=s.n_cycles, ratio=s.ratio, steepness=s.steepness)
     return ELBO(schedule, free_bits=cfg.free_bits)
-
-
-def lock_run(run_dir: Path):
-    """Hold an exclusive lock on RUN/.lock (with our pid in it) for the life of the process; None if unsupported."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock, as before
-        return None
-    path = run_dir / ".lock"
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    except OSError as exc:
-        raise TrainingError(f"{path}: cannot open the run's lock file ({exc.strerror})") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise TrainingError(f"{run_dir} is in use by another vaekit train (pid {holder}, holding {path}); wait "
-                            f"for it to finish, or train into another --out") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
 
 
 def lr_factor(step: int, warmup: int, total: int, kind: str, min_ratio: float) -> float:
@@ -293,7 +277,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WriteError(self.run_dir, exc.strerror or str(exc)) from None
-        self.lock = lock_run(self.run_dir)  # before anything is read or written: one process per run folder
+        self.lock = lock_folder(self.run_dir, TrainingError)  # first: one process per run folder
         if self.resume:
             if not checkpoints(self.run_dir):
                 raise TrainingError(f"--resume: {self.run_dir} has no checkpoints to resume from")
