@@ -95,6 +95,19 @@ def test_a_second_signal_aborts_at_once_and_the_run_still_resumes(points_recipe,
     assert not list((run / "checkpoints").glob(".tmp-*"))
 
 
+def test_sigterm_while_the_trainer_sets_up_is_one_line(points_recipe, tmp_path):
+    run = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "vaekit", "train", str(points_recipe), "--out", str(run),
+                                *LONG], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "recipe.yaml").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)  # today: killed without a word
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err[-3000:]
+    assert err.rstrip("\n").split("\n")[-1].startswith("vaekit: stopped by SIGTERM "), err[-3000:]
+
+
 @pytest.mark.parametrize("delay", [0.3, 1.0])
 def test_ctrl_c_while_the_command_starts_prints_no_traceback(delay):
     process = subprocess.Popen([sys.executable, "-m", "vaekit", "plugins"], env=env(), stdout=subprocess.PIPE,

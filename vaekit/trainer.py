@@ -194,6 +194,7 @@ class Trainer:
         self.recovery: dict = {}  # RECOVERY_KEYS this resume changes: key -> [old, new]
         self.elapsed = 0.0  # seconds of training in this run, across resumes
         self.stop_signal: int | None = None  # a stop signal received; the loop checkpoints and ends
+        self.in_loop = False
         self.saved_step = -1
         self.weight_norm: torch.Tensor | None = None  # the weights' norm before the last update
 
@@ -451,11 +452,14 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train to trainer.max_steps / epochs; returns the final validation summary."""
+        previous = self._catch_stop_signals()
         try:
             return self._fit()
         except WriteError as exc:  # a full disk, a file-size limit, a planted link: say what is still safe
             raise TrainingError(f"{exc}; the last intact checkpoint is {self._last_checkpoint()}; fix this, then "
                                 f"resume: {self._resume_command()}") from None
+        finally:
+            self._restore_signals(previous)
 
     def _fit(self) -> dict:
         self._prepare_run_dir()
@@ -474,7 +478,7 @@ class Trainer:
         self.fit_started = self.saved_at = started
         self.elapsed = self.seconds_before
         done = self.step >= self.total_steps
-        previous = self._catch_stop_signals()
+        self.in_loop = True  # from here a stop signal ends the run at the next step boundary, with a checkpoint
         try:
             while not done:
                 self.sampler.set_epoch(self.epoch)
@@ -509,7 +513,7 @@ class Trainer:
                 else:
                     self.epoch, self.batch_in_epoch = self.epoch + 1, 0
         finally:
-            self._restore_signals(previous)
+            self.in_loop = False
             bar.close()
         final = self._evaluate() or {}
         note = self._warmup_note()
@@ -539,10 +543,14 @@ class Trainer:
             return {}
 
         def handler(signum, frame):
+            name = signal.Signals(signum).name
             if self.stop_signal is not None:  # the second: stop now; checkpoints are written atomically
-                raise Interrupted(f"vaekit: aborted by a second {signal.Signals(signum).name}; the last checkpoint, "
+                raise Interrupted(f"vaekit: aborted by a second {name}; the last checkpoint, "
                                   f"{self._last_checkpoint()}, is intact" if self.is_main else "", signum)
-            self.stop_signal = signum
+            self.stop_signal = signum  # (kept if the raise below lands in a __del__ and is swallowed: the loop stops)
+            if not self.in_loop:  # setting up or in the final evaluation: no step to finish, nothing new to save
+                raise Interrupted(f"vaekit: stopped by {name} outside the training steps; the last checkpoint, "
+                                  f"{self._last_checkpoint()}, is intact" if self.is_main else "", signum)
 
         previous = {}
         for signum in STOP_SIGNALS:
