@@ -83,7 +83,7 @@ def plain_rate(steps: int, log_every: int) -> float:
 
     from vaekit.checkpoint import build_model
     from vaekit.plugin import get_plugin
-    from vaekit.trainer import SkippingSampler
+    from vaekit.trainer import SkippingSampler, warmup_length
 
     recipe = load(["data.val_size=100"])
     torch.manual_seed(recipe.seed)
@@ -95,7 +95,8 @@ def plain_rate(steps: int, log_every: int) -> float:
     loader = DataLoader(data.train, batch_size=recipe.trainer.batch_size, sampler=sampler, drop_last=True,
                         generator=torch.Generator().manual_seed(recipe.seed))
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.trainer.lr, weight_decay=0.0)
-    warmup = recipe.objective.kl_schedule.warmup_steps
+    kl = recipe.objective.kl_schedule
+    warmup = warmup_length(kl.warmup_steps, kl.warmup_fraction, steps, "objective.kl_schedule.warmup")
     rates, step, started = [], 0, time.perf_counter()
     while step < steps:
         for batch in loader:

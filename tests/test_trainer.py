@@ -85,11 +85,11 @@ def test_resume_with_a_different_recipe_is_an_error_naming_the_keys(points_recip
     run = tmp_path / "run"
     assert main(["train", str(points_recipe), "--out", str(run), "trainer.max_steps=20"]) == 0
     weights = final_weights(run)
-    changed = ["trainer.max_steps=20", "model.latent_dim=3", "trainer.lr=0.02"]
+    changed = ["trainer.max_steps=20", "model.latent_dim=3", "trainer.lr=0.02", "seed=4"]
     assert main(["train", str(points_recipe), "--out", str(run), "--resume", *changed]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert f"{run / 'recipe.yaml'} in model.latent_dim (2 -> 3), trainer.lr (0.01 -> 0.02);" in err
+    assert f"{run / 'recipe.yaml'} in seed (3 -> 4), model.latent_dim (2 -> 3);" in err
     assert [p.name for p in checkpoints(run)] == ["step-20"] and final_weights(run).keys() == weights.keys()
     # Running longer, elsewhere or more quietly is still the same run.
     assert main(["train", str(points_recipe), "--out", str(run), "--resume", "trainer.max_steps=40",
@@ -110,10 +110,13 @@ def test_a_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(poin
     assert main(["train", str(recipe), "--out", str(run)]) == 2
     message = capsys.readouterr().err.strip()
     assert message.startswith("vaekit: error: step ") and "loss became nan" in message
-    assert "last good checkpoint is intact" in message and "\n" not in message
+    assert "stopped before the update" in message and "is intact" in message and "\n" not in message
     failed_step = int(message.split("step ")[1].split(":")[0])
     saved = [int(p.name[5:]) for p in checkpoints(run)]
-    assert saved and max(saved) == failed_step - 1
+    # The weights of the step before gave the NaN loss, so that checkpoint is set aside, not resumed from.
+    assert saved and max(saved) == failed_step - 2
+    assert (run / "checkpoints" / f"diverged-step-{failed_step - 1}" / "model.safetensors").is_file()
+    assert f"The last good checkpoint, {checkpoints(run)[-1]}, is intact" in message
     weights = final_weights(run)
     assert all(torch.isfinite(t).all() for t in weights.values())
     model, _ = vaekit.load(run)  # the last good checkpoint still loads and samples

@@ -3,7 +3,8 @@
     from vaekit import DiagonalGaussian, elbo, iw_nll, schedules
 """
 
-from . import diagnostics, likelihoods, schedules
+from . import _startup  # noqa: F401, I001  (first: Ctrl-C while the command imports torch exits quietly)
+from . import diagnostics, likelihoods, safe_io, schedules
 from .checkpoint import CheckpointError, load, save_pretrained
 from .diagnostics import active_units, mutual_information
 from .distributions import DiagonalGaussian, sequence_mask
@@ -44,7 +45,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DiagonalGaussian", "Likelihood", "Bernoulli", "Gaussian", "Laplace", "DiscretizedLogistic", "Categorical",
     "get_likelihood", "elbo", "iwae_bound", "iw_nll", "log_importance_weights", "Objective", "ObjectiveTerms",
-    "ELBO", "IWAE", "KLSchedule", "schedules", "diagnostics", "likelihoods", "active_units",
+    "ELBO", "IWAE", "KLSchedule", "schedules", "diagnostics", "likelihoods", "safe_io", "active_units",
     "mutual_information", "VAE", "ConditionEmbedding", "LearnedConditionalPrior", "StandardNormalPrior",
     "Plugin", "PluginError", "DataBundle", "get_plugin", "list_plugins", "register_plugin", "Recipe",
     "RecipeError", "load_recipe", "load", "save_pretrained", "CheckpointError", "keep_freed_memory", "__version__",

@@ -26,6 +26,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from .safe_io import WriteError, describe
+
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 TRAINING = "training.safetensors"
@@ -149,19 +151,49 @@ def save_pretrained(model, directory: str | Path) -> Path:
 
 
 def save_checkpoint(model, training_state: dict, folder: Path) -> Path:
-    """A pretrained folder plus training state (optimizer, scheduler, RNG, data order), atomically."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{folder.name}-", dir=folder.parent))
+    """A pretrained folder plus training state (optimizer, scheduler, RNG, data order), atomically.
+
+    A failed write (full disk, a file-size limit) is a WriteError naming the folder; what was half
+    written is removed and the checkpoints already there are untouched.
+    """
+    tmp = None
     try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{folder.name}-", dir=folder.parent))
         _write_pretrained(model, tmp)
         tensors: dict[str, torch.Tensor] = {}
         skeleton = flatten_state(training_state, tensors)
         save_file(tensors, str(tmp / TRAINING))
         _write_json(tmp / STATE, {"step": training_state.get("step"), "state": skeleton})
         commit_folder(tmp, folder)
+    except OSError as exc:
+        raise WriteError(folder, f"cannot write the checkpoint ({describe(exc)})") from None
+    except SafetensorError as exc:  # safetensors reports a failed write as its own error
+        raise WriteError(folder, f"cannot write the checkpoint ({exc})") from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def remove_checkpoint(folder: Path) -> None:
+    """Delete a checkpoint folder so that no kill leaves it half deleted: rename it out of sight, then delete."""
+    trash = folder.with_name(f".trash-{folder.name}-{os.getpid()}")
+    os.replace(folder, trash)  # one atomic step: step-N is either whole or gone
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def remove_leftovers(run_dir: Path) -> list[Path]:
+    """Delete what a killed process left in RUN/checkpoints (.tmp-* writes, .old-* and .trash-* folders)."""
+    folder = Path(run_dir) / "checkpoints"
+    found = [p for pattern in (".tmp-*", ".old-*", ".trash-*") for p in folder.glob(pattern)] \
+        if folder.is_dir() else []
+    for path in found:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return found
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -211,41 +243,74 @@ def resolve_model_dir(path: str | Path) -> Path:
 
 def load(path: str | Path, device: str | torch.device = "cpu"):
     """(model, plugin) from a run folder, a checkpoint or a pretrained folder; never unpickles."""
+    folder = resolve_model_dir(path)
+    model, plugin = build_from_config(folder)
+    weights = folder / WEIGHTS
+    load_weights(model, weights, folder / CONFIG)
+    return model.to(device).eval(), plugin
+
+
+def build_from_config(folder: Path):
+    """(model with random weights, plugin) from a pretrained folder's config.json; errors name the file and key."""
     from .plugin import PluginError, get_plugin
     from .recipe import RecipeError, build_dataclass
 
-    folder = resolve_model_dir(path)
-    config = read_json(folder / CONFIG)
-    for key in ("plugin", "model", "info"):
+    path = folder / CONFIG
+    config = read_json(path)
+    for key, kind in (("plugin", str), ("model", dict), ("info", dict)):
         if key not in config:
-            raise CheckpointError(f"{folder / CONFIG}: missing key {key!r}")
+            raise CheckpointError(f"{path}: missing key {key!r}")
+        if not isinstance(config[key], kind):
+            expected = "a mapping" if kind is dict else "a string"
+            raise CheckpointError(f"{path}: {key}: expected {expected}, got {_short(config[key])}")
+    latent_dim = config["model"].get("latent_dim", 1)
+    if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
+        raise CheckpointError(f"{path}: model.latent_dim: expected a positive integer, got {_short(latent_dim)}")
     try:
         plugin = get_plugin(config["plugin"])
     except PluginError as exc:
-        raise CheckpointError(f"{folder / CONFIG}: {exc}") from None
+        raise CheckpointError(f"{path}: {exc}") from None
     try:
         model_cfg = build_dataclass(plugin.model_config, config["model"], "model") if plugin.model_config \
             else config["model"]
     except RecipeError as exc:
-        raise CheckpointError(f"{folder / CONFIG}: {exc}") from None
+        raise CheckpointError(f"{path}: {exc}") from None
     try:
         from .latent import LatentConfig
 
         latent = build_dataclass(LatentConfig, config["latent"], "latent") if "latent" in config else None
-        model = build_model(plugin, model_cfg, config["info"], folder / ASSETS, latent)
-    except (RecipeError, ValueError) as exc:
-        raise CheckpointError(f"{folder / CONFIG}: {exc}") from None
-    weights = folder / WEIGHTS
-    if not weights.is_file():
-        raise CheckpointError(f"{weights}: missing")
+    except RecipeError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     try:
+        model = build_model(plugin, model_cfg, config["info"], folder / ASSETS, latent)
+    except Exception as exc:  # the plugin's own code, fed a config it did not write: say which file it was
+        raise CheckpointError(f"{path}: the {plugin.name} plugin cannot build a model from its 'model' and 'info' "
+                              f"({type(exc).__name__}: {_short(exc)})") from None
+    return model, plugin
+
+
+def load_weights(model, weights: Path, config: Path) -> None:
+    """Load model.safetensors into model; a missing, torn or mismatched file is a CheckpointError naming it."""
+    tensors = read_tensors(weights)  # reads the whole file: a torn one fails here, naming it
+    expected = model.state_dict()
+    for name, tensor in tensors.items():
+        if name in expected and tensor.shape != expected[name].shape:
+            raise CheckpointError(f"{weights}: {name} has shape {list(tensor.shape)}, but {config} builds "
+                                  f"{list(expected[name].shape)}")
+    try:  # load_model, not load_state_dict: it knows which tied tensors save_model stored once
         missing, unexpected = load_model(model, str(weights), strict=False)
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"{weights}: cannot load weights ({exc})") from None
+        raise CheckpointError(f"{weights}: cannot load weights ({_short(exc)})") from None
     if missing or unexpected:
-        raise CheckpointError(f"{weights}: does not match the model (missing {sorted(missing)[:5]}, "
+        raise CheckpointError(f"{weights}: does not match the model of {config} (missing {sorted(missing)[:5]}, "
                               f"unexpected {sorted(unexpected)[:5]})")
-    return model.to(device).eval(), plugin
+
+
+def _short(value, limit: int = 200) -> str:
+    """repr/str of a value cut to limit characters, so an error line stays one readable line."""
+    text = " ".join((value if isinstance(value, str) else str(value) if isinstance(value, Exception)
+                     else repr(value)).split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def build_model(plugin, model_cfg, info: dict, assets: Path, latent=None, dataset=None):
@@ -276,9 +341,25 @@ def run_dir_of(model) -> Path | None:
 
 
 def load_training_state(folder: Path) -> dict:
-    """The training state saved by save_checkpoint."""
-    state = read_json(folder / STATE)
-    return unflatten_state(state["state"], read_tensors(folder / TRAINING))
+    """The training state saved by save_checkpoint, or a CheckpointError naming the file and key."""
+    path = folder / STATE
+    saved = read_json(path)
+    if not isinstance(saved.get("state"), dict):
+        raise CheckpointError(f"{path}: missing key 'state' (the optimizer, scheduler and RNG state)")
+    try:
+        state = unflatten_state(saved["state"], read_tensors(folder / TRAINING))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: 'state' does not match {folder / TRAINING} ({exc!r})") from None
+    needed = {"step": int, "epoch": int, "batch_in_epoch": int, "optimizer": dict, "scheduler": dict, "rng": list}
+    for key, kind in needed.items():
+        if not isinstance(state, dict) or not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise CheckpointError(f"{path}: state.{key}: missing or not a {kind.__name__}")
+    return state
+
+
+def checkpoint_step(folder: Path) -> int:
+    """N of a checkpoint folder step-N."""
+    return int(Path(folder).name[5:])
 
 
 def _version() -> str:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import torch
@@ -24,6 +26,7 @@ from .checkpoint import CheckpointError, load, read_json, resolve_model_dir
 from .memory import keep_freed_memory
 from .plugin import PluginError, get_plugin, list_plugins, plugin_status, plugins_with_verb, report_skipped
 from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
+from .safe_io import atomic_write_text
 
 RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate")
 EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, FileNotFoundError, RuntimeError)
@@ -170,8 +173,7 @@ def cmd_eval(args, model, plugin) -> int:
     summary.update(disentanglement(model, dataset, data.collate))  # {} unless the data set knows its factors
     summary.update({"split": split, "iw_samples": k})
     output = args.output or Path(args.run) / f"eval-{split}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(summary, indent=2))
+    atomic_write_text(output, json.dumps(summary, indent=2))  # never through a link planted in the run
     _print_summary(summary)
     print(f"written: {output}")
     return 0
@@ -308,6 +310,8 @@ verbs:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit` and `python -m vaekit`; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if threading.current_thread() is threading.main_thread():  # start-up is over (see vaekit/_startup.py)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
@@ -341,9 +345,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"vaekit: error: {one_line(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("vaekit: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # the trainer's Interrupted carries its own line (and may be silent)
+        message = str(exc) if exc.args else "vaekit: interrupted"
+        if message:
+            print(message, file=sys.stderr)
+        return getattr(exc, "exit_code", 130)
 
 
 if __name__ == "__main__":

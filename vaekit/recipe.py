@@ -38,6 +38,7 @@ class KLScheduleConfig:
     kind: Literal["constant", "linear", "sigmoid", "cyclical"] = "constant"
     start: float = 0.0
     warmup_steps: int = 0
+    warmup_fraction: float | None = None  # warm-up as a fraction of the run; warmup_steps > 0 wins over it
     n_cycles: int = 4
     ratio: float = 0.5
     steepness: float = 10.0
@@ -68,6 +69,7 @@ class TrainerConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup_steps: int = 0
+    warmup_fraction: float | None = None  # LR warm-up as a fraction of the run; warmup_steps > 0 wins over it
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     grad_clip: float = 1.0  # max gradient norm; 0 turns clipping off
@@ -75,6 +77,7 @@ class TrainerConfig:
     eval_every: int = 1000  # steps; evaluation also runs at the end
     eval_batches: int = 20  # validation batches per evaluation, the final one too (0 = the whole split)
     checkpoint_every: int = 1000
+    checkpoint_minutes: float = 10.0  # also checkpoint after this much training time (0 = steps only)
     keep_last: int = 3
     log_every: int = 10
     samples: int = 16  # samples written to samples/ at each evaluation (0 = none)

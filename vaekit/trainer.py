@@ -5,8 +5,15 @@
 
 Resuming (`--resume`) restores weights, optimizer, LR schedule, every RNG and the position in the
 epoch's data order, so a resumed run ends with the same weights as an uninterrupted one. It may run
-longer, elsewhere or report differently (RESUMABLE_KEYS); any other recipe change, or another number of
-processes, is an error rather than a silently different run.
+longer, elsewhere or report differently (RESUMABLE_KEYS), and may change the knobs that recover a diverged
+run (RECOVERY_KEYS: lr, grad_clip, precision; recorded in metrics.jsonl); any other recipe change, or
+another number of processes, is an error rather than a silently different run.
+
+Faults: a NaN/inf loss or gradient, or an update that blows the weights up, stops the run before the
+update (the checkpoint that produced it is set aside as diverged-step-N); SIGINT/SIGTERM/SIGHUP finish
+the step, checkpoint it and end with one line holding the exact resume command (a second signal aborts);
+RUN/.lock keeps a second trainer out; a failed write names the file and the last intact checkpoint.
+Warm-ups may be fractions of the run: of total_steps, or of trainer.max_minutes when time ends it first.
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ import json
 import math
 import os
 import random
-import shutil
+import shlex
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,16 +33,30 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
-from safetensors.torch import load_model
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from .batch import to_device
-from .checkpoint import build_model, checkpoints, load_training_state, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (
+    CONFIG,
+    WEIGHTS,
+    CheckpointError,
+    build_model,
+    checkpoint_step,
+    checkpoints,
+    load_training_state,
+    load_weights,
+    remove_checkpoint,
+    remove_leftovers,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from .evaluate import autocast, evaluate
 from .objectives import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
 from .plugin import PluginError, get_plugin, report_skipped
-from .recipe import Recipe, read_yaml
+from .recipe import Recipe, RecipeError, read_yaml
+from .safe_io import WriteError, atomic_write_text, lock_folder, open_append, refuse_link
 from .schedules import KLSchedule
 
 
@@ -40,11 +64,25 @@ class TrainingError(RuntimeError):
     """Training cannot go on (a NaN loss, say); the last good checkpoint is left intact."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP stopped training; str() is the line to print, exit_code 128 + the signal."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
 # What a resumed run may change: where it runs, how often it reports, and how long it goes on. Anything
-# else (data, model, objective, seed, optimiser) would silently make it a different run.
+# else (data, model, objective, seed) would silently make it a different run.
 RESUMABLE_KEYS = {f"trainer.{key}" for key in (
     "epochs", "max_steps", "max_minutes", "device", "threads", "num_workers", "progress", "eval_every",
-    "eval_batches", "checkpoint_every", "keep_last", "log_every", "samples")} | {"eval"}
+    "eval_batches", "checkpoint_every", "checkpoint_minutes", "keep_last", "log_every", "samples")} | {"eval"}
+# The knobs a user turns to recover from a diverged run (what the NaN message advises). A resumed run may
+# change them; the change is recorded in metrics.jsonl ({"split": "resume", "changed": ...}).
+RECOVERY_KEYS = {"trainer.lr", "trainer.grad_clip", "trainer.precision"}
+# An update that multiplies the weights' norm by more than this has diverged (healthy steps change it by <1%).
+MAX_WEIGHT_GROWTH = 100.0
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def changed_keys(saved, current, prefix: str = "") -> list[tuple[str, object, object]]:
@@ -73,8 +111,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def warmup_length(steps: int, fraction: float | None, total_steps: int, key: str) -> int:
+    """A warm-up in steps: `steps` when > 0, else `fraction` of the run's total_steps (at least 1), else 0."""
+    if fraction is not None and not 0.0 <= fraction <= 1.0:
+        raise TrainingError(f"{key}_fraction: expected a fraction of the run between 0 and 1, got {fraction}")
+    if steps > 0 or not fraction:  # an explicit step count (a CLI override, say) wins over the recipe's fraction
+        return max(0, steps)
+    return max(1, round(fraction * total_steps))
+
+
 def make_objective(recipe: Recipe, total_steps: int, dataset_size: int = 1) -> Objective:
-    """The recipe's objective with its KL schedule (cyclical spans the whole run); β-TCVAE needs the data's size."""
+    """The recipe's objective with its KL schedule (cyclical spans the whole run; fractions are of the run).
+
+    β-TCVAE needs the training set's size (its minibatch-weighted sampling).
+    """
     cfg = recipe.objective
     if cfg.kind == "iwae":
         return IWAE(cfg.iw_samples)
@@ -83,7 +133,8 @@ def make_objective(recipe: Recipe, total_steps: int, dataset_size: int = 1) -> O
     if cfg.kind == "infovae":
         return InfoVAE(cfg.info_alpha, cfg.info_lambda)
     s = cfg.kl_schedule
-    schedule = KLSchedule(s.kind, start=s.start, end=cfg.beta, warmup_steps=s.warmup_steps,
+    warmup = warmup_length(s.warmup_steps, s.warmup_fraction, total_steps, "objective.kl_schedule.warmup")
+    schedule = KLSchedule(s.kind, start=s.start, end=cfg.beta, warmup_steps=warmup,
                           total_steps=total_steps, n_cycles=s.n_cycles, ratio=s.ratio, steepness=s.steepness)
     if cfg.kind == "tcvae":
         return BetaTCVAE(schedule, dataset_size, free_bits=cfg.free_bits)
@@ -149,6 +200,12 @@ class Trainer:
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
         self.is_main = self.rank == 0
+        self.recovery: dict = {}  # RECOVERY_KEYS this resume changes: key -> [old, new]
+        self.elapsed = 0.0  # seconds of training in this run, across resumes
+        self.stop_signal: int | None = None  # a stop signal received; the loop checkpoints and ends
+        self.in_loop = False
+        self.saved_step = -1
+        self.weight_norm: torch.Tensor | None = None  # the weights' norm before the last update
 
     # -- set-up ------------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -185,6 +242,7 @@ class Trainer:
         self.model = build_model(self.plugin, recipe.model, self.data.info, assets, recipe.latent,
                                  self.data.train).to(self.device)
         self.objective = make_objective(recipe, self.total_steps, len(self.data.train))
+        self.lr_warmup = warmup_length(cfg.warmup_steps, cfg.warmup_fraction, self.total_steps, "trainer.warmup")
         decay = [p for p in self.model.parameters() if p.requires_grad and p.dim() > 1]
         no_decay = [p for p in self.model.parameters() if p.requires_grad and p.dim() <= 1]
         self.optimizer = torch.optim.AdamW(
@@ -192,7 +250,8 @@ class Trainer:
             lr=cfg.lr, fused=self.device.type in ("cpu", "cuda"))  # one fused kernel: ~5% faster small-model steps
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer,
-            lambda s: lr_factor(s, cfg.warmup_steps, self.total_steps, cfg.lr_schedule, cfg.min_lr_ratio))
+            lambda s: lr_factor(self._position(s), self.lr_warmup, self.total_steps, cfg.lr_schedule,
+                                cfg.min_lr_ratio))
         # Ranks share the weights (DDP broadcasts rank 0's) but draw their own noise (z samples, dropout).
         seed_everything(recipe.seed + 1000 * self.rank)
         self.net = self.model
@@ -203,6 +262,18 @@ class Trainer:
             self.net = DistributedDataParallel(self.model, device_ids=ids,
                                                find_unused_parameters=cfg.find_unused_parameters)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.seconds_before = 0.0  # training time of the run before this process (from the checkpoint)
+
+    def _position(self, step: int) -> float:
+        """Where the run is, in steps: the step, or the time budget's share of total_steps when that is further.
+
+        Under trainer.max_minutes the run ends at whichever limit comes first, so fraction-of-the-run
+        schedules (warm-ups, β, cosine decay) follow whichever is nearer its end. Without a time budget
+        this is the step itself, so resuming stays exact.
+        """
+        if not self.cfg.max_minutes:
+            return step
+        return max(step, self.elapsed / (60 * self.cfg.max_minutes) * self.total_steps)
 
     def _barrier(self) -> None:
         if self.distributed:
@@ -213,40 +284,70 @@ class Trainer:
         if not self.is_main:
             return
         resolved = yaml.safe_dump(self.recipe.to_dict(), sort_keys=False)
+        if self.resume and not self.run_dir.is_dir():
+            raise TrainingError(f"--resume: {self.run_dir} does not exist")
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriteError(self.run_dir, exc.strerror or str(exc)) from None
+        self.lock = lock_folder(self.run_dir, TrainingError)  # first: one process per run folder
         if self.resume:
             if not checkpoints(self.run_dir):
                 raise TrainingError(f"--resume: {self.run_dir} has no checkpoints to resume from")
-            for partial in (self.run_dir / "checkpoints").glob(".tmp-*"):  # left by a kill mid-write
-                shutil.rmtree(partial, ignore_errors=True)
+            for partial in remove_leftovers(self.run_dir):  # left by a kill mid-write or mid-prune
+                print(f"vaekit: note: removed {partial}, left by an interrupted checkpoint write", file=sys.stderr)
             self._check_same_recipe(yaml.safe_load(resolved))  # read back: the same types as the saved file
         elif checkpoints(self.run_dir):
             raise TrainingError(f"{self.run_dir} already holds a run; pass --resume to continue it or --out to "
                                 f"start a new one elsewhere")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "recipe.yaml").write_text(f"# resolved from {self.recipe.source}\n" + resolved)
+        elif (self.run_dir / "metrics.jsonl").exists():  # a run that never checkpointed: start its log afresh
+            atomic_write_text(self.run_dir / "metrics.jsonl", "")
+        atomic_write_text(self.run_dir / "recipe.yaml", f"# resolved from {self.recipe.source}\n" + resolved)
 
     def _check_same_recipe(self, current: dict) -> None:
         """--resume continues the run's own recipe; changes beyond RESUMABLE_KEYS are an error naming them."""
         saved_file = self.run_dir / "recipe.yaml"
         if not saved_file.is_file():
             return
-        changed = [(key, old, new) for key, old, new in changed_keys(read_yaml(saved_file), current)
-                   if key not in RESUMABLE_KEYS and key.split(".")[0] not in RESUMABLE_KEYS]
+        try:
+            saved = read_yaml(saved_file)  # alias-safe: a planted YAML bomb is refused, not expanded
+        except RecipeError as exc:
+            raise TrainingError(str(exc)) from None
+        if not isinstance(saved, dict):
+            raise TrainingError(f"{saved_file}: expected the run's resolved recipe (a mapping)")
+        changes = changed_keys(saved, current)
+        changed = [(key, old, new) for key, old, new in changes if key not in RESUMABLE_KEYS | RECOVERY_KEYS
+                   and key.split(".")[0] not in RESUMABLE_KEYS]
         if changed:
             described = ", ".join(f"{key} ({old!r} -> {new!r})" for key, old, new in changed)
             raise TrainingError(f"--resume: the recipe differs from {saved_file} in {described}; resume with the "
                                 f"run's own recipe, or train into a new --out")
+        self.recovery = {key: [old, new] for key, old, new in changes if key in RECOVERY_KEYS}
 
     def _log(self, record: dict) -> None:
         if not self.is_main:
             return
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
+        with open_append(self.run_dir / "metrics.jsonl") as f:
             f.write(json.dumps(record) + "\n")
         for key, value in record.items():
             if isinstance(value, (int, float)) and key not in ("step", "epoch"):
                 self.writer.add_scalar(f"{record['split']}/{key}", value, record["step"])
 
+    def _last_checkpoint(self) -> str:
+        found = checkpoints(self.run_dir)
+        return str(found[-1]) if found else "none (no checkpoint was written yet)"
+
+    def _resume_command(self) -> str:
+        """The exact command that continues this run: its own resolved recipe, its folder, --resume."""
+        launcher = f"torchrun --nproc-per-node {self.world} -m vaekit" if self.distributed else "vaekit"
+        return f"{launcher} train {shlex.quote(str(self.run_dir / 'recipe.yaml'))} " \
+               f"--out {shlex.quote(str(self.run_dir))} --resume"
+
     def _save(self) -> None:
+        finite = torch.stack([p.detach().isfinite().all() for p in self.model.parameters()]).all()
+        if not finite.item():  # never let the "last good checkpoint" hold inf or NaN
+            raise TrainingError(f"step {self.step}: the weights became non-finite (the update overflowed); this "
+                                f"step was not saved. {self._recovery_advice()}")
         rng_per_rank = [rng_state()]
         if self.distributed:  # every process's generators, so each resumes its own random stream
             rng_per_rank = [None] * self.world
@@ -254,28 +355,81 @@ class Trainer:
         if self.is_main:
             state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                      "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                     "rng": rng_per_rank}
+                     "rng": rng_per_rank, "train_seconds": self.elapsed}
             save_checkpoint(self.model, state, self.run_dir / "checkpoints" / f"step-{self.step}")
             for old in checkpoints(self.run_dir)[:-max(1, self.cfg.keep_last)]:
-                shutil.rmtree(old, ignore_errors=True)
+                remove_checkpoint(old)
+        self.saved_step, self.saved_at = self.step, time.perf_counter()
         self._barrier()
 
     def _restore(self) -> None:
-        folder = checkpoints(self.run_dir)[-1]
-        load_model(self.model, str(folder / "model.safetensors"), device=str(self.device))
-        state = load_training_state(folder)
+        """Continue the newest intact checkpoint; unreadable newer ones are set aside (corrupt-step-N), with a note."""
+        bad = []
+        for folder in reversed(checkpoints(self.run_dir)):
+            try:
+                state = load_training_state(folder)
+                load_weights(self.model, folder / WEIGHTS, folder / CONFIG)
+                break
+            except CheckpointError as exc:
+                bad.append((folder, exc))
+        else:
+            raise TrainingError(f"--resume: no intact checkpoint in {self.run_dir / 'checkpoints'} "
+                                f"(the newest: {bad[0][1]})")
         if len(state["rng"]) != self.world:  # each process's data shard and noise stream depend on the count
             raise TrainingError(f"--resume: {folder} was written by {len(state['rng'])} process(es), this run has "
                                 f"{self.world}; resume with torchrun --nproc-per-node {len(state['rng'])}")
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"][self.rank])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            set_rng_state(state["rng"][self.rank])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise TrainingError(f"--resume: {folder / 'state.json'}: the optimizer, scheduler or RNG state does not "
+                                f"fit this model ({' '.join(str(exc).split())[:200]})") from None
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        if self.is_main:  # forget what the interrupted run logged after this checkpoint
-            log = self.run_dir / "metrics.jsonl"
-            if log.exists():
-                kept = [line for line in log.read_text().splitlines() if json.loads(line)["step"] <= self.step]
-                log.write_text("".join(line + "\n" for line in kept))
+        self.seconds_before = float(state.get("train_seconds", 0.0))
+        self.saved_step = self.step
+        if self.scheduler.base_lrs[0] != self.cfg.lr:  # trainer.lr changed: the new rate at the schedule's position
+            self.scheduler.base_lrs = [self.cfg.lr for _ in self.optimizer.param_groups]
+            for group in self.optimizer.param_groups:
+                group["initial_lr"] = self.cfg.lr
+                group["lr"] = self.cfg.lr * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
+        self._barrier()
+        if self.is_main:
+            for folder_bad, exc in bad:
+                aside = folder_bad.with_name(f"corrupt-{folder_bad.name}")
+                os.replace(folder_bad, aside)
+                print(f"vaekit: note: {exc}; set {folder_bad.name} aside as {aside.name} and resumed from "
+                      f"{folder}", file=sys.stderr)
+            self._cut_metrics()
+            if self.recovery:
+                self._log_plain({"step": self.step, "split": "resume", "changed": self.recovery})
+
+    def _cut_metrics(self) -> None:
+        """Forget what the interrupted run logged after the checkpoint; a torn last line is dropped with a note."""
+        log = self.run_dir / "metrics.jsonl"
+        refuse_link(log)  # before reading: a link's target is not this run's log
+        if not log.exists():
+            return
+        lines = log.read_text(errors="replace").splitlines()
+        kept = []
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+                step = record["step"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                if number == len(lines):
+                    print(f"vaekit: note: {log}:{number}: dropped a torn last line (the run was killed while "
+                          f"writing it)", file=sys.stderr)
+                    continue
+                raise TrainingError(f"{log}:{number}: not a JSON record with a step; fix or remove that line, "
+                                    f"then --resume again") from None
+            if isinstance(step, (int, float)) and step <= self.step:
+                kept.append(line)
+        atomic_write_text(log, "".join(line + "\n" for line in kept))
+
+    def _log_plain(self, record: dict) -> None:
+        with open_append(self.run_dir / "metrics.jsonl") as f:
+            f.write(json.dumps(record) + "\n")
 
     # -- evaluation --------------------------------------------------------------------------------
     def _evaluate(self) -> dict | None:
@@ -310,6 +464,16 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train to trainer.max_steps / epochs; returns the final validation summary."""
+        previous = self._catch_stop_signals()
+        try:
+            return self._fit()
+        except WriteError as exc:  # a full disk, a file-size limit, a planted link: say what is still safe
+            raise TrainingError(f"{exc}; the last intact checkpoint is {self._last_checkpoint()}; fix this, then "
+                                f"resume: {self._resume_command()}") from None
+        finally:
+            self._restore_signals(previous)
+
+    def _fit(self) -> dict:
         self._prepare_run_dir()
         self._barrier()
         self._setup()
@@ -323,68 +487,175 @@ class Trainer:
                    disable=not cfg.progress or not self.is_main, mininterval=1.0, dynamic_ncols=True)
         self.model.train()
         sums, count, started = None, 0, time.perf_counter()
-        self.fit_started = started
+        self.fit_started = self.saved_at = started
+        self.elapsed = self.seconds_before
         done = self.step >= self.total_steps
-        while not done:
-            self.sampler.set_epoch(self.epoch)
-            self.sampler.skip = self.batch_in_epoch * cfg.batch_size
-            for batch in self.loader:
-                terms = self._train_step(batch)
-                self.step += 1
-                self.batch_in_epoch += 1
-                values = torch.stack([terms.loss.detach(), -terms.log_likelihood.detach().mean(),
-                                      terms.kl.detach().mean()]).float()
-                sums, count = (values if sums is None else sums + values), count + 1
-                if not math.isfinite(values[0].item()):
-                    raise TrainingError(
-                        f"step {self.step}: the loss became {values[0].item()} (rec {values[1]:.4g}, "
-                        f"kl {values[2]:.4g}); stopped. The last good checkpoint is intact: lower trainer.lr, "
-                        f"set trainer.grad_clip or precision=fp32, then --resume")
-                if self.step % cfg.log_every == 0 or self.step == self.total_steps:
-                    loss, rec, kl = (sums / count).tolist()
-                    elapsed = time.perf_counter() - started
-                    self._log({"step": self.step, "split": "train", "epoch": self.epoch, "loss": loss, "rec": rec,
-                               "kl": kl, "beta": terms.beta, "lr": self.scheduler.get_last_lr()[0],
-                               "steps_per_s": count / max(elapsed, 1e-9), **terms.extra})
-                    bar.set_postfix(loss=f"{loss:.3f}", rec=f"{rec:.3f}", kl=f"{kl:.3f}", beta=f"{terms.beta:.3g}",
-                                    refresh=False)
-                    sums, count, started = None, 0, time.perf_counter()
-                bar.update(1)
-                done = self.step >= self.total_steps or self._out_of_time()
-                if self.step % cfg.eval_every == 0 and not done:
-                    self._evaluate()
-                if self.step % cfg.checkpoint_every == 0 or done:
-                    self._save()
-                if done:
-                    break
-            else:
-                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-        bar.close()
-        final = self._evaluate()
+        self.in_loop = True  # from here a stop signal ends the run at the next step boundary, with a checkpoint
+        try:
+            while not done:
+                self.sampler.set_epoch(self.epoch)
+                self.sampler.skip = self.batch_in_epoch * cfg.batch_size
+                for batch in self.loader:
+                    terms = self._train_step(batch)
+                    self.step += 1
+                    self.batch_in_epoch += 1
+                    values = torch.stack([terms.loss.detach(), -terms.log_likelihood.detach().mean(),
+                                          terms.kl.detach().mean()]).float()
+                    sums, count = (values if sums is None else sums + values), count + 1
+                    if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                        loss, rec, kl = (sums / count).tolist()
+                        elapsed = time.perf_counter() - started
+                        self._log({"step": self.step, "split": "train", "epoch": self.epoch, "loss": loss, "rec": rec,
+                                   "kl": kl, "beta": terms.beta, "lr": self.scheduler.get_last_lr()[0],
+                                   "steps_per_s": count / max(elapsed, 1e-9), **terms.extra})
+                        bar.set_postfix(loss=f"{loss:.3f}", rec=f"{rec:.3f}", kl=f"{kl:.3f}",
+                                        beta=f"{terms.beta:.3g}", refresh=False)
+                        sums, count, started = None, 0, time.perf_counter()
+                    bar.update(1)
+                    out_of_time, checkpoint_due, stop = self._clock()
+                    done = self.step >= self.total_steps or out_of_time
+                    if stop:
+                        self._stop(stop, bar)
+                    if self.step % cfg.eval_every == 0 and not done:
+                        self._evaluate()
+                    if self.step % cfg.checkpoint_every == 0 or done or checkpoint_due:
+                        self._save()
+                    if done:
+                        break
+                else:
+                    self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        finally:
+            self.in_loop = False
+            bar.close()
+        final = self._evaluate() or {}
+        note = self._warmup_note()
+        if note and self.is_main:
+            self._log({"step": self.step, "split": "note", "note": note})
+            final = {**final, "note": note}
         if self.writer is not None:
             self.writer.close()
-        return final or {}
+        return final
 
-    def _out_of_time(self) -> bool:
-        """trainer.max_minutes reached (rank 0's clock decides, so every process stops at the same step)."""
-        if not self.cfg.max_minutes:
-            return False
-        over = torch.tensor(float(time.perf_counter() - self.fit_started > 60 * self.cfg.max_minutes))
+    def _clock(self) -> tuple[bool, bool, int]:
+        """(out of time, a timed checkpoint is due, stop signal or 0), as rank 0 sees them, so all ranks agree."""
+        now = time.perf_counter()
+        values = torch.tensor([self.seconds_before + now - self.fit_started, now - self.saved_at,
+                               float(self.stop_signal or 0)], dtype=torch.float64)
         if self.distributed:
-            dist.broadcast(over, src=0)
-        return bool(over)
+            dist.broadcast(values, src=0)
+        self.elapsed = values[0].item()
+        cfg = self.cfg
+        out_of_time = bool(cfg.max_minutes) and self.elapsed > 60 * cfg.max_minutes
+        due = cfg.checkpoint_minutes > 0 and values[1].item() > 60 * cfg.checkpoint_minutes
+        return out_of_time, due, int(values[2].item())
+
+    def _catch_stop_signals(self) -> dict:
+        """SIGINT/SIGTERM/SIGHUP: finish the step, checkpoint, stop (_stop); a second one aborts at once."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def handler(signum, frame):
+            name = signal.Signals(signum).name
+            if self.stop_signal is not None:  # the second: stop now; checkpoints are written atomically
+                raise Interrupted(f"vaekit: aborted by a second {name}; the last checkpoint, "
+                                  f"{self._last_checkpoint()}, is intact" if self.is_main else "", signum)
+            self.stop_signal = signum  # (kept if the raise below lands in a __del__ and is swallowed: the loop stops)
+            if not self.in_loop:  # setting up or in the final evaluation: no step to finish, nothing new to save
+                raise Interrupted(f"vaekit: stopped by {name} outside the training steps; the last checkpoint, "
+                                  f"{self._last_checkpoint()}, is intact" if self.is_main else "", signum)
+
+        previous = {}
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, handler)
+        return previous
+
+    @staticmethod
+    def _restore_signals(previous: dict) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    def _stop(self, signum: int, bar) -> None:
+        """End the run after a stop signal: a checkpoint of this step, then one line saying how to go on."""
+        if self.saved_step != self.step:
+            self._save()
+        bar.close()  # the line below starts on its own line, not after the progress bar
+        folder = self.run_dir / "checkpoints" / f"step-{self.step}"
+        raise Interrupted(f"vaekit: stopped by {signal.Signals(signum).name} after step {self.step}; checkpoint "
+                          f"{folder}; continue with: {self._resume_command()}" if self.is_main else "", signum)
+
+    def _warmup_note(self) -> str | None:
+        """A sentence when the run ended inside its LR or KL warm-up (so its numbers are not the schedule's)."""
+        position, notes = self._position(self.step), []
+        if self.lr_warmup and position < self.lr_warmup:
+            notes.append(f"the learning-rate warm-up ({position:.0f} of {self.lr_warmup} steps)")
+        schedule = getattr(self.objective, "schedule", None)
+        if schedule is not None and schedule.kind in ("linear", "sigmoid") and position < schedule.warmup_steps \
+                and schedule(position) < schedule.end:
+            notes.append(f"the KL warm-up (beta {schedule(position):.3g} of {schedule.end:g})")
+        if not notes:
+            return None
+        return (f"the run ended inside {' and '.join(notes)}; its results are not those of the full schedule: "
+                f"give warm-ups as fractions of the run (trainer.warmup_fraction, "
+                f"objective.kl_schedule.warmup_fraction) or train longer")
 
     def _train_step(self, batch):
         batch = to_device(batch, self.device)
         with autocast(self.device, self.cfg.precision):
-            terms = self.net(batch["x"], batch.get("c"), objective=self.objective, step=self.step)
+            terms = self.net(batch["x"], batch.get("c"), objective=self.objective, step=self._position(self.step))
         self.optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
+        parameters = [p for p in self.model.parameters() if p.grad is not None]
         if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(parameters, self.cfg.grad_clip)
+        else:
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in parameters])
+        # Checked before the update, so NaN or inf never reaches the weights (one sync per step, as before). The
+        # weights' norm catches the other way to diverge: a finite update so large (lr=1e6) that every later
+        # step fails; the check runs here, on the previous update's result, which is what was just checkpointed.
+        weight_norm = torch.nn.utils.get_total_norm(list(self.model.parameters())).float()
+        growth = weight_norm / self.weight_norm if self.weight_norm is not None else torch.ones_like(weight_norm)
+        ok = (torch.isfinite(terms.loss.detach()) & torch.isfinite(grad_norm) & torch.isfinite(weight_norm)
+              & ~(growth > MAX_WEIGHT_GROWTH)).float()
+        if self.distributed:  # one process's NaN stops them all at the same step
+            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+        if not ok.item():
+            self._diverged(terms, grad_norm, weight_norm)
+        self.weight_norm = weight_norm
         self.optimizer.step()
         self.scheduler.step()
         return terms
+
+    def _diverged(self, terms, grad_norm, weight_norm) -> None:
+        """Stop on a non-finite loss or gradient, or exploded weights, before the update; bad weights are set aside."""
+        step = self.step + 1
+        # The weights of the step just before gave this step's failure: resuming from them would fail again.
+        latest = checkpoints(self.run_dir)
+        if self.is_main and latest and checkpoint_step(latest[-1]) == self.step and self.step > 0:
+            os.replace(latest[-1], latest[-1].with_name(f"diverged-{latest[-1].name}"))
+        self._barrier()
+        loss = terms.loss.detach().float().item()
+        if not math.isfinite(loss):
+            what = f"the loss became {loss}"
+        elif not math.isfinite(grad_norm.item()):
+            what = f"the gradient norm became {grad_norm.item()}"
+        else:
+            growth = weight_norm.item() / self.weight_norm.item()
+            what = f"the last update multiplied the weights' norm by {growth:.3g} (to {weight_norm.item():.3g})"
+        raise TrainingError(f"step {step}: {what} (rec {-terms.log_likelihood.detach().float().mean().item():.4g}, "
+                            f"kl {terms.kl.detach().float().mean().item():.4g}); stopped before the update. "
+                            f"{self._recovery_advice()}")
+
+    def _recovery_advice(self) -> str:
+        """What to do after a divergence: resume the last good checkpoint with a lower lr, or start again."""
+        lr = self.cfg.lr
+        last = checkpoints(self.run_dir)
+        if not last:
+            return (f"No checkpoint precedes it: train again with a lower trainer.lr (now {lr:g}), trainer.grad_clip "
+                    f"or trainer.precision=fp32 (the same --out is fine: it holds no checkpoint)")
+        return (f"The last good checkpoint, {last[-1]}, is intact: lower trainer.lr (now {lr:g}), set "
+                f"trainer.grad_clip or trainer.precision=fp32, then resume: {self._resume_command()} "
+                f"trainer.lr={lr / 10:g}")
 
 
 def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> dict:
@@ -393,5 +664,7 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> dict:
     try:
         return trainer.fit()
     finally:
+        if getattr(trainer, "lock", None) is not None:  # the run folder is free for the next train
+            os.close(trainer.lock)
         if trainer.distributed and dist.is_initialized():
             dist.destroy_process_group()

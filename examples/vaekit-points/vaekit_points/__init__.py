@@ -100,8 +100,7 @@ class Decoder(nn.Module):
 
 
 def write_csv(points: torch.Tensor, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
+    with vaekit.safe_io.atomic_open(path, "w", newline="") as f:  # never through a link in the run folder
         csv.writer(f).writerows(points.tolist())
     return path
 

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vaekit.safe_io import atomic_open
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
@@ -62,8 +64,9 @@ def save_grid(images: Tensor, path: Path, nrow: int, padding: int = 2) -> Path:
     """Write images [N, C, H, W] in [0, 1] as one PNG grid with nrow images per row."""
     from torchvision.utils import save_image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images.detach().float().clamp(0, 1).cpu(), path, nrow=nrow, padding=padding, pad_value=1.0)
+    with atomic_open(path, "wb") as f:  # never through a link planted in the run folder
+        save_image(images.detach().float().clamp(0, 1).cpu(), f, format="png", nrow=nrow, padding=padding,
+                   pad_value=1.0)
     return path
 
 
@@ -74,6 +77,6 @@ def save_png(image: Tensor, path: Path) -> Path:
     if image.dtype != torch.uint8:
         image = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
     array = image.cpu().permute(1, 2, 0).numpy()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(path)
+    with atomic_open(path, "wb") as f:
+        Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array).save(f, format="PNG")
     return path

@@ -16,6 +16,8 @@ import soundfile as sf
 import torch
 from torch import Tensor
 
+from vaekit.safe_io import atomic_open
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 SILENCE_DBFS = -60.0  # a file whose loudest sample is below this holds no speech: normalising it boosts noise
 
@@ -126,10 +128,10 @@ def load_audio(path: str | Path, sample_rate: int, trim_db: float | None = None,
 def write_audio(path: str | Path, wave: Tensor, sample_rate: int) -> Path:
     """Write a mono waveform as 16-bit PCM WAV (peak-limited to avoid wrap-around clipping)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     samples = wave.detach().float().cpu().flatten().numpy()
     peak = float(np.abs(samples).max()) if samples.size else 0.0
     if peak > 0.99:
         samples = samples / peak * 0.99
-    sf.write(str(path), samples, sample_rate, subtype="PCM_16")
+    with atomic_open(path, "wb") as f:  # never through a link planted in the run folder
+        sf.write(f, samples, sample_rate, subtype="PCM_16", format="WAV")
     return path

@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from vaekit.safe_io import atomic_open
+
 DB_FLOOR = 1e-10  # power floor: -100 dB
 
 
@@ -149,6 +151,7 @@ def save_mel_png(path: str | Path, mels_db: list[Tensor], titles: list[str] | No
         ax.set_ylabel("mel bin", fontsize=7)
         ax.tick_params(labelsize=6)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    with atomic_open(path, "wb") as f:  # never through a link planted in the run folder
+        fig.savefig(f, dpi=80, format="png")
     plt.close(fig)
     return path

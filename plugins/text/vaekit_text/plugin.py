@@ -20,6 +20,7 @@ from torch import Tensor
 import vaekit
 from vaekit.batch import to_device
 from vaekit.recipe import quote
+from vaekit.safe_io import atomic_write_text
 
 from .config import TextDataConfig, TextModelConfig
 from .data import Collate, SentenceDataset, encode_sentences, make_batch, read_lines, read_sentences
@@ -61,8 +62,7 @@ def _decoding_options(options: dict) -> dict:
 
 def _write_lines(path: Path, lines: list[str], echo: bool = False) -> Path:
     """Write lines to path (UTF-8); with echo also print them, as the CLI verbs do."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(lines) + "\n")  # never through a link planted in the run folder
     if echo:
         print("\n".join(lines))
     return path

@@ -1,0 +1,136 @@
+"""Hostile or shared run folders and full disks: no write through a planted link, one trainer per run, one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vaekit.checkpoint import checkpoints
+from vaekit.cli import main
+from vaekit.safe_io import WriteError, atomic_write_text, open_append
+
+
+def env() -> dict:
+    environment = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    environment.pop("VAEKIT_DEBUG", None)
+    return environment
+
+
+@pytest.fixture
+def run(points_recipe, tmp_path) -> Path:
+    folder = tmp_path / "run"
+    assert main(["train", str(points_recipe), "--out", str(folder), "trainer.max_steps=20"]) == 0
+    return folder
+
+
+def plant_link(path: Path, tmp_path: Path) -> Path:
+    """Make path a symbolic link to a file outside the run; return that file."""
+    victim = tmp_path / "outside.txt"
+    victim.write_text("precious\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    path.symlink_to(victim)
+    return victim
+
+
+@pytest.mark.parametrize("verb", ["eval", "sample", "resume"])
+def test_writes_never_follow_a_link_planted_in_the_run(points_recipe, run, tmp_path, capsys, verb):
+    target = {"eval": run / "eval-test.json", "sample": run / "outputs" / "sample" / "samples.csv",
+              "resume": run / "metrics.jsonl"}[verb]
+    victim = plant_link(target, tmp_path)
+    capsys.readouterr()
+    command = {"eval": ["eval", str(run), "--iw-samples", "2"], "sample": ["sample", str(run), "-n", "3"],
+               "resume": ["train", str(points_recipe), "--out", str(run), "--resume", "trainer.max_steps=30"]}[verb]
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{target}: is a symbolic link; vaekit does not write through links in a run folder" in err
+    assert victim.read_text() == "precious\n" and target.is_symlink()
+
+
+def test_safe_io_refuses_links_and_replaces_whole_files(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    link = tmp_path / "link"
+    link.symlink_to(victim)
+    with pytest.raises(WriteError, match="is a symbolic link"):
+        atomic_write_text(link, "x")
+    with pytest.raises(WriteError, match="is a symbolic link"):
+        with open_append(link) as f:
+            f.write("x")
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "not-yet")
+    with pytest.raises(WriteError, match="is a symbolic link"):
+        atomic_write_text(dangling, "x")
+    assert victim.read_text() == "keep" and not (tmp_path / "not-yet").exists()
+    atomic_write_text(tmp_path / "out" / "file.txt", "one")
+    atomic_write_text(tmp_path / "out" / "file.txt", "two")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["file.txt"]  # no temporary file left behind
+    assert (tmp_path / "out" / "file.txt").read_text() == "two"
+
+
+def test_a_second_trainer_on_one_run_folder_is_refused_naming_the_first(points_recipe, tmp_path, capsys):
+    run = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "vaekit", "train", str(points_recipe), "--out", str(run),
+                              "trainer.epochs=500", "trainer.progress=false"], env=env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (run / "metrics.jsonl").exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        assert first.poll() is None, first.communicate()[1][-2000:]
+        for extra in ([], ["--resume"]):
+            assert main(["train", str(points_recipe), "--out", str(run), *extra]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1
+            assert f"{run} is in use by another vaekit train (pid {first.pid}, holding {run / '.lock'})" in err
+        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert len(records) == len({(r["step"], r["split"]) for r in records})  # nobody interleaved
+    finally:
+        first.kill()
+        first.wait()
+    # The lock goes with its process (even after a SIGKILL): the run can be continued at once.
+    step = int(checkpoints(run)[-1].name[5:]) if checkpoints(run) else 0
+    resume = ["--resume"] if step else []
+    assert main(["train", str(points_recipe), "--out", str(run), *resume, "trainer.epochs=500",
+                 f"trainer.max_steps={step + 1}"]) == 0
+
+
+def limited_train(recipe: Path, run: Path, limit: int, *overrides: str) -> subprocess.CompletedProcess:
+    """`vaekit train --resume` where no file may grow past `limit` bytes (RLIMIT_FSIZE: writes fail with EFBIG)."""
+    def cap():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, "-m", "vaekit", "train", str(recipe), "--out", str(run), "--resume",
+                           *overrides], env=env(), capture_output=True, text=True, preexec_fn=cap, timeout=300)
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_naming_the_last_intact_checkpoint(points_recipe, run):
+    state_size = (checkpoints(run)[-1] / "state.json").stat().st_size
+    result = limited_train(points_recipe, run, state_size // 2, "trainer.max_steps=30")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr[-3000:]
+    assert f"{run / 'checkpoints' / 'step-30'}: cannot write the checkpoint (file too large" in result.stderr
+    assert f"the last intact checkpoint is {run / 'checkpoints' / 'step-20'}" in result.stderr
+    assert [p.name for p in checkpoints(run)] == ["step-20"] and not list((run / "checkpoints").glob(".tmp-*"))
+    assert main(["train", str(points_recipe), "--out", str(run), "--resume", "trainer.max_steps=30"]) == 0
+
+
+def test_a_full_disk_while_logging_is_one_line_naming_the_file(points_recipe, run):
+    log = run / "metrics.jsonl"
+    state_size = (checkpoints(run)[-1] / "state.json").stat().st_size
+    limit = 2 * state_size  # room for a checkpoint, not for the log once it is this long
+    with open(log, "a") as f:  # a record of a step the checkpoint holds, so resume keeps it
+        f.write(json.dumps({"step": 1, "split": "pad", "pad": "x" * (limit - log.stat().st_size - 200)}) + "\n")
+    result = limited_train(points_recipe, run, limit, "trainer.max_steps=30", "trainer.log_every=1")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr[-3000:]
+    assert result.stderr.startswith(f"vaekit: error: {log}: file too large")
+    assert f"the last intact checkpoint is {run / 'checkpoints' / 'step-20'}" in result.stderr
+    assert "Traceback" not in result.stderr

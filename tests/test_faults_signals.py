@@ -1,0 +1,131 @@
+"""Interrupts, with real signals to a real `vaekit train`: checkpoint, one line, the exact --resume command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vaekit.checkpoint import checkpoints
+from vaekit.cli import main
+
+# 640 examples / 32 per batch = 20 steps an epoch; 60 epochs = 1200 steps, far more than the test waits for.
+LONG = ["trainer.epochs=60", "trainer.checkpoint_every=100000", "trainer.eval_every=100000", "trainer.progress=true",
+        "trainer.log_every=1", "trainer.lr_schedule=constant"]  # constant: the LR does not depend on the length
+
+
+def env() -> dict:
+    environment = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    environment.pop("VAEKIT_DEBUG", None)
+    return environment
+
+
+def start_training(recipe: Path, run: Path, *overrides: str) -> subprocess.Popen:
+    """`vaekit train` in a subprocess, returned once it has logged a few steps."""
+    process = subprocess.Popen([sys.executable, "-m", "vaekit", "train", str(recipe), "--out", str(run), *LONG,
+                                *overrides], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log, deadline = run / "metrics.jsonl", time.time() + 120
+    while process.poll() is None and time.time() < deadline:
+        if log.exists() and log.read_text().count("\n") >= 3:
+            return process
+        time.sleep(0.02)
+    process.kill()
+    pytest.fail(f"training did not start: {process.communicate()[1][-2000:]}")
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_checkpoints_the_step_and_prints_the_resume_command(points_recipe, tmp_path, signum):
+    run = tmp_path / "run"
+    process = start_training(points_recipe, run)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum
+    last = err.rstrip("\n").split("\n")[-1]
+    name = signal.Signals(signum).name
+    assert last.startswith(f"vaekit: stopped by {name} after step "), err[-2000:]
+    assert "Traceback" not in err and "\r" not in last  # on its own line, not after the progress bar's \r
+    step = int(last.split("after step ")[1].split(";")[0])
+    folder = run / "checkpoints" / f"step-{step}"
+    assert f"; checkpoint {folder}; continue with: " in last
+    assert [p.name for p in checkpoints(run)] == [f"step-{step}"]  # before checkpoint_every, nothing is lost
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == step
+
+    # The printed command is exact: it continues the run to the same weights as one uninterrupted run.
+    command = shlex.split(last.split("continue with: ")[1])
+    assert command[:2] == ["vaekit", "train"] and command[-1] == "--resume"
+    assert main(command[1:] + ["trainer.max_steps=" + str(step + 7), "trainer.progress=false"]) == 0
+    straight = tmp_path / "straight"
+    assert main(["train", str(points_recipe), "--out", str(straight), *LONG, f"trainer.max_steps={step + 7}",
+                 "trainer.progress=false"]) == 0
+    a, b = weights(checkpoints(straight)[-1]), weights(checkpoints(run)[-1])
+    assert checkpoints(run)[-1].name == f"step-{step + 7}"
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_a_second_signal_aborts_at_once_and_the_run_still_resumes(points_recipe, tmp_path):
+    run = tmp_path / "run"
+    process = start_training(points_recipe, run, "trainer.checkpoint_every=10")
+    deadline = time.time() + 60
+    while not checkpoints(run) and time.time() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGTERM)  # a different signal, so the kernel cannot merge the two
+    _, err = process.communicate(timeout=120)
+    last = err.rstrip("\n").split("\n")[-1]
+    assert process.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert last.startswith("vaekit: aborted by a second SIGTERM; the last checkpoint, ") and "Traceback" not in err
+    # Whatever the abort interrupted, every checkpoint left is whole and --resume continues the newest.
+    assert main(["train", str(points_recipe), "--out", str(run), "--resume", *LONG, "trainer.progress=false",
+                 "trainer.max_steps=60", "trainer.checkpoint_every=10"]) == 0
+    assert checkpoints(run)[-1].name == "step-60"
+    assert not list((run / "checkpoints").glob(".tmp-*"))
+
+
+def test_sigterm_while_the_trainer_sets_up_is_one_line(points_recipe, tmp_path):
+    run = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "vaekit", "train", str(points_recipe), "--out", str(run),
+                                *LONG], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "recipe.yaml").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)  # today: killed without a word
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err[-3000:]
+    assert err.rstrip("\n").split("\n")[-1].startswith("vaekit: stopped by SIGTERM "), err[-3000:]
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.0])
+def test_ctrl_c_while_the_command_starts_prints_no_traceback(delay):
+    process = subprocess.Popen([sys.executable, "-m", "vaekit", "plugins"], env=env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)  # python itself is up; vaekit is importing torch (or has just finished)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert "Traceback" not in err
+    assert process.returncode in (0, 130) and (process.returncode == 0 or err == "vaekit: interrupted\n")
+
+
+def test_time_based_checkpoints_come_whatever_checkpoint_every_says(points_recipe, tmp_path):
+    run = tmp_path / "run"
+    # checkpoint_minutes=1e-9: every step is past the time, so each one is saved although checkpoint_every is huge.
+    assert main(["train", str(points_recipe), "--out", str(run), "trainer.max_steps=6", "trainer.keep_last=100",
+                 "trainer.checkpoint_every=100000", "trainer.checkpoint_minutes=1e-9"]) == 0
+    assert [p.name for p in checkpoints(run)] == [f"step-{s}" for s in range(1, 7)]
+    other = tmp_path / "other"
+    assert main(["train", str(points_recipe), "--out", str(other), "trainer.max_steps=6",
+                 "trainer.checkpoint_every=100000"]) == 0
+    assert [p.name for p in checkpoints(other)] == ["step-6"]  # the default (10 minutes) did not fire

@@ -1,0 +1,126 @@
+"""Writing into run folders safely: never through a planted symbolic link, never a half-written file.
+
+    with atomic_open(run / "eval-test.json", "w") as f:   # temporary file beside it, then os.replace
+        json.dump(summary, f)
+    with open_append(run / "metrics.jsonl") as f:          # O_NOFOLLOW: a link there is refused
+        f.write(line)
+
+A run folder may be shared or come from someone else, so any of its files may be a symbolic link
+to a file elsewhere. Every write the engine and the plugins make into a run goes through here: a
+final path component that is a link is refused with one line, and whole-file writes land by
+rename, so a crash or a full disk leaves the old file (or none), never a torn one. A failed write
+(ENOSPC, EFBIG past a file-size limit, EACCES) becomes a WriteError naming the path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+
+class WriteError(RuntimeError):
+    """A file could not be written (full disk, a planted symbolic link, no permission); names the path."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = Path(path)
+
+
+def describe(exc: OSError) -> str:
+    """A short reason for a failed write, with the advice that fits the errno."""
+    reasons = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+               errno.EFBIG: "file too large (a file-size limit, ulimit -f, was reached)",
+               errno.ELOOP: "is a symbolic link; vaekit does not write through links in a run folder"}
+    return reasons.get(exc.errno, exc.strerror or str(exc))
+
+
+def refuse_link(path: Path) -> None:
+    """WriteError if path is a symbolic link (dangling or not)."""
+    if os.path.islink(path):
+        raise WriteError(path, "is a symbolic link; vaekit does not write through links in a run folder "
+                               "(remove the link or choose another output)")
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w", **kwargs):
+    """Open a temporary file beside path for writing ('w' or 'wb'); on success it replaces path by rename."""
+    path = Path(path)
+    refuse_link(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name[:80]}-", dir=path.parent)
+    except OSError as exc:
+        raise WriteError(path, describe(exc)) from None
+    try:
+        with os.fdopen(fd, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a run's files are as readable as any other output
+        os.replace(tmp, path)  # replaces a link planted after refuse_link rather than following it
+    except OSError as exc:
+        raise WriteError(path, describe(exc)) from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
+    """Write text to path atomically, never through a link."""
+    with atomic_open(path, "w", encoding=encoding) as f:
+        f.write(text)
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write bytes to path atomically, never through a link."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def open_append(path: str | Path):
+    """Open a text file for appending, refusing a symbolic link (O_NOFOLLOW); write errors name the path."""
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        f = os.fdopen(os.open(path, flags, 0o644), "a", encoding="utf-8")
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(path):
+            refuse_link(path)
+        raise WriteError(path, describe(exc)) from None
+    try:
+        with f:
+            yield f
+    except OSError as exc:
+        raise WriteError(path, describe(exc)) from None
+
+
+def lock_folder(folder: Path, error=RuntimeError):
+    """Hold an exclusive lock on FOLDER/.lock (our pid inside) until the returned fd is closed; None if unsupported.
+
+    flock: the lock goes with the process, however it ends (SIGKILL too), so a stale lock never blocks a resume.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return None
+    path = Path(folder) / ".lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise error(f"{path}: cannot open the run's lock file ({describe(exc)})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise error(f"{folder} is in use by another vaekit train (pid {holder}, holding {path}); wait for it to "
+                    f"finish, or train into another --out") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
