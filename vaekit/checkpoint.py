@@ -26,6 +26,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from .recipe import quote
 from .safe_io import WriteError, describe
 
 CONFIG = "config.json"
@@ -262,10 +263,10 @@ def build_from_config(folder: Path):
             raise CheckpointError(f"{path}: missing key {key!r}")
         if not isinstance(config[key], kind):
             expected = "a mapping" if kind is dict else "a string"
-            raise CheckpointError(f"{path}: {key}: expected {expected}, got {_short(config[key])}")
+            raise CheckpointError(f"{path}: {key}: expected {expected}, got {quote(config[key])}")
     latent_dim = config["model"].get("latent_dim", 1)
     if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
-        raise CheckpointError(f"{path}: model.latent_dim: expected a positive integer, got {_short(latent_dim)}")
+        raise CheckpointError(f"{path}: model.latent_dim: expected a positive integer, got {quote(latent_dim)}")
     try:
         plugin = get_plugin(config["plugin"])
     except PluginError as exc:
@@ -285,7 +286,7 @@ def build_from_config(folder: Path):
         model = build_model(plugin, model_cfg, config["info"], folder / ASSETS, latent)
     except Exception as exc:  # the plugin's own code, fed a config it did not write: say which file it was
         raise CheckpointError(f"{path}: the {plugin.name} plugin cannot build a model from its 'model' and 'info' "
-                              f"({type(exc).__name__}: {_short(exc)})") from None
+                              f"({type(exc).__name__}: {quote(exc)})") from None
     return model, plugin
 
 
@@ -300,17 +301,11 @@ def load_weights(model, weights: Path, config: Path) -> None:
     try:  # load_model, not load_state_dict: it knows which tied tensors save_model stored once
         missing, unexpected = load_model(model, str(weights), strict=False)
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"{weights}: cannot load weights ({_short(exc)})") from None
+        raise CheckpointError(f"{weights}: cannot load weights ({quote(exc)})") from None
     if missing or unexpected:
         raise CheckpointError(f"{weights}: does not match the model of {config} (missing {sorted(missing)[:5]}, "
                               f"unexpected {sorted(unexpected)[:5]})")
 
-
-def _short(value, limit: int = 200) -> str:
-    """repr/str of a value cut to limit characters, so an error line stays one readable line."""
-    text = " ".join((value if isinstance(value, str) else str(value) if isinstance(value, Exception)
-                     else repr(value)).split())
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def build_model(plugin, model_cfg, info: dict, assets: Path, latent=None, dataset=None):

@@ -126,8 +126,8 @@ class Recipe:
 
 
 def quote(value: Any) -> str:
-    """repr(value) cut to MAX_QUOTE characters, so an error about a huge value stays one readable line."""
-    text = repr(value)
+    """repr(value) (an exception's message on one line) cut to MAX_QUOTE characters, so an error stays one line."""
+    text = " ".join(str(value).split()) if isinstance(value, BaseException) else repr(value)
     return text if len(text) <= MAX_QUOTE else f"{text[:MAX_QUOTE]}... ({len(text):,} characters)"
 
 
