@@ -126,7 +126,7 @@ def test_a_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(poin
 @pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(points_recipe, tmp_path):
     run = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                "-m", "vaekit", "train", str(points_recipe), "--out", str(run), "trainer.epochs=2"]
     result = subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
