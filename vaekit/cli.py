@@ -131,9 +131,23 @@ def cmd_train(argv: list[str]) -> int:
     blocking = next((p for p in (run_dir, *run_dir.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise ValueError(f"--out {run_dir}: {blocking} is a file; expected a run folder (new or existing)")
-    from .trainer import train
+    from .trainer import STOP_SIGNALS, Interrupted, train
 
-    summary = train(recipe, run_dir, resume=args.resume)
+    def stop_while_setting_up(signum, frame):  # the trainer's own handler takes over once its loop starts
+        quiet = int(os.environ.get("RANK", "0")) != 0
+        raise Interrupted("" if quiet else f"vaekit: stopped by {signal.Signals(signum).name} while setting up "
+                          f"the run; nothing was trained", signum)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            if signum != signal.SIGINT:  # SIGINT already raises KeyboardInterrupt ("vaekit: interrupted")
+                previous[signum] = signal.signal(signum, stop_while_setting_up)
+    try:
+        summary = train(recipe, run_dir, resume=args.resume)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"run folder: {run_dir}")
         _print_summary(summary)
