@@ -25,7 +25,7 @@ from .memory import keep_freed_memory
 from .plugin import PluginError, get_plugin, list_plugins, plugin_status
 from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
 
-RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate")
+RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate", "encode")
 EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, FileNotFoundError, RuntimeError)
 
 
@@ -47,6 +47,7 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
         "sample": "Draw samples from the prior and write them as files.",
         "reconstruct": "Encode and decode inputs (files or text) and write input beside output.",
         "interpolate": "Decode points along the latent path between two inputs.",
+        "encode": "Posterior means of inputs (or a data split) as a .npy array, with a 2-D PCA map by label.",
     }
     p = argparse.ArgumentParser(prog=f"vaekit {verb}", description=descriptions.get(verb),
                                 epilog=None if plugin else f"Plugin options: vaekit {verb} RUN --help")
@@ -60,6 +61,11 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
         p.add_argument("--max-examples", type=int, help="evaluate only the first N examples")
         p.add_argument("--output", type=Path, help="JSON file for the results (default: RUN/eval-SPLIT.json)")
         p.add_argument("overrides", nargs="*", help="recipe overrides KEY=VALUE for the data, e.g. data.root=...")
+    elif verb == "encode":
+        p.add_argument("inputs", nargs="*", help="input files (or sentences for text); or give --split")
+        p.add_argument("--split", choices=["test", "val", "train"], help="encode this split of the run's data")
+        p.add_argument("--batch-size", type=int, default=100, help="examples per batch with --split")
+        p.add_argument("-o", "--output", type=Path, help="codes file (default: RUN/outputs/encode/codes.npy)")
     else:
         p.add_argument("-o", "--out-dir", type=Path, help=f"output folder (default: RUN/outputs/{verb})")
     if verb == "sample":
@@ -167,6 +173,25 @@ def cmd_artifacts(verb: str, args, model, plugin) -> list[Path]:
     return plugin.interpolate(model, args.a, args.b, _out_dir(args, verb), **options)
 
 
+def cmd_encode(args, model, plugin) -> list[Path]:
+    from .encode import encode_files, encode_split
+
+    out = args.output or Path(args.run) / "outputs" / "encode" / "codes.npy"
+    if bool(args.inputs) == bool(args.split):
+        raise ValueError("vaekit encode: give input files (or sentences) or --split, not both and not neither")
+    if args.inputs:
+        return encode_files(plugin, model, list(args.inputs), out)
+    from torch.utils.data import DataLoader
+
+    recipe = _recipe_of(args.run, [])
+    data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"]))
+    dataset = {"test": data.test, "val": data.val, "train": data.train}[args.split]
+    if dataset is None:
+        raise ValueError(f"--split {args.split}: the plugin has no {args.split} split for this recipe")
+    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=False, collate_fn=data.collate)
+    return encode_split(model, loader, out, args.split)
+
+
 def cmd_plugins(argv: list[str]) -> int:
     argparse.ArgumentParser(prog="vaekit plugins", description="List installed plugins and whether they load."
                             ).parse_args(argv)
@@ -209,7 +234,9 @@ def cmd_run_verb(verb: str, argv: list[str]) -> int:
     model, plugin = load(args.run, device=args.device)
     if verb == "eval":
         return cmd_eval(args, model, plugin)
-    if verb in RUN_VERBS:
+    if verb == "encode":
+        files = cmd_encode(args, model, plugin)
+    elif verb in RUN_VERBS:
         files = cmd_artifacts(verb, args, model, plugin)
     else:
         files = extra[verb][1](model, plugin, args)
@@ -226,6 +253,7 @@ verbs:
   sample RUN -n N [--condition C] [-o DIR]             samples from the prior, as files
   reconstruct RUN INPUT... [--condition C]            encode and decode inputs
   interpolate RUN A B                                  walk the latent space between two inputs
+  encode RUN INPUT... [--split test] [-o codes.npy]    posterior means as .npy + a 2-D map by label
   plugins                                              installed modality plugins
   VERB RUN ...                                         extra verbs a run's plugin provides
 

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import yaml
 
+from .kl_control import KLControlConfig
+
 DEFAULT_DATA_DIR = "~/.cache/vaekit/data"
 
 
@@ -48,6 +50,8 @@ class ObjectiveConfig:
     free_bits: float = 0.0  # nats per latent dimension
     kl_schedule: KLScheduleConfig = field(default_factory=KLScheduleConfig)
     iw_samples: int = 5  # k for the IWAE bound
+    kl_target: float | None = None  # nats per example: β held by a PI controller (vaekit/kl_control.py)
+    kl_control: KLControlConfig = field(default_factory=KLControlConfig)
 
 
 @dataclass

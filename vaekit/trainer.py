@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from .batch import to_device
 from .checkpoint import build_model, checkpoints, load_training_state, rng_state, save_checkpoint, set_rng_state
 from .evaluate import autocast, evaluate
+from .kl_control import ControlledELBO, KLController
 from .objectives import ELBO, IWAE, Objective
 from .plugin import PluginError, get_plugin
 from .recipe import Recipe
@@ -78,6 +79,9 @@ def make_objective(recipe: Recipe, total_steps: int) -> Objective:
     cfg = recipe.objective
     if cfg.kind == "iwae":
         return IWAE(cfg.iw_samples)
+    if cfg.kl_target is not None:  # a KL set-point replaces the schedule
+        k = cfg.kl_control
+        return ControlledELBO(KLController(cfg.kl_target, k.kp, k.ki, k.beta_min, cfg.beta), cfg.free_bits)
     s = cfg.kl_schedule
     schedule = KLSchedule(s.kind, start=s.start, end=cfg.beta, warmup_steps=s.warmup_steps,
                           total_steps=total_steps, n_cycles=s.n_cycles, ratio=s.ratio, steepness=s.steepness)
@@ -245,7 +249,7 @@ class Trainer:
         if self.is_main:
             state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                      "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                     "rng": rng_per_rank}
+                     "rng": rng_per_rank, "objective": getattr(self.objective, "state_dict", dict)()}
             save_checkpoint(self.model, state, self.run_dir / "checkpoints" / f"step-{self.step}")
             for old in checkpoints(self.run_dir)[:-max(1, self.cfg.keep_last)]:
                 shutil.rmtree(old, ignore_errors=True)
@@ -261,6 +265,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"][self.rank])
+        if state.get("objective"):  # a KL controller's integral and β
+            self.objective.load_state_dict(state["objective"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         if self.is_main:  # forget what the interrupted run logged after this checkpoint
             log = self.run_dir / "metrics.jsonl"

@@ -64,6 +64,8 @@ class PixelDataset(Dataset):
         else:
             x = grey
         item = {"x": x}
+        if self.labels is not None:  # the class, for `vaekit encode --split` maps (the model never sees it)
+            item["label"] = self.labels[index].long()
         if self.condition == "label":
             item["c"] = self.labels[index].long()
         elif self.condition == "lowres":
