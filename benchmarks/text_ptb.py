@@ -70,6 +70,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--iw-samples", type=int, default=100, help="importance samples per test sentence (VAE)")
     p.add_argument("--runs", type=Path, default=Path("runs/text_ptb"), help="run folders go here")
     p.add_argument("--out", type=Path, default=Path("text_ptb.jsonl"), help="one JSON line per setting")
+    p.add_argument("--set", dest="extra", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="recipe overrides for every setting, e.g. model.hidden_dim=256 (a smaller CPU check)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run this single setting in this process
     args = p.parse_args(argv)
@@ -87,7 +89,7 @@ def overrides_for(name: str, args) -> list[str]:
              "trainer.eval_batches=10", "trainer.log_every=50", f"seed={args.seed}"]
     if args.train_examples:
         extra.append(f"data.max_examples={args.train_examples}")  # every split: the test set is cut below anyway
-    return SETTINGS[name][1] + extra
+    return SETTINGS[name][1] + extra + list(args.extra)
 
 
 @torch.no_grad()

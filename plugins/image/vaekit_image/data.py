@@ -135,7 +135,7 @@ class ShapesDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         factors = self.factors(index)
         x = self.render(factors)
-        item = {"x": x}
+        item = {"x": x, "label": torch.tensor(factors["shape"])}  # for `vaekit encode --split` maps
         if self.condition == "label":
             item["c"] = torch.tensor(factors["shape"])
         elif self.condition == "lowres":
