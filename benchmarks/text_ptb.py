@@ -3,24 +3,50 @@
 Each setting is a recipe plus overrides, trained by the vaekit trainer with the same data order, step budget and
 time limit, then evaluated on the PTB test set: importance-sampled NLL (nats per sentence) beside the language
 model's (the same decoder with z unused: setting `lm`), KL, active units, mutual information, reconstruction
-BLEU-4 and token accuracy of greedy decodes from the posterior mean, a greedy homotopy check between test
-sentences (are the intermediate sentences distinct from their neighbours, and fluent: their NLL per word under
-the LM within 20% of the test set's), and a degeneracy check of greedy prior samples (repeated tokens).
+BLEU-4 and token accuracy of greedy decodes from the posterior mean, a greedy homotopy check between 20 pairs of
+test sentences (intermediate sentences distinct from their neighbours; fluent: their NLL per word under the LM
+within 20% of the test set's, either way, since repetitive text scores *lower* than real sentences), and a
+degeneracy check of 50 greedy prior samples (share of words repeating the word before).
 
-    python benchmarks/text_ptb.py --settings lm,kl15 --steps 400 --max-minutes 2 --eval-examples 200 --iw-samples 20
+One JSON line per setting goes to stdout and to --out (JSONL), a table to stderr. --jobs N trains N settings at
+once as separate processes; the homotopy fluency needs the `lm` setting in the same call. `steps` in each line
+says whether --max-minutes cut a setting short of --steps.
 
-One JSON line per setting goes to stdout and to --out (JSONL). --jobs N trains N settings at once as separate
-processes (a GPU machine has cores to spare); the homotopy fluency needs the `lm` setting in the same call.
+Settings (SETTINGS): lm; kl5 kl10 kl15 kl25 kl40 (objective.kl_target: the default recipe's knob, 15 its
+default); ae (recipes/text/ptb_lstm_ae.yaml, 100 nats); transformer (recipes/text/ptb_transformer.yaml); and the
+alternatives the default was chosen against: cyclical (cyclical annealing + free bits 0.125, the old default),
+fb0.5 (free bits 0.5 nats/dim), kl15-mean (mean-pooled encoder, Long et al. 2019), kl15-bow (bag-of-words loss,
+Zhao et al. 2017), kl15-last (the default's end-state encoder, named).
 
-Settings (see SETTINGS): lm; kl5 kl10 kl15 kl25 kl40 (objective.kl_target, the default recipe's knob); ae
-(recipes/text/ptb_lstm_ae.yaml); transformer (recipes/text/ptb_transformer.yaml); and the alternatives the
-default was chosen against: cyclical (cyclical annealing + free bits 0.125, the old default), fb0.5 (free bits
-0.5 nats/dim), kl15-mean (mean-pooled encoder), kl15-bow (bag-of-words loss), kl15-last (end-state encoder).
+GPU command for the lead (one H200; 12 processes; about 7-8 minutes: 5 of training, then data loading and
+evaluation on all 3,761 test sentences):
 
-GPU command for the lead (one H200, about 8 minutes: 5.5 of training, then evaluation, 9 processes):
+    VAEKIT_DATA=... PYTHONUNBUFFERED=1 python benchmarks/text_ptb.py --device cuda --jobs 12 --steps 8000 \
+        --max-minutes 5 --eval-examples 0 --iw-samples 100 --runs /tmp/text_ptb --out text_ptb_gpu.jsonl \
+        --settings lm,kl5,kl10,kl15,kl25,kl40,ae,transformer,cyclical,fb0.5,kl15-mean,kl15-bow
 
-    python benchmarks/text_ptb.py --device cuda --jobs 9 --steps 6000 --max-minutes 5.5 --eval-examples 1000 \\
-        --iw-samples 100 --settings lm,kl5,kl10,kl15,kl25,kl40,ae,transformer,cyclical --out text_ptb_gpu.jsonl
+Measured on the shared 2-core CPU (2026-11-27, one thread per process, two at once, 256 units instead of 512,
+a 3-minute budget: 100-150 steps, a tenth of an epoch; 300 test sentences, k = 20):
+
+    OMP_NUM_THREADS=1 python benchmarks/text_ptb.py --settings lm,kl15,cyclical,fb0.5,kl15-mean,kl15-bow \
+        --steps 300 --max-minutes 3 --eval-examples 300 --iw-samples 20 --jobs 2 --set model.hidden_dim=256
+
+    setting    steps   NLL  -LM    KL  AU  BLEU-4  tok.acc  homotopy distinct
+    lm           150  139.4  0.0   0.0   0     -      -       -
+    kl15         150  148.2  8.8  13.7  32   3.3   0.063   0.74
+    cyclical     100  139.9  0.5   2.2  32   2.3   0.044   0.64
+    fb0.5        100  144.3  4.9   7.0  32   2.7   0.054   0.72
+    kl15-mean    100  148.7  9.3  11.4  32   4.6   0.045   0.55
+    kl15-bow     100  163.3 23.9  30.6  32   3.8   0.034   0.33
+
+At this budget every model still writes "the <unk> <unk> ..." (so the homotopy fluency ratio, 0.3-0.44, is
+meaningless here), and the NLL gaps only say that KL costs likelihood before the decoder has learnt to use z.
+What it does show: the set-point reaches its KL (13.7 of 15 after 150 steps) where annealing and free bits stay
+at 2-7 nats; the bag-of-words loss pushes the KL past the target faster than the controller's integral (ki =
+1e-4) can raise β (30.6 nats); mean pooling reaches less KL in the same steps. So the recipes' default is the
+controller with the end-state encoder; the GPU command above measures the frontier and the alternatives again at
+a budget where the models write sentences. Not measured: AE pretraining + KL thresholding (Li et al. 2019) and
+aggressive inference updates (He et al. 2019).
 """
 
 from __future__ import annotations
@@ -172,7 +198,9 @@ def lm_fluency(lm_run: Path, records: list[dict], device: str) -> None:
         x = plugin.encode_text(lm, inner)
         nll = -lm.log_likelihood(x, torch.zeros(len(inner), lm.latent_dim, device=lm.device)).sum().item()
         per_word = nll / x["n_words"].sum().item()
-        record.update({"homotopy_lm_nll_per_word": per_word, "homotopy_fluency_ratio": per_word / lm_test})
+        # Within 20% either way: degenerate text ("the <unk> <unk> ...") is *more* likely than real sentences.
+        record.update({"homotopy_lm_nll_per_word": per_word, "homotopy_fluency_ratio": per_word / lm_test,
+                       "homotopy_fluent": abs(per_word / lm_test - 1) <= 0.2})
 
 
 def main(argv=None) -> None:

@@ -85,3 +85,10 @@ def test_resume_continues_the_controller_exactly(points_recipe, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert load_training_state(checkpoints(straight)[-1])["objective"] == \
         load_training_state(checkpoints(resumed)[-1])["objective"]
+
+
+def test_recipe_errors_name_the_key(points_recipe, capsys):
+    assert main(["train", str(points_recipe), "objective.kind=iwae", "objective.kl_target=5"]) == 2
+    assert "objective: kl_target: a KL set-point steers the ELBO's beta; kind is 'iwae'" in capsys.readouterr().err
+    assert main(["train", str(points_recipe), "objective.kl_target=-1"]) == 2
+    assert "kl_target: expected nats >= 0, got -1.0" in capsys.readouterr().err

@@ -53,6 +53,12 @@ class ObjectiveConfig:
     kl_target: float | None = None  # nats per example: β held by a PI controller (vaekit/kl_control.py)
     kl_control: KLControlConfig = field(default_factory=KLControlConfig)
 
+    def __post_init__(self):
+        if self.kl_target is not None and self.kind != "elbo":
+            raise ValueError(f"kl_target: a KL set-point steers the ELBO's beta; kind is {self.kind!r}")
+        if self.kl_target is not None and self.kl_target < 0:
+            raise ValueError(f"kl_target: expected nats >= 0, got {self.kl_target}")
+
 
 @dataclass
 class TrainerConfig:
