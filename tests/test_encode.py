@@ -50,3 +50,29 @@ def test_files_from_several_folders_are_labelled_by_folder(tmp_path):
     assert batch["label_names"] == ["3", "7"] and batch["x"].shape == (2, 2)
     (batch,) = file_batches(Reader(), None, inputs[:1])
     assert "label_names" not in batch  # one folder says nothing about classes
+
+
+def test_image_files_encode_through_the_plugin_with_folder_labels(tmp_path):
+    from PIL import Image
+
+    import vaekit
+    from vaekit.checkpoint import build_model
+    from vaekit.encode import encode_files
+    from vaekit.recipe import build_dataclass
+
+    plugin = vaekit.get_plugin("image")
+    info = {"dataset": "test", "size": 28, "channels": 1, "condition": "none", "class_names": [], "num_classes": 0,
+            "lowres_factor": 4, "lowres_size": 7, "binarized": True}
+    cfg = build_dataclass(plugin.model_config, {"latent_dim": 4, "width": 8, "hidden": 32}, "model")
+    model = build_model(plugin, cfg, info, tmp_path / "assets").eval()
+    rng = np.random.default_rng(0)
+    files = []
+    for folder in ("3", "7", "7"):
+        path = tmp_path / "digits" / folder / f"{len(files)}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(path)
+        files.append(str(path))
+    written = encode_files(plugin, model, files, tmp_path / "codes.npy")
+    pixels = torch.stack([torch.from_numpy(np.asarray(Image.open(f), dtype=np.float32) / 255.0)[None] for f in files])
+    assert np.allclose(np.load(written[0]), model.posterior(pixels).mean.detach().numpy(), atol=1e-5)
+    assert written[1].read_text().split() == ["3", "7", "7"]
