@@ -76,3 +76,29 @@ def test_image_files_encode_through_the_plugin_with_folder_labels(tmp_path):
     pixels = torch.stack([torch.from_numpy(np.asarray(Image.open(f), dtype=np.float32) / 255.0)[None] for f in files])
     assert np.allclose(np.load(written[0]), model.posterior(pixels).mean.detach().numpy(), atol=1e-5)
     assert written[1].read_text().split() == ["3", "7", "7"]
+
+
+@pytest.mark.slow
+def test_speech_run_encodes_wav_files_and_its_labelled_split(tmp_path):
+    import math
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from vaekit.cli import main
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "speech" / "tones.yaml"
+    tiny = ["model.channels=[8,16,32]", "model.hidden=64", "model.latent_dim=8", "data.n_mels=32", "data.n_fft=256",
+            "trainer.batch_size=16", "trainer.samples=0", "trainer.progress=false", "eval.iw_samples=2",
+            "data.n_tones=96", "trainer.max_steps=2"]
+    run = tmp_path / "tones"
+    assert main(["train", str(recipe), *tiny, "--out", str(run)]) == 0
+    waves = []
+    for hz in (330, 440):
+        waves.append(tmp_path / f"{hz}.wav")
+        sf.write(str(waves[-1]), [0.3 * math.sin(2 * math.pi * hz * i / 8000) for i in range(4000)], 8000)
+    assert main(["encode", str(run), *map(str, waves), "-o", str(tmp_path / "files.npy")]) == 0
+    assert np.load(tmp_path / "files.npy").shape == (2, 8)
+    assert main(["encode", str(run), "--split", "test", "-o", str(tmp_path / "test.npy")]) == 0
+    codes, labels = np.load(tmp_path / "test.npy"), (tmp_path / "test.labels.txt").read_text().split()
+    assert codes.shape[1:] == (8,) and len(labels) == len(codes) > 1 and len(set(labels)) > 1
