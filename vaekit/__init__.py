@@ -7,6 +7,7 @@ from . import diagnostics, likelihoods, schedules
 from .checkpoint import CheckpointError, load, save_pretrained
 from .diagnostics import active_units, mutual_information
 from .distributions import DiagonalGaussian
+from .kl_control import ControlledELBO, KLController
 from .likelihoods import (
     Bernoulli,
     Categorical,
@@ -28,7 +29,8 @@ __version__ = "0.1.0"
 __all__ = [
     "DiagonalGaussian", "Likelihood", "Bernoulli", "Gaussian", "Laplace", "DiscretizedLogistic", "Categorical",
     "get_likelihood", "elbo", "iwae_bound", "iw_nll", "log_importance_weights", "Objective", "ObjectiveTerms",
-    "ELBO", "IWAE", "KLSchedule", "schedules", "diagnostics", "likelihoods", "active_units",
+    "ELBO", "IWAE", "KLSchedule", "KLController", "ControlledELBO", "schedules", "diagnostics", "likelihoods",
+    "active_units",
     "mutual_information", "VAE", "ConditionEmbedding", "LearnedConditionalPrior", "StandardNormalPrior",
     "Plugin", "PluginError", "DataBundle", "get_plugin", "list_plugins", "register_plugin", "Recipe",
     "RecipeError", "load_recipe", "load", "save_pretrained", "CheckpointError", "keep_freed_memory", "__version__",
