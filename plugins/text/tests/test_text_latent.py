@@ -116,3 +116,20 @@ def test_readme_text_api_runs_as_written(tmp_path, monkeypatch):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "torch.Size([2, 32])" and len(eval(lines[1])) == 2 and len(eval(lines[2])) == 5  # noqa: S307
+
+
+def test_transformer_cached_generation_equals_recomputing_the_prefix(tmp_path):
+    from vaekit_text.decoding import autoregress
+
+    _, model, _ = build(tmp_path, arch="transformer")
+    model.eval()
+    decoder, z = model.decoder, torch.randn(5, 4)
+
+    def recompute(inputs, history):  # the whole prefix again at every step
+        history = inputs.unsqueeze(1) if history is None else torch.cat([history, inputs.unsqueeze(1)], 1)
+        return decoder.logits(history, z)[:, -1], history
+
+    first = torch.full((5,), decoder.bos_id, dtype=torch.long)
+    expected = autoregress(recompute, first, 12, decoder.eos_id, decoder.pad_id, decoder.bos_id)
+    cached = decoder.generate(z, max_length=12)
+    assert torch.equal(cached["tokens"], expected["tokens"]) and torch.equal(cached["lengths"], expected["lengths"])
