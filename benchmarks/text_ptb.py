@@ -1,34 +1,58 @@
-"""PTB: the LSTM sentence VAE (cyclical KL annealing + free bits) beside an LSTM language model, same run and budget.
+"""PTB: the frontier between how much the sentence latent carries and likelihood, every setting trained by vaekit.
 
-Both models share one decoder design (the LM is the same network with z fixed at 0 and q(z|x) = p(z),
-so its KL is exactly 0 and its "IW NLL" with k = 1 is its exact NLL). They see the same batches in the
-same order for the same number of steps; then both are evaluated on the same PTB test sentences:
-NLL per sentence (importance sampled, k = --iw-samples, He et al. 2019), perplexity per word with <eos>,
-KL, mutual information, active units, and training speed in tokens/s.
+Each setting is a recipe plus overrides, trained by the vaekit trainer with the same data order, step budget and
+time limit, then evaluated on the PTB test set: importance-sampled NLL (nats per sentence) beside the language
+model's (the same decoder with z unused: setting `lm`), KL, active units, mutual information, reconstruction
+BLEU-4 and token accuracy of greedy decodes from the posterior mean, a greedy homotopy check between 20 pairs of
+test sentences (intermediate sentences distinct from their neighbours; fluent: their NLL per word under the LM
+within 20% of the test set's, either way, since repetitive text scores *lower* than real sentences), and a
+degeneracy check of 50 greedy prior samples (share of words repeating the word before).
 
-    python benchmarks/text_ptb.py --steps 3000 --eval-examples 300 --iw-samples 500 --out text_ptb.json
+One JSON line per setting goes to stdout and to --out (JSONL), a table to stderr. --jobs N trains N settings at
+once as separate processes; the homotopy fluency needs the `lm` setting in the same call. `steps` in each line
+says whether --max-minutes cut a setting short of --steps.
 
-Anchors (Bowman et al. 2016, full training): LM 100 nats / PPL 116; VAE 101 nats, KL 2, PPL 119.
+Settings (SETTINGS): lm; kl5 kl10 kl15 kl25 kl40 (objective.kl_target: the default recipe's knob, 15 its
+default); ae (recipes/text/ptb_lstm_ae.yaml, 100 nats); transformer (recipes/text/ptb_transformer.yaml); and the
+alternatives the default was chosen against: cyclical (cyclical annealing + free bits 0.125, the old default),
+fb0.5 (free bits 0.5 nats/dim), kl15-mean (mean-pooled encoder, Long et al. 2019), kl15-bow (bag-of-words loss,
+Zhao et al. 2017), kl15-last (the default's end-state encoder, named).
 
-Measured on the shared 2-core CPU machine (1 thread, 2026-11-25), all 3,761 PTB test sentences; the VAE's NLL
-with k = 100 importance samples, the LM's exact. The IW estimate's expectation only falls as k grows (Burda et
-al. 2015), so k = 500 would put the VAE lower still:
+GPU command for the lead (one H200; 12 processes; about 7-8 minutes: 5 of training, then data loading and
+evaluation on all 3,761 test sentences):
 
-    OMP_NUM_THREADS=1 python benchmarks/text_ptb.py --steps 7500 --max-minutes 80 --cycles 4 --embed-dim 256 \
-        --hidden-dim 256 --latent-dim 32 --free-bits 0.125 --dropout 0.2 --eval-examples 0 --iw-samples 100
-              NLL      PPL     KL     MI   AU    tok/s
-    lm     107.55    135.2   0.00  -0.08    0     2363
-    vae    107.47    134.8   4.26   2.53   32     1552
-    VAE - LM NLL: -0.08 nats (VAE -ELBO 108.91)
+    VAEKIT_DATA=... PYTHONUNBUFFERED=1 python benchmarks/text_ptb.py --device cuda --jobs 12 --steps 8000 \
+        --max-minutes 5 --eval-examples 0 --iw-samples 100 --runs /tmp/text_ptb --out text_ptb_gpu.jsonl \
+        --settings lm,kl5,kl10,kl15,kl25,kl40,ae,transformer,cyclical,fb0.5,kl15-mean,kl15-bow
 
-The 80-minute limit stopped both models at step 6,349 of 7,500 (4.8 epochs; 48 CPU-minutes VAE, 32 LM; the
-other core was training MNIST), inside the last annealing cycle (beta 0.72). The VAE's IW evaluation took
-25 minutes. An earlier run of the same command with --eval-examples 600 --iw-samples 500 reached all 7,500
-steps: VAE 108.42 vs LM 108.58 nats on the first 600 test sentences, KL 4.0, 32 active units.
+Measured on the shared 2-core CPU (2026-11-27, one thread per process, two at once, 256 units instead of 512,
+a 3-minute budget: 100-150 steps, a tenth of an epoch; 300 test sentences, k = 20):
 
-So the VAE is at or below its LM on the whole test set with KL 4.3 nats and 32 active units. Both are far from
-Bowman's numbers: under 5 epochs of a 256-unit model, not a converged 512-unit one. The LM's MI is the batch
-estimator's noise: its q(z|x) is N(0, I).
+    OMP_NUM_THREADS=1 python benchmarks/text_ptb.py --settings lm,kl15,cyclical,fb0.5,kl15-mean,kl15-bow \
+        --steps 300 --max-minutes 3 --eval-examples 300 --iw-samples 20 --jobs 2 --set model.hidden_dim=256
+
+    setting    steps   NLL  -LM    KL  AU  BLEU-4  tok.acc  homotopy distinct
+    lm           150  139.4  0.0   0.0   0     -      -       -
+    kl15         150  148.2  8.8  13.7  32   3.3   0.063   0.74
+    cyclical     100  139.9  0.5   2.2  32   2.3   0.044   0.64
+    fb0.5        100  144.3  4.9   7.0  32   2.7   0.054   0.72
+    kl15-mean    100  148.7  9.3  11.4  32   4.6   0.045   0.55
+    kl15-bow     100  163.3 23.9  30.6  32   3.8   0.034   0.33
+
+At this budget every model still writes "the <unk> <unk> ..." (so the homotopy fluency ratio, 0.3-0.44, is
+meaningless here), and the NLL gaps only say that KL costs likelihood before the decoder has learnt to use z.
+What it does show: the set-point reaches its KL (13.7 of 15 after 150 steps) where annealing and free bits stay
+at 2-7 nats; the bag-of-words loss pushes the KL past the target faster than the controller's integral (ki =
+1e-4) can raise β (30.6 nats); mean pooling reaches less KL in the same steps. So the recipes' default is the
+controller with the end-state encoder; the GPU command above measures the frontier and the alternatives again at
+a budget where the models write sentences. Not measured: AE pretraining + KL thresholding (Li et al. 2019) and
+aggressive inference updates (He et al. 2019).
+
+The Transformer in the same 4-minute budget (same command with --settings transformer,kl15 --max-minutes 4) made
+50 steps to the LSTM's 150 and is still degenerate: greedy samples "the the the ..." (repeat fraction 0.999), NLL
+174.1 vs 147.9, KL 12.0 nats but 0 active units and MI 0.04: with β held near 0 while the KL is under target, the
+KL can drift without carrying anything, so read KL beside active units and MI. Its evaluation took 13 minutes
+(greedy decoding then recomputed every prefix; it now reads GPT-2's key/value cache, checked equal in the tests).
 """
 
 from __future__ import annotations
@@ -37,151 +61,197 @@ import argparse
 import json
 import math
 import os
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_model
 from torch.utils.data import DataLoader, Subset
-from vaekit_text import TextDataConfig, TextModelConfig, plugin
 
-import vaekit
-from vaekit.batch import to_device
-from vaekit.checkpoint import build_model
-from vaekit.evaluate import evaluate
-from vaekit.trainer import lr_factor
+ROOT = Path(__file__).resolve().parents[1]
+LSTM, AE, TRANSFORMER = (str(ROOT / "recipes" / "text" / f"{n}.yaml")
+                         for n in ("ptb_lstm", "ptb_lstm_ae", "ptb_transformer"))
+
+SETTINGS: dict[str, tuple[str, list[str]]] = {
+    "lm": (LSTM, ["model.use_latent=false"]),
+    **{f"kl{t}": (LSTM, [f"objective.kl_target={t}"]) for t in (5, 10, 15, 25, 40)},
+    "ae": (AE, []),
+    "transformer": (TRANSFORMER, []),
+    "cyclical": (LSTM, ["objective.kl_target=null", "objective.free_bits=0.125", "model.word_dropout=0.0",
+                        "objective.kl_schedule={kind: cyclical, n_cycles: 4, ratio: 0.5}"]),
+    "fb0.5": (LSTM, ["objective.kl_target=null", "objective.free_bits=0.5", "objective.kl_schedule.kind=constant"]),
+    "kl15-mean": (LSTM, ["objective.kl_target=15", "model.encoder_pooling=mean"]),
+    "kl15-last": (LSTM, ["objective.kl_target=15", "model.encoder_pooling=last"]),
+    "kl15-bow": (LSTM, ["objective.kl_target=15", "model.bow_weight=1.0"]),
+}
+HOMOTOPY_PAIRS, HOMOTOPY_STEPS = 20, 5
 
 
-def parse_args() -> argparse.Namespace:
-    data = Path(os.environ.get("VAEKIT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "ptb"
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=data, help=f"folder with ptb.train/valid/test.txt (default {data})")
-    p.add_argument("--steps", type=int, default=2000, help="optimizer steps per model")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate; cosine decay to 0.1x over --steps")
-    p.add_argument("--embed-dim", type=int, default=256)
-    p.add_argument("--hidden-dim", type=int, default=256)
-    p.add_argument("--latent-dim", type=int, default=32)
-    p.add_argument("--dropout", type=float, default=0.0, help="dropout on embeddings and decoder outputs (both models)")
-    p.add_argument("--word-dropout", type=float, default=0.0, help="decoder word dropout (both models)")
-    p.add_argument("--free-bits", type=float, default=0.125, help="VAE free bits, nats per latent dimension")
-    p.add_argument("--cycles", type=int, default=4, help="cyclical KL annealing cycles over the run (Fu et al.)")
-    p.add_argument("--iw-samples", type=int, default=500, help="importance samples per test sentence (VAE)")
-    p.add_argument("--eval-examples", type=int, default=300, help="test sentences for the NLL (0: all 3,761)")
-    p.add_argument("--max-minutes", type=float, default=60.0, help="stop training earlier after this wall time")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for training")
-    p.add_argument("--eval-threads", type=int, default=0, help="CPU threads for the evaluation (0: --threads)")
+    p.add_argument("--settings", default="lm,kl15", help=f"comma-separated, from: {', '.join(SETTINGS)}")
+    p.add_argument("--steps", type=int, default=2000, help="optimizer steps per setting (cosine LR over them)")
+    p.add_argument("--max-minutes", type=float, default=5.0, help="training wall-time limit per setting")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--jobs", type=int, default=1, help="settings trained at once, as separate processes")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads per process")
+    p.add_argument("--train-examples", type=int, default=0, help="first N training sentences only (0: all)")
+    p.add_argument("--eval-examples", type=int, default=500, help="test sentences evaluated (0: all 3,761)")
+    p.add_argument("--iw-samples", type=int, default=100, help="importance samples per test sentence (VAE)")
+    p.add_argument("--runs", type=Path, default=Path("runs/text_ptb"), help="run folders go here")
+    p.add_argument("--out", type=Path, default=Path("text_ptb.jsonl"), help="one JSON line per setting")
+    p.add_argument("--set", dest="extra", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="recipe overrides for every setting, e.g. model.hidden_dim=256 (a smaller CPU check)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("text_ptb.json"), help="results as JSON")
-    return p.parse_args()
+    p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run this single setting in this process
+    args = p.parse_args(argv)
+    unknown = [s for s in args.settings.split(",") if s not in SETTINGS]
+    if unknown:
+        p.error(f"--settings: unknown {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
+    return args
 
 
-def train_side_by_side(models: dict, loader, steps: int, lr: float, max_minutes: float) -> dict:
-    """Step every model on the same batch in turn (AdamW, cosine decay, clipping) so load changes hit both alike.
-
-    Stops after `steps` steps, or earlier once max_minutes of wall time have passed; returns per model
-    its seconds of compute, tokens/s and the last logged training losses.
-    """
-    optimizers = {name: torch.optim.AdamW(m.parameters(), lr=lr) for name, (m, _) in models.items()}
-    schedulers = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: lr_factor(s, 0, steps, "cosine", 0.1))
-                  for o in optimizers.values()]
-    stats = {name: {"train_seconds": 0.0, "train_tokens": 0} for name in models}
-    step, deadline = 0, time.perf_counter() + 60 * max_minutes
-    while step < steps and time.perf_counter() < deadline:
-        for batch in loader:
-            for name, (model, objective) in models.items():
-                model.train()
-                begin = time.perf_counter()
-                x = to_device(batch["x"], model.device)
-                terms = model(x, objective=objective, step=step)
-                optimizers[name].zero_grad(set_to_none=True)
-                terms.loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-                optimizers[name].step()
-                stats[name]["train_seconds"] += time.perf_counter() - begin
-                stats[name]["train_tokens"] += int(x["lengths"].sum())
-                if (step + 1) % 50 == 0:
-                    stats[name].update({f"train_{k}": v for k, v in terms.scalars().items()})
-                    rate = stats[name]["train_tokens"] / stats[name]["train_seconds"]
-                    print(f"[{name}] step {step + 1}/{steps}  rec {terms.scalars()['rec']:.2f}  "
-                          f"kl {terms.scalars()['kl']:.2f}  beta {terms.beta:.2f}  {rate:.0f} tokens/s", flush=True)
-            for scheduler in schedulers:
-                scheduler.step()
-            step += 1
-            if step == steps or time.perf_counter() >= deadline:
-                break
-    for s in stats.values():
-        s["tokens_per_s"] = s["train_tokens"] / s["train_seconds"]
-        s["train_steps"] = step
-    return stats
+def overrides_for(name: str, args) -> list[str]:
+    """The setting's recipe overrides plus the shared budget (steps, minutes, device) and quiet reporting."""
+    extra = [f"trainer.max_steps={args.steps}", "trainer.epochs=1000", f"trainer.max_minutes={args.max_minutes}",
+             f"trainer.device={args.device}", f"trainer.threads={args.threads}", "trainer.progress=false",
+             "trainer.eval_every=1000000", "trainer.checkpoint_every=1000000", "trainer.samples=0",
+             "trainer.eval_batches=10", "trainer.log_every=50", f"seed={args.seed}"]
+    if args.train_examples:
+        extra.append(f"data.max_examples={args.train_examples}")  # every split: the test set is cut below anyway
+    return SETTINGS[name][1] + extra + list(args.extra)
 
 
-def shortest_first(sentences, indices) -> Subset:
-    """The chosen sentences, shortest first: batches of similar length decode (k times for IW) with little padding."""
-    return Subset(sentences, sorted(indices, key=lambda i: len(sentences.tokens[i])))
+@torch.no_grad()
+def homotopies(plugin, model, sentences: list[str]) -> list[list[str]]:
+    """Greedy decodes along (1 - t) z_a + t z_b between posterior means of consecutive sentence pairs."""
+    paths = []
+    for a, b in zip(sentences[0::2], sentences[1::2], strict=False):
+        means = model.posterior(plugin.encode_text(model, [a, b])).mean
+        t = torch.linspace(0, 1, HOMOTOPY_STEPS + 2, device=model.device).unsqueeze(1)
+        paths.append(plugin.decode_text(model, model.decode((1 - t) * means[0] + t * means[1], None)))
+    return paths
 
 
-def main() -> None:
-    args = parse_args()
+def repeat_fraction(sentences: list[str]) -> float:
+    """Share of words equal to the word before them: 'the the the ...' is near 1, fluent text near 0."""
+    pairs = [(a, b) for s in sentences for a, b in zip(s.split(), s.split()[1:], strict=False)]
+    return sum(a == b for a, b in pairs) / max(1, len(pairs))
+
+
+def run_one(name: str, args) -> dict:
+    """Train one setting with the vaekit trainer, then evaluate it on the test set; returns its JSON record."""
+    import vaekit
+    from vaekit.evaluate import evaluate
+    from vaekit.recipe import load_recipe
+    from vaekit.trainer import train
+
     torch.set_num_threads(args.threads)
+    recipe_file, _ = SETTINGS[name]
+    recipe = load_recipe(recipe_file, overrides_for(name, args))
+    run_dir = args.runs / name
+    started = time.perf_counter()
+    train(recipe, run_dir)
+    train_seconds = time.perf_counter() - started
+    log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    last_train = [r for r in log if r["split"] == "train"][-1]
+    model, plugin = vaekit.load(run_dir, device=args.device)
+    data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"]))
+    n_test = len(data.test) if not args.eval_examples else min(args.eval_examples, len(data.test))
+    # Shortest first: batches of similar length decode (k times for IW) with little padding.
+    test = Subset(data.test, sorted(range(n_test), key=lambda i: len(data.test.tokens[i])))
+    loader = DataLoader(test, batch_size=50, shuffle=False, collate_fn=data.collate)
+    use_latent = recipe.model.use_latent
+    k = args.iw_samples if use_latent else 1  # the LM: q = p and z unused, so one sample is exact
+    started = time.perf_counter()
     torch.manual_seed(args.seed)
-    assets = args.out.with_suffix(".assets")
-    data_cfg = TextDataConfig(train=str(args.data / "ptb.train.txt"), test=str(args.data / "ptb.test.txt"),
-                              max_length=96)
-    data = plugin.build_data(data_cfg, seed=args.seed, assets=assets)
-    chosen = range(len(data.test) if not args.eval_examples else min(args.eval_examples, len(data.test)))
-    test = shortest_first(data.test, chosen)
-    results = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
-    schedule = vaekit.KLSchedule.cyclical(args.steps, n_cycles=args.cycles, ratio=0.5)
-    plan = {"vae": (True, vaekit.ELBO(schedule, free_bits=args.free_bits), args.iw_samples),
-            "lm": (False, vaekit.ELBO(0.0), 1)}  # the LM: q = p and z unused, so one importance sample is exact
-    models = {}
-    for name, (use_latent, objective, _) in plan.items():
-        cfg = TextModelConfig(arch="rnn", cell="lstm", embed_dim=args.embed_dim, hidden_dim=args.hidden_dim,
-                              latent_dim=args.latent_dim, dropout=args.dropout, word_dropout=args.word_dropout,
-                              use_latent=use_latent)
-        torch.manual_seed(args.seed)  # the same initial decoder weights for both
-        models[name] = (build_model(plugin, cfg, data.info, assets), objective)
-    loader = DataLoader(data.train, batch_size=args.batch_size, shuffle=True, collate_fn=data.collate,
-                        generator=torch.Generator().manual_seed(args.seed))
-    stats = train_side_by_side(models, loader, args.steps, args.lr, args.max_minutes)
-    for name, (model, _) in models.items():  # the weights, so a later session can re-evaluate without retraining
-        save_model(model, assets / f"{name}.safetensors")
-    torch.set_num_threads(args.eval_threads or args.threads)
-    for name, (model, _) in models.items():
-        k = plan[name][2]
-        start = time.perf_counter()
-        eval_loader = DataLoader(test, batch_size=50, shuffle=False, collate_fn=data.collate)
-        summary = evaluate(model, eval_loader, iw_samples=k)
-        summary.update(plugin.eval_metrics(model, eval_loader, summary))
-        summary.pop("kl_per_dim", None)
-        summary["eval_seconds"] = time.perf_counter() - start
-        summary["iw_samples"] = k
-        summary["samples"] = plugin.decode_text(model, model.sample(5)) if plan[name][0] else []
-        results[name] = {**stats[name], **summary}
-        print(json.dumps({name: results[name]}, indent=2), flush=True)
-    # All 3,761 test sentences, cheaply: the LM's exact NLL, and the VAE's -ELBO, an upper bound on its NLL.
-    full_loader = DataLoader(shortest_first(data.test, range(len(data.test))), batch_size=100, shuffle=False,
-                             collate_fn=data.collate)
-    for name, (model, _) in models.items():
-        full = evaluate(model, full_loader, iw_samples=1)
-        full.update(plugin.eval_metrics(model, full_loader, full))
-        results[f"{name}_full_test"] = {key: full[key] for key in ("elbo", "nll", "kl", "ppl", "n_examples")}
-        print(f"[{name}] full test ({full['n_examples']} sentences): -ELBO {-full['elbo']:.2f} nats, "
-              f"KL {full['kl']:.2f}, NLL (k=1) {full['nll']:.2f}, PPL (k=1) {full['ppl']:.1f}", flush=True)
-    vae, lm = results["vae"], results["lm"]
-    results["vae_minus_lm_nll"] = vae["nll"] - lm["nll"]
-    results["vae_over_lm_tokens_per_s"] = vae["tokens_per_s"] / lm["tokens_per_s"]
-    args.out.write_text(json.dumps(results, indent=2))
-    print(f"\n{'':8}{'NLL':>9}{'PPL':>9}{'KL':>7}{'MI':>7}{'AU':>5}{'tok/s':>9}")
-    for name in ("lm", "vae"):
-        r = results[name]
-        print(f"{name:8}{r['nll']:9.2f}{r['ppl']:9.1f}{r['kl']:7.2f}{r['mi']:7.2f}{r['active_units']:5d}"
-              f"{r['tokens_per_s']:9.0f}")
-    print(f"VAE - LM NLL: {results['vae_minus_lm_nll']:+.2f} nats; speed ratio VAE/LM "
-          f"{results['vae_over_lm_tokens_per_s']:.2f}; test sentences: {vae['n_examples']}; wrote {args.out}")
-    if not math.isfinite(vae["nll"]):
-        raise SystemExit("the VAE's NLL is not finite")
+    summary = evaluate(model, loader, iw_samples=k)
+    summary.update(plugin.eval_metrics(model, loader, summary, recon_examples=n_test if use_latent else 0))
+    summary.pop("kl_per_dim", None)
+    record = {"setting": name, "recipe": Path(recipe_file).name, "overrides": SETTINGS[name][1],
+              "device": args.device, "steps": last_train["step"], "train_seconds": round(train_seconds, 1),
+              "beta_last": last_train["beta"], "train_kl_last": last_train["kl"], "iw_samples": k, **summary}
+    tokenizer = plugin.tokenizer(model)
+    sentences = [tokenizer.decode(data.test.tokens[i][:-1].tolist()) for i in range(2 * HOMOTOPY_PAIRS)]
+    if use_latent:
+        paths = homotopies(plugin, model, sentences)
+        inner = [s for path in paths for s in path[1:-1]]
+        changes = [a != b for path in paths for a, b in zip(path, path[1:], strict=False)]
+        record.update({"homotopy_distinct_neighbours": sum(changes) / len(changes),
+                       "homotopy_distinct_per_path": sum(len(set(p)) for p in paths) / len(paths),
+                       "homotopy_example": paths[0], "homotopy_inner": inner})
+    torch.manual_seed(args.seed)
+    samples = plugin.decode_text(model, model.sample(50))
+    record.update({"greedy_samples_distinct": len(set(samples)) / len(samples),
+                   "greedy_samples_repeat_fraction": repeat_fraction(samples), "samples": samples[:5],
+                   "eval_seconds": round(time.perf_counter() - started, 1)})
+    return record
+
+
+@torch.no_grad()
+def lm_fluency(lm_run: Path, records: list[dict], device: str) -> None:
+    """Add each homotopy's LM NLL per word (<eos> counted) and its ratio to the LM's own test-set NLL per word."""
+    import vaekit
+
+    lm, plugin = vaekit.load(lm_run, device=device)
+    lm_test = next(r for r in records if r["setting"] == "lm")["nll_per_word"]
+    for record in records:
+        inner = record.pop("homotopy_inner", None)
+        if not inner:
+            continue
+        x = plugin.encode_text(lm, inner)
+        nll = -lm.log_likelihood(x, torch.zeros(len(inner), lm.latent_dim, device=lm.device)).sum().item()
+        per_word = nll / x["n_words"].sum().item()
+        # Within 20% either way: degenerate text ("the <unk> <unk> ...") is *more* likely than real sentences.
+        record.update({"homotopy_lm_nll_per_word": per_word, "homotopy_fluency_ratio": per_word / lm_test,
+                       "homotopy_fluent": abs(per_word / lm_test - 1) <= 0.2})
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.one:
+        print("RESULT " + json.dumps(run_one(args.one, args)), flush=True)
+        return
+    names = args.settings.split(",")
+    args.runs.mkdir(parents=True, exist_ok=True)
+    busy = [n for n in names if (args.runs / n / "checkpoints").exists()]
+    if busy:
+        raise SystemExit(f"{args.runs}: already holds runs for {', '.join(busy)}; remove them or pass --runs")
+
+    def child(name: str) -> dict:
+        command = [sys.executable, __file__, "--one", name, *[a for a in (argv or sys.argv[1:])]]
+        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+        with open(args.runs / f"{name}.log", "w") as log:
+            done = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+        lines = [line[7:] for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+        if done.returncode or not lines:
+            return {"setting": name, "error": f"exit {done.returncode}; see {args.runs / (name + '.log')}"}
+        return json.loads(lines[-1])
+
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        records = list(pool.map(child, names))
+    good = [r for r in records if "error" not in r]
+    if any(r["setting"] == "lm" for r in good):
+        lm_fluency(args.runs / "lm", good, args.device)
+        lm_nll = next(r for r in good if r["setting"] == "lm")["nll"]
+        for r in good:
+            r["nll_minus_lm"] = r["nll"] - lm_nll if r["setting"] != "lm" else 0.0
+    with open(args.out, "w") as f:
+        for record in records:
+            record.pop("homotopy_inner", None)
+            line = json.dumps(record)
+            f.write(line + "\n")
+            print(line, flush=True)
+    keys = ("nll", "nll_minus_lm", "kl", "active_units", "recon_bleu4", "recon_token_accuracy",
+            "homotopy_distinct_neighbours", "homotopy_fluency_ratio", "greedy_samples_repeat_fraction", "steps")
+    print("\n" + f"{'setting':12}" + "".join(f"{k[:12]:>13}" for k in keys), file=sys.stderr)
+    for r in good:
+        cells = "".join(f"{r[k]:13.3f}" if isinstance(r.get(k), float) else f"{r.get(k, '-')!s:>13}" for k in keys)
+        print(f"{r['setting']:12}{cells}", file=sys.stderr)
+    if any("error" in r for r in records) or not all(math.isfinite(r.get("nll", math.nan)) for r in good):
+        raise SystemExit("some settings failed or gave a non-finite NLL (see their logs)")
 
 
 if __name__ == "__main__":

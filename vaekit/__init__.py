@@ -9,6 +9,7 @@ from .checkpoint import CheckpointError, load, save_pretrained
 from .diagnostics import active_units, mutual_information
 from .distributions import DiagonalGaussian, sequence_mask
 from .flows import IAFEncoder, IAFPosterior
+from .kl_control import ControlledELBO, KLController
 from .latent import LatentConfig
 from .likelihoods import (
     Bernoulli,
@@ -45,7 +46,8 @@ __version__ = "0.1.0"
 __all__ = [
     "DiagonalGaussian", "Likelihood", "Bernoulli", "Gaussian", "Laplace", "DiscretizedLogistic", "Categorical",
     "get_likelihood", "elbo", "iwae_bound", "iw_nll", "log_importance_weights", "Objective", "ObjectiveTerms",
-    "ELBO", "IWAE", "KLSchedule", "schedules", "diagnostics", "likelihoods", "safe_io", "active_units",
+    "ELBO", "IWAE", "KLSchedule", "KLController", "ControlledELBO", "schedules", "diagnostics", "likelihoods",
+    "safe_io", "active_units",
     "mutual_information", "VAE", "ConditionEmbedding", "LearnedConditionalPrior", "StandardNormalPrior",
     "Plugin", "PluginError", "DataBundle", "get_plugin", "list_plugins", "register_plugin", "Recipe",
     "RecipeError", "load_recipe", "load", "save_pretrained", "CheckpointError", "keep_freed_memory", "__version__",

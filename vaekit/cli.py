@@ -28,7 +28,7 @@ from .plugin import PluginError, get_plugin, list_plugins, plugin_status, plugin
 from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
 from .safe_io import atomic_write_text
 
-RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate")
+RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate", "encode")
 EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, FileNotFoundError, RuntimeError)
 
 
@@ -71,6 +71,7 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
         "sample": "Draw samples from the prior and write them as files.",
         "reconstruct": "Encode and decode inputs (files or text) and write input beside output.",
         "interpolate": "Decode points along the latent path between two inputs.",
+        "encode": "Posterior means of inputs (or a data split) as a .npy array, with a 2-D PCA map by label.",
     }
     p = Parser(prog=f"vaekit {verb}", description=descriptions.get(verb),
                                 epilog=None if plugin else f"Plugin options: vaekit {verb} RUN --help")
@@ -85,6 +86,11 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
         p.add_argument("--max-examples", type=at_least(1), help="evaluate only the first N examples")
         p.add_argument("--output", type=Path, help="JSON file for the results (default: RUN/eval-SPLIT.json)")
         p.add_argument("overrides", nargs="*", help="recipe overrides KEY=VALUE for the data, e.g. data.root=...")
+    elif verb == "encode":
+        p.add_argument("inputs", nargs="*", help="input files (or sentences for text); or give --split")
+        p.add_argument("--split", choices=["test", "val", "train"], help="encode this split of the run's data")
+        p.add_argument("--batch-size", type=int, default=100, help="examples per batch with --split")
+        p.add_argument("-o", "--output", type=Path, help="codes file (default: RUN/outputs/encode/codes.npy)")
     else:
         p.add_argument("-o", "--out-dir", type=Path, help=f"output folder (default: RUN/outputs/{verb})")
     if verb == "sample":
@@ -233,6 +239,25 @@ def _use_gmm_sampler(args, model, plugin) -> None:
     print(f"sampler: {record}", file=sys.stderr)
 
 
+def cmd_encode(args, model, plugin) -> list[Path]:
+    from .encode import encode_files, encode_split
+
+    out = args.output or Path(args.run) / "outputs" / "encode" / "codes.npy"
+    if bool(args.inputs) == bool(args.split):
+        raise ValueError("vaekit encode: give input files (or sentences) or --split, not both and not neither")
+    if args.inputs:
+        return encode_files(plugin, model, list(args.inputs), out)
+    from torch.utils.data import DataLoader
+
+    recipe = _recipe_of(args.run, [])
+    data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"]))
+    dataset = {"test": data.test, "val": data.val, "train": data.train}[args.split]
+    if dataset is None:
+        raise ValueError(f"--split {args.split}: the plugin has no {args.split} split for this recipe")
+    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=False, collate_fn=data.collate)
+    return encode_split(model, loader, out, args.split)
+
+
 def cmd_plugins(argv: list[str]) -> int:
     Parser(prog="vaekit plugins", description="List installed plugins and whether they load."
                             ).parse_args(argv)
@@ -288,7 +313,9 @@ def cmd_run_verb(verb: str, argv: list[str], plugin=None) -> int:
     model, plugin = load(args.run, device=args.device)
     if verb == "eval":
         return cmd_eval(args, model, plugin)
-    if verb in RUN_VERBS:
+    if verb == "encode":
+        files = cmd_encode(args, model, plugin)
+    elif verb in RUN_VERBS:
         files = cmd_artifacts(verb, args, model, plugin)
     else:
         files = extra[verb][1](model, plugin, args)
@@ -314,6 +341,7 @@ verbs:
   sample RUN -n N [--condition C] [-o DIR]             samples from the prior (--sampler gmm: a fitted mixture)
   reconstruct RUN INPUT... [--condition C]            encode and decode inputs
   interpolate RUN A B                                  walk the latent space between two inputs
+  encode RUN INPUT... [--split test] [-o codes.npy]    posterior means as .npy + a 2-D map by label
   plugins                                              installed modality plugins
   VERB RUN ...                                         extra verbs a run's plugin provides
 

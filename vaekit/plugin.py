@@ -93,6 +93,10 @@ class Plugin:
         """Decode points on the latent path between inputs a and b; write them."""
         raise PluginError(f"plugin {self.name!r} does not support interpolate")
 
+    def load_inputs(self, model: VAE, inputs: list[str]):
+        """Files (or sentences, for text) -> one model-ready batch x on the model's device (`vaekit encode`)."""
+        raise PluginError(f"plugin {self.name!r} does not read input files; encode a data split with --split")
+
     def eval_metrics(self, model: VAE, loader, summary: dict[str, float], **options) -> dict[str, float]:
         """Modality metrics (bits/dim, perplexity, ...) from the engine's summary and the eval data."""
         return {}

@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 import yaml
 
+from .kl_control import KLControlConfig
+
 DEFAULT_DATA_DIR = "~/.cache/vaekit/data"
 MAX_YAML_NODES = 100_000  # values a recipe may hold once its aliases are expanded (real recipes hold ~100)
 MAX_QUOTE = 200  # characters of a value an error message quotes
@@ -55,6 +57,14 @@ class ObjectiveConfig:
     iw_samples: int = 5  # k for the IWAE bound
     info_alpha: float = 0.0  # infovae: loss = rec + (1 - alpha) KL + (alpha + lambda - 1) MMD(q(z), p(z))
     info_lambda: float = 1.0
+    kl_target: float | None = None  # nats per example: β held by a PI controller (vaekit/kl_control.py)
+    kl_control: KLControlConfig = field(default_factory=KLControlConfig)
+
+    def __post_init__(self):
+        if self.kl_target is not None and self.kind != "elbo":
+            raise ValueError(f"kl_target: a KL set-point steers the ELBO's beta; kind is {self.kind!r}")
+        if self.kl_target is not None and self.kl_target < 0:
+            raise ValueError(f"kl_target: expected nats >= 0, got {self.kl_target}")
 
 
 @dataclass

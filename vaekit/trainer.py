@@ -53,6 +53,7 @@ from .checkpoint import (
     set_rng_state,
 )
 from .evaluate import autocast, evaluate
+from .kl_control import ControlledELBO, KLController
 from .objectives import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
 from .plugin import PluginError, get_plugin, report_skipped
 from .recipe import Recipe, RecipeError, read_yaml
@@ -132,6 +133,9 @@ def make_objective(recipe: Recipe, total_steps: int, dataset_size: int = 1) -> O
         return Autoencoder()
     if cfg.kind == "infovae":
         return InfoVAE(cfg.info_alpha, cfg.info_lambda)
+    if cfg.kl_target is not None:  # a KL set-point replaces the schedule
+        k = cfg.kl_control
+        return ControlledELBO(KLController(cfg.kl_target, k.kp, k.ki, k.beta_min, cfg.beta), cfg.free_bits)
     s = cfg.kl_schedule
     warmup = warmup_length(s.warmup_steps, s.warmup_fraction, total_steps, "objective.kl_schedule.warmup")
     schedule = KLSchedule(s.kind, start=s.start, end=cfg.beta, warmup_steps=warmup,
@@ -355,7 +359,8 @@ class Trainer:
         if self.is_main:
             state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                      "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                     "rng": rng_per_rank, "train_seconds": self.elapsed}
+                     "rng": rng_per_rank, "train_seconds": self.elapsed,
+                     "objective": getattr(self.objective, "state_dict", dict)()}
             save_checkpoint(self.model, state, self.run_dir / "checkpoints" / f"step-{self.step}")
             for old in checkpoints(self.run_dir)[:-max(1, self.cfg.keep_last)]:
                 remove_checkpoint(old)
@@ -382,6 +387,8 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             set_rng_state(state["rng"][self.rank])
+            if state.get("objective"):  # a KL controller's integral and β
+                self.objective.load_state_dict(state["objective"])
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise TrainingError(f"--resume: {folder / 'state.json'}: the optimizer, scheduler or RNG state does not "
                                 f"fit this model ({' '.join(str(exc).split())[:200]})") from None

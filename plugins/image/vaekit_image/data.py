@@ -64,6 +64,8 @@ class PixelDataset(Dataset):
         else:
             x = grey
         item = {"x": x}
+        if self.labels is not None:  # the class, for `vaekit encode --split` maps (the model never sees it)
+            item["label"] = self.labels[index].long()
         if self.condition == "label":
             item["c"] = self.labels[index].long()
         elif self.condition == "lowres":
@@ -133,7 +135,7 @@ class ShapesDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         factors = self.factors(index)
         x = self.render(factors)
-        item = {"x": x}
+        item = {"x": x, "label": torch.tensor(factors["shape"])}  # for `vaekit encode --split` maps
         if self.condition == "label":
             item["c"] = torch.tensor(factors["shape"])
         elif self.condition == "lowres":

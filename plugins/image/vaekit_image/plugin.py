@@ -97,6 +97,10 @@ class ImagePlugin(Plugin):
                     mode: str = "mean", **options):
         return artifacts.interpolate(model, a, b, Path(out_dir), steps=steps, method=method, label=label, mode=mode)
 
+    def load_inputs(self, model, inputs):
+        """Image files -> pixels [B, C, H, W] at the model's size (`vaekit encode`)."""
+        return artifacts._inputs(model, list(inputs))
+
     def commands(self):
         return {
             "traverse": (_traverse_arguments, _run_traverse),

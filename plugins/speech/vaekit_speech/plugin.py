@@ -146,6 +146,10 @@ class SpeechPlugin(Plugin):
         written.append(write_audio(Path(out_dir) / "interpolation.wav", joined, info["sample_rate"]))
         return written
 
+    def load_inputs(self, model: VAE, inputs: list[str]) -> dict:
+        """Audio files -> a batch {"mel", "mask"} processed as the training data (`vaekit encode`)."""
+        return encode_inputs(model, list(inputs))
+
     def eval_metrics(self, model: VAE, loader, summary: dict[str, float], **options) -> dict[str, float]:
         from .metrics import speech_metrics
 

@@ -64,9 +64,13 @@ class TextModelConfig:
     word_dropout: float = 0.0  # probability that a decoder input word becomes <unk> while training
     pretrained_encoder: str | None = None  # transformer: local Hugging Face encoder folder (BERT-like)
     use_latent: bool = True  # False: a plain language model with the same decoder (z ignored, KL 0)
+    encoder_pooling: Literal["last", "mean", "max"] = "last"  # rnn: the end states, or mean/max over all states
+    bow_weight: float = 0.0  # training only: + weight * log p(bag of words | z) (Zhao et al. 2017), nats
 
     def __post_init__(self):
         if not 0.0 <= self.word_dropout <= 1.0:
             raise ValueError(f"word_dropout: expected a probability in [0, 1], got {self.word_dropout}")
+        if self.bow_weight < 0:
+            raise ValueError(f"bow_weight: expected 0 or more, got {self.bow_weight}")
         if self.arch == "transformer" and self.hidden_dim % self.num_heads:
             raise ValueError(f"hidden_dim: {self.hidden_dim} is not divisible by num_heads {self.num_heads}")

@@ -24,6 +24,7 @@ from vaekit.safe_io import atomic_write_text
 
 from .config import TextDataConfig, TextModelConfig
 from .data import Collate, SentenceDataset, encode_sentences, make_batch, read_lines, read_sentences
+from .decoding import real_tokens
 from .tokenizers import Tokenizer, build_tokenizer, has_tokenizer, load_tokenizer
 
 log = logging.getLogger("vaekit.text")
@@ -195,6 +196,24 @@ class TextPlugin(vaekit.Plugin):
         """Sentences -> a batch x on the model's device."""
         return to_device(make_batch(sentences, self.tokenizer(model), model.decoder.max_length), model.device)
 
+    @torch.no_grad()
+    def encode_sentences(self, model: vaekit.VAE, sentences: list[str]) -> Tensor:
+        """Sentences -> their posterior means [N, latent_dim] (the codes `vaekit encode` writes)."""
+        model.eval()
+        return model.posterior(self.encode_text(model, list(sentences))).mean
+
+    @torch.no_grad()
+    def decode_latents(self, model: vaekit.VAE, z: Tensor, **options) -> list[str]:
+        """Latents [N, latent_dim] (or one [latent_dim]) -> sentences; options as `vaekit sample` (strategy, top_p)."""
+        model.eval()
+        z = z.to(model.device)
+        return self.decode_text(model, model.decode(z.unsqueeze(0) if z.dim() == 1 else z, None,
+                                                    **_decoding_options(options)))
+
+    def load_inputs(self, model: vaekit.VAE, inputs: list[str]) -> dict:
+        """Sentences and .txt files (one sentence per line) -> a batch x (`vaekit encode`)."""
+        return self.encode_text(model, self._inputs(inputs))
+
     @staticmethod
     def _inputs(inputs: list[str], inputs_are: str | None = None) -> list[str]:
         """Sentences from the CLI inputs: see INPUT_RULE (--text: all sentences, --file: all files)."""
@@ -223,6 +242,10 @@ class TextPlugin(vaekit.Plugin):
         if verb == "reconstruct":
             parser.add_argument("--sample-latent", dest="sample_latent", action="store_true",
                                 help="decode a posterior sample instead of its mean")
+        if verb == "eval":
+            parser.add_argument("--recon-examples", dest="recon_examples", type=int, default=None,
+                                help="sentences decoded for reconstruction BLEU-4 / token accuracy "
+                                     "(default: all evaluated; 0: skip)")
         if verb == "interpolate":
             parser.add_argument("--steps", type=int, default=5, help="points strictly between the two sentences")
 
@@ -281,8 +304,18 @@ class TextPlugin(vaekit.Plugin):
         return [_write_lines(Path(out_dir) / "interpolation.txt", lines, echo)]
 
     # -- evaluation --------------------------------------------------------------------------------
-    def eval_metrics(self, model: vaekit.VAE, loader, summary: dict[str, float], **options) -> dict:
-        """Perplexity per word (<eos> counted) from the IW NLL; flags posterior collapse (KL, active units ~ 0)."""
+    def eval_metrics(self, model: vaekit.VAE, loader, summary: dict[str, float], recon_examples: int | None = None,
+                     **options) -> dict:
+        """Perplexity per word (<eos> counted) from the IW NLL, reconstruction BLEU-4 and token accuracy; flags
+        posterior collapse (KL, active units ~ 0)."""
+        metrics = self._likelihood_metrics(loader, summary)
+        limit = int(summary.get("n_examples", 0)) if recon_examples is None else recon_examples
+        if limit > 0:
+            metrics.update(reconstruction_metrics(self, model, loader, limit))
+        return metrics
+
+    def _likelihood_metrics(self, loader, summary: dict[str, float]) -> dict:
+        """Words, tokens, PPL per word from the IW NLL (or its ELBO bound) and the posterior-collapse flag."""
         n_examples = int(summary.get("n_examples", 0)) or None
         seen = words = tokens = 0
         for batch in loader:
@@ -312,3 +345,34 @@ class TextPlugin(vaekit.Plugin):
                   "the decoder ignores z. Try KL annealing (objective.kl_schedule), free bits "
                   "(objective.free_bits) or word dropout (model.word_dropout).", file=sys.stderr)
         return metrics
+
+
+@torch.no_grad()
+def reconstruction_metrics(plugin: TextPlugin, model: vaekit.VAE, loader, limit: int) -> dict:
+    """Greedy decodes from the posterior mean of the first `limit` sentences against their inputs.
+
+    recon_bleu4: sacrebleu's corpus BLEU-4 (0-100) of the decoded text; recon_token_accuracy: the share of input
+    tokens (<eos> included) that the decode has at the same position.
+    """
+    import sacrebleu
+
+    was_training = model.training
+    model.eval()
+    hypotheses, references, correct, total = [], [], 0, 0
+    for batch in loader:
+        x = to_device(batch["x"] if "x" in batch else batch, model.device)
+        take = min(len(x["lengths"]), limit - len(references))
+        x = {key: value[:take] for key, value in x.items()}
+        # A decode longer than its input cannot match anything more: stop it one token past the input.
+        out = model.decode(model.posterior(x).mean, None, max_length=int(x["lengths"].max()) + 1)
+        width = min(out["tokens"].shape[1], x["tokens"].shape[1])
+        mask = real_tokens(x)[:, :width]
+        correct += int(((out["tokens"][:, :width] == x["tokens"][:, :width]) & mask).sum())
+        total += int(x["lengths"].sum())
+        hypotheses += plugin.decode_text(model, out)
+        references += plugin.decode_text(model, x)
+        if len(references) >= limit:
+            break
+    model.train(was_training)
+    bleu = sacrebleu.corpus_bleu(hypotheses, [references]).score
+    return {"recon_bleu4": bleu, "recon_token_accuracy": correct / max(1, total), "recon_examples": len(references)}

@@ -61,6 +61,7 @@ class RNNEncoder(nn.Module):
         self.backward_layers = nn.ModuleList(make_rnn(cfg.cell, n, cfg.hidden_dim, 1) for n in sizes) \
             if directions == 2 else None
         self.to_posterior = nn.Linear(directions * cfg.hidden_dim, 2 * cfg.latent_dim)
+        self.pooling = cfg.encoder_pooling
 
     def forward(self, x: dict, c=None) -> vaekit.DiagonalGaussian:
         lengths = x["lengths"].to(x["tokens"].device)
@@ -72,12 +73,25 @@ class RNNEncoder(nn.Module):
             else:  # the backward direction's states, put back in sentence order beside the forward ones
                 back = reverse_within_lengths(self.backward_layers[i](reverse_within_lengths(h, lengths))[0], lengths)
                 h = torch.cat([ahead, back], -1)
-        last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, ahead.shape[-1])
-        final = ahead.gather(1, last).squeeze(1)  # forward: after the last real token
-        if self.backward_layers is not None:
-            final = torch.cat([final, back[:, 0]], -1)  # backward: after reading back to the first token
+        if self.pooling == "last":
+            last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, ahead.shape[-1])
+            final = ahead.gather(1, last).squeeze(1)  # forward: after the last real token
+            if self.backward_layers is not None:
+                final = torch.cat([final, back[:, 0]], -1)  # backward: after reading back to the first token
+        else:  # Long et al. 2019: every position's state reaches q(z|x), not only the one that read it all
+            real = real_tokens(x).unsqueeze(-1)
+            if self.pooling == "mean":
+                final = (h * real).sum(1) / real.sum(1).clamp(min=1)
+            else:
+                final = h.masked_fill(~real, float("-inf")).amax(1)
         mean, logvar = self.to_posterior(final).chunk(2, dim=-1)
         return vaekit.DiagonalGaussian(mean, logvar)
+
+
+def bag_of_words_log_prob(logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """log p(bag of words | z) [B] nats: every real token scored by one softmax over z's logits [B, V]."""
+    log_p = torch.log_softmax(logits.float(), -1).gather(1, targets)
+    return (log_p * mask).sum(1)
 
 
 class RNNDecoder(nn.Module):
@@ -98,6 +112,8 @@ class RNNDecoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.out = nn.Linear(cfg.hidden_dim, vocab_size)
         self.likelihood = vaekit.Categorical(pad_id=self.pad_id)
+        self.bow_weight = cfg.bow_weight
+        self.bow = nn.Linear(cfg.latent_dim, vocab_size) if cfg.bow_weight > 0 else None
         self.tokenizer = None  # set by the plugin: turns generated ids into text
 
     def initial_state(self, z: Tensor):
@@ -129,9 +145,12 @@ class RNNDecoder(nn.Module):
                                 self.word_dropout if self.training else 0.0)
         vocab = self.out.out_features
         mask, rows = real_tokens(x), chunked_rows(*targets.shape, vocab)
-        return torch.cat([sentence_log_prob(self.hidden(inputs[i:i + rows], z[i:i + rows])[0], self.out,
-                                            targets[i:i + rows], mask[i:i + rows], vocab)
-                          for i in range(0, targets.shape[0], rows)])
+        log_p = torch.cat([sentence_log_prob(self.hidden(inputs[i:i + rows], z[i:i + rows])[0], self.out,
+                                             targets[i:i + rows], mask[i:i + rows], vocab)
+                           for i in range(0, targets.shape[0], rows)])
+        if self.bow is not None and self.training:  # an auxiliary loss only: evaluation scores log p(x|z) alone
+            log_p = log_p + self.bow_weight * bag_of_words_log_prob(self.bow(z), targets, mask)
+        return log_p
 
     @torch.no_grad()
     def generate(self, z: Tensor, c=None, max_length: int | None = None, **options) -> dict:

@@ -21,6 +21,19 @@ from .decoding import autoregress, chunked_rows, decoder_inputs, real_tokens, se
 ENCODER_CONFIG = "pretrained_encoder_config.json"
 
 
+def _cache_name() -> str:
+    """What GPT2Model calls its key/value cache, argument and output: `cache` from transformers 5.2x, before that
+    `past_key_values` (later releases drop the old name)."""
+    import inspect
+
+    from transformers import GPT2Model
+
+    return "cache" if "cache" in inspect.signature(GPT2Model.forward).parameters else "past_key_values"
+
+
+_CACHE = _cache_name()
+
+
 def _quiet_transformers() -> None:
     from transformers.utils import logging as hf_logging
 
@@ -133,10 +146,17 @@ class TransformerDecoder(nn.Module):
 
     @torch.no_grad()
     def generate(self, z: Tensor, c=None, max_length: int | None = None, **options) -> dict:
-        """Sentences for latents z [B, D] as {"tokens": [B, T], "lengths": [B]}; recomputes the prefix each step."""
-        def step(inputs, history):
-            history = inputs.unsqueeze(1) if history is None else torch.cat([history, inputs.unsqueeze(1)], 1)
-            return self.logits(history, z)[:, -1], history
+        """Sentences for latents z [B, D] as {"tokens": [B, T], "lengths": [B]}; each step reads one new position,
+        the earlier ones come from the key/value cache."""
+        z = z if self.use_latent else torch.zeros_like(z)
+        z_in = self.z_embed(z).unsqueeze(1)
+
+        def step(inputs, cache):
+            emb = self.gpt.wte(inputs).unsqueeze(1) + z_in
+            if cache is None:  # the first step also reads the z prefix position
+                emb = torch.cat([self.z_prefix(z).unsqueeze(1), emb], 1)
+            out = self.gpt(inputs_embeds=emb, use_cache=True, **{_CACHE: cache})
+            return self.to_logits(out.last_hidden_state[:, -1]), getattr(out, _CACHE)
 
         first = torch.full((z.shape[0],), self.bos_id, dtype=torch.long, device=z.device)
         limit = min(max_length or self.max_length, self.max_length)  # positions beyond were never trained

@@ -1,0 +1,135 @@
+"""What makes a text latent carry the sentence: pooling, bag-of-words loss, reconstruction metrics, `vaekit encode`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from text_fixtures import SENTENCES, build, write_corpus
+from torch.utils.data import DataLoader
+from vaekit_text import plugin
+from vaekit_text.plugin import reconstruction_metrics
+
+import vaekit
+from vaekit.cli import main
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max"])
+def test_pooled_encoder_ignores_padding(tmp_path, pooling):
+    _, model, _ = build(tmp_path, encoder_pooling=pooling)
+    model.eval()
+    x = plugin.encode_text(model, ["the cat sat on the mat"])
+    padded = {**x, "tokens": torch.cat([x["tokens"], torch.full((1, 5), 7)], 1)}  # junk beyond the length
+    assert torch.allclose(model.posterior(x).mean, model.posterior(padded).mean, atol=1e-6)
+
+
+def test_bag_of_words_loss_only_while_training(tmp_path):
+    _, model, _ = build(tmp_path, bow_weight=1.0)
+    _, plain, _ = build(tmp_path / "plain")
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("decoder.bow")})
+    x = plugin.encode_text(model, SENTENCES[:3])
+    z = torch.randn(3, 4)
+    model.eval(), plain.eval()
+    assert torch.allclose(model.log_likelihood(x, z), plain.log_likelihood(x, z))  # evaluation: log p(x|z) alone
+    model.train()
+    model.decoder.dropout.p = 0.0
+    bow = torch.log_softmax(model.decoder.bow(z), -1)
+    expected = plain.log_likelihood(x, z) + torch.stack(
+        [bow[i, x["tokens"][i, :n]].sum() for i, n in enumerate(x["lengths"].tolist())])
+    assert torch.allclose(model.log_likelihood(x, z), expected, atol=1e-5)
+
+
+def test_reconstruction_metrics_known_answers(tmp_path, monkeypatch):
+    bundle, model, _ = build(tmp_path)
+    loader = DataLoader(bundle.test, batch_size=3, collate_fn=bundle.collate)
+    inputs = torch.nn.utils.rnn.pad_sequence([bundle.test.tokens[i] for i in range(4)], batch_first=True)
+    lengths = torch.tensor([len(bundle.test.tokens[i]) for i in range(4)])
+    seen = []  # the loader is in order: the posterior mean's first coordinate is each sentence's index
+
+    def posterior(x, c=None):
+        index = torch.arange(len(seen), len(seen) + len(x["lengths"])).float()
+        seen.extend(index.tolist())
+        return vaekit.DiagonalGaussian(index[:, None].repeat(1, 4), torch.zeros(len(index), 4))
+
+    monkeypatch.setattr(model, "posterior", posterior)
+    exact = lambda z, c=None, **o: {"tokens": inputs[z[:, 0].long()], "lengths": lengths[z[:, 0].long()]}  # noqa: E731
+    monkeypatch.setattr(model, "decode", exact)
+    metrics = reconstruction_metrics(plugin, model, loader, limit=4)
+    assert metrics == {"recon_bleu4": pytest.approx(100.0), "recon_token_accuracy": 1.0, "recon_examples": 4}
+
+    def first_token_wrong(z, c=None, **o):
+        out = exact(z, c)
+        tokens = out["tokens"].clone()
+        tokens[:, 0] = plugin.tokenizer(model).unk_id
+        return {"tokens": tokens, "lengths": out["lengths"]}
+
+    monkeypatch.setattr(model, "decode", first_token_wrong)
+    seen.clear()
+    metrics = reconstruction_metrics(plugin, model, loader, limit=4)
+    assert metrics["recon_token_accuracy"] == pytest.approx(1 - 4 / int(lengths.sum()))
+    assert 0 < metrics["recon_bleu4"] < 100
+
+
+@pytest.mark.slow
+def test_encode_verb_writes_posterior_means(tmp_path, capsys):
+    paths = write_corpus(tmp_path / "corpus")
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(
+        f"plugin: text\ndata: {{train: {paths['train']}, val: {paths['val']}, test: {paths['test']}, max_length: 16}}\n"
+        "model: {embed_dim: 16, hidden_dim: 32, latent_dim: 4}\n"
+        "objective: {kl_target: 3.0}\n"
+        "trainer: {max_steps: 3, batch_size: 8, progress: false, samples: 0}\neval: {iw_samples: 2}\n")
+    run = tmp_path / "run"
+    assert main(["train", str(recipe), "--out", str(run)]) == 0
+    sentences = tmp_path / "more.txt"
+    sentences.write_text("a dog ran in the park\nthe cat sat on the mat\n")
+    out = tmp_path / "codes.npy"
+    assert main(["encode", str(run), "the market closed higher on friday", str(sentences), "-o", str(out)]) == 0
+    model, _ = vaekit.load(run)
+    x = plugin.encode_text(model, ["the market closed higher on friday", "a dog ran in the park",
+                                   "the cat sat on the mat"])
+    assert np.allclose(np.load(out), model.posterior(x).mean.detach().numpy(), atol=1e-5)
+    assert out.with_suffix(".png").is_file() and not out.with_suffix(".labels.txt").exists()
+    assert main(["encode", str(run), "--split", "test", "-o", str(tmp_path / "test.npy")]) == 0
+    assert np.load(tmp_path / "test.npy").shape == (4, 4)
+    capsys.readouterr()
+    assert main(["encode", str(run), "-o", str(out)]) == 2
+    assert "give input files (or sentences) or --split" in capsys.readouterr().err
+    assert main(["eval", str(run), "--iw-samples", "2"]) == 0
+    assert "recon_bleu4" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_readme_text_api_runs_as_written(tmp_path, monkeypatch):
+    """The README's text block, run against a tiny run saved where it looks (runs/ptb_lstm)."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[3] / "README.md"
+    code = re.search(r"<!-- text-api -->\n```python\n(.*?)```\n<!-- /text-api -->", readme.read_text(), re.S).group(1)
+    _, model, _ = build(tmp_path / "tiny", latent_dim=32)
+    model.save_pretrained(tmp_path / "runs" / "ptb_lstm")
+    (tmp_path / "api.py").write_text(code)
+    result = subprocess.run([sys.executable, "api.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "torch.Size([2, 32])" and len(eval(lines[1])) == 2 and len(eval(lines[2])) == 5  # noqa: S307
+
+
+def test_transformer_cached_generation_equals_recomputing_the_prefix(tmp_path):
+    from vaekit_text.decoding import autoregress
+
+    _, model, _ = build(tmp_path, arch="transformer")
+    model.eval()
+    decoder, z = model.decoder, torch.randn(5, 4)
+
+    def recompute(inputs, history):  # the whole prefix again at every step
+        history = inputs.unsqueeze(1) if history is None else torch.cat([history, inputs.unsqueeze(1)], 1)
+        return decoder.logits(history, z)[:, -1], history
+
+    first = torch.full((5,), decoder.bos_id, dtype=torch.long)
+    expected = autoregress(recompute, first, 12, decoder.eos_id, decoder.pad_id, decoder.bos_id)
+    cached = decoder.generate(z, max_length=12)
+    assert torch.equal(cached["tokens"], expected["tokens"]) and torch.equal(cached["lengths"], expected["lengths"])
