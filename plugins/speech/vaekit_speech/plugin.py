@@ -89,7 +89,7 @@ class SpeechPlugin(Plugin):
         out_dir = Path(out_dir)
         written = []
         for path in inputs:
-            x = encode_inputs(model, [path])
+            x = encode_inputs(model, [path], trim=False)  # the whole recording: output as long as the input
             c_source = source_condition(info, path, source, model.device)
             c_target = resolve_target(c_source, condition)
             with torch.no_grad():
@@ -217,13 +217,17 @@ def load_wave(path: Path) -> Tensor:
     return torch.from_numpy(data)
 
 
-def encode_inputs(model: VAE, paths: list[str]) -> dict:
-    """Audio files -> a model-ready batch {"mel", "mask"} with the training data's processing."""
+def encode_inputs(model: VAE, paths: list[str], trim: bool = True) -> dict:
+    """Audio files -> a model-ready batch {"mel", "mask"} with the training data's processing.
+
+    trim=False keeps leading and trailing silence, so a reconstruction is as long as its input file.
+    """
     info = model.config["info"]
+    data = info["data"] if trim else {**info["data"], "trim_db": None}
     mels = []
     for path in paths:
         utt = Utterance(Path(path).stem, Path(path))
-        mels.append(MelStats.from_info(info).normalize(utterance_mel(utt, info["data"])))
+        mels.append(MelStats.from_info(info).normalize(utterance_mel(utt, data)))
     batch = pad_mels(mels)
     return {key: value.to(model.device) for key, value in batch.items()}
 
