@@ -37,6 +37,10 @@ class SpeechModelConfig:
     condition_dim: int = 64  # size of the condition embedding (CVAE)
     prior: Literal["standard", "learned"] = "standard"  # CVAE: N(0, I) or a learned p(z|c), at every step
     chunk_seconds: float = 60.0  # longer inputs are processed in overlapping chunks (bounded memory)
+    # The encoder sees each utterance's mel with its own per-bin mean and spread removed (instance norm, as in
+    # AdaIN-VC): the voice's average spectrum never reaches the latent, so the decoder must take it from the
+    # speaker condition. Meant for speaker CVAEs (voice conversion).
+    instance_norm: bool = False
 
     def __post_init__(self):
         if not 1 <= len(self.channels) <= 6:
@@ -110,9 +114,12 @@ class MelEncoder(nn.Module):
         self.head = nn.Conv1d(cfg.channels[-1], 2 * cfg.latent_dim, 3, padding=1)
         self.chunk_frames = 0  # set by build_speech_vae from chunk_seconds
         self.context = receptive_context(cfg)
+        self.instance_norm = cfg.instance_norm
 
     def forward(self, x: dict, c: Tensor | None = None) -> DiagonalGaussian:
         mel, mask = x["mel"], mask_of(x)
+        if self.instance_norm:  # over the whole utterance, before any chunking
+            mel = instance_normalize(mel, mask)
         mean, logvar, valid = over_chunks(lambda m, k: self.params(m, k, c), mel, mask, self.reduction,
                                           self.chunk_frames, self.context)
         return DiagonalGaussian(mean, logvar, event_dims=2, mask=valid)
@@ -211,6 +218,15 @@ class MelDecoder(nn.Module):
         params = self.outputs(z, mask, c)
         mel = self.likelihood.sample(params) if sample_mel else self.likelihood.mean(params)
         return {"mel": mel * mask[:, None, :], "mask": mask}
+
+
+def instance_normalize(mel: Tensor, mask: Tensor) -> Tensor:
+    """Remove each utterance's per-bin mean and scale over its valid frames: [B, F, T] (padding stays zero)."""
+    weight = mask[:, None, :]
+    frames = weight.sum(-1, keepdim=True).clamp(min=1)
+    mean = (mel * weight).sum(-1, keepdim=True) / frames
+    var = ((mel - mean).pow(2) * weight).sum(-1, keepdim=True) / frames
+    return (mel - mean) / (var + 1e-2).sqrt() * weight
 
 
 def pad_to_multiple(mel: Tensor, mask: Tensor, multiple: int) -> tuple[Tensor, Tensor]:

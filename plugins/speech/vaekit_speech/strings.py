@@ -85,14 +85,14 @@ def make_strings(words: list[Utterance], cfg: SpeechDataConfig, n: int, seed: in
         if total < MIN_SECONDS * rate:  # short words: longer pauses bring the string to 2 s
             pauses = pauses + (MIN_SECONDS * rate - total) / len(pauses)
         elif total > MAX_SECONDS * rate:
-            pauses = pauses * max(0.0, 1 - (total - MAX_SECONDS * rate) / pauses.sum())
+            pauses = pauses * max(0.0, 1 - (total - MAX_SECONDS * rate + len(pauses)) / pauses.sum())
         edge = int(EDGE_SECONDS * rate)
         parts, bounds, position = [torch.zeros(edge)], [], edge
         for k, wave in enumerate(waves):
             bounds.append((position, position + wave.numel()))
             parts.append(wave)
             position += wave.numel()
-            gap = int(pauses[k]) if k < len(pauses) else edge
+            gap = int(pauses[k].ceil()) if k < len(pauses) else edge
             parts.append(torch.zeros(gap))
             position += gap
         strings.append(DigitString(f"{prefix}_{i:04d}_{speaker}", speaker, picks, torch.cat(parts), bounds))
