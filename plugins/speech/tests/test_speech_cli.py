@@ -39,6 +39,8 @@ def test_tones_recipe_end_to_end(tmp_path, repo, capsys):
     info = sf.info(written[0])
     assert info.samplerate == 8000 and info.channels == 1
     assert info.frames % 128 == 0 and info.frames > 0  # (frames - 1) * hop samples
+    assert cli("sample", run, "-n", "1", "--seconds", "1.5", "-o", tmp_path / "s15") == 0
+    assert abs(sf.info(str(tmp_path / "s15" / "sample_000.wav")).frames - 12_000) <= 128  # 1.5 s within a hop
     tone = tmp_path / "tone.wav"
     t = [i / 22_050 for i in range(11_025)]
     sf.write(str(tone), [[0.3 * math.sin(2 * math.pi * 330 * s), 0.1] for s in t], 22_050)  # stereo, 22 kHz
