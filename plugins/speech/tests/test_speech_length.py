@@ -56,6 +56,27 @@ def test_chunked_encoding_and_decoding_equal_the_whole(tmp_path, data_dir):
     assert torch.allclose(whole, chunked, atol=1e-5)
 
 
+def test_an_utterance_latent_beside_the_stretches(tmp_path, data_dir):
+    bundle, model = build(fsdd_config(data_dir), tmp_path, utterance_latent=True)
+    model.eval()
+    mel = bundle.train[0]["x"]["mel"]
+    n = -(-mel.shape[-1] // 8)
+    alone = {"mel": mel[None], "lengths": torch.tensor([mel.shape[-1]])}
+    padded = {"mel": torch.nn.functional.pad(mel, (0, 50), value=7.0)[None], "lengths": alone["lengths"]}
+    with torch.no_grad():
+        q, q_padded = model.posterior(alone), model.posterior(padded)
+        assert q.mean.shape == (1, 1 + n, 8) and q.mask.all()  # step 0: the whole utterance, never masked
+        assert torch.allclose(q.mean, q_padded.mean[:, : 1 + n], atol=1e-5) and q_padded.mask.sum() == 1 + n
+        z = torch.cat([q.mean, torch.randn(1, 7, 8)], 1)
+        assert torch.allclose(model.log_likelihood(alone, q.mean), model.log_likelihood(padded, z), atol=1e-3)
+        model.encoder.chunk_frames = model.decoder.chunk_frames = 16
+        assert torch.allclose(model.posterior(alone).mean, q.mean, atol=1e-5)
+        out = model.decode(q.mean, lengths=alone["lengths"])
+    assert out["mel"].shape == mel[None].shape
+    files = plugin.sample(model, 1, None, tmp_path / "s", seconds=2.0, griffin_lim_iters=2)
+    assert abs(sf.info(str(files[0])).frames - 2 * RATE) <= HOP
+
+
 def test_samples_have_the_asked_length(tmp_path, data_dir):
     _, model = build(fsdd_config(data_dir, condition_on=["speaker"]), tmp_path)
     model.eval()

@@ -9,6 +9,8 @@ resolution, so a padded utterance gets the same posterior and likelihood as the 
 
 Inputs longer than model.chunk_seconds are encoded and decoded in chunks whose overlap covers the
 networks' receptive field, so memory stays bounded and the result equals the whole-sequence one.
+With model.utterance_latent, step 0 of z is one latent for the whole utterance (pooled over its valid
+steps), decoded beside every stretch: z [B, 1 + T', D].
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class SpeechModelConfig:
     # AdaIN-VC): the voice's average spectrum never reaches the latent, so the decoder must take it from the
     # speaker condition. Meant for speaker CVAEs (voice conversion).
     instance_norm: bool = False
+    # A per-utterance latent beside the per-stretch ones: step 0 of z, pooled over the whole utterance (never
+    # masked), seen by the decoder at every frame. z is then [B, 1 + T', D].
+    utterance_latent: bool = False
 
     def __post_init__(self):
         if not 1 <= len(self.channels) <= 6:
@@ -111,7 +116,11 @@ class MelEncoder(nn.Module):
         pairs = zip(widths, widths[1:], strict=False)
         self.down = nn.ModuleList(nn.Conv1d(a, b, 4, stride=2, padding=1) for a, b in pairs)
         self.blocks = nn.ModuleList(ResBlock(w, cfg.kernel) for w in cfg.channels)
-        self.head = nn.Conv1d(cfg.channels[-1], 2 * cfg.latent_dim, 3, padding=1)
+        self.latent_dim, self.utterance = cfg.latent_dim, cfg.utterance_latent
+        pooled = cfg.channels[-1] if cfg.utterance_latent else 0  # features averaged into the utterance latent
+        self.head = nn.Conv1d(cfg.channels[-1], 2 * cfg.latent_dim + pooled, 3, padding=1)
+        if cfg.utterance_latent:
+            self.utterance_head = nn.Sequential(nn.SiLU(), nn.Linear(pooled, 2 * cfg.latent_dim))
         self.chunk_frames = 0  # set by build_speech_vae from chunk_seconds
         self.context = receptive_context(cfg)
         self.instance_norm = cfg.instance_norm
@@ -120,12 +129,23 @@ class MelEncoder(nn.Module):
         mel, mask = x["mel"], mask_of(x)
         if self.instance_norm:  # over the whole utterance, before any chunking
             mel = instance_normalize(mel, mask)
-        mean, logvar, valid = over_chunks(lambda m, k: self.params(m, k, c), mel, mask, self.reduction,
-                                          self.chunk_frames, self.context)
+        out, valid = over_chunks(lambda m, k: self.params(m, k, c), mel, mask, self.reduction, self.chunk_frames,
+                                 self.context)
+        mean, logvar, pooled = out.split([self.latent_dim, self.latent_dim, out.shape[-1] - 2 * self.latent_dim], -1)
+        # Padded steps carry the prior's N(0, I) exactly; the engine's mask keeps them out of every sum anyway.
+        keep = valid[..., None]
+        mean, logvar = torch.where(keep, mean, 0.0), torch.where(keep, logvar.clamp(-12.0, 8.0), 0.0)
+        if self.utterance:  # the per-step features' mean over valid steps: exact under padding and chunking
+            weight = keep.to(pooled.dtype)
+            mean_feature = (pooled * weight).sum(1) / weight.sum(1).clamp(min=1)
+            u_mean, u_logvar = self.utterance_head(mean_feature).chunk(2, dim=-1)
+            mean = torch.cat([u_mean[:, None], mean], 1)
+            logvar = torch.cat([u_logvar[:, None].clamp(-12.0, 8.0), logvar], 1)
+            valid = torch.cat([torch.ones_like(valid[:, :1]), valid], 1)
         return DiagonalGaussian(mean, logvar, event_dims=2, mask=valid)
 
-    def params(self, mel: Tensor, mask: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-        """(mean, logvar) [B, T', D] and the latent mask [B, T'] (bool) of a padded mel [B, F, T]."""
+    def params(self, mel: Tensor, mask: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Per-step head outputs [B, T', 2D (+ pooled)] and the latent mask [B, T'] (bool) of a mel [B, F, T]."""
         mel, mask = pad_to_multiple(mel, mask, self.reduction)
         masks = pyramid(mask, self.stages)
         inputs = [mel * masks[0], masks[0]]
@@ -135,11 +155,7 @@ class MelEncoder(nn.Module):
         h = self.stem_block(h, masks[0])
         for level, (down, block) in enumerate(zip(self.down, self.blocks, strict=True), start=1):
             h = block(F.silu(down(h)) * masks[level], masks[level])
-        mean, logvar = self.head(h).transpose(1, 2).chunk(2, dim=-1)
-        valid = masks[-1][:, 0] > 0
-        # Padded steps carry the prior's N(0, I) exactly; the engine's mask keeps them out of every sum anyway.
-        keep = valid[..., None]
-        return torch.where(keep, mean, 0.0), torch.where(keep, logvar.clamp(-12.0, 8.0), 0.0), valid
+        return self.head(h).transpose(1, 2), masks[-1][:, 0] > 0
 
 
 class MelDecoder(nn.Module):
@@ -149,12 +165,13 @@ class MelDecoder(nn.Module):
         super().__init__()
         self.n_mels, self.reduction, self.stages = n_mels, cfg.reduction, len(cfg.channels)
         self.latent_dim = cfg.latent_dim
+        self.utterance_steps = 1 if cfg.utterance_latent else 0  # leading latent steps that are not stretches
         self.likelihood = get_likelihood(cfg.likelihood, scale=cfg.scale)
         self.params_per_bin = self.likelihood.params_per_channel
         self.condition = condition
         extra = condition.out_dim if condition is not None else 0
         widths = [cfg.hidden, *cfg.channels][::-1]  # deepest first
-        self.stem = nn.Conv1d(cfg.latent_dim + extra, widths[0], 3, padding=1)
+        self.stem = nn.Conv1d((1 + self.utterance_steps) * cfg.latent_dim + extra, widths[0], 3, padding=1)
         self.blocks = nn.ModuleList(ResBlock(w, cfg.kernel) for w in widths[:-1])
         pairs = zip(widths, widths[1:], strict=False)
         self.up = nn.ModuleList(nn.ConvTranspose1d(a, b, 4, stride=2, padding=1) for a, b in pairs)
@@ -171,18 +188,21 @@ class MelDecoder(nn.Module):
     def outputs(self, z: Tensor, mask: Tensor, c: Tensor | None = None) -> Tensor:
         """Likelihood parameters [B, params * n_mels, T] for z [B, T', D] and the frame mask [B, T]."""
         z = self.latents(z)
+        utterance, z = z[:, : self.utterance_steps], z[:, self.utterance_steps:]
         frames = mask.shape[-1]
         steps = latent_steps(frames, self.reduction)
         if z.shape[1] < steps:
             raise ValueError(f"{frames} frames need {steps} latent steps; got {z.shape[1]}")
         z = z[:, :steps]
-        return over_chunks(lambda zz, mm: self.params(zz, mm, c), z, mask, self.reduction, self.chunk_frames,
-                           self.context, latent_input=True)
+        return over_chunks(lambda zz, mm: self.params(zz, mm, c, utterance), z, mask, self.reduction,
+                           self.chunk_frames, self.context, latent_input=True)
 
-    def params(self, z: Tensor, mask: Tensor, c: Tensor | None) -> Tensor:
+    def params(self, z: Tensor, mask: Tensor, c: Tensor | None, utterance: Tensor) -> Tensor:
         frames = mask.shape[-1]
         padded = latent_steps(frames, self.reduction) * self.reduction
         masks = pyramid(F.pad(mask, (0, padded - frames)), self.stages)[::-1]  # coarsest first
+        if self.utterance_steps:  # the utterance latent beside every stretch's own
+            z = torch.cat([z, utterance.expand(-1, z.shape[1], -1)], -1)
         h = z.transpose(1, 2) * masks[0]
         cond = self.condition(c)[:, :, None] if self.condition is not None else None
         if cond is not None:
@@ -212,7 +232,7 @@ class MelDecoder(nn.Module):
         """
         z = self.latents(z)
         if lengths is None:
-            lengths = torch.full((z.shape[0],), z.shape[1] * self.reduction, device=z.device)
+            lengths = torch.full((z.shape[0],), (z.shape[1] - self.utterance_steps) * self.reduction, device=z.device)
         lengths = lengths.to(z.device).long()
         mask = frame_mask(lengths, int(lengths.max()))
         params = self.outputs(z, mask, c)

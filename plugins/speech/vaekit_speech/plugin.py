@@ -124,14 +124,15 @@ class SpeechPlugin(Plugin):
         with torch.no_grad():
             q = model.encode(x, c)
             length = x["mask"].sum(-1).round().long()
-            reduction = model.decoder.reduction
-            ends = [q.mode()[i, : -(-int(length[i]) // reduction)] for i in range(2)]  # [T'_i, D] each
+            reduction, first = model.decoder.reduction, model.decoder.utterance_steps
+            ends = [q.mode()[i, first: first - (-int(length[i]) // reduction)] for i in range(2)]  # [T'_i, D] each
             weights = torch.linspace(0, 1, steps, device=model.device)
             lengths = ((1 - weights) * length[0] + weights * length[1]).round().long()
             n_steps = -(-lengths // reduction)
-            path = torch.zeros(steps, int(n_steps.max()), q.mode().shape[-1], device=model.device)
+            path = torch.zeros(steps, first + int(n_steps.max()), q.mode().shape[-1], device=model.device)
             for i, (w, s) in enumerate(zip(weights.tolist(), n_steps.tolist(), strict=True)):
-                path[i, :s] = (1 - w) * resample_steps(ends[0], s) + w * resample_steps(ends[1], s)
+                path[i, :first] = (1 - w) * q.mode()[0, :first] + w * q.mode()[1, :first]  # the utterance latent
+                path[i, first: first + s] = (1 - w) * resample_steps(ends[0], s) + w * resample_steps(ends[1], s)
             # A condition is a class, not a point on a line: each half of the path keeps its end's class.
             c_path = None if c is None else c[(weights >= 0.5).long()]
             out = model.decode(path, c_path, lengths=lengths)
@@ -163,7 +164,7 @@ def seconds_to_frames(info: dict, seconds: float | None) -> int:
 @torch.no_grad()
 def sample_utterances(model: VAE, n: int, conditions: Tensor | None, frames: int, temperature: float = 1.0) -> dict:
     """n prior draws of `frames` frames each, decoded: {"mel": [n, F, frames], "mask": [n, frames]}."""
-    steps = -(-frames // model.decoder.reduction)
+    steps = model.decoder.utterance_steps - (-frames // model.decoder.reduction)
     z = model.sample_latents(n, conditions, temperature, length=steps)
     return model.decode(z, conditions, lengths=torch.full((n,), frames, device=model.device))
 
