@@ -132,12 +132,17 @@ def rebuild_train_split(info: dict):
     from vaekit.recipe import build_dataclass
 
     from .data import SpeechDataConfig, build_splits
+    from .features import MelStats
     from .strings import single_utterance_config
 
     cfg = build_dataclass(SpeechDataConfig, info["data"], "data")
-    if cfg.source == "fsdd_strings":
-        cfg = single_utterance_config(cfg)
-    return build_splits(cfg, info.get("seed", 0))[0]
+    if cfg.source != "fsdd_strings":
+        return build_splits(cfg, info.get("seed", 0))[0]
+    train, _, _, single_info = build_splits(single_utterance_config(cfg), info.get("seed", 0))
+    # Normalised as the strings are (their statistics include the pauses), so a word reads the same either way.
+    own, strings = MelStats.from_info(single_info), MelStats.from_info(info)
+    train.mels = [strings.normalize(own.denormalize(m)) for m in train.mels]
+    return train
 
 
 # -- distances ------------------------------------------------------------------------------------
