@@ -146,3 +146,12 @@ def test_converting_digit_strings_moves_the_speaker_classifier(tmp_path, data_di
     # every word of every test string is scored at its known boundaries
     assert metrics["speaker_acc_real"] > 0.7 and metrics["digit_acc_real"] > 0.5
     assert metrics["speaker_acc_converted"] > 1 / len(speakers) + 0.15, metrics
+
+
+def test_stft_settings_follow_the_rate(tmp_path, data_dir):
+    folder = SpeechDataConfig(source="folder", root=str(tmp_path))
+    assert (folder.sample_rate, folder.n_fft, folder.hop_length, folder.n_mels) == (16000, 1024, 256, 80)
+    fsdd = SpeechDataConfig(source="fsdd", root=str(fsdd_root(data_dir)))
+    assert (fsdd.sample_rate, fsdd.n_fft, fsdd.hop_length) == (8000, 512, 128)  # FSDD keeps its native 8 kHz
+    given = SpeechDataConfig(source="folder", root=str(tmp_path), sample_rate=22050, hop_length=200)
+    assert (given.n_fft, given.hop_length) == (1024, 200)  # 64 ms at 22.05 kHz rounds to 1024 samples
