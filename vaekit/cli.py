@@ -65,6 +65,11 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
     if verb == "sample":
         p.add_argument("-n", "--num", type=int, default=16, help="number of samples (default 16)")
         p.add_argument("--condition", help="condition for a conditional model, e.g. 3 or speaker=jackson")
+        p.add_argument("--sampler", choices=["prior", "gmm"], default="prior",
+                       help="prior (default) or gmm: a Gaussian mixture fitted to the training set's codes, "
+                            "kept in RUN/samplers/")
+        p.add_argument("--components", type=int, default=10, help="gmm: mixture components (default 10)")
+        p.add_argument("--fit-examples", type=int, default=0, help="gmm: training examples to fit on (0 = all)")
     if verb == "reconstruct":
         p.add_argument("inputs", nargs="+", help="input files (or sentences for text)")
         p.add_argument("--condition", help="decode under this condition (e.g. voice conversion)")
@@ -119,6 +124,7 @@ def _recipe_of(run: str, overrides: list[str]):
 def cmd_eval(args, model, plugin) -> int:
     from torch.utils.data import DataLoader
 
+    from .disentanglement import disentanglement
     from .evaluate import evaluate
 
     recipe = _recipe_of(args.run, args.overrides)
@@ -135,6 +141,7 @@ def cmd_eval(args, model, plugin) -> int:
                         collate_fn=data.collate)
     summary = evaluate(model, loader, iw_samples=k, progress=True, description=f"eval {split} (k={k})")
     summary.update(plugin.eval_metrics(model, loader, summary, **_plugin_options(args)))
+    summary.update(disentanglement(model, dataset, data.collate))  # {} unless the data set knows its factors
     summary.update({"split": split, "iw_samples": k})
     output = args.output or Path(args.run) / f"eval-{split}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -160,11 +167,28 @@ def _condition(args, model, plugin):
 def cmd_artifacts(verb: str, args, model, plugin) -> list[Path]:
     options = _plugin_options(args)
     if verb == "sample":
+        if args.sampler == "gmm":
+            _use_gmm_sampler(args, model, plugin)
         return plugin.sample(model, args.num, _condition(args, model, plugin), _out_dir(args, verb), **options)
     if verb == "reconstruct":
         return plugin.reconstruct(model, args.inputs, _condition(args, model, plugin), _out_dir(args, verb),
                                   **options)
     return plugin.interpolate(model, args.a, args.b, _out_dir(args, verb), **options)
+
+
+def _use_gmm_sampler(args, model, plugin) -> None:
+    """Swap the model's prior for the mixture fitted to its training codes (fitted once, kept in RUN/samplers)."""
+    from .checkpoint import run_dir_of
+    from .samplers import gmm_prior
+
+    if args.components < 1 or args.fit_examples < 0:
+        raise ValueError("--components must be >= 1 and --fit-examples >= 0")
+    recipe = _recipe_of(args.run, [])
+    data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"]))
+    run_dir = run_dir_of(model) or Path(args.run)
+    model.prior_net, record = gmm_prior(model, run_dir, data.train, data.collate, args.components, args.fit_examples,
+                                        checkpoint=resolve_model_dir(args.run).name)
+    print(f"sampler: {record}", file=sys.stderr)
 
 
 def cmd_plugins(argv: list[str]) -> int:
@@ -223,7 +247,7 @@ USAGE = """usage: vaekit VERB ...
 verbs:
   train RECIPE [KEY=VALUE ...] [--out DIR] [--resume]   train a recipe into runs/<name>
   eval RUN [--iw-samples K] [--split test]              likelihood numbers of a trained model
-  sample RUN -n N [--condition C] [-o DIR]             samples from the prior, as files
+  sample RUN -n N [--condition C] [-o DIR]             samples from the prior (--sampler gmm: a fitted mixture)
   reconstruct RUN INPUT... [--condition C]            encode and decode inputs
   interpolate RUN A B                                  walk the latent space between two inputs
   plugins                                              installed modality plugins

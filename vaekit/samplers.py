@@ -1,0 +1,134 @@
+"""Post-hoc samplers: a Gaussian mixture fitted to the training set's posterior means (Ghosh et al. 2020).
+
+    vaekit sample runs/mnist -n 64 --sampler gmm --components 10
+
+The mixture replaces the prior for sampling only: training never saw it, so it also gives a plain
+autoencoder (objective.kind: ae) a way to sample. It is fitted once per checkpoint and kept in the run
+folder as samplers/gmm-K.safetensors + gmm-K.json (which checkpoint, how many examples, the fit's
+log-likelihood), and reused while those match.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from .batch import to_device
+
+
+class FullGaussianMixture:
+    """sum_k w_k N(means_k, covs_k) over flattened units [U], reshaped to the latent's event shape on sampling."""
+
+    def __init__(self, weights: Tensor, means: Tensor, covs: Tensor, event_shape: tuple[int, ...], batch_size: int):
+        self.weights, self.means, self.covs = weights, means, covs
+        self.event_shape, self.batch_size = tuple(event_shape), batch_size
+        self.mask = None
+        self.event_dims = len(self.event_shape)
+        self.mean = (weights @ means).reshape(self.event_shape).expand(batch_size, *self.event_shape)
+        self.components = torch.distributions.MultivariateNormal(means, covariance_matrix=covs)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log p(z) (nats): z [..., *event] -> [...]."""
+        flat = z.reshape(*z.shape[:z.dim() - self.event_dims], 1, -1).to(self.means.dtype)
+        return torch.logsumexp(self.components.log_prob(flat) + self.weights.log(), -1).to(z.dtype)
+
+    def sample(self, n: int | None = None, temperature: float = 1.0) -> Tensor:
+        """Draws [batch_size, *event] (or [n, batch_size, *event]); temperature scales each component's spread."""
+        shape = (self.batch_size,) if n is None else (n, self.batch_size)
+        k = torch.multinomial(self.weights, math.prod(shape), replacement=True)
+        eps = torch.randn(len(k), self.means.shape[1], dtype=self.means.dtype, device=self.means.device)
+        draws = self.means[k] + temperature * (torch.linalg.cholesky(self.covs)[k] @ eps.unsqueeze(-1)).squeeze(-1)
+        return draws.float().reshape(*shape, *self.event_shape)
+
+
+class FittedPrior(nn.Module):
+    """A prior module for VAE.prior_net built from fitted mixture parameters (no trainable weights)."""
+
+    def __init__(self, params: dict[str, Tensor], event_shape: tuple[int, ...]):
+        super().__init__()
+        self.params, self.latent_shape = params, tuple(event_shape)
+
+    def forward(self, c, batch_size: int, like=None, shape=None, mask=None) -> FullGaussianMixture:
+        if (shape is not None and tuple(shape) != self.latent_shape) or mask is not None:
+            raise ValueError(f"the fitted sampler is over latents of shape {self.latent_shape}")
+        p = self.params
+        return FullGaussianMixture(p["weights"], p["means"], p["covs"], self.latent_shape, batch_size)
+
+
+def fit_gmm(points: Tensor, components: int = 10, iterations: int = 200, reg: float = 1e-6, seed: int = 0,
+            tol: float = 1e-7) -> tuple[dict[str, Tensor], float]:
+    """EM for a full-covariance Gaussian mixture on points [N, U] (k-means++ start): (params, mean log-lik nats)."""
+    x = points.double()
+    n, u = x.shape
+    components = min(components, n)
+    generator = torch.Generator().manual_seed(seed)
+    centers = [x[torch.randint(n, (1,), generator=generator)].squeeze(0)]
+    for _ in range(components - 1):  # k-means++: each new centre far from the ones picked
+        dist = torch.cdist(x, torch.stack(centers)).min(1).values ** 2
+        centers.append(x[torch.multinomial(dist / dist.sum(), 1, generator=generator)].squeeze(0))
+    means = torch.stack(centers)
+    eye = torch.eye(u, dtype=x.dtype)
+    covs = (torch.cov(x.T).reshape(u, u) + reg * eye).expand(components, u, u).clone()
+    weights = torch.full((components,), 1.0 / components, dtype=x.dtype)
+    previous = -math.inf
+    for _ in range(iterations):
+        log_resp = torch.distributions.MultivariateNormal(means, covariance_matrix=covs).log_prob(
+            x.unsqueeze(1)) + weights.log()
+        log_lik = torch.logsumexp(log_resp, 1)
+        resp = (log_resp - log_lik.unsqueeze(1)).exp()  # [N, K]
+        counts = resp.sum(0) + 1e-10
+        weights = counts / n
+        means = (resp.T @ x) / counts.unsqueeze(1)
+        centred = x.unsqueeze(0) - means.unsqueeze(1)  # [K, N, U]
+        covs = torch.einsum("kn,knu,knv->kuv", resp.T, centred, centred) / counts.reshape(-1, 1, 1) + reg * eye
+        current = log_lik.mean().item()
+        if abs(current - previous) < tol * max(1.0, abs(current)):
+            break
+        previous = current
+    return {"weights": weights, "means": means, "covs": covs}, current
+
+
+@torch.no_grad()
+def encode_means(model, dataset, collate=None, batch_size: int = 256, max_examples: int = 0) -> Tensor:
+    """The posterior mode of each example [N, U] (flattened units); max_examples = 0 means all."""
+    from torch.utils.data import DataLoader, Subset
+
+    if max_examples:
+        dataset = Subset(dataset, range(min(max_examples, len(dataset))))
+    was_training = model.training
+    model.eval()
+    rows = []
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate):
+        batch = to_device(batch, model.device)
+        mode = model.posterior(batch["x"], batch.get("c")).mode()
+        rows.append(mode.reshape(mode.shape[0], -1).double().cpu())
+    model.train(was_training)
+    return torch.cat(rows)
+
+
+def gmm_prior(model, run_dir: Path, dataset, collate=None, components: int = 10, max_examples: int = 0,
+              checkpoint: str = "") -> tuple[FittedPrior, Path]:
+    """The fitted mixture for this checkpoint, loaded from run_dir/samplers or fitted and saved there."""
+    if any(size is None for size in model.latent_shape) or model.conditional_prior:
+        raise ValueError("--sampler gmm: needs an unconditional model with a fixed-shape latent")
+    folder = Path(run_dir) / "samplers"
+    stem = folder / f"gmm-{components}"
+    record = {"sampler": "gmm", "components": components, "checkpoint": checkpoint, "max_examples": max_examples}
+    meta_path, weights_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
+    if meta_path.is_file() and weights_path.is_file():
+        saved = json.loads(meta_path.read_text())
+        if {k: saved.get(k) for k in record} == record:
+            params = {k: v.to(model.device) for k, v in load_file(str(weights_path)).items()}
+            return FittedPrior(params, model.latent_shape), meta_path
+    points = encode_means(model, dataset, collate, max_examples=max_examples)
+    params, log_lik = fit_gmm(points, components)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in params.items()}, str(weights_path))
+    meta_path.write_text(json.dumps({**record, "n_examples": points.shape[0], "units": points.shape[1],
+                                     "mean_log_likelihood_nats": log_lik}, indent=2))
+    return FittedPrior({k: v.to(model.device) for k, v in params.items()}, model.latent_shape), meta_path
