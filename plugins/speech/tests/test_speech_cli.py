@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy
+import pytest
 import soundfile as sf
 from vaekit_speech.data import single_thread
 
@@ -69,6 +70,7 @@ def test_fsdd_cvae_voice_conversion_from_the_cli(tmp_path, repo, data_dir, capsy
     assert "speaker must be one of jackson, theo" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_fsdd_strings_recipe_trains_evaluates_and_converts_a_sentence(tmp_path, repo, data_dir, capsys, monkeypatch):
     monkeypatch.setenv("VAEKIT_DATA", str(data_dir))
     run = tmp_path / "strings"
