@@ -151,6 +151,9 @@ def audio_round_trips(model, dataset, classifiers: dict, n: int, work: Path) -> 
                  for p in written if p.suffix == ".wav"}
         item = dataset[i]
         batch = {"segments": [item["segments"]], "label": item["label"][None], "speaker": item["speaker"][None]}
+        real = item["x"]["mel"][None].to(model.device)  # the same words on the mel, for a like-for-like ceiling
+        word_scores(tally, "real_same_strings", classifiers, real, torch.ones(1, real.shape[-1], device=model.device),
+                    batch)
         for kind, wave in (("real_audio", waves["input"]), ("recon_audio", waves["recon"])):
             worst_length_error = max(worst_length_error, abs(wave.numel() - string.wave.numel()))
             mel = stats.normalize(frontend.log_mel(wave))[None].to(model.device)
