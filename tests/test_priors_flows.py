@@ -153,3 +153,25 @@ def test_a_trained_looking_flow_gives_the_change_of_variables_density_and_still_
     torch.manual_seed(0)
     nll = iw_nll(model, x, k=5000).double()
     assert torch.all((nll + model.exact_log_px(x)).abs() < 0.05)
+
+
+def test_an_iaf_on_a_masked_sequence_acts_per_step_and_leaves_padding_out():
+    from vaekit.distributions import sequence_mask
+
+    torch.manual_seed(0)
+    mask = sequence_mask(torch.tensor([4, 2]), 4)
+    base = DiagonalGaussian(torch.randn(2, 4, 3), torch.randn(2, 4, 3) * 0.3, event_dims=2, mask=mask)
+    flow = IAF(3, depth=2)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(0.3 * torch.randn(p.shape))
+    q = IAFPosterior(base, flow)
+    z, log_q = q.rsample_and_log_prob(5)
+    assert z.shape == (5, 2, 4, 3) and log_q.shape == (5, 2)
+    # row 1 alone (its 2 valid steps, no padding) gives the same density for the same draw
+    torch.manual_seed(1)
+    z0 = base.rsample(1)
+    _, log_det = flow.transform(base, z0)
+    alone = DiagonalGaussian(base.mean[1:, :2], base.logvar[1:, :2], event_dims=2)
+    _, log_det_alone = flow.transform(alone, z0[:, 1:, :2])
+    torch.testing.assert_close(log_det[:, 1], log_det_alone[:, 0])

@@ -6,7 +6,9 @@
 from . import diagnostics, likelihoods, schedules
 from .checkpoint import CheckpointError, load, save_pretrained
 from .diagnostics import active_units, mutual_information
-from .distributions import DiagonalGaussian
+from .distributions import DiagonalGaussian, sequence_mask
+from .flows import IAFEncoder, IAFPosterior
+from .latent import LatentConfig
 from .likelihoods import (
     Bernoulli,
     Categorical,
@@ -18,8 +20,22 @@ from .likelihoods import (
 )
 from .memory import keep_freed_memory
 from .model import VAE, ConditionEmbedding, LearnedConditionalPrior, StandardNormalPrior
-from .objectives import ELBO, IWAE, Objective, ObjectiveTerms, elbo, iw_nll, iwae_bound, log_importance_weights
+from .objectives import (
+    ELBO,
+    IWAE,
+    Autoencoder,
+    BetaTCVAE,
+    InfoVAE,
+    Objective,
+    ObjectiveTerms,
+    elbo,
+    iw_nll,
+    iwae_bound,
+    kl_divergence,
+    log_importance_weights,
+)
 from .plugin import DataBundle, Plugin, PluginError, get_plugin, list_plugins, register_plugin
+from .priors import GaussianMixture, MixturePrior, VampPrior
 from .recipe import Recipe, RecipeError, load_recipe
 from .schedules import KLSchedule
 
@@ -32,4 +48,6 @@ __all__ = [
     "mutual_information", "VAE", "ConditionEmbedding", "LearnedConditionalPrior", "StandardNormalPrior",
     "Plugin", "PluginError", "DataBundle", "get_plugin", "list_plugins", "register_plugin", "Recipe",
     "RecipeError", "load_recipe", "load", "save_pretrained", "CheckpointError", "keep_freed_memory", "__version__",
+    "sequence_mask", "IAFEncoder", "IAFPosterior", "LatentConfig", "Autoencoder", "BetaTCVAE", "InfoVAE",
+    "kl_divergence", "GaussianMixture", "MixturePrior", "VampPrior",
 ]

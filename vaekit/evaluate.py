@@ -25,13 +25,14 @@ def evaluate(model, loader, *, iw_samples: int = 0, max_batches: int = 0, precis
              progress: bool = False, description: str = "eval") -> dict[str, float]:
     """Mean per-example ELBO, rec, KL and (k > 0) IW NLL, in nats; active units, MI; over the loader.
 
-    max_batches = 0 means the whole loader. Results: elbo, rec, kl, nll (when iw_samples > 0),
+    max_batches = 0 means the whole loader. Results: elbo, rec (-log p(x|z), z drawn from q), rec_mean
+    (-log p(x|z) at the posterior mode), kl, nll (when iw_samples > 0),
     active_units, mi, kl_per_dim (list), n_examples.
     """
     was_training = model.training
     model.eval()
     device = model.device
-    totals = {"elbo": 0.0, "rec": 0.0, "kl": 0.0, "nll": 0.0}
+    totals = {"elbo": 0.0, "rec": 0.0, "rec_mean": 0.0, "kl": 0.0, "nll": 0.0}
     means, kl_dims, mi_values, n = [], 0.0, [], 0
     batches = len(loader) if max_batches <= 0 else min(max_batches, len(loader))
     bar = tqdm(loader, total=batches, desc=description, disable=not progress, leave=False, mininterval=1.0)
@@ -48,6 +49,8 @@ def evaluate(model, loader, *, iw_samples: int = 0, max_batches: int = 0, precis
                          log_qz=log_qz)
         totals["elbo"] += terms.elbo.float().sum().item()
         totals["rec"] += -terms.log_likelihood.float().sum().item()
+        with autocast(device, precision):  # the code itself decoded: what an autoencoder (kind: ae) is judged by
+            totals["rec_mean"] += -model.log_likelihood(x, posterior.mode(), c).float().sum().item()
         totals["kl"] += terms.kl.float().sum().item()
         kl_dims = kl_dims + terms.kl_per_dim.float() * b
         means.append(unit_means(posterior).float().cpu())

@@ -12,6 +12,8 @@ in this project's package index, and the step is forty lines.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -98,7 +100,8 @@ class IAF(nn.Module):
     def transform(self, base: DiagonalGaussian, z0: Tensor) -> tuple[Tensor, Tensor]:
         """Push samples z0 [k, *batch, *event] through the flow: (z, log|det| [k, *batch]), padding left out."""
         k, batch_shape = z0.shape[0], base.batch_shape
-        per_step = base.mask is not None  # a masked sequence: the flow acts on each step's last axis
+        # a flow over D units on a [T, D] latent acts on each step's last axis (a sequence, masked or not)
+        per_step = math.prod(base.event_shape) != self.units
         lead = base.mean.dim() - (1 if per_step else base.event_dims)
         context = torch.cat([base.mean, base.logvar], -1) if per_step else \
             torch.cat([base.mean.flatten(lead), base.logvar.flatten(lead)], -1)
@@ -110,7 +113,10 @@ class IAF(nn.Module):
             log_det = log_det + step_log_det
         z = rows.reshape(z0.shape)
         if per_step:
-            log_det = log_det.reshape(k, *base.mask.shape).masked_fill(~base.mask, 0.0)
+            log_det = log_det.reshape(k, *base.mean.shape[:-1])
+            if base.mask is not None:
+                mask = base.mask.reshape(*base.mask.shape, *([1] * (base.mean.dim() - 1 - base.mask.dim())))
+                log_det = log_det.masked_fill(~mask, 0.0)
             return z, log_det.sum(tuple(range(1 + len(batch_shape), log_det.dim())))
         return z, log_det.reshape(k, *batch_shape)
 

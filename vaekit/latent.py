@@ -54,7 +54,7 @@ def apply_latent_config(model, cfg: LatentConfig, dataset=None):
     elif cfg.prior == "vamp":
         model.prior_net = VampPrior(model.encoder, _pseudo_inputs(cfg, dataset), shape)
     if cfg.posterior == "iaf":
-        units = shape[-1] if shape[0] is None else math.prod(shape)
+        units = shape[-1] if any(size is None for size in shape) else math.prod(shape)  # sequences: per step
         model.encoder = IAFEncoder(model.encoder, units, cfg.flow_depth, cfg.flow_hidden)
         if cfg.prior == "vamp":  # the pseudo-inputs' posteriors are the diagonal base, not the flow
             model.prior_net._encoder = [model.encoder.base]

@@ -27,6 +27,8 @@ def test_a_spatial_latent_trains_a_few_steps_samples_and_evaluates(tmp_path):
     assert q.mean.shape == (3, 2, 8, 8) and q.kl().shape == (3,)
     assert main(["sample", str(run), "-n", "4", "-o", str(tmp_path / "s")]) == 0
     assert png_size(tmp_path / "s" / "samples.png") == grid_size(2, 2, 32)
+    assert main(["traverse", str(run), "--dims", "0,127", "--steps", "3", "-o", str(tmp_path / "t")]) == 0
+    assert png_size(tmp_path / "t" / "traversal.png") == grid_size(3, 2, 32)  # units: flattened coordinates
     out = tmp_path / "eval.json"
     assert main(["eval", str(run), "--iw-samples", "3", "--max-examples", "16", "--output", str(out)]) == 0
     results = json.loads(out.read_text())

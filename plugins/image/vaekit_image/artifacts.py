@@ -207,9 +207,10 @@ def traverse(model: VAE, out_dir: Path, input: str | None = None, dims: list[int
         c = _label_option(model, label, 1)
         base = model.prior(c, 1).mean[0]
     values = torch.linspace(-span, span, steps, device=model.device)
-    z = base.repeat(len(dims) * steps, 1)
+    z = base.reshape(-1).repeat(len(dims) * steps, 1)  # a spatial latent's units are its flattened coordinates
     for row, d in enumerate(dims):
         z[row * steps:(row + 1) * steps, d] = values
+    z = z.reshape(-1, *base.shape)
     path_c = None if c is None else c[:1].expand(z.shape[0], *c.shape[1:])
     images = model.decode(z, path_c, mode=mode)
     return [save_grid(images, Path(out_dir) / "traversal.png", nrow=steps)]
