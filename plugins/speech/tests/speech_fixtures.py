@@ -13,7 +13,7 @@ from vaekit_speech.models import SpeechModelConfig
 import vaekit
 from vaekit.checkpoint import build_model
 
-SMALL = {"n_fft": 256, "hop_length": 128, "n_mels": 32, "max_seconds": 0.9}  # a 32 x 64 canvas
+SMALL = {"n_fft": 256, "hop_length": 128, "n_mels": 32}  # 32 mel bins, 16 ms frames at 8 kHz
 
 
 def fsdd_root(data_dir: Path) -> Path:
@@ -31,11 +31,11 @@ def fsdd_config(data_dir: Path, **overrides) -> SpeechDataConfig:
 
 
 def build(data_cfg: SpeechDataConfig, tmp_path: Path, seed: int = 0, **model_overrides):
-    """(bundle, model) with a tiny conv VAE."""
+    """(bundle, model) with a tiny conv-over-time VAE (8 frames per latent step)."""
     assets = tmp_path / "assets"
     assets.mkdir(exist_ok=True)
     bundle = plugin.build_data(data_cfg, seed=seed, assets=assets)
-    model_cfg = SpeechModelConfig(**{"latent_dim": 8, "channels": [8, 16, 32], "hidden": 64, **model_overrides})
+    model_cfg = SpeechModelConfig(**{"latent_dim": 8, "channels": [16, 32, 32], "hidden": 32, **model_overrides})
     return bundle, build_model(plugin, model_cfg, bundle.info, assets)
 
 

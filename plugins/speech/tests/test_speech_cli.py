@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import numpy
+import pytest
 import soundfile as sf
 from vaekit_speech.data import single_thread
 
@@ -39,6 +41,8 @@ def test_tones_recipe_end_to_end(tmp_path, repo, capsys):
     info = sf.info(written[0])
     assert info.samplerate == 8000 and info.channels == 1
     assert info.frames % 128 == 0 and info.frames > 0  # (frames - 1) * hop samples
+    assert cli("sample", run, "-n", "1", "--seconds", "1.5", "-o", tmp_path / "s15") == 0
+    assert abs(sf.info(str(tmp_path / "s15" / "sample_000.wav")).frames - 12_000) <= 128  # 1.5 s within a hop
     tone = tmp_path / "tone.wav"
     t = [i / 22_050 for i in range(11_025)]
     sf.write(str(tone), [[0.3 * math.sin(2 * math.pi * 330 * s), 0.1] for s in t], 22_050)  # stereo, 22 kHz
@@ -64,3 +68,26 @@ def test_fsdd_cvae_voice_conversion_from_the_cli(tmp_path, repo, data_dir, capsy
     assert (tmp_path / "s" / "sample_001_digit-3_speaker-theo.wav").is_file()
     assert cli("sample", run, "-n", "2", "--condition", "speaker=nobody") == 2
     assert "speaker must be one of jackson, theo" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_fsdd_strings_recipe_trains_evaluates_and_converts_a_sentence(tmp_path, repo, data_dir, capsys, monkeypatch):
+    monkeypatch.setenv("VAEKIT_DATA", str(data_dir))
+    run = tmp_path / "strings"
+    assert cli("train", repo / "recipes/speech/fsdd_strings.yaml", *TINY, "data.speakers=[jackson,theo]",
+               "data.n_strings=6", "trainer.max_steps=4", "trainer.eval_every=4", "trainer.batch_size=4",
+               "--out", run) == 0
+    assert cli("eval", run, "--classifier-epochs", "1", "--eval-samples", "2", "--iw-samples", "1") == 0
+    results = json.loads((run / "eval-test.json").read_text())
+    for key in ("digit_acc_real", "digit_acc_recon", "speaker_acc_converted", "mel_l1_db"):
+        assert key in results, key  # each word of each string is scored
+    sentence = tmp_path / "sentence.wav"
+    waves = [sf.read(str(data_dir / "fsdd" / "recordings" / f"{d}_theo_0.wav"), dtype="float32")[0] for d in (4, 2, 7)]
+    sf.write(str(sentence), numpy.concatenate([numpy.concatenate([w, numpy.zeros(2000, "float32")]) for w in waves]),
+             8000)
+    capsys.readouterr()
+    assert cli("reconstruct", run, sentence, "--source", "speaker=theo", "--condition", "speaker=jackson",
+               "-o", tmp_path / "conv") == 0
+    converted = tmp_path / "conv" / "sentence_to_speaker-jackson.wav"
+    assert converted.is_file()
+    assert abs(sf.info(str(converted)).frames - sf.info(str(sentence)).frames) <= 128  # the whole sentence

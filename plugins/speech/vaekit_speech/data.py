@@ -1,9 +1,12 @@
-"""Speech data: FSDD, any folder of audio files (optional CSV metadata), procedural harmonic tones.
+"""Speech data: FSDD, digit strings made of FSDD, any folder of audio files (optional CSV), procedural tones.
 
-Every utterance becomes a normalised log-mel [n_mels, frames] (at most max_frames); batches pad to
-the longest utterance and carry a mask so padding never enters the likelihood:
+Every utterance becomes a normalised log-mel [n_mels, frames] of its whole length; batches pad to the
+longest utterance and carry a mask so padding never enters the likelihood:
 
     batch = {"x": {"mel": [B, n_mels, T], "mask": [B, T]}, "c": [B, n_conditions], "label": [B], "speaker": [B]}
+
+Digit strings (fsdd_strings) also carry "segments": per string a [n, 4] tensor of (first frame, end frame,
+digit, speaker) class indices, so classifiers can score each word of a reconstruction.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from .audio import AUDIO_SUFFIXES, AudioFileError, load_audio, normalize_loudnes
 from .features import MelFrontend, MelStats
 
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)$")
-LABEL_NAMES = {"fsdd": "digit", "tones": "pitch", "folder": "label"}
-SPEAKER_NAMES = {"fsdd": "speaker", "tones": "timbre", "folder": "speaker"}
+LABEL_NAMES = {"fsdd": "digit", "fsdd_strings": "digit", "tones": "pitch", "folder": "label"}
+SPEAKER_NAMES = {"fsdd": "speaker", "fsdd_strings": "speaker", "tones": "timbre", "folder": "speaker"}
+NATIVE_RATES = {"fsdd": 8000, "fsdd_strings": 8000}  # FSDD is recorded at 8 kHz; other sources default to 16 kHz
 TIMBRES = ("bright", "dark", "hollow")  # harmonic profiles of the tones set: 1/k, 1/k^2, odd 1/k
 
 
@@ -37,17 +41,17 @@ TIMBRES = ("bright", "dark", "hollow")  # harmonic profiles of the tones set: 1/
 class SpeechDataConfig:
     """The recipe's data section: where utterances come from and how they become log-mels."""
 
-    source: Literal["tones", "fsdd", "folder"] = "tones"
+    source: Literal["tones", "fsdd", "fsdd_strings", "folder"] = "tones"
     root: str | None = field(default=None, metadata={"must_exist": True})  # fsdd recordings / audio folder
     metadata: str | None = field(default=None, metadata={"must_exist": True})  # folder: CSV file,label,speaker
-    sample_rate: int = 8000  # Hz; files at other rates are resampled
-    n_fft: int = 512  # 64 ms at 8 kHz: fine mel resolution at low frequencies
-    hop_length: int = 128  # 16 ms frames; 75% overlap suits Griffin-Lim
-    n_mels: int = 64
+    sample_rate: int | None = None  # Hz (null: 8000 for FSDD, its native rate; 16000 otherwise); files are resampled
+    n_fft: int | None = None  # null: a 64 ms window at the sample rate (512 at 8 kHz, 1024 at 16 kHz)
+    hop_length: int | None = None  # null: n_fft / 4 (16 ms frames; 75% overlap suits Griffin-Lim)
+    n_mels: int = 80
     f_min: float = 0.0
     f_max: float | None = None
     top_db: float = 80.0
-    max_seconds: float = 1.0  # longer utterances are cut (after trimming)
+    max_seconds: float | None = None  # null: whole utterances; a number cuts longer ones (after trimming)
     trim_db: float | None = 40.0  # trim leading/trailing audio this far below the peak; null = no trimming
     normalize: Literal["none", "rms", "peak"] = "rms"
     target_db: float = -20.0  # dBFS for rms/peak normalisation
@@ -59,16 +63,27 @@ class SpeechDataConfig:
     test_fraction: float = 0.1  # folder/tones (fsdd uses its standard split: index 0-4 is test)
     n_tones: int = 1200  # tones: total utterances
     n_pitches: int = 8  # tones: pitch classes, whole tones up from 220 Hz
-    griffin_lim_iters: int = 32
+    n_strings: int = 300  # fsdd_strings: test strings (validation a fifth as many, training four times as many)
+    griffin_lim_iters: int = 64
 
     def __post_init__(self):
         for name in self.condition_on:
             if name not in ("label", "speaker"):
                 raise ValueError(f"condition_on: expected 'label' and/or 'speaker', got {name!r}")
-        if self.source in ("fsdd", "folder") and not self.root:
+        if self.source in ("fsdd", "fsdd_strings", "folder") and not self.root:
             raise ValueError(f"root: the {self.source} source needs root (a folder of audio files)")
+        if self.source == "fsdd_strings" and "label" in self.condition_on:
+            raise ValueError("condition_on: a digit string has many digits; fsdd_strings conditions on speaker only")
         if self.n_mels < 8 or self.n_mels % 8:
-            raise ValueError(f"n_mels: expected a multiple of 8 (three stride-2 layers), got {self.n_mels}")
+            raise ValueError(f"n_mels: expected a multiple of 8 (the classifiers' three stride-2 layers), "
+                             f"got {self.n_mels}")
+        # STFT settings follow the rate unless given; the resolved values land in the run's recipe.yaml.
+        if self.sample_rate is None:
+            self.sample_rate = NATIVE_RATES.get(self.source, 16000)
+        if self.n_fft is None:
+            self.n_fft = 2 ** round(math.log2(0.064 * self.sample_rate))
+        if self.hop_length is None:
+            self.hop_length = self.n_fft // 4
 
 
 @dataclass
@@ -90,11 +105,12 @@ def frontend_from(cfg: SpeechDataConfig | dict) -> MelFrontend:
                        griffin_lim_iters=get("griffin_lim_iters"))
 
 
-def max_frames(cfg: SpeechDataConfig | dict) -> int:
-    """Frames of the model's canvas: max_seconds of audio, rounded up to a multiple of 8 (3 stride-2 layers)."""
+def max_frames(cfg: SpeechDataConfig | dict) -> int | None:
+    """Frames kept per utterance: max_seconds of audio, or None (whole utterances)."""
     get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
-    frames = 1 + int(get("max_seconds") * get("sample_rate")) // get("hop_length")
-    return int(math.ceil(frames / 8) * 8)
+    if get("max_seconds") is None:
+        return None
+    return 1 + int(get("max_seconds") * get("sample_rate")) // get("hop_length")
 
 
 # -- listing utterances ---------------------------------------------------------------------------
@@ -225,7 +241,7 @@ def utterance_wave(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) 
 
 
 def utterance_mel(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -> Tensor:
-    """dB log-mel [n_mels, frames] of an utterance, cut to the model's canvas; cached per process."""
+    """dB log-mel [n_mels, frames] of an utterance (cut to max_seconds when set); cached per process."""
     key = (str(utt.path) if utt.path else f"{utt.name}:{seed}",) + audio_settings(cfg)
     if key not in _FEATURE_CACHE:
         try:
@@ -233,7 +249,7 @@ def utterance_mel(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -
         except RuntimeError as exc:  # torchaudio's messages name no file
             raise AudioFileError(f"{utt.path or utt.name}: cannot compute its log-mel ({exc})") from None
         _FULL_FRAMES[key] = mel.shape[-1]
-        _FEATURE_CACHE[key] = mel[:, :max_frames(cfg)].contiguous()
+        _FEATURE_CACHE[key] = mel[:, :max_frames(cfg)].contiguous()  # [:, :None] keeps every frame
     return _FEATURE_CACHE[key]
 
 
@@ -296,6 +312,8 @@ def collate(items: list[dict]) -> dict:
              "speaker": torch.stack([item["speaker"] for item in items])}
     if "c" in items[0]:
         batch["c"] = torch.stack([item["c"] for item in items])
+    if "segments" in items[0]:  # digit strings: one [n, 4] tensor per string
+        batch["segments"] = [item["segments"] for item in items]
     return batch
 
 
@@ -360,10 +378,15 @@ def data_info(cfg: SpeechDataConfig, utterances: list[Utterance]) -> dict:
                              f"(give a metadata CSV with a {name} column)")
         display = (LABEL_NAMES if name == "label" else SPEAKER_NAMES)[cfg.source]
         conditions.append({"key": name, "name": display, "classes": classes})
-    return {"data": dataclasses.asdict(cfg), "n_mels": cfg.n_mels, "max_frames": max_frames(cfg),
+    return {"data": dataclasses.asdict(cfg), "n_mels": cfg.n_mels,
             "sample_rate": cfg.sample_rate, "labels": labels, "speakers": speakers,
             "label_name": LABEL_NAMES[cfg.source], "speaker_name": SPEAKER_NAMES[cfg.source],
             "condition_on": list(cfg.condition_on), "conditions": conditions}
+
+
+def median_frames(mels: list[Tensor]) -> int:
+    """Median length in frames (what `vaekit sample` draws when no --seconds is given)."""
+    return int(torch.tensor([m.shape[-1] for m in mels]).median())
 
 
 def _natural(name: str):
@@ -373,6 +396,10 @@ def _natural(name: str):
 
 def build_splits(cfg: SpeechDataConfig, seed: int) -> tuple[MelDataset, MelDataset | None, MelDataset | None, dict]:
     """train, val, test datasets and the info dict (mel statistics from the training split only)."""
+    if cfg.source == "fsdd_strings":
+        from .strings import build_string_splits
+
+        return build_string_splits(cfg, seed)
     listed = {"fsdd": list_fsdd, "folder": list_folder, "tones": list_tones}[cfg.source](cfg)
     utterances, mels, skipped = load_mels(cfg, listed, seed)
     if not utterances:
@@ -386,6 +413,7 @@ def build_splits(cfg: SpeechDataConfig, seed: int) -> tuple[MelDataset, MelDatas
         raise ValueError(f"{cfg.root or cfg.source}: the training split is empty")
     stats = MelStats.from_mels([mel_of[id(u)] for u in train])
     info.update(stats.to_info())
+    info["median_frames"] = median_frames([mel_of[id(u)] for u in train])
     datasets = [MelDataset(split, [mel_of[id(u)] for u in split], stats, info) if split else None
                 for split in (train, val, test)]
     return datasets[0], datasets[1], datasets[2], info

@@ -29,7 +29,7 @@ class MelFrontend:
     f_min: float = 0.0
     f_max: float | None = None
     top_db: float = 80.0  # dynamic range kept below each utterance's loudest bin
-    griffin_lim_iters: int = 32
+    griffin_lim_iters: int = 64
 
     def __post_init__(self):
         self._mel = self._inverse = None
@@ -76,21 +76,24 @@ class MelFrontend:
             self._inverse = torchaudio.transforms.InverseMelScale(
                 n_stft=self.n_fft // 2 + 1, n_mels=self.n_mels, sample_rate=self.sample_rate, f_min=self.f_min,
                 f_max=self.f_max)
-        mel_db = mel_db.detach().float().cpu()
+        mel_db = mel_db.detach().float()  # on its own device: a GPU runs the iterations much faster
         frames = mel_db.shape[-1]
         length = max(self.samples(frames), self.hop_length)  # one frame still stands for one hop of sound
         if frames < self.min_frames():  # an early checkpoint's 1-3 frame utterance: pad with its own floor
             floor = mel_db.amin(dim=(-2, -1), keepdim=True).expand(*mel_db.shape[:-1], self.min_frames() - frames)
             mel_db = torch.cat([mel_db, floor], dim=-1)
-        spec = self._inverse(torch.pow(10.0, mel_db / 10.0)).clamp(min=0.0)
+        spec = self._inverse.to(mel_db.device)(torch.pow(10.0, mel_db / 10.0)).clamp(min=0.0)
         # Griffin-Lim starts from random phases: a fixed private seed keeps WAVs reproducible and leaves
-        # the global RNG (which the trainer checkpoints) untouched.
-        with torch.random.fork_rng(devices=[]):
+        # the global RNG (which the trainer checkpoints) untouched. Fast Griffin-Lim's momentum (0.99,
+        # Perraudin et al. 2013) and 64 iterations keep a real recording's words recognisable.
+        devices = [mel_db.device] if mel_db.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
             torch.manual_seed(0)
-            return torchaudio.functional.griffinlim(
-                spec, torch.hann_window(self.n_fft), self.n_fft, self.hop_length, self.n_fft, power=2.0,
-                n_iter=n_iter or self.griffin_lim_iters, momentum=0.99,
+            wave = torchaudio.functional.griffinlim(
+                spec, torch.hann_window(self.n_fft, device=mel_db.device), self.n_fft, self.hop_length, self.n_fft,
+                power=2.0, n_iter=n_iter or self.griffin_lim_iters, momentum=0.99,
                 length=max(self.samples(mel_db.shape[-1]), length), rand_init=True)[..., :length]
+        return wave.cpu()
 
 
 @dataclass

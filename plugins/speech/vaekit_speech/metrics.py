@@ -18,30 +18,36 @@ from torch import Tensor, nn
 from vaekit import VAE
 from vaekit.checkpoint import run_dir_of
 
-from .models import fit_canvas
-
-CLASSIFIER_VERSION = 1
+CLASSIFIER_VERSION = 2  # 2: any length (pooled over time)
 
 
 class MelClassifier(nn.Module):
-    """A small CNN over normalised log-mels [B, n_mels, T] with a frame mask; logits [B, classes]."""
+    """A small CNN over normalised log-mels [B, n_mels, T] of any length with a frame mask; logits [B, classes].
 
-    def __init__(self, n_mels: int, frames: int, n_classes: int, width: int = 32):
+    Three stride-2 conv layers over (mel bins x frames), then mean and max over the valid frames.
+    """
+
+    def __init__(self, n_mels: int, n_classes: int, width: int = 32):
         super().__init__()
-        self.frames = frames
         self.convs = nn.Sequential(
             nn.Conv2d(2, width, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(width, width, 3, stride=2, padding=1), nn.SiLU(),
             nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.SiLU(),
         )
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.3),
-                                  nn.Linear(2 * width * (n_mels // 8) * (frames // 8), 128), nn.SiLU(),
-                                  nn.Linear(128, n_classes))
+        features = 2 * width * (n_mels // 8)
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(2 * features, 128), nn.SiLU(), nn.Linear(128, n_classes))
 
     def forward(self, mel: Tensor, mask: Tensor) -> Tensor:
-        mel, mask = fit_canvas(mel, mask, self.frames)
+        mask = mask.to(mel.dtype)
+        mel = mel * mask[:, None, :]
         plane = mask[:, None, None, :].expand(-1, 1, mel.shape[1], -1)
-        return self.head(self.convs(torch.cat([mel[:, None], plane], dim=1)))
+        h = self.convs(torch.cat([mel[:, None], plane], dim=1))  # [B, C, F/8, T/8]
+        h = h.flatten(1, 2)  # [B, C * F/8, T/8]
+        valid = F.max_pool1d(F.max_pool1d(F.max_pool1d(mask[:, None], 2, 2, ceil_mode=True), 2, 2, ceil_mode=True),
+                             2, 2, ceil_mode=True)[:, :, : h.shape[-1]]
+        mean = (h * valid).sum(-1) / valid.sum(-1).clamp(min=1)
+        peak = h.masked_fill(valid == 0, -1e4).amax(-1)
+        return self.head(torch.cat([mean, peak], -1))
 
 
 def augment(mel: Tensor, mask: Tensor, generator: torch.Generator) -> Tensor:
@@ -55,7 +61,7 @@ def augment(mel: Tensor, mask: Tensor, generator: torch.Generator) -> Tensor:
     return (mel + noise + gain) * mask[:, None, :]
 
 
-def train_classifier(dataset, target: str, n_classes: int, n_mels: int, frames: int, epochs: int = 8,
+def train_classifier(dataset, target: str, n_classes: int, n_mels: int, epochs: int = 8,
                      batch_size: int = 64, seed: int = 0) -> MelClassifier:
     """Fit a MelClassifier to the dataset's `label` or `speaker` (cross-entropy, Adam); leaves global RNG alone."""
     from .data import collate
@@ -64,7 +70,7 @@ def train_classifier(dataset, target: str, n_classes: int, n_mels: int, frames: 
     keep = [i for i in range(len(dataset)) if dataset.targets(i)[0 if target == "label" else 1] >= 0]
     with torch.random.fork_rng(devices=[]), torch.enable_grad():
         torch.manual_seed(seed)
-        model = MelClassifier(n_mels, frames, n_classes)
+        model = MelClassifier(n_mels, n_classes)
         optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
         steps = epochs * ((len(keep) + batch_size - 1) // batch_size)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=max(1, steps))
@@ -101,13 +107,13 @@ def get_classifiers(model: VAE, epochs: int = 8, cache_dir: Path | None = None, 
         weights = cache_dir / f"{target}.safetensors" if cache_dir else None
         meta = cache_dir / f"{target}.json" if cache_dir else None
         if weights and weights.is_file() and meta.is_file() and json.loads(meta.read_text()) == key:
-            classifier = MelClassifier(info["n_mels"], info["max_frames"], n_classes)
+            classifier = MelClassifier(info["n_mels"], n_classes)
             classifier.load_state_dict(load_file(str(weights)))
             classifiers[target] = classifier.eval()
             continue
         if train_data is None:
             train_data = rebuild_train_split(info)
-        classifier = train_classifier(train_data, target, n_classes, info["n_mels"], info["max_frames"], epochs,
+        classifier = train_classifier(train_data, target, n_classes, info["n_mels"], epochs,
                                       seed=info.get("seed", 0))
         if cache_dir:
             cache_dir.mkdir(parents=True, exist_ok=True)
@@ -118,13 +124,25 @@ def get_classifiers(model: VAE, epochs: int = 8, cache_dir: Path | None = None, 
 
 
 def rebuild_train_split(info: dict):
-    """The training split the model was trained on, rebuilt from the data settings kept in info."""
+    """The training split the model was trained on, rebuilt from the data settings kept in info.
+
+    Digit strings give their single training recordings instead: the classifiers learn words, then score
+    each word of a string.
+    """
     from vaekit.recipe import build_dataclass
 
     from .data import SpeechDataConfig, build_splits
+    from .features import MelStats
+    from .strings import single_utterance_config
 
     cfg = build_dataclass(SpeechDataConfig, info["data"], "data")
-    return build_splits(cfg, info.get("seed", 0))[0]
+    if cfg.source != "fsdd_strings":
+        return build_splits(cfg, info.get("seed", 0))[0]
+    train, _, _, single_info = build_splits(single_utterance_config(cfg), info.get("seed", 0))
+    # Normalised as the strings are (their statistics include the pauses), so a word reads the same either way.
+    own, strings = MelStats.from_info(single_info), MelStats.from_info(info)
+    train.mels = [strings.normalize(own.denormalize(m)) for m in train.mels]
+    return train
 
 
 # -- distances ------------------------------------------------------------------------------------
@@ -163,6 +181,31 @@ def conversion_targets(speakers: Tensor, n_speakers: int) -> Tensor:
     return (speakers + shift) % n_speakers
 
 
+def scoring_units(mel: Tensor, mask: Tensor, batch: dict, speakers: Tensor | None = None
+                  ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """(mel, mask, {"label", "speaker"} targets) of what the classifiers score.
+
+    Whole utterances, or for digit strings each word cut out at its known frames. speakers [B] replaces
+    the speaker targets (a conversion's target speakers).
+    """
+    device = mel.device
+    if "segments" not in batch:
+        speaker = batch["speaker"].to(device) if speakers is None else speakers
+        return mel, mask, {"label": batch["label"].to(device), "speaker": speaker}
+    pieces, masks, labels, speaker_targets = [], [], [], []
+    for i, segments in enumerate(batch["segments"]):
+        for first, end, label, speaker in segments.tolist():
+            pieces.append(mel[i, :, first:end])
+            masks.append(mask[i, first:end])
+            labels.append(label)
+            speaker_targets.append(speaker if speakers is None else int(speakers[i]))
+    width = max(p.shape[-1] for p in pieces)
+    mel_out = torch.stack([F.pad(p, (0, width - p.shape[-1])) for p in pieces])
+    mask_out = torch.stack([F.pad(m, (0, width - m.shape[-1])) for m in masks])
+    return mel_out, mask_out, {"label": torch.tensor(labels, device=device),
+                               "speaker": torch.tensor(speaker_targets, device=device)}
+
+
 # -- the whole evaluation -------------------------------------------------------------------------
 
 @torch.no_grad()
@@ -173,7 +216,7 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
 
     score_audio also classifies reconstructions after a round trip through Griffin-Lim audio (slower).
     """
-    from .plugin import condition_grid
+    from .plugin import condition_grid, sample_utterances, seconds_to_frames
 
     info = model.config["info"]
     device = model.device
@@ -191,11 +234,19 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
         totals[name] = totals.get(name, 0.0) + float(values.float().sum())
         counts[name] = counts.get(name, 0) + values.numel()
 
+    def score(prefix: str, mel: Tensor, mask: Tensor, batch: dict, speakers: Tensor | None = None) -> None:
+        """Classifier hits on whole utterances, or on each word of a digit string (its segments)."""
+        mel, mask, targets = scoring_units(mel, mask, batch, speakers)
+        for target, classifier in classifiers.items():
+            known = targets[target] >= 0
+            if known.any():
+                name = label_name if target == "label" else speaker_name
+                add(f"{name}_acc_{prefix}", (classifier(mel, mask).argmax(-1) == targets[target])[known])
+
     n_converted = 0
     for batch in loader:
         x = {k: v.to(device) for k, v in batch["x"].items()}
         c = batch["c"].to(device) if "c" in batch else None
-        targets = {"label": batch["label"].to(device), "speaker": batch["speaker"].to(device)}
         lengths = x["mask"].sum(-1).round().long()
         add("frames", lengths)
         z = model.encode(x, c).mode()
@@ -204,31 +255,17 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
         l1, lsd = spectral_distances(model, x["mel"], mel_hat, x["mask"])
         add("mel_l1_db", l1)
         add("lsd_db", lsd)
-        for target, classifier in classifiers.items():
-            known = targets[target] >= 0
-            name = label_name if target == "label" else speaker_name
-            add(f"{name}_acc_real", (classifier(x["mel"], x["mask"]).argmax(-1) == targets[target])[known])
-            add(f"{name}_acc_recon", (classifier(mel_hat, x["mask"]).argmax(-1) == targets[target])[known])
+        score("real", x["mel"], x["mask"], batch)
+        score("recon", mel_hat, x["mask"], batch)
         if score_audio:  # the same classifiers on the WAVs people hear: Griffin-Lim, then features again
-            mel_audio = resynthesized_mels(model, mel_hat, lengths)
-            for target, classifier in classifiers.items():
-                known = targets[target] >= 0
-                name = label_name if target == "label" else speaker_name
-                hits = classifier(mel_audio, x["mask"]).argmax(-1) == targets[target]
-                add(f"{name}_acc_recon_audio", hits[known])
+            score("recon_audio", resynthesized_mels(model, mel_hat, lengths), x["mask"], batch)
         if "speaker" in condition_on and n_converted < eval_samples and len(info["speakers"]) > 1:
             column = condition_on.index("speaker")
             new = conversion_targets(c[:, column], len(info["speakers"]))
             c_target = c.clone()
             c_target[:, column] = new
             converted = model.decode(z, c_target, lengths=lengths)
-            mel_conv = converted["mel"][..., : x["mel"].shape[-1]]
-            if "speaker" in classifiers:
-                add(f"{speaker_name}_acc_converted", classifiers["speaker"](mel_conv, x["mask"]).argmax(-1) == new)
-            if "label" in classifiers:
-                known = targets["label"] >= 0
-                add(f"{label_name}_acc_converted",
-                    (classifiers["label"](mel_conv, x["mask"]).argmax(-1) == targets["label"])[known])
+            score("converted", converted["mel"][..., : x["mel"].shape[-1]], x["mask"], batch, speakers=new)
             n_converted += len(new)
 
     results = {name: totals[name] / max(1, counts[name]) for name in totals if name != "frames"}
@@ -241,7 +278,7 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
 
     if info.get("conditions") and eval_samples > 0:
         conditions = condition_grid(info, None, eval_samples, device)
-        samples = model.decode(model.prior(conditions, eval_samples).sample(), conditions)
+        samples = sample_utterances(model, eval_samples, conditions, seconds_to_frames(info, None))
         for target, classifier in classifiers.items():
             if target in condition_on:
                 column = condition_on.index(target)

@@ -1,14 +1,21 @@
-"""MelSpectrogramVAE: a 2-D conv encoder/decoder over (mel bins x frames) with masked likelihoods.
+"""MelSpectrogramVAE: 1-D convolutions over time, a latent per stretch of time, masked likelihoods.
 
-Utterances have different lengths; both networks work on a fixed canvas of max_frames frames. The
-encoder sees the mel with padding zeroed plus the mask as a second channel, so padding an input
-further changes nothing. The decoder predicts the whole canvas and a distribution over the
-utterance length; log p(x|z) = log p(T|z) + sum over the T real frames of log p(mel frame|z), so
-padding never enters the likelihood and generated utterances get a length of their own.
+Mel bins are channels and frames are time, so an utterance of any length (0.3 s or 30 s) is encoded to a
+latent z [B, T', D] with one step per 2**len(channels) frames, masked past each utterance's end, and
+decoded back to exactly its number of frames. Every layer's output is zeroed past the end at its own
+resolution, so a padded utterance gets the same posterior and likelihood as the same utterance alone:
+
+    log p(x|z) = sum over the T real frames of log p(mel frame | z, c)     (nats)
+
+Inputs longer than model.chunk_seconds are encoded and decoded in chunks whose overlap covers the
+networks' receptive field, so memory stays bounded and the result equals the whole-sequence one.
+With model.utterance_latent, step 0 of z is one latent for the whole utterance (pooled over its valid
+steps), decoded beside every stretch: z [B, 1 + T', D].
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,128 +30,272 @@ from vaekit import VAE, ConditionEmbedding, DiagonalGaussian, LearnedConditional
 class SpeechModelConfig:
     """The recipe's model section."""
 
-    latent_dim: int = 32
-    channels: list[int] = field(default_factory=lambda: [16, 32, 64])  # the three stride-2 stages
-    hidden: int = 256
+    latent_dim: int = 16  # D: latent units per latent step
+    channels: list[int] = field(default_factory=lambda: [128, 192, 256])  # stride-2 stages over time
+    hidden: int = 256  # width of the per-frame layers next to the mel
+    kernel: int = 5  # kernel size (frames) of the convolutions inside each stage
     likelihood: Literal["gaussian", "laplace"] = "gaussian"
     scale: float | str = "learned"  # a fixed number, "learned" (one scalar) or "predicted" (per bin and frame)
     condition_dim: int = 64  # size of the condition embedding (CVAE)
-    prior: Literal["standard", "learned"] = "standard"  # CVAE: N(0, I) or a learned p(z|c)
+    prior: Literal["standard", "learned"] = "standard"  # CVAE: N(0, I) or a learned p(z|c), at every step
+    chunk_seconds: float = 60.0  # longer inputs are processed in overlapping chunks (bounded memory)
+    # The encoder sees each utterance's mel with its own per-bin mean and spread removed (instance norm, as in
+    # AdaIN-VC): the voice's average spectrum never reaches the latent, so the decoder must take it from the
+    # speaker condition. Meant for speaker CVAEs (voice conversion).
+    instance_norm: bool = False
+    # A per-utterance latent beside the per-stretch ones: step 0 of z, pooled over the whole utterance (never
+    # masked), seen by the decoder at every frame. z is then [B, 1 + T', D].
+    utterance_latent: bool = False
 
     def __post_init__(self):
-        if len(self.channels) != 3:
-            raise ValueError(f"channels: expected three stage widths, got {self.channels}")
+        if not 1 <= len(self.channels) <= 6:
+            raise ValueError(f"channels: expected 1 to 6 stage widths (2**stages frames per latent step), "
+                             f"got {self.channels}")
         if isinstance(self.scale, str) and self.scale not in ("learned", "predicted"):
             raise ValueError(f"scale: expected a positive number, 'learned' or 'predicted', got {self.scale!r}")
+        if self.kernel < 1 or self.kernel % 2 == 0:
+            raise ValueError(f"kernel: expected an odd number of frames, got {self.kernel}")
+        if self.chunk_seconds <= 0:
+            raise ValueError(f"chunk_seconds: expected a positive number of seconds, got {self.chunk_seconds}")
 
-
-def fit_canvas(mel: Tensor, mask: Tensor, frames: int) -> tuple[Tensor, Tensor]:
-    """Pad or cut [B, F, T] and [B, T] to `frames`, zeroing the mel wherever the mask is 0."""
-    length = mel.shape[-1]
-    if length < frames:
-        mel, mask = F.pad(mel, (0, frames - length)), F.pad(mask, (0, frames - length))
-    mel, mask = mel[..., :frames], mask[..., :frames]
-    return mel * mask[:, None, :], mask
+    @property
+    def reduction(self) -> int:
+        """Frames per latent step."""
+        return 2 ** len(self.channels)
 
 
 def mask_of(x: dict) -> Tensor:
-    """The [B, T] frame mask from a batch dict holding mask or lengths."""
+    """The [B, T] frame mask (float) from a batch dict holding mask or lengths."""
     if "mask" in x:
         return x["mask"].to(x["mel"].dtype)
     frames = torch.arange(x["mel"].shape[-1], device=x["mel"].device)
     return (frames[None, :] < x["lengths"][:, None]).to(x["mel"].dtype)
 
 
-class MelEncoder(nn.Module):
-    """q(z|mel, c): three stride-2 conv stages over (mel bins x frames), then an MLP to mean and log-variance."""
+def frame_mask(lengths: Tensor, frames: int) -> Tensor:
+    """Float mask [B, frames]: 1 on the first lengths[b] frames."""
+    return (torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]).float()
 
-    def __init__(self, n_mels: int, frames: int, cfg: SpeechModelConfig, condition: ConditionEmbedding | None):
+
+def pyramid(mask: Tensor, stages: int) -> list[Tensor]:
+    """Masks [B, 1, T / 2**l] for l = 0 .. stages; a step is valid when any frame it covers is."""
+    masks = [mask[:, None, :]]
+    for _ in range(stages):
+        masks.append(F.max_pool1d(masks[-1], 2, 2))
+    return masks
+
+
+def latent_steps(frames: int | Tensor, reduction: int):
+    """Latent steps covering `frames` frames (ceil)."""
+    return (frames + reduction - 1) // reduction
+
+
+class ResBlock(nn.Module):
+    """x + conv(silu(conv(x))), zeroed past the end (same length)."""
+
+    def __init__(self, width: int, kernel: int):
         super().__init__()
-        self.frames = frames
-        c1, c2, c3 = cfg.channels
-        self.convs = nn.Sequential(
-            nn.Conv2d(2, c1, 3, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(c2, c3, 3, stride=2, padding=1), nn.SiLU(),
-        )
-        self.condition = condition
-        flat = c3 * (n_mels // 8) * (frames // 8)
+        self.a = nn.Conv1d(width, width, kernel, padding=kernel // 2)
+        self.b = nn.Conv1d(width, width, kernel, padding=kernel // 2)
+
+    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
+        return (h + self.b(F.silu(self.a(h)) * mask)) * mask
+
+
+class MelEncoder(nn.Module):
+    """q(z|mel, c): stride-2 conv stages over frames, then mean and log-variance per latent step."""
+
+    def __init__(self, n_mels: int, cfg: SpeechModelConfig, condition: ConditionEmbedding | None):
+        super().__init__()
+        self.reduction, self.stages = cfg.reduction, len(cfg.channels)
         extra = condition.out_dim if condition is not None else 0
-        self.head = nn.Sequential(nn.Linear(flat + extra, cfg.hidden), nn.SiLU(),
-                                  nn.Linear(cfg.hidden, 2 * cfg.latent_dim))
+        self.condition = condition
+        self.stem = nn.Conv1d(n_mels + 1 + extra, cfg.hidden, cfg.kernel, padding=cfg.kernel // 2)
+        self.stem_block = ResBlock(cfg.hidden, cfg.kernel)
+        widths = [cfg.hidden, *cfg.channels]
+        pairs = zip(widths, widths[1:], strict=False)
+        self.down = nn.ModuleList(nn.Conv1d(a, b, 4, stride=2, padding=1) for a, b in pairs)
+        self.blocks = nn.ModuleList(ResBlock(w, cfg.kernel) for w in cfg.channels)
+        self.latent_dim, self.utterance = cfg.latent_dim, cfg.utterance_latent
+        pooled = cfg.channels[-1] if cfg.utterance_latent else 0  # features averaged into the utterance latent
+        self.head = nn.Conv1d(cfg.channels[-1], 2 * cfg.latent_dim + pooled, 3, padding=1)
+        if cfg.utterance_latent:
+            self.utterance_head = nn.Sequential(nn.SiLU(), nn.Linear(pooled, 2 * cfg.latent_dim))
+        self.chunk_frames = 0  # set by build_speech_vae from chunk_seconds
+        self.context = receptive_context(cfg)
+        self.instance_norm = cfg.instance_norm
 
     def forward(self, x: dict, c: Tensor | None = None) -> DiagonalGaussian:
-        mel, mask = fit_canvas(x["mel"], mask_of(x), self.frames)
-        mask_plane = mask[:, None, None, :].expand(-1, 1, mel.shape[1], -1)
-        h = self.convs(torch.cat([mel[:, None], mask_plane], dim=1)).flatten(1)
+        mel, mask = x["mel"], mask_of(x)
+        if self.instance_norm:  # over the whole utterance, before any chunking
+            mel = instance_normalize(mel, mask)
+        out, valid = over_chunks(lambda m, k: self.params(m, k, c), mel, mask, self.reduction, self.chunk_frames,
+                                 self.context)
+        mean, logvar, pooled = out.split([self.latent_dim, self.latent_dim, out.shape[-1] - 2 * self.latent_dim], -1)
+        # Padded steps carry the prior's N(0, I) exactly; the engine's mask keeps them out of every sum anyway.
+        keep = valid[..., None]
+        mean, logvar = torch.where(keep, mean, 0.0), torch.where(keep, logvar.clamp(-12.0, 8.0), 0.0)
+        if self.utterance:  # the per-step features' mean over valid steps: exact under padding and chunking
+            weight = keep.to(pooled.dtype)
+            mean_feature = (pooled * weight).sum(1) / weight.sum(1).clamp(min=1)
+            u_mean, u_logvar = self.utterance_head(mean_feature).chunk(2, dim=-1)
+            mean = torch.cat([u_mean[:, None], mean], 1)
+            logvar = torch.cat([u_logvar[:, None].clamp(-12.0, 8.0), logvar], 1)
+            valid = torch.cat([torch.ones_like(valid[:, :1]), valid], 1)
+        return DiagonalGaussian(mean, logvar, event_dims=2, mask=valid)
+
+    def params(self, mel: Tensor, mask: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Per-step head outputs [B, T', 2D (+ pooled)] and the latent mask [B, T'] (bool) of a mel [B, F, T]."""
+        mel, mask = pad_to_multiple(mel, mask, self.reduction)
+        masks = pyramid(mask, self.stages)
+        inputs = [mel * masks[0], masks[0]]
         if self.condition is not None:
-            h = torch.cat([h, self.condition(c)], dim=-1)
-        mean, logvar = self.head(h).chunk(2, dim=-1)
-        return DiagonalGaussian(mean, logvar.clamp(-12.0, 8.0))
+            inputs.append(self.condition(c)[:, :, None].expand(-1, -1, mel.shape[-1]) * masks[0])
+        h = F.silu(self.stem(torch.cat(inputs, 1))) * masks[0]
+        h = self.stem_block(h, masks[0])
+        for level, (down, block) in enumerate(zip(self.down, self.blocks, strict=True), start=1):
+            h = block(F.silu(down(h)) * masks[level], masks[level])
+        return self.head(h).transpose(1, 2), masks[-1][:, 0] > 0
 
 
 class MelDecoder(nn.Module):
-    """p(mel, T | z, c): transposed convs back to (mel bins x frames) and a categorical over lengths."""
+    """p(mel | z, c): transposed-conv stages from latent steps back to frames, a likelihood per bin and frame."""
 
-    def __init__(self, n_mels: int, frames: int, cfg: SpeechModelConfig, condition: ConditionEmbedding | None):
+    def __init__(self, n_mels: int, cfg: SpeechModelConfig, condition: ConditionEmbedding | None):
         super().__init__()
-        self.n_mels, self.frames = n_mels, frames
-        c1, c2, c3 = cfg.channels
+        self.n_mels, self.reduction, self.stages = n_mels, cfg.reduction, len(cfg.channels)
+        self.latent_dim = cfg.latent_dim
+        self.utterance_steps = 1 if cfg.utterance_latent else 0  # leading latent steps that are not stretches
         self.likelihood = get_likelihood(cfg.likelihood, scale=cfg.scale)
-        self.params = self.likelihood.params_per_channel
+        self.params_per_bin = self.likelihood.params_per_channel
         self.condition = condition
         extra = condition.out_dim if condition is not None else 0
-        self.grid = (c3, n_mels // 8, frames // 8)
-        self.stem = nn.Sequential(nn.Linear(cfg.latent_dim + extra, cfg.hidden), nn.SiLU())
-        self.to_grid = nn.Linear(cfg.hidden, c3 * (n_mels // 8) * (frames // 8))
-        self.length_head = nn.Linear(cfg.hidden, frames)  # logits of T = 1 .. frames
-        self.deconvs = nn.Sequential(
-            nn.SiLU(),
-            nn.ConvTranspose2d(c3, c2, 4, stride=2, padding=1), nn.SiLU(),
-            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.SiLU(),
-            nn.ConvTranspose2d(c1, c1, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(c1, self.params, 3, padding=1),
-        )
+        widths = [cfg.hidden, *cfg.channels][::-1]  # deepest first
+        self.stem = nn.Conv1d((1 + self.utterance_steps) * cfg.latent_dim + extra, widths[0], 3, padding=1)
+        self.blocks = nn.ModuleList(ResBlock(w, cfg.kernel) for w in widths[:-1])
+        pairs = zip(widths, widths[1:], strict=False)
+        self.up = nn.ModuleList(nn.ConvTranspose1d(a, b, 4, stride=2, padding=1) for a, b in pairs)
+        self.conditions_up = nn.ModuleList(nn.Conv1d(extra, b, 1) for b in widths[1:]) if extra else None
+        self.top_block = ResBlock(cfg.hidden, cfg.kernel)
+        self.out = nn.Conv1d(cfg.hidden, self.params_per_bin * n_mels, cfg.kernel, padding=cfg.kernel // 2)
+        self.chunk_frames = 0
+        self.context = receptive_context(cfg)
 
-    def features(self, z: Tensor, c: Tensor | None) -> Tensor:
-        if self.condition is not None:
-            z = torch.cat([z, self.condition(c)], dim=-1)
-        return self.stem(z)
+    def latents(self, z: Tensor) -> Tensor:
+        """z as [B, T', D] (the engine passes [B, T', D]; a flat [B, T' * D] is reshaped)."""
+        return z if z.dim() == 3 else z.reshape(z.shape[0], -1, self.latent_dim)
 
-    def outputs(self, z: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Likelihood parameters [B, params * n_mels, frames] and length log-probabilities [B, frames]."""
-        h = self.features(z, c)
-        grid = self.to_grid(h).view(-1, *self.grid)
-        params = self.deconvs(grid).reshape(z.shape[0], self.params * self.n_mels, self.frames)
-        return params, F.log_softmax(self.length_head(h), dim=-1)
+    def outputs(self, z: Tensor, mask: Tensor, c: Tensor | None = None) -> Tensor:
+        """Likelihood parameters [B, params * n_mels, T] for z [B, T', D] and the frame mask [B, T]."""
+        z = self.latents(z)
+        utterance, z = z[:, : self.utterance_steps], z[:, self.utterance_steps:]
+        frames = mask.shape[-1]
+        steps = latent_steps(frames, self.reduction)
+        if z.shape[1] < steps:
+            raise ValueError(f"{frames} frames need {steps} latent steps; got {z.shape[1]}")
+        z = z[:, :steps]
+        return over_chunks(lambda zz, mm: self.params(zz, mm, c, utterance), z, mask, self.reduction,
+                           self.chunk_frames, self.context, latent_input=True)
+
+    def params(self, z: Tensor, mask: Tensor, c: Tensor | None, utterance: Tensor) -> Tensor:
+        frames = mask.shape[-1]
+        padded = latent_steps(frames, self.reduction) * self.reduction
+        masks = pyramid(F.pad(mask, (0, padded - frames)), self.stages)[::-1]  # coarsest first
+        if self.utterance_steps:  # the utterance latent beside every stretch's own
+            z = torch.cat([z, utterance.expand(-1, z.shape[1], -1)], -1)
+        h = z.transpose(1, 2) * masks[0]
+        cond = self.condition(c)[:, :, None] if self.condition is not None else None
+        if cond is not None:
+            h = torch.cat([h, cond.expand(-1, -1, h.shape[-1]) * masks[0]], 1)
+        h = F.silu(self.stem(h)) * masks[0]
+        for level, (block, up) in enumerate(zip(self.blocks, self.up, strict=True), start=1):
+            h = up(block(h, masks[level - 1]))
+            if cond is not None:  # the condition again at every resolution: the speaker shapes the fine detail
+                h = h + self.conditions_up[level - 1](cond)
+            h = F.silu(h) * masks[level]
+        h = self.top_block(h, masks[-1])
+        return self.out(h)[..., :frames]
 
     def log_prob(self, x: dict, z: Tensor, c: Tensor | None = None) -> Tensor:
-        """log p(mel, T | z, c) per utterance: [B] nats (padding excluded by the mask)."""
-        params, log_p_length = self.outputs(z, c)
-        mel, mask = fit_canvas(x["mel"], mask_of(x), self.frames)
-        log_p_mel = self.likelihood.log_prob(params, mel, mask[:, None, :])
-        lengths = mask.sum(-1).round().long().clamp(1, self.frames)
-        return log_p_mel + log_p_length.gather(1, (lengths - 1)[:, None]).squeeze(1)
+        """log p(mel | z, c) per utterance: [B] nats, summed over the real frames only."""
+        mask = mask_of(x)
+        params = self.outputs(z, mask, c)
+        mel = x["mel"] * mask[:, None, :]
+        return self.likelihood.log_prob(params, mel, mask[:, None, :])
 
     @torch.no_grad()
     def generate(self, z: Tensor, c: Tensor | None = None, lengths: Tensor | None = None,
                  sample_mel: bool = False) -> dict:
-        """{"mel": [B, n_mels, frames] (the likelihood's mean unless sample_mel), "mask": [B, frames]}.
+        """{"mel": [B, n_mels, T] (the likelihood's mean unless sample_mel), "mask": [B, T]}.
 
-        The length is the most likely one under p(T|z, c) unless `lengths` [B] is given (reconstruction).
+        lengths [B] in frames (default: every latent step's frames, T = T' * 2**stages).
         """
-        params, log_p_length = self.outputs(z, c)
-        mel = self.likelihood.sample(params) if sample_mel else self.likelihood.mean(params)
+        z = self.latents(z)
         if lengths is None:
-            lengths = log_p_length.argmax(-1) + 1
-        frame = torch.arange(self.frames, device=z.device)
-        mask = (frame[None, :] < lengths.to(z.device)[:, None]).to(mel.dtype)
+            lengths = torch.full((z.shape[0],), (z.shape[1] - self.utterance_steps) * self.reduction, device=z.device)
+        lengths = lengths.to(z.device).long()
+        mask = frame_mask(lengths, int(lengths.max()))
+        params = self.outputs(z, mask, c)
+        mel = self.likelihood.sample(params) if sample_mel else self.likelihood.mean(params)
         return {"mel": mel * mask[:, None, :], "mask": mask}
+
+
+def instance_normalize(mel: Tensor, mask: Tensor) -> Tensor:
+    """Remove each utterance's per-bin mean and scale over its valid frames: [B, F, T] (padding stays zero)."""
+    weight = mask[:, None, :]
+    frames = weight.sum(-1, keepdim=True).clamp(min=1)
+    mean = (mel * weight).sum(-1, keepdim=True) / frames
+    var = ((mel - mean).pow(2) * weight).sum(-1, keepdim=True) / frames
+    return (mel - mean) / (var + 1e-2).sqrt() * weight
+
+
+def pad_to_multiple(mel: Tensor, mask: Tensor, multiple: int) -> tuple[Tensor, Tensor]:
+    """Zero-pad [B, F, T] and [B, T] to a multiple of `multiple` frames."""
+    extra = -mel.shape[-1] % multiple
+    return F.pad(mel, (0, extra)), F.pad(mask, (0, extra))
+
+
+def receptive_context(cfg: SpeechModelConfig) -> int:
+    """Frames of context either side that fully determine an output: a bound, rounded up to whole latent steps."""
+    half = cfg.kernel // 2
+    frames = 3 * half + 2  # the per-frame stem, its block, the output layer
+    for level in range(1, len(cfg.channels) + 1):
+        frames += (2 * half + 3) * 2**level  # a stride-2 (or transposed) layer and a block at that resolution
+    return latent_steps(2 * frames, cfg.reduction) * cfg.reduction
+
+
+def over_chunks(fn, inputs: Tensor, mask: Tensor, reduction: int, chunk_frames: int, context: int,
+                latent_input: bool = False):
+    """fn over the whole sequence, or over chunks of chunk_frames (+ context either side) stitched together.
+
+    Encoder: inputs are frames [B, F, T], fn returns (mean, logvar, valid) per latent step.
+    Decoder (latent_input): inputs are latents [B, T', D], fn returns parameters per frame [B, P, T].
+    Chunks start on latent-step boundaries and the context covers the receptive field, so the stitched
+    result equals the whole one.
+    """
+    frames = mask.shape[-1]
+    if chunk_frames <= 0 or frames <= chunk_frames + 2 * context:
+        return fn(inputs, mask)
+    chunk = max(reduction, chunk_frames // reduction * reduction)
+    pieces = []
+    for start in range(0, frames, chunk):
+        end = min(frames, start + chunk)
+        lo, hi = max(0, start - context), min(frames, end + context)
+        if latent_input:
+            out = fn(inputs[:, lo // reduction: latent_steps(hi, reduction)], mask[:, lo:hi])
+            pieces.append(out[..., start - lo: end - lo])
+        else:
+            out = fn(inputs[..., lo:hi], mask[:, lo:hi])
+            a, b = (start - lo) // reduction, (start - lo) // reduction + latent_steps(end - start, reduction)
+            pieces.append(tuple(t[:, a:b] for t in out))
+    if latent_input:
+        return torch.cat(pieces, -1)
+    return tuple(torch.cat(parts, 1) for parts in zip(*pieces, strict=True))
 
 
 def build_speech_vae(cfg: SpeechModelConfig, info: dict) -> VAE:
     """The VAE (a CVAE when the data conditions on label and/or speaker) from the model config and data info."""
-    n_mels, frames = info["n_mels"], info["max_frames"]
+    n_mels = info["n_mels"]
     counts = [len(cond["classes"]) for cond in info.get("conditions", [])]
 
     def embedding() -> ConditionEmbedding | None:
@@ -153,6 +304,8 @@ def build_speech_vae(cfg: SpeechModelConfig, info: dict) -> VAE:
     prior = None
     if counts and cfg.prior == "learned":
         prior = LearnedConditionalPrior(cfg.latent_dim, embedding())
-    encoder = MelEncoder(n_mels, frames, cfg, embedding())
-    decoder = MelDecoder(n_mels, frames, cfg, embedding())
-    return VAE(encoder, decoder, cfg.latent_dim, prior=prior)
+    encoder = MelEncoder(n_mels, cfg, embedding())
+    decoder = MelDecoder(n_mels, cfg, embedding())
+    chunk = math.ceil(cfg.chunk_seconds * info["sample_rate"] / info["data"]["hop_length"])
+    encoder.chunk_frames = decoder.chunk_frames = chunk
+    return VAE(encoder, decoder, cfg.latent_dim, prior=prior, latent_shape=(None, cfg.latent_dim))

@@ -4,6 +4,7 @@
     vaekit sample runs/fsdd_cvae -n 10 --condition speaker=theo           # one per digit, as theo
     vaekit reconstruct runs/fsdd_cvae 3_george_7.wav --condition speaker=jackson   # voice conversion
     vaekit interpolate runs/fsdd 0_theo_1.wav 9_lucas_2.wav
+    vaekit sample runs/fsdd_strings -n 4 --seconds 5 --condition speaker=theo
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class SpeechPlugin(Plugin):
                                 help="Griffin-Lim iterations for the WAVs (default: the recipe's)")
         if verb == "sample":
             parser.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's spread")
+            parser.add_argument("--seconds", type=float, default=None,
+                                help="length of each sample in seconds (default: the training data's median)")
         if verb == "reconstruct":
             parser.add_argument("--source", default=None,
                                 help="condition of the inputs, e.g. speaker=george,digit=3 (default: from FSDD "
@@ -81,14 +84,14 @@ class SpeechPlugin(Plugin):
 
     # -- artifacts ------------------------------------------------------------------------------
     def sample(self, model: VAE, n: int, condition: Tensor | None, out_dir: Path, temperature: float = 1.0,
-               griffin_lim_iters: int | None = None, **options) -> list[Path]:
-        """n prior draws as WAVs + one mel PNG; a CVAE cycles through the classes not fixed by condition."""
+               griffin_lim_iters: int | None = None, seconds: float | None = None, **options) -> list[Path]:
+        """n prior draws of `seconds` each as WAVs + one mel PNG; a CVAE cycles through the classes not given."""
         info = model.config["info"]
         out_dir = Path(out_dir)
+        if seconds is not None and not seconds > 0:
+            raise PluginError(f"--seconds: expected a positive number of seconds, got {seconds}")
         conditions = condition_grid(info, condition, n, model.device)
-        with torch.no_grad():
-            z = model.prior(conditions, n).sample(temperature=temperature)
-            out = model.decode(z, conditions)
+        out = sample_utterances(model, n, conditions, seconds_to_frames(info, seconds), temperature)
         names = [f"sample_{i:03d}" + condition_suffix(info, conditions, i) for i in range(n)]
         return write_utterances(model, out, names, out_dir, "samples.png", griffin_lim_iters)
 
@@ -99,7 +102,7 @@ class SpeechPlugin(Plugin):
         out_dir = Path(out_dir)
         written = []
         for path in inputs:
-            x = encode_inputs(model, [path])
+            x = encode_inputs(model, [path], trim=False)  # the whole recording: output as long as the input
             c_source = source_condition(info, path, source, model.device)
             c_target = resolve_target(c_source, condition)
             with torch.no_grad():
@@ -118,7 +121,11 @@ class SpeechPlugin(Plugin):
 
     def interpolate(self, model: VAE, a: str, b: str, out_dir: Path, steps: int = 8, source_a: str | None = None,
                     source_b: str | None = None, griffin_lim_iters: int | None = None, **options) -> list[Path]:
-        """Decode `steps` points on the straight latent path from a to b (lengths interpolated too)."""
+        """Decode `steps` points on the straight latent path from a to b (lengths interpolated too).
+
+        The two latent sequences have their own lengths: each point resamples both to its own length in
+        time (linear interpolation between latent steps), then mixes them.
+        """
         if steps < 2:
             raise PluginError(f"--steps: expected at least 2, got {steps}")
         info = model.config["info"]
@@ -128,13 +135,19 @@ class SpeechPlugin(Plugin):
             c = torch.cat([source_condition(info, a, source_a, model.device),
                            source_condition(info, b, source_b, model.device)])
         with torch.no_grad():
-            z = model.encode(x, c).mode()
-            weights = torch.linspace(0, 1, steps, device=model.device)[:, None]
-            path = (1 - weights) * z[0] + weights * z[1]
-            length = x["mask"].sum(-1)
-            lengths = ((1 - weights[:, 0]) * length[0] + weights[:, 0] * length[1]).round().long()
+            q = model.encode(x, c)
+            length = x["mask"].sum(-1).round().long()
+            reduction, first = model.decoder.reduction, model.decoder.utterance_steps
+            ends = [q.mode()[i, first: first - (-int(length[i]) // reduction)] for i in range(2)]  # [T'_i, D] each
+            weights = torch.linspace(0, 1, steps, device=model.device)
+            lengths = ((1 - weights) * length[0] + weights * length[1]).round().long()
+            n_steps = -(-lengths // reduction)
+            path = torch.zeros(steps, first + int(n_steps.max()), q.mode().shape[-1], device=model.device)
+            for i, (w, s) in enumerate(zip(weights.tolist(), n_steps.tolist(), strict=True)):
+                path[i, :first] = (1 - w) * q.mode()[0, :first] + w * q.mode()[1, :first]  # the utterance latent
+                path[i, first: first + s] = (1 - w) * resample_steps(ends[0], s) + w * resample_steps(ends[1], s)
             # A condition is a class, not a point on a line: each half of the path keeps its end's class.
-            c_path = None if c is None else c[(weights[:, 0] >= 0.5).long()]
+            c_path = None if c is None else c[(weights >= 0.5).long()]
             out = model.decode(path, c_path, lengths=lengths)
         names = [f"interp_{i:02d}" for i in range(steps)]
         written = write_utterances(model, out, names, Path(out_dir), "interpolation.png", griffin_lim_iters)
@@ -157,6 +170,30 @@ class SpeechPlugin(Plugin):
 
 
 # -- helpers shared by the artifact writers and the metrics ---------------------------------------
+
+def seconds_to_frames(info: dict, seconds: float | None) -> int:
+    """Mel frames of `seconds` of audio; None gives the training utterances' median length."""
+    if seconds is None:
+        return int(info.get("median_frames", 64))
+    return 1 + int(seconds * info["sample_rate"]) // info["data"]["hop_length"]
+
+
+@torch.no_grad()
+def sample_utterances(model: VAE, n: int, conditions: Tensor | None, frames: int, temperature: float = 1.0) -> dict:
+    """n prior draws of `frames` frames each, decoded: {"mel": [n, F, frames], "mask": [n, frames]}."""
+    steps = model.decoder.utterance_steps - (-frames // model.decoder.reduction)
+    z = model.sample_latents(n, conditions, temperature, length=steps)
+    return model.decode(z, conditions, lengths=torch.full((n,), frames, device=model.device))
+
+
+def resample_steps(z: Tensor, steps: int) -> Tensor:
+    """A latent sequence [T', D] stretched or squeezed to `steps` steps by linear interpolation in time."""
+    if z.shape[0] == steps:
+        return z
+    if z.shape[0] == 1:
+        return z.expand(steps, -1)
+    return torch.nn.functional.interpolate(z.T[None], size=steps, mode="linear", align_corners=True)[0].T
+
 
 def info_frontend(info: dict) -> MelFrontend:
     return frontend_from(info["data"])
@@ -198,16 +235,20 @@ def load_wave(path: Path) -> Tensor:
     return torch.from_numpy(data)
 
 
-def encode_inputs(model: VAE, paths: list[str]) -> dict:
-    """Audio files -> a model-ready batch {"mel", "mask"} with the training data's processing."""
+def encode_inputs(model: VAE, paths: list[str], trim: bool = True) -> dict:
+    """Audio files -> a model-ready batch {"mel", "mask"} with the training data's processing.
+
+    trim=False keeps leading and trailing silence, so a reconstruction is as long as its input file.
+    """
     info = model.config["info"]
+    data = info["data"] if trim else {**info["data"], "trim_db": None}
     mels, cut = [], []
     for path in paths:
         utt = Utterance(Path(path).stem, Path(path))
-        mels.append(MelStats.from_info(info).normalize(utterance_mel(utt, info["data"])))
-        if was_cut(utt, info["data"]):
+        mels.append(MelStats.from_info(info).normalize(utterance_mel(utt, data)))
+        if was_cut(utt, data):
             cut.append(str(path))
-    note_cut(cut, info["data"])
+    note_cut(cut, data)
     batch = pad_mels(mels)
     return {key: value.to(model.device) for key, value in batch.items()}
 

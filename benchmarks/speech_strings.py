@@ -1,0 +1,285 @@
+"""Digit strings at real length: reconstruct and voice-convert whole sentences, scored word by word.
+
+Trains recipes/speech/fsdd_strings.yaml (a speaker CVAE with a latent per 128 ms) for --max-minutes of wall
+time, then on the test strings (3-8 test recordings of one speaker joined with pauses, 2-8 s; words the
+model never heard) measures, with the evaluation's digit and speaker classifiers (trained on single
+training recordings) applied to each word at its known boundaries:
+
+- reconstruction: per-word digit accuracy against the same classifier on the real strings (target >= 95%
+  of it), on the mel and after Griffin-Lim audio; output length = input length for every string;
+- voice conversion of every test string to each other speaker: per-word share classified as the target
+  speaker (target >= 90%) and keeping its digit (target >= 90%);
+- mel L1 (dB), log-spectral distance on the mel scale and on the LINEAR spectrum of the audio (dB);
+- speed: seconds of audio trained per CPU-second (and per wall second), wall time to reconstruct a 30 s
+  recording (model alone, and with Griffin-Lim for input and output WAVs).
+
+    python benchmarks/speech_strings.py --device cuda --max-minutes 5 --out speech_strings.json
+    python benchmarks/speech_strings.py --max-minutes 0.5 --audio-strings 4 --classifier-epochs 1   # smoke test
+
+The last line printed is the JSON of every figure. Expected on an H200: about 8 minutes with --max-minutes 5
+(data ~1 min, classifiers ~1 min on the CPU cores, evaluation with 60 Griffin-Lim strings ~1-2 min).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import soundfile as sf
+import torch
+from torch.utils.data import DataLoader
+from vaekit_speech import plugin
+from vaekit_speech.audio import write_audio
+from vaekit_speech.data import frontend_from
+from vaekit_speech.features import MelStats
+from vaekit_speech.metrics import get_classifiers, scoring_units
+from vaekit_speech.spectra import linear_lsd
+
+import vaekit
+from vaekit.batch import to_device
+from vaekit.checkpoint import build_model
+from vaekit.evaluate import evaluate
+from vaekit.trainer import lr_factor, make_objective, seed_everything
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def train_for_budget(recipe, bundle, model, budget_seconds: float, max_steps: int | None) -> dict:
+    """Train for budget_seconds of wall time (cosine schedule planned from the first steps' speed)."""
+    cfg, info = recipe.trainer, bundle.info
+    hop_seconds = info["data"]["hop_length"] / info["sample_rate"]
+    loader = DataLoader(bundle.train, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                        collate_fn=bundle.collate, generator=torch.Generator().manual_seed(recipe.seed))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total_steps, objective = max_steps or 10**9, None
+    step, audio_seconds = 0, 0.0
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    model.train()
+    while True:
+        for batch in loader:
+            if step == 20 and not max_steps:  # plan the schedules over the whole budget
+                per_step = (time.perf_counter() - wall_start) / step
+                total_steps = max(step + 1, int(budget_seconds / per_step))
+                objective = None
+            if objective is None:
+                objective = make_objective(recipe, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * lr_factor(step, cfg.warmup_steps, total_steps, cfg.lr_schedule,
+                                                 cfg.min_lr_ratio)
+            batch = to_device(batch, model.device)
+            terms = model(batch["x"], batch.get("c"), objective=objective, step=step)
+            optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            audio_seconds += float(batch["x"]["mask"].sum()) * hop_seconds
+            step += 1
+            if time.perf_counter() - wall_start >= budget_seconds or step >= total_steps:
+                break
+        if time.perf_counter() - wall_start >= budget_seconds or step >= total_steps:
+            break
+    if model.device.type == "cuda":
+        torch.cuda.synchronize()
+    cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
+    model.eval()
+    return {"steps": step, "epochs": step * cfg.batch_size / len(bundle.train), "train_wall_seconds": wall,
+            "train_cpu_seconds": cpu, "audio_seconds_trained": audio_seconds,
+            "audio_seconds_per_cpu_second": audio_seconds / max(cpu, 1e-9),
+            "audio_seconds_per_wall_second": audio_seconds / max(wall, 1e-9), "last_train_loss": terms.loss.item()}
+
+
+class Tally:
+    """Running hit counts per name."""
+
+    def __init__(self):
+        self.hits: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, name: str, hits: torch.Tensor) -> None:
+        self.hits[name] = self.hits.get(name, 0.0) + float(hits.float().sum())
+        self.counts[name] = self.counts.get(name, 0) + hits.numel()
+
+    def result(self) -> dict[str, float]:
+        return {name: self.hits[name] / max(1, self.counts[name]) for name in self.hits}
+
+
+@torch.no_grad()
+def word_scores(tally: Tally, prefix: str, classifiers: dict, mel, mask, batch, speakers=None) -> None:
+    """Per-word digit and speaker hits of mels [B, F, T] (a batch of strings) under their segments."""
+    mel, mask, targets = scoring_units(mel, mask, batch, speakers)
+    for target, name in (("label", "digit"), ("speaker", "speaker")):
+        if target in classifiers:
+            tally.add(f"{name}_acc_{prefix}", classifiers[target](mel, mask).argmax(-1) == targets[target])
+
+
+@torch.no_grad()
+def conversions(model, loader, classifiers: dict) -> dict:
+    """Every test string decoded as each other speaker: per-word target-speaker and digit-kept accuracies."""
+    tally, n_speakers = Tally(), len(model.config["info"]["speakers"])
+    frames_equal = True
+    for batch in loader:
+        batch = to_device(batch, model.device)
+        x, c = batch["x"], batch["c"]
+        lengths = x["mask"].sum(-1).round().long()
+        z = model.encode(x, c).mode()
+        for shift in range(1, n_speakers):
+            target = (c[:, 0] + shift) % n_speakers
+            out = model.decode(z, target[:, None], lengths=lengths)
+            frames_equal &= bool((out["mask"].sum(-1).round().long() == lengths).all())
+            word_scores(tally, "converted", classifiers, out["mel"][..., : x["mel"].shape[-1]], x["mask"], batch,
+                        speakers=target)
+    return {**tally.result(), "converted_frames_equal_input": frames_equal}
+
+
+def audio_round_trips(model, dataset, classifiers: dict, n: int, work: Path) -> dict:
+    """The first n test strings as WAV files through `reconstruct` (Griffin-Lim), scored per word on the audio."""
+    info = model.config["info"]
+    if n <= 0:
+        return {"audio_strings": 0, "audio_length_within_one_hop": None}
+    frontend, stats = frontend_from(info["data"]), MelStats.from_info(info)
+    hop, rate = info["data"]["hop_length"], info["sample_rate"]
+    tally, lsd_recon, lsd_input, worst_length_error = Tally(), [], [], 0
+    folder = work / "strings"
+    for i in range(min(n, len(dataset))):
+        string = dataset.strings[i]
+        path = write_audio(folder / f"{string.name}.wav", string.wave, rate)
+        written = plugin.reconstruct(model, [str(path)], None, folder / "out", source=f"speaker={string.speaker}")
+        waves = {p.stem.rsplit("_", 1)[-1]: torch.from_numpy(sf.read(str(p), dtype="float32")[0])
+                 for p in written if p.suffix == ".wav"}
+        item = dataset[i]
+        batch = {"segments": [item["segments"]], "label": item["label"][None], "speaker": item["speaker"][None]}
+        real = item["x"]["mel"][None].to(model.device)  # the same words on the mel, for a like-for-like ceiling
+        word_scores(tally, "real_same_strings", classifiers, real, torch.ones(1, real.shape[-1], device=model.device),
+                    batch)
+        for kind, wave in (("real_audio", waves["input"]), ("recon_audio", waves["recon"])):
+            worst_length_error = max(worst_length_error, abs(wave.numel() - string.wave.numel()))
+            mel = stats.normalize(frontend.log_mel(wave))[None].to(model.device)
+            frames = item["x"]["mel"].shape[-1]
+            mel = torch.nn.functional.pad(mel, (0, max(0, frames - mel.shape[-1])))[..., :frames]
+            word_scores(tally, kind, classifiers, mel, torch.ones(1, frames, device=model.device), batch)
+        lsd_recon.append(linear_lsd(string.wave, waves["recon"], frontend))
+        lsd_input.append(linear_lsd(string.wave, waves["input"], frontend))
+    return {**tally.result(), "audio_strings": min(n, len(dataset)),
+            "lsd_linear_db": sum(lsd_recon) / len(lsd_recon),
+            "lsd_linear_db_griffin_lim_only": sum(lsd_input) / len(lsd_input),
+            "audio_length_error_samples_max": worst_length_error, "hop_samples": hop,
+            "audio_length_within_one_hop": worst_length_error <= hop}
+
+
+def thirty_seconds(model, dataset, work: Path) -> dict:
+    """Wall time to reconstruct a 30 s recording (test strings of one speaker back to back)."""
+    info = model.config["info"]
+    rate = info["sample_rate"]
+    speaker = dataset.strings[0].speaker
+    parts = [s.wave for s in dataset.strings if s.speaker == speaker]
+    wave = torch.cat(parts)[: 30 * rate]
+    if wave.numel() < 30 * rate:
+        wave = wave.repeat(-(-30 * rate // wave.numel()))[: 30 * rate]
+    path = write_audio(work / "thirty_seconds.wav", wave, rate)
+    x = plugin_batch(model, path)
+    c = plugin_condition(model, speaker)
+    sync(model)
+    start = time.perf_counter()
+    with torch.no_grad():
+        z = model.encode(x, c).mode()
+        out = model.decode(z, c, lengths=x["mask"].sum(-1).round().long())
+    sync(model)
+    model_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    written = plugin.reconstruct(model, [str(path)], None, work / "thirty_out", source=f"speaker={speaker}")
+    total_seconds = time.perf_counter() - start
+    recon = next(p for p in written if p.name.endswith("_recon.wav"))
+    frames_out = sf.info(str(recon)).frames
+    return {"thirty_s_model_wall_seconds": model_seconds, "thirty_s_reconstruct_wall_seconds": total_seconds,
+            "thirty_s_input_samples": wave.numel(), "thirty_s_output_samples": frames_out,
+            "thirty_s_frames_in": int(x["mask"].sum()), "thirty_s_frames_out": int(out["mask"].sum())}
+
+
+def plugin_batch(model, path: Path) -> dict:
+    from vaekit_speech.plugin import encode_inputs
+
+    return encode_inputs(model, [str(path)])
+
+
+def plugin_condition(model, speaker: str) -> torch.Tensor:
+    from vaekit_speech.plugin import parse_condition_text
+
+    return parse_condition_text(f"speaker={speaker}", model.config["info"], "--source").to(model.device)
+
+
+def sync(model) -> None:
+    if model.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--max-minutes", type=float, default=5.0, help="training wall time")
+    parser.add_argument("--max-steps", type=int, default=None, help="cap on training steps")
+    parser.add_argument("--recipe", type=Path, default=REPO / "recipes" / "speech" / "fsdd_strings.yaml")
+    parser.add_argument("--iw-samples", type=int, default=0, help="importance samples per test string (0 = skip)")
+    parser.add_argument("--classifier-epochs", type=int, default=8)
+    parser.add_argument("--audio-strings", type=int, default=60, help="test strings scored through Griffin-Lim audio")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--data", default=os.environ.get("VAEKIT_DATA", str(REPO.parent / "shared" / "data")))
+    parser.add_argument("--work", type=Path, default=Path("runs/bench_speech_strings"))
+    parser.add_argument("--out", type=Path, default=Path("speech_strings.json"))
+    parser.add_argument("overrides", nargs="*", help="recipe overrides, e.g. model.latent_dim=4")
+    args = parser.parse_args()
+    os.environ["VAEKIT_DATA"] = args.data
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    recipe = vaekit.load_recipe(args.recipe, args.overrides)
+    seed_everything(recipe.seed)
+    assets = args.work / "assets"
+    assets.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
+    load_seconds = time.perf_counter() - started
+    model = build_model(plugin, recipe.model, bundle.info, assets).to(args.device)
+    print(f"{len(bundle.train)} train / {len(bundle.test)} test strings ({bundle.info['strings']}), "
+          f"{sum(p.numel() for p in model.parameters()):,} parameters, data built in {load_seconds:.0f} s", flush=True)
+    timing = train_for_budget(recipe, bundle, model, 60 * args.max_minutes, args.max_steps)
+    print(f"trained {timing['steps']} steps ({timing['epochs']:.1f} epochs) in {timing['train_wall_seconds']:.0f} s",
+          flush=True)
+    model.save_pretrained(args.work / "model")
+    started = time.perf_counter()
+    classifiers = {k: c.to(args.device).eval() for k, c in
+                   get_classifiers(model, args.classifier_epochs, args.work / "classifiers").items()}
+    classifier_seconds = time.perf_counter() - started
+    loader = DataLoader(bundle.test, batch_size=recipe.eval.batch_size, shuffle=False, collate_fn=bundle.collate)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        summary = evaluate(model, loader, iw_samples=args.iw_samples)
+        summary.pop("kl_per_dim", None)
+        metrics = plugin.eval_metrics(model, loader, summary, classifiers=classifiers, eval_samples=len(bundle.test))
+    converted = conversions(model, loader, classifiers)
+    audio = audio_round_trips(model, bundle.test, classifiers, args.audio_strings, args.work)
+    speed = thirty_seconds(model, bundle.test, args.work)
+    results = {"device": str(model.device), "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda")
+               else None, "max_minutes": args.max_minutes, "test_strings": len(bundle.test),
+               "data_seconds": load_seconds, "classifier_seconds": classifier_seconds, **timing, **summary,
+               **{k: v for k, v in metrics.items() if "converted" not in k}, **converted, **audio, **speed}
+    real = results.get("digit_acc_real") or float("nan")
+    results["digit_acc_recon_relative"] = results.get("digit_acc_recon", 0.0) / real
+    results["digit_acc_recon_audio_relative"] = results.get("digit_acc_recon_audio", 0.0) / real
+    results["targets"] = {
+        "recon_digit_relative>=0.95": results["digit_acc_recon_relative"] >= 0.95,
+        "converted_speaker>=0.90": results.get("speaker_acc_converted", 0.0) >= 0.90,
+        "converted_digit>=0.90": results.get("digit_acc_converted", 0.0) >= 0.90,
+        "output_length_equals_input": bool(results["audio_length_within_one_hop"] is not False
+                                           and results["converted_frames_equal_input"]
+                                           and results["thirty_s_frames_in"] == results["thirty_s_frames_out"]),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
