@@ -4,7 +4,8 @@
     vaekit encode runs/ptb_lstm "the market closed higher" more.txt -o codes.npy
     vaekit encode runs/mnist --split test -o codes.npy                    # the recipe's data and its labels
 
-Writes codes.npy [N, *latent shape] (float32), codes.labels.txt (one label per row, where labels exist) and
+Writes codes.npy [N, *latent shape] (float32; a latent with a time axis gives one [D] code per input, the
+mean over its valid steps), codes.labels.txt (one label per row, where labels exist) and
 codes.png (the first two principal components). The plugin only turns files into a model-ready batch
 (Plugin.load_inputs); everything about latents happens here, the same for every modality.
 """
@@ -30,6 +31,14 @@ def _labels_of(batch: dict, n: int) -> list[str] | None:
     return None
 
 
+def utterance_codes(q) -> torch.Tensor:
+    """The posterior mean; a latent with a padded time axis [B, T, D] gives its mean over valid steps, [B, D]."""
+    if q.mask is None:
+        return q.mean
+    valid = q.mask.to(q.mean.dtype).unsqueeze(-1)  # [B, T, 1]: every input gets one code, whatever its length
+    return (q.mean * valid).sum(1) / valid.sum(1).clamp(min=1)
+
+
 @torch.no_grad()
 def encode_batches(model, batches) -> tuple[np.ndarray, list[str] | None]:
     """Posterior means of every batch {"x", "c"?, "label"?}: codes [N, ...] float32 and labels (or None)."""
@@ -38,7 +47,7 @@ def encode_batches(model, batches) -> tuple[np.ndarray, list[str] | None]:
     codes, labels = [], []
     for batch in batches:
         batch = to_device(batch, model.device)
-        mean = model.posterior(batch["x"], batch.get("c")).mean.float().cpu()
+        mean = utterance_codes(model.posterior(batch["x"], batch.get("c"))).float().cpu()
         codes.append(mean.numpy())
         labels.append(_labels_of(batch, mean.shape[0]))
     model.train(was_training)

@@ -597,8 +597,9 @@ class Trainer:
         if self.lr_warmup and position < self.lr_warmup:
             notes.append(f"the learning-rate warm-up ({position:.0f} of {self.lr_warmup} steps)")
         schedule = getattr(self.objective, "schedule", None)
-        if schedule is not None and schedule.kind in ("linear", "sigmoid") and position < schedule.warmup_steps \
-                and schedule(position) < schedule.end:
+        in_kl_warmup = isinstance(schedule, KLSchedule) and schedule.kind in ("linear", "sigmoid") \
+            and position < schedule.warmup_steps and schedule(position) < schedule.end
+        if in_kl_warmup:
             notes.append(f"the KL warm-up (beta {schedule(position):.3g} of {schedule.end:g})")
         if not notes:
             return None

@@ -34,7 +34,7 @@ def test_a_file_shorter_than_one_fft_window_is_padded_not_a_crash(tmp_path):
     wave = 0.0005 * np.random.default_rng(1).standard_normal(4000)
     wave[2000:2040] = 0.5
     sf.write(str(click), wave.astype(np.float32), RATE)
-    cfg = SpeechDataConfig(source="tones", **SMALL)  # n_fft 256: reflect padding needs > 128 samples
+    cfg = SpeechDataConfig(source="tones", sample_rate=RATE, **SMALL)  # n_fft 256: reflect padding needs > 128
     for path in (short, click):
         mel = utterance_mel(Utterance(path.stem, path), cfg)
         assert mel.shape[0] == SMALL["n_mels"] and 1 <= mel.shape[1] <= 3 and torch.isfinite(mel).all()

@@ -255,8 +255,11 @@ def utterance_mel(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -
 
 def was_cut(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -> bool:
     """Whether utterance_mel cut this utterance to max_seconds (call it after utterance_mel)."""
+    limit = max_frames(cfg)
+    if limit is None:  # no max_seconds (the default): nothing is ever cut
+        return False
     key = (str(utt.path) if utt.path else f"{utt.name}:{seed}",) + audio_settings(cfg)
-    return _FULL_FRAMES.get(key, 0) > max_frames(cfg)
+    return _FULL_FRAMES.get(key, 0) > limit
 
 
 def note_cut(names: list[str], cfg: SpeechDataConfig | dict) -> None:
