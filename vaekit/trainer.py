@@ -301,9 +301,9 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train to trainer.max_steps / epochs; returns the final validation summary."""
+        self._setup()  # first: the plugin may fill in recipe defaults from the data (image size, say)
         self._prepare_run_dir()
         self._barrier()
-        self._setup()
         if self.resume:
             self._restore()
         from torch.utils.tensorboard import SummaryWriter

@@ -253,10 +253,53 @@ def build_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int):
 
 # -- the plugin's build_data ---------------------------------------------------------------------
 
+GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")  # Pillow modes with one colour channel
+MAX_INFERRED_SIZE = 64  # a CPU-sized default; set data.size for larger images
+
+
+def folder_geometry(files: list[Path]) -> tuple[int, int]:
+    """(size, channels) read from image headers: the median shorter side made halvable, 1 if all are grayscale."""
+    from PIL import Image
+
+    sides, grayscale = [], True
+    for path in files:
+        try:
+            with Image.open(path) as image:  # reads the header only
+                sides.append(min(image.size))
+                grayscale = grayscale and image.mode in GRAYSCALE_MODES
+        except (OSError, SyntaxError, ValueError):
+            continue  # unreadable files are reported (or skipped) when the images are decoded
+    if not sides:
+        return MAX_INFERRED_SIZE, 3
+    return halvable_size(int(np.median(sides))), 1 if grayscale else 3
+
+
+def halvable_size(side: int) -> int:
+    """A common side length capped at MAX_INFERRED_SIZE, rounded down (no upsampling) to a multiple of 4 (of 8
+    from 32 up), at least 8."""
+    side = min(side, MAX_INFERRED_SIZE)
+    step = 8 if side >= 32 else 4
+    return max(8, side // step * step)
+
+
+def default_depth(size: int) -> int:
+    """Stride-2 stages for size: the most halvings (up to 4) that leave a whole map of at least 4 pixels."""
+    depth = 0
+    while depth < 4 and size % 2 ** (depth + 1) == 0 and size // 2 ** (depth + 1) >= 4:
+        depth += 1
+    return max(depth, 1)
+
+
 def default_geometry(cfg: ImageDataConfig) -> tuple[int, int]:
-    """(size, channels) from the recipe or the data set's native defaults."""
-    size = cfg.size or {"shapes": 32, "mnist": 28, "folder": 64}[cfg.name]
-    channels = cfg.channels or (3 if cfg.name == "folder" else 1)
+    """(size, channels) from the recipe, else the data set's native ones or (folder) the images' own."""
+    if cfg.name == "folder" and (cfg.size is None or cfg.channels is None):
+        root = Path(cfg.root)
+        if not root.is_dir():
+            raise RecipeError(f"data.root: {root} is not a folder of images")
+        size, channels = folder_geometry(list_image_files(root)[0])
+    else:
+        size, channels = {"shapes": 32, "mnist": 28, "folder": 64}[cfg.name], 1 if cfg.name != "folder" else 3
+    size, channels = cfg.size or size, cfg.channels or channels
     if cfg.name in ("shapes", "mnist") and channels != 1:
         raise RecipeError(f"data.channels: {cfg.name} images have 1 channel, got {channels}")
     return size, channels
@@ -265,6 +308,7 @@ def default_geometry(cfg: ImageDataConfig) -> tuple[int, int]:
 def build_data(cfg: ImageDataConfig, seed: int) -> DataBundle:
     """Datasets for the recipe's data section, and the facts (size, channels, classes) the model needs."""
     size, channels = default_geometry(cfg)
+    cfg.size, cfg.channels = size, channels  # what the run chose is written into its resolved recipe.yaml
     info = {"dataset": cfg.name, "size": size, "channels": channels, "condition": cfg.condition,
             "class_names": [], "lowres_factor": cfg.lowres_factor,
             "lowres_size": math.ceil(size / cfg.lowres_factor)}

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -33,8 +34,11 @@ class ImagePlugin(Plugin):
         return build_data(data, seed)
 
     def build_model(self, model: ImageModelConfig, info: dict, *, assets: Path) -> VAE:
+        from .data import default_depth
         from .nets import ImageDecoder, ImageEncoder, condition_embedding
 
+        if model.depth is None:  # follow the images; recorded in the run's recipe.yaml
+            model.depth = default_depth(info["size"])
         if info["size"] % 2**model.depth:
             raise RecipeError(f"model.depth: {info['size']}-pixel images cannot be halved {model.depth} times "
                               f"(size must be divisible by 2**depth = {2**model.depth})")
@@ -94,14 +98,8 @@ class ImagePlugin(Plugin):
     # -- metrics -----------------------------------------------------------------------------------
     def eval_metrics(self, model, loader, summary, classifier_samples: int = 100, classifier_examples: int = 10000,
                      **options):
-        """bits/dim (from the IW NLL and from the ELBO), reconstruction MSE, and a CVAE's sample accuracy."""
-        from .metrics import (
-            accuracy_on,
-            bits_per_dim,
-            cached_classifier,
-            conditional_accuracy,
-            reconstruction_mse,
-        )
+        """bits/dim (from the IW NLL and from the ELBO), reconstruction MSE, and a CVAE's sample quality."""
+        from .metrics import bits_per_dim, image_classifier, reconstruction_mse, sample_quality
 
         info, likelihood = artifacts.model_info(model), model.decoder.likelihood_name
         results = {"elbo_bits_per_dim": bits_per_dim(-summary["elbo"], info, likelihood)}
@@ -112,20 +110,23 @@ class ImagePlugin(Plugin):
             run_dir = run_dir_of(model)
             recipe_file = run_dir / "recipe.yaml" if run_dir is not None else None
             if recipe_file is None or not recipe_file.is_file():
-                warnings.warn("no recipe.yaml beside the model: skipping the classifier accuracy", stacklevel=2)
+                warnings.warn("no recipe.yaml beside the model: skipping the classifier metrics", stacklevel=2)
                 return results
-            classifier = cached_classifier(model, lambda: self._training_set(recipe_file, model), run_dir,
-                                           examples=classifier_examples)
-            results["classifier_accuracy_samples"] = conditional_accuracy(model, classifier, classifier_samples)
-            results["classifier_accuracy_real"] = accuracy_on(classifier, loader, model.device)
+            recipe = self._recipe(recipe_file)
+            settings = {"data": dataclasses.asdict(recipe.data), "seed": recipe.seed}
+            train = lambda: self.build_data(recipe.data, seed=recipe.seed,
+                                            assets=Path(model.config["assets_dir"])).train
+            classifier = image_classifier(info, train, settings, run_dir, examples=classifier_examples,
+                                          device=model.device)
+            results.update(sample_quality(model, classifier, loader, classifier_samples))
         return results
 
-    def _training_set(self, recipe_file: Path, model: VAE):
-        """The run's training split, rebuilt from its saved recipe (for the sample classifier)."""
+    @staticmethod
+    def _recipe(recipe_file: Path):
+        """The run's saved recipe, parsed (for rebuilding its training set)."""
         from vaekit.recipe import expand_env, parse_recipe, read_yaml
 
-        recipe = parse_recipe(expand_env(read_yaml(recipe_file)), str(recipe_file))
-        return self.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"])).train
+        return parse_recipe(expand_env(read_yaml(recipe_file)), str(recipe_file))
 
 
 # -- extra verbs: `vaekit traverse RUN`, `vaekit inpaint RUN IMAGE`, `vaekit superres RUN IMAGE...` ----
