@@ -251,6 +251,27 @@ def build_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int):
     return splits, class_names
 
 
+def build_train_test_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int):
+    """root/train and root/test (ImageFolder each, as CIFAR-10's): test is all of test/, val a share of train/."""
+    import dataclasses
+
+    root = Path(cfg.root)
+    splits, class_names = build_folder(dataclasses.replace(cfg, root=str(root / "train")), seed, size, channels)
+    test, test_names = build_folder(dataclasses.replace(cfg, root=str(root / "test"), val_fraction=0.0), seed,
+                                    size, channels)
+    if test_names != class_names:
+        raise RecipeError(f"data.root: {root}/test has classes {test_names}, {root}/train has {class_names}")
+    # build_folder held back a second val-sized share of train/ as its test split: train on it instead.
+    splits["train"] = tuple(torch.cat([a, b]) for a, b in zip(splits["train"], splits["test"], strict=True))
+    splits["test"] = test["train"]
+    return splits, class_names
+
+
+def has_train_test(root: str | None) -> bool:
+    """Whether a folder data set comes already split into root/train and root/test."""
+    return root is not None and (Path(root) / "train").is_dir() and (Path(root) / "test").is_dir()
+
+
 # -- the plugin's build_data ---------------------------------------------------------------------
 
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")  # Pillow modes with one colour channel
@@ -296,7 +317,7 @@ def default_geometry(cfg: ImageDataConfig) -> tuple[int, int]:
         root = Path(cfg.root)
         if not root.is_dir():
             raise RecipeError(f"data.root: {root} is not a folder of images")
-        size, channels = folder_geometry(list_image_files(root)[0])
+        size, channels = folder_geometry(list_image_files(root / "train" if has_train_test(cfg.root) else root)[0])
     else:
         size, channels = {"shapes": 32, "mnist": 28, "folder": 64}[cfg.name], 1 if cfg.name != "folder" else 3
     size, channels = cfg.size or size, cfg.channels or channels
@@ -317,7 +338,12 @@ def build_data(cfg: ImageDataConfig, seed: int) -> DataBundle:
         train, val, test = make(cfg.num_train, 0), make(cfg.num_val, 1), make(cfg.num_test, 2)
         info.update(class_names=list(SHAPE_NAMES), binarized=True, factor_names=list(SHAPE_FACTORS))
     else:
-        splits, class_names = build_mnist(cfg, seed) if cfg.name == "mnist" else build_folder(cfg, seed, size, channels)
+        if cfg.name == "mnist":
+            splits, class_names = build_mnist(cfg, seed)
+        elif has_train_test(cfg.root):
+            splits, class_names = build_train_test_folder(cfg, seed, size, channels)
+        else:
+            splits, class_names = build_folder(cfg, seed, size, channels)
         binarize = cfg.binarize if cfg.binarize != "auto" else ("dynamic" if cfg.name == "mnist" else "none")
         if cfg.dequantize and binarize != "none":
             raise RecipeError("data.dequantize: only for 8-bit data; set data.binarize: none")

@@ -143,3 +143,19 @@ def sample_quality(model: VAE, classifier: SmallClassifier, loader, per_class: i
         results["classifier_frechet"] = frechet_distance(real_feat, fake_feat)
         results["classifier_precision"], results["classifier_recall"] = precision_recall(real_feat, fake_feat)
     return results
+
+
+@torch.no_grad()
+def transfer_accuracy(model: VAE, classifier: SmallClassifier, x: Tensor, labels: Tensor) -> float:
+    """Share of class transfers judged as their target: each image reconstructed under every other label."""
+    from .artifacts import transfer
+
+    classes = model_info(model)["num_classes"]
+    correct = total = 0
+    for shift in range(1, classes):
+        for xs, ys in zip(x.split(500), labels.split(500), strict=True):
+            target = (ys + shift) % classes
+            images = transfer(model, xs.to(model.device), ys.to(model.device), target.to(model.device))
+            correct += (classifier(images).argmax(-1).cpu() == target.cpu()).sum().item()
+            total += ys.numel()
+    return correct / max(total, 1)

@@ -63,6 +63,9 @@ class ImagePlugin(Plugin):
                                 help="decode to the likelihood's mean (default) or draw pixels from it")
         if verb in ("reconstruct", "interpolate"):
             parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
+        if verb == "reconstruct":
+            parser.add_argument("--from-label", help="label CVAE: the inputs' own class; they are encoded under it "
+                                                     "and decoded under --label (class transfer)")
         if verb == "interpolate":
             parser.add_argument("--steps", type=int, default=8, help="decoded points between A and B (default 8)")
             parser.add_argument("--method", choices=["linear", "slerp"], default="linear",
@@ -81,8 +84,10 @@ class ImagePlugin(Plugin):
         return artifacts.sample(model, n, condition, Path(out_dir), per_class=per_class, format=format,
                                 temperature=temperature, mode=mode)
 
-    def reconstruct(self, model, inputs, condition, out_dir, label: str | None = None, mode: str = "mean", **options):
-        return artifacts.reconstruct(model, list(inputs), condition, Path(out_dir), label=label, mode=mode)
+    def reconstruct(self, model, inputs, condition, out_dir, label: str | None = None, mode: str = "mean",
+                    from_label: str | None = None, **options):
+        return artifacts.reconstruct(model, list(inputs), condition, Path(out_dir), label=label, mode=mode,
+                                     from_label=from_label)
 
     def interpolate(self, model, a, b, out_dir, steps: int = 8, method: str = "linear", label: str | None = None,
                     mode: str = "mean", **options):
