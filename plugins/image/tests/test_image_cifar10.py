@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import yaml
 
 from vaekit.cli import main
+
+RECIPES = Path(__file__).resolve().parents[3] / "recipes" / "image"
 
 
 def cifar_subset(data_dir, root, per_class: dict[str, int]):
@@ -24,7 +27,7 @@ def cifar_subset(data_dir, root, per_class: dict[str, int]):
 def test_cifar10_subset_trains_and_loss_falls(data_dir, tmp_path):
     root = cifar_subset(data_dir, tmp_path / "cifar10", {"train": 40, "test": 4})
     run = tmp_path / "run"
-    assert main(["train", "recipes/image/cifar10.yaml", f"data.root={root}", "data.val_fraction=0.05",
+    assert main(["train", str(RECIPES / "cifar10.yaml"), f"data.root={root}", "data.val_fraction=0.05",
                  "trainer.max_steps=60", "trainer.batch_size=32", "trainer.log_every=10", "trainer.eval_every=1000",
                  "trainer.warmup_steps=10", "trainer.samples=0", "--out", str(run)]) == 0
     saved = yaml.safe_load((run / "recipe.yaml").read_text())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -10,6 +12,8 @@ from PIL import Image
 from vaekit_image.data import default_depth, halvable_size
 
 from vaekit.cli import main
+
+RECIPES = Path(__file__).resolve().parents[3] / "recipes" / "image"
 
 
 def write_folder(root, sizes, modes, classes=("a", "b")):
@@ -63,12 +67,12 @@ def test_recipe_values_win_over_the_data(tmp_path):
 def test_run_records_the_chosen_geometry(tmp_path):
     root = write_folder(tmp_path / "gray", [(28, 28)] * 10, ["L"] * 10)
     run = tmp_path / "run"
-    assert main(["train", "recipes/image/folder.yaml", f"data.root={root}", "trainer.max_steps=2",
+    assert main(["train", str(RECIPES / "folder.yaml"), f"data.root={root}", "trainer.max_steps=2",
                  "trainer.batch_size=4", "trainer.eval_every=1000", "trainer.samples=0", "data.val_fraction=0.2",
                  "--out", str(run)]) == 0
     saved = yaml.safe_load((run / "recipe.yaml").read_text())
     assert (saved["data"]["size"], saved["data"]["channels"], saved["model"]["depth"]) == (28, 1, 2)
     # Resuming re-derives the same geometry, so the recipe still matches.
-    assert main(["train", "recipes/image/folder.yaml", f"data.root={root}", "trainer.max_steps=3",
+    assert main(["train", str(RECIPES / "folder.yaml"), f"data.root={root}", "trainer.max_steps=3",
                  "trainer.batch_size=4", "trainer.eval_every=1000", "trainer.samples=0", "data.val_fraction=0.2",
                  "--out", str(run), "--resume"]) == 0
