@@ -64,15 +64,14 @@ def test_recipe_values_win_over_the_data(tmp_path):
     assert model.config["model"]["depth"] == 2
 
 
-def test_run_records_the_chosen_geometry(tmp_path):
-    root = write_folder(tmp_path / "gray", [(28, 28)] * 10, ["L"] * 10)
+@pytest.mark.parametrize("side,mode,chosen", [(28, "L", (28, 1, 2)), (64, "RGB", (64, 3, 4))])
+def test_one_recipe_for_grayscale_and_colour_folders(tmp_path, side, mode, chosen):
+    root = write_folder(tmp_path / "images", [(side, side)] * 10, [mode] * 10)
     run = tmp_path / "run"
-    assert main(["train", str(RECIPES / "folder.yaml"), f"data.root={root}", "trainer.max_steps=2",
-                 "trainer.batch_size=4", "trainer.eval_every=1000", "trainer.samples=0", "data.val_fraction=0.2",
-                 "--out", str(run)]) == 0
+    args = ["train", str(RECIPES / "folder.yaml"), f"data.root={root}", "trainer.batch_size=4",
+            "trainer.eval_every=1000", "trainer.samples=0", "data.val_fraction=0.2", "--out", str(run)]
+    assert main(args + ["trainer.max_steps=2"]) == 0
     saved = yaml.safe_load((run / "recipe.yaml").read_text())
-    assert (saved["data"]["size"], saved["data"]["channels"], saved["model"]["depth"]) == (28, 1, 2)
-    # Resuming re-derives the same geometry, so the recipe still matches.
-    assert main(["train", str(RECIPES / "folder.yaml"), f"data.root={root}", "trainer.max_steps=3",
-                 "trainer.batch_size=4", "trainer.eval_every=1000", "trainer.samples=0", "data.val_fraction=0.2",
-                 "--out", str(run), "--resume"]) == 0
+    assert (saved["data"]["size"], saved["data"]["channels"], saved["model"]["depth"]) == chosen
+    # Resuming re-derives the same geometry, so the recipe still matches the saved one.
+    assert main(args + ["trainer.max_steps=3", "--resume"]) == 0
