@@ -56,6 +56,7 @@ def test_cvae_eval_classifier_and_image_folder(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "classifier_accuracy_samples" in printed and "classifier_accuracy_real" in printed
     assert "classifier_frechet" in printed and "classifier_recall" in printed
+    assert "classifier_transfer_accuracy" in printed
     cached = sorted(run.glob("image-classifier-*.safetensors"))
     assert len(cached) == 1 and load_file(str(cached[0]))  # cached for the next eval
     assert main(["eval", str(run), "--iw-samples", "2", "--max-examples", "32", "--classifier-examples", "64",

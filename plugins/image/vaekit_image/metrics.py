@@ -124,7 +124,8 @@ def conditional_accuracy(model: VAE, classifier: SmallClassifier, per_class: int
 @torch.no_grad()
 def sample_quality(model: VAE, classifier: SmallClassifier, loader, per_class: int = 100,
                    max_batches: int = 20) -> dict[str, float]:
-    """Classifier accuracy on conditional samples and on real images; Fréchet distance, precision, recall."""
+    """Classifier accuracy on conditional samples, real images and class transfers; Fréchet distance, precision,
+    recall (real against sampled images, in the classifier's features)."""
     from vaekit.classifier_metrics import frechet_distance, precision_recall, predict
 
     images, labels = conditional_samples(model, per_class)
@@ -139,6 +140,8 @@ def sample_quality(model: VAE, classifier: SmallClassifier, loader, per_class: i
     real_y = torch.cat(real_y)
     results = {"classifier_accuracy_samples": (fake_pred == labels.cpu()).float().mean().item(),
                "classifier_accuracy_real": (real_pred == real_y).float().mean().item()}
+    # Class transfer: the real images encoded under their label, decoded under every other one.
+    results["classifier_transfer_accuracy"] = transfer_accuracy(model, classifier, torch.cat(real_x), real_y)
     if min(len(real_feat), len(fake_feat)) > 3:
         results["classifier_frechet"] = frechet_distance(real_feat, fake_feat)
         results["classifier_precision"], results["classifier_recall"] = precision_recall(real_feat, fake_feat)
