@@ -57,3 +57,16 @@ def test_downsample_and_bicubic():
     ramp = torch.linspace(0, 1, 16)[None, None, None].repeat(1, 1, 16, 1)  # bicubic reproduces a ramp inside
     up = bicubic(downsample(ramp, 2), 16)
     assert torch.allclose(up[..., 4:12, 4:12], ramp[..., 4:12, 4:12], atol=1e-4)
+
+
+def test_superres_decoder_starts_from_bicubic(tmp_path):
+    from image_test_helpers import info, tiny_model
+    from torch import nn
+
+    model = tiny_model(info(32, channels=3, condition="lowres", lowres_factor=2), tmp_path,
+                       likelihood="discretized_logistic", depth=3, conditional_prior=True)
+    nn.init.zeros_(model.decoder.out.weight)
+    nn.init.zeros_(model.decoder.out.bias)  # no learned detail: the output is the base alone
+    c = torch.rand(2, 3, 16, 16)
+    out = model.decode(torch.randn(2, 4), c)
+    assert torch.allclose(out, bicubic(c, 32), atol=1e-5)
