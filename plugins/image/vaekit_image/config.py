@@ -59,7 +59,8 @@ class ImageModelConfig:
     depth: int | None = None
     hidden: int = 512  # dense layer between the conv stack and the latent (0 = none)
     blocks_per_stage: int = 1  # resnet: residual blocks per stage
-    likelihood: Literal["bernoulli", "gaussian", "discretized_logistic"] = "bernoulli"
+    # discretized_logistic_rgb: 3 channels only; green and blue means follow the actual red (and green) values
+    likelihood: Literal["bernoulli", "gaussian", "discretized_logistic", "discretized_logistic_rgb"] = "bernoulli"
     gaussian_scale: float | Literal["learned", "predicted"] = "learned"
     condition_dim: int = 64  # size of the label or low-res image embedding
     conditional_prior: bool = False  # learn p(z|c) instead of N(0, I) (CVAE only)

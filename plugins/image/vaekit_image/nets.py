@@ -105,6 +105,10 @@ class ImageDecoder(nn.Module):
             self.likelihood = vaekit.get_likelihood("gaussian", scale=cfg.gaussian_scale)
         elif cfg.likelihood == "discretized_logistic":
             self.likelihood = vaekit.get_likelihood("discretized_logistic", bits=8)
+        elif cfg.likelihood == "discretized_logistic_rgb":
+            from .likelihoods import RGBDiscretizedLogistic
+
+            self.likelihood = RGBDiscretizedLogistic(bits=8)
         else:
             self.likelihood = vaekit.get_likelihood("bernoulli")
         widths = stage_widths(cfg)[::-1]
@@ -149,11 +153,11 @@ class ImageDecoder(nn.Module):
 
     def to_target(self, x: Tensor) -> Tensor:
         """Pixels in [0, 1] to the likelihood's data scale ([-1, 1] for the discretized logistic)."""
-        return x * 2 - 1 if self.likelihood_name == "discretized_logistic" else x
+        return x * 2 - 1 if self.likelihood_name.startswith("discretized_logistic") else x
 
     def to_pixels(self, values: Tensor) -> Tensor:
         """The likelihood's data scale back to pixels in [0, 1]."""
-        if self.likelihood_name == "discretized_logistic":
+        if self.likelihood_name.startswith("discretized_logistic"):
             values = (values + 1) / 2
         return values.clamp(0, 1)
 

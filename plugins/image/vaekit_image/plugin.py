@@ -37,6 +37,9 @@ class ImagePlugin(Plugin):
         from .data import default_depth
         from .nets import ImageDecoder, ImageEncoder, condition_embedding
 
+        if model.likelihood == "discretized_logistic_rgb" and info["channels"] != 3:
+            raise RecipeError(f"model.likelihood: discretized_logistic_rgb needs 3-channel images, these have "
+                              f"{info['channels']}; use discretized_logistic")
         if model.depth is None:  # follow the images; recorded in the run's recipe.yaml
             model.depth = default_depth(info["size"])
         if info["size"] % 2**model.depth:
