@@ -284,10 +284,10 @@ class Trainer:
             dist.barrier()
 
     # -- files -----------------------------------------------------------------------------------
-    def _prepare_run_dir(self) -> None:
+    def _open_run_dir(self) -> None:
+        """Create and lock the run folder; refuse to start over a run, or to resume one that is not there."""
         if not self.is_main:
             return
-        resolved = yaml.safe_dump(self.recipe.to_dict(), sort_keys=False)
         if self.resume and not self.run_dir.is_dir():
             raise TrainingError(f"--resume: {self.run_dir} does not exist")
         try:
@@ -300,12 +300,19 @@ class Trainer:
                 raise TrainingError(f"--resume: {self.run_dir} has no checkpoints to resume from")
             for partial in remove_leftovers(self.run_dir):  # left by a kill mid-write or mid-prune
                 print(f"vaekit: note: removed {partial}, left by an interrupted checkpoint write", file=sys.stderr)
-            self._check_same_recipe(yaml.safe_load(resolved))  # read back: the same types as the saved file
         elif checkpoints(self.run_dir):
             raise TrainingError(f"{self.run_dir} already holds a run; pass --resume to continue it or --out to "
                                 f"start a new one elsewhere")
         elif (self.run_dir / "metrics.jsonl").exists():  # a run that never checkpointed: start its log afresh
             atomic_write_text(self.run_dir / "metrics.jsonl", "")
+
+    def _write_recipe(self) -> None:
+        """RUN/recipe.yaml: the recipe as resolved, with what the data decided; --resume must match it."""
+        if not self.is_main:
+            return
+        resolved = yaml.safe_dump(self.recipe.to_dict(), sort_keys=False)
+        if self.resume:
+            self._check_same_recipe(yaml.safe_load(resolved))  # read back: the same types as the saved file
         atomic_write_text(self.run_dir / "recipe.yaml", f"# resolved from {self.recipe.source}\n" + resolved)
 
     def _check_same_recipe(self, current: dict) -> None:
@@ -481,9 +488,11 @@ class Trainer:
             self._restore_signals(previous)
 
     def _fit(self) -> dict:
-        self._prepare_run_dir()
+        self._open_run_dir()  # first: the lock, and no set-up writes into another run's folder
         self._barrier()
-        self._setup()
+        self._setup()  # the plugin may fill in recipe defaults from the data (image size, say): recorded next
+        self._write_recipe()
+        self._barrier()
         if self.resume:
             self._restore()
         from torch.utils.tensorboard import SummaryWriter

@@ -55,7 +55,13 @@ def test_cvae_eval_classifier_and_image_folder(tmp_path, capsys):
                  "--classifier-samples", "4"]) == 0
     printed = capsys.readouterr().out
     assert "classifier_accuracy_samples" in printed and "classifier_accuracy_real" in printed
-    assert load_file(str(run / "image-classifier.safetensors"))  # cached for the next eval
+    assert "classifier_frechet" in printed and "classifier_recall" in printed
+    assert "classifier_transfer_accuracy" in printed
+    cached = sorted(run.glob("image-classifier-*.safetensors"))
+    assert len(cached) == 1 and load_file(str(cached[0]))  # cached for the next eval
+    assert main(["eval", str(run), "--iw-samples", "2", "--max-examples", "32", "--classifier-examples", "64",
+                 "--classifier-samples", "4"]) == 0
+    assert len(list(run.glob("image-classifier-*.safetensors"))) == 2  # other examples: a new classifier, not the old
     out = tmp_path / "folder"
     assert main(["sample", str(run), "--per-class", "3", "--format", "folder", "-o", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["ellipse", "heart", "square"]

@@ -131,19 +131,47 @@ def _write_folder(images: Tensor, c: Tensor | None, info: dict, out_dir: Path) -
     return files
 
 
-# -- reconstruct, interpolate --------------------------------------------------------------------
+# -- reconstruct (and class transfer), interpolate -----------------------------------------------
+
+def transfer_latent(model: VAE, z: Tensor, source: Tensor, target: Tensor) -> Tensor:
+    """Move latents z encoded under labels `source` to labels `target` (class transfer, "this 3 as a 7").
+
+    With a learned prior p(z|c) the class lives partly in where z sits, so z keeps its place relative to
+    the source class's prior (standardised) and is re-expressed in the target's; with p(z) = N(0, I) the
+    decoder's label alone carries the class and z is kept as it is.
+    """
+    if not model.conditional_prior:
+        return z
+    p_source, p_target = model.prior(source, z.shape[0]), model.prior(target, z.shape[0])
+    return p_target.mean + p_target.std * (z - p_source.mean) / p_source.std
+
+
+@torch.no_grad()
+def transfer(model: VAE, x: Tensor, source: Tensor, target: Tensor, mode: str = "mean") -> Tensor:
+    """Images x of labels `source` reconstructed as labels `target`: encode under source, decode under target."""
+    z = transfer_latent(model, model.posterior(x, source).mean, source, target)
+    return model.decode(z, target, mode=mode)
+
+
 
 @torch.no_grad()
 def reconstruct(model: VAE, inputs: list[str], condition: Tensor | None, out_dir: Path, label: str | None = None,
-                mode: str = "mean") -> list[Path]:
-    """reconstructions.png: inputs in the first row, reconstructions below (super-res: low-res input on top)."""
+                mode: str = "mean", from_label: str | None = None) -> list[Path]:
+    """reconstructions.png: inputs in the first row, reconstructions below (super-res: low-res input on top).
+
+    A label CVAE encodes under from_label (the inputs' own class) and decodes under label (class transfer);
+    without from_label both are label.
+    """
     info = model_info(model)
     x = _inputs(model, inputs)
     if info["condition"] == "label" and condition is not None:
         c = condition.reshape(-1)[:1].expand(x.shape[0])
     else:
         c = _conditions_for(model, x, label)
-    output = model.reconstruct(x, c, mode=mode)
+    if from_label is not None and info["condition"] == "label":
+        output = transfer(model, x, _label_option(model, from_label, x.shape[0]), c, mode=mode)
+    else:
+        output = model.reconstruct(x, c, mode=mode)
     rows = [x, output]
     if info["condition"] == "lowres":
         rows = [_upscale(c, info["size"]), output, x]

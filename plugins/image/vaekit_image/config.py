@@ -16,8 +16,10 @@ class ImageDataConfig:
 
     name: Literal["shapes", "mnist", "folder"] = "shapes"
     root: str | None = field(default=None, metadata={"must_exist": True})  # mnist IDX folder or image folder
-    size: int | None = None  # pixels per side: 32 for shapes, 28 for mnist, 64 for folder when unset
-    channels: int | None = None  # 1 or 3: shapes and mnist are 1; folder defaults to 3
+    # Unset: 32 for shapes, 28 for mnist; a folder's common (median) shorter side, capped at 64 and rounded down
+    # to a multiple of 4 (8 from 32 up), so the network can halve it. The run's recipe.yaml records the choice.
+    size: int | None = None  # pixels per side
+    channels: int | None = None  # 1 or 3; unset: 1 for shapes and mnist, for a folder 1 when every image is grayscale
     # auto = dynamic for mnist (Bernoulli needs binary data), none for folder; shapes are binary already.
     binarize: Literal["auto", "dynamic", "static", "none"] = "auto"
     dequantize: bool = False  # add U(0, 1) noise to 8-bit levels (for the gaussian likelihood's bits/dim)
@@ -52,10 +54,13 @@ class ImageModelConfig:
     architecture: Literal["conv", "resnet"] = "conv"
     latent_dim: int = 32
     width: int = 32
-    depth: int = 2  # stride-2 stages: size must be divisible by 2**depth (28 -> 7 with depth 2)
+    # Stride-2 stages: size must be divisible by 2**depth (28 -> 7 with depth 2). Unset: the most halvings
+    # (up to 4) that leave a feature map of at least 4 pixels, recorded in the run's recipe.yaml.
+    depth: int | None = None
     hidden: int = 512  # dense layer between the conv stack and the latent (0 = none)
     blocks_per_stage: int = 1  # resnet: residual blocks per stage
-    likelihood: Literal["bernoulli", "gaussian", "discretized_logistic"] = "bernoulli"
+    # discretized_logistic_rgb: 3 channels only; green and blue means follow the actual red (and green) values
+    likelihood: Literal["bernoulli", "gaussian", "discretized_logistic", "discretized_logistic_rgb"] = "bernoulli"
     gaussian_scale: float | Literal["learned", "predicted"] = "learned"
     condition_dim: int = 64  # size of the label or low-res image embedding
     conditional_prior: bool = False  # learn p(z|c) instead of N(0, I) (CVAE only)
@@ -65,7 +70,7 @@ class ImageModelConfig:
 
     def __post_init__(self):
         for name in ("latent_dim", "width", "depth"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
         if self.hidden < 0 or self.blocks_per_stage < 1:
             raise ValueError("hidden must be >= 0 and blocks_per_stage >= 1")

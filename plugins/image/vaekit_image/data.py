@@ -259,12 +259,78 @@ def build_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int):
     return splits, class_names, bad
 
 
+def build_train_test_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int):
+    """root/train and root/test (ImageFolder each, as CIFAR-10's): test is all of test/, val a share of train/;
+    also the files left out of either."""
+    import dataclasses
+
+    root = Path(cfg.root)
+    splits, class_names, skipped = build_folder(dataclasses.replace(cfg, root=str(root / "train")), seed, size,
+                                                channels)
+    test, test_names, skipped_test = build_folder(dataclasses.replace(cfg, root=str(root / "test"), val_fraction=0.0),
+                                                  seed, size, channels)
+    if test_names != class_names:
+        raise RecipeError(f"data.root: {root}/test has classes {test_names}, {root}/train has {class_names}")
+    # build_folder held back a second val-sized share of train/ as its test split: train on it instead.
+    splits["train"] = tuple(torch.cat([a, b]) for a, b in zip(splits["train"], splits["test"], strict=True))
+    splits["test"] = test["train"]
+    return splits, class_names, skipped + skipped_test
+
+
+def has_train_test(root: str | None) -> bool:
+    """Whether a folder data set comes already split into root/train and root/test."""
+    return root is not None and (Path(root) / "train").is_dir() and (Path(root) / "test").is_dir()
+
+
 # -- the plugin's build_data ---------------------------------------------------------------------
 
+GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")  # Pillow modes with one colour channel
+MAX_INFERRED_SIZE = 64  # a CPU-sized default; set data.size for larger images
+
+
+def folder_geometry(files: list[Path]) -> tuple[int, int]:
+    """(size, channels) read from image headers: the median shorter side made halvable, 1 if all are grayscale."""
+    from PIL import Image
+
+    sides, grayscale = [], True
+    for path in files:
+        try:
+            with Image.open(path) as image:  # reads the header only
+                sides.append(min(image.size))
+                grayscale = grayscale and image.mode in GRAYSCALE_MODES
+        except (OSError, SyntaxError, ValueError):
+            continue  # unreadable files are reported (or skipped) when the images are decoded
+    if not sides:
+        return MAX_INFERRED_SIZE, 3
+    return halvable_size(int(np.median(sides))), 1 if grayscale else 3
+
+
+def halvable_size(side: int) -> int:
+    """A common side length capped at MAX_INFERRED_SIZE, rounded down (no upsampling) to a multiple of 4 (of 8
+    from 32 up), at least 8."""
+    side = min(side, MAX_INFERRED_SIZE)
+    step = 8 if side >= 32 else 4
+    return max(8, side // step * step)
+
+
+def default_depth(size: int) -> int:
+    """Stride-2 stages for size: the most halvings (up to 4) that leave a whole map of at least 4 pixels."""
+    depth = 0
+    while depth < 4 and size % 2 ** (depth + 1) == 0 and size // 2 ** (depth + 1) >= 4:
+        depth += 1
+    return max(depth, 1)
+
+
 def default_geometry(cfg: ImageDataConfig) -> tuple[int, int]:
-    """(size, channels) from the recipe or the data set's native defaults."""
-    size = cfg.size or {"shapes": 32, "mnist": 28, "folder": 64}[cfg.name]
-    channels = cfg.channels or (3 if cfg.name == "folder" else 1)
+    """(size, channels) from the recipe, else the data set's native ones or (folder) the images' own."""
+    if cfg.name == "folder" and (cfg.size is None or cfg.channels is None):
+        root = Path(cfg.root)
+        if not root.is_dir():
+            raise RecipeError(f"data.root: {root} is not a folder of images")
+        size, channels = folder_geometry(list_image_files(root / "train" if has_train_test(cfg.root) else root)[0])
+    else:
+        size, channels = {"shapes": 32, "mnist": 28, "folder": 64}[cfg.name], 1 if cfg.name != "folder" else 3
+    size, channels = cfg.size or size, cfg.channels or channels
     if cfg.name in ("shapes", "mnist") and channels != 1:
         raise RecipeError(f"data.channels: {cfg.name} images have 1 channel, got {channels}")
     return size, channels
@@ -274,6 +340,7 @@ def build_data(cfg: ImageDataConfig, seed: int) -> DataBundle:
     """Datasets for the recipe's data section, and the facts (size, channels, classes) the model needs."""
     size, channels = default_geometry(cfg)
     skipped: list[str] = []  # "path: reason" for each unreadable file left out (data.skip_bad_files)
+    cfg.size, cfg.channels = size, channels  # what the run chose is written into its resolved recipe.yaml
     info = {"dataset": cfg.name, "size": size, "channels": channels, "condition": cfg.condition,
             "class_names": [], "lowres_factor": cfg.lowres_factor,
             "lowres_size": math.ceil(size / cfg.lowres_factor)}
@@ -284,6 +351,8 @@ def build_data(cfg: ImageDataConfig, seed: int) -> DataBundle:
     else:
         if cfg.name == "mnist":
             splits, class_names = build_mnist(cfg, seed)
+        elif has_train_test(cfg.root):
+            splits, class_names, skipped = build_train_test_folder(cfg, seed, size, channels)
         else:
             splits, class_names, skipped = build_folder(cfg, seed, size, channels)
         binarize = cfg.binarize if cfg.binarize != "auto" else ("dynamic" if cfg.name == "mnist" else "none")

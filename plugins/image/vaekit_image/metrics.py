@@ -12,7 +12,6 @@ bits/dim = NLL / (D ln 2), with D = channels x height x width:
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import torch
@@ -23,8 +22,6 @@ from vaekit import VAE
 from vaekit.batch import to_device
 
 from .artifacts import model_info
-
-CLASSIFIER_FILE = "image-classifier.safetensors"
 
 
 def bits_per_dim(nats: float, info: dict, likelihood: str) -> float:
@@ -48,83 +45,120 @@ def reconstruction_mse(model: VAE, loader, max_batches: int = 0) -> float:
     return total / max(count, 1)
 
 
-# -- a small classifier for judging conditional samples -------------------------------------------
+# -- a small classifier for judging samples (trained and cached by vaekit.classifier_metrics) -------
 
 class SmallClassifier(nn.Module):
     """Two conv layers and a linear read-out: enough to tell digits or shapes apart (93% on MNIST from 5000 images)."""
 
+    version = 1  # part of the cache key: bump when the network changes
+
     def __init__(self, channels: int, size: int, num_classes: int):
         super().__init__()
-        self.net = nn.Sequential(
+        self.features_net = nn.Sequential(
             nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-            nn.Linear(64 * (size // 4) ** 2, num_classes),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
+            nn.Linear(64 * 16, 128), nn.ReLU(),
         )
+        self.head = nn.Linear(128, num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The 128-d penultimate layer (Fréchet distance and precision/recall are measured here)."""
+        return self.features_net(x * 2 - 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x * 2 - 1)
+        return self.head(self.features(x))
 
 
-def train_classifier(dataset, info: dict, *, examples: int = 10000, epochs: int = 2, seed: int = 0,
-                     device: torch.device | str = "cpu") -> SmallClassifier:
-    """Fit SmallClassifier on the first `examples` training items (labels from the dataset's "c")."""
-    from torch.utils.data import DataLoader, Subset
+def labelled_batches(dataset, labels: Tensor | None = None, *, examples: int, batch_size: int = 128, seed: int = 0,
+                     device: torch.device | str = "cpu", shuffle: bool = True):
+    """A function giving (images, labels) batches of the first `examples` items (reshuffled per call if shuffle).
 
+    Labels come from each item's "c", or from `labels` (e.g. a folder's classes when the model is unconditional).
+    """
     generator = torch.Generator().manual_seed(seed)
-    subset = Subset(dataset, range(min(examples, len(dataset))))
-    loader = DataLoader(subset, batch_size=128, shuffle=True, generator=generator)
-    classifier = SmallClassifier(info["channels"], info["size"], info["num_classes"]).to(device)
-    optimizer = torch.optim.Adam(classifier.parameters(), lr=2e-3)
-    for _ in range(epochs):
-        for batch in loader:
-            batch = to_device(batch, device)
-            loss = F.cross_entropy(classifier(batch["x"]), batch["c"].long().reshape(-1))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return classifier.eval()
+    count = min(examples, len(dataset))
+
+    def batches():
+        order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
+        for idx in order.split(batch_size):
+            items = [dataset[int(i)] for i in idx]
+            x = torch.stack([item["x"] for item in items])
+            y = torch.stack([item["c"] for item in items]) if labels is None else labels[idx]
+            yield x.to(device), y.long().reshape(-1).to(device)
+
+    return batches
 
 
-def cached_classifier(model: VAE, train_dataset_fn, cache_dir: Path | None, examples: int = 10000) -> SmallClassifier:
-    """A classifier from cache_dir/image-classifier.safetensors, trained and saved there when missing."""
-    from safetensors.torch import load_file, save_file
+def image_classifier(info: dict, train_dataset_fn, settings: dict, cache_dir: Path | None, *,
+                     examples: int = 10000, epochs: int = 2, labels: Tensor | None = None,
+                     device: torch.device | str = "cpu") -> SmallClassifier:
+    """The run's SmallClassifier, cached under a key of all it was trained on (data settings, examples, epochs)."""
+    from vaekit.classifier_metrics import cached_classifier, fit_classifier
 
+    key = {"plugin": "image", "classifier": f"SmallClassifier-{SmallClassifier.version}", "examples": examples,
+           "epochs": epochs, **settings}
+    make = lambda: SmallClassifier(info["channels"], info["size"], info["num_classes"]).to(device)
+    fit = lambda classifier: fit_classifier(classifier, labelled_batches(
+        train_dataset_fn(), labels, examples=examples, device=device), epochs=epochs)
+    return cached_classifier(make, fit, key, cache_dir, name="image-classifier")
+
+
+@torch.no_grad()
+def conditional_samples(model: VAE, per_class: int = 100) -> tuple[Tensor, Tensor]:
+    """(images [K * per_class, C, S, S], labels) drawn from the prior of a label CVAE, decoded to the mean."""
     info = model_info(model)
-    path = cache_dir / CLASSIFIER_FILE if cache_dir is not None else None
-    classifier = SmallClassifier(info["channels"], info["size"], info["num_classes"])
-    if path is not None and path.is_file():
-        try:
-            classifier.load_state_dict(load_file(str(path)))
-            return classifier.to(model.device).eval()
-        except (RuntimeError, OSError, ValueError) as exc:  # stale or damaged cache: retrain over it
-            warnings.warn(f"{path}: ignoring cached classifier ({exc})", stacklevel=2)
-    classifier = train_classifier(train_dataset_fn(), info, examples=examples, device=model.device)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in classifier.state_dict().items()}, str(path))
-    return classifier
+    labels = torch.arange(info["num_classes"], device=model.device).repeat_interleave(per_class)
+    images = torch.cat([model.sample(chunk.shape[0], chunk) for chunk in labels.split(500)])
+    return images, labels
 
 
 @torch.no_grad()
 def conditional_accuracy(model: VAE, classifier: SmallClassifier, per_class: int = 100) -> float:
     """Share of conditional samples (posterior-free: z from the prior, decoder mean) classified as their label."""
-    info = model_info(model)
-    labels = torch.arange(info["num_classes"], device=model.device).repeat_interleave(per_class)
-    correct = 0
-    for chunk in labels.split(500):
-        images = model.sample(chunk.shape[0], chunk)
-        correct += (classifier(images).argmax(-1) == chunk).sum().item()
-    return correct / labels.shape[0]
+    from vaekit.classifier_metrics import accuracy
+
+    images, labels = conditional_samples(model, per_class)
+    return accuracy(classifier, zip(images.split(500), labels.split(500), strict=True))
 
 
 @torch.no_grad()
-def accuracy_on(classifier: SmallClassifier, loader, device, max_batches: int = 20) -> float:
-    """The classifier's accuracy on real labelled data (a reference for the accuracy on samples)."""
-    correct = total = 0
+def sample_quality(model: VAE, classifier: SmallClassifier, loader, per_class: int = 100,
+                   max_batches: int = 20) -> dict[str, float]:
+    """Classifier accuracy on conditional samples, real images and class transfers; Fréchet distance, precision,
+    recall (real against sampled images, in the classifier's features)."""
+    from vaekit.classifier_metrics import frechet_distance, precision_recall, predict
+
+    images, labels = conditional_samples(model, per_class)
+    fake_pred, fake_feat = predict(classifier, images.split(500))
+    real_x, real_y = [], []
     for i, batch in enumerate(loader):
         if i >= max_batches:
             break
-        batch = to_device(batch, device)
-        correct += (classifier(batch["x"]).argmax(-1) == batch["c"].reshape(-1)).sum().item()
-        total += batch["c"].shape[0]
+        real_x.append(batch["x"].to(model.device))
+        real_y.append(batch["c"].reshape(-1).cpu())
+    real_pred, real_feat = predict(classifier, real_x)
+    real_y = torch.cat(real_y)
+    results = {"classifier_accuracy_samples": (fake_pred == labels.cpu()).float().mean().item(),
+               "classifier_accuracy_real": (real_pred == real_y).float().mean().item()}
+    # Class transfer: the real images encoded under their label, decoded under every other one.
+    results["classifier_transfer_accuracy"] = transfer_accuracy(model, classifier, torch.cat(real_x), real_y)
+    if min(len(real_feat), len(fake_feat)) > 3:
+        results["classifier_frechet"] = frechet_distance(real_feat, fake_feat)
+        results["classifier_precision"], results["classifier_recall"] = precision_recall(real_feat, fake_feat)
+    return results
+
+
+@torch.no_grad()
+def transfer_accuracy(model: VAE, classifier: SmallClassifier, x: Tensor, labels: Tensor) -> float:
+    """Share of class transfers judged as their target: each image reconstructed under every other label."""
+    from .artifacts import transfer
+
+    classes = model_info(model)["num_classes"]
+    correct = total = 0
+    for shift in range(1, classes):
+        for xs, ys in zip(x.split(500), labels.split(500), strict=True):
+            target = (ys + shift) % classes
+            images = transfer(model, xs.to(model.device), ys.to(model.device), target.to(model.device))
+            correct += (classifier(images).argmax(-1).cpu() == target.cpu()).sum().item()
+            total += ys.numel()
     return correct / max(total, 1)

@@ -113,6 +113,10 @@ class ImageDecoder(nn.Module):
             self.likelihood = vaekit.get_likelihood("gaussian", scale=cfg.gaussian_scale)
         elif cfg.likelihood == "discretized_logistic":
             self.likelihood = vaekit.get_likelihood("discretized_logistic", bits=8)
+        elif cfg.likelihood == "discretized_logistic_rgb":
+            from .likelihoods import RGBDiscretizedLogistic
+
+            self.likelihood = RGBDiscretizedLogistic(bits=8)
         else:
             self.likelihood = vaekit.get_likelihood("bernoulli")
         widths = stage_widths(cfg)[::-1]
@@ -149,15 +153,23 @@ class ImageDecoder(nn.Module):
         h = self.upsample(h.contiguous(memory_format=torch.channels_last))
         if self.lowres:  # the low-res image itself, at full size, beside the learned features
             h = concat(h, F.interpolate(c * 2 - 1, size=(self.size, self.size), mode="nearest"), dim=1)
-        return self.out(h)
+        params = self.out(h)
+        if self.lowres and self.likelihood_name != "bernoulli":
+            # A location likelihood predicts detail on top of the bicubic upsampling, so super-resolution
+            # starts at the baseline a user would otherwise use instead of having to learn it first.
+            base = F.interpolate(c, size=(self.size, self.size), mode="bicubic", align_corners=False,
+                                 antialias=True).clamp(0, 1)  # what torchvision's resize does: the baseline
+            base = self.to_target(base).expand(params.shape[0], -1, -1, -1)
+            params = torch.cat([params[:, :self.channels] + base, params[:, self.channels:]], dim=1)
+        return params
 
     def to_target(self, x: Tensor) -> Tensor:
         """Pixels in [0, 1] to the likelihood's data scale ([-1, 1] for the discretized logistic)."""
-        return x * 2 - 1 if self.likelihood_name == "discretized_logistic" else x
+        return x * 2 - 1 if self.likelihood_name.startswith("discretized_logistic") else x
 
     def to_pixels(self, values: Tensor) -> Tensor:
         """The likelihood's data scale back to pixels in [0, 1]."""
-        if self.likelihood_name == "discretized_logistic":
+        if self.likelihood_name.startswith("discretized_logistic"):
             values = (values + 1) / 2
         return values.clamp(0, 1)
 

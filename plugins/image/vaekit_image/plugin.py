@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from pathlib import Path
@@ -35,8 +36,14 @@ class ImagePlugin(Plugin):
         return build_data(data, seed)
 
     def build_model(self, model: ImageModelConfig, info: dict, *, assets: Path) -> VAE:
+        from .data import default_depth
         from .nets import ImageDecoder, ImageEncoder, condition_embedding
 
+        if model.likelihood == "discretized_logistic_rgb" and info["channels"] != 3:
+            raise RecipeError(f"model.likelihood: discretized_logistic_rgb needs 3-channel images, these have "
+                              f"{info['channels']}; use discretized_logistic")
+        if model.depth is None:  # follow the images; recorded in the run's recipe.yaml
+            model.depth = default_depth(info["size"])
         if info["size"] % 2**model.depth:
             raise RecipeError(f"model.depth: {info['size']}-pixel images cannot be halved {model.depth} times "
                               f"(size must be divisible by 2**depth = {2**model.depth})")
@@ -68,6 +75,9 @@ class ImagePlugin(Plugin):
                                 help="decode to the likelihood's mean (default) or draw pixels from it")
         if verb in ("reconstruct", "interpolate"):
             parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
+        if verb == "reconstruct":
+            parser.add_argument("--from-label", help="label CVAE: the inputs' own class; they are encoded under it "
+                                                     "and decoded under --label (class transfer)")
         if verb == "interpolate":
             parser.add_argument("--steps", type=at_least(0), default=8,
                                 help="decoded points between A and B (default 8)")
@@ -90,8 +100,10 @@ class ImagePlugin(Plugin):
         return artifacts.sample(model, n, condition, Path(out_dir), per_class=per_class, format=format,
                                 temperature=temperature, mode=mode)
 
-    def reconstruct(self, model, inputs, condition, out_dir, label: str | None = None, mode: str = "mean", **options):
-        return artifacts.reconstruct(model, list(inputs), condition, Path(out_dir), label=label, mode=mode)
+    def reconstruct(self, model, inputs, condition, out_dir, label: str | None = None, mode: str = "mean",
+                    from_label: str | None = None, **options):
+        return artifacts.reconstruct(model, list(inputs), condition, Path(out_dir), label=label, mode=mode,
+                                     from_label=from_label)
 
     def interpolate(self, model, a, b, out_dir, steps: int = 8, method: str = "linear", label: str | None = None,
                     mode: str = "mean", **options):
@@ -111,14 +123,8 @@ class ImagePlugin(Plugin):
     # -- metrics -----------------------------------------------------------------------------------
     def eval_metrics(self, model, loader, summary, classifier_samples: int = 100, classifier_examples: int = 10000,
                      **options):
-        """bits/dim (from the IW NLL and from the ELBO), reconstruction MSE, and a CVAE's sample accuracy."""
-        from .metrics import (
-            accuracy_on,
-            bits_per_dim,
-            cached_classifier,
-            conditional_accuracy,
-            reconstruction_mse,
-        )
+        """bits/dim (from the IW NLL and from the ELBO), reconstruction MSE, and a CVAE's sample quality."""
+        from .metrics import bits_per_dim, image_classifier, reconstruction_mse, sample_quality
 
         info, likelihood = artifacts.model_info(model), model.decoder.likelihood_name
         results = {"elbo_bits_per_dim": bits_per_dim(-summary["elbo"], info, likelihood)}
@@ -129,20 +135,23 @@ class ImagePlugin(Plugin):
             run_dir = run_dir_of(model)
             recipe_file = run_dir / "recipe.yaml" if run_dir is not None else None
             if recipe_file is None or not recipe_file.is_file():
-                warnings.warn("no recipe.yaml beside the model: skipping the classifier accuracy", stacklevel=2)
+                warnings.warn("no recipe.yaml beside the model: skipping the classifier metrics", stacklevel=2)
                 return results
-            classifier = cached_classifier(model, lambda: self._training_set(recipe_file, model), run_dir,
-                                           examples=classifier_examples)
-            results["classifier_accuracy_samples"] = conditional_accuracy(model, classifier, classifier_samples)
-            results["classifier_accuracy_real"] = accuracy_on(classifier, loader, model.device)
+            recipe = self._recipe(recipe_file)
+            settings = {"data": dataclasses.asdict(recipe.data), "seed": recipe.seed}
+            train = lambda: self.build_data(recipe.data, seed=recipe.seed,
+                                            assets=Path(model.config["assets_dir"])).train
+            classifier = image_classifier(info, train, settings, run_dir, examples=classifier_examples,
+                                          device=model.device)
+            results.update(sample_quality(model, classifier, loader, classifier_samples))
         return results
 
-    def _training_set(self, recipe_file: Path, model: VAE):
-        """The run's training split, rebuilt from its saved recipe (for the sample classifier)."""
+    @staticmethod
+    def _recipe(recipe_file: Path):
+        """The run's saved recipe, parsed (for rebuilding its training set)."""
         from vaekit.recipe import expand_env, parse_recipe, read_yaml
 
-        recipe = parse_recipe(expand_env(read_yaml(recipe_file)), str(recipe_file))
-        return self.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"])).train
+        return parse_recipe(expand_env(read_yaml(recipe_file)), str(recipe_file))
 
 
 # -- extra verbs: `vaekit traverse RUN`, `vaekit inpaint RUN IMAGE`, `vaekit superres RUN IMAGE...` ----

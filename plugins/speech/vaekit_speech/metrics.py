@@ -7,16 +7,15 @@ label-conditioned samples and voice conversions, against their accuracy on real 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from vaekit import VAE
 from vaekit.checkpoint import run_dir_of
+from vaekit.classifier_metrics import cached_classifier
 
 CLASSIFIER_VERSION = 2  # 2: any length (pooled over time)
 
@@ -103,23 +102,16 @@ def get_classifiers(model: VAE, epochs: int = 8, cache_dir: Path | None = None, 
     wanted = {t: n for t, n in counts.items() if n >= 2}
     classifiers = {}
     for target, n_classes in wanted.items():
-        key = classifier_key(info, target, epochs)
-        weights = cache_dir / f"{target}.safetensors" if cache_dir else None
-        meta = cache_dir / f"{target}.json" if cache_dir else None
-        if weights and weights.is_file() and meta.is_file() and json.loads(meta.read_text()) == key:
-            classifier = MelClassifier(info["n_mels"], n_classes)
-            classifier.load_state_dict(load_file(str(weights)))
-            classifiers[target] = classifier.eval()
-            continue
-        if train_data is None:
-            train_data = rebuild_train_split(info)
-        classifier = train_classifier(train_data, target, n_classes, info["n_mels"], epochs,
-                                      seed=info.get("seed", 0))
-        if cache_dir:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            save_file({k: v.contiguous() for k, v in classifier.state_dict().items()}, str(weights))
-            meta.write_text(json.dumps(key, indent=2, sort_keys=True))
-        classifiers[target] = classifier
+        def fit(classifier, target=target, n_classes=n_classes):
+            nonlocal train_data
+            if train_data is None:  # only when no cached classifier matches
+                train_data = rebuild_train_split(info)
+            trained = train_classifier(train_data, target, n_classes, info["n_mels"], epochs, seed=info.get("seed", 0))
+            classifier.load_state_dict(trained.state_dict())
+
+        # The engine's cache: weights reused only for exactly this key (data settings, target, epochs, version).
+        classifiers[target] = cached_classifier(lambda n=n_classes: MelClassifier(info["n_mels"], n), fit,
+                                                classifier_key(info, target, epochs), cache_dir, name=target)
     return classifiers
 
 
