@@ -43,7 +43,7 @@ import vaekit
 from vaekit.checkpoint import build_model
 from vaekit.evaluate import evaluate
 from vaekit.recipe import load_recipe
-from vaekit.trainer import train
+from vaekit.trainer import resolve_device, train
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes" / "image"
@@ -59,7 +59,7 @@ def train_recipe(name: str, run: Path, overrides: list[str]):
     started = time.perf_counter()
     train(recipe, run)
     seconds = time.perf_counter() - started
-    model, plugin = vaekit.load(run)
+    model, plugin = vaekit.load(run, device=resolve_device(recipe.trainer.device))  # where it trained (cuda, say)
     return model.eval(), plugin, load_recipe(str(run / "recipe.yaml"), []), seconds
 
 
