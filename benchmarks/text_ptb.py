@@ -226,8 +226,9 @@ def main(argv=None) -> None:
         with open(args.runs / f"{name}.log", "w") as log:
             done = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         lines = [line[7:] for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-        if done.returncode or not lines:
-            return {"setting": name, "error": f"exit {done.returncode}; see {args.runs / (name + '.log')}"}
+        if done.returncode or not lines:  # the log's last line goes into the record: the log may not outlive the run
+            last = ((args.runs / f"{name}.log").read_text(errors="replace").strip().splitlines() or [""])[-1]
+            return {"setting": name, "error": f"exit {done.returncode}; see {args.runs / (name + '.log')}: {last}"}
         return json.loads(lines[-1])
 
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
