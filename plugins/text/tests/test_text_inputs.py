@@ -7,6 +7,7 @@ import pickle
 
 import pytest
 import torch
+import yaml
 from text_fixtures import SENTENCES, build, tiny_model_config, write_corpus
 from vaekit_text import TextDataConfig, plugin
 
@@ -90,7 +91,24 @@ def test_a_vocab_size_the_corpus_cannot_support_is_said(tmp_path, caplog, tokeni
     assert real < asked
     messages = [r.getMessage() for r in caplog.records if "data.vocab_size" in r.getMessage()]
     assert messages == [f"data.vocab_size={asked}: {paths['train']} supports only {real} {tokenizer} tokenizer "
-                        f"entries (specials included); the model uses {real}"]
+                        f"entries (specials included); the model uses {real} (recorded in the run's recipe.yaml)"]
+    assert cfg.vocab_size == real  # what the run's resolved recipe records
+
+
+def test_the_real_vocab_size_is_recorded_and_resume_still_matches(tmp_path):
+    paths = write_corpus(tmp_path / "corpus")
+    recipe = tmp_path / "small.yaml"
+    recipe.write_text(f"plugin: text\nseed: 0\ndata: {{train: {paths['train']}, val: {paths['val']}, "
+                      f"test: {paths['test']}, vocab_size: 500, max_length: 16}}\n"
+                      "model: {latent_dim: 4, embed_dim: 8, hidden_dim: 8}\n"
+                      "trainer: {max_steps: 2, batch_size: 4, progress: false, samples: 0, eval_batches: 1}\n")
+    run = tmp_path / "run"
+    assert main(["train", str(recipe), "--out", str(run)]) == 0
+    saved = yaml.safe_load((run / "recipe.yaml").read_text())["data"]["vocab_size"]
+    model, _ = vaekit.load(run)
+    assert saved == model.config["info"]["vocab_size"] < 500
+    # The user's own recipe (vocab_size 500) still resumes the run: the data decides the same size again.
+    assert main(["train", str(recipe), "--out", str(run), "--resume", "trainer.max_steps=3"]) == 0
 
 
 class Planted:

@@ -129,6 +129,8 @@ class TextPlugin(vaekit.Plugin):
         # never shift under a checkpoint and its folder is never rewritten.
         if has_tokenizer(assets):
             tokenizer = load_tokenizer(assets)
+            if data.tokenizer != "hf" and tokenizer.vocab_size < data.vocab_size:  # the first run said so already
+                data.vocab_size = tokenizer.vocab_size  # so --resume with the user's recipe matches recipe.yaml
         else:
             tokenizer = build_tokenizer(data, sentences["train"], seed)
             tokenizer.save(assets)

@@ -239,8 +239,9 @@ def build_tokenizer(data_cfg, train_sentences: list[str], seed: int = 0) -> Toke
         return HuggingFaceTokenizer(data_cfg.hf_tokenizer)
     if tokenizer.vocab_size < data_cfg.vocab_size:
         log.warning("data.vocab_size=%d: %s supports only %d %s tokenizer entries (specials included); the model "
-                    "uses %d", data_cfg.vocab_size, data_cfg.train, tokenizer.vocab_size, tokenizer.kind,
-                    tokenizer.vocab_size)
+                    "uses %d (recorded in the run's recipe.yaml)", data_cfg.vocab_size, data_cfg.train,
+                    tokenizer.vocab_size, tokenizer.kind, tokenizer.vocab_size)
+        data_cfg.vocab_size = tokenizer.vocab_size  # the trainer writes the resolved recipe after the data is built
     return tokenizer
 
 
