@@ -131,11 +131,10 @@ def pythae_worker(steps: int) -> None:
     """Inside the pythae venv: train the image plugin's network with pythae; print images/s as JSON."""
     sys.path[:0] = [str(REPO), str(REPO / "plugins" / "image")]  # vaekit and the plugin, not installed here
     from pythae.models import VAE, VAEConfig
-    from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseEncoder
     from pythae.pipelines import TrainingPipeline
     from pythae.trainers import BaseTrainerConfig
     from pythae.trainers.base_trainer.base_trainer import BaseTrainer
+    from pythae_nets import Decoder, Encoder  # benchmarks/ is on sys.path when run as a script
     from vaekit_image import plugin
 
     from vaekit.checkpoint import build_model
@@ -148,22 +147,6 @@ def pythae_worker(steps: int) -> None:
     n = steps * recipe.trainer.batch_size
     images = torch.bernoulli(data.train.images[:n].float() / 255.0)
 
-    class Encoder(BaseEncoder):
-        def __init__(self, encoder):
-            super().__init__()
-            self.encoder = encoder
-
-        def forward(self, x):
-            q = self.encoder(x)
-            return ModelOutput(embedding=q.mean, log_covariance=q.logvar)
-
-    class Decoder(BaseDecoder):
-        def __init__(self, decoder):
-            super().__init__()
-            self.decoder = decoder
-
-        def forward(self, z):
-            return ModelOutput(reconstruction=torch.sigmoid(self.decoder.params(z)))
 
     vae = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=recipe.model.latent_dim, reconstruction_loss="bce"),
               encoder=Encoder(model.encoder), decoder=Decoder(model.decoder))

@@ -47,10 +47,9 @@ def pythae_worker(args) -> None:
 
     sys.path[:0] = [str(REPO), str(REPO / "plugins" / "image")]  # vaekit and the plugin, not installed there
     from pythae.models import VAE_IAF, VAMP, VAE_IAF_Config, VAMPConfig
-    from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseEncoder
     from pythae.pipelines import TrainingPipeline
     from pythae.trainers import BaseTrainerConfig
+    from pythae_nets import Decoder, Encoder  # benchmarks/ is on sys.path when run as a script
     from vaekit_image import plugin
 
     from vaekit.checkpoint import build_model
@@ -63,22 +62,6 @@ def pythae_worker(args) -> None:
     train_images = torch.bernoulli(data.train.images.float() / 255.0)
     test_images = torch.bernoulli(data.test.images[:args.test_examples].float() / 255.0)
 
-    class Encoder(BaseEncoder):
-        def __init__(self, encoder):
-            super().__init__()
-            self.encoder = encoder
-
-        def forward(self, x):
-            q = self.encoder(x)
-            return ModelOutput(embedding=q.mean, log_covariance=q.logvar)
-
-    class Decoder(BaseDecoder):
-        def __init__(self, decoder):
-            super().__init__()
-            self.decoder = decoder
-
-        def forward(self, z):
-            return ModelOutput(reconstruction=torch.sigmoid(self.decoder.params(z)))
 
     batch = rec.trainer.batch_size
     steps_per_epoch = len(train_images) // batch
