@@ -24,60 +24,16 @@ import time
 from pathlib import Path
 
 import torch
+from budget_training import train_for_budget  # benchmarks/ is on sys.path when run as a script
 from torch.utils.data import DataLoader
 from vaekit_speech import plugin
 
 import vaekit
-from vaekit.batch import to_device
 from vaekit.checkpoint import build_model
 from vaekit.evaluate import evaluate
-from vaekit.trainer import lr_factor, make_objective, seed_everything
+from vaekit.trainer import seed_everything
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def train_for_budget(recipe, bundle, model, budget: float, clock=time.process_time) -> dict:
-    """Train until `budget` seconds of `clock` (process CPU time by default) are spent; returns timing facts."""
-    cfg = recipe.trainer
-    loader = DataLoader(bundle.train, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                        collate_fn=bundle.collate, generator=torch.Generator().manual_seed(recipe.seed))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total_steps = 10**9  # re-estimated from the speed of the first steps
-    objective = None
-    step, epochs, epoch_seconds = 0, 0, []
-    cpu_start, wall_start, clock_start = time.process_time(), time.perf_counter(), clock()
-    model.train()
-    while clock() - clock_start < budget:
-        epoch_wall = time.perf_counter()
-        for batch in loader:
-            if step == 20:  # enough steps to time one: plan the schedules over the whole budget
-                per_step = (clock() - clock_start) / step
-                total_steps = max(step + 1, int(budget / per_step))
-                objective = None
-            if objective is None:
-                objective = make_objective(recipe, total_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_factor(step, cfg.warmup_steps, total_steps, cfg.lr_schedule,
-                                                 cfg.min_lr_ratio)
-            batch = to_device(batch, model.device)
-            terms = model(batch["x"], batch.get("c"), objective=objective, step=step)
-            optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            step += 1
-            if clock() - clock_start >= budget:
-                break
-        else:
-            epochs += 1
-            epoch_seconds.append(time.perf_counter() - epoch_wall)
-    model.eval()
-    return {"steps": step, "epochs_completed": epochs, "cpu_seconds": time.process_time() - cpu_start,
-            "wall_seconds": time.perf_counter() - wall_start,
-            "wall_seconds_per_epoch": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else None,
-            "cpu_seconds_per_epoch": (time.process_time() - cpu_start) / max(1e-9, step / len(loader)),
-            "last_train_loss": terms.loss.item()}
 
 
 def run_recipe(name: str, args, overrides: list[str]) -> dict:

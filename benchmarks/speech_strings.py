@@ -30,6 +30,7 @@ from pathlib import Path
 
 import soundfile as sf
 import torch
+from budget_training import train_for_budget  # benchmarks/ is on sys.path when run as a script
 from torch.utils.data import DataLoader
 from vaekit_speech import plugin
 from vaekit_speech.audio import write_audio
@@ -42,54 +43,26 @@ import vaekit
 from vaekit.batch import to_device
 from vaekit.checkpoint import build_model
 from vaekit.evaluate import evaluate
-from vaekit.trainer import lr_factor, make_objective, seed_everything
+from vaekit.trainer import seed_everything
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def train_for_budget(recipe, bundle, model, budget_seconds: float, max_steps: int | None) -> dict:
-    """Train for budget_seconds of wall time (cosine schedule planned from the first steps' speed)."""
+def train_strings(recipe, bundle, model, budget_seconds: float, max_steps: int | None) -> dict:
+    """Train for budget_seconds of wall time (schedules planned from the first steps' speed); audio seconds too."""
     cfg, info = recipe.trainer, bundle.info
     hop_seconds = info["data"]["hop_length"] / info["sample_rate"]
-    loader = DataLoader(bundle.train, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                        collate_fn=bundle.collate, generator=torch.Generator().manual_seed(recipe.seed))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total_steps, objective = max_steps or 10**9, None
-    step, audio_seconds = 0, 0.0
-    cpu_start, wall_start = time.process_time(), time.perf_counter()
-    model.train()
-    while True:
-        for batch in loader:
-            if step == 20 and not max_steps:  # plan the schedules over the whole budget
-                per_step = (time.perf_counter() - wall_start) / step
-                total_steps = max(step + 1, int(budget_seconds / per_step))
-                objective = None
-            if objective is None:
-                objective = make_objective(recipe, total_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_factor(step, cfg.warmup_steps, total_steps, cfg.lr_schedule,
-                                                 cfg.min_lr_ratio)
-            batch = to_device(batch, model.device)
-            terms = model(batch["x"], batch.get("c"), objective=objective, step=step)
-            optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            audio_seconds += float(batch["x"]["mask"].sum()) * hop_seconds
-            step += 1
-            if time.perf_counter() - wall_start >= budget_seconds or step >= total_steps:
-                break
-        if time.perf_counter() - wall_start >= budget_seconds or step >= total_steps:
-            break
-    if model.device.type == "cuda":
-        torch.cuda.synchronize()
-    cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
-    model.eval()
-    return {"steps": step, "epochs": step * cfg.batch_size / len(bundle.train), "train_wall_seconds": wall,
-            "train_cpu_seconds": cpu, "audio_seconds_trained": audio_seconds,
-            "audio_seconds_per_cpu_second": audio_seconds / max(cpu, 1e-9),
-            "audio_seconds_per_wall_second": audio_seconds / max(wall, 1e-9), "last_train_loss": terms.loss.item()}
+    audio = [0.0]
+
+    def count(batch):  # seconds of audio in the batch: its valid frames times the hop
+        audio[0] += float(batch["x"]["mask"].sum()) * hop_seconds
+
+    timing = train_for_budget(recipe, bundle, model, budget_seconds, time.perf_counter, max_steps, count)
+    cpu, wall = timing["cpu_seconds"], timing["wall_seconds"]
+    return {"steps": timing["steps"], "epochs": timing["steps"] * cfg.batch_size / len(bundle.train),
+            "train_wall_seconds": wall, "train_cpu_seconds": cpu, "audio_seconds_trained": audio[0],
+            "audio_seconds_per_cpu_second": audio[0] / max(cpu, 1e-9),
+            "audio_seconds_per_wall_second": audio[0] / max(wall, 1e-9), "last_train_loss": timing["last_train_loss"]}
 
 
 class Tally:
@@ -244,7 +217,7 @@ def main() -> None:
     model = build_model(plugin, recipe.model, bundle.info, assets).to(args.device)
     print(f"{len(bundle.train)} train / {len(bundle.test)} test strings ({bundle.info['strings']}), "
           f"{sum(p.numel() for p in model.parameters()):,} parameters, data built in {load_seconds:.0f} s", flush=True)
-    timing = train_for_budget(recipe, bundle, model, 60 * args.max_minutes, args.max_steps)
+    timing = train_strings(recipe, bundle, model, 60 * args.max_minutes, args.max_steps)
     print(f"trained {timing['steps']} steps ({timing['epochs']:.1f} epochs) in {timing['train_wall_seconds']:.0f} s",
           flush=True)
     model.save_pretrained(args.work / "model")
