@@ -104,7 +104,7 @@ def plain_loop_images_per_s(model, recipe, images: torch.Tensor, seconds: float,
         loss.backward()
         optimizer.step()
         steps += 1
-        if steps == 5:  # warm-up steps are not timed
+        if started is None and steps == 5:  # warm-up steps are not timed
             if device.type == "cuda":
                 torch.cuda.synchronize()
             started, steps = time.perf_counter(), 0
