@@ -56,6 +56,25 @@ def test_writes_never_follow_a_link_planted_in_the_run(points_recipe, run, tmp_p
     assert victim.read_text() == "precious\n" and target.is_symlink()
 
 
+def test_a_folder_link_planted_in_the_run_is_refused_too(points_recipe, run, tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "recipe.yaml").write_text("plugin: points\n")  # a decoy: the link must not pass for a run folder
+    (run / "outputs").mkdir(exist_ok=True)
+    (run / "outputs" / "sample").symlink_to(elsewhere, target_is_directory=True)
+    capsys.readouterr()
+    assert main(["sample", str(run), "-n", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{run / 'outputs' / 'sample'}: is a symbolic link inside a run folder" in err
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["recipe.yaml"]  # nothing written through the link
+    # An output folder of the user's own choosing, outside the run, may be reached through a link.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (tmp_path / "mine-link").symlink_to(mine, target_is_directory=True)
+    assert main(["sample", str(run), "-n", "3", "-o", str(tmp_path / "mine-link")]) == 0
+    assert (mine / "samples.csv").is_file()
+
+
 def test_safe_io_refuses_links_and_replaces_whole_files(tmp_path):
     victim = tmp_path / "victim"
     victim.write_text("keep")

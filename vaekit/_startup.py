@@ -1,8 +1,10 @@
-"""Ctrl-C while the `vaekit` command is still importing torch ends it quietly, not with a traceback.
+"""Ctrl-C (or SIGTERM, SIGHUP) while the `vaekit` command is still importing torch: one line, no traceback.
 
 `vaekit ...` and `python -m vaekit ...` import the whole engine before main() runs; imported first
 by vaekit/__init__.py, this makes SIGINT during that time print one line and exit 130. main()
-puts Python's own handler back. Importing vaekit from other code changes nothing.
+puts Python's own SIGINT handler back, and for SIGTERM and SIGHUP one that unwinds first (raise_stopped:
+one line after the progress bars close, exit 128 + the signal); train's trainer checkpoints first.
+Importing vaekit from other code changes nothing.
 """
 
 from __future__ import annotations
@@ -12,9 +14,23 @@ import sys
 from pathlib import Path
 
 
-def _quit(signum, frame):
-    print("vaekit: interrupted", file=sys.stderr)
-    raise SystemExit(130)
+def quit_quietly(signum, frame):
+    name = signal.Signals(signum).name
+    print("vaekit: interrupted" if signum == signal.SIGINT else f"vaekit: stopped by {name}", file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during a verb: str() is the line to print, once progress bars are closed."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+def raise_stopped(signum, frame):
+    """The handler main() installs: unwind (closing bars and files), then main() prints the line."""
+    raise Stopped(f"vaekit: stopped by {signal.Signals(signum).name}", signum)
 
 
 def started_as_command() -> bool:
@@ -23,5 +39,9 @@ def started_as_command() -> bool:
     return first == "-m" or Path(first).name == "vaekit"
 
 
-if started_as_command() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _quit)
+if started_as_command():
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, quit_quietly)
+    for _name in ("SIGTERM", "SIGHUP"):  # a verb that is not training: one line, not a silent death
+        if hasattr(signal, _name) and signal.getsignal(getattr(signal, _name)) is signal.SIG_DFL:
+            signal.signal(getattr(signal, _name), quit_quietly)

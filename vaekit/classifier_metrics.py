@@ -23,6 +23,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .safe_io import atomic_write_bytes, atomic_write_text
+
 
 def cache_key(settings: dict) -> str:
     """A short hash of the JSON settings a classifier was trained on (any change gives a new key)."""
@@ -37,7 +39,7 @@ def cached_classifier(make: Callable[[], nn.Module], fit: Callable[[nn.Module], 
     KEY = cache_key(settings): a classifier is reused only for exactly the settings it was trained
     on (data, examples, epochs, ...); NAME-KEY.json beside the weights records those settings.
     """
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
 
     classifier = make()
     path = Path(cache_dir) / f"{name}-{cache_key(settings)}.safetensors" if cache_dir is not None else None
@@ -51,10 +53,8 @@ def cached_classifier(make: Callable[[], nn.Module], fit: Callable[[nn.Module], 
     classifier.eval()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_file({k: v.detach().cpu().contiguous() for k, v in classifier.state_dict().items()}, str(tmp))
-        tmp.replace(path)
-        path.with_suffix(".json").write_text(json.dumps(settings, sort_keys=True, indent=1, default=str) + "\n")
+        atomic_write_bytes(path, save({k: v.detach().cpu().contiguous() for k, v in classifier.state_dict().items()}))
+        atomic_write_text(path.with_suffix(".json"), json.dumps(settings, sort_keys=True, indent=1, default=str) + "\n")
     return classifier
 
 

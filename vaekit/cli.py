@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from . import __version__, _startup
 from .checkpoint import CheckpointError, load, read_json, resolve_model_dir
 from .memory import keep_freed_memory
 from .plugin import PluginError, get_plugin, list_plugins, plugin_status, plugins_with_verb, report_skipped
@@ -151,6 +151,13 @@ def cmd_train(argv: list[str]) -> int:
                 previous[signum] = signal.signal(signum, stop_while_setting_up)
     try:
         summary = train(recipe, run_dir, resume=args.resume)
+    except Interrupted:
+        # The run stopped on a signal and its checkpoint is written: one that comes now changes nothing.
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
+        previous = {}
+        raise
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -354,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if threading.current_thread() is threading.main_thread():  # start-up is over (see vaekit/_startup.py)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        for name in ("SIGTERM", "SIGHUP"):
+            if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) is _startup.quit_quietly:
+                signal.signal(getattr(signal, name), _startup.raise_stopped)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2

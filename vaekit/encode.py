@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .batch import to_device
+from .safe_io import atomic_open, atomic_write_text
 
 FILES_PER_BATCH = 256
 
@@ -86,7 +87,8 @@ def plot_codes(points: np.ndarray, labels: list[str] | None, path: Path, title: 
             ax.legend(markerscale=3, fontsize=8, loc="best")
     ax.set(title=title, xlabel="PC 1", ylabel="PC 2")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, dpi=120, format="png")
     plt.close(fig)
     return path
 
@@ -113,11 +115,12 @@ def write_codes(codes: np.ndarray, labels: list[str] | None, out: Path, title: s
     if out.suffix != ".npy":
         raise ValueError(f"-o {out}: expected a .npy file name")
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, codes.astype(np.float32))
+    with atomic_open(out, "wb") as f:  # never through a link planted in the run folder
+        np.save(f, codes.astype(np.float32))
     written = [out]
     if labels is not None:
         label_file = out.with_suffix(".labels.txt")
-        label_file.write_text("".join(f"{lab}\n" for lab in labels))
+        atomic_write_text(label_file, "".join(f"{lab}\n" for lab in labels))
         written.append(label_file)
     written.append(plot_codes(pca_2d(codes), labels, out.with_suffix(".png"), title))
     return written

@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from .model import VAE
+from .safe_io import atomic_write_text
 
 ENTRY_POINT_GROUP = "vaekit.plugins"
 
@@ -198,7 +199,7 @@ def report_skipped(data: DataBundle, run_dir: Path | None) -> Path | None:
     if run_dir is not None:
         listing = Path(run_dir) / SKIPPED_FILES
         listing.parent.mkdir(parents=True, exist_ok=True)
-        listing.write_text("".join(line.replace("\n", " ") + "\n" for line in data.skipped), encoding="utf-8")
+        atomic_write_text(listing, "".join(line.replace("\n", " ") + "\n" for line in data.skipped))
     paths = [line.split(": ", 1)[0] for line in data.skipped]
     where = f"; every one with its reason in {listing}" if listing else ""
     print(f"vaekit: skipped {len(paths)} unreadable data file(s): {name_files(paths)}{where}", file=sys.stderr,

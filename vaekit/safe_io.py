@@ -37,11 +37,25 @@ def describe(exc: OSError) -> str:
     return reasons.get(exc.errno, exc.strerror or str(exc))
 
 
+RUN_MARKERS = ("recipe.yaml", "config.json")  # a run folder, or a checkpoint / pretrained folder
+
+
 def refuse_link(path: Path) -> None:
-    """WriteError if path is a symbolic link (dangling or not)."""
+    """WriteError if path, or a folder between it and the run folder it lies in, is a symbolic link."""
+    path = Path(path)
     if os.path.islink(path):
         raise WriteError(path, "is a symbolic link; vaekit does not write through links in a run folder "
                                "(remove the link or choose another output)")
+    link = None  # the first folder above path that is a link (a planted RUN/outputs -> /elsewhere, say)
+    for parent in path.absolute().parents:
+        if os.path.islink(parent):
+            link = link or parent
+        elif any(os.path.isfile(parent / marker) for marker in RUN_MARKERS):  # the run folder path lies in
+            if link is not None:
+                raise WriteError(link, "is a symbolic link inside a run folder; vaekit does not write through it "
+                                       "(remove the link or choose another output)")
+            return
+    # Not inside a run folder: the user's own output folder may well be reached through links.
 
 
 @contextlib.contextmanager

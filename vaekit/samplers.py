@@ -15,10 +15,11 @@ import math
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
 from .batch import to_device
+from .safe_io import atomic_write_bytes, atomic_write_text
 
 
 class FullGaussianMixture:
@@ -128,7 +129,7 @@ def gmm_prior(model, run_dir: Path, dataset, collate=None, components: int = 10,
     points = encode_means(model, dataset, collate, max_examples=max_examples)
     params, log_lik = fit_gmm(points, components)
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in params.items()}, str(weights_path))
-    meta_path.write_text(json.dumps({**record, "n_examples": points.shape[0], "units": points.shape[1],
-                                     "mean_log_likelihood_nats": log_lik}, indent=2))
+    atomic_write_bytes(weights_path, save({k: v.contiguous() for k, v in params.items()}))  # never through a link
+    atomic_write_text(meta_path, json.dumps({**record, "n_examples": points.shape[0], "units": points.shape[1],
+                                            "mean_log_likelihood_nats": log_lik}, indent=2))
     return FittedPrior({k: v.to(model.device) for k, v in params.items()}, model.latent_shape), meta_path

@@ -19,6 +19,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from vaekit.safe_io import atomic_write_bytes, atomic_write_text
+
 MANIFEST = "tokenizer.json"
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 log = logging.getLogger("vaekit.text")
@@ -91,7 +93,7 @@ class WordVocabulary(Tokenizer):
         return " ".join(self.words[i] for i in ids if i not in skip)
 
     def save(self, folder: Path) -> None:
-        (folder / "vocab.txt").write_text("\n".join(self.words) + "\n", encoding="utf-8")
+        atomic_write_text(folder / "vocab.txt", "\n".join(self.words) + "\n")
         _write_manifest(folder, {"kind": self.kind, "file": "vocab.txt", "lowercase": self.lowercase})
 
     @classmethod
@@ -149,7 +151,7 @@ class SentencePieceTokenizer(Tokenizer):
         return self.sp.decode([int(i) for i in ids if i not in skip])
 
     def save(self, folder: Path) -> None:
-        (folder / "spm.model").write_bytes(self.model_proto)
+        atomic_write_bytes(folder / "spm.model", self.model_proto)
         _write_manifest(folder, {"kind": self.kind, "file": "spm.model"})
 
     @classmethod
@@ -222,7 +224,7 @@ TOKENIZERS = {cls.kind: cls for cls in (WordVocabulary, SentencePieceTokenizer, 
 
 
 def _write_manifest(folder: Path, manifest: dict) -> None:
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
 def build_tokenizer(data_cfg, train_sentences: list[str], seed: int = 0) -> Tokenizer:

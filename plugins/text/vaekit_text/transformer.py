@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 import vaekit
+from vaekit.safe_io import atomic_write_text
 
 from .decoding import autoregress, chunked_rows, decoder_inputs, real_tokens, sentence_log_prob
 
@@ -68,7 +69,7 @@ class TransformerEncoder(nn.Module):
             # rebuilt (and its trained weights loaded) where that folder does not exist.
             self.bert = _pretrained_encoder(cfg.pretrained_encoder)
             if assets.is_dir() and not saved.exists():
-                saved.write_text(self.bert.config.to_json_string())
+                atomic_write_text(saved, self.bert.config.to_json_string())
         elif cfg.pretrained_encoder and saved.is_file():
             self.bert = AutoModel.from_config(AutoConfig.for_model(**json.loads(saved.read_text())))
         elif cfg.pretrained_encoder:
