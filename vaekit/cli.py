@@ -26,6 +26,7 @@ from .checkpoint import CheckpointError, load, read_json, resolve_model_dir
 from .memory import keep_freed_memory
 from .plugin import PluginError, get_plugin, list_plugins, plugin_status, plugins_with_verb, report_skipped
 from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
+from .recipe import one_line as cut_to_one_line
 from .safe_io import atomic_write_text
 
 RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate", "encode")
@@ -38,7 +39,7 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: the mistake and where to look, not the whole usage block."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())[:1000]} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {cut_to_one_line(message, MAX_ERROR)} (see {self.prog} --help)\n")
 
 
 def at_least(low: int):
@@ -335,9 +336,8 @@ MAX_ERROR = 1000  # characters of an error line; recipe errors already quote at 
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception's message as one line of at most MAX_ERROR characters (a library's may span many)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= MAX_ERROR else text[:MAX_ERROR] + f"... ({len(text):,} characters)"
+    """An exception's message as one error line of at most MAX_ERROR characters."""
+    return cut_to_one_line(exc, MAX_ERROR)
 
 
 USAGE = """usage: vaekit VERB ...

@@ -22,6 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from .model import VAE
+from .recipe import one_line
 from .safe_io import atomic_write_text
 
 ENTRY_POINT_GROUP = "vaekit.plugins"
@@ -165,7 +166,7 @@ def get_plugin(name: str) -> Plugin:
     except BaseException as exc:  # noqa: BLE001  third-party import code may even call sys.exit: report it
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise PluginError(f"plugin {name!r} from {entry.distribution} failed to import: "
-                          f"{' '.join(detail.split())[:300]}") from exc
+                          f"{one_line(detail, 300)}") from exc
     if isinstance(plugin, type):
         try:
             plugin = plugin()
@@ -173,7 +174,7 @@ def get_plugin(name: str) -> Plugin:
             raise
         except BaseException as exc:  # noqa: BLE001  a constructor is third-party code too
             raise PluginError(f"plugin {name!r} ({entry.value}) failed to start: {type(exc).__name__}: "
-                              f"{' '.join(str(exc).split())[:300]}") from None
+                              f"{one_line(exc, 300)}") from None
     if not isinstance(plugin, Plugin):
         raise PluginError(f"plugin {name!r} ({entry.value}) is a {type(plugin).__name__}, not a vaekit.Plugin")
     plugin.name = name  # the entry-point name is what recipes and checkpoints record and look up again

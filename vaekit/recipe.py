@@ -135,10 +135,15 @@ class Recipe:
         return out
 
 
+def one_line(message: Any, limit: int = MAX_QUOTE) -> str:
+    """A message (or an exception's) on one line, cut to limit characters: a library's may span many."""
+    text = " ".join(str(message).split()) or (type(message).__name__ if isinstance(message, BaseException) else "")
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def quote(value: Any) -> str:
-    """repr(value) (an exception's message on one line) cut to MAX_QUOTE characters, so an error stays one line."""
-    text = " ".join(str(value).split()) if isinstance(value, BaseException) else repr(value)
-    return text if len(text) <= MAX_QUOTE else f"{text[:MAX_QUOTE]}... ({len(text):,} characters)"
+    """repr(value) (an exception's message) on one line, cut to MAX_QUOTE characters, so an error stays one line."""
+    return one_line(value if isinstance(value, BaseException) else repr(value))
 
 
 # -- reading -------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ from .evaluate import autocast, evaluate
 from .kl_control import ControlledELBO, KLController
 from .objectives import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
 from .plugin import PluginError, get_plugin, report_skipped
-from .recipe import Recipe, RecipeError, read_yaml
+from .recipe import Recipe, RecipeError, one_line, read_yaml
 from .safe_io import WriteError, atomic_write_text, lock_folder, open_append, refuse_link
 from .schedules import KLSchedule
 
@@ -398,7 +398,7 @@ class Trainer:
                 self.objective.load_state_dict(state["objective"])
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise TrainingError(f"--resume: {folder / 'state.json'}: the optimizer, scheduler or RNG state does not "
-                                f"fit this model ({' '.join(str(exc).split())[:200]})") from None
+                                f"fit this model ({one_line(exc)})") from None
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.seconds_before = float(state.get("train_seconds", 0.0))
         self.saved_step = self.step

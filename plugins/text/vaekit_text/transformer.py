@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 import vaekit
+from vaekit.recipe import one_line
 from vaekit.safe_io import atomic_write_text
 
 from .decoding import autoregress, chunked_rows, decoder_inputs, real_tokens, sentence_log_prob
@@ -52,7 +53,7 @@ def _pretrained_encoder(folder: str) -> nn.Module:
         return AutoModel.from_pretrained(folder, local_files_only=True, use_safetensors=True)
     except (OSError, ValueError) as exc:
         raise ValueError(f"model.pretrained_encoder: {folder}: not a loadable encoder "
-                         f"({' '.join(str(exc).split())[:300]})") from None
+                         f"({one_line(exc, 300)})") from None
 
 
 class TransformerEncoder(nn.Module):
