@@ -43,3 +43,29 @@ def test_sample_with_the_gmm_sampler_fits_once_and_records_the_fit(points_recipe
     assert (run / "samplers" / "gmm-3.safetensors").stat().st_mtime_ns == stamp
     assert main(["sample", str(run), "--sampler", "gmm", "--components", "0"]) == 2
     assert "--components" in capsys.readouterr().err
+
+
+def test_a_recipe_with_latent_sampler_gmm_fits_it_when_training_ends_and_sample_uses_it(points_recipe, tmp_path,
+                                                                                       capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(points_recipe), "trainer.epochs=1", "latent.sampler=gmm", "latent.sampler_components=4",
+                 "latent.sampler_examples=500", "--out", str(run)]) == 0
+    record = json.loads((run / "samplers" / "gmm-4.json").read_text())
+    assert record["n_examples"] == 500 and record["checkpoint"] == "step-20"
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["sampler"] for r in logged if r["split"] == "sampler"] == ["gmm"]
+    assert (run / "samples" / "step-20-gmm4").is_dir()  # the fitted sampler's own draws, beside the prior's
+    stamp = (run / "samplers" / "gmm-4.safetensors").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["sample", str(run), "-n", "5", "-o", str(tmp_path / "s")]) == 0  # the recipe's sampler, reused
+    assert "gmm-4.json" in capsys.readouterr().err
+    assert (run / "samplers" / "gmm-4.safetensors").stat().st_mtime_ns == stamp
+    assert main(["sample", str(run), "-n", "5", "--sampler", "prior", "-o", str(tmp_path / "p")]) == 0
+    assert "sampler:" not in capsys.readouterr().err
+
+
+def test_latent_sampler_with_no_components_is_one_line(points_recipe, tmp_path, capsys):
+    code = main(["train", str(points_recipe), "latent.sampler=gmm", "latent.sampler_components=0",
+                 "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "sampler_components" in err and len(err.strip().splitlines()) == 1

@@ -97,11 +97,13 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
     if verb == "sample":
         p.add_argument("-n", "--num", type=at_least(1), default=16, help="number of samples (default 16)")
         p.add_argument("--condition", help="condition for a conditional model, e.g. 3 or speaker=jackson")
-        p.add_argument("--sampler", choices=["prior", "gmm"], default="prior",
-                       help="prior (default) or gmm: a Gaussian mixture fitted to the training set's codes, "
-                            "kept in RUN/samplers/")
-        p.add_argument("--components", type=int, default=10, help="gmm: mixture components (default 10)")
-        p.add_argument("--fit-examples", type=int, default=0, help="gmm: training examples to fit on (0 = all)")
+        p.add_argument("--sampler", choices=["prior", "gmm"],
+                       help="prior or gmm: a Gaussian mixture fitted to the training set's codes, kept in "
+                            "RUN/samplers/ (default: the recipe's latent.sampler, else prior)")
+        p.add_argument("--components", type=int,
+                       help="gmm: mixture components (default: latent.sampler_components, else 10)")
+        p.add_argument("--fit-examples", type=int,
+                       help="gmm: training examples to fit on, 0 = all (default: latent.sampler_examples, else 0)")
     if verb == "reconstruct":
         p.add_argument("inputs", nargs="+", help="input files (or sentences for text)")
         p.add_argument("--condition", help="decode under this condition (e.g. voice conversion)")
@@ -223,13 +225,24 @@ def _condition(args, model, plugin):
 def cmd_artifacts(verb: str, args, model, plugin) -> list[Path]:
     options = _plugin_options(args)
     if verb == "sample":
-        if args.sampler == "gmm":
+        if _sampler_choice(args, model) == "gmm":
             _use_gmm_sampler(args, model, plugin)
         return plugin.sample(model, args.num, _condition(args, model, plugin), _out_dir(args, verb), **options)
     if verb == "reconstruct":
         return plugin.reconstruct(model, args.inputs, _condition(args, model, plugin), _out_dir(args, verb),
                                   **options)
     return plugin.interpolate(model, args.a, args.b, _out_dir(args, verb), **options)
+
+
+def _sampler_choice(args, model) -> str:
+    """--sampler, else the run's latent.sampler; fills in --components and --fit-examples the same way."""
+    latent = model.config.get("latent") or {}
+    recorded = latent.get("sampler", "prior") == "gmm"
+    if args.components is None:
+        args.components = latent["sampler_components"] if recorded else 10
+    if args.fit_examples is None:
+        args.fit_examples = latent["sampler_examples"] if recorded else 0
+    return args.sampler or latent.get("sampler", "prior")
 
 
 def _use_gmm_sampler(args, model, plugin) -> None:

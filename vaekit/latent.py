@@ -6,6 +6,10 @@
       posterior: diagonal  # diagonal | iaf (inverse autoregressive flow on top of the diagonal Gaussian)
       flow_depth: 2        # iaf: autoregressive steps
       flow_hidden: 0       # iaf: MADE width (0 = max(2 x units, 16))
+      sampler: prior       # what `vaekit sample` draws from: prior | gmm (Ghosh et al. 2020: a full-covariance
+                           # mixture fitted to the training set's posterior means when training ends)
+      sampler_components: 10      # gmm: mixture components
+      sampler_examples: 10000     # gmm: training examples whose codes it is fitted to (0 = all)
 
 Every plugin (a third party's too) gets these: the plugin builds the encoder and decoder, the engine the rest.
 """
@@ -31,11 +35,16 @@ class LatentConfig:
     posterior: Literal["diagonal", "iaf"] = "diagonal"
     flow_depth: int = 2
     flow_hidden: int = 0
+    sampler: Literal["prior", "gmm"] = "prior"
+    sampler_components: int = 10
+    sampler_examples: int = 10000
     pseudo_input_shape: list[int] | None = None  # vamp: written by the engine (one example's shape) for reloading
 
     def __post_init__(self):
         if self.components < 1 or self.flow_depth < 1 or self.flow_hidden < 0:
             raise ValueError("components and flow_depth must be >= 1 and flow_hidden >= 0")
+        if self.sampler_components < 1 or self.sampler_examples < 0:
+            raise ValueError("sampler_components must be >= 1 and sampler_examples >= 0")
 
 
 def apply_latent_config(model, cfg: LatentConfig, dataset=None):
@@ -49,6 +58,10 @@ def apply_latent_config(model, cfg: LatentConfig, dataset=None):
             raise ValueError(f"latent.prior={cfg.prior}: needs a fixed-shape latent; this model's is {shape}")
         if model.conditional_prior and cfg.prior != "standard":
             raise ValueError(f"latent.prior={cfg.prior}: the model already has a learned conditional prior")
+    if cfg.sampler == "gmm" and (any(size is None for size in shape) or model.conditional_prior):
+        raise ValueError(f"latent.sampler=gmm: needs an unconditional model with a fixed-shape latent; this one "
+                         f"{'has a conditional prior' if model.conditional_prior else f'has shape {shape}'} "
+                         f"(use latent.sampler=prior)")
     if cfg.prior == "mog":
         model.prior_net = MixturePrior(shape, cfg.components)
     elif cfg.prior == "vamp":

@@ -115,7 +115,10 @@ def encode_means(model, dataset, collate=None, batch_size: int = 256, max_exampl
 def gmm_prior(model, run_dir: Path, dataset, collate=None, components: int = 10, max_examples: int = 0,
               checkpoint: str = "") -> tuple[FittedPrior, Path]:
     """The fitted mixture for this checkpoint, loaded from run_dir/samplers or fitted and saved there."""
-    if any(size is None for size in model.latent_shape) or model.conditional_prior:
+    from .priors import MixturePrior, VampPrior
+
+    conditional = model.conditional_prior and not isinstance(model.prior_net, (MixturePrior, VampPrior, FittedPrior))
+    if any(size is None for size in model.latent_shape) or conditional:
         raise ValueError("--sampler gmm: needs an unconditional model with a fixed-shape latent")
     folder = Path(run_dir) / "samplers"
     stem = folder / f"gmm-{components}"

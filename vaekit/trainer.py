@@ -462,18 +462,39 @@ class Trainer:
         self._barrier()
         return result
 
-    def _write_samples(self) -> None:
+    def _write_samples(self, name: str = "") -> None:
         if self.cfg.samples <= 0:
             return
         self.model.eval()
         try:
             with torch.no_grad():
                 self.plugin.sample(self.model, self.cfg.samples, None,
-                                   self.run_dir / "samples" / f"step-{self.step}")
+                                   self.run_dir / "samples" / (name or f"step-{self.step}"))
         except PluginError:
             pass  # this plugin writes no samples
         finally:
             self.model.train()
+
+    def _fit_sampler(self) -> None:
+        """latent.sampler=gmm: fit the mixture to the training codes of the last checkpoint, where `vaekit sample`
+        finds it, and write samples drawn from it beside the prior's."""
+        latent = self.recipe.latent
+        if latent.sampler != "gmm" or not self.is_main:
+            return self._barrier()
+        from .samplers import gmm_prior
+
+        started, prior = time.perf_counter(), self.model.prior_net
+        checkpoint = Path(self._last_checkpoint()).name
+        try:
+            self.model.prior_net, record = gmm_prior(self.model, self.run_dir, self.data.train, self.data.collate,
+                                                     latent.sampler_components, latent.sampler_examples, checkpoint)
+            self._log({"step": self.step, "split": "sampler", "sampler": "gmm", "file": str(record),
+                       "fit_seconds": round(time.perf_counter() - started, 1)})
+            if self.cfg.samples > 0:
+                self._write_samples(f"step-{self.step}-gmm{latent.sampler_components}")
+        finally:
+            self.model.prior_net = prior
+        self._barrier()
 
     # -- the loop ----------------------------------------------------------------------------------
     def fit(self) -> dict:
@@ -544,6 +565,7 @@ class Trainer:
             self.in_loop = False
             bar.close()
         final = self._evaluate() or {}
+        self._fit_sampler()
         note = self._warmup_note()
         if note and self.is_main:
             self._log({"step": self.step, "split": "note", "note": note})
