@@ -18,8 +18,9 @@ Parts (each prints its figures; one JSON line with all of them comes last):
   share of test images reconstructed under every other label that the classifier gives that label.
 - folder: an ImageFolder tree of MNIST's 10k test digits as grayscale PNGs in a temporary folder,
   `vaekit train recipes/image/folder.yaml data.root=DIR` with no other override (the recipe stops
-  itself after 10 minutes), then the share of its samples that an MNIST classifier recognises
-  (top class probability >= 0.9), beside the same share for real test digits.
+  itself after 10 minutes), then the share of its samples (`vaekit sample RUN`: the recipe's fitted mixture
+  sampler; the prior's draws reported beside) that an MNIST classifier recognises (top class probability
+  >= 0.9), beside the same share for real test digits.
 Targets: bits/dim <= 5.0; recon accuracy >= 0.8 x real; images/s >= 0.97 x plain; VAE fill and x2 SR
 (either SR model) >= 1 dB above mean fill and bicubic; MNIST transfer >= 0.9; folder samples recognised >= 0.8.
 """
@@ -288,6 +289,17 @@ def part_folder(args, work: Path, device) -> dict:
         return (probs.max(-1).values >= 0.9).float().mean().item()
 
     torch.manual_seed(0)
+    out["folder_prior_samples_recognised"] = recognised(model.sample(args.folder_samples))
+    latent = model.config.get("latent") or {}
+    if latent.get("sampler") == "gmm":  # what `vaekit sample RUN` draws: the mixture fitted when training ended
+        from vaekit.checkpoint import resolve_model_dir
+        from vaekit.samplers import gmm_prior
+
+        data = plugin.build_data(saved.data, seed=saved.seed, assets=run / "assets")
+        model.prior_net, record = gmm_prior(model, run, data.train, data.collate, latent["sampler_components"],
+                                            latent["sampler_examples"], resolve_model_dir(run).name)
+        out["folder_sampler"] = json.loads(record.read_text())
+        torch.manual_seed(0)
     out["folder_samples_recognised"] = recognised(model.sample(args.folder_samples))
     real, _ = test_pixels(mnist_bundle, args.folder_samples, device)
     out["folder_real_recognised"] = recognised(real)

@@ -70,3 +70,24 @@ def test_superres_decoder_starts_from_bicubic(tmp_path):
     c = torch.rand(2, 3, 16, 16)
     out = model.decode(torch.randn(2, 4), c)
     assert torch.allclose(out, bicubic(c, 32), atol=1e-5)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "discretized_logistic"])
+def test_vae_inpaint_recovers_a_box_the_decoder_can_explain(likelihood, tmp_path):
+    """An image the decoder makes from a known z, a box hidden: fitting z to the known pixels restores the box
+    far closer than the nearest-neighbour start, every known pixel is kept, and the weights get no gradients."""
+    from image_test_helpers import info, tiny_model
+    from vaekit_image.quality import vae_inpaint
+
+    torch.manual_seed(0)
+    model = tiny_model(info(16, channels=1), tmp_path, likelihood=likelihood, depth=2)
+    with torch.no_grad():
+        truth = model.decode(torch.randn(4, 4) * 0.5)
+    mask = box_mask(16, (4, 4, 12, 12))
+    start = nearest_fill(truth, mask)
+    filled = vae_inpaint(model, truth, mask, iterations=200)
+    assert torch.equal(filled[..., ~mask[0, 0]], truth[..., ~mask[0, 0]])
+    hole = mask[0, 0]
+    error_start, error_filled = (start - truth)[..., hole].abs().mean(), (filled - truth)[..., hole].abs().mean()
+    assert error_filled < 0.5 * error_start, (error_filled, error_start)  # measured: 0.33 and 0.24 of it
+    assert all(p.grad is None for p in model.parameters())

@@ -257,16 +257,15 @@ def parse_box(text: str, size: int) -> tuple[int, int, int, int]:
     return x0, y0, x1, y1
 
 
-@torch.no_grad()
 def inpaint(model: VAE, image: str, out_dir: Path, box: str | None = None, mask: str | None = None,
-            iterations: int = 30, label: str | None = None) -> list[Path]:
-    """Fill the masked region of image by iterated encode/decode; every unmasked pixel is copied unchanged.
+            iterations: int = 50, label: str | None = None) -> list[Path]:
+    """Fill the masked region of image; every unmasked pixel is copied unchanged (quality.vae_inpaint).
 
     Writes inpainted.png (the filled image at the model's size) and inpaint.png (input with the region
-    greyed, then the result). Each iteration re-encodes the current guess and replaces only the masked
-    pixels with the decoder's mean, so the known pixels steer the latent towards a consistent fill.
-    Random draws come from torch's global RNG (`vaekit inpaint --seed`).
+    greyed, then the result).
     """
+    from .quality import vae_inpaint
+
     info = model_info(model)
     if (box is None) == (mask is None):
         raise ValueError("inpaint: give exactly one of --box x0,y0,x1,y1 or --mask MASK.png")
@@ -279,17 +278,8 @@ def inpaint(model: VAE, image: str, out_dir: Path, box: str | None = None, mask:
     else:
         region = load_mask(mask, size).to(model.device)
     known = original.float()[None] / 255.0
-    current = torch.where(region, torch.full_like(known, 0.5), known)
-    iterations = max(1, iterations)
-    settle = min(5, iterations)
-    for i in range(iterations):
-        c = _conditions_for(model, current, label)
-        posterior = model.posterior(current, c)
-        # Sampled latents first (a pseudo-Gibbs walk that escapes the flat grey start), then the
-        # posterior mean for the last rounds so the fill settles on a clean, likely completion.
-        z = posterior.sample() if i < iterations - settle else posterior.mean
-        current = torch.where(region, model.decode(z, c), known)
-    result = torch.where(region, (current[0] * 255).round().to(torch.uint8), original)
+    filled = vae_inpaint(model, known, region, _conditions_for(model, known, label), max(1, iterations))
+    result = torch.where(region, (filled[0] * 255).round().to(torch.uint8), original)
     out_dir = Path(out_dir)
     shown = torch.where(region, torch.full_like(known, 0.5), known)
     return [save_png(result, out_dir / "inpainted.png"),

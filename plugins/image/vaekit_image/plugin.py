@@ -193,12 +193,13 @@ def _inpaint_arguments(parser) -> None:
     parser.add_argument("image", help="image file to complete (resized to the model's size)")
     parser.add_argument("--box", help="region to fill as x0,y0,x1,y1 in model-size pixels (x1, y1 exclusive)")
     parser.add_argument("--mask", help="mask image: white (> 127) marks the region to fill")
-    parser.add_argument("--iterations", type=at_least(1), default=30, help="encode/decode rounds (default 30)")
+    parser.add_argument("--iterations", type=at_least(1), default=50,
+                        help="optimiser steps fitting the latent to the known pixels (default 50)")
     parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
 
 
 def _run_inpaint(model, plugin, args) -> list[Path]:
-    """Fill a masked region of an image by iterated encoding and decoding (inpaint.png)."""
+    """Fill a masked region of an image with the decoded latent that fits its known pixels (inpaint.png)."""
     return artifacts.inpaint(model, args.image, _out_dir(args, "inpaint"), box=args.box, mask=args.mask,
                              iterations=args.iterations, label=args.label)
 
