@@ -54,12 +54,21 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+REUSE = False  # --reuse: a run folder that already holds a checkpoint is measured again, not retrained
+
+
 def train_recipe(name: str, run: Path, overrides: list[str]):
     """Train recipes/image/NAME.yaml into run with overrides; (model, plugin, recipe, seconds)."""
     recipe = load_recipe(str(RECIPES / f"{name}.yaml"), overrides)
     started = time.perf_counter()
-    train(recipe, run)
-    seconds = time.perf_counter() - started
+    if REUSE and (run / "checkpoints").is_dir():
+        log(f"{name}: reusing {run}")
+        from vaekit.checkpoint import checkpoints
+
+        seconds = json.loads((checkpoints(run)[-1] / "state.json").read_text()).get("train_seconds", float("nan"))
+    else:
+        train(recipe, run)
+        seconds = time.perf_counter() - started
     model, plugin = vaekit.load(run, device=resolve_device(recipe.trainer.device))  # where it trained (cuda, say)
     return model.eval(), plugin, load_recipe(str(run / "recipe.yaml"), []), seconds
 
@@ -330,15 +339,21 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, help="runs and caches (default: a temporary folder)")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     parser.add_argument("--smoke", action="store_true", help="tiny everything: checks the script end to end")
+    parser.add_argument("--cifar-set", dest="cifar_overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="overrides of cifar10.yaml and cifar10_superres.yaml, e.g. model.latent_shape=spatial")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --work-dir: measure runs already trained there again instead of retraining")
     args = parser.parse_args()
-    args.cifar_overrides, args.transfer_overrides, args.folder_overrides = [], [], []
+    global REUSE
+    REUSE = args.reuse
+    args.transfer_overrides, args.folder_overrides = [], []
     if args.smoke:
         args.max_minutes = args.transfer_minutes = args.sr_minutes = 0.2
         args.iw_samples, args.test_examples, args.quality_examples, args.transfer_examples = 2, 200, 100, 100
         args.classifier_examples, args.classifier_epochs, args.folder_samples, args.speed_seconds = 500, 1, 100, 2
         short = ["trainer.max_steps=20", "trainer.eval_every=10", "trainer.log_every=5", "trainer.samples=0",
                  "data.max_train_examples=2000"]
-        args.cifar_overrides = args.transfer_overrides = short
+        args.cifar_overrides, args.transfer_overrides = args.cifar_overrides + short, short
         args.folder_overrides = short + ["trainer.max_minutes=0.2"]
     if args.folder_minutes:
         args.folder_overrides.append(f"trainer.max_minutes={args.folder_minutes}")

@@ -59,12 +59,14 @@ def test_downsample_and_bicubic():
     assert torch.allclose(up[..., 4:12, 4:12], ramp[..., 4:12, 4:12], atol=1e-4)
 
 
-def test_superres_decoder_starts_from_bicubic(tmp_path):
+@pytest.mark.parametrize("lowres_layers", [0, 3])
+def test_superres_decoder_starts_from_bicubic(lowres_layers, tmp_path):
     from image_test_helpers import info, tiny_model
     from torch import nn
 
     model = tiny_model(info(32, channels=3, condition="lowres", lowres_factor=2), tmp_path,
-                       likelihood="discretized_logistic", depth=3, conditional_prior=True)
+                       likelihood="discretized_logistic", depth=3, conditional_prior=True, lowres_layers=lowres_layers)
+    assert len(model.decoder.lowres_net) == 2 * lowres_layers
     nn.init.zeros_(model.decoder.out.weight)
     nn.init.zeros_(model.decoder.out.bias)  # no learned detail: the output is the base alone
     c = torch.rand(2, 3, 16, 16)

@@ -67,8 +67,13 @@ class ImageModelConfig:
     # vector: z [latent_dim]; spatial: an AutoencoderKL-shaped feature map z [latent_channels, S/f, S/f], f = 2**depth
     latent_shape: Literal["vector", "spatial"] = "vector"
     latent_channels: int = 4
+    # lowres condition: full-size conv layers (width channels) that read the blown-up low-res image before the
+    # decoder's output layer; 0 = that layer sees the image itself (older runs)
+    lowres_layers: int = 0
 
     def __post_init__(self):
+        if self.lowres_layers < 0:
+            raise ValueError(f"lowres_layers: expected 0 or more, got {self.lowres_layers}")
         for name in ("latent_dim", "width", "depth"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")

@@ -140,7 +140,14 @@ class ImageDecoder(nn.Module):
                 layers += [nn.ConvTranspose2d(width, out, 4, stride=2, padding=1), nn.SiLU()]
         self.upsample = nn.Sequential(*layers)
         n_params = self.channels * self.likelihood.params_per_channel
-        self.out = nn.Conv2d(cfg.width + (self.channels if self.lowres else 0), n_params, 3, padding=1)
+        lowres_width = 0
+        if self.lowres:  # super-resolution: a few full-size layers read the low-res image (SRCNN-like)
+            reads = []
+            for i in range(cfg.lowres_layers):
+                reads += [nn.Conv2d(self.channels if i == 0 else cfg.width, cfg.width, 3, padding=1), nn.SiLU()]
+            self.lowres_net = nn.Sequential(*reads)
+            lowres_width = cfg.width if cfg.lowres_layers else self.channels
+        self.out = nn.Conv2d(cfg.width + lowres_width, n_params, 3, padding=1)
         self.top_channels = widths[0]
 
     def params(self, z: Tensor, c: Tensor | None = None) -> Tensor:
@@ -152,7 +159,8 @@ class ImageDecoder(nn.Module):
         # Channels-last activations: oneDNN's (transposed) convolutions run 1.6x faster so on a CPU (same math).
         h = self.upsample(h.contiguous(memory_format=torch.channels_last))
         if self.lowres:  # the low-res image itself, at full size, beside the learned features
-            h = concat(h, F.interpolate(c * 2 - 1, size=(self.size, self.size), mode="nearest"), dim=1)
+            lowres = self.lowres_net(F.interpolate(c * 2 - 1, size=(self.size, self.size), mode="nearest"))
+            h = concat(h, lowres.contiguous(memory_format=torch.channels_last), dim=1)
         params = self.out(h)
         if self.lowres and self.likelihood_name != "bernoulli":
             # A location likelihood predicts detail on top of the bicubic upsampling, so super-resolution
