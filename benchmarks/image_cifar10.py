@@ -16,6 +16,8 @@ Parts (each prints its figures; one JSON line with all of them comes last):
   x2 PSNR/SSIM of its decoded prior mean against bicubic.
 - transfer: recipes/image/mnist_cvae.yaml and cifar10_cvae.yaml for --transfer-minutes each; the
   share of test images reconstructed under every other label that the classifier gives that label.
+- speed: cifar10.yaml's network trained by the vaekit trainer and by a plain loop, --speed-seconds each,
+  alternated --speed-rounds times in one process; the ratio of the summed images/s.
 - folder: an ImageFolder tree of MNIST's 10k test digits as grayscale PNGs in a temporary folder,
   `vaekit train recipes/image/folder.yaml data.root=DIR` with no other override (the recipe stops
   itself after 10 minutes), then the share of its samples (`vaekit sample RUN`: the recipe's fitted mixture
@@ -43,6 +45,7 @@ import torch
 import vaekit
 from vaekit.checkpoint import build_model
 from vaekit.evaluate import evaluate
+from vaekit.plugin import get_plugin
 from vaekit.recipe import load_recipe
 from vaekit.trainer import resolve_device, train
 
@@ -209,6 +212,28 @@ def part_cifar(args, work: Path, device) -> dict:
     return out
 
 
+def part_speed(args, work: Path, device) -> dict:
+    """Images/s of the vaekit trainer and of a plain loop on the same network, alternated --speed-rounds times
+    in this one process (so a busy machine slows both alike); the figure is the ratio of the summed rates."""
+    recipe = load_recipe(str(RECIPES / "cifar10.yaml"), [f"trainer.device={args.device}"] + args.cifar_overrides)
+    plugin = get_plugin("image")
+    bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=work / "speed-assets")
+    trainer_rates, plain_rates = [], []
+    for round_ in range(args.speed_rounds):
+        run = work / f"speed-{round_}"
+        timed = load_recipe(str(RECIPES / "cifar10.yaml"), [
+            f"trainer.device={args.device}", f"trainer.max_minutes={args.speed_seconds / 60}", "trainer.samples=0",
+            "trainer.eval_every=1000000", "trainer.checkpoint_every=1000000", "trainer.log_every=20",
+            "trainer.progress=false"] + args.cifar_overrides)
+        train(timed, run)
+        trainer_rates.append(trainer_images_per_s(run, recipe.trainer.batch_size))
+        fresh = build_model(plugin, recipe.model, bundle.info, work / "speed-assets").to(device)
+        plain_rates.append(plain_loop_images_per_s(fresh, recipe, bundle.train.images, args.speed_seconds, device))
+        log(f"speed round {round_}: trainer {trainer_rates[-1]:.1f}, plain {plain_rates[-1]:.1f} images/s")
+    return {"speed_trainer_images_per_s": trainer_rates, "speed_plain_images_per_s": plain_rates,
+            "speed_ratio": sum(trainer_rates) / sum(plain_rates)}
+
+
 def part_transfer(args, work: Path, device) -> dict:
     from vaekit_image.metrics import image_classifier, transfer_accuracy
 
@@ -336,6 +361,7 @@ def main() -> None:
     parser.add_argument("--classifier-epochs", type=int, default=5)
     parser.add_argument("--folder-samples", type=int, default=1000)
     parser.add_argument("--speed-seconds", type=float, default=30.0, help="timing window of the plain loop")
+    parser.add_argument("--speed-rounds", type=int, default=3, help="speed part: alternated trainer/plain rounds")
     parser.add_argument("--work-dir", type=Path, help="runs and caches (default: a temporary folder)")
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     parser.add_argument("--smoke", action="store_true", help="tiny everything: checks the script end to end")
@@ -365,7 +391,8 @@ def main() -> None:
         work = args.work_dir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for part in args.parts.split(","):
-            parts = {"cifar": part_cifar, "superres": part_superres, "transfer": part_transfer, "folder": part_folder}
+            parts = {"cifar": part_cifar, "superres": part_superres, "transfer": part_transfer, "folder": part_folder,
+                     "speed": part_speed}
             results.update(parts[part](
                 args, work, device))
     line = json.dumps({k: round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
