@@ -31,7 +31,7 @@ def test_cifar10_subset_trains_and_loss_falls(data_dir, tmp_path):
                  "trainer.max_steps=60", "trainer.batch_size=32", "trainer.log_every=10", "trainer.eval_every=1000",
                  "trainer.warmup_steps=10", "trainer.samples=0", "--out", str(run)]) == 0
     saved = yaml.safe_load((run / "recipe.yaml").read_text())
-    assert (saved["data"]["size"], saved["data"]["channels"], saved["model"]["depth"]) == (32, 3, 3)
+    assert (saved["data"]["size"], saved["data"]["channels"], saved["model"]["depth"]) == (32, 3, 2)  # depth: recipe
     losses = [r["loss"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
               if r.get("split") == "train"]
     assert len(losses) == 6
