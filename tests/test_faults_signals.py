@@ -23,6 +23,14 @@ LONG = ["trainer.epochs=60", "trainer.checkpoint_every=100000", "trainer.eval_ev
         "trainer.log_every=1", "trainer.lr_schedule=constant"]  # constant: the LR does not depend on the length
 
 
+@pytest.fixture(autouse=True)
+def hangup_not_ignored():
+    """Children inherit an ignored SIGHUP (pytest run under nohup, say): give them the default a terminal gives."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
 def env() -> dict:
     environment = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     environment.pop("VAEKIT_DEBUG", None)
