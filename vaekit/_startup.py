@@ -13,15 +13,8 @@ import signal
 import sys
 from pathlib import Path
 
-# The stop signal last handled. A handler's exception can be swallowed when the signal lands inside a __del__
-# or a weakref callback (Python prints "Exception ignored" and goes on), so main() checks this when a verb
-# returns normally and still exits with 128 + the signal.
-pending: int | None = None
-
 
 def quit_quietly(signum, frame):
-    global pending
-    pending = signum
     name = signal.Signals(signum).name
     print("vaekit: interrupted" if signum == signal.SIGINT else f"vaekit: stopped by {name}", file=sys.stderr)
     raise SystemExit(128 + signum)
@@ -37,8 +30,6 @@ class Stopped(KeyboardInterrupt):
 
 def raise_stopped(signum, frame):
     """The handler main() installs: unwind (closing bars and files), then main() prints the line."""
-    global pending
-    pending = signum
     raise Stopped(f"vaekit: stopped by {signal.Signals(signum).name}", signum)
 
 

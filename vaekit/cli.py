@@ -371,15 +371,6 @@ verbs:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit` and `python -m vaekit`; returns the exit status."""
-    status = _main(argv)
-    signum, _startup.pending = _startup.pending, None
-    if signum is not None and status == 0:  # a stop signal whose exception was swallowed: still a stop
-        print(f"vaekit: stopped by {signal.Signals(signum).name}", file=sys.stderr)
-        return 128 + signum
-    return status
-
-
-def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if threading.current_thread() is threading.main_thread():  # start-up is over (see vaekit/_startup.py)
         signal.signal(signal.SIGINT, signal.default_int_handler)
