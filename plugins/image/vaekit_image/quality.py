@@ -110,10 +110,12 @@ def vae_inpaint(model: VAE, x: Tensor, mask: Tensor, c: Tensor | None = None, it
     optimizer = torch.optim.Adam([z], lr=lr)
     decoder, known = model.decoder, (~mask).expand(x.shape[0], 1, *x.shape[-2:]).float()
     target = decoder.to_target(x)
+    with torch.no_grad():  # built once, as constants (a VampPrior runs the encoder on its pseudo-inputs)
+        prior = model.prior(c, x.shape[0])
     with torch.enable_grad():
         for _ in range(iterations):
             fit = decoder.likelihood.log_prob(decoder.params(z, c), target, known)
-            loss = -(fit + model.prior(c, x.shape[0]).log_prob(z)).sum()
+            loss = -(fit + prior.log_prob(z)).sum()
             z.grad, = torch.autograd.grad(loss, z)  # the latent only: the model's weights keep no gradients
             optimizer.step()
     with torch.no_grad():
