@@ -81,6 +81,25 @@ def test_mixture_sampling_and_density_agree():
     assert abs(torch.trapezoid(mix.log_prob(grid).exp(), grid.reshape(-1)).item() - 1.0) < 1e-3
 
 
+def test_mixture_density_on_a_shaped_latent_equals_torch_distributions_with_its_gradient():
+    """The matmul form of log p(z) against MixtureSameFamily on a [2, 3, 4] event, K = 7, values and gradients."""
+    torch.manual_seed(0)
+    means = torch.randn(7, 2, 3, 4) * 2
+    logvars = (torch.randn(7, 2, 3, 4) - 2).requires_grad_()
+    logits = torch.randn(7)
+    z = (torch.randn(5, 6, 2, 3, 4) * 2).requires_grad_()
+    ours = GaussianMixture(means, logvars, logits, batch_size=6).log_prob(z)
+    components = torch.distributions.Independent(torch.distributions.Normal(means, (0.5 * logvars).exp()), 3)
+    reference = torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=logits), components)
+    expected = reference.log_prob(z)
+    assert ours.shape == (5, 6) and ours.dtype == torch.float32
+    assert torch.allclose(ours, expected, rtol=1e-5, atol=1e-3)
+    ours_grad = torch.autograd.grad(ours.sum(), [z, logvars])
+    expected_grad = torch.autograd.grad(expected.sum(), [z, logvars])
+    for a, b in zip(ours_grad, expected_grad, strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
 class TinyEncoder(torch.nn.Module):
     def __init__(self):
         super().__init__()

@@ -29,10 +29,19 @@ class GaussianMixture(LatentShape):
 
     def log_prob(self, z: Tensor) -> Tensor:
         """log p(z) summed over the event (nats): z [..., *event] -> [...]."""
-        z = z.unsqueeze(-self.event_dims - 1)  # [..., 1, *event] against the K components
-        per_coordinate = -0.5 * (LOG_2PI + self.logvars + (z - self.means) ** 2 * torch.exp(-self.logvars))
-        per_component = per_coordinate.sum(tuple(range(-self.event_dims, 0)))  # [..., K]
-        return torch.logsumexp(per_component + self.log_weights, -1)
+        lead = z.shape[:z.dim() - self.event_dims]
+        # sum_d (z_d - m_kd)^2 / v_kd expanded into two matmuls: a [..., K, D] difference tensor would be K times
+        # the size of z (a VampPrior's 500 components made the NLL at k = 1000 several times slower). float64
+        # keeps the expansion's cancellation far below a nat's thousandth (MPS has no float64).
+        dtype = torch.float32 if z.device.type == "mps" else torch.float64
+        k = self.means.shape[0]
+        flat = z.reshape(-1, self.means[0].numel()).to(dtype)
+        means, logvars = self.means.reshape(k, -1).to(dtype), self.logvars.reshape(k, -1).to(dtype)
+        precision = torch.exp(-logvars)
+        squared = flat**2 @ precision.T - 2 * flat @ (means * precision).T + (means**2 * precision).sum(-1)
+        per_component = -0.5 * (means.shape[1] * LOG_2PI + logvars.sum(-1) + squared)  # [N, K]
+        log_p = torch.logsumexp(per_component + self.log_weights.to(dtype), -1)
+        return log_p.reshape(lead).to(z.dtype)
 
     def sample(self, n: int | None = None, temperature: float = 1.0) -> Tensor:
         """Draws [batch_size, *event] (or [n, batch_size, *event]): a component, then a point of it."""
