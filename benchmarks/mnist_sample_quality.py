@@ -10,76 +10,31 @@ al. 2020). The Fréchet distance to the test images is taken in the penultimate 
 classifier trained here on --classifier-examples labelled training images. Target: the GMM sampler
 improves on prior sampling. Prints one JSON line.
 
-The Fréchet distance comes from the engine's shared module (vaekit.classifier_metrics, written on the
-image-colour branch) when it is there, else from frechet_distance_local below: the same formula, to swap out.
+The classifier is the image plugin's cached SmallClassifier (vaekit_image.metrics.image_classifier) and the
+Fréchet distance, precision and recall (Kynkäänniemi et al. 2019, k = 3) are the engine's
+(vaekit.classifier_metrics): the same stack `vaekit eval` uses.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
 
 import torch
 from latent_common import device_name, recipe, train_and_load
-from torch import nn
-from torch.nn import functional as F
+
+from vaekit.classifier_metrics import accuracy, frechet_distance, precision_recall, predict
+from vaekit.plugin import get_plugin
 
 
-def frechet_distance_local(real: torch.Tensor, fake: torch.Tensor) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2) between Gaussians fitted to features [N, F]."""
-    (m1, s1), (m2, s2) = [(f.double().mean(0), torch.cov(f.double().T)) for f in (real, fake)]
-    values, vectors = torch.linalg.eigh(s1)
-    root = (vectors * values.clamp(min=0).sqrt()) @ vectors.T
-    cross = torch.linalg.eigvalsh(root @ s2 @ root).clamp(min=0).sqrt().sum()
-    return float((m1 - m2).square().sum() + s1.trace() + s2.trace() - 2 * cross)
-
-
-try:  # the engine's shared implementation, once the image helper's branch is merged
-    from vaekit.classifier_metrics import frechet_distance
-except ImportError:
-    frechet_distance = frechet_distance_local
-
-
-class Classifier(nn.Module):
-    """Two conv layers, a 128-unit feature layer, a linear read-out."""
-
-    def __init__(self):
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                                      nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                                      nn.Linear(64 * 7 * 7, 128), nn.ReLU())
-        self.head = nn.Linear(128, 10)
-
-    def forward(self, x):
-        return self.head(self.features(x * 2 - 1))
-
-
-def train_classifier(device: str, examples: int, epochs: int = 3) -> Classifier:
-    from torch.utils.data import DataLoader, Subset
-
+def labelled_mnist(device: str):
+    """MNIST with its labels as the condition (the classifier's training data), and the recipe that built it."""
     rec = recipe("recipes/image/mnist.yaml", ["data.condition=label"], device, None)
-    from vaekit.plugin import get_plugin
-
     with tempfile.TemporaryDirectory() as assets:
-        data = get_plugin("image").build_data(rec.data, seed=0, assets=Path(assets))
-    loader = DataLoader(Subset(data.train, range(min(examples, len(data.train)))), batch_size=128, shuffle=True,
-                        generator=torch.Generator().manual_seed(0))
-    clf = Classifier().to(device)
-    optimizer = torch.optim.Adam(clf.parameters(), lr=2e-3)
-    for _ in range(epochs):
-        for batch in loader:
-            loss = F.cross_entropy(clf(batch["x"].to(device)), batch["c"].to(device).long().reshape(-1))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    return clf.eval()
-
-
-@torch.no_grad()
-def features(clf: Classifier, images: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    return torch.cat([clf.features(images[i:i + batch] * 2 - 1).cpu() for i in range(0, len(images), batch)])
+        return get_plugin("image").build_data(rec.data, seed=rec.seed, assets=Path(assets)), rec
 
 
 @torch.no_grad()
@@ -88,7 +43,16 @@ def draw(model, n: int, batch: int = 500) -> torch.Tensor:
     return torch.cat([model.sample(min(batch, n - i), mode="sample") for i in range(0, n, batch)])
 
 
+def quality(classifier, real: torch.Tensor, images: torch.Tensor) -> dict:
+    """Fréchet distance, precision and recall of images against the real features (the engine's metrics)."""
+    _, fake = predict(classifier, images.split(500))
+    precision, recall = precision_recall(real, fake)
+    return {"frechet": frechet_distance(real, fake), "precision": precision, "recall": recall}
+
+
 def main() -> None:
+    from vaekit_image.metrics import image_classifier
+
     from vaekit.samplers import gmm_prior
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -98,14 +62,21 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=10000)
     p.add_argument("--components", type=int, default=10)
     p.add_argument("--classifier-examples", type=int, default=60000)
+    p.add_argument("--cache", type=Path, help="folder caching the classifier (keyed by what it was trained on)")
     p.add_argument("--output", type=Path, default=Path("mnist_sample_quality.json"))
     args = p.parse_args()
     torch.manual_seed(0)
-    clf = train_classifier(args.device, args.classifier_examples)
-    results = {"device": device_name(args.device), "steps": args.steps, "samples": args.samples,
-               "frechet_from": frechet_distance.__module__}
-    real = None
+    labelled, labelled_recipe = labelled_mnist(args.device)
+    results = {"device": device_name(args.device), "steps": args.steps, "samples": args.samples}
     with tempfile.TemporaryDirectory() as tmp:
+        settings = {"data": dataclasses.asdict(labelled_recipe.data), "seed": labelled_recipe.seed}
+        clf = image_classifier(labelled.info, lambda: labelled.train, settings, args.cache,
+                               examples=args.classifier_examples, epochs=3, device=args.device)
+        n_real = min(args.samples, len(labelled.test))
+        test = torch.stack([labelled.test[i]["x"] for i in range(n_real)]).to(args.device)
+        _, real = predict(clf, test.split(500))
+        results["real_test_accuracy"] = accuracy(clf, [(test, torch.stack(
+            [labelled.test[i]["c"] for i in range(n_real)]))])
         for name, overrides in (("vae", []), ("ae", ["objective.kind=ae"])):
             rec = recipe("recipes/image/mnist.yaml", [*overrides, f"trainer.max_steps={args.steps}",
                                                       "trainer.max_minutes=null", "trainer.samples=0",
@@ -115,14 +86,11 @@ def main() -> None:
             run = Path(tmp) / name
             model, plugin, minutes, steps = train_and_load(rec, run, args.device)
             data = plugin.build_data(rec.data, seed=rec.seed, assets=Path(model.config["assets_dir"]))
-            if real is None:
-                test = torch.stack([data.test[i]["x"] for i in range(min(args.samples, len(data.test)))])
-                real = features(clf, test.to(args.device))
-            prior_fd = frechet_distance(real, features(clf, draw(model, args.samples)))
+            prior = quality(clf, real, draw(model, args.samples))
             model.prior_net, _ = gmm_prior(model, run, data.train, data.collate, args.components)
-            gmm_fd = frechet_distance(real, features(clf, draw(model, args.samples)))
-            results[name] = {"prior_frechet": prior_fd, "gmm_frechet": gmm_fd, "steps_run": steps,
-                             "train_minutes": round(minutes, 2)}
+            gmm = quality(clf, real, draw(model, args.samples))
+            results[name] = {**{f"prior_{k}": v for k, v in prior.items()}, **{f"gmm_{k}": v for k, v in gmm.items()},
+                             "steps_run": steps, "train_minutes": round(minutes, 2)}
             print(json.dumps({name: results[name]}), flush=True)
     results["target_met"] = results["vae"]["gmm_frechet"] < results["vae"]["prior_frechet"]
     line = json.dumps(results)
