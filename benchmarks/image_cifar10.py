@@ -214,23 +214,25 @@ def part_cifar(args, work: Path, device) -> dict:
 
 def part_speed(args, work: Path, device) -> dict:
     """Images/s of the vaekit trainer and of a plain loop on the same network, alternated --speed-rounds times
-    in this one process (so a busy machine slows both alike); the figure is the ratio of the summed rates."""
-    recipe = load_recipe(str(RECIPES / "cifar10.yaml"), [f"trainer.device={args.device}"] + args.cifar_overrides)
+    in this one process (so a busy machine slows both alike); the figure is the ratio of the summed rates,
+    with each round's ratio and their median beside it."""
+    recipe = load_recipe(str(RECIPES / "cifar10.yaml"), [
+        f"trainer.device={args.device}", f"trainer.max_minutes={args.speed_seconds / 60}", "trainer.samples=0",
+        "trainer.eval_every=1000000", "trainer.checkpoint_every=1000000", "trainer.log_every=20",
+        "trainer.progress=false"] + args.cifar_overrides)
     plugin = get_plugin("image")
     bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=work / "speed-assets")
     trainer_rates, plain_rates = [], []
     for round_ in range(args.speed_rounds):
         run = work / f"speed-{round_}"
-        timed = load_recipe(str(RECIPES / "cifar10.yaml"), [
-            f"trainer.device={args.device}", f"trainer.max_minutes={args.speed_seconds / 60}", "trainer.samples=0",
-            "trainer.eval_every=1000000", "trainer.checkpoint_every=1000000", "trainer.log_every=20",
-            "trainer.progress=false"] + args.cifar_overrides)
-        train(timed, run)
+        train(recipe, run)
         trainer_rates.append(trainer_images_per_s(run, recipe.trainer.batch_size))
-        fresh = build_model(plugin, recipe.model, bundle.info, work / "speed-assets").to(device)
+        fresh = build_model(plugin, recipe.model, bundle.info, work / "speed-assets", recipe.latent).to(device)
         plain_rates.append(plain_loop_images_per_s(fresh, recipe, bundle.train.images, args.speed_seconds, device))
         log(f"speed round {round_}: trainer {trainer_rates[-1]:.1f}, plain {plain_rates[-1]:.1f} images/s")
+    ratios = sorted(t / p for t, p in zip(trainer_rates, plain_rates, strict=True))
     return {"speed_trainer_images_per_s": trainer_rates, "speed_plain_images_per_s": plain_rates,
+            "speed_round_ratios": ratios, "speed_median_ratio": ratios[len(ratios) // 2],
             "speed_ratio": sum(trainer_rates) / sum(plain_rates)}
 
 
