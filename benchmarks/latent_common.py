@@ -25,15 +25,22 @@ def recipe(path: str, overrides: list[str], device: str, max_minutes: float | No
 
 def train_and_load(rec, run_dir: Path, device: str):
     """Train rec into run_dir and return (model, plugin, minutes of training, steps run)."""
-    import vaekit
     from vaekit.trainer import train
 
     started = time.perf_counter()
     train(rec, run_dir)
     minutes = (time.perf_counter() - started) / 60
+    model, plugin, _, steps = load_trained(run_dir, device)
+    return model, plugin, minutes, steps
+
+
+def load_trained(run_dir: Path, device: str):
+    """A run trained earlier: (model, plugin, None for its unknown training minutes, steps run)."""
+    import vaekit
+
     steps = max(json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines())
     model, plugin = vaekit.load(run_dir, device=device)
-    return model, plugin, minutes, steps
+    return model, plugin, None, steps
 
 
 @torch.no_grad()
