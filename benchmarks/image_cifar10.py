@@ -43,10 +43,11 @@ from pathlib import Path
 import torch
 
 import vaekit
-from vaekit.checkpoint import build_model
+from vaekit.checkpoint import build_model, resolve_model_dir
 from vaekit.evaluate import evaluate
 from vaekit.plugin import get_plugin
 from vaekit.recipe import load_recipe
+from vaekit.samplers import recorded_sampler, use_gmm_sampler
 from vaekit.trainer import resolve_device, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -326,14 +327,10 @@ def part_folder(args, work: Path, device) -> dict:
 
     torch.manual_seed(0)
     out["folder_prior_samples_recognised"] = recognised(model.sample(args.folder_samples))
-    latent = model.config.get("latent") or {}
-    if latent.get("sampler") == "gmm":  # what `vaekit sample RUN` draws: the mixture fitted when training ended
-        from vaekit.checkpoint import resolve_model_dir
-        from vaekit.samplers import gmm_prior
-
-        data = plugin.build_data(saved.data, seed=saved.seed, assets=run / "assets")
-        model.prior_net, record = gmm_prior(model, run, data.train, data.collate, latent["sampler_components"],
-                                            latent["sampler_examples"], resolve_model_dir(run).name)
+    recorded = recorded_sampler(model)
+    if recorded["sampler"] == "gmm":  # what `vaekit sample RUN` draws: the mixture fitted when training ended
+        record = use_gmm_sampler(model, plugin, saved, run, recorded["components"], recorded["max_examples"],
+                                 resolve_model_dir(run).name)
         out["folder_sampler"] = json.loads(record.read_text())
         torch.manual_seed(0)
     out["folder_samples_recognised"] = recognised(model.sample(args.folder_samples))

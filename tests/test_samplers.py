@@ -69,3 +69,16 @@ def test_latent_sampler_with_no_components_is_one_line(points_recipe, tmp_path, 
                  "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 2 and "sampler_components" in err and len(err.strip().splitlines()) == 1
+
+
+def test_one_rule_says_which_models_a_fitted_mixture_can_stand_in_for():
+    from vaekit.model import VAE, ConditionEmbedding, LearnedConditionalPrior
+    from vaekit.priors import MixturePrior
+    from vaekit.samplers import gmm_unusable
+
+    net = torch.nn.Identity()
+    assert gmm_unusable(VAE(net, net, 4)) is None
+    assert gmm_unusable(VAE(net, net, 4, prior=MixturePrior((4,), components=3))) is None  # p(z) ignores c
+    assert "no fixed shape" in gmm_unusable(VAE(net, net, 4, latent_shape=(None, 4)))
+    conditional = VAE(net, net, 4, prior=LearnedConditionalPrior(4, ConditionEmbedding(3, out_dim=8)))
+    assert "conditional prior" in gmm_unusable(conditional)

@@ -236,27 +236,25 @@ def cmd_artifacts(verb: str, args, model, plugin) -> list[Path]:
 
 def _sampler_choice(args, model) -> str:
     """--sampler, else the run's latent.sampler; fills in --components and --fit-examples the same way."""
-    latent = model.config.get("latent") or {}
-    recorded = latent.get("sampler", "prior") == "gmm"
+    from .samplers import recorded_sampler
+
+    recorded = recorded_sampler(model)
     if args.components is None:
-        args.components = latent["sampler_components"] if recorded else 10
+        args.components = recorded.get("components", 10)
     if args.fit_examples is None:
-        args.fit_examples = latent["sampler_examples"] if recorded else 0
-    return args.sampler or latent.get("sampler", "prior")
+        args.fit_examples = recorded.get("max_examples", 0)
+    return args.sampler or recorded["sampler"]
 
 
 def _use_gmm_sampler(args, model, plugin) -> None:
     """Swap the model's prior for the mixture fitted to its training codes (fitted once, kept in RUN/samplers)."""
     from .checkpoint import run_dir_of
-    from .samplers import gmm_prior
+    from .samplers import use_gmm_sampler
 
     if args.components < 1 or args.fit_examples < 0:
         raise ValueError("--components must be >= 1 and --fit-examples >= 0")
-    recipe = _recipe_of(args.run, [])
-    data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"]))
-    run_dir = run_dir_of(model) or Path(args.run)
-    model.prior_net, record = gmm_prior(model, run_dir, data.train, data.collate, args.components, args.fit_examples,
-                                        checkpoint=resolve_model_dir(args.run).name)
+    record = use_gmm_sampler(model, plugin, _recipe_of(args.run, []), run_dir_of(model) or Path(args.run),
+                             args.components, args.fit_examples, checkpoint=resolve_model_dir(args.run).name)
     print(f"sampler: {record}", file=sys.stderr)
 
 

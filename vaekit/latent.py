@@ -24,6 +24,7 @@ import torch
 
 from .flows import IAFEncoder
 from .priors import MixturePrior, VampPrior
+from .samplers import gmm_unusable
 
 
 @dataclass
@@ -58,9 +59,8 @@ def apply_latent_config(model, cfg: LatentConfig, dataset=None):
             raise ValueError(f"latent.prior={cfg.prior}: needs a fixed-shape latent; this model's is {shape}")
         if model.conditional_prior and cfg.prior != "standard":
             raise ValueError(f"latent.prior={cfg.prior}: the model already has a learned conditional prior")
-    if cfg.sampler == "gmm" and (any(size is None for size in shape) or model.conditional_prior):
-        raise ValueError(f"latent.sampler=gmm: needs an unconditional model with a fixed-shape latent; this one "
-                         f"{'has a conditional prior' if model.conditional_prior else f'has shape {shape}'} "
+    if cfg.sampler == "gmm" and gmm_unusable(model):
+        raise ValueError(f"latent.sampler=gmm: this model cannot use a fitted mixture: {gmm_unusable(model)} "
                          f"(use latent.sampler=prior)")
     if cfg.prior == "mog":
         model.prior_net = MixturePrior(shape, cfg.components)

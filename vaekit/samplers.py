@@ -112,14 +112,43 @@ def encode_means(model, dataset, collate=None, batch_size: int = 256, max_exampl
     return torch.cat(rows)
 
 
+def gmm_unusable(model) -> str | None:
+    """Why a fitted mixture cannot stand in for this model's prior (one phrase), or None when it can."""
+    from .model import StandardNormalPrior
+    from .priors import MixturePrior, VampPrior
+
+    shape = tuple(model.latent_shape)
+    if any(size is None for size in shape):
+        return f"its latent has no fixed shape ({shape})"
+    if not isinstance(model.prior_net, (StandardNormalPrior, MixturePrior, VampPrior, FittedPrior)):
+        return "it has a learned conditional prior, which a mixture fitted without the condition would replace"
+    return None
+
+
+def recorded_sampler(model) -> dict:
+    """The sampler a run's recipe chose (latent.sampler and its settings): what `vaekit sample RUN` draws from."""
+    latent = model.config.get("latent") or {}
+    if latent.get("sampler", "prior") != "gmm":
+        return {"sampler": "prior"}
+    return {"sampler": "gmm", "components": latent["sampler_components"], "max_examples": latent["sampler_examples"]}
+
+
+def use_gmm_sampler(model, plugin, recipe, run_dir: Path, components: int = 10, max_examples: int = 0,
+                    checkpoint: str = "") -> Path:
+    """Swap model.prior_net for the mixture fitted to the run's training codes (built from the recipe's data);
+    returns the sampler's record file."""
+    data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"]))
+    model.prior_net, record = gmm_prior(model, run_dir, data.train, data.collate, components, max_examples,
+                                        checkpoint)
+    return record
+
+
 def gmm_prior(model, run_dir: Path, dataset, collate=None, components: int = 10, max_examples: int = 0,
               checkpoint: str = "") -> tuple[FittedPrior, Path]:
     """The fitted mixture for this checkpoint, loaded from run_dir/samplers or fitted and saved there."""
-    from .priors import MixturePrior, VampPrior
-
-    conditional = model.conditional_prior and not isinstance(model.prior_net, (MixturePrior, VampPrior, FittedPrior))
-    if any(size is None for size in model.latent_shape) or conditional:
-        raise ValueError("--sampler gmm: needs an unconditional model with a fixed-shape latent")
+    problem = gmm_unusable(model)
+    if problem:
+        raise ValueError(f"--sampler gmm: this model cannot use a fitted mixture: {problem}")
     folder = Path(run_dir) / "samplers"
     stem = folder / f"gmm-{components}"
     record = {"sampler": "gmm", "components": components, "checkpoint": checkpoint, "max_examples": max_examples}
