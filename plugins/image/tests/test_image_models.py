@@ -66,6 +66,25 @@ def test_lowres_condition_model_decodes_with_its_image(tmp_path):
     assert not torch.allclose(model.decode(z, c), model.decode(z, c.flip(0)))
 
 
+@pytest.mark.parametrize("size, factor", [(32, 2), (30, 4)])
+def test_lowres_layers_at_the_low_resolution_give_full_size_images_that_depend_on_the_condition(tmp_path, size,
+                                                                                                 factor):
+    """lowres_at=low: convs at the low-res size, then a sub-pixel conv to full size (cropped where the factor
+    does not divide the size: 30 px at factor 4 reads 8 x 8 and makes 32 x 32 before the crop)."""
+    torch.manual_seed(0)
+    model = tiny_model(info(size, channels=3, condition="lowres", lowres_factor=factor), tmp_path,
+                       likelihood="discretized_logistic_rgb", lowres_layers=2, lowres_at="low", lowres_width=6)
+    low = -(-size // factor)
+    c = torch.rand(2, 3, low, low)
+    z = torch.zeros(2, 4)
+    out = model.decode(z, c)
+    assert out.shape == (2, 3, size, size)
+    assert not torch.allclose(out, model.decode(z, c.flip(0)))
+    assert torch.isfinite(vaekit.iw_nll(model, torch.rand(2, 3, size, size), c, k=2)).all()
+    with pytest.raises(ValueError, match="lowres_at=low"):
+        tiny_model(info(size, channels=3, condition="lowres", lowres_factor=factor), tmp_path, lowres_at="low")
+
+
 @pytest.mark.slow
 def test_loss_falls_and_reconstructions_improve_on_real_mnist(data_dir, tmp_path):
     torch.manual_seed(0)

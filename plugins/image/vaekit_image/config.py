@@ -70,10 +70,17 @@ class ImageModelConfig:
     # lowres condition: full-size conv layers (width channels) that read the blown-up low-res image before the
     # decoder's output layer; 0 = that layer sees the image itself (older runs)
     lowres_layers: int = 0
+    # where those layers run: full (on the image blown up to full size, SRCNN-like) or low (at the low-res size
+    # with lowres_width channels, then a sub-pixel convolution up to full size: ESPCN-like, factor^2 cheaper)
+    lowres_at: Literal["full", "low"] = "full"
+    lowres_width: int = 0  # lowres_at=low: channels of those layers (0 = width)
 
     def __post_init__(self):
-        if self.lowres_layers < 0:
-            raise ValueError(f"lowres_layers: expected 0 or more, got {self.lowres_layers}")
+        if self.lowres_layers < 0 or self.lowres_width < 0:
+            raise ValueError(f"lowres_layers, lowres_width: expected 0 or more, got {self.lowres_layers}, "
+                             f"{self.lowres_width}")
+        if self.lowres_at == "low" and self.lowres_layers < 1:
+            raise ValueError("lowres_at=low: needs lowres_layers of 1 or more")
         for name in ("latent_dim", "width", "depth"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")

@@ -141,11 +141,9 @@ class ImageDecoder(nn.Module):
         self.upsample = nn.Sequential(*layers)
         n_params = self.channels * self.likelihood.params_per_channel
         lowres_width = 0
-        if self.lowres:  # super-resolution: a few full-size layers read the low-res image (SRCNN-like)
-            reads = []
-            for i in range(cfg.lowres_layers):
-                reads += [nn.Conv2d(self.channels if i == 0 else cfg.width, cfg.width, 3, padding=1), nn.SiLU()]
-            self.lowres_net = nn.Sequential(*reads)
+        self.lowres_at = cfg.lowres_at
+        if self.lowres:  # super-resolution: a few layers read the low-res image
+            self.lowres_net = lowres_reader(cfg, self.channels, info["lowres_factor"])
             lowres_width = cfg.width if cfg.lowres_layers else self.channels
         self.out = nn.Conv2d(cfg.width + lowres_width, n_params, 3, padding=1)
         self.top_channels = widths[0]
@@ -159,7 +157,11 @@ class ImageDecoder(nn.Module):
         # Channels-last activations: oneDNN's (transposed) convolutions run 1.6x faster so on a CPU (same math).
         h = self.upsample(h.contiguous(memory_format=torch.channels_last))
         if self.lowres:  # the low-res image itself, at full size, beside the learned features
-            lowres = self.lowres_net(F.interpolate(c * 2 - 1, size=(self.size, self.size), mode="nearest"))
+            lowres = c * 2 - 1
+            if self.lowres_at == "full":
+                lowres = F.interpolate(lowres, size=(self.size, self.size), mode="nearest")
+            lowres = self.lowres_net(lowres.contiguous(memory_format=torch.channels_last))  # convs: as above
+            lowres = lowres[..., :self.size, :self.size]  # sub-pixel output of a size the factor does not divide
             h = concat(h, lowres.contiguous(memory_format=torch.channels_last), dim=1)
         params = self.out(h)
         if self.lowres and self.likelihood_name != "bernoulli":
@@ -190,6 +192,26 @@ class ImageDecoder(nn.Module):
         params = self.params(z, c)
         values = self.likelihood.sample(params) if mode == "sample" else self.likelihood.mean(params)
         return self.to_pixels(values)
+
+
+def lowres_reader(cfg, channels: int, factor: int) -> nn.Sequential:
+    """The layers that read a low-res image [B, channels, S/factor, S/factor] into cfg.width full-size features.
+
+    full: cfg.lowres_layers 3x3 convs on the image blown up to full size (SRCNN, Dong et al. 2014).
+    low: the convs run at the low-res size (lowres_width channels), then a sub-pixel convolution makes
+    cfg.width full-size channels (ESPCN, Shi et al. 2016): each layer costs factor^2 less and sees factor^2 more.
+    """
+    if cfg.lowres_at == "full":
+        reads = []
+        for i in range(cfg.lowres_layers):
+            reads += [nn.Conv2d(channels if i == 0 else cfg.width, cfg.width, 3, padding=1), nn.SiLU()]
+        return nn.Sequential(*reads)
+    width = cfg.lowres_width or cfg.width
+    reads = []
+    for i in range(cfg.lowres_layers):
+        reads += [nn.Conv2d(channels if i == 0 else width, width, 3, padding=1), nn.SiLU()]
+    return nn.Sequential(*reads, nn.Conv2d(width, cfg.width * factor**2, 3, padding=1), nn.PixelShuffle(factor),
+                         nn.SiLU())
 
 
 def concat(a: Tensor, b: Tensor, dim: int = -1) -> Tensor:
