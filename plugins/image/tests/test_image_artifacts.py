@@ -108,6 +108,16 @@ def test_superres_and_lowres_reconstruct(tmp_path):
         artifacts.superres(tiny_model(info(28), tmp_path), [str(small)], tmp_path)
 
 
+def test_an_input_of_another_size_is_resized_and_the_user_is_told(tmp_path, capsys):
+    model = tiny_model(info(28, condition="lowres"), tmp_path, conditional_prior=True)
+    wide = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((9, 15), dtype=np.uint8), "L").save(wide)
+    out = artifacts.superres(model, [str(wide), str(write_png(tmp_path / "fits.png", 7))], tmp_path / "sr")[0]
+    assert png_size(out) == (28, 28)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{wide}: 15x9 resized and centre-cropped to the model's 7x7"]  # the 7x7 one is not named
+
+
 def test_corrupt_input_image_names_the_file(tmp_path):
     model = tiny_model(info(28), tmp_path)
     good = write_png(tmp_path / "good.png", 28).read_bytes()

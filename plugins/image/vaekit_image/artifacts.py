@@ -46,7 +46,7 @@ def parse_condition(text: str, model: VAE) -> Tensor:
     if info["condition"] == "label":
         return torch.tensor([parse_label(text, info)], device=model.device)
     if info["condition"] == "lowres":
-        image = load_image(text, info["lowres_size"], info["channels"]).float() / 255.0
+        image = load_image(text, info["lowres_size"], info["channels"], say_resized=True).float() / 255.0
         return image[None].to(model.device)
     raise PluginError("this image model is unconditional: leave out --condition")
 
@@ -270,7 +270,7 @@ def inpaint(model: VAE, image: str, out_dir: Path, box: str | None = None, mask:
     if (box is None) == (mask is None):
         raise ValueError("inpaint: give exactly one of --box x0,y0,x1,y1 or --mask MASK.png")
     size, channels = info["size"], info["channels"]
-    original = load_image(image, size, channels).to(model.device)  # uint8 [C, S, S]
+    original = load_image(image, size, channels, say_resized=True).to(model.device)  # uint8 [C, S, S]
     if box is not None:
         x0, y0, x1, y1 = parse_box(box, size)
         region = torch.zeros(1, size, size, dtype=torch.bool, device=model.device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,9 @@ class ImageFileError(ValueError):
     """An image file that cannot be read; the message names the file."""
 
 
-def load_image(path: str | Path, size: int, channels: int) -> Tensor:
-    """One image file as uint8 [channels, size, size]: shorter side resized to size, then centre-cropped."""
+def load_image(path: str | Path, size: int, channels: int, say_resized: bool = False) -> Tensor:
+    """One image file as uint8 [channels, size, size]: shorter side resized to size, then centre-cropped
+    (with say_resized, one line on stderr says so: a user's input to a model, not a training example)."""
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms import functional as TF
 
@@ -32,6 +34,10 @@ def load_image(path: str | Path, size: int, channels: int) -> Tensor:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageFileError(f"{path}: not a readable image ({exc})") from None
     if image.size != (size, size):
+        if say_resized:
+            width, height = image.size
+            cropped = " and centre-cropped" if width != height else ""
+            print(f"{path}: {width}x{height} resized{cropped} to the model's {size}x{size}", file=sys.stderr)
         image = TF.center_crop(TF.resize(image, size, antialias=True), [size, size])
     return TF.pil_to_tensor(image)
 
@@ -51,8 +57,8 @@ def to_8bit(image):
 
 
 def load_pixels(paths: list[str | Path], size: int, channels: int) -> Tensor:
-    """Several image files as floats in [0, 1]: [N, channels, size, size]."""
-    return torch.stack([load_image(p, size, channels) for p in paths]).float() / 255.0
+    """Several image files (a user's inputs: resizing is reported) as floats in [0, 1]: [N, channels, size, size]."""
+    return torch.stack([load_image(p, size, channels, say_resized=True) for p in paths]).float() / 255.0
 
 
 def load_mask(path: str | Path, size: int) -> Tensor:
