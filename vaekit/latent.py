@@ -59,8 +59,8 @@ def apply_latent_config(model, cfg: LatentConfig, dataset=None):
             raise ValueError(f"latent.prior={cfg.prior}: needs a fixed-shape latent; this model's is {shape}")
         if model.conditional_prior and cfg.prior != "standard":
             raise ValueError(f"latent.prior={cfg.prior}: the model already has a learned conditional prior")
-    if cfg.sampler == "gmm" and gmm_unusable(model):
-        raise ValueError(f"latent.sampler=gmm: this model cannot use a fitted mixture: {gmm_unusable(model)} "
+    if cfg.sampler == "gmm" and (problem := gmm_unusable(model)):
+        raise ValueError(f"latent.sampler=gmm: this model cannot use a fitted mixture: {problem} "
                          f"(use latent.sampler=prior)")
     if cfg.prior == "mog":
         model.prior_net = MixturePrior(shape, cfg.components)
