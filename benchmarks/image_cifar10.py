@@ -131,17 +131,17 @@ def plain_loop_images_per_s(model, recipe, images: torch.Tensor, seconds: float,
 
 
 def trainer_images_per_s(run: Path, batch: int) -> float:
-    """Images/s the vaekit trainer logged (metrics.jsonl), over every logged window after the first."""
+    """Images/s the vaekit trainer logged (metrics.jsonl), over every logged window after the first (which holds
+    the warm-up), or over the only one."""
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    train = [r for r in records if r.get("split") == "train" and "steps_per_s" in r][1:]
-    steps = seconds = 0.0
-    previous = None
-    for r in train:
-        if previous is not None:
-            steps += r["step"] - previous
-            seconds += (r["step"] - previous) / r["steps_per_s"]
-        previous = r["step"]
-    return batch * steps / seconds if seconds else float("nan")
+    windows, previous = [], 0
+    for r in records:
+        if r.get("split") == "train" and "steps_per_s" in r:
+            windows.append((r["step"] - previous, r["steps_per_s"]))
+            previous = r["step"]
+    windows = windows[1:] or windows
+    seconds = sum(steps / rate for steps, rate in windows)
+    return batch * sum(steps for steps, _ in windows) / seconds if seconds else float("nan")
 
 
 def part_cifar(args, work: Path, device) -> dict:
