@@ -201,17 +201,14 @@ def lowres_reader(cfg, channels: int, factor: int) -> nn.Sequential:
     low: the convs run at the low-res size (lowres_width channels), then a sub-pixel convolution makes
     cfg.width full-size channels (ESPCN, Shi et al. 2016): each layer costs factor^2 less and sees factor^2 more.
     """
-    if cfg.lowres_at == "full":
-        reads = []
-        for i in range(cfg.lowres_layers):
-            reads += [nn.Conv2d(channels if i == 0 else cfg.width, cfg.width, 3, padding=1), nn.SiLU()]
-        return nn.Sequential(*reads)
-    width = cfg.lowres_width or cfg.width
+    full = cfg.lowres_at == "full"
+    width = cfg.width if full else cfg.lowres_width or cfg.width
     reads = []
     for i in range(cfg.lowres_layers):
         reads += [nn.Conv2d(channels if i == 0 else width, width, 3, padding=1), nn.SiLU()]
-    return nn.Sequential(*reads, nn.Conv2d(width, cfg.width * factor**2, 3, padding=1), nn.PixelShuffle(factor),
-                         nn.SiLU())
+    if not full:
+        reads += [nn.Conv2d(width, cfg.width * factor**2, 3, padding=1), nn.PixelShuffle(factor), nn.SiLU()]
+    return nn.Sequential(*reads)
 
 
 def concat(a: Tensor, b: Tensor, dim: int = -1) -> Tensor:
