@@ -76,11 +76,10 @@ def main() -> None:
         settings = {"data": dataclasses.asdict(labelled_recipe.data), "seed": labelled_recipe.seed}
         clf = image_classifier(labelled.info, lambda: labelled.train, settings, args.cache,
                                examples=args.classifier_examples, epochs=3, device=args.device)
-        n_real = min(args.samples, len(labelled.test))
-        test = torch.stack([labelled.test[i]["x"] for i in range(n_real)]).to(args.device)
+        items = [labelled.test[i] for i in range(min(args.samples, len(labelled.test)))]
+        test = torch.stack([item["x"] for item in items]).to(args.device)
         _, real = predict(clf, test.split(500))
-        results["real_test_accuracy"] = accuracy(clf, [(test, torch.stack(
-            [labelled.test[i]["c"] for i in range(n_real)]))])
+        results["real_test_accuracy"] = accuracy(clf, [(test, torch.stack([item["c"] for item in items]))])
         for name, overrides in (("vae", []), ("ae", ["objective.kind=ae"])):
             rec = recipe("recipes/image/mnist.yaml", [*overrides, f"trainer.max_steps={args.steps}",
                                                       "trainer.max_minutes=null", "trainer.samples=0",
