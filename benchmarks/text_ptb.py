@@ -15,8 +15,10 @@ says whether --max-minutes cut a setting short of --steps.
 Settings (SETTINGS): lm; kl5 kl10 kl15 kl25 kl40 (objective.kl_target: the default recipe's knob, 15 its
 default); ae (recipes/text/ptb_lstm_ae.yaml, 100 nats); transformer (recipes/text/ptb_transformer.yaml); and the
 alternatives the default was chosen against: cyclical (cyclical annealing + free bits 0.125, the old default),
-fb0.5 (free bits 0.5 nats/dim), kl15-mean (mean-pooled encoder, Long et al. 2019), kl15-bow (bag-of-words loss,
-Zhao et al. 2017), kl15-last (the default's end-state encoder, named).
+fb0.5 (free bits 0.5 nats/dim), pretrain-fb0.25/0.5/1.0 (Li et al. 2019: half the budget as an autoencoder,
+then the VAE with free bits λ nats per unit, its encoder started from the autoencoder's), kl15-mean (mean-pooled
+encoder, Long et al. 2019), kl15-bow (bag-of-words loss, Zhao et al. 2017), kl15-last (the default's end-state
+encoder, named).
 
 GPU command for the lead (one H200; 12 processes; about 7-8 minutes: 5 of training, then data loading and
 evaluation on all 3,761 test sentences):
@@ -85,7 +87,14 @@ SETTINGS: dict[str, tuple[str, list[str]]] = {
     "kl15-mean": (LSTM, ["objective.kl_target=15", "model.encoder_pooling=mean"]),
     "kl15-last": (LSTM, ["objective.kl_target=15", "model.encoder_pooling=last"]),
     "kl15-bow": (LSTM, ["objective.kl_target=15", "model.bow_weight=1.0"]),
+    **{f"pretrain-fb{lam}": (LSTM, ["objective.kl_target=null", f"objective.free_bits={lam}",
+                                    "objective.kl_schedule.kind=constant", "trainer.init_parts=[encoder]"])
+       for lam in (0.25, 0.5, 1.0)},
 }
+# Li et al. 2019: these settings first train the same model as an autoencoder (β = 0) for half the budget, then
+# the VAE above, its encoder started from that run's (trainer.init_from), for the other half.
+PRETRAIN = {name: ["objective.kl_target=null", "objective.beta=0", "objective.kl_schedule.kind=constant"]
+            for name in SETTINGS if name.startswith("pretrain-")}
 HOMOTOPY_PAIRS, HOMOTOPY_STEPS = 20, 5
 
 
@@ -113,15 +122,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def overrides_for(name: str, args) -> list[str]:
-    """The setting's recipe overrides plus the shared budget (steps, minutes, device) and quiet reporting."""
-    extra = [f"trainer.max_steps={args.steps}", "trainer.epochs=1000", f"trainer.max_minutes={args.max_minutes}",
+def overrides_for(name: str, args, stage: list[str] | None = None, share: float = 1.0) -> list[str]:
+    """The setting's recipe overrides (or those of its pretraining stage) plus the shared budget (share of the
+    steps and minutes, device) and quiet reporting."""
+    steps, minutes = max(1, round(args.steps * share)), args.max_minutes * share
+    extra = [f"trainer.max_steps={steps}", "trainer.epochs=1000", f"trainer.max_minutes={minutes}",
              f"trainer.device={args.device}", f"trainer.threads={args.threads}", "trainer.progress=false",
              "trainer.eval_every=1000000", "trainer.checkpoint_every=1000000", "trainer.samples=0",
              "trainer.eval_batches=10", "trainer.log_every=50", f"seed={args.seed}"]
     if args.train_examples:
         extra.append(f"data.max_examples={args.train_examples}")  # every split: the test set is cut below anyway
-    return SETTINGS[name][1] + extra + list(args.extra)
+    return (SETTINGS[name][1] if stage is None else stage) + extra + list(args.extra)
 
 
 @torch.no_grad()
@@ -141,6 +152,12 @@ def repeat_fraction(sentences: list[str]) -> float:
     return sum(a == b for a, b in pairs) / max(1, len(pairs))
 
 
+def last_train_record(run_dir: Path) -> dict:
+    """The run's last "train" line of metrics.jsonl."""
+    log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in log if r["split"] == "train"][-1]
+
+
 def run_one(name: str, args) -> dict:
     """Train one setting with the vaekit trainer, then evaluate it on the test set; returns its JSON record."""
     import vaekit
@@ -150,13 +167,18 @@ def run_one(name: str, args) -> dict:
 
     torch.set_num_threads(args.threads)
     recipe_file, _ = SETTINGS[name]
-    recipe = load_recipe(recipe_file, overrides_for(name, args))
     run_dir = args.runs / name
     started = time.perf_counter()
+    if name in PRETRAIN:  # half the budget as an autoencoder, then the VAE from its encoder for the other half
+        pretrained = args.runs / f"{name}-pretrain"
+        train(load_recipe(recipe_file, overrides_for(name, args, PRETRAIN[name], 0.5)), pretrained)
+        recipe = load_recipe(recipe_file, [*overrides_for(name, args, share=0.5), f"trainer.init_from={pretrained}"])
+    else:
+        recipe = load_recipe(recipe_file, overrides_for(name, args))
     train(recipe, run_dir)
     train_seconds = time.perf_counter() - started
-    log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    last_train = [r for r in log if r["split"] == "train"][-1]
+    last_train = last_train_record(run_dir)
+    pretrain_steps = last_train_record(args.runs / f"{name}-pretrain")["step"] if name in PRETRAIN else 0
     model, plugin = vaekit.load(run_dir, device=args.device)
     data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"]))
     n_test = len(data.test) if not args.eval_examples else min(args.eval_examples, len(data.test))
@@ -171,7 +193,8 @@ def run_one(name: str, args) -> dict:
     summary.update(plugin.eval_metrics(model, loader, summary, recon_examples=n_test if use_latent else 0))
     summary.pop("kl_per_dim", None)
     record = {"setting": name, "recipe": Path(recipe_file).name, "overrides": SETTINGS[name][1],
-              "device": args.device, "steps": last_train["step"], "train_seconds": round(train_seconds, 1),
+              "device": args.device, "steps": pretrain_steps + last_train["step"], "pretrain_steps": pretrain_steps,
+              "train_seconds": round(train_seconds, 1),
               "beta_last": last_train["beta"], "train_kl_last": last_train["kl"], "iw_samples": k, **summary}
     tokenizer = plugin.tokenizer(model)
     sentences = [tokenizer.decode(data.test.tokens[i][:-1].tolist()) for i in range(2 * HOMOTOPY_PAIRS)]
@@ -216,7 +239,7 @@ def main(argv=None) -> None:
         return
     names = args.settings.split(",")
     args.runs.mkdir(parents=True, exist_ok=True)
-    busy = [n for n in names if (args.runs / n / "checkpoints").exists()]
+    busy = [n for n in names if any((args.runs / f / "checkpoints").exists() for f in (n, f"{n}-pretrain"))]
     if busy:
         raise SystemExit(f"{args.runs}: already holds runs for {', '.join(busy)}; remove them or pass --runs")
 

@@ -96,6 +96,8 @@ class TrainerConfig:
     threads: int = 0  # torch CPU threads per process (0 = torch's default)
     progress: bool = True
     find_unused_parameters: bool = False  # DDP only: set when some parameters get no gradient in a step
+    init_from: str | None = None  # a run, checkpoint or pretrained folder whose weights start this run (step 0)
+    init_parts: list[str] | None = None  # only these top-level modules (encoder, decoder, ...); null = all
 
 
 @dataclass

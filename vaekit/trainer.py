@@ -245,6 +245,8 @@ class Trainer:
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
         self.model = build_model(self.plugin, recipe.model, self.data.info, assets, recipe.latent,
                                  self.data.train).to(self.device)
+        if cfg.init_from and not self.resume:  # a resumed run has its own weights; the source may be gone
+            self._warm_start(assets)
         self.objective = make_objective(recipe, self.total_steps, len(self.data.train))
         self.lr_warmup = warmup_length(cfg.warmup_steps, cfg.warmup_fraction, self.total_steps, "trainer.warmup")
         decay = [p for p in self.model.parameters() if p.requires_grad and p.dim() > 1]
@@ -282,6 +284,19 @@ class Trainer:
     def _barrier(self) -> None:
         if self.distributed:
             dist.barrier()
+
+    def _warm_start(self, assets: Path) -> None:
+        """trainer.init_from: another run's weights (trainer.init_parts of them, if given) before the optimizer's."""
+        from .warm_start import WarmStartError, warm_start
+
+        try:
+            record = warm_start(self.model, self.cfg.init_from, self.cfg.init_parts, assets)
+        except WarmStartError as exc:
+            raise TrainingError(str(exc)) from None
+        if self.is_main:
+            self._log_plain({"step": 0, "split": "init", **record})
+            print(f"vaekit: started from {record['init_from']} ({', '.join(record['init_parts'])}: "
+                  f"{record['tensors']} tensors)", file=sys.stderr)
 
     # -- files -----------------------------------------------------------------------------------
     def _open_run_dir(self) -> None:

@@ -120,3 +120,24 @@ def test_bad_data_file_is_a_clear_cli_error(tmp_path, capsys):
     code, out, err = run_cli(["train", RECIPES / "ptb_lstm.yaml", f"data.train={bad}", "data.val=null",
                               "data.test=null", "--out", tmp_path / "run"], capsys)
     assert code == 2 and f"{bad}:2: not valid UTF-8" in err
+
+
+def test_encoder_pretrained_as_an_autoencoder_starts_a_vae_and_another_vocabulary_is_refused(
+        tmp_path, data_dir, monkeypatch, capsys):
+    """Li et al. 2019 in two runs: the encoder of a β = 0 run starts a free-bits VAE; a run whose vocabulary was built
+    from other sentences cannot take those weights (the same ids would be other words)."""
+    monkeypatch.setenv("VAEKIT_DATA", str(data_dir))
+    pretrain, vae = tmp_path / "ae", tmp_path / "vae"
+    code, _, err = run_cli(["train", RECIPES / "ptb_lstm.yaml", *TINY, "trainer.max_steps=4", "trainer.samples=0",
+                            "objective.kl_target=null", "objective.beta=0", "--out", pretrain], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["train", RECIPES / "ptb_lstm.yaml", *TINY, "trainer.max_steps=2", "trainer.samples=0",
+                            "objective.kl_target=null", "objective.free_bits=0.5", f"trainer.init_from={pretrain}",
+                            "trainer.init_parts=[encoder]", "--out", vae], capsys)
+    assert code == 0, err
+    assert "started from" in err and "(encoder:" in err
+    code, _, err = run_cli(["train", RECIPES / "ptb_lstm.yaml", *TINY, "data.max_examples=40", "trainer.max_steps=2",
+                            f"trainer.init_from={pretrain}", "--out", tmp_path / "other"], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "trainer.init_from:" in lines[0] and "vocab.txt: the weights were trained on other data assets" in lines[0]

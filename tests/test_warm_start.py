@@ -1,0 +1,81 @@
+"""trainer.init_from / init_parts: a run that starts from another run's weights, all of them or named parts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from vaekit.checkpoint import checkpoints
+from vaekit.cli import main
+
+
+def weights(run: Path, step: int | None = None) -> dict:
+    folder = checkpoints(run)[-1] if step is None else run / "checkpoints" / f"step-{step}"
+    return load_file(str(folder / "model.safetensors"))
+
+
+def split(tensors: dict, part: str) -> dict:
+    return {k: v for k, v in tensors.items() if k.startswith(part + ".")}
+
+
+@pytest.fixture
+def source_run(points_recipe, tmp_path) -> Path:
+    run = tmp_path / "source"
+    assert main(["train", str(points_recipe), "--out", str(run), "trainer.epochs=2", "trainer.samples=0"]) == 0
+    return run
+
+
+def test_the_named_part_starts_from_the_source_and_the_rest_from_scratch(points_recipe, source_run, tmp_path):
+    run = tmp_path / "warm"
+    # lr 1e-30: one step leaves the weights where the run started, so they can be compared with the source's
+    assert main(["train", str(points_recipe), "--out", str(run), "trainer.max_steps=1", "trainer.samples=0",
+                 "trainer.checkpoint_every=1", "trainer.lr=1e-30", "trainer.warmup_steps=0",
+                 f"trainer.init_from={source_run}", "trainer.init_parts=[encoder]"]) == 0
+    scratch = tmp_path / "scratch"
+    assert main(["train", str(points_recipe), "--out", str(scratch), "trainer.max_steps=1", "trainer.samples=0",
+                 "trainer.checkpoint_every=1", "trainer.lr=1e-30", "trainer.warmup_steps=0"]) == 0
+    source, warm, fresh = weights(source_run), weights(run), weights(scratch)
+    for name, tensor in split(source, "encoder").items():
+        assert warm[name].allclose(tensor, atol=1e-6), name
+    decoder = split(fresh, "decoder")
+    assert decoder and all(warm[name].equal(tensor) for name, tensor in decoder.items())
+    assert any(not warm[name].allclose(source[name]) for name in decoder), "the source's decoder was copied too"
+    record = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][0]
+    assert record["split"] == "init" and record["init_parts"] == ["encoder"] and record["tensors"] > 0
+
+
+def test_without_parts_every_weight_is_copied_and_resume_needs_no_source(points_recipe, source_run, tmp_path):
+    run = tmp_path / "warm"
+    overrides = ["trainer.max_steps=2", "trainer.samples=0", "trainer.checkpoint_every=1", "trainer.lr=1e-30",
+                 "trainer.warmup_steps=0", f"trainer.init_from={source_run}"]
+    assert main(["train", str(points_recipe), "--out", str(run), *overrides]) == 0
+    source, warm = weights(source_run), weights(run, step=1)
+    assert all(warm[name].allclose(tensor, atol=1e-6) for name, tensor in source.items())
+    shutil.rmtree(checkpoints(run)[-1])  # resume from step 1 after the source is gone: the run has its own weights
+    shutil.rmtree(source_run)
+    assert main(["train", str(points_recipe), "--out", str(run), "--resume", *overrides]) == 0
+    assert checkpoints(run)[-1].name == "step-2"
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("trainer.init_from={missing}", "trainer.init_from: {missing}: no such run or model folder"),
+    ("trainer.init_parts=[encodr]", "trainer.init_parts: encodr is not a part of this model; its parts: decoder, "
+                                    "encoder"),
+    ("model.hidden=16", "trainer.init_from: {weights}: encoder."),
+])
+def test_a_warm_start_that_cannot_fit_is_one_line_naming_the_key(points_recipe, source_run, tmp_path, capsys,
+                                                                    override, expected):
+    missing = tmp_path / "nowhere"
+    override = override.format(missing=missing)
+    init = f"trainer.init_from={missing if 'nowhere' in override else source_run}"
+    code = main(["train", str(points_recipe), "--out", str(tmp_path / "warm"), "trainer.max_steps=1", init, override])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1, err
+    last = checkpoints(source_run)[-1]
+    assert expected.format(missing=missing, weights=last / "model.safetensors") in err[0], err[0]
+    if "hidden" in override:
+        assert "has shape" in err[0] and "this model's" in err[0]
