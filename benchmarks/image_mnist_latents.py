@@ -71,7 +71,7 @@ def pythae_worker(args) -> None:
 
 
     batch = rec.trainer.batch_size
-    steps_per_epoch = len(train_images) // batch
+    steps_per_epoch = math.ceil(len(train_images) / batch)  # pythae keeps the last, partial batch
     epochs = max(1, math.ceil(args.steps / steps_per_epoch))
     common = dict(input_dim=(1, 28, 28), latent_dim=rec.model.latent_dim, reconstruction_loss="bce")
     if args.pythae_worker == "vamp":
