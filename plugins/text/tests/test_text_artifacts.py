@@ -105,3 +105,14 @@ def test_bad_decoding_options_name_the_cli_option(tmp_path, option, message):
     _, model, _ = build(tmp_path)
     with pytest.raises(ValueError, match=message):
         plugin.sample(model, 2, None, tmp_path / "out", **option)
+
+
+def test_a_language_model_is_not_flagged_as_collapsed(tmp_path, capsys):
+    """model.use_latent=false: KL 0 and no active units by design, so the collapse warning would only mislead."""
+    bundle, model, _ = build(tmp_path, use_latent=False)
+    loader = DataLoader(bundle.test, batch_size=4, collate_fn=bundle.collate)
+    summary = evaluate(model, loader, iw_samples=1)
+    metrics = plugin.eval_metrics(model, loader, summary)
+    assert summary["kl"] == 0.0 and summary["active_units"] == 0
+    assert metrics["posterior_collapse"] is False
+    assert "posterior collapse" not in capsys.readouterr().err

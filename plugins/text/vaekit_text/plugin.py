@@ -310,14 +310,15 @@ class TextPlugin(vaekit.Plugin):
                      **options) -> dict:
         """Perplexity per word (<eos> counted) from the IW NLL, reconstruction BLEU-4 and token accuracy; flags
         posterior collapse (KL, active units ~ 0)."""
-        metrics = self._likelihood_metrics(loader, summary)
+        metrics = self._likelihood_metrics(loader, summary, getattr(model.decoder, "use_latent", True))
         limit = int(summary.get("n_examples", 0)) if recon_examples is None else recon_examples
         if limit > 0:
             metrics.update(reconstruction_metrics(self, model, loader, limit))
         return metrics
 
-    def _likelihood_metrics(self, loader, summary: dict[str, float]) -> dict:
-        """Words, tokens, PPL per word from the IW NLL (or its ELBO bound) and the posterior-collapse flag."""
+    def _likelihood_metrics(self, loader, summary: dict[str, float], use_latent: bool = True) -> dict:
+        """Words, tokens, PPL per word from the IW NLL (or its ELBO bound) and the posterior-collapse flag (never
+        for a language model, model.use_latent=false, whose z is unused by design)."""
         n_examples = int(summary.get("n_examples", 0)) or None
         seen = words = tokens = 0
         for batch in loader:
@@ -339,7 +340,7 @@ class TextPlugin(vaekit.Plugin):
         elif "elbo" in summary and words:
             metrics["ppl_elbo_bound"] = math.exp(-summary["elbo"] * seen / words)  # an upper bound on the PPL
         kl, active = summary.get("kl"), summary.get("active_units")
-        collapsed = kl is not None and active is not None and kl < COLLAPSE_KL_NATS \
+        collapsed = use_latent and kl is not None and active is not None and kl < COLLAPSE_KL_NATS \
             and active <= COLLAPSE_MAX_ACTIVE_UNITS
         metrics["posterior_collapse"] = bool(collapsed)
         if collapsed:
