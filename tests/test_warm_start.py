@@ -7,10 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_model
+from torch import nn
 
 from vaekit.checkpoint import checkpoints
 from vaekit.cli import main
+from vaekit.warm_start import warm_start
 
 
 def weights(run: Path, step: int | None = None) -> dict:
@@ -79,3 +81,26 @@ def test_a_warm_start_that_cannot_fit_is_one_line_naming_the_key(points_recipe, 
     assert expected.format(missing=missing, weights=last / "model.safetensors") in err[0], err[0]
     if "hidden" in override:
         assert "has shape" in err[0] and "this model's" in err[0]
+
+
+class TiedPair(nn.Module):
+    """An embedding and an output layer sharing one weight, as language models often do."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Embedding(5, 3)
+        self.decoder = nn.Linear(3, 5, bias=False)
+        self.decoder.weight = self.encoder.weight
+
+
+@pytest.mark.parametrize("part", ["encoder", "decoder"])
+def test_a_tied_weight_stored_once_starts_either_part(tmp_path, part):
+    source = TiedPair()
+    folder = tmp_path / "pretrained"
+    folder.mkdir()
+    save_model(source, str(folder / "model.safetensors"))  # keeps one of the two names
+    (folder / "config.json").write_text(json.dumps({"plugin": "toy", "model": {}, "info": {}}))
+    assert len(load_file(str(folder / "model.safetensors"))) == 1
+    model = TiedPair()
+    record = warm_start(model, folder, [part], tmp_path / "assets")
+    assert record["tensors"] == 1 and getattr(model, part).weight.equal(source.encoder.weight)

@@ -38,6 +38,16 @@ def check_assets(source: Path, assets: Path) -> None:
                                  f"trained on other data assets (a vocabulary, say); build both from the same data")
 
 
+def stored_name(name: str, ours: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name under which the file holds weight `name`: itself, or a tied twin's (safetensors stores a tied
+    weight once, say a decoder's input and output embeddings); None if neither is there."""
+    if name in tensors:
+        return name
+    pointer = ours[name].data_ptr()
+    return next((other for other, t in ours.items() if other in tensors and t.data_ptr() == pointer
+                 and t.numel() > 0), None)
+
+
 def warm_start(model: torch.nn.Module, init_from: str | Path, parts: list[str] | None, assets: Path) -> dict:
     """Copy init_from's weights (only those under `parts` when given) into model; returns what was copied."""
     try:
@@ -61,15 +71,17 @@ def warm_start(model: torch.nn.Module, init_from: str | Path, parts: list[str] |
         wanted = [name for name in ours if name.split(".")[0] in parts]
     else:
         wanted = list(ours)
-    missing = [name for name in wanted if name not in tensors]
+    sources = {name: stored_name(name, ours, tensors) for name in wanted}
+    missing = [name for name, source in sources.items() if source is None]
     if missing:
         raise WarmStartError(f"trainer.init_from: {folder / WEIGHTS} lacks {len(missing)} of the weights to copy "
                              f"(first: {missing[0]}); is it a model of the same recipe?")
-    for name in wanted:
-        if tensors[name].shape != ours[name].shape:
-            raise WarmStartError(f"trainer.init_from: {folder / WEIGHTS}: {name} has shape {list(tensors[name].shape)}"
-                                 f", this model's {list(ours[name].shape)}; the model sections must agree")
+    for name, source in sources.items():
+        if tensors[source].shape != ours[name].shape:
+            raise WarmStartError(f"trainer.init_from: {folder / WEIGHTS}: {source} has shape "
+                                 f"{list(tensors[source].shape)}, this model's {list(ours[name].shape)}; the model "
+                                 f"sections must agree")
     with torch.no_grad():  # state_dict() tensors share storage with the parameters: copying in place loads them
-        for name in wanted:
-            ours[name].copy_(tensors[name])
+        for name, source in sources.items():
+            ours[name].copy_(tensors[source])
     return {"init_from": str(folder), "init_parts": parts or ["all"], "tensors": len(wanted)}
