@@ -47,8 +47,8 @@ What it does show: the set-point reaches its KL (13.7 of 15 after 150 steps) whe
 at 2-7 nats; the bag-of-words loss pushes the KL past the target faster than the controller's integral (ki =
 1e-4) can raise β (30.6 nats); mean pooling reaches less KL in the same steps. So the recipes' default is the
 controller with the end-state encoder; the GPU command above measures the frontier and the alternatives again at
-a budget where the models write sentences. Not measured: AE pretraining + KL thresholding (Li et al. 2019) and
-aggressive inference updates (He et al. 2019).
+a budget where the models write sentences. AE pretraining + KL thresholding (Li et al. 2019) is measured below;
+aggressive inference updates (He et al. 2019) are not built.
 
 A longer CPU run (seventh session, 2026-11-27; one process pinned to one core, nothing else on it; 256 units;
 25 minutes per setting, 5-7 epochs' worth of steps; the first 500 test sentences, k = 50):
