@@ -310,13 +310,13 @@ class TextPlugin(vaekit.Plugin):
                      **options) -> dict:
         """Perplexity per word (<eos> counted) from the IW NLL, reconstruction BLEU-4 and token accuracy; flags
         posterior collapse (KL, active units ~ 0)."""
-        metrics = self._likelihood_metrics(loader, summary, getattr(model.decoder, "use_latent", True))
+        metrics = self._likelihood_metrics(loader, summary, model.decoder.use_latent)
         limit = int(summary.get("n_examples", 0)) if recon_examples is None else recon_examples
         if limit > 0:
             metrics.update(reconstruction_metrics(self, model, loader, limit))
         return metrics
 
-    def _likelihood_metrics(self, loader, summary: dict[str, float], use_latent: bool = True) -> dict:
+    def _likelihood_metrics(self, loader, summary: dict[str, float], use_latent: bool) -> dict:
         """Words, tokens, PPL per word from the IW NLL (or its ELBO bound) and the posterior-collapse flag (never
         for a language model, model.use_latent=false, whose z is unused by design)."""
         n_examples = int(summary.get("n_examples", 0)) or None
