@@ -137,6 +137,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--set", dest="extra", nargs="*", default=[], metavar="KEY=VALUE",
                    help="recipe overrides for every setting, e.g. model.hidden_dim=256 (a smaller CPU check)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reuse", action="store_true",
+                   help="a setting whose run folder already holds a checkpoint is evaluated again, not retrained")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run this single setting in this process
     args = p.parse_args(argv)
     unknown = [s for s in args.settings.split(",") if s not in SETTINGS]
@@ -159,13 +161,14 @@ def overrides_for(name: str, args, stage: list[str] | None = None, share: float 
 
 
 @torch.no_grad()
-def homotopies(plugin, model, sentences: list[str]) -> list[list[str]]:
-    """Greedy decodes along (1 - t) z_a + t z_b between posterior means of consecutive sentence pairs."""
+def homotopies(plugin, model, sentences: list[str], strategy: str = "greedy") -> list[list[str]]:
+    """Decodes (greedy, or sampled at temperature 1) along (1 - t) z_a + t z_b between posterior means of
+    consecutive sentence pairs."""
     paths = []
     for a, b in zip(sentences[0::2], sentences[1::2], strict=False):
         means = model.posterior(plugin.encode_text(model, [a, b])).mean
         t = torch.linspace(0, 1, HOMOTOPY_STEPS + 2, device=model.device).unsqueeze(1)
-        paths.append(plugin.decode_text(model, model.decode((1 - t) * means[0] + t * means[1], None)))
+        paths.append(plugin.decode_latents(model, (1 - t) * means[0] + t * means[1], strategy=strategy))
     return paths
 
 
@@ -192,14 +195,18 @@ def run_one(name: str, args) -> dict:
     recipe_file, _ = SETTINGS[name]
     run_dir = args.runs / name
     started = time.perf_counter()
-    if name in PRETRAIN:  # half the budget as an autoencoder, then the VAE from its encoder for the other half
+    reused = args.reuse and (run_dir / "checkpoints").is_dir()
+    if reused:
+        recipe = load_recipe(run_dir / "recipe.yaml")  # evaluated again as it was trained
+    elif name in PRETRAIN:  # half the budget as an autoencoder, then the VAE from its encoder for the other half
         pretrained = args.runs / f"{name}-pretrain"
         train(load_recipe(recipe_file, overrides_for(name, args, PRETRAIN[name], 0.5)), pretrained)
         recipe = load_recipe(recipe_file, [*overrides_for(name, args, share=0.5), f"trainer.init_from={pretrained}"])
     else:
         recipe = load_recipe(recipe_file, overrides_for(name, args))
-    train(recipe, run_dir)
-    train_seconds = time.perf_counter() - started
+    if not reused:
+        train(recipe, run_dir)
+    train_seconds = None if reused else round(time.perf_counter() - started, 1)  # reused: see its first record
     last_train = last_train_record(run_dir)
     pretrain_steps = last_train_record(args.runs / f"{name}-pretrain")["step"] if name in PRETRAIN else 0
     model, plugin = vaekit.load(run_dir, device=args.device)
@@ -217,17 +224,21 @@ def run_one(name: str, args) -> dict:
     summary.pop("kl_per_dim", None)
     record = {"setting": name, "recipe": Path(recipe_file).name, "overrides": SETTINGS[name][1],
               "device": args.device, "steps": pretrain_steps + last_train["step"], "pretrain_steps": pretrain_steps,
-              "train_seconds": round(train_seconds, 1),
+              "train_seconds": train_seconds,
               "beta_last": last_train["beta"], "train_kl_last": last_train["kl"], "iw_samples": k, **summary}
     tokenizer = plugin.tokenizer(model)
     sentences = [tokenizer.decode(data.test.tokens[i][:-1].tolist()) for i in range(2 * HOMOTOPY_PAIRS)]
     if use_latent:
-        paths = homotopies(plugin, model, sentences)
-        inner = [s for path in paths for s in path[1:-1]]
-        changes = [a != b for path in paths for a, b in zip(path, path[1:], strict=False)]
-        record.update({"homotopy_distinct_neighbours": sum(changes) / len(changes),
-                       "homotopy_distinct_per_path": sum(len(set(p)) for p in paths) / len(paths),
-                       "homotopy_example": paths[0], "homotopy_inner": inner})
+        # Greedy decodes are the reconstructions' own, but far more probable than real text (each word is the
+        # likeliest), so fluency is also judged on decodes sampled at temperature 1, the model's own distribution.
+        for strategy, prefix in (("greedy", "homotopy"), ("sample", "homotopy_sampled")):
+            torch.manual_seed(args.seed)
+            paths = homotopies(plugin, model, sentences, strategy)
+            changes = [a != b for path in paths for a, b in zip(path, path[1:], strict=False)]
+            record.update({f"{prefix}_distinct_neighbours": sum(changes) / len(changes),
+                           f"{prefix}_distinct_per_path": sum(len(set(p)) for p in paths) / len(paths),
+                           f"{prefix}_example": paths[0],
+                           f"{prefix}_inner": [s for path in paths for s in path[1:-1]]})
     torch.manual_seed(args.seed)
     samples = plugin.decode_text(model, model.sample(50))
     record.update({"greedy_samples_distinct": len(set(samples)) / len(samples),
@@ -244,15 +255,16 @@ def lm_fluency(lm_run: Path, records: list[dict], device: str) -> None:
     lm, plugin = vaekit.load(lm_run, device=device)
     lm_test = next(r for r in records if r["setting"] == "lm")["nll_per_word"]
     for record in records:
-        inner = record.pop("homotopy_inner", None)
-        if not inner:
-            continue
-        x = plugin.encode_text(lm, inner)
-        nll = -lm.log_likelihood(x, torch.zeros(len(inner), lm.latent_dim, device=lm.device)).sum().item()
-        per_word = nll / x["n_words"].sum().item()
-        # Within 20% either way: degenerate text ("the <unk> <unk> ...") is *more* likely than real sentences.
-        record.update({"homotopy_lm_nll_per_word": per_word, "homotopy_fluency_ratio": per_word / lm_test,
-                       "homotopy_fluent": abs(per_word / lm_test - 1) <= 0.2})
+        for prefix in ("homotopy", "homotopy_sampled"):
+            inner = record.pop(f"{prefix}_inner", None)
+            if not inner:
+                continue
+            x = plugin.encode_text(lm, inner)
+            nll = -lm.log_likelihood(x, torch.zeros(len(inner), lm.latent_dim, device=lm.device)).sum().item()
+            per_word = nll / x["n_words"].sum().item()
+            # Within 20% either way: degenerate text ("the <unk> <unk> ...") is *more* likely than real sentences.
+            record.update({f"{prefix}_lm_nll_per_word": per_word, f"{prefix}_fluency_ratio": per_word / lm_test,
+                           f"{prefix}_fluent": abs(per_word / lm_test - 1) <= 0.2})
 
 
 def main(argv=None) -> None:
@@ -263,7 +275,7 @@ def main(argv=None) -> None:
     names = args.settings.split(",")
     args.runs.mkdir(parents=True, exist_ok=True)
     busy = [n for n in names if any((args.runs / f / "checkpoints").exists() for f in (n, f"{n}-pretrain"))]
-    if busy:
+    if busy and not args.reuse:
         raise SystemExit(f"{args.runs}: already holds runs for {', '.join(busy)}; remove them or pass --runs")
 
     def child(name: str) -> dict:
@@ -288,11 +300,13 @@ def main(argv=None) -> None:
     with open(args.out, "w") as f:
         for record in records:
             record.pop("homotopy_inner", None)
+            record.pop("homotopy_sampled_inner", None)
             line = json.dumps(record)
             f.write(line + "\n")
             print(line, flush=True)
     keys = ("nll", "nll_minus_lm", "kl", "active_units", "recon_bleu4", "recon_token_accuracy",
-            "homotopy_distinct_neighbours", "homotopy_fluency_ratio", "greedy_samples_repeat_fraction", "steps")
+            "homotopy_distinct_neighbours", "homotopy_fluency_ratio", "homotopy_sampled_fluency_ratio",
+            "greedy_samples_repeat_fraction", "steps")
     print("\n" + f"{'setting':12}" + "".join(f"{k[:12]:>13}" for k in keys), file=sys.stderr)
     for r in good:
         cells = "".join(f"{r[k]:13.3f}" if isinstance(r.get(k), float) else f"{r.get(k, '-')!s:>13}" for k in keys)
