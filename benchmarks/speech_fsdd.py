@@ -44,7 +44,7 @@ def run_recipe(name: str, args, overrides: list[str]) -> dict:
     t0 = time.perf_counter()
     bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
     load_seconds = time.perf_counter() - t0
-    model = build_model(plugin, recipe.model, bundle.info, assets).to(args.device)
+    model = build_model(plugin, recipe.model, bundle.info, assets, recipe.latent, bundle.train).to(args.device)
     wall = args.max_minutes is not None
     budget = 60 * args.max_minutes if wall else args.budget_seconds
     print(f"[{name}] {len(bundle.train)} train / {len(bundle.test)} test utterances, "

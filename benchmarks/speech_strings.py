@@ -214,7 +214,7 @@ def main() -> None:
     started = time.perf_counter()
     bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
     load_seconds = time.perf_counter() - started
-    model = build_model(plugin, recipe.model, bundle.info, assets).to(args.device)
+    model = build_model(plugin, recipe.model, bundle.info, assets, recipe.latent, bundle.train).to(args.device)
     print(f"{len(bundle.train)} train / {len(bundle.test)} test strings ({bundle.info['strings']}), "
           f"{sum(p.numel() for p in model.parameters()):,} parameters, data built in {load_seconds:.0f} s", flush=True)
     timing = train_strings(recipe, bundle, model, 60 * args.max_minutes, args.max_steps)

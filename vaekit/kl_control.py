@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .adversary import add_adversary_loss
 from .batch import batch_size
 from .objectives import ELBO, elbo
 
@@ -87,7 +88,8 @@ class ControlledELBO(ELBO):
             dist.all_reduce(kl)
             kl = kl / dist.get_world_size()
         beta = self.controller.update(float(kl)) if torch.is_grad_enabled() else self.controller.beta
-        return elbo(log_px_z, posterior, prior, beta=beta, free_bits=self.free_bits)
+        terms = elbo(log_px_z, posterior, prior, beta=beta, free_bits=self.free_bits)
+        return add_adversary_loss(terms, model, z, c, posterior)
 
     def state_dict(self) -> dict:
         return self.controller.state_dict()

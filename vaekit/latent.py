@@ -10,6 +10,8 @@
                            # mixture fitted to the training set's posterior means when training ends)
       sampler_components: 10      # gmm: mixture components
       sampler_examples: 10000     # gmm: training examples whose codes it is fitted to (0 = all)
+      condition_adversary: 0.0    # CVAEs: weight of an adversary that keeps the label condition out of z
+                                  # (vaekit/adversary.py; 0 = off)
 
 Every plugin (a third party's too) gets these: the plugin builds the encoder and decoder, the engine the rest.
 """
@@ -22,6 +24,7 @@ from typing import Literal
 
 import torch
 
+from .adversary import ConditionAdversary, label_classes
 from .flows import IAFEncoder
 from .priors import MixturePrior, VampPrior
 from .samplers import gmm_unusable
@@ -40,12 +43,15 @@ class LatentConfig:
     sampler_components: int = 10
     sampler_examples: int = 10000
     pseudo_input_shape: list[int] | None = None  # vamp: written by the engine (one example's shape) for reloading
+    condition_adversary: float = 0.0  # weight of the condition adversary's cross-entropy in the loss (0 = none)
 
     def __post_init__(self):
         if self.components < 1 or self.flow_depth < 1 or self.flow_hidden < 0:
             raise ValueError("components and flow_depth must be >= 1 and flow_hidden >= 0")
         if self.sampler_components < 1 or self.sampler_examples < 0:
             raise ValueError("sampler_components must be >= 1 and sampler_examples >= 0")
+        if not self.condition_adversary >= 0:
+            raise ValueError(f"condition_adversary: expected a weight >= 0, got {self.condition_adversary}")
 
 
 def apply_latent_config(model, cfg: LatentConfig, dataset=None):
@@ -71,6 +77,8 @@ def apply_latent_config(model, cfg: LatentConfig, dataset=None):
         model.encoder = IAFEncoder(model.encoder, units, cfg.flow_depth, cfg.flow_hidden)
         if cfg.prior == "vamp":  # the pseudo-inputs' posteriors are the diagonal base, not the flow
             model.prior_net._encoder = [model.encoder.base]
+    if cfg.condition_adversary > 0:
+        model.condition_adversary = ConditionAdversary(shape, label_classes(model), cfg.condition_adversary)
     return model
 
 

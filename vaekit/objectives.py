@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from .adversary import add_adversary_loss
 from .batch import batch_size, tile
 from .distributions import DiagonalGaussian
 from .estimators import kl_decomposition, mmd
@@ -155,7 +156,8 @@ class ELBO(Objective):
         self.free_bits = free_bits
 
     def __call__(self, model, x, c=None, step=0):
-        return self.terms(model, x, c, step)[0]
+        terms, (posterior, _, z) = self.terms(model, x, c, step)
+        return add_adversary_loss(terms, model, z, c, posterior)
 
     def terms(self, model, x, c=None, step=0) -> tuple[ObjectiveTerms, tuple]:
         """The β-ELBO's terms and (posterior, prior, z) for subclasses that reweigh them."""
@@ -196,7 +198,7 @@ class BetaTCVAE(ELBO):
         mi, tc, dwkl = kl_decomposition(z, posterior, prior, self.dataset_size)
         terms.loss = -terms.log_likelihood.mean() + (mi + terms.beta * tc + dwkl).mean()
         terms.extra = {"mi": mi.mean().item(), "tc": tc.mean().item(), "dwkl": dwkl.mean().item()}
-        return terms
+        return add_adversary_loss(terms, model, z, c, posterior)
 
 
 class InfoVAE(ELBO):
@@ -215,7 +217,7 @@ class InfoVAE(ELBO):
         terms.loss = -terms.log_likelihood.mean() + (1 - self.alpha) * terms.kl.mean() \
             + (self.alpha + self.lam - 1) * distance
         terms.extra = {"mmd": distance.item()}
-        return terms
+        return add_adversary_loss(terms, model, z, c, posterior)
 
 
 class Autoencoder(Objective):
@@ -227,6 +229,8 @@ class Autoencoder(Objective):
 
     def __call__(self, model, x, c=None, step=0):
         posterior = model.posterior(x, c)
-        log_px_z = model.log_likelihood(x, posterior.mode(), c)
+        code = posterior.mode()
+        log_px_z = model.log_likelihood(x, code, c)
         zero = log_px_z.new_zeros(log_px_z.shape)
-        return ObjectiveTerms(-log_px_z.mean(), log_px_z, log_px_z, zero, zero.new_zeros(0), 0.0)
+        terms = ObjectiveTerms(-log_px_z.mean(), log_px_z, log_px_z, zero, zero.new_zeros(0), 0.0)
+        return add_adversary_loss(terms, model, code, c, posterior)
