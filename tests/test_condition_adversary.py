@@ -36,10 +36,10 @@ def test_padding_and_label_columns_of_a_sequence_latent():
     padded = adversary(torch.cat([z, 100 * torch.randn(2, 3, 3)], 1), c,
                        torch.cat([mask, torch.zeros(2, 3, dtype=torch.bool)], 1))
     assert torch.allclose(nats, padded)  # what lies past the end never counts
-    with torch.no_grad():  # an untrained adversary's logits are near 0: about log 2 + log 5 nats
+    with torch.no_grad():  # uniform guesses: log 2 + log 5 nats at each of the 3 and 2 valid steps
         adversary.net[-1].weight.zero_()
         adversary.net[-1].bias.zero_()
-    assert torch.allclose(adversary(z, c, mask), torch.full((2,), math.log(2) + math.log(5)))
+    assert torch.allclose(adversary(z, c, mask), torch.tensor([3.0, 2.0]) * (math.log(2) + math.log(5)))
     spatial = ConditionAdversary((3, 2, 2), [2], weight=1.0)  # channels are the units at every pixel
     assert spatial(torch.randn(5, 3, 2, 2), torch.zeros(5, dtype=torch.long)).shape == (5,)
 

@@ -5,6 +5,7 @@
 
 A small network predicts every label condition (a speaker, a digit, a class) from each latent position: the
 vector z, every step of a sequence latent [B, T, D] (padding left out), every pixel of a spatial one [B, C, H, W].
+Its cross-entropy is summed over positions, as the KL is: nats per example, so one weight suits any length.
 It learns to predict them; the encoder gets the reversed gradient, so it learns codes the adversary cannot read.
 What the decoder needs about the label must then come from the condition, and swapping the condition at decode
 time (voice conversion, class transfer) changes the label without the code pulling back towards the old one.
@@ -41,7 +42,7 @@ class ConditionAdversary(nn.Module):
         self.net = nn.Sequential(nn.Linear(units, hidden), nn.SiLU(), nn.Linear(hidden, sum(self.num_classes)))
 
     def forward(self, z: Tensor, c: Tensor, mask: Tensor | None = None) -> Tensor:
-        """Cross-entropy [B] nats: per label column averaged over the valid latent positions, summed over columns."""
+        """Cross-entropy [B] nats, summed over the valid latent positions and the label columns."""
         z = _ReverseGradient.apply(z)
         if self.spatial:
             z = z.flatten(2).transpose(1, 2)  # [B, H*W, C]
@@ -54,7 +55,7 @@ class ConditionAdversary(nn.Module):
         for column, scores in enumerate(logits.split(self.num_classes, -1)):
             target = labels[:, column, None].expand(-1, z.shape[1])
             nats = F.cross_entropy(scores.transpose(1, 2), target, reduction="none")  # [B, P]
-            total = total + (nats * valid).sum(1) / valid.sum(1).clamp(min=1)
+            total = total + (nats * valid).sum(1)
         return total
 
 
@@ -76,5 +77,5 @@ def add_adversary_loss(terms, model, z: Tensor, c: Tensor | None, posterior):
         return terms
     nats = adversary(z, c, getattr(posterior, "mask", None))
     terms.loss = terms.loss + adversary.weight * nats.mean()
-    terms.extra["adversary_ce"] = nats.mean().item()
+    terms.extra["adversary_ce"] = nats.mean().item()  # nats per example: chance is positions x log K
     return terms
