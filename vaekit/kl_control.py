@@ -23,7 +23,7 @@ import torch.distributed as dist
 
 from .adversary import add_adversary_loss
 from .batch import batch_size
-from .objectives import ELBO, elbo
+from .objectives import ELBO, elbo, kl_divergence, prior_for
 
 
 @dataclass
@@ -79,16 +79,17 @@ class ControlledELBO(ELBO):
 
     def __call__(self, model, x, c=None, step=0):
         posterior = model.posterior(x, c)
-        z = posterior.rsample()
+        z, log_qz = posterior.rsample_and_log_prob()
         log_px_z = model.log_likelihood(x, z, c)
-        n = batch_size(x)
-        prior = model.prior(c, n)
-        kl = posterior.kl_per_dim(prior).detach().float().reshape(n, -1).sum(-1).mean()
+        # The prior in the posterior's shape and mask (a sequence latent has no fixed length); the KL in closed
+        # form where there is one, else its Monte Carlo estimate (an IAF posterior, a mixture or VampPrior).
+        prior = prior_for(model, c, batch_size(x), posterior)
+        kl = kl_divergence(posterior, prior, z, log_qz).detach().float().mean()
         if dist.is_available() and dist.is_initialized():  # every process must apply the same β
             dist.all_reduce(kl)
             kl = kl / dist.get_world_size()
         beta = self.controller.update(float(kl)) if torch.is_grad_enabled() else self.controller.beta
-        terms = elbo(log_px_z, posterior, prior, beta=beta, free_bits=self.free_bits)
+        terms = elbo(log_px_z, posterior, prior, beta=beta, free_bits=self.free_bits, z=z, log_qz=log_qz)
         return add_adversary_loss(terms, model, z, c, posterior)
 
     def state_dict(self) -> dict:
