@@ -103,6 +103,7 @@ SETTINGS: dict[str, tuple[str, list[str]]] = {
     "lm": (LSTM, ["model.use_latent=false"]),
     **{f"kl{t}": (LSTM, [f"objective.kl_target={t}"]) for t in (5, 10, 15, 25, 40)},
     "ae": (AE, []),
+    "ae-plain": (AE, ["objective.kind=ae", "objective.kl_target=null"]),  # no noise, no KL: the code is exact
     "transformer": (TRANSFORMER, []),
     "cyclical": (LSTM, ["objective.kl_target=null", "objective.free_bits=0.125", "model.word_dropout=0.0",
                         "objective.kl_schedule={kind: cyclical, n_cycles: 4, ratio: 0.5}"]),
