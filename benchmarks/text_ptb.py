@@ -260,6 +260,9 @@ def lm_fluency(lm_run: Path, records: list[dict], device: str) -> None:
             inner = record.pop(f"{prefix}_inner", None)
             if not inner:
                 continue
+            empty = sum(not s.strip() for s in inner)  # a sample may end at once: <eos> alone, no words to score
+            record[f"{prefix}_empty"] = empty
+            inner = [s for s in inner if s.strip()]
             x = plugin.encode_text(lm, inner)
             nll = -lm.log_likelihood(x, torch.zeros(len(inner), lm.latent_dim, device=lm.device)).sum().item()
             per_word = nll / x["n_words"].sum().item()
