@@ -18,6 +18,26 @@ training recordings) applied to each word at its known boundaries:
 
 The last line printed is the JSON of every figure. Expected on an H200: about 8 minutes with --max-minutes 5
 (data ~1 min, classifiers ~1 min on the CPU cores, evaluation with 60 Griffin-Lim strings ~1-2 min).
+
+Measured on the shared 2-core CPU (eighth session, 2026-11-27; one process per core, pinned; the recipe as it
+is, 4.9 M parameters), with and without the engine's condition adversary (latent.condition_adversary, which
+keeps the speaker out of every 128 ms latent step):
+
+    cd benchmarks && taskset -c 1 python speech_strings.py --max-minutes 20 --threads 1 --audio-strings 10 \
+        --work W --out adv$w.json latent.condition_adversary=$w          # w = 0, 1, 10; seed=1 for the repeat
+
+    adversary weight            0       1      10
+    steps (17 epochs)        1288    1286    1282
+    digit kept, recon       45.6%   63.6%   38.1%   (real strings: 98.7%; target >= 95% of it)
+    digit kept, conversion  34.3%   47.3%   30.7%   (target >= 90%)
+    target speaker, conv.   99.3%   99.6%   98.9%   (target >= 90%)
+    rec (nats per string)    3530    2338    4417
+    mel L1 (dB)              4.56    4.11    4.79
+    LSD linear (dB)          6.74    6.28    7.02
+
+65 seconds of audio are trained per CPU-second (one core); a 30 s recording reconstructs in 1.6-1.7 s wall
+on one core (0.12 s of it the model, the rest Griffin-Lim for the input and output WAVs), as long as its input.
+The earlier "1,145 s of audio per CPU-second" came from the H200 (its CPU time, not a CPU's throughput).
 """
 
 from __future__ import annotations
