@@ -3,10 +3,11 @@
 Each setting is a recipe plus overrides, trained by the vaekit trainer with the same data order, step budget and
 time limit, then evaluated on the PTB test set: importance-sampled NLL (nats per sentence) beside the language
 model's (the same decoder with z unused: setting `lm`), KL, active units, mutual information, reconstruction
-BLEU-4 and token accuracy of greedy decodes from the posterior mean, a greedy homotopy check between 20 pairs of
-test sentences (intermediate sentences distinct from their neighbours; fluent: their NLL per word under the LM
-within 20% of the test set's, either way, since repetitive text scores *lower* than real sentences), and a
-degeneracy check of 50 greedy prior samples (share of words repeating the word before).
+BLEU-4 and token accuracy of greedy decodes from the posterior mean, a homotopy check between 20 pairs of test
+sentences, decoded greedily and sampled at temperature 1 (intermediate sentences distinct from their neighbours;
+fluent: their NLL per word under the LM within 20% of the test set's, either way, since repetitive text scores
+*lower* than real sentences; greedy text always does, so fluency is read on the sampled paths), and a degeneracy
+check of 50 greedy prior samples (share of words repeating the word before). --reuse scores kept runs again.
 
 One JSON line per setting goes to stdout and to --out (JSONL), a table to stderr. --jobs N trains N settings at
 once as separate processes; the homotopy fluency needs the `lm` setting in the same call. `steps` in each line
