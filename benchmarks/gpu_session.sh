@@ -32,8 +32,10 @@ job text python3 $B/text_ptb.py --device cuda --jobs 8 --steps 8000 --max-minute
     --settings lm,kl5,kl10,kl15,kl25,kl40,ae,transformer
 job speech_fsdd python3 $B/speech_fsdd.py --device cuda --max-minutes 1.5 --threads 2 --score-audio \
     --work /tmp/bf --out "$logs/speech_fsdd.json"
-job speech_strings python3 $B/speech_strings.py --device cuda --max-minutes 3.5 --threads 2 \
-    --work /tmp/bs --out "$logs/speech_strings.json"
+for w in 0 1; do  # without and with the condition adversary (latent.condition_adversary)
+  job "speech_strings_adv$w" python3 $B/speech_strings.py --device cuda --max-minutes 3.5 --threads 2 \
+      --work "/tmp/bs$w" --out "$logs/speech_strings_adv$w.json" "latent.condition_adversary=$w"
+done
 sleep 20; nvidia-smi --query-gpu=name,memory.used,utilization.gpu --format=csv > "$logs/nvidia-smi.txt"
 wait
 tar czf "$OUT/gpu-logs.tgz" -C /tmp gpu-logs
