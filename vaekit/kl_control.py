@@ -21,9 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from .adversary import add_adversary_loss
-from .batch import batch_size
-from .objectives import ELBO, elbo, kl_divergence, prior_for
+from .objectives import ELBO, kl_divergence
 
 
 @dataclass
@@ -77,20 +75,14 @@ class ControlledELBO(ELBO):
         super().__init__(controller, free_bits)
         self.controller = controller
 
-    def __call__(self, model, x, c=None, step=0):
-        posterior = model.posterior(x, c)
-        z, log_qz = posterior.rsample_and_log_prob()
-        log_px_z = model.log_likelihood(x, z, c)
-        # The prior in the posterior's shape and mask (a sequence latent has no fixed length); the KL in closed
-        # form where there is one, else its Monte Carlo estimate (an IAF posterior, a mixture or VampPrior).
-        prior = prior_for(model, c, batch_size(x), posterior)
+    def beta_for(self, step, posterior, prior, z, log_qz) -> float:
+        """β from the controller, fed the KL the ELBO uses (closed form, or Monte Carlo for a flow posterior or a
+        mixture/Vamp prior; the prior shaped like the posterior, so sequence latents work too)."""
         kl = kl_divergence(posterior, prior, z, log_qz).detach().float().mean()
         if dist.is_available() and dist.is_initialized():  # every process must apply the same β
             dist.all_reduce(kl)
             kl = kl / dist.get_world_size()
-        beta = self.controller.update(float(kl)) if torch.is_grad_enabled() else self.controller.beta
-        terms = elbo(log_px_z, posterior, prior, beta=beta, free_bits=self.free_bits, z=z, log_qz=log_qz)
-        return add_adversary_loss(terms, model, z, c, posterior)
+        return self.controller.update(float(kl)) if torch.is_grad_enabled() else self.controller.beta
 
     def state_dict(self) -> dict:
         return self.controller.state_dict()
