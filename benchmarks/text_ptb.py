@@ -18,7 +18,8 @@ default); ae (recipes/text/ptb_lstm_ae.yaml, 100 nats); transformer (recipes/tex
 alternatives the default was chosen against: cyclical (cyclical annealing + free bits 0.125, the old default),
 fb0.5 (free bits 0.5 nats/dim), pretrain-fb0.25/0.5/1.0 (Li et al. 2019: half the budget as an autoencoder,
 then the VAE with free bits λ nats per unit, its encoder started from the autoencoder's), kl15-mean (mean-pooled
-encoder, Long et al. 2019), kl15-bow (bag-of-words loss, Zhao et al. 2017), kl15-last (the default's end-state
+encoder, Long et al. 2019), kl15-bow (bag-of-words loss, Zhao et al. 2017), kl15-aggressive (aggressive
+inference-network updates, He et al. 2019, trainer.aggressive_inference), kl15-last (the default's end-state
 encoder, named).
 
 GPU command for the lead (one H200; 12 processes; about 7-8 minutes: 5 of training, then data loading and
@@ -134,6 +135,7 @@ SETTINGS: dict[str, tuple[str, list[str]]] = {
     "kl15-mean": (LSTM, ["objective.kl_target=15", "model.encoder_pooling=mean"]),
     "kl15-last": (LSTM, ["objective.kl_target=15", "model.encoder_pooling=last"]),
     "kl15-bow": (LSTM, ["objective.kl_target=15", "model.bow_weight=1.0"]),
+    "kl15-aggressive": (LSTM, ["objective.kl_target=15", "trainer.aggressive_inference=true"]),
     **{f"pretrain-fb{lam}": (LSTM, ["objective.kl_target=null", f"objective.free_bits={lam}",
                                     "objective.kl_schedule.kind=constant", "trainer.init_parts=[encoder]"])
        for lam in (0.25, 0.5, 1.0)},

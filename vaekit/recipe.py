@@ -98,6 +98,11 @@ class TrainerConfig:
     find_unused_parameters: bool = False  # DDP only: set when some parameters get no gradient in a step
     init_from: str | None = None  # a run, checkpoint or pretrained folder whose weights start this run (step 0)
     init_parts: list[str] | None = None  # only these top-level modules (encoder, decoder, ...); null = all
+    # He et al. 2019 (vaekit/aggressive.py): the encoder catches up before each decoder update, until I(x; z) on
+    # validation batches stops rising
+    aggressive_inference: bool = False
+    aggressive_max_steps: int = 100  # encoder updates per training step at most, while the phase lasts
+    aggressive_check_every: int | None = None  # steps between I(x; z) checks; null: each epoch and 20th of the run
 
 
 @dataclass
@@ -345,7 +350,8 @@ _BOUNDS: dict[type, dict[str, tuple[float, bool]]] = {
                     "warmup_steps": (0, False), "min_lr_ratio": (0, False), "grad_clip": (0, False),
                     "eval_every": (1, False), "eval_batches": (0, False), "checkpoint_every": (1, False),
                     "keep_last": (1, False), "log_every": (1, False), "samples": (0, False),
-                    "num_workers": (0, False), "threads": (0, False)},
+                    "num_workers": (0, False), "threads": (0, False), "aggressive_max_steps": (1, False),
+                    "aggressive_check_every": (1, False)},
     EvalConfig: {"iw_samples": (0, False), "batch_size": (1, False), "max_examples": (1, False)},
 }
 _UPPER_BOUNDS: dict[type, dict[str, float]] = {KLScheduleConfig: {"ratio": 1}, TrainerConfig: {"min_lr_ratio": 1}}

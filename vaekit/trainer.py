@@ -33,9 +33,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, default_collate
 from tqdm.auto import tqdm
 
+from .aggressive import AggressiveInference, random_indices, validation_mutual_information
 from .batch import to_device
 from .checkpoint import (
     CONFIG,
@@ -258,6 +259,15 @@ class Trainer:
             self.optimizer,
             lambda s: lr_factor(self._position(s), self.lr_warmup, self.total_steps, cfg.lr_schedule,
                                 cfg.min_lr_ratio))
+        self.aggressive = None
+        if cfg.aggressive_inference:
+            if self.distributed:
+                raise TrainingError("trainer.aggressive_inference: runs in one process only (its inner encoder "
+                                    "loop is not synchronised across processes); train without torchrun")
+            every, fraction = cfg.aggressive_check_every or self.steps_per_epoch, None
+            if not cfg.aggressive_check_every:
+                fraction = 1 / 20  # an epoch may outlast a short or time-capped run: also every 20th of it
+            self.aggressive = AggressiveInference(self.model, cfg.aggressive_max_steps, every, fraction)
         # Ranks share the weights (DDP broadcasts rank 0's) but draw their own noise (z samples, dropout).
         seed_everything(recipe.seed + 1000 * self.rank)
         self.net = self.model
@@ -382,7 +392,8 @@ class Trainer:
             state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                      "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                      "rng": rng_per_rank, "train_seconds": self.elapsed,
-                     "objective": getattr(self.objective, "state_dict", dict)()}
+                     "objective": getattr(self.objective, "state_dict", dict)(),
+                     "aggressive": self.aggressive.state_dict() if self.aggressive else None}
             save_checkpoint(self.model, state, self.run_dir / "checkpoints" / f"step-{self.step}")
             for old in checkpoints(self.run_dir)[:-max(1, self.cfg.keep_last)]:
                 remove_checkpoint(old)
@@ -411,6 +422,8 @@ class Trainer:
             set_rng_state(state["rng"][self.rank])
             if state.get("objective"):  # a KL controller's integral and β
                 self.objective.load_state_dict(state["objective"])
+            if self.aggressive and state.get("aggressive"):  # whether the phase is over, the last I(x; z)
+                self.aggressive.load_state_dict(state["aggressive"])
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise TrainingError(f"--resume: {folder / 'state.json'}: the optimizer, scheduler or RNG state does not "
                                 f"fit this model ({one_line(exc)})") from None
@@ -655,10 +668,62 @@ class Trainer:
 
     def _train_step(self, batch):
         batch = to_device(batch, self.device)
+        if self.aggressive is None:
+            return self._update(batch)
+        record = self.aggressive.check(self.step, self._position(self.step) / self.total_steps,
+                                       self._validation_mutual_information)
+        if record and self.is_main:
+            self._log_plain({"step": self.step, "split": "aggressive", **record})
+            if not record["aggressive"]:
+                print(f"vaekit: aggressive inference ended at step {self.step}: I(x; z) {record['mi']:.3f} nats, "
+                      f"not above {record['previous_mi']:.3f} at the check before", file=sys.stderr)
+        if not self.aggressive.on:
+            return self._update(batch)
+        encoder_steps = self._train_encoder(batch)
+        terms = self._update(batch, frozen=self.aggressive.encoder_params)
+        terms.extra["encoder_steps"] = encoder_steps
+        return terms
+
+    def _train_encoder(self, batch) -> int:
+        """Aggressive inference's inner loop: encoder-only updates on this batch, then on random ones. The
+        objective's state (a KL controller's) is put back afterwards: it follows the training steps only."""
+        saved = getattr(self.objective, "state_dict", dict)()
+        stride = self.cfg.aggressive_max_steps + 1
+
+        def random_batch(i: int) -> dict:
+            seed = (self.recipe.seed * 1_000_003 + self.step) * stride + i  # the same draws after --resume
+            indices = random_indices(len(self.data.train), self.cfg.batch_size, seed)
+            items = [self.data.train[j] for j in indices.tolist()]
+            return to_device((self.data.collate or default_collate)(items), self.device)
+
+        steps = self.aggressive.train_encoder(
+            lambda b: self._update(b, frozen=self.aggressive.decoder_params, schedule=False).loss.item(),
+            batch, random_batch)
+        if saved:
+            self.objective.load_state_dict(saved)
+        return steps
+
+    def _validation_mutual_information(self) -> float:
+        """I(x; z) (nats) on the first trainer.eval_batches validation batches (training ones without a split)."""
+        loader = DataLoader(self.data.val if self.data.val is not None else self.data.train,
+                            batch_size=self.recipe.eval.batch_size, shuffle=False, collate_fn=self.data.collate)
+        batches = [b for _, b in zip(range(self.cfg.eval_batches or len(loader)), loader, strict=False)]
+        self.model.eval()
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.recipe.seed + self.step)
+            mi = validation_mutual_information(self.model, batches, self.device)
+        self.model.train()
+        return mi
+
+    def _update(self, batch, frozen=(), schedule: bool = True):
+        """One optimizer update on batch, leaving the frozen parameters as they are; schedule: a training step,
+        which also moves the learning-rate schedule on (aggressive inference's inner updates do not)."""
         with autocast(self.device, self.cfg.precision):
             terms = self.net(batch["x"], batch.get("c"), objective=self.objective, step=self._position(self.step))
         self.optimizer.zero_grad(set_to_none=True)
         terms.loss.backward()
+        for p in frozen:  # AdamW skips a parameter without a gradient: no step, no decay, its moments kept
+            p.grad = None
         parameters = [p for p in self.model.parameters() if p.grad is not None]
         if self.cfg.grad_clip > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(parameters, self.cfg.grad_clip)
@@ -677,7 +742,8 @@ class Trainer:
             self._diverged(terms, grad_norm, weight_norm)
         self.weight_norm = weight_norm
         self.optimizer.step()
-        self.scheduler.step()
+        if schedule:
+            self.scheduler.step()
         return terms
 
     def _diverged(self, terms, grad_norm, weight_norm) -> None:
