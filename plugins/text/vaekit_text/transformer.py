@@ -117,6 +117,12 @@ class TransformerDecoder(nn.Module):
         self.gpt = GPT2Model(config)
         self.z_prefix = nn.Linear(cfg.latent_dim, cfg.hidden_dim)  # the memory position
         self.z_embed = nn.Linear(cfg.latent_dim, cfg.hidden_dim, bias=False)  # added to every input embedding
+        # z enters at the scale of GPT-2's embeddings: for z ~ N(0, I) each term has std 0.02, as a word's does.
+        # nn.Linear's default gives std ~0.6, 30x the word and position embeddings it is added to, and the decoder
+        # would start out reading noise instead of the words.
+        for layer in (self.z_prefix, self.z_embed):
+            nn.init.normal_(layer.weight, std=config.initializer_range / cfg.latent_dim ** 0.5)
+        nn.init.zeros_(self.z_prefix.bias)
         self.likelihood = vaekit.Categorical(pad_id=self.pad_id)
         self.tokenizer = None
 
