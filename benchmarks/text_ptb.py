@@ -50,7 +50,7 @@ at 2-7 nats; the bag-of-words loss pushes the KL past the target faster than the
 1e-4) can raise β (30.6 nats); mean pooling reaches less KL in the same steps. So the recipes' default is the
 controller with the end-state encoder; the GPU command above measures the frontier and the alternatives again at
 a budget where the models write sentences. AE pretraining + KL thresholding (Li et al. 2019) is measured below;
-aggressive inference updates (He et al. 2019) are not built.
+so are aggressive inference updates (He et al. 2019), as far as a CPU budget allows.
 
 A longer CPU run (seventh session, 2026-11-27; one process pinned to one core, nothing else on it; 256 units;
 25 minutes per setting, 5-7 epochs' worth of steps; the first 500 test sentences, k = 50):
@@ -102,6 +102,15 @@ first read noise. With z at the embeddings' scale (ninth session, same command):
 sentences ("in N N of the company said it had been been <unk> by $ N million"). Side by side at 12 minutes
 (--max-minutes 12, the old code from a git worktree on the other core): NLL 147.9 -> 132.6, repeats 0.94 -> 0.30,
 BLEU-4 2.9 -> 5.9, 1,150 steps each. It stays 6.4 nats behind the LSTM at 15 nats (115.6).
+
+Aggressive inference (ninth session; --settings kl15-aggressive, same command) cannot be judged at this budget:
+each step of the phase makes 30-60 encoder updates before its decoder update and took 12-19 s against 0.27 s for
+a plain step, and the phase ended at step 10 (checks every 20th of the run: I(x; z) 1.96 nats at step 4, 1.05 at
+step 10). He et al. check once an epoch (1,300 steps here, hours of CPU in the phase), so the run was stopped;
+it needs a GPU budget. A plain autoencoder with a 256-d code instead of 32 (--settings ae-plain --set
+model.hidden_dim=256 model.latent_dim=256) reached BLEU-4 13.2 and token accuracy 0.162 (32-d: 10.3, 0.125) in
+5,550 steps: a wider code helps, but at 4 epochs log p(x | code) is 92.0 nats per sentence (32-d: 99.0), only
+19 nats better than the LM's 111.0, far from what BLEU-4 30 needs.
 
 The Transformer in the same 4-minute budget (same command with --settings transformer,kl15 --max-minutes 4) made
 50 steps to the LSTM's 150 and is still degenerate: greedy samples "the the the ..." (repeat fraction 0.999), NLL
