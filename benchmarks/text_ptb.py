@@ -113,10 +113,11 @@ model.hidden_dim=256 model.latent_dim=256) reached BLEU-4 13.2 and token accurac
 19 nats better than the LM's 111.0, far from what BLEU-4 30 needs.
 
 Earlier, before the z-scale fix, the Transformer in the 4-minute budget (same command with --settings
-transformer,kl15 --max-minutes 4) made 50 steps to the LSTM's 150 and was degenerate: greedy samples "the the the ..." (repeat fraction 0.999), NLL
-174.1 vs 147.9, KL 12.0 nats but 0 active units and MI 0.04: with β held near 0 while the KL is under target, the
-KL can drift without carrying anything, so read KL beside active units and MI. Its evaluation took 13 minutes
-(greedy decoding then recomputed every prefix; it now reads GPT-2's key/value cache, checked equal in the tests).
+transformer,kl15 --max-minutes 4) made 50 steps to the LSTM's 150 and was degenerate: greedy samples "the the the
+..." (repeat fraction 0.999), NLL 174.1 vs 147.9, KL 12.0 nats but 0 active units and MI 0.04: with β held near 0
+while the KL is under target, the KL can drift without carrying anything, so read KL beside active units and MI.
+Its evaluation took 13 minutes (greedy decoding then recomputed every prefix; it now reads GPT-2's key/value cache,
+checked equal in the tests).
 """
 
 from __future__ import annotations
