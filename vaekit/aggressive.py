@@ -1,12 +1,12 @@
 """Aggressive inference-network updates (He et al. 2019, "Lagging Inference Networks and Posterior Collapse").
 
-While the phase lasts, each training step first updates only the encoder, on the step's batch and then on
-random training batches, until its loss stops falling (compared over blocks of 15 updates, at most
-trainer.aggressive_max_steps updates); then the decoder alone takes the step's update. The encoder so keeps up
-with the decoder's current p(x|z) instead of lagging behind it, which is what lets the decoder learn to ignore
-z. The phase ends at the first check where the mutual information I(x; z) on validation batches has not risen
-since the check before; from then on training is plain. He et al. check once an epoch; vaekit also checks every
-20th of the run (of its time under trainer.max_minutes), so that the phase can end inside a short or capped run.
+While the phase lasts, each training step first updates only the encoder, on the step's batch and then on random
+training batches, until its loss stops falling (compared over blocks of 15 updates, at most
+trainer.aggressive_max_steps updates); then the decoder alone takes the step's update. The encoder so keeps up with
+the decoder's current p(x|z); a lagging encoder is what lets the decoder learn to ignore z. The phase ends at the
+first check where the mutual information I(x; z) on validation batches has not risen since the check before; from
+then on training is plain. He et al. check once an epoch; vaekit also checks every 20th of the run (of its time
+under trainer.max_minutes), so that the phase can end inside a short or capped run.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ class AggressiveInference:
                 if current > previous:
                     return i
                 previous, current = current, 0.0
-            batch = random_batch(i)
+            if i < self.max_steps:
+                batch = random_batch(i)
         return self.max_steps
 
     def check(self, step: int, fraction: float, mutual_info) -> dict | None:
