@@ -103,6 +103,12 @@ sentences ("in N N of the company said it had been been <unk> by $ N million"). 
 (--max-minutes 12, the old code from a git worktree on the other core): NLL 147.9 -> 132.6, repeats 0.94 -> 0.30,
 BLEU-4 2.9 -> 5.9, 1,150 steps each. It stays 6.4 nats behind the LSTM at 15 nats (115.6).
 
+Twice the budget (ninth session; --settings lm and --settings kl15 with --max-minutes 50, one core each at once,
+then --reuse --settings lm,kl15 --iw-samples 500): LM 14,850 steps, 107.1; kl15 11,500 steps, 109.9 at k = 500
+(110.5 at k = 50), KL 15.1, 32 active units, BLEU-4 10.0, sampled homotopy fluency 1.08. The gap to the LM shrinks
+with training, 3.8 nats at 25 minutes to 2.8 at 50 (both k = 500), but is not yet within 1 nat; BLEU-4 barely moves
+(9.4 to 10.0).
+
 Aggressive inference (ninth session; --settings kl15-aggressive, same command) cannot be judged at this budget:
 each step of the phase makes 30-60 encoder updates before its decoder update and took 12-19 s against 0.27 s for
 a plain step, and the phase ended at step 10 (checks every 20th of the run: I(x; z) 1.96 nats at step 4, 1.05 at
