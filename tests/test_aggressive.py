@@ -29,7 +29,7 @@ class Scripted:
 
 
 def _bare(max_steps, check_every=10, check_fraction=None):
-    """The phase without a model: only its loop and its checks are under test."""
+    """The phase on a stand-in model: only its loop and its checks are under test."""
     return AggressiveInference(_model_with_parts(), max_steps, check_every, check_fraction)
 
 
@@ -144,3 +144,6 @@ def test_resume_inside_the_phase_equals_an_uninterrupted_run(points_recipe, tmp_
 def test_bad_aggressive_settings_are_named(points_recipe, tmp_path, capsys):
     assert main(["train", str(points_recipe), "--out", str(tmp_path / "r"), "trainer.aggressive_max_steps=0"]) == 2
     assert "trainer.aggressive_max_steps" in capsys.readouterr().err
+    assert main(["train", str(points_recipe), "--out", str(tmp_path / "f"), "trainer.aggressive_inference=true",
+                 "latent.posterior=iaf"]) != 0
+    assert "needs a Gaussian posterior; latent.posterior is 'iaf'" in capsys.readouterr().err

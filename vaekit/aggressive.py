@@ -14,8 +14,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .diagnostics import mutual_information
-
 BLOCK = 15  # encoder updates whose summed loss is compared with the block before (He et al.'s code)
 
 
@@ -66,18 +64,6 @@ class AggressiveInference:
             self.on = False
         self.last_mi = mi
         return {**record, "aggressive": self.on}
-
-
-@torch.no_grad()
-def validation_mutual_information(model: torch.nn.Module, batches, device) -> float:
-    """I(x; z) (nats), He et al.'s estimate averaged over the given batches of x (and c)."""
-    from .batch import to_device
-
-    values = []
-    for batch in batches:
-        batch = to_device(batch, device)
-        values.append(mutual_information(model.posterior(batch["x"], batch.get("c"))))
-    return sum(values) / len(values)
 
 
 def random_indices(count: int, size: int, seed: int) -> Tensor:

@@ -36,7 +36,7 @@ import yaml
 from torch.utils.data import DataLoader, DistributedSampler, default_collate
 from tqdm.auto import tqdm
 
-from .aggressive import AggressiveInference, random_indices, validation_mutual_information
+from .aggressive import AggressiveInference, random_indices
 from .batch import to_device
 from .checkpoint import (
     CONFIG,
@@ -264,6 +264,9 @@ class Trainer:
             if self.distributed:
                 raise TrainingError("trainer.aggressive_inference: runs in one process only (its inner encoder "
                                     "loop is not synchronised across processes); train without torchrun")
+            if recipe.latent.posterior != "diagonal":  # evaluate() measures I(x; z) for a Gaussian q(z|x) only
+                raise TrainingError(f"trainer.aggressive_inference: its I(x; z) check needs a Gaussian posterior; "
+                                    f"latent.posterior is {recipe.latent.posterior!r} (use diagonal)")
             every, fraction = cfg.aggressive_check_every or self.steps_per_epoch, None
             if not cfg.aggressive_check_every:
                 fraction = 1 / 20  # an epoch may outlast a short or time-capped run: also every 20th of it
@@ -477,18 +480,21 @@ class Trainer:
     def _evaluate(self) -> dict | None:
         result = None
         if self.is_main and self.data.val is not None:
-            loader = DataLoader(self.data.val, batch_size=self.recipe.eval.batch_size, shuffle=False,
-                                collate_fn=self.data.collate)
-            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                torch.manual_seed(self.recipe.seed + self.step)
-                summary = evaluate(self.model, loader, max_batches=self.cfg.eval_batches,
-                                   precision=self.cfg.precision)
-                result = {"step": self.step, "split": "val", **{k: v for k, v in summary.items()
-                                                                 if k != "kl_per_dim"}}
-                self._log(result)
-                self._write_samples()
+            summary = self._seeded_evaluate(self.data.val)
+            result = {"step": self.step, "split": "val", **{k: v for k, v in summary.items() if k != "kl_per_dim"}}
+            self._log(result)
+            self._write_samples()
         self._barrier()
         return result
+
+    def _seeded_evaluate(self, dataset) -> dict:
+        """evaluate() on dataset's first trainer.eval_batches batches, its noise seeded by the step; the RNG that
+        training (and --resume) follows is left as it was."""
+        loader = DataLoader(dataset, batch_size=self.recipe.eval.batch_size, shuffle=False,
+                            collate_fn=self.data.collate)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(self.recipe.seed + self.step)
+            return evaluate(self.model, loader, max_batches=self.cfg.eval_batches, precision=self.cfg.precision)
 
     def _write_samples(self, name: str = "") -> None:
         if self.cfg.samples <= 0:
@@ -705,15 +711,7 @@ class Trainer:
 
     def _validation_mutual_information(self) -> float:
         """I(x; z) (nats) on the first trainer.eval_batches validation batches (training ones without a split)."""
-        loader = DataLoader(self.data.val if self.data.val is not None else self.data.train,
-                            batch_size=self.recipe.eval.batch_size, shuffle=False, collate_fn=self.data.collate)
-        batches = [b for _, b in zip(range(self.cfg.eval_batches or len(loader)), loader, strict=False)]
-        self.model.eval()
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(self.recipe.seed + self.step)
-            mi = validation_mutual_information(self.model, batches, self.device)
-        self.model.train()
-        return mi
+        return self._seeded_evaluate(self.data.val if self.data.val is not None else self.data.train)["mi"]
 
     def _update(self, batch, frozen=(), schedule: bool = True):
         """One optimizer update on batch, leaving the frozen parameters as they are; schedule: a training step,
