@@ -204,7 +204,7 @@ def overrides_for(name: str, args, stage: list[str] | None = None, share: float 
     extra = [f"trainer.max_steps={steps}", "trainer.epochs=1000", f"trainer.max_minutes={minutes}",
              f"trainer.device={args.device}", f"trainer.threads={args.threads}", "trainer.progress=false",
              "trainer.eval_every=1000000", "trainer.checkpoint_every=1000000", "trainer.samples=0",
-             "trainer.eval_batches=10", "trainer.log_every=50", f"seed={args.seed}"]
+             "trainer.eval_batches=10", f"trainer.log_every={min(50, steps)}", f"seed={args.seed}"]
     if args.train_examples:
         extra.append(f"data.max_examples={args.train_examples}")  # every split: the test set is cut below anyway
     return (SETTINGS[name][1] if stage is None else stage) + extra + list(args.extra)
@@ -229,9 +229,10 @@ def repeat_fraction(sentences: list[str]) -> float:
 
 
 def last_train_record(run_dir: Path) -> dict:
-    """The run's last "train" line of metrics.jsonl."""
+    """The run's last "train" line of metrics.jsonl (a run cut before its first line: its last step, no figures)."""
     log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [r for r in log if r["split"] == "train"][-1]
+    train = [r for r in log if r["split"] == "train"]
+    return train[-1] if train else {"step": max((r.get("step", 0) for r in log), default=0), "beta": None, "kl": None}
 
 
 def run_one(name: str, args) -> dict:
