@@ -3,7 +3,9 @@
 The vaekit Trainer stops on wall time (trainer.max_minutes); a benchmark that promises "N CPU-seconds of
 training" needs process time instead, so it runs this loop. Schedules follow the recipe as the trainer
 would: warm-ups given as fractions are fractions of the steps the budget allows, planned from the speed
-of the first 20 steps.
+of 20 steps after the first few (on a GPU those autotune and allocate, and run many times slower). Like the
+trainer under trainer.max_minutes, the run ends on the clock, not on the planned count: schedules follow
+whichever of step and spent budget is further along, so a slow start never ends the run early.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from torch.utils.data import DataLoader
 from vaekit.batch import to_device
 from vaekit.trainer import lr_factor, make_objective, warmup_length
 
-PLANNING_STEPS = 20  # steps timed before the schedules are planned over the whole budget
+UNTIMED_STEPS, PLANNING_STEPS = 5, 20  # steps skipped, then timed, before the schedules are planned
 
 
 def train_for_budget(recipe, bundle, model, budget: float, clock: Callable[[], float] = time.process_time,
@@ -27,27 +29,36 @@ def train_for_budget(recipe, bundle, model, budget: float, clock: Callable[[], f
     loader = DataLoader(bundle.train, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                         collate_fn=bundle.collate, generator=torch.Generator().manual_seed(recipe.seed))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total_steps, objective = max_steps or 10**9, None
+    total_steps, objective, planned = max_steps or 10**9, None, bool(max_steps)
     step, epochs, epoch_seconds, terms = 0, 0, [], None
     cpu_start, wall_start, clock_start = time.process_time(), time.perf_counter(), clock()
 
     def over() -> bool:
-        return clock() - clock_start >= budget or step >= total_steps
+        return clock() - clock_start >= budget or (bool(max_steps) and step >= max_steps)
+
+    def position() -> int:  # the step, or the spent budget's share of the planned steps when that is further
+        if max_steps or not planned:
+            return step
+        return min(total_steps, max(step, int((clock() - clock_start) / budget * total_steps)))
 
     model.train()
     while not over():
         epoch_wall = time.perf_counter()
         for batch in loader:
-            if step == PLANNING_STEPS and not max_steps:
-                total_steps = max(step + 1, int(budget / ((clock() - clock_start) / step)))
-                objective = None
+            if step == UNTIMED_STEPS:
+                timed_from = clock()
+            if step == UNTIMED_STEPS + PLANNING_STEPS and not max_steps:
+                per_step = (clock() - timed_from) / PLANNING_STEPS
+                total_steps = max(step + 1, step + int((budget - (clock() - clock_start)) / per_step))
+                objective, planned = None, True
             if objective is None:
                 objective = make_objective(recipe, total_steps)
                 warmup = warmup_length(cfg.warmup_steps, cfg.warmup_fraction, total_steps, "trainer.warmup")
+            at = position()
             for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_factor(step, warmup, total_steps, cfg.lr_schedule, cfg.min_lr_ratio)
+                group["lr"] = cfg.lr * lr_factor(at, warmup, total_steps, cfg.lr_schedule, cfg.min_lr_ratio)
             batch = to_device(batch, model.device)
-            terms = model(batch["x"], batch.get("c"), objective=objective, step=step)
+            terms = model(batch["x"], batch.get("c"), objective=objective, step=at)
             optimizer.zero_grad(set_to_none=True)
             terms.loss.backward()
             if cfg.grad_clip > 0:
