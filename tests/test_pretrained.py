@@ -285,3 +285,33 @@ def test_save_and_load_never_call_pickle(points_plugin, tmp_path, monkeypatch):
     model, _, folder = trained_and_saved(points_plugin, tmp_path)
     loaded, _ = vaekit.load(folder)
     assert torch.equal(loaded.decoder.likelihood.log_scale, model.decoder.likelihood.log_scale)
+
+
+def tie(model) -> None:
+    """Give the model a second name for one of its weights, as models with tied embeddings have."""
+    model.tied_twin = torch.nn.Module()
+    model.tied_twin.weight = next(m for m in model.modules() if isinstance(m, torch.nn.Linear)).weight
+
+
+def test_tied_weights_are_stored_once_and_load_under_either_name(points_plugin, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_model
+
+    from vaekit.checkpoint import load_weights
+
+    model, batch = build(points_plugin, tmp_path)
+    tie(model)
+    folder = vaekit.save_pretrained(model, tmp_path / "pretrained")
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        stored, tied = set(f.keys()), f.metadata()
+    assert len(stored) == len(model.state_dict()) - 1 and "tied_twin.weight" not in stored
+    assert tied["tied_twin.weight"] in stored
+    old_format = tmp_path / "old.safetensors"  # as safetensors' own save_model wrote earlier vaekit files
+    save_model(model, str(old_format))
+    for weights in (folder / "model.safetensors", old_format):
+        fresh, _ = build(points_plugin, tmp_path / "fresh")
+        tie(fresh)
+        load_weights(fresh, weights, folder / "config.json")
+        for name, tensor in model.state_dict().items():
+            torch.testing.assert_close(fresh.state_dict()[name], tensor)
+        assert fresh.tied_twin.weight is next(m for m in fresh.modules() if isinstance(m, torch.nn.Linear)).weight

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors.torch import load_file, save_file
 
 from .recipe import quote
 from .safe_io import WriteError, describe
@@ -123,6 +123,38 @@ def commit_folder(tmp: Path, final: Path) -> None:
         os.replace(tmp, final)
 
 
+# -- model weights: each tensor stored once, in memory of its own -------------------------------
+# safetensors.torch.save_model/load_model refuse a model whose parameters are views into a larger buffer, and on
+# CUDA every LSTM/GRU is one: cuDNN packs an RNN's weights into one flat buffer. So vaekit stores tied weights
+# (one tensor under two names) once, as save_model does, and copies views out of their buffer.
+
+def _tensor_identity(name: str, tensor: torch.Tensor) -> tuple:
+    """Equal for the names of one tied tensor (same memory, shape, strides); empty tensors are never tied."""
+    if tensor.numel() == 0:
+        return (name,)
+    return (tensor.device, tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tensor.stride())
+
+
+def _tied_groups(model) -> list[list[str]]:
+    """The model's state-dict names, grouped by the tensor they name (a group of several: tied weights)."""
+    groups: dict[tuple, list[str]] = {}
+    for name, tensor in model.state_dict().items():
+        groups.setdefault(_tensor_identity(name, tensor), []).append(name)
+    return list(groups.values())
+
+
+def weights_to_save(model) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The model's tensors, each tied tensor under its first name only, each a copy that owns its memory;
+    also {other name: stored name} for the tied ones (the file's metadata, as save_model writes it)."""
+    state = model.state_dict()
+    tensors, tied = {}, {}
+    for names in _tied_groups(model):
+        kept = sorted(names)[0]
+        tensors[kept] = state[kept].detach().to("cpu", copy=True).contiguous()
+        tied.update({name: kept for name in names if name != kept})
+    return tensors, tied
+
+
 def _write_pretrained(model, folder: Path) -> None:
     config = dict(model.config)
     if not {"plugin", "model", "info"} <= config.keys():
@@ -130,7 +162,8 @@ def _write_pretrained(model, folder: Path) -> None:
                               "so vaekit.load could not rebuild it; build it with vaekit.checkpoint.build_model")
     config.setdefault("vaekit_version", _version())
     assets = config.pop("assets_dir", None)
-    save_model(model, str(folder / WEIGHTS))
+    tensors, tied = weights_to_save(model)
+    save_file(tensors, str(folder / WEIGHTS), metadata=tied or None)
     _write_json(folder / CONFIG, config)
     if assets and Path(assets).is_dir():
         shutil.copytree(assets, folder / ASSETS)
@@ -294,17 +327,24 @@ def load_weights(model, weights: Path, config: Path) -> None:
     """Load model.safetensors into model; a missing, torn or mismatched file is a CheckpointError naming it."""
     tensors = read_tensors(weights)  # reads the whole file: a torn one fails here, naming it
     expected = model.state_dict()
-    for name, tensor in tensors.items():
-        if name in expected and tensor.shape != expected[name].shape:
-            raise CheckpointError(f"{weights}: {name} has shape {list(tensor.shape)}, but {config} builds "
-                                  f"{list(expected[name].shape)}")
-    try:  # load_model, not load_state_dict: it knows which tied tensors save_model stored once
-        missing, unexpected = load_model(model, str(weights), strict=False)
-    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"{weights}: cannot load weights ({quote(exc)})") from None
+    state, missing = {}, []
+    for names in _tied_groups(model):  # a tied tensor is stored under one of its names, whichever
+        stored = [name for name in names if name in tensors]
+        if not stored:
+            missing += names
+        state.update({name: tensors[stored[0]] for name in names if stored})
+    unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
         raise CheckpointError(f"{weights}: does not match the model of {config} (missing {sorted(missing)[:5]}, "
-                              f"unexpected {sorted(unexpected)[:5]})")
+                              f"unexpected {unexpected[:5]})")
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise CheckpointError(f"{weights}: {name} has shape {list(tensor.shape)}, but {config} builds "
+                                  f"{list(expected[name].shape)}")
+    try:  # copies into the model's own tensors, wherever they live (a cuDNN buffer included)
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"{weights}: cannot load weights ({quote(exc)})") from None
 
 
 
