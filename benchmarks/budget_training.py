@@ -20,17 +20,19 @@ from vaekit.batch import to_device
 from vaekit.trainer import lr_factor, make_objective, warmup_length
 
 UNTIMED_STEPS, PLANNING_STEPS = 5, 20  # steps skipped, then timed, before the schedules are planned
+CURVE_POINTS = 40  # training-loss records kept over a run: enough to see a collapse and when it came
 
 
 def train_for_budget(recipe, bundle, model, budget: float, clock: Callable[[], float] = time.process_time,
                      max_steps: int | None = None, on_batch: Callable[[dict], None] | None = None) -> dict:
-    """Train until `budget` seconds of `clock` are spent (or max_steps); steps, epochs, CPU and wall seconds."""
+    """Train until `budget` seconds of `clock` are spent (or max_steps); steps, epochs, CPU and wall seconds, and
+    a curve of batch figures (step, loss, rec and KL in nats, β) about every 40th of the planned steps."""
     cfg = recipe.trainer
     loader = DataLoader(bundle.train, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                         collate_fn=bundle.collate, generator=torch.Generator().manual_seed(recipe.seed))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total_steps, objective, planned = max_steps or 10**9, None, bool(max_steps)
-    step, epochs, epoch_seconds, terms = 0, 0, [], None
+    step, epochs, epoch_seconds, terms, curve = 0, 0, [], None, []
     cpu_start, wall_start, clock_start = time.process_time(), time.perf_counter(), clock()
 
     def over() -> bool:
@@ -66,6 +68,8 @@ def train_for_budget(recipe, bundle, model, budget: float, clock: Callable[[], f
             optimizer.step()
             if on_batch is not None:
                 on_batch(batch)
+            if step % max(1, min(total_steps, 10**6) // CURVE_POINTS) == 0:
+                curve.append({"step": step, **{k: round(v, 4) for k, v in terms.scalars().items()}})
             step += 1
             if over():
                 break
@@ -79,4 +83,4 @@ def train_for_budget(recipe, bundle, model, budget: float, clock: Callable[[], f
     return {"steps": step, "epochs_completed": epochs, "cpu_seconds": cpu, "wall_seconds": wall,
             "wall_seconds_per_epoch": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else None,
             "cpu_seconds_per_epoch": cpu / max(1e-9, step / len(loader)),
-            "last_train_loss": terms.loss.item() if terms is not None else None}
+            "last_train_loss": terms.loss.item() if terms is not None else None, "curve": curve}

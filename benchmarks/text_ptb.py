@@ -120,6 +120,25 @@ model.hidden_dim=256 model.latent_dim=256) reached BLEU-4 13.2 and token accurac
 5,550 steps: a wider code helps, but at 4 epochs log p(x | code) is 92.0 nats per sentence (32-d: 99.0), only
 19 nats better than the LM's 111.0, far from what BLEU-4 30 needs.
 
+On a GPU (tenth session, 2026-11-28, an H200 shared with 7 other jobs; the recipe's 512 units; the first 1,000
+test sentences, k = 200; benchmarks/gpu_text_speech.sh):
+
+    python benchmarks/text_ptb.py --device cuda --jobs 3 --steps 1000000 --max-minutes 5 --eval-examples 1000 \
+        --iw-samples 200 --settings lm,kl15,kl15-aggressive   # and: --settings ae,ae-plain --set model.latent_dim=256
+
+    setting           steps   NLL   -LM    KL  AU  BLEU-4 tok.acc  sampled homotopy fluency
+    lm                12250  109.1   0.0   0.0   0    -      -       -
+    kl15              10100  110.7   1.6  15.1  32  11.1   0.132   1.04
+    kl15-aggressive    8900  112.3   3.2  15.2  32  10.8   0.128   1.11
+    ae (256-d code)   10050  163.7    -  100.3 256  18.8   0.208   (KL held at 100 nats)
+    ae-plain (256-d)  11650    -      -     -  256  18.2   0.208
+
+The default's gap to its LM keeps shrinking with training (CPU, 256 units: 3.8 nats at 5,600 steps, 2.8 at
+11,500; GPU, 512 units: 1.6 at 10,100) but is not within 1 nat at any budget run so far. Aggressive inference
+ended its phase at step 25 (an I(x; z) drop, 3.03 -> 2.94 nats) and cost 1,200 steps of the same 5 minutes:
+no gain here. A 256-d code reaches BLEU-4 18.8, not 30. These were the first LSTM figures on CUDA: before,
+every LSTM setting failed there because safetensors refused cuDNN's packed weights (see vaekit.checkpoint).
+
 Earlier, before the z-scale fix, the Transformer in the 4-minute budget (same command with --settings
 transformer,kl15 --max-minutes 4) made 50 steps to the LSTM's 150 and was degenerate: greedy samples "the the the
 ..." (repeat fraction 0.999), NLL 174.1 vs 147.9, KL 12.0 nats but 0 active units and MI 0.04: with β held near 0
