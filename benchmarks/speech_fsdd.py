@@ -55,7 +55,8 @@ def run_recipe(name: str, args, overrides: list[str]) -> dict:
     print(f"[{name}] {len(bundle.train)} train / {len(bundle.test)} test utterances, "
           f"{sum(p.numel() for p in model.parameters()):,} parameters; training {budget:.0f} "
           f"{'wall' if wall else 'CPU'}-s on {args.device}", flush=True)
-    timing = train_for_budget(recipe, bundle, model, budget, time.perf_counter if wall else time.process_time)
+    timing = train_for_budget(recipe, bundle, model, budget, time.perf_counter if wall else time.process_time,
+                              args.max_steps)
     print(f"[{name}] {timing['steps']} steps, {timing['cpu_seconds_per_epoch']:.1f} CPU-s per epoch")
     loader = DataLoader(bundle.test, batch_size=50, shuffle=False, collate_fn=bundle.collate)
     with torch.random.fork_rng():
@@ -74,6 +75,8 @@ def main() -> None:
     parser.add_argument("--budget-seconds", type=float, default=600.0, help="CPU seconds of training per recipe")
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="train each recipe for this much wall time instead (use with --device cuda)")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="train this many steps (schedules planned over them), unless the budget ends first")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--recipes", nargs="+", default=["fsdd", "fsdd_cvae"])
     parser.add_argument("--iw-samples", type=int, default=20, help="importance samples per test utterance")

@@ -144,8 +144,8 @@ def _tied_groups(model) -> list[list[str]]:
 
 
 def weights_to_save(model) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The model's tensors, each tied tensor under its first name only, each a copy that owns its memory;
-    also {other name: stored name} for the tied ones (the file's metadata, as save_model writes it)."""
+    """The model's tensors, a tied one under the first of its names in sorted order (save_model's choice), each
+    a CPU copy that owns its memory; also {other name: stored name} for the tied ones (the file's metadata)."""
     state = model.state_dict()
     tensors, tied = {}, {}
     for names in _tied_groups(model):
