@@ -16,7 +16,7 @@ classifier's accuracy on real audio; digit-conditioned samples >= 90%.
 On an H200 (tenth session, 2026-11-28, shared with four other jobs): `--device cuda --recipes fsdd --max-minutes
 2.5 --score-audio` trained 8,408 steps (110 epochs): the digit kept by 91.2% of the ceiling (91.5% on audio),
 where 1,960 steps had given 92.6%; the test NLL per frame rose from 28 to 158 nats. fsdd.yaml overfits the
-2,700 training clips long before its reconstructions reach 95% of the ceiling.
+2,460 training clips long before its reconstructions reach 95% of the ceiling.
 """
 
 from __future__ import annotations
