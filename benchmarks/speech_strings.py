@@ -61,8 +61,9 @@ earlier call of the same session (KL 51, mel L1 14.3 dB); no run with the advers
 the JSON ("curve") so a collapse shows when it came. Replayed on a CPU core with the GPU run's schedule
 (--max-steps 7120, seed=1, 14 minutes: 958 steps) it did not collapse, but one batch's loss jumped at step 780
 (rec 98,573 nats against about 1,600 around it) before training recovered: the cause is open. Targets not
-met: 88-90% of the ceiling, not 95; conversions keep 57-58% of digits, not 90. The first GPU session's figures (85.7%) came from a budget loop that planned its
-steps from the first, slow GPU steps (this session's first call stopped after 66 of 270 s; fixed).
+met: 88-90% of the ceiling, not 95; conversions keep 57-58% of digits, not 90. The first GPU session's figures
+(85.7%) came from a budget loop that planned its steps from the first, slow GPU steps (this session's first call
+stopped after 66 of 270 s; fixed).
 """
 
 from __future__ import annotations
