@@ -135,12 +135,22 @@ def _tensor_identity(name: str, tensor: torch.Tensor) -> tuple:
     return (tensor.device, tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tensor.stride())
 
 
-def _tied_groups(model) -> list[list[str]]:
-    """The model's state-dict names, grouped by the tensor they name (a group of several: tied weights)."""
+def _tied_groups(state: dict[str, torch.Tensor]) -> list[list[str]]:
+    """A state dict's names, grouped by the tensor they name (a group of several: tied weights)."""
     groups: dict[tuple, list[str]] = {}
-    for name, tensor in model.state_dict().items():
+    for name, tensor in state.items():
         groups.setdefault(_tensor_identity(name, tensor), []).append(name)
     return list(groups.values())
+
+
+def stored_names(state: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor]) -> dict[str, str | None]:
+    """For each name of a state dict, the name a file's tensors hold it under: its own, or a tied twin's (a tied
+    tensor is stored once, under any one of its names); None where neither is there."""
+    sources = {}
+    for names in _tied_groups(state):
+        twin = next((name for name in names if name in tensors), None)
+        sources.update({name: name if name in tensors else twin for name in names})
+    return sources
 
 
 def weights_to_save(model) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -148,7 +158,7 @@ def weights_to_save(model) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     a CPU copy that owns its memory; also {other name: stored name} for the tied ones (the file's metadata)."""
     state = model.state_dict()
     tensors, tied = {}, {}
-    for names in _tied_groups(model):
+    for names in _tied_groups(state):
         kept = sorted(names)[0]
         tensors[kept] = state[kept].detach().to("cpu", copy=True).contiguous()
         tied.update({name: kept for name in names if name != kept})
@@ -327,16 +337,13 @@ def load_weights(model, weights: Path, config: Path) -> None:
     """Load model.safetensors into model; a missing, torn or mismatched file is a CheckpointError naming it."""
     tensors = read_tensors(weights)  # reads the whole file: a torn one fails here, naming it
     expected = model.state_dict()
-    state, missing = {}, []
-    for names in _tied_groups(model):  # a tied tensor is stored under one of its names, whichever
-        stored = [name for name in names if name in tensors]
-        if not stored:
-            missing += names
-        state.update({name: tensors[stored[0]] for name in names if stored})
+    sources = stored_names(expected, tensors)
+    missing = [name for name, source in sources.items() if source is None]
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
         raise CheckpointError(f"{weights}: does not match the model of {config} (missing {sorted(missing)[:5]}, "
                               f"unexpected {unexpected[:5]})")
+    state = {name: tensors[source] for name, source in sources.items()}
     for name, tensor in state.items():
         if tensor.shape != expected[name].shape:
             raise CheckpointError(f"{weights}: {name} has shape {list(tensor.shape)}, but {config} builds "

@@ -19,7 +19,16 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import ASSETS, CONFIG, WEIGHTS, CheckpointError, read_json, read_tensors, resolve_model_dir
+from .checkpoint import (
+    ASSETS,
+    CONFIG,
+    WEIGHTS,
+    CheckpointError,
+    read_json,
+    read_tensors,
+    resolve_model_dir,
+    stored_names,
+)
 
 
 class WarmStartError(ValueError):
@@ -36,16 +45,6 @@ def check_assets(source: Path, assets: Path) -> None:
         if ours.is_file() and ours.read_bytes() != theirs.read_bytes():
             raise WarmStartError(f"trainer.init_from: {theirs} differs from this run's {ours}: the weights were "
                                  f"trained on other data assets (a vocabulary, say); build both from the same data")
-
-
-def stored_name(name: str, ours: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor]) -> str | None:
-    """The name under which the file holds weight `name`: itself, or a tied twin's (safetensors stores a tied
-    weight once, say a decoder's input and output embeddings); None if neither is there."""
-    if name in tensors:
-        return name
-    pointer = ours[name].data_ptr()
-    return next((other for other, t in ours.items() if other in tensors and t.data_ptr() == pointer
-                 and t.numel() > 0), None)
 
 
 def warm_start(model: torch.nn.Module, init_from: str | Path, parts: list[str] | None, assets: Path) -> dict:
@@ -71,7 +70,8 @@ def warm_start(model: torch.nn.Module, init_from: str | Path, parts: list[str] |
         wanted = [name for name in ours if name.split(".")[0] in parts]
     else:
         wanted = list(ours)
-    sources = {name: stored_name(name, ours, tensors) for name in wanted}
+    stored = stored_names(ours, tensors)  # a tied weight is stored once, under either name
+    sources = {name: stored[name] for name in wanted}
     missing = [name for name, source in sources.items() if source is None]
     if missing:
         raise WarmStartError(f"trainer.init_from: {folder / WEIGHTS} lacks {len(missing)} of the weights to copy "
