@@ -97,6 +97,23 @@ def test_resume_with_a_different_recipe_is_an_error_naming_the_keys(points_recip
     assert checkpoints(run)[-1].name == "step-40"
 
 
+def test_resuming_a_complete_run_says_what_ends_it_in_one_line(points_recipe, tmp_path, capsys):
+    """A resume past the recipe's epochs (max_steps 40, but 2 epochs of 10 steps) trains nothing and says why."""
+    run = tmp_path / "run"
+    assert main(["train", str(points_recipe), "--out", str(run), "data.n_train=320", "trainer.epochs=2"]) == 0
+    capsys.readouterr()
+    assert main(["train", str(points_recipe), "--out", str(run), "--resume", "data.n_train=320", "trainer.epochs=2",
+                 "trainer.max_steps=40"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "is complete" in line]
+    assert notes == [f"vaekit: note: {run} is complete: it is at step 20 and trainer.epochs=2 of 10 steps end at "
+                     "step 20, before trainer.max_steps=40; nothing to train (raise trainer.epochs or "
+                     "trainer.max_steps to go on)"]
+    assert checkpoints(run)[-1].name == "step-20"
+    assert main(["train", str(points_recipe), "--out", str(run), "--resume", "data.n_train=320", "trainer.epochs=4",
+                 "trainer.max_steps=30"]) == 0  # the named fix trains on, to the new end
+    assert checkpoints(run)[-1].name == "step-30" and "is complete" not in capsys.readouterr().err
+
+
 def test_a_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(points_plugin, tmp_path, capsys):
     rows = [f"{i / 100:.2f},{(i % 7) / 7:.3f}" for i in range(199)]
     rows.insert(150, "nan,0.5")  # one corrupt row in the training part of the file

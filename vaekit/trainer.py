@@ -376,6 +376,14 @@ class Trainer:
         found = checkpoints(self.run_dir)
         return str(found[-1]) if found else "none (no checkpoint was written yet)"
 
+    def _length(self) -> str:
+        """What sets the run's length, in words: the recipe's epochs or its trainer.max_steps."""
+        by_epochs = self.cfg.epochs * self.steps_per_epoch
+        if self.cfg.max_steps and self.cfg.max_steps < by_epochs:
+            return f"trainer.max_steps is {self.cfg.max_steps}"
+        return (f"trainer.epochs={self.cfg.epochs} of {self.steps_per_epoch} steps end at step {by_epochs}"
+                + (f", before trainer.max_steps={self.cfg.max_steps}" if self.cfg.max_steps else ""))
+
     def _resume_command(self) -> str:
         """The exact command that continues this run: its own resolved recipe, its folder, --resume."""
         launcher = f"torchrun --nproc-per-node {self.world} -m vaekit" if self.distributed else "vaekit"
@@ -550,6 +558,9 @@ class Trainer:
         self._barrier()
         if self.resume:
             self._restore()
+            if self.step >= self.total_steps and self.is_main:
+                print(f"vaekit: note: {self.run_dir} is complete: it is at step {self.step} and {self._length()}; "
+                      f"nothing to train (raise trainer.epochs or trainer.max_steps to go on)", file=sys.stderr)
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(self.run_dir)) if self.is_main else None
