@@ -10,6 +10,8 @@ whichever of step and spent budget is further along, so a slow start never ends 
 
 from __future__ import annotations
 
+import collections
+import statistics
 import time
 from collections.abc import Callable
 
@@ -21,18 +23,24 @@ from vaekit.trainer import lr_factor, make_objective, warmup_length
 
 UNTIMED_STEPS, PLANNING_STEPS = 5, 20  # steps skipped, then timed, before the schedules are planned
 CURVE_POINTS = 40  # training-loss records kept over a run: enough to see a collapse and when it came
+# A step whose gradient norm (before clipping) is this many times the median of the last SPIKE_WINDOW steps' is
+# recorded as a spike: fsdd_strings showed encoder outputs exploding on ordinary batches (posterior means of
+# 300-800 against ~5), a 1,000x jump in the norm that the 40-point curve misses.
+SPIKE_RATIO, SPIKE_WINDOW, MAX_SPIKES = 100.0, 100, 200
 
 
 def train_for_budget(recipe, bundle, model, budget: float, clock: Callable[[], float] = time.process_time,
                      max_steps: int | None = None, on_batch: Callable[[dict], None] | None = None) -> dict:
     """Train until `budget` seconds of `clock` are spent (or max_steps); steps, epochs, CPU and wall seconds, and
-    a curve of batch figures (step, loss, rec and KL in nats, β) about every 40th of the planned steps."""
+    a curve of batch figures (step, loss, rec and KL in nats, β) about every 40th of the planned steps, and every
+    gradient-norm spike (SPIKE_RATIO) with its batch figures."""
     cfg = recipe.trainer
     loader = DataLoader(bundle.train, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                         collate_fn=bundle.collate, generator=torch.Generator().manual_seed(recipe.seed))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total_steps, objective, planned = max_steps or 10**9, None, bool(max_steps)
-    step, epochs, epoch_seconds, terms, curve = 0, 0, [], None, []
+    step, epochs, epoch_seconds, terms, curve, spikes = 0, 0, [], None, [], []
+    norms = collections.deque(maxlen=SPIKE_WINDOW)
     cpu_start, wall_start, clock_start = time.process_time(), time.perf_counter(), clock()
 
     def over() -> bool:
@@ -64,8 +72,16 @@ def train_for_budget(recipe, bundle, model, budget: float, clock: Callable[[], f
             optimizer.zero_grad(set_to_none=True)
             terms.loss.backward()
             if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            else:
+                norm = torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
             optimizer.step()
+            norm = norm.item()
+            if len(norms) == SPIKE_WINDOW and norm > SPIKE_RATIO * statistics.median(norms) \
+                    and len(spikes) < MAX_SPIKES:
+                spikes.append({"step": step, "grad_norm": round(norm, 1),
+                               **{k: round(v, 4) for k, v in terms.scalars().items()}})
+            norms.append(norm)
             if on_batch is not None:
                 on_batch(batch)
             if step % max(1, min(total_steps, 10**6) // CURVE_POINTS) == 0:
@@ -83,4 +99,5 @@ def train_for_budget(recipe, bundle, model, budget: float, clock: Callable[[], f
     return {"steps": step, "epochs_completed": epochs, "cpu_seconds": cpu, "wall_seconds": wall,
             "wall_seconds_per_epoch": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else None,
             "cpu_seconds_per_epoch": cpu / max(1e-9, step / len(loader)),
-            "last_train_loss": terms.loss.item() if terms is not None else None, "curve": curve}
+            "last_train_loss": terms.loss.item() if terms is not None else None, "curve": curve,
+            "grad_spikes": spikes}

@@ -58,12 +58,24 @@ On an H200 (tenth session, 2026-11-28; five jobs sharing the card, benchmarks/gp
 
 Weight 0 with seed 1 collapsed (KL 0, no active unit: the decoder ignores z), and so did weight 0, seed 0 in an
 earlier call of the same session (KL 51, mel L1 14.3 dB); no run with the adversary did. The loss curve is now in
-the JSON ("curve") so a collapse shows when it came. Replayed on a CPU core with the GPU run's schedule
-(--max-steps 7120, seed=1, 14 minutes: 958 steps) it did not collapse, but one batch's loss jumped at step 780
-(rec 98,573 nats against about 1,600 around it) before training recovered: the cause is open. Targets not
-met: 88-90% of the ceiling, not 95; conversions keep 57-58% of digits, not 90. The first GPU session's figures
-(85.7%) came from a budget loop that planned its steps from the first, slow GPU steps (this session's first call
-stopped after 66 of 270 s; fixed).
+the JSON ("curve") so a collapse shows when it came, and so is every gradient-norm spike ("grad_spikes").
+
+What the CPU replay of that run shows (eleventh session; the same schedule, seed 1, 1,100 steps logged one by
+one): loss spikes recur. At steps 601, 605, 845 and 1045 one string's posterior means reached 300-815 (about 5
+elsewhere), at 780 only 12, each time with the log-variance at its clamp (8); the batch's rec jumped to 1e5-7e5
+nats and the gradient norm to 3e6-2e8 (about 2e4 otherwise); training recovered each time. The inputs are
+ordinary (their instance-normalised maximum is no larger than other batches'): for the string of step 601 the
+explosion starts in the second convolution of the encoder's middle residual block (93 against at most 1 for the
+other strings, from inputs of the usual size, mid-string, not at a padding edge) and grows through the last stage
+to the head (802). Nothing in the encoder is normalised, so a rare input pattern that lines up with a weight row
+is amplified. With trainer.lr=0.001 the replay had no spike in 1,000 steps, but learnt more slowly (rec 2,450
+against 287 nats per string at step 1,000, partly because Adam moves the learned log-scale at most about lr per
+step: -0.94 against -1.28). Whether such a spike starts the GPU collapse is still open: the next GPU run's
+grad_spikes will say.
+
+Targets not met: 88-90% of the ceiling, not 95; conversions keep 57-58% of digits, not 90. The first GPU
+session's figures (85.7%) came from a budget loop that planned its steps from the first, slow GPU steps (the tenth
+session's first call stopped after 66 of 270 s; fixed).
 """
 
 from __future__ import annotations
@@ -109,7 +121,7 @@ def train_strings(recipe, bundle, model, budget_seconds: float, max_steps: int |
             "train_wall_seconds": wall, "train_cpu_seconds": cpu, "audio_seconds_trained": audio[0],
             "audio_seconds_per_cpu_second": audio[0] / max(cpu, 1e-9),
             "audio_seconds_per_wall_second": audio[0] / max(wall, 1e-9), "last_train_loss": timing["last_train_loss"],
-            "curve": timing["curve"]}
+            "curve": timing["curve"], "grad_spikes": timing["grad_spikes"]}
 
 
 class Tally:
