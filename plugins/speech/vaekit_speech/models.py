@@ -46,6 +46,10 @@ class SpeechModelConfig:
     # A per-utterance latent beside the per-stretch ones: step 0 of z, pooled over the whole utterance (never
     # masked), seen by the decoder at every frame. z is then [B, 1 + T', D].
     utterance_latent: bool = False
+    # Layer norm over channels at every frame after each residual block (it never mixes frames, so padding and
+    # chunking stay exact). Off by default: on fsdd_strings the plain stack amplified rare inputs into loss spikes
+    # (benchmarks/speech_strings.py), and this is the candidate cure, not yet measured at full length.
+    block_norm: bool = False
 
     def __post_init__(self):
         if not 1 <= len(self.channels) <= 6:
@@ -91,15 +95,19 @@ def latent_steps(frames: int | Tensor, reduction: int):
 
 
 class ResBlock(nn.Module):
-    """x + conv(silu(conv(x))), zeroed past the end (same length)."""
+    """x + conv(silu(conv(x))), layer-normed over channels per frame if `norm`, zeroed past the end (same length)."""
 
-    def __init__(self, width: int, kernel: int):
+    def __init__(self, width: int, kernel: int, norm: bool = False):
         super().__init__()
         self.a = nn.Conv1d(width, width, kernel, padding=kernel // 2)
         self.b = nn.Conv1d(width, width, kernel, padding=kernel // 2)
+        self.norm = nn.LayerNorm(width) if norm else None
 
     def forward(self, h: Tensor, mask: Tensor) -> Tensor:
-        return (h + self.b(F.silu(self.a(h)) * mask)) * mask
+        h = h + self.b(F.silu(self.a(h)) * mask)
+        if self.norm is not None:
+            h = self.norm(h.transpose(1, 2)).transpose(1, 2)
+        return h * mask
 
 
 class MelEncoder(nn.Module):
@@ -111,11 +119,11 @@ class MelEncoder(nn.Module):
         extra = condition.out_dim if condition is not None else 0
         self.condition = condition
         self.stem = nn.Conv1d(n_mels + 1 + extra, cfg.hidden, cfg.kernel, padding=cfg.kernel // 2)
-        self.stem_block = ResBlock(cfg.hidden, cfg.kernel)
+        self.stem_block = ResBlock(cfg.hidden, cfg.kernel, cfg.block_norm)
         widths = [cfg.hidden, *cfg.channels]
         pairs = zip(widths, widths[1:], strict=False)
         self.down = nn.ModuleList(nn.Conv1d(a, b, 4, stride=2, padding=1) for a, b in pairs)
-        self.blocks = nn.ModuleList(ResBlock(w, cfg.kernel) for w in cfg.channels)
+        self.blocks = nn.ModuleList(ResBlock(w, cfg.kernel, cfg.block_norm) for w in cfg.channels)
         self.latent_dim, self.utterance = cfg.latent_dim, cfg.utterance_latent
         pooled = cfg.channels[-1] if cfg.utterance_latent else 0  # features averaged into the utterance latent
         self.head = nn.Conv1d(cfg.channels[-1], 2 * cfg.latent_dim + pooled, 3, padding=1)
@@ -172,11 +180,11 @@ class MelDecoder(nn.Module):
         extra = condition.out_dim if condition is not None else 0
         widths = [cfg.hidden, *cfg.channels][::-1]  # deepest first
         self.stem = nn.Conv1d((1 + self.utterance_steps) * cfg.latent_dim + extra, widths[0], 3, padding=1)
-        self.blocks = nn.ModuleList(ResBlock(w, cfg.kernel) for w in widths[:-1])
+        self.blocks = nn.ModuleList(ResBlock(w, cfg.kernel, cfg.block_norm) for w in widths[:-1])
         pairs = zip(widths, widths[1:], strict=False)
         self.up = nn.ModuleList(nn.ConvTranspose1d(a, b, 4, stride=2, padding=1) for a, b in pairs)
         self.conditions_up = nn.ModuleList(nn.Conv1d(extra, b, 1) for b in widths[1:]) if extra else None
-        self.top_block = ResBlock(cfg.hidden, cfg.kernel)
+        self.top_block = ResBlock(cfg.hidden, cfg.kernel, cfg.block_norm)
         self.out = nn.Conv1d(cfg.hidden, self.params_per_bin * n_mels, cfg.kernel, padding=cfg.kernel // 2)
         self.chunk_frames = 0
         self.context = receptive_context(cfg)
