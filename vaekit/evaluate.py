@@ -22,17 +22,19 @@ def autocast(device: torch.device, precision: str):
 
 @torch.no_grad()
 def evaluate(model, loader, *, iw_samples: int = 0, max_batches: int = 0, precision: str = "fp32",
-             progress: bool = False, description: str = "eval") -> dict[str, float]:
+             progress: bool = False, description: str = "eval", refine_steps: int = 0) -> dict[str, float]:
     """Mean per-example ELBO, rec, KL and (k > 0) IW NLL, in nats; active units, MI; over the loader.
 
     max_batches = 0 means the whole loader. Results: elbo, rec (-log p(x|z), z drawn from q), rec_mean
-    (-log p(x|z) at the posterior mode), kl, nll (when iw_samples > 0),
-    active_units, mi, kl_per_dim (list), n_examples.
+    (-log p(x|z) at the posterior mode), kl, nll (when iw_samples > 0), active_units, mi, kl_per_dim
+    (list), n_examples. refine_steps > 0 draws the NLL's samples from q(z|x) refined per example
+    (vaekit.refine) and adds nll_amortized, the same estimate from the encoder's q: their difference is
+    what the encoder's amortisation costs the estimate.
     """
     was_training = model.training
     model.eval()
     device = model.device
-    totals = {"elbo": 0.0, "rec": 0.0, "rec_mean": 0.0, "kl": 0.0, "nll": 0.0}
+    totals = {"elbo": 0.0, "rec": 0.0, "rec_mean": 0.0, "kl": 0.0, "nll": 0.0, "nll_amortized": 0.0}
     means, kl_dims, mi_values, n = [], 0.0, [], 0
     batches = len(loader) if max_batches <= 0 else min(max_batches, len(loader))
     bar = tqdm(loader, total=batches, desc=description, disable=not progress, leave=False, mininterval=1.0)
@@ -57,7 +59,9 @@ def evaluate(model, loader, *, iw_samples: int = 0, max_batches: int = 0, precis
         if b > 1 and isinstance(posterior, DiagonalGaussian):  # a flow's q(z|x) has no closed-form mixture
             mi_values.append((mutual_information(posterior), b))
         if iw_samples > 0:
-            totals["nll"] += iw_nll(model, x, c, k=iw_samples).sum().item()
+            totals["nll"] += iw_nll(model, x, c, k=iw_samples, refine_steps=refine_steps).sum().item()
+            if refine_steps > 0:
+                totals["nll_amortized"] += iw_nll(model, x, c, k=iw_samples).sum().item()
         n += b
     model.train(was_training)
     if n == 0:
@@ -65,6 +69,8 @@ def evaluate(model, loader, *, iw_samples: int = 0, max_batches: int = 0, precis
     summary = {key: value / n for key, value in totals.items()}
     if iw_samples <= 0:
         del summary["nll"]
+    if iw_samples <= 0 or refine_steps <= 0:
+        del summary["nll_amortized"]
     summary["active_units"], _ = active_units(torch.cat(means))
     summary["mi"] = sum(v * w for v, w in mi_values) / max(1, sum(w for _, w in mi_values))
     # per-unit KL exists in closed form only (empty for a Monte Carlo KL: a mixture prior, a flow posterior)
