@@ -39,6 +39,28 @@ def test_bag_of_words_loss_only_while_training(tmp_path):
     assert torch.allclose(model.log_likelihood(x, z), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("arch", ["rnn", "transformer"])
+def test_refined_proposal_runs_through_both_decoders_and_leaves_them_alone(tmp_path, arch):
+    from vaekit.objectives import log_importance_weights, prior_for
+    from vaekit.refine import refine_posterior
+
+    _, model, _ = build(tmp_path, arch=arch)
+    model.eval()
+    x = plugin.encode_text(model, SENTENCES)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    encoder_q = model.posterior(x)
+    far = type(encoder_q)(encoder_q.mean.detach() + 3.0, encoder_q.logvar.detach())  # 18 nats of needless KL
+    prior = prior_for(model, None, len(SENTENCES), far)
+    torch.manual_seed(0)
+    refined = refine_posterior(model, x, None, far, prior, steps=60)
+    with torch.no_grad():
+        elbo_far = log_importance_weights(model, x, None, 64, far, prior).mean()
+        elbo_refined = log_importance_weights(model, x, None, 64, refined, prior).mean()
+    assert elbo_refined > elbo_far + 5.0
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+
+
 def test_reconstruction_metrics_known_answers(tmp_path, monkeypatch):
     bundle, model, _ = build(tmp_path)
     loader = DataLoader(bundle.test, batch_size=3, collate_fn=bundle.collate)
