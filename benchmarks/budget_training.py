@@ -30,15 +30,17 @@ SPIKE_RATIO, SPIKE_WINDOW, MAX_SPIKES = 100.0, 100, 200
 
 
 def train_for_budget(recipe, bundle, model, budget: float, clock: Callable[[], float] = time.process_time,
-                     max_steps: int | None = None, on_batch: Callable[[dict], None] | None = None) -> dict:
+                     max_steps: int | None = None, on_batch: Callable[[dict], None] | None = None,
+                     plan_steps: int | None = None) -> dict:
     """Train until `budget` seconds of `clock` are spent (or max_steps); steps, epochs, CPU and wall seconds, and
     a curve of batch figures (step, loss, rec and KL in nats, β) about every 40th of the planned steps, and every
-    gradient-norm spike (SPIKE_RATIO) with its batch figures."""
+    gradient-norm spike (SPIKE_RATIO) with its batch figures. plan_steps fixes the schedules' length (a replay
+    of the first max_steps steps of a longer run) instead of planning it from max_steps or the clock."""
     cfg = recipe.trainer
     loader = DataLoader(bundle.train, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                         collate_fn=bundle.collate, generator=torch.Generator().manual_seed(recipe.seed))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    total_steps, objective, planned = max_steps or 10**9, None, bool(max_steps)
+    total_steps, objective, planned = plan_steps or max_steps or 10**9, None, bool(plan_steps or max_steps)
     step, epochs, epoch_seconds, terms, curve, spikes = 0, 0, [], None, [], []
     norms = collections.deque(maxlen=SPIKE_WINDOW)
     cpu_start, wall_start, clock_start = time.process_time(), time.perf_counter(), clock()
@@ -47,7 +49,7 @@ def train_for_budget(recipe, bundle, model, budget: float, clock: Callable[[], f
         return clock() - clock_start >= budget or (bool(max_steps) and step >= max_steps)
 
     def position() -> int:  # the step, or the spent budget's share of the planned steps when that is further
-        if max_steps or not planned:
+        if max_steps or plan_steps or not planned:
             return step
         return min(total_steps, max(step, int((clock() - clock_start) / budget * total_steps)))
 
@@ -57,7 +59,7 @@ def train_for_budget(recipe, bundle, model, budget: float, clock: Callable[[], f
         for batch in loader:
             if step == UNTIMED_STEPS:
                 timed_from = clock()
-            if step == UNTIMED_STEPS + PLANNING_STEPS and not max_steps:
+            if step == UNTIMED_STEPS + PLANNING_STEPS and not (max_steps or plan_steps):
                 per_step = (clock() - timed_from) / PLANNING_STEPS
                 total_steps = max(step + 1, step + int((budget - (clock() - clock_start)) / per_step))
                 objective, planned = None, True

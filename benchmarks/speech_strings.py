@@ -106,7 +106,8 @@ from vaekit.trainer import seed_everything
 REPO = Path(__file__).resolve().parent.parent
 
 
-def train_strings(recipe, bundle, model, budget_seconds: float, max_steps: int | None) -> dict:
+def train_strings(recipe, bundle, model, budget_seconds: float, max_steps: int | None,
+                  plan_steps: int | None = None) -> dict:
     """Train for budget_seconds of wall time (schedules planned from the first steps' speed); audio seconds too."""
     cfg, info = recipe.trainer, bundle.info
     hop_seconds = info["data"]["hop_length"] / info["sample_rate"]
@@ -115,7 +116,7 @@ def train_strings(recipe, bundle, model, budget_seconds: float, max_steps: int |
     def count(batch):  # seconds of audio in the batch: its valid frames times the hop
         audio[0] += float(batch["x"]["mask"].sum()) * hop_seconds
 
-    timing = train_for_budget(recipe, bundle, model, budget_seconds, time.perf_counter, max_steps, count)
+    timing = train_for_budget(recipe, bundle, model, budget_seconds, time.perf_counter, max_steps, count, plan_steps)
     cpu, wall = timing["cpu_seconds"], timing["wall_seconds"]
     return {"steps": timing["steps"], "epochs": timing["steps"] * cfg.batch_size / len(bundle.train),
             "train_wall_seconds": wall, "train_cpu_seconds": cpu, "audio_seconds_trained": audio[0],
@@ -253,6 +254,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--max-minutes", type=float, default=5.0, help="training wall time")
     parser.add_argument("--max-steps", type=int, default=None, help="cap on training steps")
+    parser.add_argument("--plan-steps", type=int, default=None,
+                        help="schedules planned for this many steps (with --max-steps: replay a longer run's start)")
+    parser.add_argument("--train-only", action="store_true",
+                        help="write the training figures (curve, grad_spikes) and stop: no classifiers, no scoring")
     parser.add_argument("--recipe", type=Path, default=REPO / "recipes" / "speech" / "fsdd_strings.yaml")
     parser.add_argument("--iw-samples", type=int, default=0, help="importance samples per test string (0 = skip)")
     parser.add_argument("--classifier-epochs", type=int, default=8)
@@ -276,9 +281,13 @@ def main() -> None:
     model = build_model(plugin, recipe.model, bundle.info, assets, recipe.latent, bundle.train).to(args.device)
     print(f"{len(bundle.train)} train / {len(bundle.test)} test strings ({bundle.info['strings']}), "
           f"{sum(p.numel() for p in model.parameters()):,} parameters, data built in {load_seconds:.0f} s", flush=True)
-    timing = train_strings(recipe, bundle, model, 60 * args.max_minutes, args.max_steps)
+    timing = train_strings(recipe, bundle, model, 60 * args.max_minutes, args.max_steps, args.plan_steps)
     print(f"trained {timing['steps']} steps ({timing['epochs']:.1f} epochs) in {timing['train_wall_seconds']:.0f} s",
           flush=True)
+    if args.train_only:
+        args.out.write_text(json.dumps({"overrides": args.overrides, "plan_steps": args.plan_steps, **timing}))
+        print(f"{len(timing['grad_spikes'])} gradient-norm spikes: " + json.dumps(timing["grad_spikes"]))
+        return
     model.save_pretrained(args.work / "model")
     started = time.perf_counter()
     classifiers = {k: c.to(args.device).eval() for k, c in
