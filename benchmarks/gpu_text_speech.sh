@@ -6,7 +6,7 @@
 # Budgets are wall-clock minutes on a shared GPU: each job's JSON says how many steps it reached in them.
 # The tenth session (H200) ran the text jobs with three speech jobs (a budget-loop bug, since fixed, cut those
 # short), then the speech jobs with latent.condition_adversary 0 and 1; figures in the README's "second GPU
-# session". The eleventh session (no GPU) replaced the adversary's arm with model.block_norm.
+# session". The twelfth session (no GPU) replaced the adversary's arm with model.block_norm.
 # On the device: carry the data (ptb/, fsdd/) and the wheels of vaekit, its plugins and soundfile, cffi and
 # pycparser (not in the device's image), install them with pip --target and put that on PYTHONPATH.
 set -u
