@@ -84,9 +84,9 @@ the other):
     true                0                                                                  -39 / -244
 
 The spikes recur without the norm (at other steps than in the eleventh session's replay, which ran older code)
-and vanish with it, and the normalised model's training loss is
-lower from step 700 on. 1,100 steps took 1,822 s and 1,944 s (+7% for the norm). Scored on held-out strings
-with a schedule planned for the run's own length (thirteenth session, one core each, at once):
+and vanish with it, and the normalised model's training loss is lower from step 700 on. 1,100 steps took 1,822 s
+and 1,944 s (+7% for the norm). Scored on held-out strings with a schedule planned for the run's own length
+(thirteenth session, one core each, at once):
 
     python benchmarks/speech_strings.py --max-minutes 1000 --max-steps 900 --audio-strings 10 --threads 1 \
         --out scored_norm$n.json seed=1 model.block_norm=$n
