@@ -1,7 +1,7 @@
-"""Issue 14's image figures: CIFAR-10 (JPEG) training, class transfer, inpainting / super-resolution
+r"""Issue 14's image figures: CIFAR-10 (JPEG) training, class transfer, inpainting / super-resolution
 against simple baselines, and the 28-pixel grayscale folder trained with no overrides.
 
-    VAEKIT_DATA=../shared/data python benchmarks/image_cifar10.py --device cuda --max-minutes 30 \\
+    VAEKIT_DATA=../shared/data python benchmarks/image_cifar10.py --device cuda --max-minutes 30 \
         --output image_cifar10.json
     python benchmarks/image_cifar10.py --parts transfer,folder --device cuda     # only some parts
     python benchmarks/image_cifar10.py --smoke                                   # seconds, proves it runs

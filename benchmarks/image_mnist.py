@@ -1,4 +1,4 @@
-"""MNIST image benchmark: vaekit trainer vs a plain PyTorch loop, and test NLL after a fixed CPU budget.
+r"""MNIST image benchmark: vaekit trainer vs a plain PyTorch loop, and test NLL after a fixed CPU budget.
 
     VAEKIT_DATA=../shared/data python benchmarks/image_mnist.py                       # issue 3's settings
     VAEKIT_DATA=../shared/data python benchmarks/image_mnist.py --steps 150 --budget-minutes 5 \

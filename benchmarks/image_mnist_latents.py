@@ -1,4 +1,4 @@
-"""MNIST: VampPrior, IAF and both against today's recipes/image/mnist.yaml (84.65 nats at k = 1000, 30 CPU-minutes).
+r"""MNIST: VampPrior, IAF and both against today's recipes/image/mnist.yaml (84.65 nats at k = 1000, 30 CPU-minutes).
 
     VAEKIT_DATA=../shared/data python benchmarks/image_mnist_latents.py --device cuda          # the full run
     python benchmarks/image_mnist_latents.py --steps 20 --iw-samples 5 --test-examples 50 \

@@ -1,4 +1,4 @@
-"""Digit strings at real length: reconstruct and voice-convert whole sentences, scored word by word.
+r"""Digit strings at real length: reconstruct and voice-convert whole sentences, scored word by word.
 
 Trains recipes/speech/fsdd_strings.yaml (a speaker CVAE with a latent per 128 ms) for --max-minutes of wall
 time, then on the test strings (3-8 test recordings of one speaker joined with pauses, 2-8 s; words the

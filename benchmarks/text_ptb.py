@@ -1,4 +1,4 @@
-"""PTB: the frontier between how much the sentence latent carries and likelihood, every setting trained by vaekit.
+r"""PTB: the frontier between how much the sentence latent carries and likelihood, every setting trained by vaekit.
 
 Each setting is a recipe plus overrides, trained by the vaekit trainer with the same data order, step budget and
 time limit, then evaluated on the PTB test set: importance-sampled NLL (nats per sentence) beside the language
