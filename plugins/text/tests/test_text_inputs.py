@@ -95,6 +95,22 @@ def test_a_vocab_size_the_corpus_cannot_support_is_said(tmp_path, caplog, tokeni
     assert cfg.vocab_size == real  # what the run's resolved recipe records
 
 
+def test_words_a_word_vocabulary_turns_into_unk_are_counted_and_said(tmp_path, caplog):
+    train = tmp_path / "train.txt"  # 10 words: "<unk>" (PTB's own spelling) twice, "rare" and "odd" once each
+    train.write_text("the cat <unk> sat\nthe cat <unk> ran\nrare odd\n", encoding="utf-8")
+    cfg = TextDataConfig(train=str(train), tokenizer="word", vocab_size=8, max_length=16)
+    with caplog.at_level(logging.WARNING, logger="vaekit.text"):
+        plugin.build_data(cfg, seed=0, assets=tmp_path / "small")  # keeps the, cat, odd, ran (ties go alphabetically)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"data.vocab_size=8: 20.0% of the words in {train} fall outside the vocabulary and become <unk>; "
+        "raise data.vocab_size, lower data.min_freq or use data.tokenizer=sentencepiece"]
+    caplog.clear()
+    cfg = TextDataConfig(train=str(train), tokenizer="word", vocab_size=10, max_length=16)
+    with caplog.at_level(logging.WARNING, logger="vaekit.text"):
+        plugin.build_data(cfg, seed=0, assets=tmp_path / "whole")  # every word kept: the literal <unk> is no loss
+    assert not caplog.records
+
+
 def test_the_real_vocab_size_is_recorded_and_resume_still_matches(tmp_path):
     paths = write_corpus(tmp_path / "corpus")
     recipe = tmp_path / "small.yaml"

@@ -83,6 +83,15 @@ class WordVocabulary(Tokenizer):
     def vocab_size(self) -> int:
         return len(self.words)
 
+    def unknown_share(self, sentences: Iterable[str]) -> float:
+        """Share of the words in sentences that become <unk> here (a literal <unk> in the text, as PTB has, aside)."""
+        unknown = total = 0
+        for sentence in sentences:
+            words = (sentence.lower() if self.lowercase else sentence).split()
+            total += len(words)
+            unknown += sum(word not in self.index for word in words)
+        return unknown / max(total, 1)
+
     def encode(self, text: str) -> list[int]:
         if self.lowercase:
             text = text.lower()
@@ -227,6 +236,9 @@ def _write_manifest(folder: Path, manifest: dict) -> None:
     atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
+UNKNOWN_WORDS_WARNING = 0.01  # share of training words outside a word vocabulary worth a warning
+
+
 def build_tokenizer(data_cfg, train_sentences: list[str], seed: int = 0) -> Tokenizer:
     """The tokenizer the data section asks for, fitted on the training sentences where it learns.
 
@@ -234,6 +246,11 @@ def build_tokenizer(data_cfg, train_sentences: list[str], seed: int = 0) -> Toke
     """
     if data_cfg.tokenizer == "word":
         tokenizer = WordVocabulary.fit(train_sentences, data_cfg.vocab_size, data_cfg.min_freq, data_cfg.lowercase)
+        unknown = tokenizer.unknown_share(train_sentences)
+        if unknown > UNKNOWN_WORDS_WARNING:  # the model would learn to write <unk> where the corpus had words
+            log.warning("data.vocab_size=%d: %.1f%% of the words in %s fall outside the vocabulary and become <unk>; "
+                        "raise data.vocab_size, lower data.min_freq or use data.tokenizer=sentencepiece",
+                        data_cfg.vocab_size, 100 * unknown, data_cfg.train)
     elif data_cfg.tokenizer == "sentencepiece":
         tokenizer = SentencePieceTokenizer.fit(train_sentences, data_cfg.vocab_size, data_cfg.spm_model_type,
                                                data_cfg.spm_character_coverage, seed, source=str(data_cfg.train))
