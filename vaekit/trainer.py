@@ -572,6 +572,7 @@ class Trainer:
         self.fit_started = self.saved_at = started
         self.elapsed = self.seconds_before
         done = self.step >= self.total_steps
+        first_step = self.step
         self.in_loop = True  # from here a stop signal ends the run at the next step boundary, with a checkpoint
         try:
             while not done:
@@ -593,9 +594,12 @@ class Trainer:
                         bar.set_postfix(loss=f"{loss:.3f}", rec=f"{rec:.3f}", kl=f"{kl:.3f}",
                                         beta=f"{terms.beta:.3g}", refresh=False)
                         sums, count, started = None, 0, time.perf_counter()
+                        bar.total = self._projected_last_step(first_step)
                     bar.update(1)
                     out_of_time, checkpoint_due, stop = self._clock()
                     done = self.step >= self.total_steps or out_of_time
+                    if out_of_time:  # the bar ends full where the time budget ended the run
+                        bar.total = self.step
                     if stop:
                         self._stop(stop, bar)
                     if self.step % cfg.eval_every == 0 and not done:
@@ -618,6 +622,14 @@ class Trainer:
         if self.writer is not None:
             self.writer.close()
         return final
+
+    def _projected_last_step(self, first_step: int) -> int:
+        """The step the run will end at, for the progress bar: total_steps, or sooner if trainer.max_minutes ends it."""
+        ran = time.perf_counter() - self.fit_started
+        if not self.cfg.max_minutes or self.step <= first_step or ran <= 0:
+            return self.total_steps
+        left = max(0.0, 60 * self.cfg.max_minutes - self.elapsed)
+        return min(self.total_steps, self.step + math.ceil(left * (self.step - first_step) / ran))
 
     def _clock(self) -> tuple[bool, bool, int]:
         """(out of time, a timed checkpoint is due, stop signal or 0), as rank 0 sees them, so all ranks agree."""
