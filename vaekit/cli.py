@@ -387,8 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vaekit {__version__}")
         return 0
     verb, rest = argv[0], argv[1:]
-    keep_freed_memory()
-    try:
+    try:  # from here a stop signal is one line, whenever it lands (it once landed inside keep_freed_memory)
+        keep_freed_memory()
         if verb == "train":
             return cmd_train(rest)
         if verb == "plugins":
