@@ -59,14 +59,14 @@ class ConditionAdversary(nn.Module):
         return total
 
 
-def label_classes(model) -> list[int]:
+def label_classes(model, key: str = "latent.condition_adversary") -> list[int]:
     """Classes per label column of the model's condition, or a ValueError when it has no label condition."""
     from .model import ConditionEmbedding
 
     for module in model.modules():
         if isinstance(module, ConditionEmbedding) and module.num_classes is not None:
             return list(module.num_classes)
-    raise ValueError("latent.condition_adversary: needs a model conditioned on labels (a CVAE: the data's "
+    raise ValueError(f"{key}: needs a model conditioned on labels (a CVAE: the data's "
                      "condition, e.g. data.condition_on); this model has none")
 
 

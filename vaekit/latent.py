@@ -12,6 +12,8 @@
       sampler_examples: 10000     # gmm: training examples whose codes it is fitted to (0 = all)
       condition_adversary: 0.0    # CVAEs: weight of an adversary that keeps the label condition out of z
                                   # (vaekit/adversary.py; 0 = off)
+      condition_cycle: 0.0        # CVAEs: weight of a cycle through a converted decode (vaekit/cycle.py;
+                                  # 0 = off; about twice the compute per step)
 
 Every plugin (a third party's too) gets these: the plugin builds the encoder and decoder, the engine the rest.
 """
@@ -25,6 +27,7 @@ from typing import Literal
 import torch
 
 from .adversary import ConditionAdversary, label_classes
+from .cycle import ConditionCycle, check_cycle_decoder
 from .flows import IAFEncoder
 from .priors import MixturePrior, VampPrior
 from .samplers import gmm_unusable
@@ -44,6 +47,7 @@ class LatentConfig:
     sampler_examples: int = 10000
     pseudo_input_shape: list[int] | None = None  # vamp: written by the engine (one example's shape) for reloading
     condition_adversary: float = 0.0  # weight of the condition adversary's cross-entropy in the loss (0 = none)
+    condition_cycle: float = 0.0  # weight of the condition cycle's reconstruction nats in the loss (0 = none)
 
     def __post_init__(self):
         if self.components < 1 or self.flow_depth < 1 or self.flow_hidden < 0:
@@ -52,6 +56,8 @@ class LatentConfig:
             raise ValueError("sampler_components must be >= 1 and sampler_examples >= 0")
         if not self.condition_adversary >= 0:
             raise ValueError(f"condition_adversary: expected a weight >= 0, got {self.condition_adversary}")
+        if not self.condition_cycle >= 0:
+            raise ValueError(f"condition_cycle: expected a weight >= 0, got {self.condition_cycle}")
 
 
 def apply_latent_config(model, cfg: LatentConfig, dataset=None):
@@ -79,6 +85,10 @@ def apply_latent_config(model, cfg: LatentConfig, dataset=None):
             model.prior_net._encoder = [model.encoder.base]
     if cfg.condition_adversary > 0:
         model.condition_adversary = ConditionAdversary(shape, label_classes(model), cfg.condition_adversary)
+    if cfg.condition_cycle > 0:
+        classes = label_classes(model, "latent.condition_cycle")
+        check_cycle_decoder(model)
+        model.condition_cycle = ConditionCycle(classes, cfg.condition_cycle)
     return model
 
 

@@ -5,6 +5,8 @@ The engine needs nothing modality-specific; a plugin supplies the two networks:
     encoder(x, c=None) -> DiagonalGaussian                 # q(z|x, c)
     decoder.log_prob(x, z, c=None) -> Tensor[B]            # log p(x|z, c), nats per example
     decoder.generate(z, c=None, **options) -> x            # a data point per latent
+    decoder.differentiable_mean(x, z, c) -> x'             # optional: E[x|z, c] shaped like x, with gradients
+                                                           # (latent.condition_cycle needs it)
 
     model = VAE(encoder, decoder, latent_dim=32)                              # p(z) = N(0, I)
     model = VAE(encoder, decoder, 32, prior=LearnedConditionalPrior(32, ConditionEmbedding(10, 64)))

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from .adversary import add_adversary_loss
 from .batch import batch_size, tile
+from .cycle import add_cycle_loss
 from .distributions import DiagonalGaussian
 from .estimators import kl_decomposition, mmd
 from .schedules import KLSchedule
@@ -148,6 +149,12 @@ def iw_nll(model, x, c: Tensor | None = None, k: int = 5000, chunk_size: int | N
     return -(torch.logsumexp(torch.stack(chunk_lse), 0) - math.log(k)).float()
 
 
+def condition_losses(terms: ObjectiveTerms, model, x, z: Tensor, c: Tensor | None, posterior) -> ObjectiveTerms:
+    """terms with the CVAE's training-only condition terms added: the adversary's and the cycle's (when enabled)."""
+    terms = add_adversary_loss(terms, model, z, c, posterior)
+    return add_cycle_loss(terms, model, x, z, c)
+
+
 class Objective:
     """A training objective: called with (model, x, c, step), returns ObjectiveTerms."""
 
@@ -164,7 +171,7 @@ class ELBO(Objective):
 
     def __call__(self, model, x, c=None, step=0):
         terms, (posterior, _, z) = self.terms(model, x, c, step)
-        return add_adversary_loss(terms, model, z, c, posterior)
+        return condition_losses(terms, model, x, z, c, posterior)
 
     def terms(self, model, x, c=None, step=0) -> tuple[ObjectiveTerms, tuple]:
         """The β-ELBO's terms and (posterior, prior, z) for subclasses that reweigh them."""
@@ -209,7 +216,7 @@ class BetaTCVAE(ELBO):
         mi, tc, dwkl = kl_decomposition(z, posterior, prior, self.dataset_size)
         terms.loss = -terms.log_likelihood.mean() + (mi + terms.beta * tc + dwkl).mean()
         terms.extra = {"mi": mi.mean().item(), "tc": tc.mean().item(), "dwkl": dwkl.mean().item()}
-        return add_adversary_loss(terms, model, z, c, posterior)
+        return condition_losses(terms, model, x, z, c, posterior)
 
 
 class InfoVAE(ELBO):
@@ -228,7 +235,7 @@ class InfoVAE(ELBO):
         terms.loss = -terms.log_likelihood.mean() + (1 - self.alpha) * terms.kl.mean() \
             + (self.alpha + self.lam - 1) * distance
         terms.extra = {"mmd": distance.item()}
-        return add_adversary_loss(terms, model, z, c, posterior)
+        return condition_losses(terms, model, x, z, c, posterior)
 
 
 class Autoencoder(Objective):
@@ -244,4 +251,4 @@ class Autoencoder(Objective):
         log_px_z = model.log_likelihood(x, code, c)
         zero = log_px_z.new_zeros(log_px_z.shape)
         terms = ObjectiveTerms(-log_px_z.mean(), log_px_z, log_px_z, zero, zero.new_zeros(0), 0.0)
-        return add_adversary_loss(terms, model, code, c, posterior)
+        return condition_losses(terms, model, x, code, c, posterior)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from image_test_helpers import grid_size, png_size, write_png
@@ -49,8 +50,11 @@ def test_shapes_train_then_every_verb(tmp_path, capsys):
 
 
 def test_cvae_eval_classifier_and_image_folder(tmp_path, capsys):
-    run = train(tmp_path, "data.condition=label", "model.conditional_prior=true")
+    run = train(tmp_path, "data.condition=label", "model.conditional_prior=true", "latent.condition_cycle=1.0")
     assert png_size(run / "samples" / "step-12" / "samples.png") == grid_size(3, 3, 32)  # 3 shapes x 3
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    cycles = [r["cycle_rec"] for r in logged if r["split"] == "train"]
+    assert len(cycles) == 2 and all(0 < nats < 1e9 for nats in cycles)  # the reconstruction through a conversion
     assert main(["eval", str(run), "--iw-samples", "2", "--max-examples", "32", "--classifier-examples", "128",
                  "--classifier-samples", "4"]) == 0
     printed = capsys.readouterr().out

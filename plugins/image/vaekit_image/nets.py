@@ -187,6 +187,10 @@ class ImageDecoder(nn.Module):
         """log p(x|z, c) per example [B], nats (x is any batch size matching z: IW-NLL tiles it)."""
         return self.likelihood.log_prob(self.params(z, c), self.to_target(x))
 
+    def differentiable_mean(self, x: Tensor, z: Tensor, c: Tensor | None = None) -> Tensor:
+        """Mean images in [0, 1] [B, C, S, S], with gradients (the engine's latent.condition_cycle)."""
+        return self.generate(z, c)
+
     def generate(self, z: Tensor, c: Tensor | None = None, mode: str = "mean") -> Tensor:
         """Images in [0, 1] [B, C, S, S]: the likelihood's mean (mode='mean') or a draw from it ('sample')."""
         params = self.params(z, c)

@@ -59,10 +59,11 @@ def test_fsdd_cvae_voice_conversion_from_the_cli(tmp_path, repo, data_dir, capsy
     run = tmp_path / "cvae"
     assert cli("train", repo / "recipes/speech/fsdd_cvae.yaml", *TINY, "data.speakers=[jackson,theo]",
                "data.max_index=8", "trainer.max_steps=4", "trainer.eval_every=4", "trainer.log_every=1",
-               "latent.condition_adversary=1.0", "--out", run) == 0
+               "latent.condition_adversary=1.0", "latent.condition_cycle=1.0", "--out", run) == 0
     logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in logged if r["split"] == "train"]
     assert len(train) == 4 and all(r["adversary_ce"] > 0 for r in train)  # digit + speaker from every latent step
+    assert all(0 < r["cycle_rec"] < math.inf for r in train)  # the reconstruction through a converted decode
     source = data_dir / "fsdd" / "recordings" / "7_theo_3.wav"
     capsys.readouterr()
     assert cli("reconstruct", run, source, "--condition", "speaker=jackson", "-o", tmp_path / "conv") == 0

@@ -231,6 +231,12 @@ class MelDecoder(nn.Module):
         mel = x["mel"] * mask[:, None, :]
         return self.likelihood.log_prob(params, mel, mask[:, None, :])
 
+    def differentiable_mean(self, x: dict, z: Tensor, c: Tensor | None = None) -> dict:
+        """E[mel | z, c] over x's frames, as a batch dict like x (with gradients: the engine's condition cycle)."""
+        mask = mask_of(x)
+        mel = self.likelihood.mean(self.outputs(z, mask, c))
+        return {"mel": mel * mask[:, None, :], "mask": mask}
+
     @torch.no_grad()
     def generate(self, z: Tensor, c: Tensor | None = None, lengths: Tensor | None = None,
                  sample_mel: bool = False) -> dict:
