@@ -178,18 +178,24 @@ class Tally:
 
 
 @torch.no_grad()
-def word_scores(tally: Tally, prefix: str, classifiers: dict, mel, mask, batch, speakers=None) -> None:
-    """Per-word digit and speaker hits of mels [B, F, T] (a batch of strings) under their segments."""
+def word_scores(tally: Tally, prefix: str, classifiers: dict, mel, mask, batch, speakers=None) -> dict:
+    """Per-word digit and speaker hits of mels [B, F, T] (a batch of strings) under their segments: tallied and
+    returned as {"digit": hits [words], "speaker": ...}."""
     mel, mask, targets = scoring_units(mel, mask, batch, speakers)
+    hits = {}
     for target, name in (("label", "digit"), ("speaker", "speaker")):
         if target in classifiers:
-            tally.add(f"{name}_acc_{prefix}", classifiers[target](mel, mask).argmax(-1) == targets[target])
+            hits[name] = classifiers[target](mel, mask).argmax(-1) == targets[target]
+            tally.add(f"{name}_acc_{prefix}", hits[name])
+    return hits
 
 
 @torch.no_grad()
 def conversions(model, loader, classifiers: dict) -> dict:
-    """Every test string decoded as each other speaker: per-word target-speaker and digit-kept accuracies."""
-    tally, n_speakers = Tally(), len(model.config["info"]["speakers"])
+    """Every test string decoded as each other speaker: per-word target-speaker and digit-kept accuracies, and the
+    digit kept per (source, target) speaker pair."""
+    speakers = model.config["info"]["speakers"]
+    tally, by_pair, n_speakers = Tally(), Tally(), len(speakers)
     frames_equal = True
     for batch in loader:
         batch = to_device(batch, model.device)
@@ -200,9 +206,16 @@ def conversions(model, loader, classifiers: dict) -> dict:
             target = (c[:, 0] + shift) % n_speakers
             out = model.decode(z, target[:, None], lengths=lengths)
             frames_equal &= bool((out["mask"].sum(-1).round().long() == lengths).all())
-            word_scores(tally, "converted", classifiers, out["mel"][..., : x["mel"].shape[-1]], x["mask"], batch,
-                        speakers=target)
-    return {**tally.result(), "converted_frames_equal_input": frames_equal}
+            hits = word_scores(tally, "converted", classifiers, out["mel"][..., : x["mel"].shape[-1]], x["mask"],
+                               batch, speakers=target)
+            words = [(speakers[source], speakers[to]) for segments, to in zip(batch["segments"], target.tolist(),
+                                                                              strict=True)
+                     for source in segments[:, 3].tolist()]  # one per word, in scoring_units' order
+            for (source, to), hit in zip(words, hits["digit"], strict=True):
+                by_pair.add(f"{source}>{to}", hit)
+    pairs = by_pair.result()
+    matrix = {a: {b: pairs[f"{a}>{b}"] for b in speakers if f"{a}>{b}" in pairs} for a in speakers}
+    return {**tally.result(), "converted_frames_equal_input": frames_equal, "digit_kept_converted_by_pair": matrix}
 
 
 def audio_round_trips(model, dataset, classifiers: dict, n: int, work: Path) -> dict:
