@@ -8,7 +8,9 @@ training recordings) applied to each word at its known boundaries:
 - reconstruction: per-word digit accuracy against the same classifier on the real strings (target >= 95%
   of it), on the mel and after Griffin-Lim audio; output length = input length for every string;
 - voice conversion of every test string to each other speaker: per-word share classified as the target
-  speaker (target >= 90%) and keeping its digit (target >= 90%);
+  speaker (target >= 90%) and keeping its digit (target >= 90%), and the digit kept per speaker pair;
+- how much of the voice the code holds: a linear probe's speaker accuracy from each string's pooled posterior
+  means (trained on the training strings; chance 1/6);
 - mel L1 (dB), log-spectral distance on the mel scale and on the LINEAR spectrum of the audio (dB);
 - speed: seconds of audio trained per CPU-second (and per wall second), wall time to reconstruct a 30 s
   recording (model alone, and with Griffin-Lim for input and output WAVs).
@@ -218,6 +220,45 @@ def conversions(model, loader, classifiers: dict) -> dict:
     return {**tally.result(), "converted_frames_equal_input": frames_equal, "digit_kept_converted_by_pair": matrix}
 
 
+@torch.no_grad()
+def pooled_codes(model, loader) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each string's posterior mean and mean square over its valid latent steps [N, 2D], and its speaker [N]."""
+    codes, speakers = [], []
+    for batch in loader:
+        batch = to_device(batch, model.device)
+        posterior = model.encode(batch["x"], batch["c"])
+        valid = posterior.mask.to(posterior.mean.dtype)[..., None]
+        steps = valid.sum(1).clamp(min=1)
+        codes.append(torch.cat([(posterior.mean * valid).sum(1) / steps, (posterior.mean ** 2 * valid).sum(1) / steps],
+                               -1).float().cpu())
+        speakers.append(batch["c"][:, 0].cpu())
+    return torch.cat(codes), torch.cat(speakers)
+
+
+def speaker_in_code(model, train_loader, test_loader) -> float:
+    """Test accuracy of a linear probe reading the speaker from a string's pooled code (trained on the training
+    strings): how much of the voice the encoder leaves in z. Chance is 1 / speakers."""
+    train_codes, train_speakers = pooled_codes(model, train_loader)
+    test_codes, test_speakers = pooled_codes(model, test_loader)
+    center, spread = train_codes.mean(0), train_codes.std(0) + 1e-6
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        probe = torch.nn.Linear(train_codes.shape[1], len(model.config["info"]["speakers"]))
+    optimizer = torch.optim.LBFGS(probe.parameters(), max_iter=500)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(probe((train_codes - center) / spread), train_speakers)
+        loss = loss + 1e-3 * probe.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    with torch.no_grad():
+        return float((probe((test_codes - center) / spread).argmax(-1) == test_speakers).float().mean())
+
+
 def audio_round_trips(model, dataset, classifiers: dict, n: int, work: Path) -> dict:
     """The first n test strings as WAV files through `reconstruct` (Griffin-Lim), scored per word on the audio."""
     info = model.config["info"]
@@ -350,6 +391,8 @@ def main() -> None:
         summary.pop("kl_per_dim", None)
         metrics = plugin.eval_metrics(model, loader, summary, classifiers=classifiers, eval_samples=len(bundle.test))
     converted = conversions(model, loader, classifiers)
+    train_loader = DataLoader(bundle.train, batch_size=recipe.eval.batch_size, shuffle=False, collate_fn=bundle.collate)
+    converted["speaker_probe_acc_code"] = speaker_in_code(model, train_loader, loader)
     audio = audio_round_trips(model, bundle.test, classifiers, args.audio_strings, args.work)
     speed = thirty_seconds(model, bundle.test, args.work)
     results = {"device": str(model.device), "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda")
