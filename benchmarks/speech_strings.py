@@ -112,6 +112,23 @@ ceiling, conversions 50.9% -> 56.2% and 58.6% -> 54.6%, mel L1 3.63 -> 3.57 and 
 conversion, so the recipe keeps 8. Its baselines are the runs above: rerunning seed 0's in this session gave
 every figure to the last digit, so CPU runs at fixed steps compare across sessions.
 
+The condition cycle (seventeenth session; the same command with latent.condition_cycle=1.0, seeds 0 and 1 at
+once): the ELBO never decodes a code under another speaker, yet conversion does, so CycleVAE's cycle trains
+that path (vaekit/cycle.py). At equal steps it did worse on every figure, in both seeds:
+
+    seed   condition_cycle   digit kept: recon / ceiling   conversion   mel L1    -ELBO   speaker probe   CPU s
+    0      0                          79.3%                  50.9%      3.63 dB   2,370       47.7%       1,384
+    0      1                          65.7%                  46.7%      3.97 dB   4,065       57.0%       3,421
+    1      0                          83.8%                  58.6%      3.49 dB   2,208       69.3%       1,426
+    1      1                          72.8%                  47.3%      3.71 dB   2,973       62.3%       3,369
+
+Target speaker 99.8% in all four. Each step cost 2.4-2.5x the CPU time (two more decodes and an encode), so at equal
+compute it would lose by more. The speaker probe (speaker_probe_acc_code: a linear probe on each test string's
+pooled code; chance 16.7%) shows the code holds part of the voice in every model, but moving the code's
+per-speaker mean (and spread) from the source speaker's to the target's at conversion time, with no training,
+changed conversions by +0.6 and +0.3 points (mean) and -0.2 and -0.8 (mean and spread) in seeds 0 and 1: the
+voice left in the code's statistics is not what loses the digits. The cycle stays off.
+
 Targets not met: 88-90% of the ceiling, not 95; conversions keep 57-58% of digits, not 90. The first GPU
 session's figures (85.7%) came from a budget loop that planned its steps from the first, slow GPU steps (the tenth
 session's first call stopped after 66 of 270 s; fixed).

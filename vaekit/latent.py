@@ -13,7 +13,7 @@
       condition_adversary: 0.0    # CVAEs: weight of an adversary that keeps the label condition out of z
                                   # (vaekit/adversary.py; 0 = off)
       condition_cycle: 0.0        # CVAEs: weight of a cycle through a converted decode (vaekit/cycle.py;
-                                  # 0 = off; about twice the compute per step)
+                                  # 0 = off; about 2.5x the compute per step)
 
 Every plugin (a third party's too) gets these: the plugin builds the encoder and decoder, the engine the rest.
 """
