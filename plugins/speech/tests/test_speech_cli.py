@@ -84,8 +84,9 @@ def test_fsdd_strings_recipe_trains_evaluates_and_converts_a_sentence(tmp_path, 
                "--out", run) == 0
     assert cli("eval", run, "--classifier-epochs", "1", "--eval-samples", "2", "--iw-samples", "1") == 0
     results = json.loads((run / "eval-test.json").read_text())
-    for key in ("digit_acc_real", "digit_acc_recon", "speaker_acc_converted", "mel_l1_db"):
-        assert key in results, key  # each word of each string is scored
+    for key in ("digit_acc_real", "digit_acc_recon", "speaker_acc_converted", "speaker_acc_converted_decoded",
+                "mel_l1_db"):
+        assert key in results, key  # each word of each string is scored; conversions both ways
     sentence = tmp_path / "sentence.wav"
     waves = [sf.read(str(data_dir / "fsdd" / "recordings" / f"{d}_theo_0.wav"), dtype="float32")[0] for d in (4, 2, 7)]
     sf.write(str(sentence), numpy.concatenate([numpy.concatenate([w, numpy.zeros(2000, "float32")]) for w in waves]),
@@ -96,3 +97,7 @@ def test_fsdd_strings_recipe_trains_evaluates_and_converts_a_sentence(tmp_path, 
     converted = tmp_path / "conv" / "sentence_to_speaker-jackson.wav"
     assert converted.is_file()
     assert abs(sf.info(str(converted)).frames - sf.info(str(sentence)).frames) <= 128  # the whole sentence
+    assert cli("reconstruct", run, sentence, "--source", "speaker=theo", "--condition", "speaker=jackson",
+               "--conversion", "decoded", "-o", tmp_path / "decoded") == 0  # the recipe's residual is the default
+    decoded = sf.read(str(tmp_path / "decoded" / "sentence_to_speaker-jackson.wav"))[0]
+    assert decoded.shape == sf.read(str(converted))[0].shape and not numpy.allclose(decoded, sf.read(str(converted))[0])

@@ -6,6 +6,7 @@ import pytest
 import torch
 from speech_fixtures import build, fsdd_config, train
 from vaekit_speech import plugin
+from vaekit_speech.conversion import convert
 from vaekit_speech.data import collate, single_thread
 
 
@@ -22,7 +23,8 @@ def test_conversion_moves_the_speaker_classifier_to_the_target(tmp_path, data_di
                                       classifier_dir=tmp_path / "classifiers")
     chance = 1 / len(speakers)
     assert metrics["speaker_acc_real"] > 0.7  # the classifier itself works on real test audio
-    assert metrics["speaker_acc_converted"] > chance + 0.2, metrics
+    assert metrics["speaker_acc_converted"] > chance + 0.2, metrics  # decoded, this recipe's way
+    assert metrics["speaker_acc_converted_residual"] > chance + 0.2, metrics  # the input plus the change of voice
     for key in ("mel_l1_db", "lsd_db", "digit_acc_recon", "digit_acc_samples", "neg_elbo_per_frame"):
         assert key in metrics
     assert len(list((tmp_path / "classifiers").glob("speaker-*.safetensors"))) == 1
@@ -31,6 +33,29 @@ def test_conversion_moves_the_speaker_classifier_to_the_target(tmp_path, data_di
         again = plugin.eval_metrics(model, loader, {"elbo": -1000.0}, classifier_epochs=10, eval_samples=150,
                                     classifier_dir=tmp_path / "classifiers")
     assert again["speaker_acc_real"] == metrics["speaker_acc_real"]
+
+
+def test_residual_conversion_is_the_input_plus_the_decoders_change_of_voice(tmp_path, data_dir):
+    bundle, model = build(fsdd_config(data_dir, condition_on=["speaker"]), tmp_path)
+    model.eval()
+    batch = collate([bundle.test[i] for i in (0, 7, 19)])  # three lengths: padding in the batch
+    x, source = batch["x"], batch["c"]
+    target = (source + 1) % 2
+    mask = x["mask"][:, None]
+    same = convert(model, x, source, source, "residual")
+    assert torch.allclose(same["mel"], x["mel"] * mask, atol=1e-5)  # to its own voice: the input itself
+    residual = convert(model, x, source, target, "residual")
+    decoded = convert(model, x, source, target, "decoded")
+    own = convert(model, x, source, source, "decoded")
+    assert torch.allclose(residual["mel"], (x["mel"] + decoded["mel"] - own["mel"]) * mask, atol=1e-5)
+    assert (residual["mel"] * (1 - mask)).abs().max() == 0 and torch.equal(residual["mask"], x["mask"])
+    lengths = x["mask"].sum(-1).long()
+    with torch.no_grad():
+        plain = model.decode(model.encode(x, source).mode(), target, lengths=lengths)["mel"]
+    assert torch.allclose(decoded["mel"][..., : plain.shape[-1]], plain)
+    assert not torch.allclose(residual["mel"], decoded["mel"], atol=1e-3)
+    with pytest.raises(ValueError, match="conversion: expected one of residual, decoded, got 'both'"):
+        convert(model, x, source, target, "both")
 
 
 def test_reconstruct_converts_to_the_target_speaker_files(tmp_path, data_dir):

@@ -17,6 +17,8 @@ from vaekit import VAE
 from vaekit.checkpoint import run_dir_of
 from vaekit.classifier_metrics import cached_classifier
 
+from .conversion import conversion_of, convert, other_conversion
+
 CLASSIFIER_VERSION = 2  # 2: any length (pooled over time)
 
 
@@ -256,8 +258,10 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
             new = conversion_targets(c[:, column], len(info["speakers"]))
             c_target = c.clone()
             c_target[:, column] = new
-            converted = model.decode(z, c_target, lengths=lengths)
-            score("converted", converted["mel"][..., : x["mel"].shape[-1]], x["mask"], batch, speakers=new)
+            default, other = conversion_of(model), other_conversion(conversion_of(model))
+            for how, name in ((default, "converted"), (other, f"converted_{other}")):
+                converted = convert(model, x, c, c_target, how, z=z)
+                score(name, converted["mel"], x["mask"], batch, speakers=new)
             n_converted += len(new)
 
     results = {name: totals[name] / max(1, counts[name]) for name in totals if name != "frames"}
@@ -280,7 +284,7 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
     for name in (label_name, speaker_name):
         real = results.get(f"{name}_acc_real")
         if real:
-            for kind in ("recon", "recon_audio", "samples", "converted"):
+            for kind in ("recon", "recon_audio", "samples", "converted", "converted_decoded", "converted_residual"):
                 if f"{name}_acc_{kind}" in results:
                     results[f"{name}_acc_{kind}_relative"] = results[f"{name}_acc_{kind}"] / real
     return results

@@ -50,6 +50,9 @@ class SpeechModelConfig:
     # chunking stay exact). Off by default: on fsdd_strings the plain stack amplified rare inputs into loss spikes
     # (benchmarks/speech_strings.py), and this is the candidate cure, not yet measured at full length.
     block_norm: bool = False
+    # How `reconstruct --condition` and eval convert a recording (vaekit_speech.conversion): "decoded" (the
+    # decoder's rendering under the new condition) or "residual" (the input plus the decoder's change of voice).
+    conversion: Literal["decoded", "residual"] = "decoded"
 
     def __post_init__(self):
         if not 1 <= len(self.channels) <= 6:

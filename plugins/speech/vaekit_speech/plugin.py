@@ -18,6 +18,7 @@ from torch import Tensor
 from vaekit import VAE, DataBundle, Plugin, PluginError
 from vaekit.cli import at_least
 
+from .conversion import CONVERSIONS, conversion_of, convert
 from .data import (
     FSDD_NAME,
     SpeechDataConfig,
@@ -64,6 +65,10 @@ class SpeechPlugin(Plugin):
             parser.add_argument("--source", default=None,
                                 help="condition of the inputs, e.g. speaker=george,digit=3 (default: from FSDD "
                                      "file names {digit}_{speaker}_{index})")
+            parser.add_argument("--conversion", choices=CONVERSIONS, default=None,
+                                help="with --condition: residual = the input plus the decoder's change of voice, "
+                                     "decoded = the decoder's rendering alone (default: the recipe's "
+                                     "model.conversion)")
         if verb == "interpolate":
             parser.add_argument("--steps", type=at_least(2), default=8, help="points on the path, ends included")
             parser.add_argument("--source-a", dest="source_a", default=None,
@@ -96,8 +101,10 @@ class SpeechPlugin(Plugin):
         return write_utterances(model, out, names, out_dir, "samples.png", griffin_lim_iters)
 
     def reconstruct(self, model: VAE, inputs: list[str], condition: Tensor | None, out_dir: Path,
-                    source: str | None = None, griffin_lim_iters: int | None = None, **options) -> list[Path]:
-        """Encode each file (with its source condition) and decode it (as the target condition: conversion)."""
+                    source: str | None = None, griffin_lim_iters: int | None = None, conversion: str | None = None,
+                    **options) -> list[Path]:
+        """Encode each file (with its source condition) and decode it, or convert it to the target condition
+        (conversion: residual or decoded, see vaekit_speech.conversion)."""
         info = model.config["info"]
         out_dir = Path(out_dir)
         written = []
@@ -105,9 +112,12 @@ class SpeechPlugin(Plugin):
             x = encode_inputs(model, [path], trim=False)  # the whole recording: output as long as the input
             c_source = source_condition(info, path, source, model.device)
             c_target = resolve_target(c_source, condition)
-            with torch.no_grad():
-                z = model.encode(x, c_source).mode()
-                out = model.decode(z, c_target, lengths=x["mask"].sum(-1).round().long())
+            if condition is None:
+                with torch.no_grad():
+                    z = model.encode(x, c_source).mode()
+                    out = model.decode(z, c_source, lengths=x["mask"].sum(-1).round().long())
+            else:
+                out = convert(model, x, c_source, c_target, conversion or conversion_of(model))
             stem = Path(path).stem
             suffix = "_recon" if condition is None else "_to" + condition_suffix(info, c_target, 0)
             # The input goes through the same mel + Griffin-Lim path, so the pair differs only by the model.
