@@ -2,11 +2,11 @@
 
 Both ways start from the posterior mean z of the recording encoded under its own condition c:
 
-- residual (the default): x + E[mel | z, c'] - E[mel | z, c]. The input's log-mel plus the decoder's
+- residual: x + E[mel | z, c'] - E[mel | z, c]. The input's log-mel plus the decoder's
   difference between the two voices (the spectrum differential of Kobayashi et al. 2014). What the code
   does not hold (the detail a reconstruction misses) passes through from the input unchanged; with c' = c
   it returns x itself.
-- decoded: E[mel | z, c'], the decoder's own rendering: every detail the code lost is lost.
+- decoded (models' default): E[mel | z, c'], the decoder's own rendering: every detail the code lost is lost.
 
 The model's `model.conversion` (recipe) picks the default of `reconstruct --condition` and of eval's
 `*_converted` figures; eval reports the other way too (`*_converted_decoded` or `*_converted_residual`).
