@@ -234,8 +234,9 @@ def word_scores(tally: Tally, prefix: str, classifiers: dict, mel, mask, batch, 
 
 @torch.no_grad()
 def conversions(model, loader, classifiers: dict) -> dict:
-    """Every test string converted to each other speaker (residual, the default, and decoded): per-word
-    target-speaker and digit-kept accuracies, and the residual conversions' digit kept per speaker pair."""
+    """Every test string converted to each other speaker, residual ("converted", fsdd_strings' way) and decoded
+    ("converted_decoded"): per-word target-speaker and digit-kept accuracies, and the residual conversions' digit
+    kept per speaker pair."""
     speakers = model.config["info"]["speakers"]
     tally, by_pair, n_speakers = Tally(), Tally(), len(speakers)
     frames_equal = True
