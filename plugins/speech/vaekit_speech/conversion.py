@@ -40,25 +40,33 @@ def other_conversion(how: str) -> str:
     return CONVERSIONS[1 - CONVERSIONS.index(how)]
 
 
-@torch.no_grad()
 def convert(model: VAE, x: dict, source: Tensor, target: Tensor, how: str = "residual",
             z: Tensor | None = None) -> dict:
     """{"mel": [B, n_mels, T], "mask": [B, T]}: x (encoded under `source`) as condition `target`.
 
     z: x's posterior mean, when the caller has it already.
     """
-    if how not in CONVERSIONS:
-        raise ValueError(f"conversion: expected one of {', '.join(CONVERSIONS)}, got {how!r}")
+    return conversions(model, x, source, target, (how,), z)[how]
+
+
+@torch.no_grad()
+def conversions(model: VAE, x: dict, source: Tensor, target: Tensor, ways: tuple[str, ...] = CONVERSIONS,
+                z: Tensor | None = None) -> dict[str, dict]:
+    """{way: {"mel", "mask"}} for each of `ways`, decoding under the target (and the source) once for all."""
+    for how in ways:
+        if how not in CONVERSIONS:
+            raise ValueError(f"conversion: expected one of {', '.join(CONVERSIONS)}, got {how!r}")
     mask = x["mask"]
     lengths = mask.sum(-1).round().long()
     frames = x["mel"].shape[-1]
     if z is None:
         z = model.encode(x, source).mode()
     converted = decoded_mel(model, z, target, lengths, frames)
-    if how == "decoded":
-        return {"mel": converted, "mask": mask}
-    own = decoded_mel(model, z, source, lengths, frames)
-    return {"mel": (x["mel"] + converted - own) * mask[:, None, :], "mask": mask}
+    out = {"decoded": {"mel": converted, "mask": mask}} if "decoded" in ways else {}
+    if "residual" in ways:
+        own = decoded_mel(model, z, source, lengths, frames)
+        out["residual"] = {"mel": (x["mel"] + converted - own) * mask[:, None, :], "mask": mask}
+    return out
 
 
 def decoded_mel(model: VAE, z: Tensor, condition: Tensor, lengths: Tensor, frames: int) -> Tensor:

@@ -17,7 +17,7 @@ from vaekit import VAE
 from vaekit.checkpoint import run_dir_of
 from vaekit.classifier_metrics import cached_classifier
 
-from .conversion import conversion_of, convert, other_conversion
+from .conversion import conversion_of, conversions, other_conversion
 
 CLASSIFIER_VERSION = 2  # 2: any length (pooled over time)
 
@@ -259,9 +259,9 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
             c_target = c.clone()
             c_target[:, column] = new
             default, other = conversion_of(model), other_conversion(conversion_of(model))
+            ways = conversions(model, x, c, c_target, z=z)  # both from one decode per condition
             for how, name in ((default, "converted"), (other, f"converted_{other}")):
-                converted = convert(model, x, c, c_target, how, z=z)
-                score(name, converted["mel"], x["mask"], batch, speakers=new)
+                score(name, ways[how]["mel"], x["mask"], batch, speakers=new)
             n_converted += len(new)
 
     results = {name: totals[name] / max(1, counts[name]) for name in totals if name != "frames"}
