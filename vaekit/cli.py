@@ -56,6 +56,20 @@ def at_least(low: int):
     return parse
 
 
+def number_at_least(low: float):
+    """An argparse type: a finite number >= low."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number >= {low:g}, got {text[:200]!r}") from None
+        if not low <= value < float("inf"):
+            raise argparse.ArgumentTypeError(f"expected a number >= {low:g}, got {text[:200]}")
+        return value
+    parse.__name__ = f"number >= {low:g}"
+    return parse
+
+
 def _train_parser() -> argparse.ArgumentParser:
     p = Parser(prog="vaekit train", description="Train a recipe into a run folder.")
     p.add_argument("recipe", help="recipe YAML file, e.g. recipes/image/shapes.yaml")

@@ -101,3 +101,12 @@ def test_fsdd_strings_recipe_trains_evaluates_and_converts_a_sentence(tmp_path, 
                "--conversion", "decoded", "-o", tmp_path / "decoded") == 0  # the recipe's residual is the default
     decoded = sf.read(str(tmp_path / "decoded" / "sentence_to_speaker-jackson.wav"))[0]
     assert decoded.shape == sf.read(str(converted))[0].shape and not numpy.allclose(decoded, sf.read(str(converted))[0])
+    assert cli("reconstruct", run, sentence, "--source", "speaker=theo", "--condition", "speaker=jackson",
+               "--conversion-smoothing-ms", "0", "-o", tmp_path / "unsmoothed") == 0  # the recipe's is 200 ms
+    unsmoothed = sf.read(str(tmp_path / "unsmoothed" / "sentence_to_speaker-jackson.wav"))[0]
+    assert unsmoothed.shape == decoded.shape and not numpy.allclose(unsmoothed, sf.read(str(converted))[0])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli("reconstruct", run, sentence, "--condition", "speaker=jackson", "--conversion-smoothing-ms", "-5")
+    error = capsys.readouterr().err.strip()
+    assert "--conversion-smoothing-ms" in error and "expected a number >= 0, got -5" in error and "\n" not in error

@@ -6,8 +6,9 @@ import pytest
 import torch
 from speech_fixtures import build, fsdd_config, train
 from vaekit_speech import plugin
-from vaekit_speech.conversion import convert
+from vaekit_speech.conversion import convert, moving_average, window_frames
 from vaekit_speech.data import collate, single_thread
+from vaekit_speech.models import SpeechModelConfig
 
 
 @pytest.mark.slow
@@ -56,6 +57,42 @@ def test_residual_conversion_is_the_input_plus_the_decoders_change_of_voice(tmp_
     assert not torch.allclose(residual["mel"], decoded["mel"], atol=1e-3)
     with pytest.raises(ValueError, match="conversion: expected one of residual, decoded, got 'both'"):
         convert(model, x, source, target, "both")
+
+
+def test_smoothed_residual_conversion_averages_the_change_of_voice_over_time(tmp_path, data_dir):
+    _, model = build(fsdd_config(data_dir, condition_on=["speaker"]), tmp_path, conversion_smoothing_ms=200.0)
+    model.eval()
+    bundle = plugin.build_data(fsdd_config(data_dir, condition_on=["speaker"]), seed=0, assets=tmp_path / "assets")
+    batch = collate([bundle.test[i] for i in (0, 7, 19)])
+    x, source = batch["x"], batch["c"]
+    target, mask = (source + 1) % 2, x["mask"][:, None]
+    assert window_frames(model, 200.0) == 13 and window_frames(model, 0.0) == 1  # 16 ms frames at 8 kHz
+    same = convert(model, x, source, source, "residual")
+    assert torch.allclose(same["mel"], x["mel"] * mask, atol=1e-5)  # no change of voice to smooth
+    frame_by_frame = convert(model, x, source, target, "residual", smoothing_ms=0.0)
+    change = (frame_by_frame["mel"] - x["mel"]) * mask
+    # A window longer than every utterance gives each one the mean change over its own frames, padding left out.
+    whole = convert(model, x, source, target, "residual", smoothing_ms=1e5)
+    mean_change = change.sum(-1, keepdim=True) / mask.sum(-1, keepdim=True)
+    assert torch.allclose(whole["mel"], (x["mel"] + mean_change) * mask, atol=1e-4)
+    default = convert(model, x, source, target, "residual")  # the model's 200 ms
+    assert torch.allclose(default["mel"], (x["mel"] + moving_average(change, x["mask"], 13)) * mask, atol=1e-5)
+    assert not torch.allclose(default["mel"], frame_by_frame["mel"], atol=1e-3)
+    assert (default["mel"] * (1 - mask)).abs().max() == 0
+    with pytest.raises(ValueError, match="conversion_smoothing_ms: expected 0 or more milliseconds, got -1"):
+        convert(model, x, source, target, "residual", smoothing_ms=-1.0)
+    with pytest.raises(ValueError, match="conversion_smoothing_ms: expected 0 or more milliseconds, got -5"):
+        SpeechModelConfig(conversion_smoothing_ms=-5.0)
+
+
+def test_moving_average_keeps_a_constant_and_its_padding(tmp_path):
+    mask = torch.tensor([[1.0] * 10, [1.0] * 4 + [0.0] * 6])
+    values = torch.full((2, 3, 10), 2.5) * mask[:, None]
+    smoothed = moving_average(values, mask, 5)
+    assert torch.allclose(smoothed, values)  # edges and the padded end included
+    ramp = torch.arange(10.0).expand(1, 1, 10)
+    assert torch.allclose(moving_average(ramp, torch.ones(1, 10), 3)[0, 0, 1:-1], ramp[0, 0, 1:-1])
+    assert moving_average(ramp, torch.ones(1, 10), 3)[0, 0, 0] == 0.5  # the first frame's window has two frames
 
 
 def test_reconstruct_converts_to_the_target_speaker_files(tmp_path, data_dir):

@@ -53,6 +53,9 @@ class SpeechModelConfig:
     # How `reconstruct --condition` and eval convert a recording (vaekit_speech.conversion): "decoded" (the
     # decoder's rendering under the new condition) or "residual" (the input plus the decoder's change of voice).
     conversion: Literal["decoded", "residual"] = "decoded"
+    # residual: the change of voice averaged over this many ms (0: frame by frame). Longer keeps more of the
+    # words and less of the target voice (vaekit_speech.conversion has the measured trade).
+    conversion_smoothing_ms: float = 0.0
 
     def __post_init__(self):
         if not 1 <= len(self.channels) <= 6:
@@ -62,6 +65,9 @@ class SpeechModelConfig:
             raise ValueError(f"scale: expected a positive number, 'learned' or 'predicted', got {self.scale!r}")
         if self.kernel < 1 or self.kernel % 2 == 0:
             raise ValueError(f"kernel: expected an odd number of frames, got {self.kernel}")
+        if not self.conversion_smoothing_ms >= 0:
+            raise ValueError(f"conversion_smoothing_ms: expected 0 or more milliseconds, "
+                             f"got {self.conversion_smoothing_ms}")
         if self.chunk_seconds <= 0:
             raise ValueError(f"chunk_seconds: expected a positive number of seconds, got {self.chunk_seconds}")
 

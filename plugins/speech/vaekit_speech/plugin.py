@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from vaekit import VAE, DataBundle, Plugin, PluginError
-from vaekit.cli import at_least
+from vaekit.cli import at_least, number_at_least
 
 from .conversion import CONVERSIONS, conversion_of, convert
 from .data import (
@@ -69,6 +69,11 @@ class SpeechPlugin(Plugin):
                                 help="with --condition: residual = the input plus the decoder's change of voice, "
                                      "decoded = the decoder's rendering alone (default: the recipe's "
                                      "model.conversion)")
+            parser.add_argument("--conversion-smoothing-ms", dest="conversion_smoothing_ms",
+                                type=number_at_least(0), default=None,
+                                help="residual: average the change of voice over this many ms; longer keeps more "
+                                     "of the words, less of the target voice (default: the recipe's "
+                                     "model.conversion_smoothing_ms)")
         if verb == "interpolate":
             parser.add_argument("--steps", type=at_least(2), default=8, help="points on the path, ends included")
             parser.add_argument("--source-a", dest="source_a", default=None,
@@ -102,7 +107,7 @@ class SpeechPlugin(Plugin):
 
     def reconstruct(self, model: VAE, inputs: list[str], condition: Tensor | None, out_dir: Path,
                     source: str | None = None, griffin_lim_iters: int | None = None, conversion: str | None = None,
-                    **options) -> list[Path]:
+                    conversion_smoothing_ms: float | None = None, **options) -> list[Path]:
         """Encode each file (with its source condition) and decode it, or convert it to the target condition
         (conversion: residual or decoded, see vaekit_speech.conversion)."""
         info = model.config["info"]
@@ -117,7 +122,8 @@ class SpeechPlugin(Plugin):
                     z = model.encode(x, c_source).mode()
                     out = model.decode(z, c_source, lengths=x["mask"].sum(-1).round().long())
             else:
-                out = convert(model, x, c_source, c_target, conversion or conversion_of(model))
+                out = convert(model, x, c_source, c_target, conversion or conversion_of(model),
+                              smoothing_ms=conversion_smoothing_ms)
             stem = Path(path).stem
             suffix = "_recon" if condition is None else "_to" + condition_suffix(info, c_target, 0)
             # The input goes through the same mel + Griffin-Lim path, so the pair differs only by the model.
