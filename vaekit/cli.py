@@ -42,31 +42,20 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {cut_to_one_line(message, MAX_ERROR)} (see {self.prog} --help)\n")
 
 
-def at_least(low: int):
-    """An argparse type: an integer >= low (argparse names the option in its one-line error)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text[:200]!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
-        return value
-    parse.__name__ = f"integer >= {low}"
-    return parse
+def at_least(low: float, kind: type = int):
+    """An argparse type: an integer (or with kind=float a finite number) >= low; argparse names the option in its
+    one-line error."""
+    noun = "an integer" if kind is int else "a number"
 
-
-def number_at_least(low: float):
-    """An argparse type: a finite number >= low."""
-    def parse(text: str) -> float:
+    def parse(text: str):
         try:
-            value = float(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number >= {low:g}, got {text[:200]!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {noun} >= {low:g}, got {text[:200]!r}") from None
         if not low <= value < float("inf"):
-            raise argparse.ArgumentTypeError(f"expected a number >= {low:g}, got {text[:200]}")
+            raise argparse.ArgumentTypeError(f"expected {noun} >= {low:g}, got {text[:200]}")
         return value
-    parse.__name__ = f"number >= {low:g}"
+    parse.__name__ = f"{noun.split()[1]} >= {low:g}"
     return parse
 
 

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from vaekit import VAE, DataBundle, Plugin, PluginError
-from vaekit.cli import at_least, number_at_least
+from vaekit.cli import at_least
 
 from .conversion import CONVERSIONS, conversion_of, convert
 from .data import (
@@ -70,7 +70,7 @@ class SpeechPlugin(Plugin):
                                      "decoded = the decoder's rendering alone (default: the recipe's "
                                      "model.conversion)")
             parser.add_argument("--conversion-smoothing-ms", dest="conversion_smoothing_ms",
-                                type=number_at_least(0), default=None,
+                                type=at_least(0, float), default=None,
                                 help="residual: average the change of voice over this many ms; longer keeps more "
                                      "of the words, less of the target voice (default: the recipe's "
                                      "model.conversion_smoothing_ms)")
