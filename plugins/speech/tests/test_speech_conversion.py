@@ -60,9 +60,8 @@ def test_residual_conversion_is_the_input_plus_the_decoders_change_of_voice(tmp_
 
 
 def test_smoothed_residual_conversion_averages_the_change_of_voice_over_time(tmp_path, data_dir):
-    _, model = build(fsdd_config(data_dir, condition_on=["speaker"]), tmp_path, conversion_smoothing_ms=200.0)
+    bundle, model = build(fsdd_config(data_dir, condition_on=["speaker"]), tmp_path, conversion_smoothing_ms=200.0)
     model.eval()
-    bundle = plugin.build_data(fsdd_config(data_dir, condition_on=["speaker"]), seed=0, assets=tmp_path / "assets")
     batch = collate([bundle.test[i] for i in (0, 7, 19)])
     x, source = batch["x"], batch["c"]
     target, mask = (source + 1) % 2, x["mask"][:, None]
