@@ -70,7 +70,7 @@ class SpeechPlugin(Plugin):
                                      "decoded = the decoder's rendering alone (default: the recipe's "
                                      "model.conversion)")
             parser.add_argument("--conversion-smoothing-ms", dest="conversion_smoothing_ms",
-                                type=at_least(0, float), default=None,
+                                type=at_least(0, float), default=None, metavar="MS",
                                 help="residual: average the change of voice over this many ms; longer keeps more "
                                      "of the words, less of the target voice (default: the recipe's "
                                      "model.conversion_smoothing_ms)")
