@@ -18,6 +18,11 @@ from vaekit.safe_io import atomic_open
 DB_FLOOR = 1e-10  # power floor: -100 dB
 
 
+def hop_seconds(info: dict) -> float:
+    """Seconds between mel frames of a model built from data info (its "data": sample_rate, hop_length)."""
+    return info["data"]["hop_length"] / info["data"]["sample_rate"]
+
+
 @dataclass
 class MelFrontend:
     """The audio <-> log-mel transform; every field comes from the recipe's data section."""

@@ -31,7 +31,7 @@ from .data import (
     utterance_mel,
     was_cut,
 )
-from .features import MelFrontend, MelStats, save_mel_png
+from .features import MelFrontend, MelStats, hop_seconds, save_mel_png
 from .models import SpeechModelConfig, build_speech_vae
 
 
@@ -213,10 +213,6 @@ def resample_steps(z: Tensor, steps: int) -> Tensor:
 
 def info_frontend(info: dict) -> MelFrontend:
     return frontend_from(info["data"])
-
-
-def hop_seconds(info: dict) -> float:
-    return info["data"]["hop_length"] / info["data"]["sample_rate"]
 
 
 def to_db(model: VAE, mel: Tensor, mask: Tensor) -> Tensor:
