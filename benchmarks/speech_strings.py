@@ -165,6 +165,21 @@ digits 2.4 points lower in target speaker in seed 0). The mean level of the conv
 input's (-48.8 against -48.7 dB), and gating the change by the input's loudness changed no figure by more than
 0.5 points, so there is no gate. fsdd_strings.yaml uses 200 ms, the longest window that kept the speaker target.
 
+That 200 ms was chosen on the test strings. Chosen on the 60 validation strings instead (nineteenth session,
+the same two models; every window's test figures are those above to the last digit, e.g. 200 ms 78.0/81.4 and
+92.0/92.7), the longest window keeping 90% of words as the target speaker there:
+
+    python benchmarks/speech_strings.py --model W/model --work W --audio-strings 10 --threads 1 \
+        --choose-smoothing-ms 0,112,144,176,200,240,272,336,400 seed=S
+
+    seed   validation at 200 ms       chosen    test at the chosen window
+    0      80.7% digit, 89.4% spk     176 ms    76.4% digit kept, 93.9% target speaker
+    1      86.1% digit, 92.3% spk     200 ms    81.4% digit kept, 92.7% target speaker
+
+The validation strings (words from training speakers' held-out recordings) are 2-3 points harder for the
+speaker than the test strings at every window, so the held-out choice is a little shorter; the speaker target
+holds on test in both seeds.
+
 Targets not met: 88-90% of the ceiling, not 95; conversions keep 57-58% of digits, not 90 (decoded, GPU). The first GPU
 session's figures (85.7%) came from a budget loop that planned its steps from the first, slow GPU steps (the tenth
 session's first call stopped after 66 of 270 s; fixed).
@@ -184,15 +199,16 @@ from budget_training import train_for_budget  # benchmarks/ is on sys.path when 
 from torch.utils.data import DataLoader
 from vaekit_speech import plugin
 from vaekit_speech.audio import write_audio
-from vaekit_speech.conversion import convert, smoothing_of
+from vaekit_speech.conversion import decoded_mel, fit_frames, residual_mel, smoothing_of, window_frames
 from vaekit_speech.data import frontend_from
-from vaekit_speech.features import MelStats
+from vaekit_speech.features import MelStats, hop_seconds
 from vaekit_speech.metrics import get_classifiers, scoring_units
 from vaekit_speech.spectra import linear_lsd
 
 import vaekit
 from vaekit.batch import to_device
 from vaekit.checkpoint import build_model, load
+from vaekit.cli import at_least
 from vaekit.evaluate import evaluate
 from vaekit.trainer import seed_everything
 
@@ -203,11 +219,11 @@ def train_strings(recipe, bundle, model, budget_seconds: float, max_steps: int |
                   plan_steps: int | None = None) -> dict:
     """Train for budget_seconds of wall time (schedules planned from the first steps' speed); audio seconds too."""
     cfg, info = recipe.trainer, bundle.info
-    hop_seconds = info["data"]["hop_length"] / info["sample_rate"]
+    hop = hop_seconds(info)
     audio = [0.0]
 
     def count(batch):  # seconds of audio in the batch: its valid frames times the hop
-        audio[0] += float(batch["x"]["mask"].sum()) * hop_seconds
+        audio[0] += float(batch["x"]["mask"].sum()) * hop
 
     timing = train_for_budget(recipe, bundle, model, budget_seconds, time.perf_counter, max_steps, count, plan_steps)
     cpu, wall = timing["cpu_seconds"], timing["wall_seconds"]
@@ -247,35 +263,59 @@ def word_scores(tally: Tally, prefix: str, classifiers: dict, mel, mask, batch, 
 
 
 @torch.no_grad()
-def conversions(model, loader, classifiers: dict, smoothing_ms: float | None = None) -> dict:
-    """Every test string converted to each other speaker, residual ("converted", fsdd_strings' way) and decoded
-    ("converted_decoded"): per-word target-speaker and digit-kept accuracies, and the residual conversions' digit
-    kept per speaker pair."""
+def conversions(model, loader, classifiers: dict, windows_ms: list[float]) -> dict[float, dict]:
+    """Every string converted to each other speaker, decoded and residual (the change of voice averaged over each
+    window of windows_ms; 0 = frame by frame): {window: per-word target-speaker and digit-kept accuracies, decoded
+    ("converted_decoded") and residual ("converted"), with the residual way's digit kept per speaker pair}. Each
+    string is decoded once under its own speaker and once under each target, whatever the number of windows."""
     speakers = model.config["info"]["speakers"]
-    tally, by_pair, n_speakers = Tally(), Tally(), len(speakers)
-    frames_equal = True
+    frames_of = {ms: window_frames(model, ms) for ms in windows_ms}
+    tallies, by_pair, n_speakers = {ms: Tally() for ms in windows_ms}, {ms: Tally() for ms in windows_ms}, len(speakers)
+    decoded_tally, frames_equal = Tally(), True
     for batch in loader:
         batch = to_device(batch, model.device)
         x, c = batch["x"], batch["c"]
-        lengths = x["mask"].sum(-1).round().long()
+        lengths, frames = x["mask"].sum(-1).round().long(), x["mel"].shape[-1]
         z = model.encode(x, c).mode()
+        own = decoded_mel(model, z, c, lengths, frames)
         for shift in range(1, n_speakers):
             target = (c[:, 0] + shift) % n_speakers
             out = model.decode(z, target[:, None], lengths=lengths)
             frames_equal &= bool((out["mask"].sum(-1).round().long() == lengths).all())
-            word_scores(tally, "converted_decoded", classifiers, out["mel"][..., : x["mel"].shape[-1]], x["mask"],
-                        batch, speakers=target)
-            residual = convert(model, x, c, target[:, None], "residual", z=z,
-                               smoothing_ms=smoothing_ms)  # what `reconstruct` writes
-            hits = word_scores(tally, "converted", classifiers, residual["mel"], x["mask"], batch, speakers=target)
+            converted = fit_frames(out["mel"], frames)
+            word_scores(decoded_tally, "converted_decoded", classifiers, converted, x["mask"], batch, speakers=target)
             words = [(speakers[source], speakers[to]) for segments, to in zip(batch["segments"], target.tolist(),
                                                                               strict=True)
                      for source in segments[:, 3].tolist()]  # one per word, in scoring_units' order
-            for (source, to), hit in zip(words, hits["digit"], strict=True):
-                by_pair.add(f"{source}>{to}", hit)
-    pairs = by_pair.result()
-    matrix = {a: {b: pairs[f"{a}>{b}"] for b in speakers if f"{a}>{b}" in pairs} for a in speakers}
-    return {**tally.result(), "converted_frames_equal_input": frames_equal, "digit_kept_converted_by_pair": matrix}
+            for ms, window in frames_of.items():
+                residual = residual_mel(x, converted, own, window)  # what `reconstruct` writes
+                hits = word_scores(tallies[ms], "converted", classifiers, residual, x["mask"], batch, speakers=target)
+                for (source, to), hit in zip(words, hits["digit"], strict=True):
+                    by_pair[ms].add(f"{source}>{to}", hit)
+    results = {}
+    for ms in windows_ms:
+        pairs = by_pair[ms].result()
+        matrix = {a: {b: pairs[f"{a}>{b}"] for b in speakers if f"{a}>{b}" in pairs} for a in speakers}
+        results[ms] = {**decoded_tally.result(), **tallies[ms].result(), "converted_frames_equal_input": frames_equal,
+                       "digit_kept_converted_by_pair": matrix}
+    return results
+
+
+def scores_only(result: dict) -> dict:
+    """The residual conversions' digit-kept and target-speaker shares of one window's result."""
+    return {"digit": result["digit_acc_converted"], "speaker": result["speaker_acc_converted"]}
+
+
+def windows_list(text: str) -> list[float]:
+    """argparse type: windows in ms separated by commas, each 0 or more."""
+    window = at_least(0, kind=float)
+    return [window(part) for part in text.split(",")]
+
+
+def chosen_window(scores: dict[float, dict], target: float = 0.90) -> float:
+    """The longest window whose conversions keep target of words heard as the target speaker (else the shortest)."""
+    kept = [ms for ms, result in scores.items() if result["speaker_acc_converted"] >= target]
+    return max(kept) if kept else min(scores)
 
 
 @torch.no_grad()
@@ -418,8 +458,12 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None,
                         help="score this saved model (a --work DIR/model folder or a run) instead of training one; "
                              "give the seed it was trained with as an override (seed=S) so the strings match")
-    parser.add_argument("--smoothing-ms", type=float, default=None,
-                        help="residual conversions' window in ms (default: the model's conversion_smoothing_ms)")
+    windows = parser.add_mutually_exclusive_group()
+    windows.add_argument("--smoothing-ms", type=at_least(0, kind=float), default=None,
+                         help="residual conversions' window in ms (default: the model's conversion_smoothing_ms)")
+    windows.add_argument("--choose-smoothing-ms", type=windows_list, default=None, metavar="MS,MS,...",
+                         help="choose residual conversions' window on the validation strings: the longest of these "
+                              "keeping 90%% of words heard as the target speaker; every one is scored on test too")
     parser.add_argument("overrides", nargs="*", help="recipe overrides, e.g. model.latent_dim=4")
     args = parser.parse_args()
     os.environ["VAEKIT_DATA"] = args.data
@@ -459,12 +503,23 @@ def main() -> None:
         summary = evaluate(model, loader, iw_samples=args.iw_samples)
         summary.pop("kl_per_dim", None)
         metrics = plugin.eval_metrics(model, loader, summary, classifiers=classifiers, eval_samples=len(bundle.test))
-    converted = conversions(model, loader, classifiers, args.smoothing_ms)
+    smoothing_ms = smoothing_of(model) if args.smoothing_ms is None else args.smoothing_ms
+    windows, choice = [smoothing_ms], {}
+    if args.choose_smoothing_ms:
+        windows = args.choose_smoothing_ms
+        val_loader = DataLoader(bundle.val, batch_size=recipe.eval.batch_size, shuffle=False, collate_fn=bundle.collate)
+        on_val = conversions(model, val_loader, classifiers, windows)
+        smoothing_ms = chosen_window(on_val)
+        choice = {"val": {ms: scores_only(r) for ms, r in on_val.items()}, "val_strings": len(bundle.val)}
+    on_test = conversions(model, loader, classifiers, windows)
+    converted = on_test[smoothing_ms]
+    if choice:
+        converted["smoothing_choice"] = {**choice, "test": {ms: scores_only(r) for ms, r in on_test.items()},
+                                         "chosen_ms": smoothing_ms}
     train_loader = DataLoader(bundle.train, batch_size=recipe.eval.batch_size, shuffle=False, collate_fn=bundle.collate)
     converted["speaker_probe_acc_code"] = speaker_in_code(model, train_loader, loader)
     audio = audio_round_trips(model, bundle.test, classifiers, args.audio_strings, args.work)
     speed = thirty_seconds(model, bundle.test, args.work)
-    smoothing_ms = smoothing_of(model) if args.smoothing_ms is None else args.smoothing_ms
     results = {"conversion_smoothing_ms": smoothing_ms,
                "device": str(model.device), "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda")
                else None, "max_minutes": args.max_minutes, "test_strings": len(bundle.test),
