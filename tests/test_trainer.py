@@ -114,6 +114,23 @@ def test_resuming_a_complete_run_says_what_ends_it_in_one_line(points_recipe, tm
     assert checkpoints(run)[-1].name == "step-30" and "is complete" not in capsys.readouterr().err
 
 
+def test_min_steps_gives_a_small_data_set_more_epochs_and_max_steps_still_caps(points_recipe, tmp_path, capsys):
+    """64 examples make 2 steps per epoch: 2 epochs would be 4 steps; trainer.min_steps=30 trains 15 epochs."""
+    run, small = tmp_path / "run", ["data.n_train=64", "trainer.epochs=2", "trainer.min_steps=30"]
+    assert main(["train", str(points_recipe), "--out", str(run), *small]) == 0
+    assert checkpoints(run)[-1].name == "step-30" and max(r["epoch"] for r in train_lines(run)) == 14
+    notes = [line for line in capsys.readouterr().err.splitlines() if "min_steps" in line]
+    assert notes == ["vaekit: note: 64 training examples make 2 steps per epoch; trainer.min_steps=30 trains 30 "
+                     "steps (15.0 epochs), not trainer.epochs=2"]
+    assert main(["train", str(points_recipe), "--out", str(run), "--resume", *small]) == 0
+    assert "is at step 30 and trainer.min_steps=30 outlasts trainer.epochs=2 of 2 steps;" in capsys.readouterr().err
+    capped = tmp_path / "capped"
+    assert main(["train", str(points_recipe), "--out", str(capped), *small, "trainer.max_steps=12"]) == 0
+    assert checkpoints(capped)[-1].name == "step-12"
+    assert main(["train", str(points_recipe), "--out", str(tmp_path / "bad"), "trainer.min_steps=-1"]) == 2
+    assert "trainer.min_steps" in capsys.readouterr().err
+
+
 def test_a_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(points_plugin, tmp_path, capsys):
     rows = [f"{i / 100:.2f},{(i % 7) / 7:.3f}" for i in range(199)]
     rows.insert(150, "nan,0.5")  # one corrupt row in the training part of the file

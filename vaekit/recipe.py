@@ -73,6 +73,7 @@ class TrainerConfig:
 
     epochs: int = 10
     max_steps: int | None = None  # caps the run whatever epochs says
+    min_steps: int = 0  # at least this many steps whatever epochs says: small data sets get more epochs
     max_minutes: float | None = None  # stops (with a checkpoint) after this much training wall time
     batch_size: int = 128
     bucket_batches: int = 0  # > 0: batches of similar length, sorted within pools of this many (needs lengths)
@@ -345,7 +346,8 @@ _BOUNDS: dict[type, dict[str, tuple[float, bool]]] = {
     KLScheduleConfig: {"start": (0, False), "warmup_steps": (0, False), "n_cycles": (1, False),
                        "ratio": (0, True), "steepness": (0, True)},
     ObjectiveConfig: {"beta": (0, False), "free_bits": (0, False), "iw_samples": (1, False)},
-    TrainerConfig: {"epochs": (1, False), "max_steps": (1, False), "max_minutes": (0, True), "batch_size": (1, False),
+    TrainerConfig: {"epochs": (1, False), "max_steps": (1, False), "min_steps": (0, False), "max_minutes": (0, True),
+                    "batch_size": (1, False),
                     "bucket_batches": (0, False), "lr": (0, True), "weight_decay": (0, False),
                     "warmup_steps": (0, False), "min_lr_ratio": (0, False), "grad_clip": (0, False),
                     "eval_every": (1, False), "eval_batches": (0, False), "checkpoint_every": (1, False),

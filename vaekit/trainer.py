@@ -77,7 +77,7 @@ class Interrupted(KeyboardInterrupt):
 # What a resumed run may change: where it runs, how often it reports, and how long it goes on. Anything
 # else (data, model, objective, seed) would silently make it a different run.
 RESUMABLE_KEYS = {f"trainer.{key}" for key in (
-    "epochs", "max_steps", "max_minutes", "device", "threads", "num_workers", "progress", "eval_every",
+    "epochs", "max_steps", "min_steps", "max_minutes", "device", "threads", "num_workers", "progress", "eval_every",
     "eval_batches", "checkpoint_every", "checkpoint_minutes", "keep_last", "log_every", "samples")} | {"eval"}
 # The knobs a user turns to recover from a diverged run (what the NaN message advises). A resumed run may
 # change them; the change is recorded in metrics.jsonl ({"split": "resume", "changed": ...}).
@@ -242,7 +242,7 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise TrainingError(f"the training set ({len(self.data.train)} examples) is smaller than one batch "
                                 f"of {cfg.batch_size} per process; lower trainer.batch_size")
-        total = cfg.epochs * self.steps_per_epoch
+        total = max(cfg.epochs * self.steps_per_epoch, cfg.min_steps)
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
         self.model = build_model(self.plugin, recipe.model, self.data.info, assets, recipe.latent,
                                  self.data.train).to(self.device)
@@ -377,12 +377,15 @@ class Trainer:
         return str(found[-1]) if found else "none (no checkpoint was written yet)"
 
     def _length(self) -> str:
-        """What sets the run's length, in words: the recipe's epochs or its trainer.max_steps."""
-        by_epochs = self.cfg.epochs * self.steps_per_epoch
-        if self.cfg.max_steps and self.cfg.max_steps < by_epochs:
-            return f"trainer.max_steps is {self.cfg.max_steps}"
-        return (f"trainer.epochs={self.cfg.epochs} of {self.steps_per_epoch} steps end at step {by_epochs}"
-                + (f", before trainer.max_steps={self.cfg.max_steps}" if self.cfg.max_steps else ""))
+        """What sets the run's length, in words: the recipe's epochs, trainer.min_steps or trainer.max_steps."""
+        cfg, by_epochs = self.cfg, self.cfg.epochs * self.steps_per_epoch
+        if cfg.max_steps and cfg.max_steps < max(by_epochs, cfg.min_steps):
+            return f"trainer.max_steps is {cfg.max_steps}"
+        length = f"trainer.epochs={cfg.epochs} of {self.steps_per_epoch} steps end at step {by_epochs}"
+        if cfg.min_steps > by_epochs:
+            length = (f"trainer.min_steps={cfg.min_steps} outlasts trainer.epochs={cfg.epochs} of "
+                      f"{self.steps_per_epoch} steps")
+        return length + (f", before trainer.max_steps={cfg.max_steps}" if cfg.max_steps else "")
 
     def _resume_command(self) -> str:
         """The exact command that continues this run: its own resolved recipe, its folder, --resume."""
@@ -556,6 +559,12 @@ class Trainer:
         self._setup()  # the plugin may fill in recipe defaults from the data (image size, say): recorded next
         self._write_recipe()
         self._barrier()
+        by_epochs = self.cfg.epochs * self.steps_per_epoch
+        if self.is_main and not self.resume and min(self.total_steps, self.cfg.min_steps) > by_epochs:
+            print(f"vaekit: note: {len(self.data.train)} training examples make {self.steps_per_epoch} steps per "
+                  f"epoch; trainer.min_steps={self.cfg.min_steps} trains {self.total_steps} steps "
+                  f"({self.total_steps / self.steps_per_epoch:.1f} epochs), not trainer.epochs={self.cfg.epochs}",
+                  file=sys.stderr)
         if self.resume:
             self._restore()
             if self.step >= self.total_steps and self.is_main:
