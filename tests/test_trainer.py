@@ -127,6 +127,8 @@ def test_min_steps_gives_a_small_data_set_more_epochs_and_max_steps_still_caps(p
     capped = tmp_path / "capped"
     assert main(["train", str(points_recipe), "--out", str(capped), *small, "trainer.max_steps=12"]) == 0
     assert checkpoints(capped)[-1].name == "step-12"
+    assert "trainer.min_steps=30 trains 12 steps (6.0 epochs), not trainer.epochs=2 (trainer.max_steps=12 caps it)" \
+        in capsys.readouterr().err
     assert main(["train", str(points_recipe), "--out", str(tmp_path / "bad"), "trainer.min_steps=-1"]) == 2
     assert "trainer.min_steps" in capsys.readouterr().err
 

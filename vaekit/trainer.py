@@ -563,8 +563,9 @@ class Trainer:
         if self.is_main and not self.resume and min(self.total_steps, self.cfg.min_steps) > by_epochs:
             print(f"vaekit: note: {len(self.data.train)} training examples make {self.steps_per_epoch} steps per "
                   f"epoch; trainer.min_steps={self.cfg.min_steps} trains {self.total_steps} steps "
-                  f"({self.total_steps / self.steps_per_epoch:.1f} epochs), not trainer.epochs={self.cfg.epochs}",
-                  file=sys.stderr)
+                  f"({self.total_steps / self.steps_per_epoch:.1f} epochs), not trainer.epochs={self.cfg.epochs}"
+                  + (f" (trainer.max_steps={self.cfg.max_steps} caps it)" if self.total_steps < self.cfg.min_steps
+                     else ""), file=sys.stderr)
         if self.resume:
             self._restore()
             if self.step >= self.total_steps and self.is_main:
