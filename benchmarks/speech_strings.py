@@ -497,7 +497,11 @@ def main() -> None:
     classifiers = {k: c.to(args.device).eval() for k, c in
                    get_classifiers(model, args.classifier_epochs, args.work / "classifiers").items()}
     classifier_seconds = time.perf_counter() - started
-    loader = DataLoader(bundle.test, batch_size=recipe.eval.batch_size, shuffle=False, collate_fn=bundle.collate)
+
+    def in_order(split):  # a split's strings in order, in evaluation batches
+        return DataLoader(split, batch_size=recipe.eval.batch_size, shuffle=False, collate_fn=bundle.collate)
+
+    loader = in_order(bundle.test)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         summary = evaluate(model, loader, iw_samples=args.iw_samples)
@@ -507,8 +511,7 @@ def main() -> None:
     windows, choice = [smoothing_ms], {}
     if args.choose_smoothing_ms:
         windows = args.choose_smoothing_ms
-        val_loader = DataLoader(bundle.val, batch_size=recipe.eval.batch_size, shuffle=False, collate_fn=bundle.collate)
-        on_val = conversions(model, val_loader, classifiers, windows)
+        on_val = conversions(model, in_order(bundle.val), classifiers, windows)
         smoothing_ms = chosen_window(on_val)
         choice = {"val": {ms: scores_only(r) for ms, r in on_val.items()}, "val_strings": len(bundle.val)}
     on_test = conversions(model, loader, classifiers, windows)
@@ -516,8 +519,7 @@ def main() -> None:
     if choice:
         converted["smoothing_choice"] = {**choice, "test": {ms: scores_only(r) for ms, r in on_test.items()},
                                          "chosen_ms": smoothing_ms}
-    train_loader = DataLoader(bundle.train, batch_size=recipe.eval.batch_size, shuffle=False, collate_fn=bundle.collate)
-    converted["speaker_probe_acc_code"] = speaker_in_code(model, train_loader, loader)
+    converted["speaker_probe_acc_code"] = speaker_in_code(model, in_order(bundle.train), loader)
     audio = audio_round_trips(model, bundle.test, classifiers, args.audio_strings, args.work)
     speed = thirty_seconds(model, bundle.test, args.work)
     results = {"conversion_smoothing_ms": smoothing_ms,
