@@ -156,3 +156,61 @@ def test_time_based_checkpoints_come_whatever_checkpoint_every_says(points_recip
     assert main(["train", str(points_recipe), "--out", str(other), "trainer.max_steps=6",
                  "trainer.checkpoint_every=100000"]) == 0
     assert [p.name for p in checkpoints(other)] == ["step-6"]  # the default (10 minutes) did not fire
+
+
+# A signal whose handler runs inside a finaliser (a __del__, the import lock's weakref callback): Python swallows
+# the handler's exception and prints "Exception ignored ... Traceback". This script makes that happen for sure:
+# after Trainer.METHOD, an object is dropped whose __del__ sends the process SIGTERM.
+SIGNAL_IN_A_FINALISER = """
+import signal, sys
+from vaekit import trainer
+from vaekit.cli import main
+
+class SignalsWhenCollected:
+    def __del__(self):
+        signal.raise_signal(signal.SIGTERM)
+
+original = getattr(trainer.Trainer, sys.argv[1])
+
+def then_a_finaliser_signals(self, *args, **kwargs):
+    result = original(self, *args, **kwargs)
+    SignalsWhenCollected()  # dropped at once: its __del__ runs here
+    return result
+
+setattr(trainer.Trainer, sys.argv[1], then_a_finaliser_signals)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("method, line, trained", [
+    ("__init__", "vaekit: stopped by SIGTERM while setting up the run; nothing was trained", False),
+    ("_write_recipe", "vaekit: stopped by SIGTERM outside the training steps; the last checkpoint, none", False),
+    ("_fit_sampler", "vaekit: stopped by SIGTERM outside the training steps; the last checkpoint, ", True)])
+def test_a_stop_signal_swallowed_by_a_finaliser_still_stops_the_run_in_one_line(points_recipe, tmp_path, method,
+                                                                               line, trained):
+    run = tmp_path / "run"
+    process = subprocess.run([sys.executable, "-c", SIGNAL_IN_A_FINALISER, method, "train", str(points_recipe),
+                              "--out", str(run), "trainer.max_steps=4"], env=env(), capture_output=True, text=True,
+                             timeout=300)
+    assert process.returncode == 128 + signal.SIGTERM, process.stderr[-3000:]
+    assert "Traceback" not in process.stderr and "Exception ignored" not in process.stderr, process.stderr[-3000:]
+    assert process.stderr.rstrip("\n").split("\n")[-1].startswith(line), process.stderr[-3000:]
+    # Set-up: it stops before the first step (not after it). The final evaluation: all 4 steps are kept.
+    assert [p.name for p in checkpoints(run)] == (["step-4"] if trained else [])
+
+
+def test_a_stop_signal_swallowed_by_a_finaliser_during_a_verb_is_still_one_line(monkeypatch, capsys):
+    class SignalsWhenCollected:
+        def __del__(self):
+            signal.raise_signal(signal.SIGTERM)
+
+    import vaekit._startup as startup
+    import vaekit.cli as cli
+
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: SignalsWhenCollected() and None)
+    previous = signal.signal(signal.SIGTERM, startup.raise_stopped)  # what `vaekit` itself installs for a verb
+    try:
+        assert main(["plugins"]) == 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert capsys.readouterr().err == "vaekit: stopped by SIGTERM\n"

@@ -13,6 +13,8 @@ import signal
 import sys
 from pathlib import Path
 
+from .stop_signals import Interrupted
+
 
 def quit_quietly(signum, frame):
     name = signal.Signals(signum).name
@@ -20,17 +22,9 @@ def quit_quietly(signum, frame):
     raise SystemExit(128 + signum)
 
 
-class Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP during a verb: str() is the line to print, once progress bars are closed."""
-
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.exit_code = 128 + signum
-
-
 def raise_stopped(signum, frame):
     """The handler main() installs: unwind (closing bars and files), then main() prints the line."""
-    raise Stopped(f"vaekit: stopped by {signal.Signals(signum).name}", signum)
+    raise Interrupted(f"vaekit: stopped by {signal.Signals(signum).name}", signum)
 
 
 def started_as_command() -> bool:

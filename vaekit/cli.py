@@ -28,6 +28,7 @@ from .plugin import PluginError, get_plugin, list_plugins, plugin_status, plugin
 from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
 from .recipe import one_line as cut_to_one_line
 from .safe_io import atomic_write_text
+from .stop_signals import keep_swallowed_stops, raise_swallowed_stop
 
 RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate", "encode")
 EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, FileNotFoundError, RuntimeError)
@@ -147,7 +148,8 @@ def cmd_train(argv: list[str]) -> int:
     blocking = next((p for p in (run_dir, *run_dir.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise ValueError(f"--out {run_dir}: {blocking} is a file; expected a run folder (new or existing)")
-    from .trainer import STOP_SIGNALS, Interrupted, train
+    from .stop_signals import STOP_SIGNALS, Interrupted
+    from .trainer import train
 
     def stop_while_setting_up(signum, frame):  # the trainer's own handler takes over once its loop starts
         quiet = int(os.environ.get("RANK", "0")) != 0
@@ -375,6 +377,30 @@ verbs:
 """
 
 
+def _run_verb(verb: str, rest: list[str]) -> int:
+    """Dispatch one verb (train, plugins, a run verb or a plugin's own); returns the exit status."""
+    keep_freed_memory()
+    if verb == "train":
+        return cmd_train(rest)
+    if verb == "plugins":
+        return cmd_plugins(rest)
+    if verb in RUN_VERBS:
+        return cmd_run_verb(verb, rest)
+    run = _first_positional(rest)
+    if run is not None and Path(run).exists():
+        plugin = get_plugin(_plugin_name_of(run))
+        if verb in plugin.commands():
+            return cmd_run_verb(verb, rest, plugin)
+        raise PluginError(f"unknown verb {verb!r}; plugin {plugin.name!r} adds: "
+                          f"{', '.join(plugin.commands()) or 'none'}")
+    owners = plugins_with_verb(verb) if not verb.startswith("-") else []
+    if owners:  # a plugin verb: its help needs no RUN; a missing RUN is the loader's one-line error
+        return cmd_run_verb(verb, rest, owners[0] if len(owners) == 1 else None)
+    print(USAGE, file=sys.stderr)
+    print(f"vaekit: error: unknown verb {verb!r}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `vaekit` and `python -m vaekit`; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -391,26 +417,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     verb, rest = argv[0], argv[1:]
     try:  # from here a stop signal is one line, whenever it lands (it once landed inside keep_freed_memory)
-        keep_freed_memory()
-        if verb == "train":
-            return cmd_train(rest)
-        if verb == "plugins":
-            return cmd_plugins(rest)
-        if verb in RUN_VERBS:
-            return cmd_run_verb(verb, rest)
-        run = _first_positional(rest)
-        if run is not None and Path(run).exists():
-            plugin = get_plugin(_plugin_name_of(run))
-            if verb in plugin.commands():
-                return cmd_run_verb(verb, rest, plugin)
-            raise PluginError(f"unknown verb {verb!r}; plugin {plugin.name!r} adds: "
-                              f"{', '.join(plugin.commands()) or 'none'}")
-        owners = plugins_with_verb(verb) if not verb.startswith("-") else []
-        if owners:  # a plugin verb: its help needs no RUN; a missing RUN is the loader's one-line error
-            return cmd_run_verb(verb, rest, owners[0] if len(owners) == 1 else None)
-        print(USAGE, file=sys.stderr)
-        print(f"vaekit: error: unknown verb {verb!r}", file=sys.stderr)
-        return 2
+        with keep_swallowed_stops():  # even inside a __del__, where Python would print a traceback
+            status = _run_verb(verb, rest)
+            raise_swallowed_stop()
+            return status
     except EXPECTED_ERRORS as exc:
         if os.environ.get("VAEKIT_DEBUG"):
             raise

@@ -60,18 +60,11 @@ from .plugin import PluginError, get_plugin, report_skipped
 from .recipe import Recipe, RecipeError, one_line, read_yaml
 from .safe_io import WriteError, atomic_write_text, lock_folder, open_append, refuse_link
 from .schedules import KLSchedule
+from .stop_signals import STOP_SIGNALS, Interrupted, keep_swallowed_stops, raise_swallowed_stop
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (a NaN loss, say); the last good checkpoint is left intact."""
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGINT, SIGTERM or SIGHUP stopped training; str() is the line to print, exit_code 128 + the signal."""
-
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.exit_code = 128 + signum
 
 
 # What a resumed run may change: where it runs, how often it reports, and how long it goes on. Anything
@@ -84,7 +77,6 @@ RESUMABLE_KEYS = {f"trainer.{key}" for key in (
 RECOVERY_KEYS = {"trainer.lr", "trainer.grad_clip", "trainer.precision"}
 # An update that multiplies the weights' norm by more than this has diverged (healthy steps change it by <1%).
 MAX_WEIGHT_GROWTH = 100.0
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def changed_keys(saved, current, prefix: str = "") -> list[tuple[str, object, object]]:
@@ -546,7 +538,11 @@ class Trainer:
         """Train to trainer.max_steps / epochs; returns the final validation summary."""
         previous = self._catch_stop_signals()
         try:
-            return self._fit()
+            with keep_swallowed_stops():
+                raise_swallowed_stop()  # one that came while the command set up the run
+                summary = self._fit()
+                raise_swallowed_stop()  # one that came during the final evaluation
+                return summary
         except WriteError as exc:  # a full disk, a file-size limit, a planted link: say what is still safe
             raise TrainingError(f"{exc}; the last intact checkpoint is {self._last_checkpoint()}; fix this, then "
                                 f"resume: {self._resume_command()}") from None
@@ -583,6 +579,7 @@ class Trainer:
         self.elapsed = self.seconds_before
         done = self.step >= self.total_steps
         first_step = self.step
+        raise_swallowed_stop()  # one that came while setting up: stop before training, not after a step
         self.in_loop = True  # from here a stop signal ends the run at the next step boundary, with a checkpoint
         try:
             while not done:
@@ -664,7 +661,7 @@ class Trainer:
             if self.stop_signal is not None:  # the second: stop now; checkpoints are written atomically
                 raise Interrupted(f"vaekit: aborted by a second {name}; the last checkpoint, "
                                   f"{self._last_checkpoint()}, is intact" if self.is_main else "", signum)
-            self.stop_signal = signum  # (kept if the raise below lands in a __del__ and is swallowed: the loop stops)
+            self.stop_signal = signum  # kept too: a raise below that lands in a __del__ is swallowed
             if not self.in_loop:  # setting up or in the final evaluation: no step to finish, nothing new to save
                 raise Interrupted(f"vaekit: stopped by {name} outside the training steps; the last checkpoint, "
                                   f"{self._last_checkpoint()}, is intact" if self.is_main else "", signum)

@@ -1,0 +1,55 @@
+"""Stop signals (SIGINT, SIGTERM, SIGHUP): the exception they raise, and keeping one Python would swallow."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP stopped a verb or training; str() is the line to print, exit_code 128 + the signal."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum
+
+
+# Stops (Ctrl-C's KeyboardInterrupt too) raised where Python cannot let an exception out (a __del__, a
+# weakref callback such as the import lock's), oldest first, until raise_swallowed_stop() raises one.
+_swallowed: list[KeyboardInterrupt] = []
+
+
+@contextlib.contextmanager
+def keep_swallowed_stops():
+    """While inside, a stop raised in a __del__ or weakref callback is kept, not printed as a traceback.
+
+    A signal handler runs wherever the main thread happens to be; if that is inside a finaliser, Python
+    prints "Exception ignored in ..." with a traceback and carries on as if no signal had come.
+    """
+    previous = sys.unraisablehook
+
+    def keep(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            _swallowed.append(unraisable.exc_value)
+        else:
+            previous(unraisable)
+
+    keep.keeps_stops = True
+    sys.unraisablehook = keep
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+        if not getattr(previous, "keeps_stops", False):  # the outermost: nothing left for a later run to raise
+            _swallowed.clear()
+
+
+def raise_swallowed_stop() -> None:
+    """Raise the first stop a finaliser swallowed since the last call, if any."""
+    if _swallowed:
+        stop = _swallowed[0]
+        _swallowed.clear()
+        raise stop
