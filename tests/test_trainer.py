@@ -133,6 +133,65 @@ def test_min_steps_gives_a_small_data_set_more_epochs_and_max_steps_still_caps(p
     assert "trainer.min_steps" in capsys.readouterr().err
 
 
+def test_how_often_a_run_evaluates_and_writes_samples_does_not_change_what_it_trains(points_recipe, tmp_path):
+    """Samples drawn at each evaluation once came from training's generator, so eval_every changed the weights."""
+    for every in (5, 1000):
+        assert main(["train", str(points_recipe), "--out", str(tmp_path / f"every-{every}"), "trainer.max_steps=30",
+                     f"trainer.eval_every={every}", "trainer.samples=8"]) == 0
+    assert len(list((tmp_path / "every-5" / "samples").iterdir())) == 6  # steps 5..25 and the end: samples drawn
+    often, once = final_weights(tmp_path / "every-5"), final_weights(tmp_path / "every-1000")
+    assert all(torch.equal(often[name], once[name]) for name in often)
+
+
+# A high constant learning rate makes the validation ELBO go up and down, so the best is not the last step.
+NOISY = ["trainer.keep_best=true", "trainer.eval_every=5", "trainer.lr_schedule=constant", "trainer.lr=0.05",
+         "trainer.samples=0", "trainer.checkpoint_every=100"]
+
+
+def best_folders(run: Path) -> list[str]:
+    return sorted(p.name for p in (run / "checkpoints").glob("best-step-*"))
+
+
+def test_keep_best_keeps_the_best_validation_weights_and_the_verbs_use_them(points_recipe, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(points_recipe), "--out", str(run), *NOISY, "trainer.max_steps=35"]) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    best = max((r for r in records if r["split"] == "val"), key=lambda r: r["elbo"])
+    assert [r["step"] for r in records if r["split"] == "val"] == [5, 10, 15, 20, 25, 30, 35]
+    assert best["step"] < 35  # this seed's best comes before the end, so "best" and "last" are different weights
+    folder = run / "checkpoints" / f"best-step-{best['step']}"
+    assert best_folders(run) == [folder.name]  # each better one replaced the one before
+    assert json.loads((folder / "best.json").read_text())["elbo"] == best["elbo"]
+    assert vaekit.checkpoint.resolve_model_dir(run) == folder
+    kept, last = load_file(str(folder / "model.safetensors")), final_weights(run)
+    assert checkpoints(run)[-1].name == "step-35" and any(not torch.equal(kept[k], last[k]) for k in kept)
+    model, _ = vaekit.load(run)
+    assert all(torch.equal(value, kept[name]) for name, value in model.state_dict().items())
+    assert (f"vaekit: note: trainer.keep_best: the best validation ELBO, {best['elbo']:.4g} nats, came at step "
+            f"{best['step']} of 35; {folder} holds it") in capsys.readouterr().err
+    # --resume keeps comparing with the best kept so far: stopped at step 20 and resumed, it keeps the same weights.
+    halves = tmp_path / "halves"
+    assert main(["train", str(points_recipe), "--out", str(halves), *NOISY, "trainer.max_steps=20"]) == 0
+    assert main(["train", str(points_recipe), "--out", str(halves), "--resume", *NOISY, "trainer.max_steps=35"]) == 0
+    assert best_folders(halves) == [folder.name]
+    resumed = load_file(str(halves / "checkpoints" / folder.name / "model.safetensors"))
+    assert all(torch.equal(resumed[k], kept[k]) for k in kept)
+    # keep_best cannot change on --resume (the verbs would load different weights): an error naming the key.
+    assert main(["train", str(points_recipe), "--out", str(halves), "--resume", *NOISY,
+                 "trainer.keep_best=false"]) == 2
+    assert "trainer.keep_best" in capsys.readouterr().err
+
+
+def test_a_damaged_best_record_is_a_one_line_error_on_resume(points_recipe, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(points_recipe), "--out", str(run), *NOISY, "trainer.max_steps=10"]) == 0
+    record = next((run / "checkpoints").glob("best-step-*")) / "best.json"
+    record.write_text('{"step": 10}')
+    assert main(["train", str(points_recipe), "--out", str(run), "--resume", *NOISY, "trainer.max_steps=20"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"vaekit: error: {record}: expected numbers under 'step' and 'elbo'")
+
+
 def test_a_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(points_plugin, tmp_path, capsys):
     rows = [f"{i / 100:.2f},{(i % 7) / 7:.3f}" for i in range(199)]
     rows.insert(150, "nan,0.5")  # one corrupt row in the training part of the file

@@ -34,6 +34,8 @@ WEIGHTS = "model.safetensors"
 TRAINING = "training.safetensors"
 STATE = "state.json"
 ASSETS = "assets"
+BEST = "best-step-"  # RUN/checkpoints/best-step-N: weights only, kept by trainer.keep_best
+BEST_RECORD = "best.json"  # inside it: the step and the validation ELBO that chose it
 
 
 class CheckpointError(Exception):
@@ -181,13 +183,15 @@ def _write_pretrained(model, folder: Path) -> None:
         (folder / ASSETS).mkdir()
 
 
-def save_pretrained(model, directory: str | Path) -> Path:
-    """Write model.safetensors, config.json and assets/ to directory, atomically."""
+def save_pretrained(model, directory: str | Path, records: dict[str, dict] | None = None) -> Path:
+    """Write model.safetensors, config.json and assets/ (and records: file name -> JSON) to directory, atomically."""
     final = Path(directory)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
     try:
         _write_pretrained(model, tmp)
+        for name, record in (records or {}).items():
+            _write_json(tmp / name, record)
         commit_folder(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -272,14 +276,25 @@ def checkpoints(run_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[5:]))
 
 
+def best_checkpoint(run_dir: Path) -> Path | None:
+    """RUN/checkpoints/best-step-N, the weights with the best validation ELBO (trainer.keep_best), if any."""
+    folder = Path(run_dir) / "checkpoints"
+    found = [p for p in folder.glob(f"{BEST}*") if p.is_dir() and p.name[len(BEST):].isdigit()] \
+        if folder.is_dir() else []
+    return max(found, key=lambda p: int(p.name[len(BEST):]), default=None)
+
+
 def resolve_model_dir(path: str | Path) -> Path:
-    """A pretrained folder from a run folder (its latest checkpoint), a checkpoint or a pretrained folder."""
+    """A pretrained folder from a run folder (its best weights if trainer.keep_best kept them, else its latest
+    checkpoint), a checkpoint or a pretrained folder."""
     path = Path(path)
     if (path / CONFIG).is_file():
         return path
     if not path.exists():
         raise CheckpointError(f"{path}: no such run or model folder")
-    found = checkpoints(path)
+    best, found = best_checkpoint(path), checkpoints(path)
+    if best is not None:
+        return best
     if not found:
         raise CheckpointError(f"{path}: no {CONFIG} and no checkpoints/step-N inside; is it a vaekit run?")
     return found[-1]

@@ -211,7 +211,8 @@ def cmd_eval(args, model, plugin) -> int:
                        refine_steps=args.refine_steps)
     summary.update(plugin.eval_metrics(model, loader, summary, **_plugin_options(args)))
     summary.update(disentanglement(model, dataset, data.collate))  # {} unless the data set knows its factors
-    summary.update({"split": split, "iw_samples": k, "refine_steps": args.refine_steps})
+    summary.update({"split": split, "iw_samples": k, "refine_steps": args.refine_steps,
+                    "model": str(resolve_model_dir(args.run))})  # which weights: the latest, or the best kept
     output = args.output or Path(args.run) / f"eval-{split}.json"
     atomic_write_text(output, json.dumps(summary, indent=2))  # never through a link planted in the run
     _print_summary(summary)

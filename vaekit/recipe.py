@@ -90,6 +90,7 @@ class TrainerConfig:
     checkpoint_every: int = 1000
     checkpoint_minutes: float = 10.0  # also checkpoint after this much training time (0 = steps only)
     keep_last: int = 3
+    keep_best: bool = False  # also keep the weights with the best validation ELBO (RUN/checkpoints/best-step-N)
     log_every: int = 10
     samples: int = 16  # samples written to samples/ at each evaluation (0 = none)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, mps

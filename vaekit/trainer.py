@@ -18,6 +18,7 @@ Warm-ups may be fractions of the run: of total_steps, or of trainer.max_minutes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -39,18 +40,24 @@ from tqdm.auto import tqdm
 from .aggressive import AggressiveInference, random_indices
 from .batch import to_device
 from .checkpoint import (
+    BEST,
+    BEST_RECORD,
     CONFIG,
     WEIGHTS,
     CheckpointError,
+    best_checkpoint,
     build_model,
     checkpoint_step,
     checkpoints,
     load_training_state,
     load_weights,
+    read_json,
     remove_checkpoint,
     remove_leftovers,
+    resolve_model_dir,
     rng_state,
     save_checkpoint,
+    save_pretrained,
     set_rng_state,
 )
 from .evaluate import autocast, evaluate
@@ -58,7 +65,7 @@ from .kl_control import ControlledELBO, KLController
 from .objectives import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
 from .plugin import PluginError, get_plugin, report_skipped
 from .recipe import Recipe, RecipeError, one_line, read_yaml
-from .safe_io import WriteError, atomic_write_text, lock_folder, open_append, refuse_link
+from .safe_io import WriteError, atomic_write_text, describe, lock_folder, open_append, refuse_link
 from .schedules import KLSchedule
 from .stop_signals import STOP_SIGNALS, Interrupted, keep_swallowed_stops, raise_swallowed_stop
 
@@ -203,6 +210,7 @@ class Trainer:
         self.in_loop = False
         self.saved_step = -1
         self.weight_norm: torch.Tensor | None = None  # the weights' norm before the last update
+        self.best: dict | None = None  # trainer.keep_best: {"step", "elbo"} of RUN/checkpoints/best-step-N
 
     # -- set-up ------------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -218,6 +226,9 @@ class Trainer:
         self.data = self.plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
         if self.is_main:  # one line about data files left out, and their list in the run folder
             report_skipped(self.data, self.run_dir)
+        if cfg.keep_best and self.data.val is None:
+            raise TrainingError(f"trainer.keep_best: the {recipe.plugin} data has no validation split to choose the "
+                                f"best weights by; set trainer.keep_best=false")
         lengths = self.data.lengths
         if cfg.bucket_batches and (lengths is None or len(lengths) != len(self.data.train)):
             raise TrainingError(f"trainer.bucket_batches: the {recipe.plugin} plugin gives no length for each training "
@@ -436,6 +447,11 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.seconds_before = float(state.get("train_seconds", 0.0))
         self.saved_step = self.step
+        best = best_checkpoint(self.run_dir) if self.cfg.keep_best else None
+        if best is not None:  # kept even if it came after this checkpoint: the best weights this run has seen
+            self.best = read_json(best / BEST_RECORD)
+            if not all(isinstance(self.best.get(key), (int, float)) for key in ("step", "elbo")):
+                raise CheckpointError(f"{best / BEST_RECORD}: expected numbers under 'step' and 'elbo'")
         if self.scheduler.base_lrs[0] != self.cfg.lr:  # trainer.lr changed: the new rate at the schedule's position
             self.scheduler.base_lrs = [self.cfg.lr for _ in self.optimizer.param_groups]
             for group in self.optimizer.param_groups:
@@ -486,17 +502,56 @@ class Trainer:
             summary = self._seeded_evaluate(self.data.val)
             result = {"step": self.step, "split": "val", **{k: v for k, v in summary.items() if k != "kl_per_dim"}}
             self._log(result)
+            if self.cfg.keep_best:
+                self._keep_if_best(result["elbo"])
             self._write_samples()
         self._barrier()
         return result
 
+    def _keep_if_best(self, elbo: float) -> None:
+        """trainer.keep_best: the weights go to RUN/checkpoints/best-step-N when their validation ELBO (nats per
+        example) beats the best so far; the previous best is removed once the new one is whole."""
+        if self.best is not None and not elbo > self.best["elbo"]:
+            return
+        folder = self.run_dir / "checkpoints" / f"{BEST}{self.step}"
+        record = {"step": self.step, "elbo": elbo, "eval_batches": self.cfg.eval_batches}
+        try:
+            save_pretrained(self.model, folder, records={BEST_RECORD: record})
+        except OSError as exc:
+            raise WriteError(folder, f"cannot write the best weights ({describe(exc)})") from None
+        for old in (self.run_dir / "checkpoints").glob(f"{BEST}*"):
+            if old != folder and old.is_dir():
+                remove_checkpoint(old)
+        self.best = record
+        self._log({"step": self.step, "split": "best", "elbo": elbo, "folder": str(folder)})
+
+    def _use_best(self) -> None:
+        """After the final evaluation: the model takes the kept best weights and the run says where they are."""
+        if not (self.cfg.keep_best and self.is_main and self.best):
+            return
+        folder = self.run_dir / "checkpoints" / f"{BEST}{self.best['step']}"
+        if self.best["step"] != self.step:
+            load_weights(self.model, folder / WEIGHTS, folder / CONFIG)
+        print(f"vaekit: note: trainer.keep_best: the best validation ELBO, {self.best['elbo']:.4g} nats, came at step "
+              f"{self.best['step']} of {self.step}; {folder} holds it and eval, sample, reconstruct and encode "
+              f"of {self.run_dir} use it", file=sys.stderr)
+
+    @contextlib.contextmanager
+    def _randomness_of_this_step(self):
+        """Generators seeded by the step, then training's put back: how often a run evaluates and writes samples
+        never changes what it trains (nor what --resume continues)."""
+        training = rng_state()
+        seed_everything(self.recipe.seed + self.step)
+        try:
+            yield
+        finally:
+            set_rng_state(training)
+
     def _seeded_evaluate(self, dataset) -> dict:
-        """evaluate() on dataset's first trainer.eval_batches batches, its noise seeded by the step; the RNG that
-        training (and --resume) follows is left as it was."""
+        """evaluate() on dataset's first trainer.eval_batches batches, its noise seeded by the step."""
         loader = DataLoader(dataset, batch_size=self.recipe.eval.batch_size, shuffle=False,
                             collate_fn=self.data.collate)
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(self.recipe.seed + self.step)
+        with self._randomness_of_this_step():
             return evaluate(self.model, loader, max_batches=self.cfg.eval_batches, precision=self.cfg.precision)
 
     def _write_samples(self, name: str = "") -> None:
@@ -504,7 +559,7 @@ class Trainer:
             return
         self.model.eval()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), self._randomness_of_this_step():
                 self.plugin.sample(self.model, self.cfg.samples, None,
                                    self.run_dir / "samples" / (name or f"step-{self.step}"))
         except PluginError:
@@ -513,22 +568,22 @@ class Trainer:
             self.model.train()
 
     def _fit_sampler(self) -> None:
-        """latent.sampler=gmm: fit the mixture to the training codes of the last checkpoint, where `vaekit sample`
-        finds it, and write samples drawn from it beside the prior's."""
+        """latent.sampler=gmm: fit the mixture to the training codes of the model `vaekit sample RUN` loads (the
+        last checkpoint, or the best one kept), where it finds it; write samples drawn from it beside the prior's."""
         latent = self.recipe.latent
         if latent.sampler != "gmm" or not self.is_main:
             return self._barrier()
         from .samplers import gmm_prior
 
         started, prior = time.perf_counter(), self.model.prior_net
-        checkpoint = Path(self._last_checkpoint()).name
+        checkpoint = resolve_model_dir(self.run_dir).name  # what `vaekit sample RUN` loads: the best, if kept
         try:
             self.model.prior_net, record = gmm_prior(self.model, self.run_dir, self.data.train, self.data.collate,
                                                      latent.sampler_components, latent.sampler_examples, checkpoint)
             self._log({"step": self.step, "split": "sampler", "sampler": "gmm", "file": str(record),
                        "fit_seconds": round(time.perf_counter() - started, 1)})
             if self.cfg.samples > 0:
-                self._write_samples(f"step-{self.step}-gmm{latent.sampler_components}")
+                self._write_samples(f"{checkpoint}-gmm{latent.sampler_components}")
         finally:
             self.model.prior_net = prior
         self._barrier()
@@ -621,6 +676,9 @@ class Trainer:
             self.in_loop = False
             bar.close()
         final = self._evaluate() or {}
+        self._use_best()
+        if self.best:
+            final = {**final, "best_step": self.best["step"], "best_elbo": self.best["elbo"]}
         self._fit_sampler()
         note = self._warmup_note()
         if note and self.is_main:
