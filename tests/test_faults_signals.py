@@ -128,8 +128,9 @@ def test_ctrl_c_while_the_command_starts_prints_no_traceback(delay):
     time.sleep(delay)  # python itself is up; vaekit is importing torch (or has just finished)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
-    assert "Traceback" not in err
-    assert process.returncode in (0, 130) and (process.returncode == 0 or err == "vaekit: interrupted\n")
+    # Interrupted, or done before the signal came; never "interrupted" and then carrying on, an ImportError of a
+    # half-loaded numpy, or an abort (all three came from an exception raised inside numpy's or torch's import).
+    assert (process.returncode, err) in ((130, "vaekit: interrupted\n"), (0, "")), (process.returncode, err)
 
 
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])

@@ -9,6 +9,7 @@ Importing vaekit from other code changes nothing.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -17,9 +18,13 @@ from .stop_signals import Interrupted
 
 
 def quit_quietly(signum, frame):
+    """One line, then exit at once: nothing is written yet, and an exception raised while numpy or torch load
+    their C extensions can be caught by them (the command then ran on) or leave them half loaded (an
+    ImportError, even an abort); all three happened."""
     name = signal.Signals(signum).name
-    print("vaekit: interrupted" if signum == signal.SIGINT else f"vaekit: stopped by {name}", file=sys.stderr)
-    raise SystemExit(128 + signum)
+    print("vaekit: interrupted" if signum == signal.SIGINT else f"vaekit: stopped by {name}", file=sys.stderr,
+          flush=True)
+    os._exit(128 + signum)
 
 
 def raise_stopped(signum, frame):
