@@ -292,9 +292,10 @@ def resolve_model_dir(path: str | Path) -> Path:
         return path
     if not path.exists():
         raise CheckpointError(f"{path}: no such run or model folder")
-    best, found = best_checkpoint(path), checkpoints(path)
+    best = best_checkpoint(path)
     if best is not None:
         return best
+    found = checkpoints(path)
     if not found:
         raise CheckpointError(f"{path}: no {CONFIG} and no checkpoints/step-N inside; is it a vaekit run?")
     return found[-1]

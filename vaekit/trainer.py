@@ -511,7 +511,7 @@ class Trainer:
     def _keep_if_best(self, elbo: float) -> None:
         """trainer.keep_best: the weights go to RUN/checkpoints/best-step-N when their validation ELBO (nats per
         example) beats the best so far; the previous best is removed once the new one is whole."""
-        if self.best is not None and not elbo > self.best["elbo"]:
+        if not math.isfinite(elbo) or (self.best is not None and elbo <= self.best["elbo"]):
             return
         folder = self.run_dir / "checkpoints" / f"{BEST}{self.step}"
         record = {"step": self.step, "elbo": elbo, "eval_batches": self.cfg.eval_batches}
