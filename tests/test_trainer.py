@@ -182,6 +182,42 @@ def test_keep_best_keeps_the_best_validation_weights_and_the_verbs_use_them(poin
     assert "trainer.keep_best" in capsys.readouterr().err
 
 
+def test_patience_stops_where_the_validation_elbo_stopped_improving_and_resume_knows(points_recipe, tmp_path, capsys):
+    full, early = tmp_path / "full", tmp_path / "early"
+    assert main(["train", str(points_recipe), "--out", str(full), *NOISY, "trainer.max_steps=35"]) == 0
+    # The known answer, from the uninterrupted run's log: the first evaluation that is not a new best.
+    best_step, best, stop = None, -float("inf"), None
+    for record in (json.loads(line) for line in (full / "metrics.jsonl").read_text().splitlines()):
+        if record["split"] == "val":
+            if record["elbo"] > best:
+                best_step, best = record["step"], record["elbo"]
+            elif record["step"] - best_step >= 1 * 5:
+                stop = record["step"]
+                break
+    assert stop is not None and stop < 35, "this seed's validation ELBO must stall before the end"
+    capsys.readouterr()
+    assert main(["train", str(points_recipe), "--out", str(early), *NOISY, "trainer.max_steps=35",
+                 "trainer.patience=1"]) == 0
+    assert [p.name for p in checkpoints(early)] == [f"step-{stop}"]
+    assert best_folders(early) == [f"best-step-{best_step}"]
+    assert f"vaekit: note: trainer.patience=1: no better validation ELBO in 1 evaluation since step {best_step} " \
+           f"({best:.4g} nats); stopped at step {stop} of 35" in capsys.readouterr().err
+    # Evaluations never change training, so the weights it stopped on are the full run's at that step.
+    assert main(["train", str(points_recipe), "--out", str(early), "--resume", *NOISY, "trainer.max_steps=35",
+                 "trainer.patience=1"]) == 0
+    assert [p.name for p in checkpoints(early)] == [f"step-{stop}"]
+    assert f"{early} is complete: trainer.patience=1: no better" in capsys.readouterr().err
+    # More patience goes on, to the same end and the same best weights as the run that never stopped.
+    assert main(["train", str(points_recipe), "--out", str(early), "--resume", *NOISY, "trainer.max_steps=35",
+                 "trainer.patience=100"]) == 0
+    assert best_folders(early) == best_folders(full) and checkpoints(early)[-1].name == "step-35"
+    resumed, straight = final_weights(early), final_weights(full)
+    assert all(torch.equal(resumed[name], straight[name]) for name in straight)
+    assert main(["train", str(points_recipe), "--out", str(tmp_path / "bare"), "trainer.patience=2"]) == 2
+    assert "trainer.patience=2 stops the run past its best validation ELBO: it needs trainer.keep_best=true" \
+        in capsys.readouterr().err
+
+
 def test_a_damaged_best_record_is_a_one_line_error_on_resume(points_recipe, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", str(points_recipe), "--out", str(run), *NOISY, "trainer.max_steps=10"]) == 0

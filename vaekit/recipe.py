@@ -91,6 +91,7 @@ class TrainerConfig:
     checkpoint_minutes: float = 10.0  # also checkpoint after this much training time (0 = steps only)
     keep_last: int = 3
     keep_best: bool = False  # also keep the weights with the best validation ELBO (RUN/checkpoints/best-step-N)
+    patience: int = 0  # with keep_best: stop once this many evaluations in a row bring no better ELBO (0 = never)
     log_every: int = 10
     samples: int = 16  # samples written to samples/ at each evaluation (0 = none)
     device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
@@ -352,7 +353,7 @@ _BOUNDS: dict[type, dict[str, tuple[float, bool]]] = {
                     "bucket_batches": (0, False), "lr": (0, True), "weight_decay": (0, False),
                     "warmup_steps": (0, False), "min_lr_ratio": (0, False), "grad_clip": (0, False),
                     "eval_every": (1, False), "eval_batches": (0, False), "checkpoint_every": (1, False),
-                    "keep_last": (1, False), "log_every": (1, False), "samples": (0, False),
+                    "keep_last": (1, False), "patience": (0, False), "log_every": (1, False), "samples": (0, False),
                     "num_workers": (0, False), "threads": (0, False), "aggressive_max_steps": (1, False),
                     "aggressive_check_every": (1, False)},
     EvalConfig: {"iw_samples": (0, False), "batch_size": (1, False), "max_examples": (1, False)},

@@ -77,7 +77,8 @@ class TrainingError(RuntimeError):
 # What a resumed run may change: where it runs, how often it reports, and how long it goes on. Anything
 # else (data, model, objective, seed) would silently make it a different run.
 RESUMABLE_KEYS = {f"trainer.{key}" for key in (
-    "epochs", "max_steps", "min_steps", "max_minutes", "device", "threads", "num_workers", "progress", "eval_every",
+    "epochs", "max_steps", "min_steps", "max_minutes", "patience", "device", "threads", "num_workers", "progress",
+    "eval_every",
     "eval_batches", "checkpoint_every", "checkpoint_minutes", "keep_last", "log_every", "samples")} | {"eval"}
 # The knobs a user turns to recover from a diverged run (what the NaN message advises). A resumed run may
 # change them; the change is recorded in metrics.jsonl ({"split": "resume", "changed": ...}).
@@ -211,6 +212,7 @@ class Trainer:
         self.saved_step = -1
         self.weight_norm: torch.Tensor | None = None  # the weights' norm before the last update
         self.best: dict | None = None  # trainer.keep_best: {"step", "elbo"} of RUN/checkpoints/best-step-N
+        self.last_val: dict | None = None  # the last validation summary (rank 0)
 
     # -- set-up ------------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -226,6 +228,9 @@ class Trainer:
         self.data = self.plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
         if self.is_main:  # one line about data files left out, and their list in the run folder
             report_skipped(self.data, self.run_dir)
+        if cfg.patience and not cfg.keep_best:
+            raise TrainingError(f"trainer.patience={cfg.patience} stops the run past its best validation ELBO: it "
+                                f"needs trainer.keep_best=true to keep those weights")
         if cfg.keep_best and self.data.val is None:
             raise TrainingError(f"trainer.keep_best: the {recipe.plugin} data has no validation split to choose the "
                                 f"best weights by; set trainer.keep_best=false")
@@ -502,6 +507,7 @@ class Trainer:
             summary = self._seeded_evaluate(self.data.val)
             result = {"step": self.step, "split": "val", **{k: v for k, v in summary.items() if k != "kl_per_dim"}}
             self._log(result)
+            self.last_val = result
             if self.cfg.keep_best:
                 self._keep_if_best(result["elbo"])
             self._write_samples()
@@ -524,6 +530,22 @@ class Trainer:
                 remove_checkpoint(old)
         self.best = record
         self._log({"step": self.step, "split": "best", "elbo": elbo, "folder": str(folder)})
+
+    def _out_of_patience(self) -> bool:
+        """trainer.patience: the last that many evaluations brought no better validation ELBO (rank 0 decides)."""
+        if not self.cfg.patience:
+            return False
+        since = self.step - self.best["step"] if self.is_main and self.best else 0
+        flag = torch.tensor([float(since >= self.cfg.patience * self.cfg.eval_every)], dtype=torch.float64)
+        if self.distributed:
+            dist.broadcast(flag, src=0)
+        return bool(flag.item())
+
+    def _patience_note(self) -> str:
+        n = self.cfg.patience
+        return (f"trainer.patience={n}: no better validation ELBO in {n} evaluation{'s' if n != 1 else ''} since "
+                f"step {self.best['step']} ({self.best['elbo']:.4g} nats); stopped at step {self.step} of "
+                f"{self.total_steps}")
 
     def _use_best(self) -> None:
         """After the final evaluation: the model takes the kept best weights and the run says where they are."""
@@ -622,6 +644,10 @@ class Trainer:
             if self.step >= self.total_steps and self.is_main:
                 print(f"vaekit: note: {self.run_dir} is complete: it is at step {self.step} and {self._length()}; "
                       f"nothing to train (raise trainer.epochs or trainer.max_steps to go on)", file=sys.stderr)
+        stopped_early = self.resume and self._out_of_patience()  # every rank asks: rank 0 broadcasts the answer
+        if stopped_early and self.step < self.total_steps and self.is_main:
+            print(f"vaekit: note: {self.run_dir} is complete: {self._patience_note()}; nothing to train (raise "
+                  f"trainer.patience to go on)", file=sys.stderr)
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(self.run_dir)) if self.is_main else None
@@ -632,7 +658,7 @@ class Trainer:
         sums, count, started = None, 0, time.perf_counter()
         self.fit_started = self.saved_at = started
         self.elapsed = self.seconds_before
-        done = self.step >= self.total_steps
+        done = self.step >= self.total_steps or stopped_early
         first_step = self.step
         raise_swallowed_stop()  # one that came while setting up: stop before training, not after a step
         self.in_loop = True  # from here a stop signal ends the run at the next step boundary, with a checkpoint
@@ -666,6 +692,12 @@ class Trainer:
                         self._stop(stop, bar)
                     if self.step % cfg.eval_every == 0 and not done:
                         self._evaluate()
+                        done = stopped_early = self._out_of_patience()
+                        if stopped_early and self.is_main:
+                            bar.total = self.step  # the bar ends full where patience ended the run
+                            bar.close()  # the note below starts on its own line
+                            self._log({"step": self.step, "split": "note", "note": self._patience_note()})
+                            print(f"vaekit: note: {self._patience_note()}", file=sys.stderr)
                     if self.step % cfg.checkpoint_every == 0 or done or checkpoint_due:
                         self._save()
                     if done:
@@ -675,7 +707,8 @@ class Trainer:
         finally:
             self.in_loop = False
             bar.close()
-        final = self._evaluate() or {}
+        # Stopped early by patience, it has just evaluated this step (a resumed one that had stopped has not).
+        final = (self.last_val if stopped_early and self.last_val else self._evaluate()) or {}
         self._use_best()
         if self.best:
             final = {**final, "best_step": self.best["step"], "best_elbo": self.best["elbo"]}
