@@ -274,6 +274,13 @@ def test_torchrun_two_processes_on_cpu(points_recipe, tmp_path):
     assert resumed.returncode == 2
     assert "written by 2 process(es), this run has 1; resume with torchrun --nproc-per-node 2" in resumed.stderr
     assert resumed.stderr.count("\n") == 1
+    # Patience: rank 0 alone evaluates and decides; every process must stop at the same step (once, they did not).
+    early = tmp_path / "early"
+    result = subprocess.run(command[:-2] + [str(early), *NOISY, "trainer.max_steps=35", "trainer.patience=1"],
+                            env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stopped = int(result.stderr.split("stopped at step ")[1].split(" ")[0])
+    assert [p.name for p in checkpoints(early)] == [f"step-{stopped}"] and len(best_folders(early)) == 1
 
 
 def test_bf16_autocast_and_device_errors(points_recipe, tmp_path, capsys):

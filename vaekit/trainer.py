@@ -659,6 +659,7 @@ class Trainer:
         self.fit_started = self.saved_at = started
         self.elapsed = self.seconds_before
         done = self.step >= self.total_steps or stopped_early
+        evaluated_last_step = False  # the loop ended right after an evaluation (patience): no need for another
         first_step = self.step
         raise_swallowed_stop()  # one that came while setting up: stop before training, not after a step
         self.in_loop = True  # from here a stop signal ends the run at the next step boundary, with a checkpoint
@@ -692,8 +693,8 @@ class Trainer:
                         self._stop(stop, bar)
                     if self.step % cfg.eval_every == 0 and not done:
                         self._evaluate()
-                        done = stopped_early = self._out_of_patience()
-                        if stopped_early and self.is_main:
+                        done = evaluated_last_step = self._out_of_patience()
+                        if done and self.is_main:
                             bar.total = self.step  # the bar ends full where patience ended the run
                             bar.close()  # the note below starts on its own line
                             self._log({"step": self.step, "split": "note", "note": self._patience_note()})
@@ -707,8 +708,7 @@ class Trainer:
         finally:
             self.in_loop = False
             bar.close()
-        # Stopped early by patience, it has just evaluated this step (a resumed one that had stopped has not).
-        final = (self.last_val if stopped_early and self.last_val else self._evaluate()) or {}
+        final = ((self.last_val or {}) if evaluated_last_step else self._evaluate()) or {}  # every rank alike
         self._use_best()
         if self.best:
             final = {**final, "best_step": self.best["step"], "best_elbo": self.best["elbo"]}
