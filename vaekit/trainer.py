@@ -752,7 +752,7 @@ class Trainer:
             if self.stop_signal is not None:  # the second: stop now; checkpoints are written atomically
                 raise Interrupted(f"vaekit: aborted by a second {name}; the last checkpoint, "
                                   f"{self._last_checkpoint()}, is intact" if self.is_main else "", signum)
-            self.stop_signal = signum  # kept too: a raise below that lands in a __del__ is swallowed
+            self.stop_signal = signum  # the loop stops on this even where the raise below cannot get out
             if not self.in_loop:  # setting up or in the final evaluation: no step to finish, nothing new to save
                 raise Interrupted(f"vaekit: stopped by {name} outside the training steps; the last checkpoint, "
                                   f"{self._last_checkpoint()}, is intact" if self.is_main else "", signum)
