@@ -562,12 +562,14 @@ class Trainer:
     def _randomness_of_this_step(self):
         """Generators seeded by the step, then training's put back: how often a run evaluates and writes samples
         never changes what it trains (nor what --resume continues)."""
-        training = rng_state()
-        seed_everything(self.recipe.seed + self.step)
-        try:
-            yield
-        finally:
-            set_rng_state(training)
+        python, numpy = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):  # this GPU only
+            seed_everything(self.recipe.seed + self.step)
+            try:
+                yield
+            finally:
+                random.setstate(python)
+                np.random.set_state(numpy)
 
     def _seeded_evaluate(self, dataset) -> dict:
         """evaluate() on dataset's first trainer.eval_batches batches, its noise seeded by the step."""
