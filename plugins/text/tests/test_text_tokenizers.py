@@ -59,6 +59,20 @@ def test_sentencepiece_round_trip(tmp_path, model_type):
     assert again.encode(SENTENCES[2]) == spm.encode(SENTENCES[2]) and again.vocab_size == spm.vocab_size
 
 
+def test_sentencepiece_reads_ptb_unk_as_the_unk_id(data_dir):
+    """PTB writes rare words as <unk>: once that became 6 pieces (two of them unk: < and > were not in the vocab)."""
+    from vaekit_text.data import read_sentences
+
+    sentences = read_sentences(data_dir / "ptb" / "ptb.train.txt")[:3000]
+    spm = SentencePieceTokenizer.fit(sentences, vocab_size=1000)
+    ids = spm.encode("the <unk> company said <unk>")
+    assert ids.count(spm.unk_id) == 2 and spm.decode(ids) == "the <unk> company said <unk>"
+    assert spm.encode("<unk>") == [spm.unk_id] and spm.decode([spm.unk_id, spm.unk_id]) == "<unk> <unk>"
+    assert "unk" not in {spm.sp.id_to_piece(i).strip("▁") for i in range(spm.vocab_size)}  # no pieces spent on it
+    for sentence in sentences[:200]:
+        assert spm.decode(spm.encode(sentence)) == " ".join(sentence.split())
+
+
 def make_hf_tokenizer_folder(folder):
     """A BERT-like word-level tokenizer written with the tokenizers library: no download."""
     from tokenizers import Tokenizer, models, pre_tokenizers

@@ -137,8 +137,9 @@ class SentencePieceTokenizer(Tokenizer):
         model = io.BytesIO()
         spm.set_random_generator_seed(seed)  # sentence sampling and shuffling: the same seed, the same pieces
         try:
-            spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(sentences), model_writer=model, vocab_size=vocab_size, model_type=model_type,
+            spm.SentencePieceTrainer.train(  # a literal <unk> (PTB writes rare words so) is the unk id, not pieces
+                sentence_iterator=(s.replace(UNK, " ") for s in sentences), model_writer=model,
+                vocab_size=vocab_size, model_type=model_type,
                 character_coverage=character_coverage, pad_id=0, unk_id=1, bos_id=2, eos_id=3,
                 pad_piece=PAD, unk_piece=UNK, bos_piece=BOS, eos_piece=EOS, hard_vocab_limit=False,
                 num_threads=1, minloglevel=2,
@@ -153,11 +154,22 @@ class SentencePieceTokenizer(Tokenizer):
         return self.sp.get_piece_size()
 
     def encode(self, text: str) -> list[int]:
-        return self.sp.encode(text)
+        """Pieces; a literal <unk> in the text (a PTB word) is the one unk id, as the word vocabulary has it."""
+        ids: list[int] = []
+        for i, part in enumerate(text.split(UNK)):
+            ids += ([self.unk_id] if i else []) + (self.sp.encode(part) if part.strip() else [])
+        return ids
 
     def decode(self, ids: Iterable[int]) -> str:
-        skip = {self.pad_id, self.bos_id, self.eos_id}
-        return self.sp.decode([int(i) for i in ids if i not in skip])
+        """Text; the unk id is written <unk> (SentencePiece's own decoding writes it as ' ⁇ ')."""
+        words, run = [], []
+        for i in (int(i) for i in ids if i not in (self.pad_id, self.bos_id, self.eos_id)):
+            if i == self.unk_id:
+                words += [self.sp.decode(run), UNK]
+                run = []
+            else:
+                run.append(i)
+        return " ".join(word for word in [*words, self.sp.decode(run)] if word)
 
     def save(self, folder: Path) -> None:
         atomic_write_bytes(folder / "spm.model", self.model_proto)
