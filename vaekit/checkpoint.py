@@ -269,19 +269,18 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
-def checkpoints(run_dir: Path) -> list[Path]:
-    """The run's checkpoint folders, oldest first."""
+def checkpoints(run_dir: Path, prefix: str = "step-") -> list[Path]:
+    """The run's checkpoint folders (prefix N), oldest first."""
     folder = Path(run_dir) / "checkpoints"
-    found = [p for p in folder.glob("step-*") if p.is_dir() and p.name[5:].isdigit()] if folder.is_dir() else []
-    return sorted(found, key=lambda p: int(p.name[5:]))
+    found = [p for p in folder.glob(f"{prefix}*") if p.is_dir() and p.name[len(prefix):].isdigit()] \
+        if folder.is_dir() else []
+    return sorted(found, key=lambda p: int(p.name[len(prefix):]))
 
 
 def best_checkpoint(run_dir: Path) -> Path | None:
     """RUN/checkpoints/best-step-N, the weights with the best validation ELBO (trainer.keep_best), if any."""
-    folder = Path(run_dir) / "checkpoints"
-    found = [p for p in folder.glob(f"{BEST}*") if p.is_dir() and p.name[len(BEST):].isdigit()] \
-        if folder.is_dir() else []
-    return max(found, key=lambda p: int(p.name[len(BEST):]), default=None)
+    found = checkpoints(run_dir, BEST)
+    return found[-1] if found else None
 
 
 def resolve_model_dir(path: str | Path) -> Path:

@@ -78,8 +78,8 @@ class TrainingError(RuntimeError):
 # else (data, model, objective, seed) would silently make it a different run.
 RESUMABLE_KEYS = {f"trainer.{key}" for key in (
     "epochs", "max_steps", "min_steps", "max_minutes", "patience", "device", "threads", "num_workers", "progress",
-    "eval_every",
-    "eval_batches", "checkpoint_every", "checkpoint_minutes", "keep_last", "log_every", "samples")} | {"eval"}
+    "eval_every", "eval_batches", "checkpoint_every", "checkpoint_minutes", "keep_last", "log_every", "samples")} \
+    | {"eval"}
 # The knobs a user turns to recover from a diverged run (what the NaN message advises). A resumed run may
 # change them; the change is recorded in metrics.jsonl ({"split": "resume", "changed": ...}).
 RECOVERY_KEYS = {"trainer.lr", "trainer.grad_clip", "trainer.precision"}
@@ -525,8 +525,8 @@ class Trainer:
             save_pretrained(self.model, folder, records={BEST_RECORD: record})
         except OSError as exc:
             raise WriteError(folder, f"cannot write the best weights ({describe(exc)})") from None
-        for old in (self.run_dir / "checkpoints").glob(f"{BEST}*"):
-            if old != folder and old.is_dir():
+        for old in checkpoints(self.run_dir, BEST):
+            if old != folder:
                 remove_checkpoint(old)
         self.best = record
         self._log({"step": self.step, "split": "best", "elbo": elbo, "folder": str(folder)})
