@@ -163,6 +163,7 @@ def test_keep_best_keeps_the_best_validation_weights_and_the_verbs_use_them(poin
     assert best_folders(run) == [folder.name]  # each better one replaced the one before
     assert json.loads((folder / "best.json").read_text())["elbo"] == best["elbo"]
     assert vaekit.checkpoint.resolve_model_dir(run) == folder
+    assert vaekit.checkpoint.checkpoint_step(folder) == best["step"]
     kept, last = load_file(str(folder / "model.safetensors")), final_weights(run)
     assert checkpoints(run)[-1].name == "step-35" and any(not torch.equal(kept[k], last[k]) for k in kept)
     model, _ = vaekit.load(run)

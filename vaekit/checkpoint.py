@@ -415,8 +415,8 @@ def load_training_state(folder: Path) -> dict:
 
 
 def checkpoint_step(folder: Path) -> int:
-    """N of a checkpoint folder step-N."""
-    return int(Path(folder).name[5:])
+    """N of a checkpoint folder step-N or best-step-N."""
+    return int(Path(folder).name.rsplit("-", 1)[1])
 
 
 def _version() -> str:
