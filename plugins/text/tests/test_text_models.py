@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from text_fixtures import SENTENCES, build
+from text_fixtures import SENTENCES, build, tiny_model_config
 from vaekit_text import plugin
 from vaekit_text.data import make_batch
-from vaekit_text.decoding import filter_logits
+from vaekit_text.decoding import decoder_inputs, filter_logits, real_tokens
 
 import vaekit
 from vaekit.batch import tile
@@ -15,10 +15,12 @@ from vaekit.batch import tile
 ARCHS = ["rnn", "transformer"]
 
 
-@pytest.mark.parametrize("arch", ARCHS + ["gru"])
+VARIANTS = {"gru": {"cell": "gru"}, "adaptive": {"output": "adaptive"}}  # rnn variants
+
+
+@pytest.mark.parametrize("arch", ARCHS + list(VARIANTS))
 def test_padding_never_changes_a_sentence_log_likelihood(tmp_path, arch):
-    kwargs = {"cell": "gru"} if arch == "gru" else {}
-    _, model, _ = build(tmp_path, "rnn" if arch == "gru" else arch, **kwargs)
+    _, model, _ = build(tmp_path, "rnn" if arch in VARIANTS else arch, **VARIANTS.get(arch, {}))
     model.eval()
     tok = plugin.tokenizer(model)
     short, long = "the cat sat", "the company said it expects a loss on friday"
@@ -148,9 +150,9 @@ def test_word_dropout_only_while_training(tmp_path):
     torch.testing.assert_close(model.decoder.log_prob(x, z), kept)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ARCHS + ["adaptive"])
 def test_save_pretrained_and_load_restore_model_and_tokenizer(tmp_path, arch):
-    bundle, model, _ = build(tmp_path, arch)
+    bundle, model, _ = build(tmp_path, "rnn" if arch in VARIANTS else arch, **VARIANTS.get(arch, {}))
     model.eval()
     folder = vaekit.save_pretrained(model, tmp_path / "pretrained")
     assert (folder / "assets" / "tokenizer.json").is_file()
@@ -192,6 +194,32 @@ def test_log_prob_in_row_chunks_matches_one_pass(tmp_path, arch, monkeypatch):
     monkeypatch.setattr(decoding, "LOGITS_PER_CHUNK", 2 * x["tokens"].shape[1] * model.config["info"]["vocab_size"])
     assert decoding.chunked_rows(5, x["tokens"].shape[1], model.config["info"]["vocab_size"]) == 2
     torch.testing.assert_close(model.decoder.log_prob(x, z), whole)
+
+
+def test_the_adaptive_softmax_is_a_distribution_and_scores_what_generation_samples_from(tmp_path):
+    bundle, model, _ = build(tmp_path, "rnn", output="adaptive", adaptive_cutoffs=[5, 20])
+    model.eval()
+    vocab = model.config["info"]["vocab_size"]
+    assert vocab > 20 and model.decoder.out.softmax.cutoffs == [5, 20, vocab]  # three clusters really used
+    x = bundle.collate([bundle.train[i] for i in range(6)])["x"]
+    z = torch.randn(6, model.latent_dim)
+    with torch.no_grad():
+        inputs = decoder_inputs(x["tokens"], *(getattr(model.decoder, k) for k in ("bos_id", "pad_id", "unk_id")))
+        log_p = model.decoder.logits(inputs, z)[0]  # what generation draws the next token from
+        by_position = log_p.gather(-1, x["tokens"].unsqueeze(-1)).squeeze(-1) * real_tokens(x)
+        torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(log_p.shape[:2]))
+        torch.testing.assert_close(model.decoder.log_prob(x, z), by_position.sum(1))
+    assert (x["tokens"][real_tokens(x)] >= 20).any()  # the rarest cluster was scored, not only the head
+
+
+def test_output_options_that_cannot_work_are_named(tmp_path):
+    with pytest.raises(ValueError, match="output: 'adaptive' is for the rnn decoder"):
+        tiny_model_config("transformer", output="adaptive")
+    with pytest.raises(ValueError, match=r"adaptive_cutoffs: expected increasing ids of 1 or more, got \[9, 9\]"):
+        tiny_model_config("rnn", output="adaptive", adaptive_cutoffs=[9, 9])
+    with pytest.raises(ValueError, match=r"model.adaptive_cutoffs: expected ids between 1 and the vocabulary's "
+                                         r"\d+, got \[5, 100000\]"):
+        build(tmp_path, "rnn", output="adaptive", adaptive_cutoffs=[5, 100_000])
 
 
 def pack_into_one_buffer(module: torch.nn.Module) -> torch.Tensor:

@@ -50,12 +50,14 @@ def sentence_log_prob(hidden: Tensor, to_logits: Callable[[Tensor], Tensor], tar
     """log p(sentence) [B] nats from decoder states [B, T, H]: sum of log-softmax at the targets, real tokens only.
 
     Only the real tokens' states go through the output layer, so padding costs no vocabulary-sized matmul or
-    softmax (about half the positions of a PTB batch are padding).
+    softmax (about half the positions of a PTB batch are padding). An output layer with its own
+    token_log_prob (the adaptive softmax) scores the targets without the full distribution.
     """
     rows = torch.arange(targets.shape[0], device=targets.device).unsqueeze(1).expand_as(targets)[mask]
     states, wanted, step = hidden[mask], targets[mask], max(1, LOGITS_PER_TOKEN_CHUNK // vocab)
-    token_log_p = torch.cat([-F.cross_entropy(to_logits(states[i:i + step]), wanted[i:i + step], reduction="none")
-                             for i in range(0, len(wanted), step)])
+    score = getattr(to_logits, "token_log_prob", None) or \
+        (lambda h, t: -F.cross_entropy(to_logits(h), t, reduction="none"))
+    token_log_p = torch.cat([score(states[i:i + step], wanted[i:i + step]) for i in range(0, len(wanted), step)])
     per_sentence = torch.zeros(targets.shape[0], dtype=token_log_p.dtype, device=targets.device)
     return per_sentence.index_add_(0, rows, token_log_p)
 

@@ -94,6 +94,36 @@ def bag_of_words_log_prob(logits: Tensor, targets: Tensor, mask: Tensor) -> Tens
     return (log_p * mask).sum(1)
 
 
+def adaptive_cutoffs(vocab_size: int, cutoffs: list[int]) -> list[int]:
+    """The cluster boundaries of the adaptive softmax: the given ids, or 20% and 60% of the vocabulary."""
+    chosen = list(cutoffs) or sorted({max(1, round(vocab_size * f)) for f in (0.2, 0.6)} - {vocab_size})
+    if not chosen or chosen[-1] >= vocab_size:
+        raise ValueError(f"model.adaptive_cutoffs: expected ids between 1 and the vocabulary's {vocab_size - 1}, "
+                         f"got {chosen}")
+    return chosen
+
+
+class AdaptiveOutput(nn.Module):
+    """Adaptive softmax (Grave et al. 2017): a full softmax over the most frequent ids and one entry per cluster
+    of rarer ids, each cluster scored through a narrower projection. The log-probabilities are exact and sum to
+    one; training touches a cluster only for the tokens in it, so the output layer costs a fraction of a full one.
+    """
+
+    def __init__(self, hidden_dim: int, vocab_size: int, cutoffs: list[int]):
+        super().__init__()
+        self.softmax = nn.AdaptiveLogSoftmaxWithLoss(hidden_dim, vocab_size, cutoffs, div_value=4.0)
+        self.out_features = vocab_size
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        """log p(next token) [..., V] nats from states [..., H]: usable wherever logits are."""
+        flat = self.softmax.log_prob(hidden.reshape(-1, hidden.shape[-1]))
+        return flat.reshape(*hidden.shape[:-1], -1)
+
+    def token_log_prob(self, hidden: Tensor, targets: Tensor) -> Tensor:
+        """log p(target) [N] nats for states [N, H], scoring only the clusters the targets are in."""
+        return self.softmax(hidden, targets).output
+
+
 class RNNDecoder(nn.Module):
     """p(x|z): an LSTM/GRU language model conditioned on z (initial state + input at every step)."""
 
@@ -110,7 +140,8 @@ class RNNDecoder(nn.Module):
         states = 2 if cfg.cell == "lstm" else 1
         self.to_state = nn.Linear(cfg.latent_dim, states * cfg.num_layers * cfg.hidden_dim)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.out = nn.Linear(cfg.hidden_dim, vocab_size)
+        self.out = nn.Linear(cfg.hidden_dim, vocab_size) if cfg.output == "softmax" else \
+            AdaptiveOutput(cfg.hidden_dim, vocab_size, adaptive_cutoffs(vocab_size, cfg.adaptive_cutoffs))
         self.likelihood = vaekit.Categorical(pad_id=self.pad_id)
         self.bow_weight = cfg.bow_weight
         self.bow = nn.Linear(cfg.latent_dim, vocab_size) if cfg.bow_weight > 0 else None
