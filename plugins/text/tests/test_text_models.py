@@ -8,6 +8,7 @@ from text_fixtures import SENTENCES, build, tiny_model_config
 from vaekit_text import plugin
 from vaekit_text.data import make_batch
 from vaekit_text.decoding import decoder_inputs, filter_logits, real_tokens
+from vaekit_text.rnn import AdaptiveOutput
 
 import vaekit
 from vaekit.batch import tile
@@ -210,6 +211,22 @@ def test_the_adaptive_softmax_is_a_distribution_and_scores_what_generation_sampl
         torch.testing.assert_close(log_p.exp().sum(-1), torch.ones(log_p.shape[:2]))
         torch.testing.assert_close(model.decoder.log_prob(x, z), by_position.sum(1))
     assert (x["tokens"][real_tokens(x)] >= 20).any()  # the rarest cluster was scored, not only the head
+
+
+def test_the_adaptive_softmax_scores_bf16_states_under_autocast():
+    # trainer.precision=bf16 on a GPU: the LSTM hands bf16 states to the output layer under autocast, where
+    # torch's AdaptiveLogSoftmaxWithLoss alone fails (it mixes dtypes). (A CPU LSTM refuses bf16 itself.)
+    torch.manual_seed(0)
+    out = AdaptiveOutput(32, 100, [20, 60])
+    hidden, targets = torch.randn(40, 32).bfloat16(), torch.arange(40) * 2  # every cluster
+    exact = out.token_log_prob(hidden.float(), targets)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        scored, full = out.token_log_prob(hidden, targets), out(hidden)
+        scored.sum().backward()
+    assert scored.dtype == torch.float32 and full.dtype == torch.float32
+    torch.testing.assert_close(scored, exact)
+    torch.testing.assert_close(full.gather(1, targets.unsqueeze(1)).squeeze(1), exact)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in out.parameters())
 
 
 def test_output_options_that_cannot_work_are_named(tmp_path):

@@ -116,12 +116,15 @@ class AdaptiveOutput(nn.Module):
 
     def forward(self, hidden: Tensor) -> Tensor:
         """log p(next token) [..., V] nats from states [..., H]: usable wherever logits are."""
-        flat = self.softmax.log_prob(hidden.reshape(-1, hidden.shape[-1]))
+        with torch.autocast(hidden.device.type, enabled=False):
+            flat = self.softmax.log_prob(hidden.reshape(-1, hidden.shape[-1]).float())
         return flat.reshape(*hidden.shape[:-1], -1)
 
     def token_log_prob(self, hidden: Tensor, targets: Tensor) -> Tensor:
         """log p(target) [N] nats for states [N, H], scoring only the clusters the targets are in."""
-        return self.softmax(hidden, targets).output
+        # In fp32 whatever trainer.precision says: torch's module mixes dtypes under bf16 autocast and fails.
+        with torch.autocast(hidden.device.type, enabled=False):
+            return self.softmax(hidden.float(), targets).output
 
 
 class RNNDecoder(nn.Module):
