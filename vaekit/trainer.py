@@ -839,10 +839,17 @@ class Trainer:
     def _update(self, batch, frozen=(), schedule: bool = True):
         """One optimizer update on batch, leaving the frozen parameters as they are; schedule: a training step,
         which also moves the learning-rate schedule on (aggressive inference's inner updates do not)."""
-        with autocast(self.device, self.cfg.precision):
-            terms = self.net(batch["x"], batch.get("c"), objective=self.objective, step=self._position(self.step))
-        self.optimizer.zero_grad(set_to_none=True)
-        terms.loss.backward()
+        try:
+            with autocast(self.device, self.cfg.precision):
+                terms = self.net(batch["x"], batch.get("c"), objective=self.objective, step=self._position(self.step))
+            self.optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+        except RuntimeError as exc:  # oneDNN's CPU LSTM, for one, refuses bf16 with a message naming neither
+            if self.cfg.precision != "bf16" or self.device.type != "cpu":
+                raise
+            raise TrainingError(f"trainer.precision=bf16 failed on the CPU at step {self.step + 1} "
+                                f"({str(exc).split('. ')[0].strip()}); set trainer.precision=fp32, or train "
+                                f"on a GPU") from None
         for p in frozen:  # AdamW skips a parameter without a gradient: no step, no decay, its moments kept
             p.grad = None
         parameters = [p for p in self.model.parameters() if p.grad is not None]

@@ -114,6 +114,16 @@ def test_other_recipes_train_a_few_steps(tmp_path, data_dir, monkeypatch, capsys
     assert out.strip() == str(tmp_path / "s" / "samples.txt")
 
 
+def test_bf16_on_the_cpu_trains_or_names_the_key_to_change(tmp_path, data_dir, monkeypatch, capsys):
+    monkeypatch.setenv("VAEKIT_DATA", str(data_dir))
+    run = tmp_path / "run"
+    code, out, err = run_cli(["train", RECIPES / "ptb_lstm.yaml", *TINY, "trainer.max_steps=2",
+                              "trainer.precision=bf16", "--out", run], capsys)
+    # Whether oneDNN runs an LSTM in bf16 depends on the CPU; where it cannot, the user is told what to change.
+    assert code == 0 or ("trainer.precision=bf16 failed on the CPU at step 1" in err
+                         and "set trainer.precision=fp32" in err and "Traceback" not in err), err
+
+
 def test_bad_data_file_is_a_clear_cli_error(tmp_path, capsys):
     bad = tmp_path / "train.txt"
     bad.write_bytes(b"fine line\n\xff\xfe broken\n")
