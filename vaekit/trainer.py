@@ -845,7 +845,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             terms.loss.backward()
         except RuntimeError as exc:  # oneDNN's CPU LSTM, for one, refuses bf16 with a message naming neither
-            if self.cfg.precision != "bf16" or self.device.type != "cpu":
+            if self.cfg.precision != "bf16" or self.device.type != "cpu" or isinstance(exc, TrainingError):
                 raise
             raise TrainingError(f"trainer.precision=bf16 failed on the CPU at step {self.step + 1} "
                                 f"({str(exc).split('. ')[0].strip()}); set trainer.precision=fp32, or train "
