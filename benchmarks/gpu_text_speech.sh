@@ -7,6 +7,7 @@
 # The tenth session (H200) ran the text jobs with three speech jobs (a budget-loop bug, since fixed, cut those
 # short), then the speech jobs with latent.condition_adversary 0 and 1; figures in the README's "second GPU
 # session". The twelfth session (no GPU) replaced the adversary's arm with model.block_norm.
+# The twenty-second session (H200) ran this version: the figures are in the README's "third GPU session".
 # On the device: carry the data (ptb/, fsdd/) and the wheels of vaekit, its plugins and soundfile, cffi and
 # pycparser (not in the device's image), install them with pip --target and put that on PYTHONPATH.
 set -u
