@@ -183,3 +183,40 @@ def test_bad_arguments_are_one_line(trained_run, capsys, args, expected):
         main([a.format(run=trained_run) for a in args])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == f"{expected} (see vaekit {verb} --help)\n"
+
+
+def test_temperature_zero_draws_the_prior_mean_in_the_cli(trained_run, tmp_path):
+    out = tmp_path / "cold"
+    assert main(["sample", str(trained_run), "-n", "5", "--temperature", "0", "-o", str(out)]) == 0
+    rows = (out / "samples.csv").read_text().splitlines()
+    assert len(rows) == 5 and len(set(rows)) == 1
+    assert main(["sample", str(trained_run), "-n", "5", "-o", str(tmp_path / "warm")]) == 0
+    assert len(set((tmp_path / "warm" / "samples.csv").read_text().splitlines())) == 5
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["sample", "{run}", "--temperature", "-1"], "vaekit sample: error: argument --temperature: expected a number "
+                                                 ">= 0, got -1"),
+    (["interpolate", "{run}", "a", "b", "--steps", "1"], "vaekit interpolate: error: argument --steps: expected an "
+                                                         "integer >= 2, got 1"),
+    (["interpolate", "{run}", "a", "b", "--method", "cubic"], "vaekit interpolate: error: argument --method: "
+                                                              "invalid choice: 'cubic' (choose from "),
+])
+def test_the_engine_options_are_checked_for_every_plugin(trained_run, capsys, args, expected):
+    with pytest.raises(SystemExit) as exit_info:
+        main([a.format(run=trained_run) for a in args])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err  # argparse quotes the choices in some Python versions, not in others
+    assert err.startswith(expected) and err.endswith(f" (see vaekit {args[0]} --help)\n") and err.count("\n") == 1
+
+
+def test_a_plugin_option_that_clashes_with_the_engine_is_one_line(trained_run, capsys, monkeypatch):
+    """A plugin written when interpolate's --steps was its own: the user is told which option and why."""
+    from vaekit.plugin import get_plugin
+
+    plugin = get_plugin("points")
+    monkeypatch.setattr(plugin, "add_arguments", lambda verb, parser: parser.add_argument("--steps", type=int))
+    assert main(["interpolate", str(trained_run), "a", "b"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vaekit: error: plugin 'points': its `interpolate` options clash with the engine's")
+    assert "--steps" in err and err.count("\n") == 1

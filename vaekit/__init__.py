@@ -11,6 +11,7 @@ from .distributions import DiagonalGaussian, sequence_mask
 from .flows import IAFEncoder, IAFPosterior
 from .kl_control import ControlledELBO, KLController
 from .latent import LatentConfig
+from .latent_paths import latent_path, path_weights
 from .likelihoods import (
     Bernoulli,
     Categorical,
@@ -52,5 +53,5 @@ __all__ = [
     "Plugin", "PluginError", "DataBundle", "get_plugin", "list_plugins", "register_plugin", "Recipe",
     "RecipeError", "load_recipe", "load", "save_pretrained", "CheckpointError", "keep_freed_memory", "__version__",
     "sequence_mask", "IAFEncoder", "IAFPosterior", "LatentConfig", "Autoencoder", "BetaTCVAE", "InfoVAE",
-    "kl_divergence", "GaussianMixture", "MixturePrior", "VampPrior",
+    "kl_divergence", "GaussianMixture", "MixturePrior", "VampPrior", "latent_path", "path_weights",
 ]

@@ -23,6 +23,7 @@ import torch
 
 from . import __version__, _startup
 from .checkpoint import CheckpointError, load, read_json, resolve_model_dir
+from .latent_paths import METHODS
 from .memory import keep_freed_memory
 from .plugin import PluginError, get_plugin, list_plugins, plugin_status, plugins_with_verb, report_skipped
 from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
@@ -105,6 +106,9 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
     if verb == "sample":
         p.add_argument("-n", "--num", type=at_least(1), default=16, help="number of samples (default 16)")
         p.add_argument("--condition", help="condition for a conditional model, e.g. 3 or speaker=jackson")
+        p.add_argument("--temperature", type=at_least(0, kind=float), default=1.0,
+                       help="scale of the spread of the latents drawn (default 1; 0: the prior's mean, or a "
+                            "mixture's component means)")
         p.add_argument("--sampler", choices=["prior", "gmm"],
                        help="prior or gmm: a Gaussian mixture fitted to the training set's codes, kept in "
                             "RUN/samplers/ (default: the recipe's latent.sampler, else prior)")
@@ -118,10 +122,19 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
     if verb == "interpolate":
         p.add_argument("a", help="first input (file or sentence)")
         p.add_argument("b", help="second input (file or sentence)")
+        p.add_argument("--steps", type=at_least(2), default=8,
+                       help="points on the latent path, both ends included (default 8)")
+        p.add_argument("--method", choices=METHODS, default="linear",
+                       help="linear or slerp (spherical) interpolation between the posterior means")
     if plugin is not None:
         before = {a.dest for a in p._actions}
         if verb in RUN_VERBS:
-            plugin.add_arguments(verb, p)
+            try:
+                plugin.add_arguments(verb, p)
+            except argparse.ArgumentError as exc:  # a plugin written before the engine took over an option
+                raise PluginError(f"plugin {plugin.name!r}: its `{verb}` options clash with the engine's ({exc}); "
+                                  "the engine gives every plugin sample's --temperature and interpolate's --steps "
+                                  "and --method") from None
         p.set_defaults(_plugin_dests=[a.dest for a in p._actions if a.dest not in before])
     return p
 
@@ -238,11 +251,13 @@ def cmd_artifacts(verb: str, args, model, plugin) -> list[Path]:
     if verb == "sample":
         if _sampler_choice(args, model) == "gmm":
             _use_gmm_sampler(args, model, plugin)
-        return plugin.sample(model, args.num, _condition(args, model, plugin), _out_dir(args, verb), **options)
+        return plugin.sample(model, args.num, _condition(args, model, plugin), _out_dir(args, verb),
+                             temperature=args.temperature, **options)
     if verb == "reconstruct":
         return plugin.reconstruct(model, args.inputs, _condition(args, model, plugin), _out_dir(args, verb),
                                   **options)
-    return plugin.interpolate(model, args.a, args.b, _out_dir(args, verb), **options)
+    return plugin.interpolate(model, args.a, args.b, _out_dir(args, verb), steps=args.steps, method=args.method,
+                              **options)
 
 
 def _sampler_choice(args, model) -> str:

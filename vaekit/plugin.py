@@ -83,7 +83,8 @@ class Plugin:
         raise PluginError(f"plugin {self.name!r} does not take conditions")
 
     def sample(self, model: VAE, n: int, condition: Tensor | None, out_dir: Path, **options) -> list[Path]:
-        """Draw n samples and write them as files people open (PNG grid, .txt, .wav)."""
+        """Draw n samples and write them as files people open (PNG grid, .txt, .wav); options carry the CLI's
+        temperature= (the scale of the latents' spread) and the plugin's own options."""
         raise PluginError(f"plugin {self.name!r} does not support sample")
 
     def reconstruct(self, model: VAE, inputs: list[str], condition: Tensor | None, out_dir: Path,
@@ -92,7 +93,8 @@ class Plugin:
         raise PluginError(f"plugin {self.name!r} does not support reconstruct")
 
     def interpolate(self, model: VAE, a: str, b: str, out_dir: Path, **options) -> list[Path]:
-        """Decode points on the latent path between inputs a and b; write them."""
+        """Decode points on the latent path between inputs a and b; write them. options carry the CLI's steps=
+        (points, both ends included) and method= (linear or slerp): see vaekit.latent_path."""
         raise PluginError(f"plugin {self.name!r} does not support interpolate")
 
     def load_inputs(self, model: VAE, inputs: list[str]):

@@ -126,8 +126,8 @@ class PointsPlugin(vaekit.Plugin):
     def build_model(self, model, info, *, assets):
         return vaekit.VAE(Encoder(info["dim"], model), Decoder(info["dim"], model), model.latent_dim)
 
-    def sample(self, model, n, condition, out_dir, **options):
-        return [write_csv(model.sample(n).cpu(), Path(out_dir) / "samples.csv")]
+    def sample(self, model, n, condition, out_dir, temperature=1.0, **options):
+        return [write_csv(model.sample(n, temperature=temperature).cpu(), Path(out_dir) / "samples.csv")]
 
     def reconstruct(self, model, inputs, condition, out_dir, **options):
         points = torch.cat([read_csv(p) for p in inputs]).to(model.device)

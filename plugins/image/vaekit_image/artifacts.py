@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from vaekit import VAE, PluginError
+from vaekit import VAE, PluginError, latent_path, path_weights
 
 from .data import lowres
 from .images import load_image, load_mask, load_pixels, save_grid, save_png
@@ -178,28 +178,15 @@ def reconstruct(model: VAE, inputs: list[str], condition: Tensor | None, out_dir
     return [save_grid(torch.cat(rows), Path(out_dir) / "reconstructions.png", nrow=x.shape[0])]
 
 
-def slerp(a: Tensor, b: Tensor, t: float) -> Tensor:
-    """Spherical interpolation between latents a and b (linear when they are nearly parallel)."""
-    cos = F.cosine_similarity(a, b, dim=-1).clamp(-1, 1)
-    omega = torch.acos(cos)[..., None]
-    if float(omega.abs().max()) < 1e-4:
-        return (1 - t) * a + t * b
-    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
-
-
 @torch.no_grad()
 def interpolate(model: VAE, a: str, b: str, out_dir: Path, steps: int = 8, method: str = "linear",
                 label: str | None = None, mode: str = "mean") -> list[Path]:
-    """interpolation.png: input a, `steps` decoded points from a's to b's posterior mean, input b."""
-    if method not in ("linear", "slerp"):
-        raise ValueError(f"--method: expected linear or slerp, got {method!r}")
-    if steps < 2:
-        raise ValueError(f"--steps: expected 2 or more, got {steps}")
+    """interpolation.png: input a, `steps` decoded points from a's to b's posterior mean (ends included), input b."""
+    ts = path_weights(steps).tolist()
     x = _inputs(model, [a, b])
     c = _conditions_for(model, x, label)
     z = model.posterior(x, c).mean
-    ts = torch.linspace(0, 1, steps).tolist()
-    path = torch.stack([slerp(z[0], z[1], t) if method == "slerp" else (1 - t) * z[0] + t * z[1] for t in ts])
+    path = latent_path(z[0], z[1], steps, method)
     if c is None:
         path_c = None
     elif c.dim() == 1:

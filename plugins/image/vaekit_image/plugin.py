@@ -69,7 +69,6 @@ class ImagePlugin(Plugin):
                                 help="samples per class (a row each in the grid; images per class folder)")
             parser.add_argument("--format", choices=["grid", "folder"], default="grid",
                                 help="grid: one samples.png; folder: OUT/<class>/NNNNN.png for torchvision ImageFolder")
-            parser.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's std (default 1)")
         if verb in ("sample", "reconstruct", "interpolate"):
             parser.add_argument("--mode", choices=["mean", "sample"], default="mean",
                                 help="decode to the likelihood's mean (default) or draw pixels from it")
@@ -78,11 +77,6 @@ class ImagePlugin(Plugin):
         if verb == "reconstruct":
             parser.add_argument("--from-label", help="label CVAE: the inputs' own class; they are encoded under it "
                                                      "and decoded under --label (class transfer)")
-        if verb == "interpolate":
-            parser.add_argument("--steps", type=at_least(0), default=8,
-                                help="decoded points between A and B (default 8)")
-            parser.add_argument("--method", choices=["linear", "slerp"], default="linear",
-                                help="linear or spherical interpolation of the posterior means")
         if verb == "eval":
             parser.add_argument("--classifier-samples", type=at_least(0), default=100,
                                 help="CVAE: conditional samples per class judged by the classifier (default 100)")
@@ -178,7 +172,8 @@ def _traverse_arguments(parser) -> None:
     parser.add_argument("--input", help="image whose posterior mean is the base point (default: the prior mean)")
     parser.add_argument("--dims", help="latent dimensions to vary, e.g. 0,1,2 (default: all)")
     parser.add_argument("--span", type=float, default=3.0, help="vary each dimension over [-span, span] (default 3)")
-    parser.add_argument("--steps", type=at_least(2), default=9, help="images per row (default 9)")
+    parser.add_argument("--steps", type=at_least(2), default=9,
+                        help="points along each dimension, both ends included: images per row (default 9)")
     parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
 
 
@@ -208,7 +203,8 @@ def _superres_arguments(parser) -> None:
     _out_argument(parser, "superres")
     parser.add_argument("inputs", nargs="+", help="low-resolution image files to upscale")
     parser.add_argument("--samples", type=at_least(1), default=4, help="outputs per input in superres.png (default 4)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's std for the draws")
+    parser.add_argument("--temperature", type=at_least(0, kind=float), default=1.0,
+                        help="scale of the spread of the latents drawn (default 1; 0: the prior's mean)")
 
 
 def _run_superres(model, plugin, args) -> list[Path]:

@@ -130,6 +130,9 @@ def test_interpolation_walks_between_sentences_of_different_lengths(tmp_path, da
     lengths = [sf.info(str(p)).frames for p in files if p.name.startswith("interp_")]
     assert lengths[0] < lengths[1] < lengths[2]
     assert lengths[2] - lengths[0] > 2.5 * RATE  # trimmed ends aside, 3 s apart
+    files = plugin.interpolate(model, str(a), str(b), tmp_path / "s", steps=4, method="slerp", griffin_lim_iters=2)
+    slerp_lengths = [sf.info(str(p)).frames for p in files if p.name.startswith("interp_")]
+    assert len(slerp_lengths) == 4 and slerp_lengths[0] == lengths[0] and slerp_lengths[-1] == lengths[2]
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from vaekit import VAE, DataBundle, Plugin, PluginError
 from vaekit.cli import at_least
+from vaekit.latent_paths import mix, path_weights
 
 from .conversion import CONVERSIONS, conversion_of, convert
 from .data import (
@@ -58,7 +59,6 @@ class SpeechPlugin(Plugin):
             parser.add_argument("--griffin-lim-iters", dest="griffin_lim_iters", type=at_least(1), default=None,
                                 help="Griffin-Lim iterations for the WAVs (default: the recipe's)")
         if verb == "sample":
-            parser.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's spread")
             parser.add_argument("--seconds", type=float, default=None,
                                 help="length of each sample in seconds (default: the training data's median)")
         if verb == "reconstruct":
@@ -75,7 +75,6 @@ class SpeechPlugin(Plugin):
                                      "of the words, less of the target voice (default: the recipe's "
                                      "model.conversion_smoothing_ms)")
         if verb == "interpolate":
-            parser.add_argument("--steps", type=at_least(2), default=8, help="points on the path, ends included")
             parser.add_argument("--source-a", dest="source_a", default=None,
                                 help="condition of A for a conditional model (default: from its FSDD name)")
             parser.add_argument("--source-b", dest="source_b", default=None, help="condition of B (as --source-a)")
@@ -135,15 +134,15 @@ class SpeechPlugin(Plugin):
                                         ["input", suffix.lstrip("_")], hop_seconds(info)))
         return written
 
-    def interpolate(self, model: VAE, a: str, b: str, out_dir: Path, steps: int = 8, source_a: str | None = None,
-                    source_b: str | None = None, griffin_lim_iters: int | None = None, **options) -> list[Path]:
-        """Decode `steps` points on the straight latent path from a to b (lengths interpolated too).
+    def interpolate(self, model: VAE, a: str, b: str, out_dir: Path, steps: int = 8, method: str = "linear",
+                    source_a: str | None = None, source_b: str | None = None, griffin_lim_iters: int | None = None,
+                    **options) -> list[Path]:
+        """Decode `steps` points on the latent path from a to b, ends included (lengths interpolated too).
 
         The two latent sequences have their own lengths: each point resamples both to its own length in
-        time (linear interpolation between latent steps), then mixes them.
+        time (linear interpolation between latent steps), then mixes them (linear or slerp, the engine's).
         """
-        if steps < 2:
-            raise PluginError(f"--steps: expected at least 2, got {steps}")
+        weights = path_weights(steps, model.device)
         info = model.config["info"]
         x = encode_inputs(model, [a, b])
         c = None
@@ -155,13 +154,13 @@ class SpeechPlugin(Plugin):
             length = x["mask"].sum(-1).round().long()
             reduction, first = model.decoder.reduction, model.decoder.utterance_steps
             ends = [q.mode()[i, first: first - (-int(length[i]) // reduction)] for i in range(2)]  # [T'_i, D] each
-            weights = torch.linspace(0, 1, steps, device=model.device)
             lengths = ((1 - weights) * length[0] + weights * length[1]).round().long()
             n_steps = -(-lengths // reduction)
             path = torch.zeros(steps, first + int(n_steps.max()), q.mode().shape[-1], device=model.device)
             for i, (w, s) in enumerate(zip(weights.tolist(), n_steps.tolist(), strict=True)):
-                path[i, :first] = (1 - w) * q.mode()[0, :first] + w * q.mode()[1, :first]  # the utterance latent
-                path[i, first: first + s] = (1 - w) * resample_steps(ends[0], s) + w * resample_steps(ends[1], s)
+                point_a = torch.cat([q.mode()[0, :first], resample_steps(ends[0], s)])  # utterance latent, then time
+                point_b = torch.cat([q.mode()[1, :first], resample_steps(ends[1], s)])
+                path[i, : first + s] = mix(point_a, point_b, w, method)
             # A condition is a class, not a point on a line: each half of the path keeps its end's class.
             c_path = None if c is None else c[(weights >= 0.5).long()]
             out = model.decode(path, c_path, lengths=lengths)

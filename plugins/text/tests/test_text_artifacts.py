@@ -42,9 +42,10 @@ def test_reconstruct_sentences_and_txt_files(tmp_path):
 
 def test_interpolate_writes_the_homotopy_table(tmp_path):
     _, model, _ = build(tmp_path)
-    (path,) = plugin.interpolate(model, SENTENCES[0], SENTENCES[3], tmp_path / "out", steps=3)
+    (path,) = plugin.interpolate(model, SENTENCES[0], SENTENCES[3], tmp_path / "out", steps=5)
     text = lines(path)
     assert text[0] == f"from: {SENTENCES[0]}" and text[1] == f"to:   {SENTENCES[3]}"
+    # --steps counts every decoded point, both ends included, as in every plugin
     assert [line.split()[0] for line in text[3:]] == ["t=0.00", "t=0.25", "t=0.50", "t=0.75", "t=1.00"]
 
 
@@ -52,7 +53,7 @@ def test_cli_options_have_defaults_and_reach_sample(tmp_path):
     parser = argparse.ArgumentParser()
     plugin.add_arguments("sample", parser)
     args = parser.parse_args(["--around", "the cat sat", "--strategy", "sample", "--top-k", "5", "--top-p", "0.9"])
-    assert (args.around, args.strategy, args.top_k, args.top_p, args.temperature) == \
+    assert (args.around, args.strategy, args.top_k, args.top_p, args.token_temperature) == \
         ("the cat sat", "sample", 5, 0.9, 1.0)
     defaults = vars(parser.parse_args([]))
     _, model, _ = build(tmp_path)
@@ -99,12 +100,26 @@ def test_a_used_latent_is_not_flagged(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("option, message", [({"top_p": 1.5}, "--top-p"), ({"top_k": -1}, "--top-k"),
-                                             ({"temperature": 0.0}, "--temperature"),
+                                             ({"token_temperature": 0.0}, "--token-temperature"),
                                              ({"max_length": 0}, "--max-length"), ({"strategy": "beam"}, "--strategy")])
 def test_bad_decoding_options_name_the_cli_option(tmp_path, option, message):
     _, model, _ = build(tmp_path)
     with pytest.raises(ValueError, match=message):
         plugin.sample(model, 2, None, tmp_path / "out", **option)
+
+
+def test_temperature_scales_the_latents_and_token_temperature_the_softmax(tmp_path):
+    """--temperature means the latents' spread in every plugin: at 0 every draw is the prior's mean (one sentence,
+    n times); --token-temperature is the softmax's, checked and applied when sampling tokens."""
+    _, model, _ = build(tmp_path)
+    torch.manual_seed(0)
+    (path,) = plugin.sample(model, 4, None, tmp_path / "zero", temperature=0.0)
+    assert len(set(lines(path))) == 1
+    (path,) = plugin.sample(model, 4, None, tmp_path / "around", around=SENTENCES[0], temperature=0.0)
+    assert len(set(lines(path))) == 1
+    hot = {tuple(lines(plugin.sample(model, 4, None, tmp_path / f"hot{i}", temperature=0.0, strategy="sample",
+                                     token_temperature=5.0)[0])) for i in range(3)}
+    assert len({line for draw in hot for line in draw}) > 1  # the same z, but tokens drawn from a flat softmax
 
 
 def test_a_language_model_is_not_flagged_as_collapsed(tmp_path, capsys):

@@ -4,7 +4,7 @@
     vaekit sample runs/ptb_lstm -n 10 --strategy sample --top-p 0.9
     vaekit sample runs/ptb_lstm --around "the company said it expects" -n 10
     vaekit reconstruct runs/ptb_lstm "the market closed higher" sentences.txt
-    vaekit interpolate runs/ptb_lstm "he said it was n't" "the stock fell N N" --steps 5
+    vaekit interpolate runs/ptb_lstm "he said it was n't" "the stock fell N N" --steps 7
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ COLLAPSE_MAX_ACTIVE_UNITS = 1
 def _decoding_arguments(parser) -> None:
     parser.add_argument("--strategy", choices=["greedy", "sample"], default="greedy",
                         help="next-token choice: greedy (argmax) or sample (default: greedy)")
-    parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature when sampling")
+    parser.add_argument("--token-temperature", dest="token_temperature", type=float, default=1.0,
+                        help="softmax temperature of --strategy sample (default 1); the engine's --temperature "
+                             "scales the latents' spread, as in every plugin")
     parser.add_argument("--top-k", dest="top_k", type=int, default=0, help="sample among the k best tokens (0: all)")
     parser.add_argument("--top-p", dest="top_p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
     parser.add_argument("--max-length", dest="max_length", type=int, default=None,
@@ -46,11 +48,12 @@ def _decoding_arguments(parser) -> None:
 
 
 def _decoding_options(options: dict) -> dict:
-    """The decoding options that were given, checked (a bad value names its CLI option)."""
-    chosen = {key: options[key] for key in ("strategy", "temperature", "top_k", "top_p", "max_length")
+    """The decoding options that were given, checked (a bad value names its CLI option); --token-temperature is
+    decoding's temperature."""
+    chosen = {key: options[key] for key in ("strategy", "token_temperature", "top_k", "top_p", "max_length")
               if options.get(key) is not None}
     checks = {"strategy": (lambda v: v in ("greedy", "sample"), "--strategy: expected greedy or sample"),
-              "temperature": (lambda v: v > 0, "--temperature: expected a number > 0"),
+              "token_temperature": (lambda v: v > 0, "--token-temperature: expected a number > 0"),
               "top_k": (lambda v: v >= 0, "--top-k: expected 0 (off) or more"),
               "top_p": (lambda v: 0 < v <= 1, "--top-p: expected a probability in (0, 1]"),
               "max_length": (lambda v: v >= 1, "--max-length: expected at least 1 token")}
@@ -58,6 +61,8 @@ def _decoding_options(options: dict) -> dict:
         ok, message = checks[key]
         if not ok(value):
             raise ValueError(f"{message}, got {value!r}")
+    if "token_temperature" in chosen:
+        chosen["temperature"] = chosen.pop("token_temperature")
     return chosen
 
 
@@ -248,19 +253,18 @@ class TextPlugin(vaekit.Plugin):
             parser.add_argument("--recon-examples", dest="recon_examples", type=int, default=None,
                                 help="sentences decoded for reconstruction BLEU-4 / token accuracy "
                                      "(default: all evaluated; 0: skip)")
-        if verb == "interpolate":
-            parser.add_argument("--steps", type=int, default=5, help="points strictly between the two sentences")
 
     @torch.no_grad()
     def sample(self, model: vaekit.VAE, n: int, condition: Tensor | None, out_dir: Path, around: str | None = None,
-               echo: bool = False, **options) -> list[Path]:
-        """n sentences from the prior (or around a sentence's posterior) -> samples.txt / around.txt."""
+               echo: bool = False, temperature: float = 1.0, **options) -> list[Path]:
+        """n sentences from the prior (or around a sentence's posterior) -> samples.txt / around.txt; temperature
+        scales the latents' spread (the prior's, or the posterior's with around)."""
         model.eval()
         if around is not None:
             posterior = model.posterior(self.encode_text(model, [around]))
-            z = posterior.mean + posterior.std * torch.randn(n, posterior.dim, device=model.device)
+            z = posterior.mean + temperature * posterior.std * torch.randn(n, posterior.dim, device=model.device)
         else:
-            z = model.prior(None, n).sample()
+            z = model.sample_latents(n, None, temperature)
         sentences = self.decode_text(model, model.decode(z, None, **_decoding_options(options)))
         out_dir = Path(out_dir)
         if around is not None:
@@ -286,11 +290,10 @@ class TextPlugin(vaekit.Plugin):
         return [_write_lines(Path(out_dir) / "reconstructions.txt", lines[:-1], echo)]
 
     @torch.no_grad()
-    def interpolate(self, model: vaekit.VAE, a: str, b: str, out_dir: Path, steps: int = 5, echo: bool = False,
-                    inputs_are: str | None = None, **options) -> list[Path]:
-        """Decode the homotopy (1 - t) z_a + t z_b between two posterior means (Bowman et al., Table 7)."""
-        if steps < 0:
-            raise ValueError(f"--steps: expected 0 or more, got {steps}")
+    def interpolate(self, model: vaekit.VAE, a: str, b: str, out_dir: Path, steps: int = 8, method: str = "linear",
+                    echo: bool = False, inputs_are: str | None = None, **options) -> list[Path]:
+        """Decode `steps` points (ends included) of the homotopy between two posterior means (Bowman et al., Tab. 7)."""
+        t = vaekit.path_weights(steps)
         model.eval()
         a_lines, b_lines = self._inputs([a], inputs_are), self._inputs([b], inputs_are)
         for item, lines in ((a, a_lines), (b, b_lines)):
@@ -298,11 +301,10 @@ class TextPlugin(vaekit.Plugin):
                 raise ValueError(f"{quote(item)}: interpolate takes one sentence per end, the file holds {len(lines)}")
         (a_text,), (b_text,) = a_lines, b_lines
         means = model.posterior(self.encode_text(model, [a_text, b_text])).mean
-        t = torch.linspace(0.0, 1.0, steps + 2, device=model.device).unsqueeze(1)
-        z = (1 - t) * means[0] + t * means[1]
+        z = vaekit.latent_path(means[0], means[1], steps, method)
         sentences = self.decode_text(model, model.decode(z, None, **_decoding_options(options)))
         lines = [f"from: {a_text}", f"to:   {b_text}", ""]
-        lines += [f"t={float(ti):.2f}  {s}" for ti, s in zip(t.squeeze(1), sentences, strict=True)]
+        lines += [f"t={float(ti):.2f}  {s}" for ti, s in zip(t, sentences, strict=True)]
         return [_write_lines(Path(out_dir) / "interpolation.txt", lines, echo)]
 
     # -- evaluation --------------------------------------------------------------------------------
