@@ -88,6 +88,8 @@ def test_run_verbs_on_a_trained_run(trained_run, tmp_path, capsys):
     capsys.readouterr()
     assert main(["interpolate", str(trained_run), "a", "b"]) == 2
     assert "does not support interpolate" in capsys.readouterr().err
+    assert main(["traverse", str(trained_run), "--dims", "0"]) == 2
+    assert "does not support traverse" in capsys.readouterr().err
     assert main(["sample", str(tmp_path / "nothing-here")]) == 2
     assert "no such run or model folder" in capsys.readouterr().err
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import vaekit
-from vaekit.latent_paths import mix, path_weights
+from vaekit.latent_paths import mix, parse_dims, path_weights, traversal
 
 
 def test_steps_count_every_point_with_both_ends():
@@ -33,3 +33,31 @@ def test_slerp_stays_on_the_sphere_where_the_line_cuts_inside(shape):
     torch.testing.assert_close(mix(a, a, 0.3, "slerp"), a)  # parallel ends: no division by sin(0)
     with pytest.raises(ValueError, match="--method: expected linear or slerp, got 'cubic'"):
         mix(a, b, 0.5, "cubic")
+
+
+def test_a_traversal_moves_one_unit_per_row_over_the_span():
+    base = torch.arange(4.0)
+    z = traversal(base, [1, 3], span=2.0, steps=3)
+    expected = torch.tensor([[0, -2, 2, 3], [0, 0, 2, 3], [0, 2, 2, 3],
+                             [0, 1, 2, -2], [0, 1, 2, 0], [0, 1, 2, 2]], dtype=torch.float32)
+    torch.testing.assert_close(z, expected)
+    spatial = traversal(torch.zeros(2, 2, 2), [5], span=1.0, steps=2)  # units are the flattened coordinates
+    assert spatial.shape == (2, 2, 2, 2) and spatial[0].flatten()[5] == -1 and spatial[1].flatten()[5] == 1
+    assert float(spatial.abs().sum()) == 2.0
+
+
+def test_dims_are_checked_against_the_latent():
+    assert parse_dims(None, 3) == [0, 1, 2]
+    assert parse_dims("2,0", 3) == [2, 0] and parse_dims([1], 3) == [1]
+    with pytest.raises(ValueError, match=r"--dims: \[3\] outside 0-2"):
+        parse_dims("0,3", 3)
+    with pytest.raises(ValueError, match="--dims: expected comma-separated integers, e.g. 0,1,2, got 'a,b'"):
+        parse_dims("a,b", 3)
+
+
+def test_a_sequence_latent_moves_each_unit_at_every_step():
+    base = torch.zeros(3, 2)  # [T, D]
+    z = traversal(base, [1], span=1.0, steps=2, per_step=True)
+    assert z.shape == (2, 3, 2)
+    torch.testing.assert_close(z[:, :, 1], torch.tensor([[-1.0] * 3, [1.0] * 3]))
+    assert float(z[:, :, 0].abs().sum()) == 0.0

@@ -31,7 +31,7 @@ from .recipe import one_line as cut_to_one_line
 from .safe_io import atomic_write_text
 from .stop_signals import keep_swallowed_stops, raise_swallowed_stop
 
-RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate", "encode")
+RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate", "traverse", "encode")
 EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, FileNotFoundError, RuntimeError)
 
 
@@ -77,6 +77,7 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
         "sample": "Draw samples from the prior and write them as files.",
         "reconstruct": "Encode and decode inputs (files or text) and write input beside output.",
         "interpolate": "Decode points along the latent path between two inputs.",
+        "traverse": "Move each latent unit over a span around a base point, the others kept, and decode.",
         "encode": "Posterior means of inputs (or a data split) as a .npy array, with a 2-D PCA map by label.",
     }
     p = Parser(prog=f"vaekit {verb}", description=descriptions.get(verb),
@@ -126,6 +127,14 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
                        help="points on the latent path, both ends included (default 8)")
         p.add_argument("--method", choices=METHODS, default="linear",
                        help="linear or slerp (spherical) interpolation between the posterior means")
+    if verb == "traverse":
+        p.add_argument("--input", help="input (file or sentence) whose posterior mean is the base point "
+                                       "(default: the prior mean)")
+        p.add_argument("--dims", help="latent units to vary, e.g. 0,1,2 (default: all)")
+        p.add_argument("--span", type=at_least(0, kind=float), default=3.0,
+                       help="vary each unit over [-span, span] (default 3)")
+        p.add_argument("--steps", type=at_least(2), default=9,
+                       help="points along each unit, both ends included (default 9)")
     if plugin is not None:
         before = {a.dest for a in p._actions}
         if verb in RUN_VERBS:
@@ -133,8 +142,8 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
                 plugin.add_arguments(verb, p)
             except argparse.ArgumentError as exc:  # a plugin written before the engine took over an option
                 raise PluginError(f"plugin {plugin.name!r}: its `{verb}` options clash with the engine's ({exc}); "
-                                  "the engine gives every plugin sample's --temperature and interpolate's --steps "
-                                  "and --method") from None
+                                  "the engine gives every plugin sample's --temperature, interpolate's --steps "
+                                  "and --method, and traverse's --input, --dims, --span and --steps") from None
         p.set_defaults(_plugin_dests=[a.dest for a in p._actions if a.dest not in before])
     return p
 
@@ -256,6 +265,9 @@ def cmd_artifacts(verb: str, args, model, plugin) -> list[Path]:
     if verb == "reconstruct":
         return plugin.reconstruct(model, args.inputs, _condition(args, model, plugin), _out_dir(args, verb),
                                   **options)
+    if verb == "traverse":
+        return plugin.traverse(model, _out_dir(args, verb), input=args.input, dims=args.dims, span=args.span,
+                               steps=args.steps, **options)
     return plugin.interpolate(model, args.a, args.b, _out_dir(args, verb), steps=args.steps, method=args.method,
                               **options)
 
@@ -385,6 +397,7 @@ verbs:
   sample RUN -n N [--condition C] [-o DIR]             samples from the prior (--sampler gmm: a fitted mixture)
   reconstruct RUN INPUT... [--condition C]            encode and decode inputs
   interpolate RUN A B                                  walk the latent space between two inputs
+  traverse RUN [--input X] [--dims 0,1]                what each latent unit changes
   encode RUN INPUT... [--split test] [-o codes.npy]    posterior means as .npy + a 2-D map by label
   plugins                                              installed modality plugins
   VERB RUN ...                                         extra verbs a run's plugin provides

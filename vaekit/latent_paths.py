@@ -40,3 +40,38 @@ def mix(a: Tensor, b: Tensor, t: float, method: str = "linear") -> Tensor:
 def latent_path(a: Tensor, b: Tensor, steps: int, method: str = "linear") -> Tensor:
     """[steps, *a.shape]: `steps` points from a to b, both ends included."""
     return torch.stack([mix(a, b, float(t), method) for t in path_weights(steps)])
+
+
+def parse_dims(dims: str | list[int] | None, units: int) -> list[int]:
+    """`--dims 0,2,5` (or [0, 2, 5]) -> [0, 2, 5], checked against a latent of `units` units; None -> all."""
+    if dims is None:
+        return list(range(units))
+    if isinstance(dims, str):
+        try:
+            dims = [int(v) for v in dims.split(",")]
+        except ValueError:
+            raise ValueError(f"--dims: expected comma-separated integers, e.g. 0,1,2, got {dims!r}") from None
+    bad = [d for d in dims if not 0 <= d < units]
+    if bad:
+        raise ValueError(f"--dims: {bad} outside 0-{units - 1}")
+    return dims
+
+
+def traversal_values(span: float, steps: int, device: torch.device | str | None = None) -> Tensor:
+    """[steps] values a traversed unit takes, from -span to span, both ends included."""
+    return span * (2 * path_weights(steps, device) - 1)
+
+
+def traversal(base: Tensor, dims: list[int], span: float, steps: int, per_step: bool = False) -> Tensor:
+    """[len(dims) * steps, *base.shape]: row by row, unit d of base set to `steps` values from -span to span,
+    every other unit kept (Higgins et al. 2017's picture of what each unit does).
+
+    A unit is one of the flattened coordinates; with per_step (a latent with a time axis, [T, D]) it is one of
+    the D units of every step, moved at all steps together.
+    """
+    values = traversal_values(span, steps, base.device)
+    flat = base.reshape(-1, base.shape[-1]) if per_step else base.reshape(1, -1)
+    z = flat.repeat(len(dims) * steps, 1, 1)
+    for row, d in enumerate(dims):
+        z[row * steps:(row + 1) * steps, :, d] = values[:, None]
+    return z.reshape(-1, *base.shape)

@@ -76,7 +76,7 @@ class Plugin:
 
     # -- what people do with a trained model (CLI verbs); each writes files and returns them ------
     def add_arguments(self, verb: str, parser) -> None:
-        """Add plugin options to the argparse parser of `sample`, `reconstruct`, `interpolate`, `eval`."""
+        """Add plugin options to the argparse parser of `sample`, `reconstruct`, `interpolate`, `traverse`, `eval`."""
 
     def parse_condition(self, text: str, model: VAE) -> Tensor:
         """Turn `--condition TEXT` into the model's condition tensor [1, ...] (a label, speaker=...)."""
@@ -96,6 +96,11 @@ class Plugin:
         """Decode points on the latent path between inputs a and b; write them. options carry the CLI's steps=
         (points, both ends included) and method= (linear or slerp): see vaekit.latent_path."""
         raise PluginError(f"plugin {self.name!r} does not support interpolate")
+
+    def traverse(self, model: VAE, out_dir: Path, input: str | None = None, dims: str | list[int] | None = None,
+                 span: float = 3.0, steps: int = 9, **options) -> list[Path]:
+        """Decode vaekit.latent_paths.traversal around the prior mean (or input's posterior mean); write it."""
+        raise PluginError(f"plugin {self.name!r} does not support traverse")
 
     def load_inputs(self, model: VAE, inputs: list[str]):
         """Files (or sentences, for text) -> one model-ready batch x on the model's device (`vaekit encode`)."""

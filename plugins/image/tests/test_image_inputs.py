@@ -126,7 +126,7 @@ def test_per_class_on_an_unconditional_model_is_one_line(tmp_path, capsys):
                                            f"got {value} (see vaekit {verb} --help)\n")
 
 
-@pytest.mark.parametrize("verb", ["traverse", "inpaint", "superres"])
+@pytest.mark.parametrize("verb", ["traverse", "inpaint", "superres"])  # traverse: the engine's verb
 def test_plugin_verbs_give_help_without_a_run(verb, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([verb, "--help"])

@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from vaekit import VAE, PluginError, latent_path, path_weights
+from vaekit.latent_paths import parse_dims, traversal
 
 from .data import lowres
 from .images import load_image, load_mask, load_pixels, save_grid, save_png
@@ -201,17 +202,14 @@ def interpolate(model: VAE, a: str, b: str, out_dir: Path, steps: int = 8, metho
 # -- traverse ------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def traverse(model: VAE, out_dir: Path, input: str | None = None, dims: list[int] | None = None, span: float = 3.0,
-             steps: int = 9, label: str | None = None, mode: str = "mean") -> list[Path]:
-    """traversal.png: row d varies latent dimension d over [-span, span] around a base point, others fixed.
+def traverse(model: VAE, out_dir: Path, input: str | None = None, dims: str | list[int] | None = None,
+             span: float = 3.0, steps: int = 9, label: str | None = None, mode: str = "mean") -> list[Path]:
+    """traversal.png: row d varies latent unit d over [-span, span] around a base point, others fixed.
 
-    The base point is the prior mean, or the posterior mean of `input`; the β-VAE picture.
+    The base point is the prior mean, or the posterior mean of `input`; the β-VAE picture; dims as --dims or a list.
     """
     info = model_info(model)
-    dims = list(range(model.latent_dim)) if dims is None else dims
-    bad = [d for d in dims if not 0 <= d < model.latent_dim]
-    if bad:
-        raise ValueError(f"--dims: {bad} outside 0-{model.latent_dim - 1}")
+    units = parse_dims(dims, model.latent_dim)
     if input is not None:
         x = _inputs(model, [input])
         c = _conditions_for(model, x, label)
@@ -221,11 +219,7 @@ def traverse(model: VAE, out_dir: Path, input: str | None = None, dims: list[int
             raise PluginError("traverse on a super-resolution model needs --input IMAGE")
         c = _label_option(model, label, 1)
         base = model.prior(c, 1).mean[0]
-    values = torch.linspace(-span, span, steps, device=model.device)
-    z = base.reshape(-1).repeat(len(dims) * steps, 1)  # a spatial latent's units are its flattened coordinates
-    for row, d in enumerate(dims):
-        z[row * steps:(row + 1) * steps, d] = values
-    z = z.reshape(-1, *base.shape)
+    z = traversal(base, units, span, steps)  # a spatial latent's units are its flattened coordinates
     path_c = None if c is None else c[:1].expand(z.shape[0], *c.shape[1:])
     images = model.decode(z, path_c, mode=mode)
     return [save_grid(images, Path(out_dir) / "traversal.png", nrow=steps)]

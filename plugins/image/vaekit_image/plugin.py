@@ -69,10 +69,10 @@ class ImagePlugin(Plugin):
                                 help="samples per class (a row each in the grid; images per class folder)")
             parser.add_argument("--format", choices=["grid", "folder"], default="grid",
                                 help="grid: one samples.png; folder: OUT/<class>/NNNNN.png for torchvision ImageFolder")
-        if verb in ("sample", "reconstruct", "interpolate"):
+        if verb in ("sample", "reconstruct", "interpolate", "traverse"):
             parser.add_argument("--mode", choices=["mean", "sample"], default="mean",
                                 help="decode to the likelihood's mean (default) or draw pixels from it")
-        if verb in ("reconstruct", "interpolate"):
+        if verb in ("reconstruct", "interpolate", "traverse"):
             parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
         if verb == "reconstruct":
             parser.add_argument("--from-label", help="label CVAE: the inputs' own class; they are encoded under it "
@@ -103,13 +103,17 @@ class ImagePlugin(Plugin):
                     mode: str = "mean", **options):
         return artifacts.interpolate(model, a, b, Path(out_dir), steps=steps, method=method, label=label, mode=mode)
 
+    def traverse(self, model, out_dir, input=None, dims=None, span: float = 3.0, steps: int = 9,
+                 label: str | None = None, mode: str = "mean", **options):
+        return artifacts.traverse(model, Path(out_dir), input=input, dims=dims, span=span, steps=steps, label=label,
+                                  mode=mode)
+
     def load_inputs(self, model, inputs):
         """Image files -> pixels [B, C, H, W] at the model's size (`vaekit encode`)."""
         return artifacts._inputs(model, list(inputs))
 
     def commands(self):
         return {
-            "traverse": (_traverse_arguments, _run_traverse),
             "inpaint": (_inpaint_arguments, _run_inpaint),
             "superres": (_superres_arguments, _run_superres),
         }
@@ -156,31 +160,6 @@ def _out_argument(parser, verb: str) -> None:
 
 def _out_dir(args, verb: str) -> Path:
     return args.out_dir or Path(args.run) / "outputs" / verb
-
-
-def _dims(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(v) for v in text.split(",")]
-    except ValueError:
-        raise ValueError(f"--dims: expected comma-separated integers, e.g. 0,1,2, got {text!r}") from None
-
-
-def _traverse_arguments(parser) -> None:
-    _out_argument(parser, "traverse")
-    parser.add_argument("--input", help="image whose posterior mean is the base point (default: the prior mean)")
-    parser.add_argument("--dims", help="latent dimensions to vary, e.g. 0,1,2 (default: all)")
-    parser.add_argument("--span", type=float, default=3.0, help="vary each dimension over [-span, span] (default 3)")
-    parser.add_argument("--steps", type=at_least(2), default=9,
-                        help="points along each dimension, both ends included: images per row (default 9)")
-    parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
-
-
-def _run_traverse(model, plugin, args) -> list[Path]:
-    """Latent traversals: one row per latent dimension, varied around a base point (traverse.png)."""
-    return artifacts.traverse(model, _out_dir(args, "traverse"), input=args.input, dims=_dims(args.dims),
-                              span=args.span, steps=args.steps, label=args.label)
 
 
 def _inpaint_arguments(parser) -> None:

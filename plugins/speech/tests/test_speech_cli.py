@@ -53,6 +53,8 @@ def test_tones_recipe_end_to_end(tmp_path, repo, capsys):
     assert cli("interpolate", run, tone, tone, "--steps", "3", "-o", tmp_path / "i") == 0
     assert (tmp_path / "i" / "interpolation.wav").is_file() and (tmp_path / "i" / "interp_02.wav").is_file()
     assert not (tmp_path / "i" / "interp_03.wav").exists()  # --steps counts both ends, as in every plugin
+    assert cli("traverse", run, "--input", tone, "--dims", "1", "--steps", "2", "-o", tmp_path / "t") == 0
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["traversal.png", "unit01_0.wav", "unit01_1.wav"]
 
 
 def test_fsdd_cvae_voice_conversion_from_the_cli(tmp_path, repo, data_dir, capsys, monkeypatch):

@@ -135,6 +135,24 @@ def test_interpolation_walks_between_sentences_of_different_lengths(tmp_path, da
     assert len(slerp_lengths) == 4 and slerp_lengths[0] == lengths[0] and slerp_lengths[-1] == lengths[2]
 
 
+def test_traverse_moves_each_unit_of_a_whole_recording(tmp_path, data_dir):
+    """Every traversed utterance is as long as the base recording (or --seconds), one WAV per unit and value."""
+    _, model = build(fsdd_config(data_dir), tmp_path)
+    model.eval()
+    recording = tmp_path / "long.wav"
+    long_recording(data_dir, recording, 2.0)
+    files = plugin.traverse(model, tmp_path / "t", input=str(recording), dims="0,3", span=2.0, steps=3,
+                            griffin_lim_iters=2)
+    waves = [p for p in files if p.suffix == ".wav"]
+    assert [p.stem for p in waves] == ["unit00_0", "unit00_1", "unit00_2", "unit03_0", "unit03_1", "unit03_2"]
+    assert (tmp_path / "t" / "traversal.png").is_file()
+    assert len({sf.info(str(p)).frames for p in waves}) == 1
+    files = plugin.traverse(model, tmp_path / "p", dims=[1], steps=2, seconds=1.5, griffin_lim_iters=2)
+    assert abs(sf.info(str(files[0])).frames - int(1.5 * RATE)) <= HOP
+    with pytest.raises(ValueError, match="--dims"):
+        plugin.traverse(model, tmp_path / "bad", dims=[model.latent_dim], seconds=1.0)
+
+
 @pytest.mark.slow
 def test_converting_digit_strings_moves_the_speaker_classifier(tmp_path, data_dir):
     speakers = ["jackson", "theo", "nicolas"]

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from vaekit import VAE, DataBundle, Plugin, PluginError
 from vaekit.cli import at_least
-from vaekit.latent_paths import mix, path_weights
+from vaekit.latent_paths import mix, parse_dims, path_weights, traversal
 
 from .conversion import CONVERSIONS, conversion_of, convert
 from .data import (
@@ -55,12 +55,13 @@ class SpeechPlugin(Plugin):
 
     # -- CLI options ----------------------------------------------------------------------------
     def add_arguments(self, verb: str, parser) -> None:
-        if verb in ("sample", "reconstruct", "interpolate"):
+        if verb in ("sample", "reconstruct", "interpolate", "traverse"):
             parser.add_argument("--griffin-lim-iters", dest="griffin_lim_iters", type=at_least(1), default=None,
                                 help="Griffin-Lim iterations for the WAVs (default: the recipe's)")
-        if verb == "sample":
+        if verb in ("sample", "traverse"):
             parser.add_argument("--seconds", type=float, default=None,
-                                help="length of each sample in seconds (default: the training data's median)")
+                                help="length of each sample in seconds (default: the training data's median); "
+                                     "traverse: of the base utterance without --input")
         if verb == "reconstruct":
             parser.add_argument("--source", default=None,
                                 help="condition of the inputs, e.g. speaker=george,digit=3 (default: from FSDD "
@@ -74,6 +75,11 @@ class SpeechPlugin(Plugin):
                                 help="residual: average the change of voice over this many ms; longer keeps more "
                                      "of the words, less of the target voice (default: the recipe's "
                                      "model.conversion_smoothing_ms)")
+        if verb == "traverse":
+            parser.add_argument("--source", default=None,
+                                help="condition of --input for a conditional model (default: from its FSDD name)")
+            parser.add_argument("--condition", default=None,
+                                help="decode under this condition, e.g. speaker=theo (default: --source's)")
         if verb == "interpolate":
             parser.add_argument("--source-a", dest="source_a", default=None,
                                 help="condition of A for a conditional model (default: from its FSDD name)")
@@ -173,6 +179,35 @@ class SpeechPlugin(Plugin):
         joined = torch.cat([torch.cat([w, gap]) for w in waves])
         written.append(write_audio(Path(out_dir) / "interpolation.wav", joined, info["sample_rate"]))
         return written
+
+    @torch.no_grad()
+    def traverse(self, model: VAE, out_dir: Path, input: str | None = None, dims: str | list[int] | None = None,
+                 span: float = 3.0, steps: int = 9, source: str | None = None, condition: str | None = None,
+                 seconds: float | None = None, griffin_lim_iters: int | None = None, **options) -> list[Path]:
+        """unitDD_K.wav and traversal.png: each latent unit moved over [-span, span] at every latent step of a
+        base utterance (the posterior mode of `input`, or the prior's mean `seconds` long), the others kept."""
+        info = model.config["info"]
+        units = parse_dims(dims, model.latent_dim)
+        target = None if condition is None else parse_condition_text(condition, info, "--condition")
+        if input is not None:
+            x = encode_inputs(model, [input], trim=False)  # the whole recording, as reconstruct keeps it
+            c_source = source_condition(info, input, source, model.device)
+            c = resolve_target(c_source, target)  # decoded under --condition's columns, the source's for the rest
+            frames = int(x["mask"].sum().round())
+            base = model.encode(x, c_source).mode()[0]
+        else:
+            if seconds is not None and not seconds > 0:
+                raise PluginError(f"--seconds: expected a positive number of seconds, got {seconds}")
+            c = condition_grid(info, target, 1, model.device)
+            frames = seconds_to_frames(info, seconds)
+            base = None  # the prior's mean, below
+        length = model.decoder.utterance_steps - (-frames // model.decoder.reduction)  # latent steps
+        base = model.sample_latents(1, c, temperature=0.0, length=length)[0] if base is None else base[:length]
+        z = traversal(base, units, span, steps, per_step=True)
+        c_all = None if c is None else c.reshape(1, -1).expand(len(z), -1)
+        out = model.decode(z, c_all, lengths=torch.full((len(z),), frames, device=model.device))
+        names = [f"unit{unit:02d}_{k}" for unit in units for k in range(steps)]
+        return write_utterances(model, out, names, Path(out_dir), "traversal.png", griffin_lim_iters)
 
     def load_inputs(self, model: VAE, inputs: list[str]) -> dict:
         """Audio files -> a batch {"mel", "mask"} processed as the training data (`vaekit encode`)."""

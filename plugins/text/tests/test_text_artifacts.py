@@ -49,6 +49,22 @@ def test_interpolate_writes_the_homotopy_table(tmp_path):
     assert [line.split()[0] for line in text[3:]] == ["t=0.00", "t=0.25", "t=0.50", "t=0.75", "t=1.00"]
 
 
+def test_traverse_writes_each_unit_over_the_span(tmp_path):
+    _, model, _ = build(tmp_path)
+    (path,) = plugin.traverse(model, tmp_path / "t", dims=[0, 2], span=2.0, steps=3)
+    text = lines(path)
+    assert text[0] == "base: the prior mean" and text[2] == "unit 0:" and text[7] == "unit 2:"
+    rows = [line.split(maxsplit=1) for line in text[3:6] + text[8:11]]
+    assert [r[0] for r in rows] == ["-2.00", "+0.00", "+2.00"] * 2
+    # both rows pass through the base point itself (value 0 is the prior mean's own unit): the same sentence
+    centre = plugin.decode_text(model, model.decode(model.prior(None, 1).mean, None))[0]
+    assert text[4] == f"  +0.00  {centre}" and text[9] == f"  +0.00  {centre}"
+    (path,) = plugin.traverse(model, tmp_path / "i", input=SENTENCES[1], dims="1", steps=2)
+    assert lines(path)[0] == f"base: {SENTENCES[1]}" and len(lines(path)) == 5
+    with pytest.raises(ValueError, match="--dims"):
+        plugin.traverse(model, tmp_path / "bad", dims=[model.latent_dim])
+
+
 def test_cli_options_have_defaults_and_reach_sample(tmp_path):
     parser = argparse.ArgumentParser()
     plugin.add_arguments("sample", parser)

@@ -94,6 +94,10 @@ def test_cyclical_recipe_end_to_end_through_the_cli(tmp_path, data_dir, monkeypa
     assert code == 0, err
     assert len((tmp_path / "i" / "interpolation.txt").read_text().splitlines()) == 3 + 2  # both ends, no more
 
+    code, out, err = run_cli(["traverse", run, "--dims", "0,1", "--steps", "3", "-o", tmp_path / "t"], capsys)
+    assert code == 0, err
+    assert len((tmp_path / "t" / "traversal.txt").read_text().splitlines()) == 2 + 2 * (1 + 3) + 1
+
     model, loaded_plugin = vaekit.load(run)  # the tokenizer comes back with the weights
     assert loaded_plugin is plugin and plugin.tokenizer(model).vocab_size == model.config["info"]["vocab_size"]
 

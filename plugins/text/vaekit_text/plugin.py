@@ -19,6 +19,7 @@ from torch import Tensor
 
 import vaekit
 from vaekit.batch import to_device
+from vaekit.latent_paths import parse_dims, traversal, traversal_values
 from vaekit.recipe import quote
 from vaekit.safe_io import atomic_write_text
 
@@ -234,9 +235,16 @@ class TextPlugin(vaekit.Plugin):
             raise ValueError("no sentences given: pass sentences, or files with one sentence per line (--file)")
         return sentences
 
+    def _one_sentence(self, item: str, inputs_are: str | None) -> list[str]:
+        """[the sentence] an input gives (a file must hold exactly one line)."""
+        lines = self._inputs([item], inputs_are)
+        if len(lines) != 1:
+            raise ValueError(f"{quote(item)}: expected one sentence, the file holds {len(lines)}")
+        return lines
+
     # -- CLI verbs ---------------------------------------------------------------------------------
     def add_arguments(self, verb: str, parser) -> None:
-        if verb in ("sample", "reconstruct", "interpolate"):
+        if verb in ("sample", "reconstruct", "interpolate", "traverse"):
             _decoding_arguments(parser)
             # The CLI prints the sentences by default; the trainer's calls pass no options and stay quiet.
             parser.add_argument("--no-print", dest="echo", action="store_false",
@@ -244,7 +252,7 @@ class TextPlugin(vaekit.Plugin):
         if verb == "sample":
             parser.add_argument("--around", default=None,
                                 help="paraphrase: sample latents from this sentence's posterior instead of the prior")
-        if verb in ("reconstruct", "interpolate"):
+        if verb in ("reconstruct", "interpolate", "traverse"):
             _input_arguments(parser)
         if verb == "reconstruct":
             parser.add_argument("--sample-latent", dest="sample_latent", action="store_true",
@@ -295,17 +303,38 @@ class TextPlugin(vaekit.Plugin):
         """Decode `steps` points (ends included) of the homotopy between two posterior means (Bowman et al., Tab. 7)."""
         t = vaekit.path_weights(steps)
         model.eval()
-        a_lines, b_lines = self._inputs([a], inputs_are), self._inputs([b], inputs_are)
-        for item, lines in ((a, a_lines), (b, b_lines)):
-            if len(lines) != 1:
-                raise ValueError(f"{quote(item)}: interpolate takes one sentence per end, the file holds {len(lines)}")
-        (a_text,), (b_text,) = a_lines, b_lines
+        (a_text,), (b_text,) = self._one_sentence(a, inputs_are), self._one_sentence(b, inputs_are)
         means = model.posterior(self.encode_text(model, [a_text, b_text])).mean
         z = vaekit.latent_path(means[0], means[1], steps, method)
         sentences = self.decode_text(model, model.decode(z, None, **_decoding_options(options)))
         lines = [f"from: {a_text}", f"to:   {b_text}", ""]
         lines += [f"t={float(ti):.2f}  {s}" for ti, s in zip(t, sentences, strict=True)]
         return [_write_lines(Path(out_dir) / "interpolation.txt", lines, echo)]
+
+    @torch.no_grad()
+    def traverse(self, model: vaekit.VAE, out_dir: Path, input: str | None = None, dims: str | list[int] | None = None,
+                 span: float = 3.0, steps: int = 9, echo: bool = False, inputs_are: str | None = None,
+                 **options) -> list[Path]:
+        """traversal.txt: for each latent unit, the sentences decoded as it moves over [-span, span] around the
+        prior mean (or `input`'s posterior mean), every other unit kept: what each unit changes in a sentence."""
+        model.eval()
+        units = parse_dims(dims, model.latent_dim)
+        if input is None:
+            base = model.sample_latents(1, None, temperature=0.0)[0]  # the prior's mean
+        else:
+            (input,) = self._one_sentence(input, inputs_are)
+            base = model.posterior(self.encode_text(model, [input])).mean[0]
+        z = traversal(base, units, span, steps)
+        sentences = []
+        for start in range(0, len(z), 256):  # every unit of a 256-d code at 9 points is 2,304 sentences
+            sentences += self.decode_text(model, model.decode(z[start:start + 256], None, **_decoding_options(options)))
+        values = traversal_values(span, steps).tolist()
+        lines = [f"base: {input if input is not None else 'the prior mean'}", ""]
+        for row, unit in enumerate(units):
+            lines.append(f"unit {unit}:")
+            lines += [f"  {v:+.2f}  {s}" for v, s in zip(values, sentences[row * steps:(row + 1) * steps], strict=True)]
+            lines.append("")
+        return [_write_lines(Path(out_dir) / "traversal.txt", lines[:-1], echo)]
 
     # -- evaluation --------------------------------------------------------------------------------
     def eval_metrics(self, model: vaekit.VAE, loader, summary: dict[str, float], recon_examples: int | None = None,
