@@ -394,9 +394,9 @@ USAGE = """usage: vaekit VERB ...
 verbs:
   train RECIPE [KEY=VALUE ...] [--out DIR] [--resume]   train a recipe into runs/<name>
   eval RUN [--iw-samples K] [--split test]              likelihood numbers of a trained model
-  sample RUN -n N [--condition C] [-o DIR]             samples from the prior (--sampler gmm: a fitted mixture)
+  sample RUN -n N [--condition C] [--temperature T]    samples from the prior (--sampler gmm: a fitted mixture)
   reconstruct RUN INPUT... [--condition C]            encode and decode inputs
-  interpolate RUN A B                                  walk the latent space between two inputs
+  interpolate RUN A B [--steps N] [--method slerp]     walk the latent space between two inputs
   traverse RUN [--input X] [--dims 0,1]                what each latent unit changes
   encode RUN INPUT... [--split test] [-o codes.npy]    posterior means as .npy + a 2-D map by label
   plugins                                              installed modality plugins
