@@ -103,8 +103,6 @@ class SpeechPlugin(Plugin):
         """n prior draws of `seconds` each as WAVs + one mel PNG; a CVAE cycles through the classes not given."""
         info = model.config["info"]
         out_dir = Path(out_dir)
-        if seconds is not None and not seconds > 0:
-            raise PluginError(f"--seconds: expected a positive number of seconds, got {seconds}")
         conditions = condition_grid(info, condition, n, model.device)
         out = sample_utterances(model, n, conditions, seconds_to_frames(info, seconds), temperature)
         names = [f"sample_{i:03d}" + condition_suffix(info, conditions, i) for i in range(n)]
@@ -156,16 +154,16 @@ class SpeechPlugin(Plugin):
             c = torch.cat([source_condition(info, a, source_a, model.device),
                            source_condition(info, b, source_b, model.device)])
         with torch.no_grad():
-            q = model.encode(x, c)
+            mode = model.encode(x, c).mode()
             length = x["mask"].sum(-1).round().long()
             reduction, first = model.decoder.reduction, model.decoder.utterance_steps
-            ends = [q.mode()[i, first: first - (-int(length[i]) // reduction)] for i in range(2)]  # [T'_i, D] each
+            ends = [mode[i, first: latent_steps(model, int(length[i]))] for i in range(2)]  # [T'_i, D] each
             lengths = ((1 - weights) * length[0] + weights * length[1]).round().long()
             n_steps = -(-lengths // reduction)
-            path = torch.zeros(steps, first + int(n_steps.max()), q.mode().shape[-1], device=model.device)
+            path = torch.zeros(steps, first + int(n_steps.max()), mode.shape[-1], device=model.device)
             for i, (w, s) in enumerate(zip(weights.tolist(), n_steps.tolist(), strict=True)):
-                point_a = torch.cat([q.mode()[0, :first], resample_steps(ends[0], s)])  # utterance latent, then time
-                point_b = torch.cat([q.mode()[1, :first], resample_steps(ends[1], s)])
+                point_a = torch.cat([mode[0, :first], resample_steps(ends[0], s)])  # utterance latent, then time
+                point_b = torch.cat([mode[1, :first], resample_steps(ends[1], s)])
                 path[i, : first + s] = mix(point_a, point_b, w, method)
             # A condition is a class, not a point on a line: each half of the path keeps its end's class.
             c_path = None if c is None else c[(weights >= 0.5).long()]
@@ -196,12 +194,10 @@ class SpeechPlugin(Plugin):
             frames = int(x["mask"].sum().round())
             base = model.encode(x, c_source).mode()[0]
         else:
-            if seconds is not None and not seconds > 0:
-                raise PluginError(f"--seconds: expected a positive number of seconds, got {seconds}")
             c = condition_grid(info, target, 1, model.device)
             frames = seconds_to_frames(info, seconds)
             base = None  # the prior's mean, below
-        length = model.decoder.utterance_steps - (-frames // model.decoder.reduction)  # latent steps
+        length = latent_steps(model, frames)
         base = model.sample_latents(1, c, temperature=0.0, length=length)[0] if base is None else base[:length]
         z = traversal(base, units, span, steps, per_step=True)
         c_all = None if c is None else c.reshape(1, -1).expand(len(z), -1)
@@ -223,16 +219,22 @@ class SpeechPlugin(Plugin):
 
 def seconds_to_frames(info: dict, seconds: float | None) -> int:
     """Mel frames of `seconds` of audio; None gives the training utterances' median length."""
+    if seconds is not None and not seconds > 0:
+        raise PluginError(f"--seconds: expected a positive number of seconds, got {seconds}")
     if seconds is None:
         return int(info.get("median_frames", 64))
     return 1 + int(seconds * info["sample_rate"]) // info["data"]["hop_length"]
 
 
+def latent_steps(model: VAE, frames: int) -> int:
+    """Latent steps that decode to `frames` mel frames: the utterance latent's, then one per stretch of time."""
+    return model.decoder.utterance_steps - (-frames // model.decoder.reduction)
+
+
 @torch.no_grad()
 def sample_utterances(model: VAE, n: int, conditions: Tensor | None, frames: int, temperature: float = 1.0) -> dict:
     """n prior draws of `frames` frames each, decoded: {"mel": [n, F, frames], "mask": [n, frames]}."""
-    steps = model.decoder.utterance_steps - (-frames // model.decoder.reduction)
-    z = model.sample_latents(n, conditions, temperature, length=steps)
+    z = model.sample_latents(n, conditions, temperature, length=latent_steps(model, frames))
     return model.decode(z, conditions, lengths=torch.full((n,), frames, device=model.device))
 
 
