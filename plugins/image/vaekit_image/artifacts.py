@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from vaekit import VAE, PluginError, latent_path, path_weights
+from vaekit import VAE, PluginError, latent_path
 from vaekit.latent_paths import parse_dims, traversal
 
 from .data import lowres
@@ -183,7 +183,6 @@ def reconstruct(model: VAE, inputs: list[str], condition: Tensor | None, out_dir
 def interpolate(model: VAE, a: str, b: str, out_dir: Path, steps: int = 8, method: str = "linear",
                 label: str | None = None, mode: str = "mean") -> list[Path]:
     """interpolation.png: input a, `steps` decoded points from a's to b's posterior mean (ends included), input b."""
-    ts = path_weights(steps).tolist()
     x = _inputs(model, [a, b])
     c = _conditions_for(model, x, label)
     z = model.posterior(x, c).mean
@@ -193,7 +192,7 @@ def interpolate(model: VAE, a: str, b: str, out_dir: Path, steps: int = 8, metho
     elif c.dim() == 1:
         path_c = c[:1].expand(steps)
     else:  # low-res conditions move along with the latent
-        path_c = torch.stack([(1 - t) * c[0] + t * c[1] for t in ts])
+        path_c = latent_path(c[0], c[1], steps)
     decoded = model.decode(path, path_c, mode=mode)
     images = torch.cat([x[:1], decoded, x[1:]])
     return [save_grid(images, Path(out_dir) / "interpolation.png", nrow=steps + 2)]

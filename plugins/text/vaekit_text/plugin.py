@@ -235,12 +235,12 @@ class TextPlugin(vaekit.Plugin):
             raise ValueError("no sentences given: pass sentences, or files with one sentence per line (--file)")
         return sentences
 
-    def _one_sentence(self, item: str, inputs_are: str | None) -> list[str]:
-        """[the sentence] an input gives (a file must hold exactly one line)."""
+    def _one_sentence(self, item: str, inputs_are: str | None) -> str:
+        """The sentence an input gives (a file must hold exactly one line)."""
         lines = self._inputs([item], inputs_are)
         if len(lines) != 1:
             raise ValueError(f"{quote(item)}: expected one sentence, the file holds {len(lines)}")
-        return lines
+        return lines[0]
 
     # -- CLI verbs ---------------------------------------------------------------------------------
     def add_arguments(self, verb: str, parser) -> None:
@@ -303,7 +303,7 @@ class TextPlugin(vaekit.Plugin):
         """Decode `steps` points (ends included) of the homotopy between two posterior means (Bowman et al., Tab. 7)."""
         t = vaekit.path_weights(steps)
         model.eval()
-        (a_text,), (b_text,) = self._one_sentence(a, inputs_are), self._one_sentence(b, inputs_are)
+        a_text, b_text = self._one_sentence(a, inputs_are), self._one_sentence(b, inputs_are)
         means = model.posterior(self.encode_text(model, [a_text, b_text])).mean
         z = vaekit.latent_path(means[0], means[1], steps, method)
         sentences = self.decode_text(model, model.decode(z, None, **_decoding_options(options)))
@@ -322,7 +322,7 @@ class TextPlugin(vaekit.Plugin):
         if input is None:
             base = model.sample_latents(1, None, temperature=0.0)[0]  # the prior's mean
         else:
-            (input,) = self._one_sentence(input, inputs_are)
+            input = self._one_sentence(input, inputs_are)
             base = model.posterior(self.encode_text(model, [input])).mean[0]
         z = traversal(base, units, span, steps)
         sentences = []
