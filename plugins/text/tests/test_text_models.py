@@ -16,7 +16,8 @@ from vaekit.batch import tile
 ARCHS = ["rnn", "transformer"]
 
 
-VARIANTS = {"gru": {"cell": "gru"}, "adaptive": {"output": "adaptive"}}  # rnn variants
+VARIANTS = {"gru": {"cell": "gru"}, "adaptive": {"output": "adaptive"},  # rnn variants
+            "narrow_encoder": {"encoder_hidden_dim": 8, "num_layers": 2}}
 
 
 @pytest.mark.parametrize("arch", ARCHS + list(VARIANTS))
@@ -44,11 +45,12 @@ def test_padding_never_changes_a_sentence_log_likelihood(tmp_path, arch):
         torch.testing.assert_close(model.posterior(refilled).mean, model.posterior(padded).mean)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_encoder_matches_a_packed_bidirectional_rnn(tmp_path, cell):
+@pytest.mark.parametrize("cell, units", [("lstm", None), ("gru", None), ("lstm", 8)])
+def test_encoder_matches_a_packed_bidirectional_rnn(tmp_path, cell, units):
     """The padded two-RNN encoder gives exactly the final states of torch's packed bidirectional RNN."""
-    bundle, model, _ = build(tmp_path, "rnn", cell=cell, num_layers=2)
+    bundle, model, _ = build(tmp_path, "rnn", cell=cell, num_layers=2, encoder_hidden_dim=units)
     encoder = model.encoder
+    assert encoder.forward_layers[1].hidden_size == (units or 32)  # tiny_model_config's hidden_dim: 32
     x = bundle.collate([bundle.train[i] for i in range(6)])["x"]
     assert len(set(x["lengths"].tolist())) > 1  # really a padded batch
     reference = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
@@ -229,7 +231,11 @@ def test_the_adaptive_softmax_scores_bf16_states_under_autocast():
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in out.parameters())
 
 
-def test_output_options_that_cannot_work_are_named(tmp_path):
+def test_model_options_that_cannot_work_are_named(tmp_path):
+    with pytest.raises(ValueError, match="encoder_hidden_dim: is for the rnn encoder"):
+        tiny_model_config("transformer", encoder_hidden_dim=16)
+    with pytest.raises(ValueError, match="encoder_hidden_dim: expected 1 or more units"):
+        tiny_model_config("rnn", encoder_hidden_dim=0)
     with pytest.raises(ValueError, match="output: 'adaptive' is for the rnn decoder"):
         tiny_model_config("transformer", output="adaptive")
     with pytest.raises(ValueError, match=r"adaptive_cutoffs: expected increasing ids of 1 or more, got \[9, 9\]"):

@@ -56,6 +56,9 @@ class TextModelConfig:
     latent_dim: int = 32
     embed_dim: int = 256  # rnn
     hidden_dim: int = 512  # rnn: LSTM/GRU units; transformer: d_model
+    # rnn: the encoder's units per direction (None: hidden_dim). The bidirectional encoder runs two LSTMs to the
+    # decoder's one, so a narrower one makes a VAE step cost nearer a language model's
+    encoder_hidden_dim: int | None = None
     cell: Literal["lstm", "gru"] = "lstm"
     num_layers: int = 1
     bidirectional_encoder: bool = True  # rnn
@@ -83,5 +86,10 @@ class TextModelConfig:
         if any(b <= a for a, b in pairwise(self.adaptive_cutoffs)) \
                 or any(c < 1 for c in self.adaptive_cutoffs):
             raise ValueError(f"adaptive_cutoffs: expected increasing ids of 1 or more, got {self.adaptive_cutoffs}")
+        if self.encoder_hidden_dim is not None and self.arch != "rnn":
+            raise ValueError("encoder_hidden_dim: is for the rnn encoder; the transformer's width is hidden_dim")
+        if self.encoder_hidden_dim is not None and self.encoder_hidden_dim < 1:
+            raise ValueError(f"encoder_hidden_dim: expected 1 or more units (or null for hidden_dim), "
+                             f"got {self.encoder_hidden_dim}")
         if self.arch == "transformer" and self.hidden_dim % self.num_heads:
             raise ValueError(f"hidden_dim: {self.hidden_dim} is not divisible by num_heads {self.num_heads}")

@@ -56,11 +56,12 @@ class RNNEncoder(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=pad_id)
         directions = 2 if cfg.bidirectional_encoder else 1
-        sizes = [cfg.embed_dim] + [directions * cfg.hidden_dim] * (cfg.num_layers - 1)
-        self.forward_layers = nn.ModuleList(make_rnn(cfg.cell, n, cfg.hidden_dim, 1) for n in sizes)
-        self.backward_layers = nn.ModuleList(make_rnn(cfg.cell, n, cfg.hidden_dim, 1) for n in sizes) \
+        units = cfg.encoder_hidden_dim or cfg.hidden_dim
+        sizes = [cfg.embed_dim] + [directions * units] * (cfg.num_layers - 1)
+        self.forward_layers = nn.ModuleList(make_rnn(cfg.cell, n, units, 1) for n in sizes)
+        self.backward_layers = nn.ModuleList(make_rnn(cfg.cell, n, units, 1) for n in sizes) \
             if directions == 2 else None
-        self.to_posterior = nn.Linear(directions * cfg.hidden_dim, 2 * cfg.latent_dim)
+        self.to_posterior = nn.Linear(directions * units, 2 * cfg.latent_dim)
         self.pooling = cfg.encoder_pooling
 
     def forward(self, x: dict, c=None) -> vaekit.DiagonalGaussian:
