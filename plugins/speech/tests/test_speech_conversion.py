@@ -6,7 +6,7 @@ import pytest
 import torch
 from speech_fixtures import build, fsdd_config, train
 from vaekit_speech import plugin
-from vaekit_speech.conversion import convert, moving_average, window_frames
+from vaekit_speech.conversion import convert, moved_moments, moving_average, window_frames
 from vaekit_speech.data import collate, single_thread
 from vaekit_speech.models import SpeechModelConfig
 
@@ -26,6 +26,7 @@ def test_conversion_moves_the_speaker_classifier_to_the_target(tmp_path, data_di
     assert metrics["speaker_acc_real"] > 0.7  # the classifier itself works on real test audio
     assert metrics["speaker_acc_converted"] > chance + 0.2, metrics  # decoded, this recipe's way
     assert metrics["speaker_acc_converted_residual"] > chance + 0.2, metrics  # the input plus the change of voice
+    assert metrics["speaker_acc_converted_moments"] > chance + 0.2, metrics  # the target speaker's statistics
     for key in ("mel_l1_db", "lsd_db", "digit_acc_recon", "digit_acc_samples", "neg_elbo_per_frame"):
         assert key in metrics
     assert len(list((tmp_path / "classifiers").glob("speaker-*.safetensors"))) == 1
@@ -55,7 +56,7 @@ def test_residual_conversion_is_the_input_plus_the_decoders_change_of_voice(tmp_
         plain = model.decode(model.encode(x, source).mode(), target, lengths=lengths)["mel"]
     assert torch.allclose(decoded["mel"][..., : plain.shape[-1]], plain)
     assert not torch.allclose(residual["mel"], decoded["mel"], atol=1e-3)
-    with pytest.raises(ValueError, match="conversion: expected one of residual, decoded, got 'both'"):
+    with pytest.raises(ValueError, match="conversion: expected one of residual, decoded, moments, got 'both'"):
         convert(model, x, source, target, "both")
 
 
@@ -83,6 +84,42 @@ def test_smoothed_residual_conversion_averages_the_change_of_voice_over_time(tmp
         convert(model, x, source, target, "residual", smoothing_ms=-1.0)
     with pytest.raises(ValueError, match="conversion_smoothing_ms: expected 0 or more milliseconds, got -5"):
         SpeechModelConfig(conversion_smoothing_ms=-5.0)
+
+
+def test_moments_conversion_moves_the_statistics_to_the_target_speakers(tmp_path, data_dir):
+    bundle, model = build(fsdd_config(data_dir, condition_on=["speaker"]), tmp_path, conversion_scale=0.5,
+                          conversion_smoothing_ms=40.0)
+    model.eval()
+    moments = model.config["info"]["speaker_moments"]
+    # Known answer: each speaker's training frames, joined, moved to the other speaker's statistics have exactly
+    # the other's per-bin mean and spread.
+    frames = [torch.cat([bundle.train.mels[i] for i in range(len(bundle.train)) if bundle.train.targets(i)[1] == s],
+                        -1) for s in (0, 1)]
+    for s in (0, 1):
+        torch.testing.assert_close(frames[s].mean(-1), torch.tensor(moments["mean"][s]), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(frames[s].std(-1), torch.tensor(moments["std"][s]), atol=1e-5, rtol=1e-5)
+        joined = {"mel": frames[s][None], "mask": torch.ones(1, frames[s].shape[-1])}
+        moved = moved_moments(joined, moments, torch.tensor([s]), torch.tensor([1 - s]))[0]
+        torch.testing.assert_close(moved.mean(-1), torch.tensor(moments["mean"][1 - s]), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(moved.std(-1), torch.tensor(moments["std"][1 - s]), atol=1e-4, rtol=1e-4)
+    batch = collate([bundle.test[i] for i in (0, 7, 19)])  # three lengths: padding in the batch
+    x, source = batch["x"], batch["c"]
+    target, mask = (source + 1) % 2, x["mask"][:, None]
+    same = convert(model, x, source, source, "moments")
+    assert torch.allclose(same["mel"], x["mel"] * mask, atol=1e-5)  # to its own voice: the input itself
+    converted = convert(model, x, source, target, "moments")
+    decoded = convert(model, x, source, target, "decoded")["mel"]
+    own = convert(model, x, source, source, "decoded")["mel"]
+    change = (decoded - own) * mask
+    varying = (change - change.sum(-1, keepdim=True) / mask.sum(-1, keepdim=True)) * mask
+    expected = moved_moments(x, moments, source[:, 0], target[:, 0]) + 0.5 * moving_average(varying, x["mask"], 3)
+    assert torch.allclose(converted["mel"], expected * mask, atol=1e-5)
+    assert (converted["mel"] * (1 - mask)).abs().max() == 0
+    del model.config["info"]["speaker_moments"]  # a model saved before the statistics were kept
+    with pytest.raises(ValueError, match=r"conversion .moments. .* no speaker_moments\); use residual or decoded"):
+        convert(model, x, source, target, "moments")
+    with pytest.raises(ValueError, match="conversion_scale: expected 0 or more, got -1"):
+        SpeechModelConfig(conversion_scale=-1.0)
 
 
 def test_moving_average_keeps_a_constant_and_its_padding(tmp_path):

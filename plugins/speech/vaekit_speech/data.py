@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 from vaekit.plugin import name_files
 
 from .audio import AUDIO_SUFFIXES, AudioFileError, load_audio, normalize_loudness
+from .conversion import speaker_moments
 from .features import MelFrontend, MelStats
 
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)$")
@@ -419,4 +420,6 @@ def build_splits(cfg: SpeechDataConfig, seed: int) -> tuple[MelDataset, MelDatas
     info["median_frames"] = median_frames([mel_of[id(u)] for u in train])
     datasets = [MelDataset(split, [mel_of[id(u)] for u in split], stats, info) if split else None
                 for split in (train, val, test)]
+    if "speaker" in cfg.condition_on:
+        info.update(speaker_moments(datasets[0], len(info["speakers"])))
     return datasets[0], datasets[1], datasets[2], info

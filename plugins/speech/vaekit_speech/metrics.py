@@ -17,7 +17,7 @@ from vaekit import VAE
 from vaekit.checkpoint import run_dir_of
 from vaekit.classifier_metrics import cached_classifier
 
-from .conversion import conversion_of, conversions, other_conversion
+from .conversion import available_conversions, conversion_of, conversions
 
 CLASSIFIER_VERSION = 2  # 2: any length (pooled over time)
 
@@ -258,10 +258,10 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
             new = conversion_targets(c[:, column], len(info["speakers"]))
             c_target = c.clone()
             c_target[:, column] = new
-            default, other = conversion_of(model), other_conversion(conversion_of(model))
-            ways = conversions(model, x, c, c_target, z=z)  # both from one decode per condition
-            for how, name in ((default, "converted"), (other, f"converted_{other}")):
-                score(name, ways[how]["mel"], x["mask"], batch, speakers=new)
+            ways = conversions(model, x, c, c_target, available_conversions(model), z=z)  # one decode per condition
+            for how, converted in ways.items():
+                name = "converted" if how == conversion_of(model) else f"converted_{how}"
+                score(name, converted["mel"], x["mask"], batch, speakers=new)
             n_converted += len(new)
 
     results = {name: totals[name] / max(1, counts[name]) for name in totals if name != "frames"}
@@ -284,7 +284,8 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
     for name in (label_name, speaker_name):
         real = results.get(f"{name}_acc_real")
         if real:
-            for kind in ("recon", "recon_audio", "samples", "converted", "converted_decoded", "converted_residual"):
+            for kind in ("recon", "recon_audio", "samples", "converted", "converted_decoded", "converted_residual",
+                         "converted_moments"):
                 if f"{name}_acc_{kind}" in results:
                     results[f"{name}_acc_{kind}_relative"] = results[f"{name}_acc_{kind}"] / real
     return results

@@ -52,10 +52,13 @@ class SpeechModelConfig:
     block_norm: bool = False
     # How `reconstruct --condition` and eval convert a recording (vaekit_speech.conversion): "decoded" (the
     # decoder's rendering under the new condition) or "residual" (the input plus the decoder's change of voice).
-    conversion: Literal["decoded", "residual"] = "decoded"
-    # residual: the change of voice averaged over this many ms (0: frame by frame). Longer keeps more of the
-    # words and less of the target voice (vaekit_speech.conversion has the measured trade).
+    # "moments": the input's per-bin mean and spread moved to the target speaker's (training statistics) plus
+    # conversion_scale times the decoder's time-varying change of voice.
+    conversion: Literal["decoded", "residual", "moments"] = "decoded"
+    # residual and moments: the change of voice averaged over this many ms (0: frame by frame). Longer keeps more
+    # of the words and less of the target voice (vaekit_speech.conversion has the measured trade).
     conversion_smoothing_ms: float = 0.0
+    conversion_scale: float = 1.0  # moments: the share of the change of voice added (0: the statistics alone)
 
     def __post_init__(self):
         if not 1 <= len(self.channels) <= 6:
@@ -68,6 +71,8 @@ class SpeechModelConfig:
         if not self.conversion_smoothing_ms >= 0:
             raise ValueError(f"conversion_smoothing_ms: expected 0 or more milliseconds, "
                              f"got {self.conversion_smoothing_ms}")
+        if not self.conversion_scale >= 0:
+            raise ValueError(f"conversion_scale: expected 0 or more, got {self.conversion_scale}")
         if self.chunk_seconds <= 0:
             raise ValueError(f"chunk_seconds: expected a positive number of seconds, got {self.chunk_seconds}")
 

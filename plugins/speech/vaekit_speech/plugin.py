@@ -68,12 +68,13 @@ class SpeechPlugin(Plugin):
                                      "file names {digit}_{speaker}_{index})")
             parser.add_argument("--conversion", choices=CONVERSIONS, default=None,
                                 help="with --condition: residual = the input plus the decoder's change of voice, "
-                                     "decoded = the decoder's rendering alone (default: the recipe's "
-                                     "model.conversion)")
+                                     "decoded = the decoder's rendering alone, moments = the input moved to the "
+                                     "target speaker's per-bin statistics plus part of the change (default: the "
+                                     "recipe's model.conversion)")
             parser.add_argument("--conversion-smoothing-ms", dest="conversion_smoothing_ms",
                                 type=at_least(0, float), default=None, metavar="MS",
-                                help="residual: average the change of voice over this many ms; longer keeps more "
-                                     "of the words, less of the target voice (default: the recipe's "
+                                help="residual, moments: average the change of voice over this many ms; longer "
+                                     "keeps more of the words, less of the target voice (default: the recipe's "
                                      "model.conversion_smoothing_ms)")
         if verb == "traverse":
             parser.add_argument("--source", default=None,
