@@ -588,12 +588,12 @@ def main() -> None:
         summary.pop("kl_per_dim", None)
         metrics = plugin.eval_metrics(model, loader, summary, classifiers=classifiers, eval_samples=len(bundle.test))
     how = args.conversion or ("residual" if conversion_of(model) == "decoded" else conversion_of(model))
+    if args.choose_scales and how != "moments":
+        parser.error(f"--choose-scales: scales are for moments conversions; this run's are {how} (give --conversion)")
     if how == "moments" and "speaker_moments" not in model.config["info"]:
         model.config["info"].update(speaker_moments(bundle.train, len(bundle.info["speakers"])))
     smoothing_ms = smoothing_of(model) if args.smoothing_ms is None else args.smoothing_ms
-    scales = args.choose_scales if how == "moments" and args.choose_scales else [scale_of(model)]
-    if how == "residual":
-        scales = [1.0]
+    scales = args.choose_scales or [scale_of(model) if how == "moments" else 1.0]
     settings = [(ms, a) for ms in (args.choose_smoothing_ms or [smoothing_ms]) for a in scales]
     setting, choice = settings[0], {}
     if len(settings) > 1:
