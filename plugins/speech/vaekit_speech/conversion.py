@@ -16,7 +16,8 @@ Both ways start from the posterior mean z of the recording encoded under its own
   rendering under another voice also moves the words.
 
 The model's `model.conversion` (recipe) picks the default of `reconstruct --condition` and of eval's
-`*_converted` figures; eval reports the other way too (`*_converted_decoded` or `*_converted_residual`).
+`*_converted` figures; eval reports every other way the model can take too (`*_converted_decoded`,
+`*_converted_residual`, `*_converted_moments`).
 
 On fsdd_strings (900 CPU steps, two seeds; benchmarks/speech_strings.py) residual conversions kept 70.0% and
 74.5% of the words' digits against 50.9% and 58.6% decoded, while 97.7% and 97.3% of words were heard as the
@@ -141,6 +142,9 @@ def moved_moments(x: dict, moments: dict, source: Tensor, target: Tensor) -> Ten
     """x's log-mel [B, F, T] with each bin's mean and spread moved from the source speaker's to the target's."""
     mean, std = (torch.tensor(moments[k], dtype=x["mel"].dtype, device=x["mel"].device) for k in ("mean", "std"))
     src, tgt = source.long(), target.long()
+    if (src < 0).any() or (tgt < 0).any():
+        raise ValueError("conversion 'moments': needs the source and target speakers (e.g. --source speaker=theo "
+                         "--condition speaker=jackson)")
     return (x["mel"] - mean[src][..., None]) * (std[tgt] / std[src])[..., None] + mean[tgt][..., None]
 
 
