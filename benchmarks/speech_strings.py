@@ -341,6 +341,7 @@ def conversions(model, loader, classifiers: dict, how: str, settings: list[tuple
     under its own speaker and once under each target, whatever the number of settings."""
     speakers = model.config["info"]["speakers"]
     tallies, by_pair, n_speakers = {s: Tally() for s in settings}, {s: Tally() for s in settings}, len(speakers)
+    frames_of = {ms: window_frames(model, ms) for ms, _ in settings}
     decoded_tally, frames_equal = Tally(), True
     moments = model.config["info"].get("speaker_moments")
     for batch in loader:
@@ -360,7 +361,7 @@ def conversions(model, loader, classifiers: dict, how: str, settings: list[tuple
                      for source in segments[:, 3].tolist()]  # one per word, in scoring_units' order
             moved = moved_moments(x, moments, c[:, 0], target) if how == "moments" else None
             for ms, scale in settings:  # what `reconstruct` writes
-                window = window_frames(model, ms)
+                window = frames_of[ms]
                 mel = moments_mel(x, moved, converted, own, window, scale) if how == "moments" else \
                     residual_mel(x, converted, own, window)
                 hits = word_scores(tallies[ms, scale], "converted", classifiers, mel, x["mask"], batch,

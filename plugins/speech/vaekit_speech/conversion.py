@@ -47,7 +47,7 @@ from torch import Tensor
 
 from vaekit import VAE
 
-from .features import hop_seconds
+from .features import MelStats, hop_seconds
 
 CONVERSIONS = ("residual", "decoded", "moments")
 
@@ -86,18 +86,14 @@ def speaker_moments(dataset, n_speakers: int) -> dict:
     """{"speaker_moments": {"mean", "std"}}: each speaker's per-bin mean and spread of the dataset's normalised
     log-mels ([n_speakers][n_mels] lists, for the model's info); a speaker without frames gets 0 and 1."""
     n_mels = dataset.mels[0].shape[0]
-    frames = [[] for _ in range(n_speakers)]
+    by_speaker = [[] for _ in range(n_speakers)]
     for i, mel in enumerate(dataset.mels):
         speaker = dataset.targets(i)[1]
         if speaker >= 0:
-            frames[speaker].append(mel.double())
-    mean = torch.zeros(n_speakers, n_mels, dtype=torch.float64)
-    std = torch.ones(n_speakers, n_mels, dtype=torch.float64)
-    for speaker, mels in enumerate(frames):
-        if mels:
-            joined = torch.cat(mels, -1)
-            mean[speaker], std[speaker] = joined.mean(-1), joined.std(-1).clamp(min=1e-3)
-    return {"speaker_moments": {"mean": mean.float().tolist(), "std": std.float().tolist()}}
+            by_speaker[speaker].append(mel)
+    stats = [MelStats.from_mels(mels) if mels else MelStats(torch.zeros(n_mels), torch.ones(n_mels))
+             for mels in by_speaker]
+    return {"speaker_moments": {"mean": [s.mean.tolist() for s in stats], "std": [s.std.tolist() for s in stats]}}
 
 
 def convert(model: VAE, x: dict, source: Tensor, target: Tensor, how: str = "residual",

@@ -164,5 +164,6 @@ def build_string_splits(cfg: SpeechDataConfig, seed: int):
     info["median_frames"] = median_frames(built[0][1])
     info["strings"] = {name: len(b[0]) if b else 0 for name, b in zip(("train", "val", "test"), built, strict=True)}
     datasets = [StringDataset(b[0], b[1], stats, info, cfg.hop_length) if b else None for b in built]
-    info.update(speaker_moments(datasets[0], len(info["speakers"])))
+    if "speaker" in cfg.condition_on:
+        info.update(speaker_moments(datasets[0], len(info["speakers"])))
     return datasets[0], datasets[1], datasets[2], info
