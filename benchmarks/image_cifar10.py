@@ -80,7 +80,7 @@ def train_recipe(name: str, run: Path, overrides: list[str]):
 
 
 def bundle_of(plugin, recipe, run: Path):
-    return plugin.build_data(recipe.data, seed=recipe.seed, assets=run / "assets")
+    return vaekit.build_recipe_data(plugin, recipe, run / "assets")
 
 
 def classifier_for(model, bundle, recipe, cache: Path, examples: int, epochs: int):
@@ -221,7 +221,7 @@ def part_speed(args, work: Path, device) -> dict:
         "trainer.eval_every=1000000", "trainer.checkpoint_every=1000000", "trainer.log_every=20",
         "trainer.progress=false"] + args.cifar_overrides)
     plugin = get_plugin("image")
-    bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=work / "speed-assets")
+    bundle = vaekit.build_recipe_data(plugin, recipe, work / "speed-assets")
     trainer_rates, plain_rates = [], []
     for round_ in range(args.speed_rounds):
         run = work / f"speed-{round_}"
@@ -376,7 +376,7 @@ def main() -> None:
         args.iw_samples, args.test_examples, args.quality_examples, args.transfer_examples = 2, 200, 100, 100
         args.classifier_examples, args.classifier_epochs, args.folder_samples, args.speed_seconds = 500, 1, 100, 2
         short = ["trainer.max_steps=20", "trainer.eval_every=10", "trainer.log_every=5", "trainer.samples=0",
-                 "data.max_train_examples=2000"]
+                 "subset.train=2000"]
         args.cifar_overrides, args.transfer_overrides = args.cifar_overrides + short, short
         args.folder_overrides = short + ["trainer.max_minutes=0.2"]
     if args.folder_minutes:

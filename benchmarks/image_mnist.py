@@ -35,6 +35,8 @@ from pathlib import Path
 
 import torch
 
+import vaekit
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes" / "image" / "mnist.yaml"
 
@@ -89,7 +91,7 @@ def plain_rate(steps: int, log_every: int) -> float:
     torch.manual_seed(recipe.seed)
     plugin = get_plugin("image")
     with tempfile.TemporaryDirectory() as assets:
-        data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(assets))
+        data = vaekit.build_recipe_data(plugin, recipe, Path(assets))
         model = build_model(plugin, recipe.model, data.info, Path(assets)).train()
     sampler = SkippingSampler(data.train, num_replicas=1, rank=0, shuffle=True, seed=recipe.seed, drop_last=True)
     loader = DataLoader(data.train, batch_size=recipe.trainer.batch_size, sampler=sampler, drop_last=True,
@@ -142,7 +144,7 @@ def pythae_worker(steps: int) -> None:
     recipe = load(["data.val_size=100"])
     torch.manual_seed(recipe.seed)
     with tempfile.TemporaryDirectory() as assets:
-        data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(assets))
+        data = vaekit.build_recipe_data(plugin, recipe, Path(assets))
         model = build_model(plugin, recipe.model, data.info, Path(assets))
     n = steps * recipe.trainer.batch_size
     images = torch.bernoulli(data.train.images[:n].float() / 255.0)
@@ -186,7 +188,7 @@ def test_nll(budget_s: float, images_per_s: float, k: int, n_test: int, run_dir:
     train_s = time.perf_counter() - started
     model, plugin = load_model(run_dir)
     with tempfile.TemporaryDirectory() as assets:
-        test = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(assets)).test
+        test = vaekit.build_recipe_data(plugin, recipe, Path(assets)).test
     torch.manual_seed(0)  # the dynamic binarization of the test images
     loader = DataLoader(Subset(test, range(min(n_test, len(test)))), batch_size=100)
     total, count, started = 0.0, 0, time.perf_counter()

@@ -47,7 +47,7 @@ def run_recipe(name: str, args, overrides: list[str]) -> dict:
     assets = args.work / name / "assets"
     assets.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
+    bundle = vaekit.build_recipe_data(plugin, recipe, assets)
     load_seconds = time.perf_counter() - t0
     model = build_model(plugin, recipe.model, bundle.info, assets, recipe.latent, bundle.train).to(args.device)
     wall = args.max_minutes is not None

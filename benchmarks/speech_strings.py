@@ -561,7 +561,7 @@ def main() -> None:
     assets = args.work / "assets"
     assets.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
+    bundle = vaekit.build_recipe_data(plugin, recipe, assets)
     load_seconds = time.perf_counter() - started
     if args.model:
         model = load(args.model, args.device)[0]

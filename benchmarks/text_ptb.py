@@ -317,7 +317,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--jobs", type=int, default=1, help="settings trained at once, as separate processes")
     p.add_argument("--threads", type=int, default=1, help="CPU threads per process")
-    p.add_argument("--train-examples", type=int, default=0, help="first N training sentences only (0: all)")
+    p.add_argument("--train-examples", type=int, default=0,
+                   help="N training (and validation) sentences drawn with the seed: subset.train (0: all)")
     p.add_argument("--eval-examples", type=int, default=500, help="test sentences evaluated (0: all 3,761)")
     p.add_argument("--iw-samples", type=int, default=100, help="importance samples per test sentence (VAE)")
     p.add_argument("--refine-steps", type=int, default=0,
@@ -347,7 +348,7 @@ def overrides_for(name: str, args, stage: list[str] | None = None, share: float 
              "trainer.eval_every=1000000", "trainer.checkpoint_every=1000000", "trainer.samples=0",
              "trainer.eval_batches=10", f"trainer.log_every={min(50, steps)}", f"seed={args.seed}"]
     if args.train_examples:
-        extra.append(f"data.max_examples={args.train_examples}")  # every split: the test set is cut below anyway
+        extra += [f"subset.train={args.train_examples}", f"subset.val={args.train_examples}"]  # test: --eval-examples
     return (SETTINGS[name][1] if stage is None else stage) + extra + list(args.extra)
 
 
@@ -402,7 +403,7 @@ def run_one(name: str, args) -> dict:
     last_train = last_train_record(run_dir)
     pretrain_steps = last_train_record(args.runs / f"{name}-pretrain")["step"] if name in PRETRAIN else 0
     model, plugin = vaekit.load(run_dir, device=args.device)
-    data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"]))
+    data = vaekit.build_recipe_data(plugin, recipe, Path(model.config["assets_dir"]))
     n_test = len(data.test) if not args.eval_examples else min(args.eval_examples, len(data.test))
     # Shortest first: batches of similar length decode (k times for IW) with little padding.
     test = Subset(data.test, sorted(range(n_test), key=lambda i: len(data.test.tokens[i])))

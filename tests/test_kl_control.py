@@ -98,8 +98,8 @@ def test_recipe_errors_name_the_key(points_recipe, capsys):
 @pytest.mark.parametrize("recipe, overrides", [
     ("speech/tones.yaml", ["model.channels=[8,16,32]", "model.hidden=16", "data.n_tones=32", "data.n_mels=32",
                            "data.n_fft=256", "trainer.batch_size=8", "trainer.samples=0"]),  # a [B, T', D] latent
-    ("image/mnist.yaml", ["data.max_train_examples=64", "trainer.batch_size=8", "latent.posterior=iaf"]),
-    ("image/mnist.yaml", ["data.max_train_examples=64", "trainer.batch_size=8", "latent.prior=vamp",
+    ("image/mnist.yaml", ["subset.train=64", "trainer.batch_size=8", "latent.posterior=iaf"]),
+    ("image/mnist.yaml", ["subset.train=64", "trainer.batch_size=8", "latent.prior=vamp",
                           "latent.components=4"]),
 ], ids=["sequence-latent", "iaf-posterior", "vampprior"])
 def test_the_set_point_steers_every_latent_family(recipe, overrides, repo, data_dir, tmp_path, monkeypatch):

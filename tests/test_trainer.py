@@ -332,7 +332,7 @@ def test_bucketed_text_training_runs_and_resumes_exactly(tmp_path, data_dir):
     """A PTB recipe with trainer.bucket_batches, resumed from its step-10 checkpoint, ends on the same weights."""
     pytest.importorskip("vaekit_text")
     recipe = Path(__file__).resolve().parents[1] / "recipes" / "text" / "ptb_lstm_cyclical.yaml"
-    small = [f"data.train={data_dir}/ptb/ptb.train.txt", "data.max_examples=400", "model.embed_dim=16",
+    small = [f"data.train={data_dir}/ptb/ptb.train.txt", "subset.train=400", "model.embed_dim=16",
              "model.hidden_dim=16", "model.latent_dim=4", "trainer.batch_size=8", "trainer.bucket_batches=5",
              "trainer.max_steps=20", "trainer.eval_every=10", "trainer.eval_batches=1", "trainer.checkpoint_every=10",
              "trainer.samples=0", "trainer.progress=false", "data.val=null", "data.test=null"]

@@ -37,7 +37,8 @@ from .objectives import (
     kl_divergence,
     log_importance_weights,
 )
-from .plugin import DataBundle, Plugin, PluginError, get_plugin, list_plugins, register_plugin
+from .plugin import DataBundle, Plugin, PluginError, build_recipe_data, get_plugin, list_plugins, register_plugin
+from .subsets import SubsetConfig
 from .priors import GaussianMixture, MixturePrior, VampPrior
 from .recipe import Recipe, RecipeError, load_recipe
 from .schedules import KLSchedule
@@ -54,4 +55,5 @@ __all__ = [
     "RecipeError", "load_recipe", "load", "save_pretrained", "CheckpointError", "keep_freed_memory", "__version__",
     "sequence_mask", "IAFEncoder", "IAFPosterior", "LatentConfig", "Autoencoder", "BetaTCVAE", "InfoVAE",
     "kl_divergence", "GaussianMixture", "MixturePrior", "VampPrior", "latent_path", "path_weights",
+    "build_recipe_data", "SubsetConfig",
 ]

@@ -25,7 +25,15 @@ from . import __version__, _startup
 from .checkpoint import CheckpointError, load, read_json, resolve_model_dir
 from .latent_paths import METHODS
 from .memory import keep_freed_memory
-from .plugin import PluginError, get_plugin, list_plugins, plugin_status, plugins_with_verb, report_skipped
+from .plugin import (
+    PluginError,
+    build_recipe_data,
+    get_plugin,
+    list_plugins,
+    plugin_status,
+    plugins_with_verb,
+    report_skipped,
+)
 from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
 from .recipe import one_line as cut_to_one_line
 from .safe_io import atomic_write_text
@@ -219,7 +227,7 @@ def cmd_eval(args, model, plugin) -> int:
     recipe = _recipe_of(args.run, args.overrides)
     split = args.split or recipe.eval.split
     k = recipe.eval.iw_samples if args.iw_samples is None else args.iw_samples
-    data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"]))
+    data = build_recipe_data(plugin, recipe, Path(model.config["assets_dir"]))
     report_skipped(data, None)
     dataset = {"test": data.test, "val": data.val, "train": data.train}[split]
     if dataset is None:
@@ -307,7 +315,7 @@ def cmd_encode(args, model, plugin) -> list[Path]:
     from torch.utils.data import DataLoader
 
     recipe = _recipe_of(args.run, [])
-    data = plugin.build_data(recipe.data, seed=recipe.seed, assets=Path(model.config["assets_dir"]))
+    data = build_recipe_data(plugin, recipe, Path(model.config["assets_dir"]))
     dataset = {"test": data.test, "val": data.val, "train": data.train}[args.split]
     if dataset is None:
         raise ValueError(f"--split {args.split}: the plugin has no {args.split} split for this recipe")

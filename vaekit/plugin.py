@@ -64,6 +64,9 @@ class Plugin:
     description: str = ""
     data_config: type | None = None  # dataclass type checked against the recipe's `data` section
     model_config: type | None = None  # dataclass type checked against the recipe's `model` section
+    # True: build_data takes a `subset` keyword (the recipe's subset section) and cuts its lists with
+    # vaekit.subsets.pick before its costly work; False: the engine cuts the datasets it returns.
+    takes_subset: bool = False
 
     # -- required -------------------------------------------------------------------------------
     def build_data(self, data: Any, *, seed: int, assets: Path) -> DataBundle:
@@ -197,6 +200,17 @@ def name_files(files: Sequence[str], shown: int = 3) -> str:
     names = [str(f) for f in files[:shown]]
     more = f" and {len(files) - shown} more" if len(files) > shown else ""
     return ", ".join(names) + more
+
+
+def build_recipe_data(plugin: Plugin, recipe, assets: Path) -> DataBundle:
+    """The plugin's datasets for a recipe, each split cut to the recipe's subset section."""
+    from .subsets import cut_bundle
+
+    if plugin.takes_subset:
+        bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=assets, subset=recipe.subset)
+    else:
+        bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
+    return cut_bundle(bundle, recipe.subset, recipe.seed)
 
 
 def report_skipped(data: DataBundle, run_dir: Path | None) -> Path | None:

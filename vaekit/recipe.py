@@ -3,7 +3,8 @@
     recipe = load_recipe("recipes/image/mnist.yaml", ["trainer.epochs=20", "model.latent_dim=16"])
 
 Sections: plugin, seed, name, data (the plugin's data_config), model (its model_config),
-latent (the engine's prior and posterior family), objective, trainer, eval.
+latent (the engine's prior and posterior family), objective, trainer, eval, subset (how many examples
+of each split a run uses, vaekit/subsets.py).
 Every error names the file, the key path and what was expected, with
 the nearest valid key for a typo.
 """
@@ -14,6 +15,7 @@ import dataclasses
 import difflib
 import os
 import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from typing import Any, Literal
 import yaml
 
 from .kl_control import KLControlConfig
+from .subsets import SubsetConfig
 
 DEFAULT_DATA_DIR = "~/.cache/vaekit/data"
 MAX_YAML_NODES = 100_000  # values a recipe may hold once its aliases are expanded (real recipes hold ~100)
@@ -134,12 +137,13 @@ class Recipe:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     latent: LatentConfig = field(default_factory=LatentConfig)
+    subset: SubsetConfig = field(default_factory=SubsetConfig)
     source: str = "<recipe>"  # the file it came from (not saved)
 
     def to_dict(self) -> dict:
         """Plain data for YAML (the resolved recipe saved in each run)."""
         out = {"plugin": self.plugin, "seed": self.seed, "name": self.name}
-        for section in ("data", "model", "latent", "objective", "trainer", "eval"):
+        for section in ("data", "model", "latent", "objective", "trainer", "eval", "subset"):
             value = getattr(self, section)
             out[section] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else dict(value)
         return out
@@ -423,6 +427,7 @@ def parse_recipe(data: dict, source: str = "<recipe>") -> Recipe:
     except PluginError as exc:
         raise RecipeError(f"{source}: plugin: {exc}") from None
     sections = {"data": plugin.data_config, "model": plugin.model_config}
+    _move_subset_keys(data, plugin.data_config, source)
     typed: dict[str, Any] = {}
     for section, cls in sections.items():
         raw = data.pop(section, None) or {}
@@ -440,7 +445,36 @@ def parse_recipe(data: dict, source: str = "<recipe>") -> Recipe:
     rest = _wrap(source, lambda: build_dataclass(_RecipeRest, values, ""))
     return Recipe(plugin=plugin.name, source=source, data=typed["data"], model=typed["model"], seed=rest.seed,
                   name=rest.name, objective=rest.objective, trainer=rest.trainer, eval=rest.eval,
-                  latent=rest.latent)
+                  latent=rest.latent, subset=rest.subset)
+
+
+# Plugin data keys the subset section replaced: recipes saved with runs before it may still hold them.
+_MOVED_TO_SUBSET = {"max_train_examples": ("train",), "max_examples": ("train", "val", "test")}
+
+
+def _move_subset_keys(data: dict, data_config: type | None, source: str) -> None:
+    """Read a saved run's old data.max_train_examples / data.max_examples as the subset section, with a note."""
+    section = data.get("data")
+    if not isinstance(section, dict) or not any(key in section for key in _MOVED_TO_SUBSET):
+        return
+    data["data"] = section = dict(section)  # the caller's mappings stay as they were
+    if isinstance(data.get("subset"), dict):
+        data["subset"] = dict(data["subset"])
+    known = {f.name for f in dataclasses.fields(data_config)} if dataclasses.is_dataclass(data_config) else set()
+    for key, splits in _MOVED_TO_SUBSET.items():
+        if key not in section or key in known:
+            continue
+        value = section.pop(key)
+        if value is None:
+            continue
+        subset = data.setdefault("subset", {})
+        if not isinstance(subset, dict):
+            raise RecipeError(f"{source}: subset: expected a section (mapping), got {quote(subset)}")
+        for split in splits:
+            subset.setdefault(split, value)
+        moved = ", ".join(f"subset.{split}={quote(value)}" for split in splits)
+        print(f"vaekit: note: {source}: data.{key} is now the engine's subset section; read as {moved} "
+              f"(examples drawn with the seed, not the first ones)", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -453,6 +487,7 @@ class _RecipeRest:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     latent: LatentConfig = field(default_factory=LatentConfig)
+    subset: SubsetConfig = field(default_factory=SubsetConfig)
 
 
 def _wrap(source: str, build):

@@ -63,7 +63,7 @@ from .checkpoint import (
 from .evaluate import autocast, evaluate
 from .kl_control import ControlledELBO, KLController
 from .objectives import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
-from .plugin import PluginError, get_plugin, report_skipped
+from .plugin import PluginError, build_recipe_data, get_plugin, report_skipped
 from .recipe import Recipe, RecipeError, one_line, read_yaml
 from .safe_io import WriteError, atomic_write_text, describe, lock_folder, open_append, refuse_link
 from .schedules import KLSchedule
@@ -225,7 +225,7 @@ class Trainer:
         if self.is_main:
             assets.mkdir(parents=True, exist_ok=True)
         self._barrier()
-        self.data = self.plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
+        self.data = build_recipe_data(self.plugin, recipe, assets)
         if self.is_main:  # one line about data files left out, and their list in the run folder
             report_skipped(self.data, self.run_dir)
         if cfg.patience and not cfg.keep_best:

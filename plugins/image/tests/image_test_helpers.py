@@ -11,6 +11,7 @@ from PIL import Image
 import vaekit
 from vaekit.checkpoint import build_model
 from vaekit.recipe import build_dataclass
+from vaekit.subsets import SubsetConfig
 
 
 def plugin():
@@ -23,11 +24,11 @@ def configs(data: dict, model: dict):
     return build_dataclass(p.data_config, data, "data"), build_dataclass(p.model_config, model, "model")
 
 
-def data_and_model(data: dict, model: dict, tmp_path: Path):
-    """(DataBundle, VAE) built the way the trainer builds them."""
+def data_and_model(data: dict, model: dict, tmp_path: Path, train_examples: int | None = None):
+    """(DataBundle, VAE) built the way the trainer builds them (train_examples: the recipe's subset.train)."""
     p = plugin()
     data_cfg, model_cfg = configs(data, model)
-    bundle = p.build_data(data_cfg, seed=0, assets=tmp_path / "assets")
+    bundle = p.build_data(data_cfg, seed=0, assets=tmp_path / "assets", subset=SubsetConfig(train=train_examples))
     return bundle, build_model(p, model_cfg, bundle.info, tmp_path / "assets")
 
 

@@ -11,15 +11,16 @@ from image_test_helpers import configs, plugin, write_png
 from vaekit_image.data import ImageDataError, ShapesDataset, read_idx
 from vaekit_image.images import ImageFileError
 
-from vaekit import RecipeError, load_recipe
+from vaekit import RecipeError, SubsetConfig, load_recipe
+from vaekit.subsets import chosen_indices
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes" / "image"
 
 
 
-def build(data: dict, tmp_path: Path):
+def build(data: dict, tmp_path: Path, subset: SubsetConfig | None = None):
     data_cfg, _ = configs(data, {})
-    return plugin().build_data(data_cfg, seed=0, assets=tmp_path)
+    return plugin().build_data(data_cfg, seed=0, assets=tmp_path, subset=subset)
 
 
 def test_shapes_are_deterministic_binary_and_labelled(tmp_path):
@@ -31,7 +32,7 @@ def test_shapes_are_deterministic_binary_and_labelled(tmp_path):
     assert torch.equal(item["x"], again.train[7]["x"]) and item["c"] == again.train[7]["c"]
     assert not torch.equal(bundle.train[7]["x"], bundle.val[7]["x"])  # splits draw different factors
     assert bundle.info["class_names"] == ["square", "ellipse", "heart"]
-    shapes = ShapesDataset(10, seed=0, split=0, size=64)
+    shapes = ShapesDataset(list(range(10)), seed=0, split=0, size=64)
     factors = shapes.factors(3)
     assert set(factors) == {"shape", "scale", "rotation", "x", "y"}
     moved = dict(factors, x=(factors["x"] + 16) % 32)
@@ -52,8 +53,8 @@ def test_mnist_splits_and_dynamic_binarization(data_dir, tmp_path):
 
 
 def test_mnist_static_binarization_is_fixed(data_dir, tmp_path):
-    bundle = build({"name": "mnist", "root": str(data_dir / "mnist"), "binarize": "static",
-                    "max_train_examples": 100, "condition": "lowres"}, tmp_path)
+    bundle = build({"name": "mnist", "root": str(data_dir / "mnist"), "binarize": "static", "condition": "lowres"},
+                   tmp_path, SubsetConfig(train=100))
     assert torch.equal(bundle.train[3]["x"], bundle.train[3]["x"])
     assert set(bundle.train[3]["x"].unique().tolist()) == {0.0, 1.0}
     assert len(bundle.train) == 100 and bundle.train[3]["c"].shape == (1, 7, 7)
@@ -123,3 +124,18 @@ def test_recipes_parse(name, data_dir, tmp_path, monkeypatch):
     assert path.read_text().startswith("#"), "each recipe starts with a header comment"
     recipe = load_recipe(path, overrides)
     assert recipe.plugin == "image" and recipe.name == name
+
+
+def test_a_subset_keeps_drawn_shapes_with_their_factors_and_drawn_mnist_digits(data_dir, tmp_path):
+    whole = build({"name": "shapes", "num_train": 50}, tmp_path)
+    cut = build({"name": "shapes", "num_train": 50}, tmp_path, SubsetConfig(train=6, test=3))
+    kept = chosen_indices(50, 6, 0, "train")
+    assert (len(cut.train), len(cut.val), len(cut.test)) == (6, 1000, 3)
+    assert [cut.train.factors(i) for i in range(6)] == [whole.train.factors(k) for k in kept]
+    assert all(torch.equal(cut.train[i]["x"], whole.train[k]["x"]) for i, k in enumerate(kept))
+    mnist = build({"name": "mnist", "root": str(data_dir / "mnist"), "binarize": "none"}, tmp_path,
+                  SubsetConfig(train=20))
+    images = read_idx(data_dir / "mnist" / "train-images-idx3-ubyte.gz")
+    kept = chosen_indices(50000, 20, 0, "train")
+    assert len(mnist.train) == 20 and len(mnist.val) == 10000
+    assert torch.equal(mnist.train[5]["x"][0], torch.from_numpy(images[kept[5]].copy()).float() / 255)

@@ -88,8 +88,8 @@ def test_lowres_layers_at_the_low_resolution_give_full_size_images_that_depend_o
 @pytest.mark.slow
 def test_loss_falls_and_reconstructions_improve_on_real_mnist(data_dir, tmp_path):
     torch.manual_seed(0)
-    bundle, model = data_and_model({"name": "mnist", "root": str(data_dir / "mnist"), "max_train_examples": 1024},
-                                   {"latent_dim": 8, "width": 8, "hidden": 64}, tmp_path)
+    bundle, model = data_and_model({"name": "mnist", "root": str(data_dir / "mnist")},
+                                   {"latent_dim": 8, "width": 8, "hidden": 64}, tmp_path, train_examples=1024)
     test = torch.stack([bundle.test[i]["x"] for i in range(64)])
     loader = torch.utils.data.DataLoader(bundle.train, batch_size=32, shuffle=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)

@@ -27,13 +27,14 @@ def test_transfer_latent_moves_between_conditional_priors(tmp_path):
 @pytest.mark.slow
 def test_label_transfer_changes_the_classifier_decision(data_dir, tmp_path):
     bundle, model = data_and_model(
-        {"name": "mnist", "root": str(data_dir / "mnist"), "condition": "label", "max_train_examples": 6000},
-        {"latent_dim": 16, "width": 16, "hidden": 128, "conditional_prior": True}, tmp_path)
+        {"name": "mnist", "root": str(data_dir / "mnist"), "condition": "label"},
+        {"latent_dim": 16, "width": 16, "hidden": 128, "conditional_prior": True}, tmp_path, train_examples=6000)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     loader = torch.utils.data.DataLoader(bundle.train, batch_size=64, shuffle=True,
                                          generator=torch.Generator().manual_seed(0))
     model.train()
-    for step, batch in zip(range(200), loader, strict=False):
+    batches = (batch for _ in range(3) for batch in loader)  # 200 steps: more than one epoch of 6,000 images
+    for step, batch in zip(range(200), batches, strict=False):
         loss = ELBO()(model, batch["x"], batch["c"], step).loss
         optimizer.zero_grad()
         loss.backward()

@@ -27,7 +27,6 @@ class ImageDataConfig:
     lowres_factor: int = 4  # the lowres condition is the image average-pooled by this factor
     val_size: int = 10000  # mnist: validation images taken from the end of the 60k training set
     val_fraction: float = 0.1  # folder: share of images for validation (and again for test)
-    max_train_examples: int | None = None  # use only the first N training examples (quick runs, tests)
     num_train: int = 20000  # shapes: examples per split (generated from seed + index, no files)
     num_val: int = 1000
     num_test: int = 1000

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from vaekit import DataBundle, RecipeError
 from vaekit.plugin import name_files
+from vaekit.subsets import SPLITS, SubsetConfig, pick
 
 from .config import ImageDataConfig
 from .images import IMAGE_EXTENSIONS, ImageFileError, load_image
@@ -97,19 +98,19 @@ def resize_uint8(images: Tensor, size: int) -> Tensor:
 class ShapesDataset(Dataset):
     """Procedural white shapes on black: factors shape, scale, rotation, x, y drawn from (seed, split, index)."""
 
-    def __init__(self, length: int, seed: int, split: int, size: int = 32, condition: str = "none",
+    def __init__(self, indices: list[int], seed: int, split: int, size: int = 32, condition: str = "none",
                  lowres_factor: int = 4):
-        self.length, self.seed, self.split, self.size = length, seed, split, size
+        self.indices, self.seed, self.split, self.size = indices, seed, split, size  # item i draws from indices[i]
         self.condition, self.lowres_factor = condition, lowres_factor
         coords = (torch.arange(size, dtype=torch.float64) + 0.5) / size * 2 - 1
         self.grid_y, self.grid_x = torch.meshgrid(coords, coords, indexing="ij")
 
     def __len__(self) -> int:
-        return self.length
+        return len(self.indices)
 
     def factors(self, index: int) -> dict[str, int]:
         """The generating factors of item index as level indices (dSprites' sizes: 3, 6, 40, 32, 32)."""
-        rng = np.random.default_rng([self.seed, self.split, index])
+        rng = np.random.default_rng([self.seed, self.split, self.indices[index]])
         return {name: int(rng.integers(n)) for name, n in SHAPE_FACTORS.items()}
 
     def render(self, factors: dict[str, int]) -> Tensor:
@@ -336,8 +337,9 @@ def default_geometry(cfg: ImageDataConfig) -> tuple[int, int]:
     return size, channels
 
 
-def build_data(cfg: ImageDataConfig, seed: int) -> DataBundle:
-    """Datasets for the recipe's data section, and the facts (size, channels, classes) the model needs."""
+def build_data(cfg: ImageDataConfig, seed: int, subset: SubsetConfig | None = None) -> DataBundle:
+    """Datasets for the recipe's data section (each split cut to the subset), and the facts (size, channels,
+    classes) the model needs."""
     size, channels = default_geometry(cfg)
     skipped: list[str] = []  # "path: reason" for each unreadable file left out (data.skip_bad_files)
     cfg.size, cfg.channels = size, channels  # what the run chose is written into its resolved recipe.yaml
@@ -345,7 +347,8 @@ def build_data(cfg: ImageDataConfig, seed: int) -> DataBundle:
             "class_names": [], "lowres_factor": cfg.lowres_factor,
             "lowres_size": math.ceil(size / cfg.lowres_factor)}
     if cfg.name == "shapes":
-        make = lambda n, split: ShapesDataset(n, seed, split, size, cfg.condition, cfg.lowres_factor)
+        make = lambda n, split: ShapesDataset(pick(range(n), subset, seed, SPLITS[split]), seed, split, size,
+                                              cfg.condition, cfg.lowres_factor)
         train, val, test = make(cfg.num_train, 0), make(cfg.num_val, 1), make(cfg.num_test, 2)
         info.update(class_names=list(SHAPE_NAMES), binarized=True, factor_names=list(SHAPE_FACTORS))
     else:
@@ -360,8 +363,9 @@ def build_data(cfg: ImageDataConfig, seed: int) -> DataBundle:
             raise RecipeError("data.dequantize: only for 8-bit data; set data.binarize: none")
         datasets = {}
         for name, (images, labels) in splits.items():
-            if name == "train" and cfg.max_train_examples:
-                images, labels = images[:cfg.max_train_examples], labels[:cfg.max_train_examples]
+            kept = pick(range(len(images)), subset, seed, name)
+            if len(kept) < len(images):
+                images, labels = images[kept], labels[kept]
             images = resize_uint8(images, size)
             if binarize == "static":  # a different fixed draw per split, the same in every run of this seed
                 images = static_binarize(images, seed * 3 + ["train", "val", "test"].index(name))
@@ -372,8 +376,6 @@ def build_data(cfg: ImageDataConfig, seed: int) -> DataBundle:
         info.update(class_names=class_names, binarized=binarize != "none")
         if cfg.condition == "label" and not class_names:
             raise RecipeError(f"data.condition: label needs class subfolders in {cfg.root}")
-    if cfg.name == "shapes" and cfg.max_train_examples:
-        train.length = min(train.length, cfg.max_train_examples)
     info["num_classes"] = len(info["class_names"])
     if cfg.condition == "lowres":
         # A few low-res conditions travel with the model so `sample` without --condition has something to upscale.

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from torch import Tensor
 
-from vaekit import VAE, DataBundle, LearnedConditionalPrior, Plugin, PluginError, RecipeError
+from vaekit import VAE, DataBundle, LearnedConditionalPrior, Plugin, PluginError, RecipeError, build_recipe_data
 from vaekit.checkpoint import run_dir_of
 from vaekit.cli import at_least
+from vaekit.subsets import SubsetConfig
 
 from . import artifacts
 from .config import ImageDataConfig, ImageModelConfig
@@ -29,11 +30,13 @@ class ImagePlugin(Plugin):
     description = "conv/ResNet VAE and CVAE for 1- or 3-channel images (shapes, MNIST, image folders)"
     data_config = ImageDataConfig
     model_config = ImageModelConfig
+    takes_subset = True  # cut before resizing and binarising, and shapes keep their factors
 
-    def build_data(self, data: ImageDataConfig, *, seed: int, assets: Path) -> DataBundle:
+    def build_data(self, data: ImageDataConfig, *, seed: int, assets: Path,
+                   subset: SubsetConfig | None = None) -> DataBundle:
         from .data import build_data
 
-        return build_data(data, seed)
+        return build_data(data, seed, subset)
 
     def build_model(self, model: ImageModelConfig, info: dict, *, assets: Path) -> VAE:
         from .data import default_depth
@@ -137,8 +140,7 @@ class ImagePlugin(Plugin):
                 return results
             recipe = self._recipe(recipe_file)
             settings = {"data": dataclasses.asdict(recipe.data), "seed": recipe.seed}
-            train = lambda: self.build_data(recipe.data, seed=recipe.seed,
-                                            assets=Path(model.config["assets_dir"])).train
+            train = lambda: build_recipe_data(self, recipe, Path(model.config["assets_dir"])).train
             classifier = image_classifier(info, train, settings, run_dir, examples=classifier_examples,
                                           device=model.device)
             results.update(sample_quality(model, classifier, loader, classifier_samples))

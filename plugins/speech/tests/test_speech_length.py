@@ -8,7 +8,11 @@ import torch
 from speech_fixtures import build, fsdd_config, fsdd_root, train
 from vaekit_speech import plugin
 from vaekit_speech.audio import write_audio
-from vaekit_speech.data import SpeechDataConfig, collate, single_thread
+from vaekit_speech.data import SpeechDataConfig, collate, frontend_from, single_thread
+from vaekit_speech.features import MelStats
+
+from vaekit import SubsetConfig
+from vaekit.subsets import chosen_indices
 
 RATE, HOP = 8000, 128
 
@@ -177,3 +181,16 @@ def test_stft_settings_follow_the_rate(tmp_path, data_dir):
     assert (fsdd.sample_rate, fsdd.n_fft, fsdd.hop_length) == (8000, 512, 128)  # FSDD keeps its native 8 kHz
     given = SpeechDataConfig(source="folder", root=str(tmp_path), sample_rate=22050, hop_length=200)
     assert (given.n_fft, given.hop_length) == (1024, 200)  # 64 ms at 22.05 kHz rounds to 1024 samples
+
+
+def test_a_subset_of_strings_is_drawn_before_the_statistics_are_taken(tmp_path, data_dir):
+    cfg = strings_config(data_dir)
+    whole = plugin.build_data(cfg, seed=0, assets=tmp_path)
+    cut = plugin.build_data(strings_config(data_dir), seed=0, assets=tmp_path, subset=SubsetConfig(train=12, test=4))
+    assert (len(cut.train), len(cut.val), len(cut.test)) == (12, 2, 4)
+    kept = chosen_indices(40, 12, 0, "train")
+    assert [s.name for s in cut.train.strings] == [whole.train.strings[i].name for i in kept]
+    frontend = frontend_from(cfg)
+    stats = MelStats.from_mels([frontend.log_mel(whole.train.strings[i].wave) for i in kept]).to_info()
+    assert cut.info["mel_mean"] == stats["mel_mean"] and cut.info["mel_std"] == stats["mel_std"]
+    assert cut.info["mel_mean"] != whole.info["mel_mean"]

@@ -26,6 +26,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from vaekit.plugin import name_files
+from vaekit.subsets import SPLITS, SubsetConfig, pick
 
 from .audio import AUDIO_SUFFIXES, AudioFileError, load_audio, normalize_loudness
 from .conversion import speaker_moments
@@ -398,12 +399,14 @@ def _natural(name: str):
     return (0, int(digits.group()), name) if digits else (1, 0, name)
 
 
-def build_splits(cfg: SpeechDataConfig, seed: int) -> tuple[MelDataset, MelDataset | None, MelDataset | None, dict]:
-    """train, val, test datasets and the info dict (mel statistics from the training split only)."""
+def build_splits(cfg: SpeechDataConfig, seed: int, subset: SubsetConfig | None = None
+                 ) -> tuple[MelDataset, MelDataset | None, MelDataset | None, dict]:
+    """train, val, test datasets (each cut to the subset) and the info dict (mel statistics from the training split
+    only)."""
     if cfg.source == "fsdd_strings":
         from .strings import build_string_splits
 
-        return build_string_splits(cfg, seed)
+        return build_string_splits(cfg, seed, subset)
     listed = {"fsdd": list_fsdd, "folder": list_folder, "tones": list_tones}[cfg.source](cfg)
     utterances, mels, skipped = load_mels(cfg, listed, seed)
     if not utterances:
@@ -412,7 +415,8 @@ def build_splits(cfg: SpeechDataConfig, seed: int) -> tuple[MelDataset, MelDatas
     info["skipped_files"] = skipped
     info["seed"] = seed
     mel_of = {id(u): m for u, m in zip(utterances, mels, strict=True)}
-    train, val, test = split_utterances(cfg, utterances, seed)
+    train, val, test = (pick(split, subset, seed, name)
+                        for split, name in zip(split_utterances(cfg, utterances, seed), SPLITS, strict=True))
     if not train:
         raise ValueError(f"{cfg.root or cfg.source}: the training split is empty")
     stats = MelStats.from_mels([mel_of[id(u)] for u in train])

@@ -18,6 +18,7 @@ from torch import Tensor
 from vaekit import VAE, DataBundle, Plugin, PluginError
 from vaekit.cli import at_least
 from vaekit.latent_paths import mix, parse_dims, path_weights, traversal
+from vaekit.subsets import SubsetConfig
 
 from .conversion import CONVERSIONS, conversion_of, convert
 from .data import (
@@ -43,10 +44,12 @@ class SpeechPlugin(Plugin):
     description = "log-mel VAE and CVAE (digit/speaker), Griffin-Lim audio, voice conversion"
     data_config = SpeechDataConfig
     model_config = SpeechModelConfig
+    takes_subset = True  # cut before the mel statistics (and the strings' features) are computed
 
     # -- building -------------------------------------------------------------------------------
-    def build_data(self, data: SpeechDataConfig, *, seed: int, assets: Path) -> DataBundle:
-        train, val, test, info = build_splits(data, seed)
+    def build_data(self, data: SpeechDataConfig, *, seed: int, assets: Path,
+                   subset: SubsetConfig | None = None) -> DataBundle:
+        train, val, test, info = build_splits(data, seed, subset)
         return DataBundle(train=train, val=val, test=test, info=info, collate=collate,
                           skipped=list(info["skipped_files"]))
 

@@ -17,6 +17,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from vaekit.subsets import SubsetConfig, pick
+
 from .conversion import speaker_moments
 from .data import (
     SpeechDataConfig,
@@ -140,8 +142,9 @@ class StringDataset(Dataset):
         return item
 
 
-def build_string_splits(cfg: SpeechDataConfig, seed: int):
-    """train, val, test StringDatasets and the info dict; word recordings come from FSDD's own split."""
+def build_string_splits(cfg: SpeechDataConfig, seed: int, subset: SubsetConfig | None = None):
+    """train, val, test StringDatasets (each cut to the subset) and the info dict; word recordings come from FSDD's
+    own split."""
     single = single_utterance_config(cfg)
     words, _, skipped = load_mels(single, list_fsdd(single), seed)  # reads every file once, bad ones named
     info = data_info(cfg, words)
@@ -155,7 +158,7 @@ def build_string_splits(cfg: SpeechDataConfig, seed: int):
             if not split:
                 built.append(None)
                 continue
-            strings = make_strings(split, cfg, count, seed * 1000 + offset, prefix)
+            strings = pick(make_strings(split, cfg, count, seed * 1000 + offset, prefix), subset, seed, prefix)
             built.append((strings, [frontend.log_mel(s.wave) for s in strings]))
     if built[0] is None:
         raise ValueError(f"{cfg.root}: the training split is empty")

@@ -9,23 +9,26 @@ import pytest
 import torch
 from text_fixtures import tiny_model_config  # noqa: F401 (autouse fixture)
 from vaekit_text import TextDataConfig, plugin
+from vaekit_text.data import read_sentences
 
 import vaekit
 from vaekit.checkpoint import build_model
 from vaekit.cli import main as vaekit_main
+from vaekit.subsets import chosen_indices
 
 REPO = Path(__file__).resolve().parents[3]
 RECIPES = REPO / "recipes" / "text"
-TINY = ["data.max_examples=48", "model.embed_dim=16", "model.hidden_dim=32", "model.latent_dim=4",
-        "model.num_layers=1", "model.ff_dim=64", "model.num_heads=2", "trainer.batch_size=8", "trainer.log_every=2",
+TINY = ["subset.train=48", "subset.val=48", "subset.test=48", "model.embed_dim=16", "model.hidden_dim=32",
+        "model.latent_dim=4", "model.num_layers=1", "model.ff_dim=64", "model.num_heads=2", "trainer.batch_size=8",
+        "trainer.log_every=2",
         "trainer.eval_every=4", "trainer.eval_batches=1", "trainer.checkpoint_every=100", "trainer.samples=3",
         "trainer.progress=false", "eval.batch_size=8"]
 
 
 def test_loss_falls_on_a_ptb_subset(data_dir, tmp_path):
     ptb = data_dir / "ptb"
-    cfg = TextDataConfig(train=str(ptb / "ptb.train.txt"), max_length=24, long_lines="truncate", max_examples=160)
-    bundle = plugin.build_data(cfg, seed=0, assets=tmp_path)
+    cfg = TextDataConfig(train=str(ptb / "ptb.train.txt"), max_length=24, long_lines="truncate")
+    bundle = plugin.build_data(cfg, seed=0, assets=tmp_path, subset=vaekit.SubsetConfig(train=160))
     model = build_model(plugin, tiny_model_config(embed_dim=32, hidden_dim=64, latent_dim=8), bundle.info, tmp_path)
     batches = [bundle.collate([bundle.train[i] for i in range(s, s + 32)])["x"] for s in range(0, 160, 32)]
     objective = vaekit.ELBO(vaekit.KLSchedule.linear(warmup_steps=80))
@@ -150,8 +153,18 @@ def test_encoder_pretrained_as_an_autoencoder_starts_a_vae_and_another_vocabular
                             "trainer.init_parts=[encoder]", "--out", vae], capsys)
     assert code == 0, err
     assert "started from" in err and "(encoder:" in err
-    code, _, err = run_cli(["train", RECIPES / "ptb_lstm.yaml", *TINY, "data.max_examples=40", "trainer.max_steps=2",
+    code, _, err = run_cli(["train", RECIPES / "ptb_lstm.yaml", *TINY, "subset.train=40", "trainer.max_steps=2",
                             f"trainer.init_from={pretrain}", "--out", tmp_path / "other"], capsys)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1, err
     assert "trainer.init_from:" in lines[0] and "vocab.txt: the weights were trained on other data assets" in lines[0]
+
+
+def test_the_tokenizer_is_fitted_on_the_sentences_a_subset_keeps(data_dir, tmp_path):
+    cfg = TextDataConfig(train=str(data_dir / "ptb" / "ptb.train.txt"), max_length=96)
+    bundle = plugin.build_data(cfg, seed=0, assets=tmp_path, subset=vaekit.SubsetConfig(train=30))
+    sentences = read_sentences(cfg.train, cfg.format, cfg.text_field)
+    kept = [sentences[i] for i in chosen_indices(len(sentences), 30, 0, "train")]
+    words = {w for s in kept for w in s.split()} - {"<unk>"}  # PTB's literal <unk> is the unk id
+    assert len(bundle.train) == 30 and bundle.val is None
+    assert bundle.info["vocab_size"] == len(words) + 4  # <pad> <unk> <bos> <eos>: only the kept sentences' words

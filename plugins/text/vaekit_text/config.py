@@ -29,7 +29,6 @@ class TextDataConfig:
     hf_tokenizer: str | None = field(default=None, metadata={"must_exist": True})  # local folder
     max_length: int = 64  # tokens per sentence, <eos> included
     long_lines: Literal["filter", "truncate"] = "filter"
-    max_examples: int | None = None  # keep the first N sentences of each split (quick runs)
 
     def __post_init__(self):
         if not self.train:

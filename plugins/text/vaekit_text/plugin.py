@@ -22,6 +22,7 @@ from vaekit.batch import to_device
 from vaekit.latent_paths import parse_dims, traversal, traversal_values
 from vaekit.recipe import quote
 from vaekit.safe_io import atomic_write_text
+from vaekit.subsets import SubsetConfig, pick
 
 from .config import TextDataConfig, TextModelConfig
 from .data import Collate, SentenceDataset, encode_sentences, make_batch, read_lines, read_sentences
@@ -116,10 +117,13 @@ class TextPlugin(vaekit.Plugin):
     description = "sentence VAEs (LSTM/GRU, Transformer) with word, SentencePiece or Hugging Face tokenizers"
     data_config = TextDataConfig
     model_config = TextModelConfig
+    takes_subset = True  # the tokenizer is fitted on the training sentences the subset keeps
 
     # -- data and model --------------------------------------------------------------------------
-    def build_data(self, data: TextDataConfig, *, seed: int, assets: Path) -> vaekit.DataBundle:
-        """Read the splits, fit (or reuse) the tokenizer on train, tokenise; info holds the vocabulary facts."""
+    def build_data(self, data: TextDataConfig, *, seed: int, assets: Path,
+                   subset: SubsetConfig | None = None) -> vaekit.DataBundle:
+        """Read the splits (cut to the recipe's subset), fit (or reuse) the tokenizer on train, tokenise; info holds
+        the vocabulary facts."""
         assets = Path(assets)
         assets.mkdir(parents=True, exist_ok=True)
         splits = {"train": data.train, "val": data.val, "test": data.test}
@@ -127,8 +131,7 @@ class TextPlugin(vaekit.Plugin):
                      for name, path in splits.items()}
         for name, found in sentences.items():
             if found is not None:
-                if data.max_examples is not None:
-                    sentences[name] = found = found[: data.max_examples]
+                sentences[name] = found = pick(found, subset, seed, name)
                 if not found:
                     raise ValueError(f"{splits[name]}: no sentences (every line is empty)")
         # A resumed run (or `vaekit eval`, which passes a checkpoint's assets) reuses the saved tokenizer, so ids
