@@ -47,11 +47,11 @@ def test_reconstruct_and_interpolate(tmp_path):
 def test_label_models_ask_for_a_label(tmp_path):
     cvae = tiny_model(info(28, condition="label", num_classes=10), tmp_path)
     a = write_png(tmp_path / "a.png", 28)
-    with pytest.raises(PluginError, match="--label"):
+    with pytest.raises(PluginError, match="give --condition"):
         plugin().interpolate(cvae, str(a), str(a), tmp_path)
     with pytest.raises(ValueError, match="expected a class name or index 0-9"):
         plugin().parse_condition("eleven", cvae)
-    (path,) = plugin().interpolate(cvae, str(a), str(a), tmp_path, steps=3, label="4")
+    (path,) = plugin().interpolate(cvae, str(a), str(a), tmp_path, steps=3, condition="4")
     assert png_size(path) == grid_size(5, 1, 28)
 
 

@@ -73,6 +73,23 @@ def test_cvae_eval_classifier_and_image_folder(tmp_path, capsys):
     assert main(["sample", str(run), "-n", "4", "--condition", "heart", "-o", str(tmp_path / "h")]) == 0
     assert main(["sample", str(run), "--condition", "circle", "-o", str(tmp_path / "c")]) == 2
     assert "expected a class name" in capsys.readouterr().err
+    # The verbs that encode take the class the way every plugin does: --condition (decode under), --source (the
+    # inputs' own class: class transfer); the former --label / --from-label still work and say the new names.
+    a = write_png(tmp_path / "a.png", 32, seed=1)
+    assert main(["reconstruct", str(run), str(a), "--source", "square", "--condition", "heart",
+                 "-o", str(tmp_path / "t1")]) == 0
+    assert main(["reconstruct", str(run), str(a), "--from-label", "square", "--label", "heart",
+                 "-o", str(tmp_path / "t2")]) == 0
+    grids = [(tmp_path / name / "reconstructions.png").read_bytes() for name in ("t1", "t2")]
+    assert grids[0] == grids[1]
+    notes = [line for line in capsys.readouterr().err.splitlines() if "is now" in line]
+    assert notes == ["vaekit: note: --from-label is now --source, as in every plugin",
+                     "vaekit: note: --label is now --condition, as in every plugin"]
+    for verb in (["interpolate", str(a), str(a)], ["traverse", "--input", str(a)]):
+        assert main([verb[0], str(run), *verb[1:], "--condition", "ellipse", "-o", str(tmp_path / verb[0])]) == 0
+        assert main([verb[0], str(run), *verb[1:], "-o", str(tmp_path / verb[0])]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "give --condition (square, ellipse, heart)" in err[0]
 
 
 def test_superres_verb(tmp_path):

@@ -52,18 +52,19 @@ def parse_condition(text: str, model: VAE) -> Tensor:
     raise PluginError("this image model is unconditional: leave out --condition")
 
 
-def _label_option(model: VAE, label: str | None, n: int) -> Tensor | None:
-    """The condition for verbs that encode images: a label CVAE needs --label."""
+def _label_option(model: VAE, label: str | None, n: int, option: str = "--condition") -> Tensor | None:
+    """The condition for verbs that encode images: a label CVAE needs a class (--condition, or `option`)."""
     info = model_info(model)
     if info["condition"] != "label":
         return None
     if label is None:
-        raise PluginError(f"this model is conditioned on class labels: give --label ({', '.join(class_names(info))})")
+        raise PluginError(f"this model is conditioned on class labels: give {option} "
+                          f"({', '.join(class_names(info))})")
     return torch.full((n,), parse_label(str(label), info), device=model.device, dtype=torch.long)
 
 
 def _conditions_for(model: VAE, x: Tensor, label: str | None) -> Tensor | None:
-    """Condition for encoding the images x: their labels, their own low-res version, or none."""
+    """Condition for encoding the images x: the class `label` for all, their own low-res version, or none."""
     info = model_info(model)
     if info["condition"] == "lowres":
         return lowres(x, info["lowres_factor"])
@@ -156,21 +157,21 @@ def transfer(model: VAE, x: Tensor, source: Tensor, target: Tensor, mode: str = 
 
 
 @torch.no_grad()
-def reconstruct(model: VAE, inputs: list[str], condition: Tensor | None, out_dir: Path, label: str | None = None,
-                mode: str = "mean", from_label: str | None = None) -> list[Path]:
+def reconstruct(model: VAE, inputs: list[str], condition: Tensor | None, out_dir: Path, mode: str = "mean",
+                source: str | None = None) -> list[Path]:
     """reconstructions.png: inputs in the first row, reconstructions below (super-res: low-res input on top).
 
-    A label CVAE encodes under from_label (the inputs' own class) and decodes under label (class transfer);
-    without from_label both are label.
+    A label CVAE decodes under `condition` (a class tensor, from --condition); it encodes under `source` (the inputs'
+    own class: class transfer), or under the same condition without one.
     """
     info = model_info(model)
     x = _inputs(model, inputs)
     if info["condition"] == "label" and condition is not None:
         c = condition.reshape(-1)[:1].expand(x.shape[0])
     else:
-        c = _conditions_for(model, x, label)
-    if from_label is not None and info["condition"] == "label":
-        output = transfer(model, x, _label_option(model, from_label, x.shape[0]), c, mode=mode)
+        c = _conditions_for(model, x, None)
+    if source is not None and info["condition"] == "label":
+        output = transfer(model, x, _label_option(model, source, x.shape[0], "--source"), c, mode=mode)
     else:
         output = model.reconstruct(x, c, mode=mode)
     rows = [x, output]
@@ -181,10 +182,10 @@ def reconstruct(model: VAE, inputs: list[str], condition: Tensor | None, out_dir
 
 @torch.no_grad()
 def interpolate(model: VAE, a: str, b: str, out_dir: Path, steps: int = 8, method: str = "linear",
-                label: str | None = None, mode: str = "mean") -> list[Path]:
+                condition: str | None = None, mode: str = "mean") -> list[Path]:
     """interpolation.png: input a, `steps` decoded points from a's to b's posterior mean (ends included), input b."""
     x = _inputs(model, [a, b])
-    c = _conditions_for(model, x, label)
+    c = _conditions_for(model, x, condition)
     z = model.posterior(x, c).mean
     path = latent_path(z[0], z[1], steps, method)
     if c is None:
@@ -202,7 +203,7 @@ def interpolate(model: VAE, a: str, b: str, out_dir: Path, steps: int = 8, metho
 
 @torch.no_grad()
 def traverse(model: VAE, out_dir: Path, input: str | None = None, dims: str | list[int] | None = None,
-             span: float = 3.0, steps: int = 9, label: str | None = None, mode: str = "mean") -> list[Path]:
+             span: float = 3.0, steps: int = 9, condition: str | None = None, mode: str = "mean") -> list[Path]:
     """traversal.png: row d varies latent unit d over [-span, span] around a base point, others fixed.
 
     The base point is the prior mean, or the posterior mean of `input`; the β-VAE picture; dims as --dims or a list.
@@ -211,12 +212,12 @@ def traverse(model: VAE, out_dir: Path, input: str | None = None, dims: str | li
     units = parse_dims(dims, model.latent_dim)
     if input is not None:
         x = _inputs(model, [input])
-        c = _conditions_for(model, x, label)
+        c = _conditions_for(model, x, condition)
         base = model.posterior(x, c).mean[0]
     else:
         if info["condition"] == "lowres":
             raise PluginError("traverse on a super-resolution model needs --input IMAGE")
-        c = _label_option(model, label, 1)
+        c = _label_option(model, condition, 1)
         base = model.prior(c, 1).mean[0]
     z = traversal(base, units, span, steps)  # a spatial latent's units are its flattened coordinates
     path_c = None if c is None else c[:1].expand(z.shape[0], *c.shape[1:])
@@ -238,7 +239,7 @@ def parse_box(text: str, size: int) -> tuple[int, int, int, int]:
 
 
 def inpaint(model: VAE, image: str, out_dir: Path, box: str | None = None, mask: str | None = None,
-            iterations: int = 50, label: str | None = None) -> list[Path]:
+            iterations: int = 50, condition: str | None = None) -> list[Path]:
     """Fill the masked region of image; every unmasked pixel is copied unchanged (quality.vae_inpaint).
 
     Writes inpainted.png (the filled image at the model's size) and inpaint.png (input with the region
@@ -258,7 +259,7 @@ def inpaint(model: VAE, image: str, out_dir: Path, box: str | None = None, mask:
     else:
         region = load_mask(mask, size).to(model.device)
     known = original.float()[None] / 255.0
-    filled = vae_inpaint(model, known, region, _conditions_for(model, known, label), max(1, iterations))
+    filled = vae_inpaint(model, known, region, _conditions_for(model, known, condition), max(1, iterations))
     result = torch.where(region, (filled[0] * 255).round().to(torch.uint8), original)
     out_dir = Path(out_dir)
     shown = torch.where(region, torch.full_like(known, 0.5), known)

@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -75,11 +77,16 @@ class ImagePlugin(Plugin):
         if verb in ("sample", "reconstruct", "interpolate", "traverse"):
             parser.add_argument("--mode", choices=["mean", "sample"], default="mean",
                                 help="decode to the likelihood's mean (default) or draw pixels from it")
+        if verb in ("interpolate", "traverse"):  # reconstruct's --condition is the engine's
+            parser.add_argument("--condition", help="class (name or index) for a label-conditioned model")
         if verb in ("reconstruct", "interpolate", "traverse"):
-            parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
+            parser.add_argument("--label", dest="condition", action=renamed_option("--condition"),
+                                help=argparse.SUPPRESS)
         if verb == "reconstruct":
-            parser.add_argument("--from-label", help="label CVAE: the inputs' own class; they are encoded under it "
-                                                     "and decoded under --label (class transfer)")
+            parser.add_argument("--source", help="label CVAE: the inputs' own class; they are encoded under it and "
+                                                 "decoded under --condition (class transfer), as speech's --source")
+            parser.add_argument("--from-label", dest="source", action=renamed_option("--source"),
+                                help=argparse.SUPPRESS)
         if verb == "eval":
             parser.add_argument("--classifier-samples", type=at_least(0), default=100,
                                 help="CVAE: conditional samples per class judged by the classifier (default 100)")
@@ -97,19 +104,19 @@ class ImagePlugin(Plugin):
         return artifacts.sample(model, n, condition, Path(out_dir), per_class=per_class, format=format,
                                 temperature=temperature, mode=mode)
 
-    def reconstruct(self, model, inputs, condition, out_dir, label: str | None = None, mode: str = "mean",
-                    from_label: str | None = None, **options):
-        return artifacts.reconstruct(model, list(inputs), condition, Path(out_dir), label=label, mode=mode,
-                                     from_label=from_label)
+    def reconstruct(self, model, inputs, condition, out_dir, mode: str = "mean", source: str | None = None,
+                    **options):
+        return artifacts.reconstruct(model, list(inputs), condition, Path(out_dir), mode=mode, source=source)
 
-    def interpolate(self, model, a, b, out_dir, steps: int = 8, method: str = "linear", label: str | None = None,
-                    mode: str = "mean", **options):
-        return artifacts.interpolate(model, a, b, Path(out_dir), steps=steps, method=method, label=label, mode=mode)
+    def interpolate(self, model, a, b, out_dir, steps: int = 8, method: str = "linear",
+                    condition: str | None = None, mode: str = "mean", **options):
+        return artifacts.interpolate(model, a, b, Path(out_dir), steps=steps, method=method, condition=condition,
+                                     mode=mode)
 
     def traverse(self, model, out_dir, input=None, dims=None, span: float = 3.0, steps: int = 9,
-                 label: str | None = None, mode: str = "mean", **options):
-        return artifacts.traverse(model, Path(out_dir), input=input, dims=dims, span=span, steps=steps, label=label,
-                                  mode=mode)
+                 condition: str | None = None, mode: str = "mean", **options):
+        return artifacts.traverse(model, Path(out_dir), input=input, dims=dims, span=span, steps=steps,
+                                  condition=condition, mode=mode)
 
     def load_inputs(self, model, inputs):
         """Image files -> pixels [B, C, H, W] at the model's size (`vaekit encode`)."""
@@ -164,6 +171,17 @@ def _out_dir(args, verb: str) -> Path:
     return args.out_dir or Path(args.run) / "outputs" / verb
 
 
+def renamed_option(new: str) -> type[argparse.Action]:
+    """An argparse action for an option's former name: stores its value and says the new name in one line."""
+
+    class Renamed(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            print(f"vaekit: note: {option_string} is now {new}, as in every plugin", file=sys.stderr, flush=True)
+            setattr(namespace, self.dest, values)
+
+    return Renamed
+
+
 def _inpaint_arguments(parser) -> None:
     _out_argument(parser, "inpaint")
     parser.add_argument("image", help="image file to complete (resized to the model's size)")
@@ -171,13 +189,14 @@ def _inpaint_arguments(parser) -> None:
     parser.add_argument("--mask", help="mask image: white (> 127) marks the region to fill")
     parser.add_argument("--iterations", type=at_least(1), default=50,
                         help="optimiser steps fitting the latent to the known pixels (default 50)")
-    parser.add_argument("--label", help="class (name or index) for a label-conditioned model")
+    parser.add_argument("--condition", help="class (name or index) for a label-conditioned model")
+    parser.add_argument("--label", dest="condition", action=renamed_option("--condition"), help=argparse.SUPPRESS)
 
 
 def _run_inpaint(model, plugin, args) -> list[Path]:
     """Fill a masked region of an image with the decoded latent that fits its known pixels (inpaint.png)."""
     return artifacts.inpaint(model, args.image, _out_dir(args, "inpaint"), box=args.box, mask=args.mask,
-                             iterations=args.iterations, label=args.label)
+                             iterations=args.iterations, condition=args.condition)
 
 
 def _superres_arguments(parser) -> None:
