@@ -137,9 +137,8 @@ def use_gmm_sampler(model, plugin, recipe, run_dir: Path, components: int = 10, 
                     checkpoint: str = "") -> Path:
     """Swap model.prior_net for the mixture fitted to the run's training codes (built from the recipe's data);
     returns the sampler's record file."""
-    from .plugin import (
-        build_recipe_data,  # not at the top: recipe (imported by plugin) imports latent, which imports this module
-    )
+    # Imported here: recipe (which plugin imports) imports latent, which imports this module.
+    from .plugin import build_recipe_data
 
     data = build_recipe_data(plugin, recipe, Path(model.config["assets_dir"]))
     model.prior_net, record = gmm_prior(model, run_dir, data.train, data.collate, components, max_examples,
