@@ -25,7 +25,7 @@ from typing import Any, Literal
 import yaml
 
 from .kl_control import KLControlConfig
-from .subsets import SubsetConfig
+from .subsets import SPLITS, SubsetConfig
 
 DEFAULT_DATA_DIR = "~/.cache/vaekit/data"
 MAX_YAML_NODES = 100_000  # values a recipe may hold once its aliases are expanded (real recipes hold ~100)
@@ -449,7 +449,7 @@ def parse_recipe(data: dict, source: str = "<recipe>") -> Recipe:
 
 
 # Plugin data keys the subset section replaced: recipes saved with runs before it may still hold them.
-_MOVED_TO_SUBSET = {"max_train_examples": ("train",), "max_examples": ("train", "val", "test")}
+_MOVED_TO_SUBSET = {"max_train_examples": ("train",), "max_examples": SPLITS}
 
 
 def _move_subset_keys(data: dict, data_config: type | None, source: str) -> None:

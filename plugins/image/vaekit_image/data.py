@@ -368,7 +368,7 @@ def build_data(cfg: ImageDataConfig, seed: int, subset: SubsetConfig | None = No
                 images, labels = images[kept], labels[kept]
             images = resize_uint8(images, size)
             if binarize == "static":  # a different fixed draw per split, the same in every run of this seed
-                images = static_binarize(images, seed * 3 + ["train", "val", "test"].index(name))
+                images = static_binarize(images, seed * 3 + SPLITS.index(name))
             datasets[name] = PixelDataset(images, labels, binarize=binarize if binarize == "dynamic" else "none",
                                           dequantize=cfg.dequantize,
                                           condition=cfg.condition, lowres_factor=cfg.lowres_factor)

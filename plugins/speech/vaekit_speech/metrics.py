@@ -17,7 +17,7 @@ from vaekit import VAE
 from vaekit.checkpoint import run_dir_of
 from vaekit.classifier_metrics import cached_classifier
 
-from .conversion import available_conversions, conversion_of, conversions
+from .conversion import CONVERSIONS, available_conversions, conversion_of, conversions
 
 CLASSIFIER_VERSION = 2  # 2: any length (pooled over time)
 
@@ -284,8 +284,7 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
     for name in (label_name, speaker_name):
         real = results.get(f"{name}_acc_real")
         if real:
-            for kind in ("recon", "recon_audio", "samples", "converted", "converted_decoded", "converted_residual",
-                         "converted_moments"):
+            for kind in ("recon", "recon_audio", "samples", "converted", *(f"converted_{how}" for how in CONVERSIONS)):
                 if f"{name}_acc_{kind}" in results:
                     results[f"{name}_acc_{kind}_relative"] = results[f"{name}_acc_{kind}"] / real
     return results

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from vaekit.subsets import SubsetConfig, pick
+from vaekit.subsets import SPLITS, SubsetConfig, pick
 
 from .conversion import speaker_moments
 from .data import (
@@ -154,7 +154,7 @@ def build_string_splits(cfg: SpeechDataConfig, seed: int, subset: SubsetConfig |
     counts = (4 * cfg.n_strings, max(1, cfg.n_strings // 5), cfg.n_strings)
     built = []
     with single_thread(), torch.inference_mode():
-        for offset, (split, count, prefix) in enumerate(zip(splits, counts, ("train", "val", "test"), strict=True)):
+        for offset, (split, count, prefix) in enumerate(zip(splits, counts, SPLITS, strict=True)):
             if not split:
                 built.append(None)
                 continue
@@ -165,7 +165,7 @@ def build_string_splits(cfg: SpeechDataConfig, seed: int, subset: SubsetConfig |
     stats = MelStats.from_mels(built[0][1])
     info.update(stats.to_info())
     info["median_frames"] = median_frames(built[0][1])
-    info["strings"] = {name: len(b[0]) if b else 0 for name, b in zip(("train", "val", "test"), built, strict=True)}
+    info["strings"] = {name: len(b[0]) if b else 0 for name, b in zip(SPLITS, built, strict=True)}
     datasets = [StringDataset(b[0], b[1], stats, info, cfg.hop_length) if b else None for b in built]
     if "speaker" in cfg.condition_on:
         info.update(speaker_moments(datasets[0], len(info["speakers"])))
