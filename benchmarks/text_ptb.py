@@ -332,6 +332,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--refine-steps", type=int, default=0,
                    help="Adam steps refining each test sentence's q(z|x) before importance sampling (VAE; "
                         "vaekit eval --refine-steps): the NLL of the same model, estimated more tightly")
+    p.add_argument("--beam-size", type=int, default=0,
+                   help="also score reconstructions decoded by beam search of this size (recon_bleu4_beam; 0: off)")
     p.add_argument("--runs", type=Path, default=Path("runs/text_ptb"), help="run folders go here")
     p.add_argument("--out", type=Path, default=Path("text_ptb.jsonl"), help="one JSON line per setting")
     p.add_argument("--set", dest="extra", nargs="*", default=[], metavar="KEY=VALUE",
@@ -421,7 +423,8 @@ def run_one(name: str, args) -> dict:
     started = time.perf_counter()
     torch.manual_seed(args.seed)
     summary = evaluate(model, loader, iw_samples=k, refine_steps=args.refine_steps if use_latent else 0)
-    summary.update(plugin.eval_metrics(model, loader, summary, recon_examples=n_test if use_latent else 0))
+    summary.update(plugin.eval_metrics(model, loader, summary, recon_examples=n_test if use_latent else 0,
+                                       recon_beam_size=args.beam_size if use_latent else 0))
     summary.pop("kl_per_dim", None)
     record = {"setting": name, "recipe": Path(recipe_file).name, "overrides": SETTINGS[name][1],
               "device": args.device, "steps": pretrain_steps + last_train["step"], "pretrain_steps": pretrain_steps,
@@ -509,9 +512,9 @@ def main(argv=None) -> None:
             line = json.dumps(record)
             f.write(line + "\n")
             print(line, flush=True)
-    keys = ("nll", "nll_amortized", "nll_minus_lm", "kl", "active_units", "recon_bleu4", "recon_token_accuracy",
-            "homotopy_distinct_neighbours", "homotopy_fluency_ratio", "homotopy_sampled_fluency_ratio",
-            "greedy_samples_repeat_fraction", "steps")
+    keys = ("nll", "nll_amortized", "nll_minus_lm", "kl", "active_units", "recon_bleu4", "recon_bleu4_beam",
+            "recon_token_accuracy", "homotopy_distinct_neighbours", "homotopy_fluency_ratio",
+            "homotopy_sampled_fluency_ratio", "greedy_samples_repeat_fraction", "steps")
     print("\n" + f"{'setting':12}" + "".join(f"{k[:12]:>13}" for k in keys), file=sys.stderr)
     for r in good:
         cells = "".join(f"{r[k]:13.3f}" if isinstance(r.get(k), float) else f"{r.get(k, '-')!s:>13}" for k in keys)

@@ -117,7 +117,10 @@ def test_a_used_latent_is_not_flagged(tmp_path, capsys):
 
 @pytest.mark.parametrize("option, message", [({"top_p": 1.5}, "--top-p"), ({"top_k": -1}, "--top-k"),
                                              ({"token_temperature": 0.0}, "--token-temperature"),
-                                             ({"max_length": 0}, "--max-length"), ({"strategy": "beam"}, "--strategy")])
+                                             ({"max_length": 0}, "--max-length"),
+                                             ({"strategy": "nucleus"}, "--strategy"),
+                                             ({"beam_size": 0, "strategy": "beam"}, "--beam-size"),
+                                             ({"length_penalty": 1.0}, "--length-penalty")])
 def test_bad_decoding_options_name_the_cli_option(tmp_path, option, message):
     _, model, _ = build(tmp_path)
     with pytest.raises(ValueError, match=message):

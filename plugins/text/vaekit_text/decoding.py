@@ -1,5 +1,5 @@
 """Masks of real tokens, decoder inputs, per-sentence log-likelihoods; choosing the next token (greedy, or
-sampling with temperature, top-k and top-p)."""
+sampling with temperature, top-k and top-p) and beam search."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-Strategy = Literal["greedy", "sample"]
+Strategy = Literal["greedy", "sample"]  # next_token's; autoregress also takes "beam"
+BEAM_SIZE, LENGTH_PENALTY = 5, 1.0  # beam search's defaults: 5 partial sentences kept; scores per token
 
 
 def real_tokens(x: dict) -> Tensor:
@@ -92,12 +93,25 @@ def next_token(logits: Tensor, banned: list[int], strategy: Strategy = "greedy",
     return torch.distributions.Categorical(logits=logits).sample()
 
 
+def beam_rows(options: dict) -> int:
+    """How many decoder rows each sentence needs under these decoding options: the beam's size, or 1."""
+    return (options.get("beam_size") or BEAM_SIZE) if options.get("strategy") == "beam" else 1
+
+
 def autoregress(step, first_input: Tensor, max_length: int, eos_id: int, pad_id: int, bos_id: int,
-                **options) -> dict:
+                reorder=None, **options) -> dict:
     """Run step(inputs [B], state) -> (logits [B, V], state) until every row emitted <eos> or max_length tokens.
 
     Returns x in the data's own format: {"tokens": [B, T] ids ending in <eos> (pad after), "lengths": [B]}.
+    strategy='beam' runs beam_search instead: step then reads beam_rows(options) rows per sentence and
+    reorder(state, rows) keeps the states of the rows that survive.
     """
+    beam = {key: options.pop(key) for key in ("beam_size", "length_penalty") if key in options}
+    if options.get("strategy") == "beam":
+        if reorder is None:
+            raise ValueError("strategy: this decoder cannot run beam search; use greedy or sample")
+        return beam_search(step, reorder, first_input, max_length, eos_id, pad_id, bos_id,
+                           beam.get("beam_size") or BEAM_SIZE, beam.get("length_penalty", LENGTH_PENALTY))
     batch = first_input.shape[0]
     inputs, state = first_input, None
     done = torch.zeros(batch, dtype=torch.bool, device=first_input.device)
@@ -118,3 +132,53 @@ def autoregress(step, first_input: Tensor, max_length: int, eos_id: int, pad_id:
         inputs = token
     tokens = torch.stack(out, 1)
     return {"tokens": tokens, "lengths": lengths}
+
+
+def beam_search(step, reorder, first_input: Tensor, max_length: int, eos_id: int, pad_id: int, bos_id: int,
+                beam_size: int = BEAM_SIZE, length_penalty: float = LENGTH_PENALTY) -> dict:
+    """The most probable sentence per row that a beam of `beam_size` partial sentences finds, as autoregress returns.
+
+    Partial and finished sentences compete on log p / length ** length_penalty (1: nats per token), so a short
+    finished sentence does not crowd out longer ones still being written; a finished one keeps its score and
+    length. step reads [B * beam_size] inputs (row b's beams are rows b * beam_size ...); reorder(state, rows)
+    returns the state of those rows. With beam_size 1 this is greedy decoding.
+    """
+    if beam_size < 1:
+        raise ValueError(f"beam_size: expected at least 1, got {beam_size}")
+    batch, k, device = first_input.shape[0], beam_size, first_input.device
+    inputs, state = first_input.repeat_interleave(k), None
+    scores = torch.full((batch, k), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # the k copies of <bos> are one beam: the others start out of the race
+    lengths = torch.zeros(batch, k, dtype=torch.long, device=device)
+    done = torch.zeros(batch, k, dtype=torch.bool, device=device)
+    history = torch.zeros(batch, k, 0, dtype=torch.long, device=device)
+    offsets = (torch.arange(batch, device=device) * k).unsqueeze(1)
+    for t in range(max_length):
+        logits, state = step(inputs, state)
+        log_p = torch.log_softmax(logits.float(), -1).view(batch, k, -1)
+        vocab = log_p.shape[-1]
+        log_p[..., [pad_id, bos_id]] = float("-inf")
+        if t == max_length - 1:  # the last slot always closes the sentence
+            closing = torch.full_like(log_p, float("-inf"))
+            closing[..., eos_id] = log_p[..., eos_id]
+            log_p = closing
+        # A finished beam goes on with padding only, at no cost: one candidate, its score and length unchanged.
+        padding_only = torch.full((vocab,), float("-inf"), device=device)
+        padding_only[pad_id] = 0.0
+        log_p = torch.where(done.unsqueeze(-1), padding_only, log_p)
+        candidate = scores.unsqueeze(-1) + log_p  # [B, k, V] nats
+        grown = torch.where(done, lengths, lengths + 1)
+        ranked = candidate / grown.unsqueeze(-1).float() ** length_penalty
+        chosen = ranked.view(batch, -1).topk(k, -1).indices  # [B, k]
+        parent, token = chosen // vocab, chosen % vocab
+        scores = candidate.view(batch, -1).gather(1, chosen)
+        lengths = grown.gather(1, parent)
+        done = done.gather(1, parent) | (token == eos_id)
+        history = torch.cat([history.gather(1, parent.unsqueeze(-1).expand_as(history)), token.unsqueeze(-1)], 2)
+        if bool(done.all()):
+            break
+        state = reorder(state, (parent + offsets).view(-1))
+        inputs = token.view(-1)
+    best = (scores / lengths.clamp(min=1).float() ** length_penalty).argmax(1)
+    rows = torch.arange(batch, device=device)
+    return {"tokens": history[rows, best], "lengths": lengths[rows, best]}

@@ -26,7 +26,7 @@ from vaekit.subsets import SubsetConfig, pick
 
 from .config import TextDataConfig, TextModelConfig
 from .data import Collate, SentenceDataset, encode_sentences, make_batch, read_lines, read_sentences
-from .decoding import real_tokens
+from .decoding import BEAM_SIZE, LENGTH_PENALTY, real_tokens
 from .tokenizers import Tokenizer, build_tokenizer, has_tokenizer, load_tokenizer
 
 log = logging.getLogger("vaekit.text")
@@ -38,8 +38,13 @@ COLLAPSE_MAX_ACTIVE_UNITS = 1
 
 
 def _decoding_arguments(parser) -> None:
-    parser.add_argument("--strategy", choices=["greedy", "sample"], default="greedy",
-                        help="next-token choice: greedy (argmax) or sample (default: greedy)")
+    parser.add_argument("--strategy", choices=["greedy", "sample", "beam"], default="greedy",
+                        help="next-token choice: greedy (argmax), sample, or beam search (default: greedy)")
+    parser.add_argument("--beam-size", dest="beam_size", type=int, default=None,
+                        help=f"partial sentences --strategy beam keeps (default {BEAM_SIZE})")
+    parser.add_argument("--length-penalty", dest="length_penalty", type=float, default=None,
+                        help="--strategy beam ranks sentences by log p / length ** this (default "
+                             f"{LENGTH_PENALTY:g}: nats per token; 0: the whole sentence's log p)")
     parser.add_argument("--token-temperature", dest="token_temperature", type=float, default=1.0,
                         help="softmax temperature of --strategy sample (default 1); the engine's --temperature "
                              "scales the latents' spread, as in every plugin")
@@ -52,17 +57,22 @@ def _decoding_arguments(parser) -> None:
 def _decoding_options(options: dict) -> dict:
     """The decoding options that were given, checked (a bad value names its CLI option); --token-temperature is
     decoding's temperature."""
-    chosen = {key: options[key] for key in ("strategy", "token_temperature", "top_k", "top_p", "max_length")
-              if options.get(key) is not None}
-    checks = {"strategy": (lambda v: v in ("greedy", "sample"), "--strategy: expected greedy or sample"),
+    chosen = {key: options[key] for key in ("strategy", "token_temperature", "top_k", "top_p", "max_length",
+                                            "beam_size", "length_penalty") if options.get(key) is not None}
+    checks = {"strategy": (lambda v: v in ("greedy", "sample", "beam"), "--strategy: expected greedy, sample or beam"),
               "token_temperature": (lambda v: v > 0, "--token-temperature: expected a number > 0"),
               "top_k": (lambda v: v >= 0, "--top-k: expected 0 (off) or more"),
               "top_p": (lambda v: 0 < v <= 1, "--top-p: expected a probability in (0, 1]"),
-              "max_length": (lambda v: v >= 1, "--max-length: expected at least 1 token")}
+              "max_length": (lambda v: v >= 1, "--max-length: expected at least 1 token"),
+              "beam_size": (lambda v: v >= 1, "--beam-size: expected at least 1"),
+              "length_penalty": (lambda v: v >= 0, "--length-penalty: expected a number >= 0")}
     for key, value in chosen.items():
         ok, message = checks[key]
         if not ok(value):
             raise ValueError(f"{message}, got {value!r}")
+    for key in ("beam_size", "length_penalty"):
+        if key in chosen and chosen.get("strategy") != "beam":
+            raise ValueError(f"--{key.replace('_', '-')}: only with --strategy beam")
     if "token_temperature" in chosen:
         chosen["temperature"] = chosen.pop("token_temperature")
     return chosen
@@ -264,6 +274,9 @@ class TextPlugin(vaekit.Plugin):
             parser.add_argument("--recon-examples", dest="recon_examples", type=int, default=None,
                                 help="sentences decoded for reconstruction BLEU-4 / token accuracy "
                                      "(default: all evaluated; 0: skip)")
+            parser.add_argument("--recon-beam-size", dest="recon_beam_size", type=int, default=0,
+                                help="also decode the reconstructions by beam search of this size: recon_*_beam "
+                                     "(default 0: greedy only)")
 
     @torch.no_grad()
     def sample(self, model: vaekit.VAE, n: int, condition: Tensor | None, out_dir: Path, around: str | None = None,
@@ -341,13 +354,19 @@ class TextPlugin(vaekit.Plugin):
 
     # -- evaluation --------------------------------------------------------------------------------
     def eval_metrics(self, model: vaekit.VAE, loader, summary: dict[str, float], recon_examples: int | None = None,
-                     **options) -> dict:
-        """Perplexity per word (<eos> counted) from the IW NLL, reconstruction BLEU-4 and token accuracy; flags
-        posterior collapse (KL, active units ~ 0)."""
+                     recon_beam_size: int = 0, **options) -> dict:
+        """Perplexity per word (<eos> counted) from the IW NLL, reconstruction BLEU-4 and token accuracy (greedy,
+        and by beam search with recon_beam_size); flags posterior collapse (KL, active units ~ 0)."""
+        if recon_beam_size < 0:
+            raise ValueError(f"--recon-beam-size: expected 0 (greedy only) or a beam size, got {recon_beam_size}")
         metrics = self._likelihood_metrics(loader, summary, model.decoder.use_latent)
         limit = int(summary.get("n_examples", 0)) if recon_examples is None else recon_examples
         if limit > 0:
             metrics.update(reconstruction_metrics(self, model, loader, limit))
+            if recon_beam_size:
+                beam = reconstruction_metrics(self, model, loader, limit, strategy="beam", beam_size=recon_beam_size)
+                metrics.update({f"{key}_beam": value for key, value in beam.items() if key != "recon_examples"})
+                metrics["recon_beam_size"] = recon_beam_size
         return metrics
 
     def _likelihood_metrics(self, loader, summary: dict[str, float], use_latent: bool) -> dict:
@@ -385,8 +404,9 @@ class TextPlugin(vaekit.Plugin):
 
 
 @torch.no_grad()
-def reconstruction_metrics(plugin: TextPlugin, model: vaekit.VAE, loader, limit: int) -> dict:
-    """Greedy decodes from the posterior mean of the first `limit` sentences against their inputs.
+def reconstruction_metrics(plugin: TextPlugin, model: vaekit.VAE, loader, limit: int, **decoding) -> dict:
+    """Greedy decodes (or as `decoding` says: strategy='beam', beam_size) from the posterior mean of the first
+    `limit` sentences against their inputs.
 
     recon_bleu4: sacrebleu's corpus BLEU-4 (0-100) of the decoded text; recon_token_accuracy: the share of input
     tokens (<eos> included) that the decode has at the same position.
@@ -401,7 +421,7 @@ def reconstruction_metrics(plugin: TextPlugin, model: vaekit.VAE, loader, limit:
         take = min(len(x["lengths"]), limit - len(references))
         x = {key: value[:take] for key, value in x.items()}
         # A decode longer than its input cannot match anything more: stop it one token past the input.
-        out = model.decode(model.posterior(x).mean, None, max_length=int(x["lengths"].max()) + 1)
+        out = model.decode(model.posterior(x).mean, None, max_length=int(x["lengths"].max()) + 1, **decoding)
         width = min(out["tokens"].shape[1], x["tokens"].shape[1])
         mask = real_tokens(x)[:, :width]
         correct += int(((out["tokens"][:, :width] == x["tokens"][:, :width]) & mask).sum())

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 import vaekit
 
-from .decoding import autoregress, chunked_rows, decoder_inputs, real_tokens, sentence_log_prob
+from .decoding import autoregress, beam_rows, chunked_rows, decoder_inputs, real_tokens, sentence_log_prob
 
 
 def make_rnn(cell: str, input_size: int, hidden: int, layers: int) -> nn.RNNBase:
@@ -189,11 +189,18 @@ class RNNDecoder(nn.Module):
 
     @torch.no_grad()
     def generate(self, z: Tensor, c=None, max_length: int | None = None, **options) -> dict:
-        """Sentences for latents z [B, D] as {"tokens": [B, T], "lengths": [B]} (greedy unless strategy='sample')."""
+        """Sentences for latents z [B, D] as {"tokens": [B, T], "lengths": [B]} (greedy unless strategy='sample' or
+        'beam')."""
+        z_rows = z.repeat_interleave(beam_rows(options), 0)  # a beam decodes each latent's rows side by side
+
         def step(inputs, state):
-            logits, state = self.logits(inputs.unsqueeze(1), z, state)
+            logits, state = self.logits(inputs.unsqueeze(1), z_rows, state)
             return logits[:, -1], state
+
+        def reorder(state, rows):  # LSTM (h, c) or GRU h: [layers, rows, H]
+            return tuple(s.index_select(1, rows) for s in state) if isinstance(state, tuple) \
+                else state.index_select(1, rows)
 
         first = torch.full((z.shape[0],), self.bos_id, dtype=torch.long, device=z.device)
         return autoregress(step, first, max_length or self.max_length, self.eos_id, self.pad_id, self.bos_id,
-                           **options)
+                           reorder, **options)

@@ -18,7 +18,7 @@ import vaekit
 from vaekit.recipe import one_line
 from vaekit.safe_io import atomic_write_text
 
-from .decoding import autoregress, chunked_rows, decoder_inputs, real_tokens, sentence_log_prob
+from .decoding import autoregress, beam_rows, chunked_rows, decoder_inputs, real_tokens, sentence_log_prob
 
 ENCODER_CONFIG = "pretrained_encoder_config.json"
 
@@ -157,15 +157,20 @@ class TransformerDecoder(nn.Module):
         """Sentences for latents z [B, D] as {"tokens": [B, T], "lengths": [B]}; each step reads one new position,
         the earlier ones come from the key/value cache."""
         z = z if self.use_latent else torch.zeros_like(z)
-        z_in = self.z_embed(z).unsqueeze(1)
+        z_rows = z.repeat_interleave(beam_rows(options), 0)  # a beam decodes each latent's rows side by side
+        z_in = self.z_embed(z_rows).unsqueeze(1)
 
         def step(inputs, cache):
             emb = self.gpt.wte(inputs).unsqueeze(1) + z_in
             if cache is None:  # the first step also reads the z prefix position
-                emb = torch.cat([self.z_prefix(z).unsqueeze(1), emb], 1)
+                emb = torch.cat([self.z_prefix(z_rows).unsqueeze(1), emb], 1)
             out = self.gpt(inputs_embeds=emb, use_cache=True, **{_CACHE: cache})
             return self.to_logits(out.last_hidden_state[:, -1]), getattr(out, _CACHE)
 
+        def reorder(cache, rows):
+            cache.reorder_cache(rows)  # in place, every layer's keys and values
+            return cache
+
         first = torch.full((z.shape[0],), self.bos_id, dtype=torch.long, device=z.device)
         limit = min(max_length or self.max_length, self.max_length)  # positions beyond were never trained
-        return autoregress(step, first, limit, self.eos_id, self.pad_id, self.bos_id, **options)
+        return autoregress(step, first, limit, self.eos_id, self.pad_id, self.bos_id, reorder, **options)
