@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 import torch
-from text_fixtures import build, write_corpus
+from text_fixtures import build, train_tiny_run
 from vaekit_text.decoding import beam_search
 
 from vaekit.cli import main
@@ -96,13 +96,7 @@ def test_beam_of_one_is_greedy_and_rows_do_not_depend_on_the_batch(tmp_path, arc
 
 
 def test_beam_options_on_the_command_line(tmp_path, capsys):
-    paths = write_corpus(tmp_path / "corpus")
-    recipe = tmp_path / "tiny.yaml"
-    recipe.write_text(f"plugin: text\ndata: {{train: {paths['train']}, val: {paths['val']}, test: {paths['test']}, "
-                      "max_length: 16}\nmodel: {embed_dim: 16, hidden_dim: 32, latent_dim: 4}\n"
-                      "trainer: {max_steps: 2, batch_size: 8, progress: false, samples: 0}\neval: {iw_samples: 2}\n")
-    run = tmp_path / "run"
-    assert main(["train", str(recipe), "--out", str(run)]) == 0
+    run = train_tiny_run(tmp_path)
     out = tmp_path / "recon"
     assert main(["reconstruct", str(run), "the cat sat on the mat", "a dog ran", "--strategy", "beam",
                  "--beam-size", "3", "--no-print", "--out", str(out)]) == 0

@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 import yaml
-from text_fixtures import SENTENCES, build, tiny_model_config, write_corpus
+from text_fixtures import SENTENCES, build, tiny_model_config, train_tiny_run, write_corpus
 from vaekit_text import TextDataConfig, plugin
 
 import vaekit
@@ -22,15 +22,7 @@ def lines(path):
 
 @pytest.fixture(scope="module")
 def text_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("textrun")
-    paths = write_corpus(folder / "corpus")
-    recipe = folder / "tiny.yaml"
-    recipe.write_text(f"plugin: text\ndata: {{train: {paths['train']}, val: {paths['val']}, test: {paths['test']}, "
-                      "max_length: 16}\nmodel: {embed_dim: 16, hidden_dim: 32, latent_dim: 4}\n"
-                      "trainer: {max_steps: 2, batch_size: 8, progress: false, samples: 0}\n")
-    run = folder / "run"
-    assert main(["train", str(recipe), "--out", str(run)]) == 0
-    return run
+    return train_tiny_run(tmp_path_factory.mktemp("textrun"))
 
 
 def test_a_sentence_longer_than_a_file_name_is_a_sentence(text_run, tmp_path, capsys):

@@ -45,3 +45,17 @@ def build(tmp_path: Path, arch: str = "rnn", data: dict | None = None, **model_o
     bundle = plugin.build_data(cfg, seed=0, assets=assets)
     model = build_model(plugin, tiny_model_config(arch, **model_overrides), bundle.info, assets)
     return bundle, model, assets
+
+
+def train_tiny_run(folder: Path) -> Path:
+    """A run folder trained by `vaekit train` for 2 steps on the tiny corpus (for the CLI verbs)."""
+    from vaekit.cli import main
+
+    paths = write_corpus(folder / "corpus")
+    recipe = folder / "tiny.yaml"
+    recipe.write_text(f"plugin: text\ndata: {{train: {paths['train']}, val: {paths['val']}, test: {paths['test']}, "
+                      "max_length: 16}\nmodel: {embed_dim: 16, hidden_dim: 32, latent_dim: 4}\n"
+                      "trainer: {max_steps: 2, batch_size: 8, progress: false, samples: 0}\neval: {iw_samples: 2}\n")
+    run = folder / "run"
+    assert main(["train", str(recipe), "--out", str(run)]) == 0
+    return run
