@@ -106,12 +106,12 @@ def autoregress(step, first_input: Tensor, max_length: int, eos_id: int, pad_id:
     strategy='beam' runs beam_search instead: step then reads beam_rows(options) rows per sentence and
     reorder(state, rows) keeps the states of the rows that survive.
     """
-    beam = {key: options.pop(key) for key in ("beam_size", "length_penalty") if key in options}
+    beam_size, length_penalty = beam_rows(options), options.pop("length_penalty", LENGTH_PENALTY)
+    options.pop("beam_size", None)
     if options.get("strategy") == "beam":
         if reorder is None:
             raise ValueError("strategy: this decoder cannot run beam search; use greedy or sample")
-        return beam_search(step, reorder, first_input, max_length, eos_id, pad_id, bos_id,
-                           beam.get("beam_size") or BEAM_SIZE, beam.get("length_penalty", LENGTH_PENALTY))
+        return beam_search(step, reorder, first_input, max_length, eos_id, pad_id, bos_id, beam_size, length_penalty)
     batch = first_input.shape[0]
     inputs, state = first_input, None
     done = torch.zeros(batch, dtype=torch.bool, device=first_input.device)
