@@ -331,6 +331,9 @@ SETTINGS: dict[str, tuple[str, list[str]]] = {
     "kl15-last": (LSTM, ["objective.kl_target=15", "model.encoder_pooling=last"]),
     "kl15-bow": (LSTM, ["objective.kl_target=15", "model.bow_weight=1.0"]),
     "kl15-aggressive": (LSTM, ["objective.kl_target=15", "trainer.aggressive_inference=true"]),
+    # the set-point with free bits per unit under it: a unit below λ nats costs nothing, so the KL is not gathered
+    # into a few units as training goes on
+    **{f"kl16-fb{lam}": (LSTM, ["objective.kl_target=16", f"objective.free_bits={lam}"]) for lam in (0.05, 0.1)},
     **{f"kl15-enc{u}": (LSTM, ["objective.kl_target=15", f"model.encoder_hidden_dim={u}"]) for u in (64, 128, 256)},
     **{f"pretrain-fb{lam}": (LSTM, ["objective.kl_target=null", f"objective.free_bits={lam}",
                                     "objective.kl_schedule.kind=constant", "trainer.init_parts=[encoder]"])

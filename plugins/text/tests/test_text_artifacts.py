@@ -70,7 +70,7 @@ def test_cli_options_have_defaults_and_reach_sample(tmp_path):
     plugin.add_arguments("sample", parser)
     args = parser.parse_args(["--around", "the cat sat", "--strategy", "sample", "--top-k", "5", "--top-p", "0.9"])
     assert (args.around, args.strategy, args.top_k, args.top_p, args.token_temperature) == \
-        ("the cat sat", "sample", 5, 0.9, 1.0)
+        ("the cat sat", "sample", 5, 0.9, None)
     defaults = vars(parser.parse_args([]))
     _, model, _ = build(tmp_path)
     (path,) = plugin.sample(model, 2, None, tmp_path / "out", **defaults)
@@ -120,7 +120,12 @@ def test_a_used_latent_is_not_flagged(tmp_path, capsys):
                                              ({"max_length": 0}, "--max-length"),
                                              ({"strategy": "nucleus"}, "--strategy"),
                                              ({"beam_size": 0, "strategy": "beam"}, "--beam-size"),
-                                             ({"length_penalty": 1.0}, "--length-penalty")])
+                                             ({"length_penalty": 1.0}, "--length-penalty"),
+                                             ({"top_k": 5}, "--top-k: only with --strategy sample"),
+                                             ({"top_p": 0.9, "strategy": "beam"},
+                                              "--top-p: only with --strategy sample"),
+                                             ({"token_temperature": 2.0, "strategy": "greedy"},
+                                              "--token-temperature: only with --strategy sample")])
 def test_bad_decoding_options_name_the_cli_option(tmp_path, option, message):
     _, model, _ = build(tmp_path)
     with pytest.raises(ValueError, match=message):

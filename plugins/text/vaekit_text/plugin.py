@@ -45,11 +45,15 @@ def _decoding_arguments(parser) -> None:
     parser.add_argument("--length-penalty", dest="length_penalty", type=float, default=None,
                         help="--strategy beam ranks sentences by log p / length ** this (default "
                              f"{LENGTH_PENALTY:g}: nats per token; 0: the whole sentence's log p)")
-    parser.add_argument("--token-temperature", dest="token_temperature", type=float, default=1.0,
+    # The sampling options default to None, not to their values, so that one given beside another strategy
+    # (which would ignore it) can be told from one left alone
+    parser.add_argument("--token-temperature", dest="token_temperature", type=float, default=None,
                         help="softmax temperature of --strategy sample (default 1); the engine's --temperature "
                              "scales the latents' spread, as in every plugin")
-    parser.add_argument("--top-k", dest="top_k", type=int, default=0, help="sample among the k best tokens (0: all)")
-    parser.add_argument("--top-p", dest="top_p", type=float, default=1.0, help="nucleus sampling mass (1: off)")
+    parser.add_argument("--top-k", dest="top_k", type=int, default=None,
+                        help="--strategy sample draws among the k best tokens (default 0: all)")
+    parser.add_argument("--top-p", dest="top_p", type=float, default=None,
+                        help="--strategy sample's nucleus mass (default 1: off)")
     parser.add_argument("--max-length", dest="max_length", type=int, default=None,
                         help="most tokens per sentence (default: the recipe's data.max_length)")
 
@@ -70,9 +74,11 @@ def _decoding_options(options: dict) -> dict:
         ok, message = checks[key]
         if not ok(value):
             raise ValueError(f"{message}, got {value!r}")
-    for key in ("beam_size", "length_penalty"):
-        if key in chosen and chosen.get("strategy") != "beam":
-            raise ValueError(f"--{key.replace('_', '-')}: only with --strategy beam")
+    for keys, strategy in ((("beam_size", "length_penalty"), "beam"),
+                           (("token_temperature", "top_k", "top_p"), "sample")):
+        for key in keys:
+            if key in chosen and chosen.get("strategy", "greedy") != strategy:
+                raise ValueError(f"--{key.replace('_', '-')}: only with --strategy {strategy}")
     if "token_temperature" in chosen:
         chosen["temperature"] = chosen.pop("token_temperature")
     return chosen
