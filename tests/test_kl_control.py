@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 from safetensors.torch import load_file
-from torch import nn
+from torch import Tensor, nn
 
 from vaekit import DiagonalGaussian, Gaussian
 from vaekit.checkpoint import checkpoints, load_training_state
@@ -52,24 +52,42 @@ class LinearVAE(nn.Module):
         return self.likelihood.log_prob(self.decoder(z), x)
 
 
-@pytest.mark.parametrize("target", [3.0, 8.0])
-def test_kl_settles_near_the_target(target):
-    """Above β = 1's KL the controller lowers β below 1; below it, raises β above 1 (a ceiling of 5 allows it)."""
+def train_linear_vae(objective: ControlledELBO, steps: int = 1500) -> tuple[Tensor, list[float]]:
+    """Train LinearVAE on 4 linear factors: each unit's KL on the whole data afterwards [4] and each batch's mean
+    KL along the way, nats."""
     torch.manual_seed(0)
     x = torch.randn(512, 4) @ torch.randn(4, 8)  # 4 latent factors
     model = LinearVAE()
-    objective = ControlledELBO(KLController(target, kp=0.01, ki=0.005, beta_max=5.0))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     kls = []
-    for _ in range(1500):
+    for _ in range(steps):
         terms = objective(model, x[torch.randint(0, 512, (128,))])
         optimizer.zero_grad()
         terms.loss.backward()
         optimizer.step()
         kls.append(terms.kl.mean().item())
+    with torch.no_grad():
+        return model.posterior(x).kl_per_unit().mean(0), kls
+
+
+@pytest.mark.parametrize("target", [3.0, 8.0])
+def test_kl_settles_near_the_target(target):
+    """Above β = 1's KL the controller lowers β below 1; below it, raises β above 1 (a ceiling of 5 allows it)."""
+    objective = ControlledELBO(KLController(target, kp=0.01, ki=0.005, beta_max=5.0))
+    _, kls = train_linear_vae(objective)
     settled = sum(kls[-300:]) / 300
     assert abs(settled - target) < 0.1 * target, f"KL {settled:.2f} nats, target {target}"
     assert (objective.controller.beta > 1.0) == (target < 5.3)
+
+
+def test_free_bits_under_the_set_point_keep_every_unit_in_use():
+    """Held at 3 nats, the set-point alone lets one of the four units collapse; with free bits (0.3 nats per unit)
+    the controller still holds the total while no unit is pushed below the threshold (the text recipe's AU)."""
+    alone, _ = train_linear_vae(ControlledELBO(KLController(3.0, kp=0.01, ki=0.005, beta_max=5.0)))
+    with_free_bits, _ = train_linear_vae(ControlledELBO(KLController(3.0, kp=0.01, ki=0.005, beta_max=5.0),
+                                                        free_bits=0.3))
+    assert alone.min() < 0.01 and abs(alone.sum() - 3.0) < 0.3
+    assert with_free_bits.min() > 0.2 and abs(with_free_bits.sum() - 3.0) < 0.3
 
 
 def test_resume_continues_the_controller_exactly(points_recipe, tmp_path):
