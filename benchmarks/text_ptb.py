@@ -22,7 +22,7 @@ then the VAE with free bits λ nats per unit, its encoder started from the autoe
 encoder, Long et al. 2019), kl15-bow (bag-of-words loss, Zhao et al. 2017), kl15-aggressive (aggressive
 inference-network updates, He et al. 2019, trainer.aggressive_inference), kl15-last (the default's end-state
 encoder, named), kl15-enc64/128/256 (the encoder's units per direction), ae-max (the AE-style recipe with a
-max-pooled encoder).
+max-pooled encoder), kl16-fb0.05/0.1 (the set-point 16 with free bits of λ nats per unit under it).
 
 GPU command for the lead (one H200; 12 processes; about 7-8 minutes: 5 of training, then data loading and
 evaluation on all 3,761 test sentences):
