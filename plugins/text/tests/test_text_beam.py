@@ -78,9 +78,9 @@ def test_finished_short_sentences_do_not_crowd_out_a_better_long_one():
     assert out["tokens"][0].tolist()[:3] == [3, 4, EOS] == best_by_enumeration(tables[0], 4, 1.0)
 
 
-@pytest.mark.parametrize("arch", ["rnn", "transformer"])
-def test_beam_of_one_is_greedy_and_rows_do_not_depend_on_the_batch(tmp_path, arch):
-    _, model, _ = build(tmp_path, arch=arch)
+@pytest.mark.parametrize("arch, options", [("rnn", {}), ("transformer", {}), ("rnn", {"latent_slots": 2})])
+def test_beam_of_one_is_greedy_and_rows_do_not_depend_on_the_batch(tmp_path, arch, options):
+    _, model, _ = build(tmp_path, arch=arch, **options)
     model.eval()
     torch.manual_seed(1)
     z = 3 * torch.randn(4, 4)

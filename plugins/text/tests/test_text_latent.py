@@ -14,7 +14,7 @@ import vaekit
 from vaekit.cli import main
 
 
-@pytest.mark.parametrize("pooling", ["mean", "max"])
+@pytest.mark.parametrize("pooling", ["mean", "max", "attention"])
 def test_pooled_encoder_ignores_padding(tmp_path, pooling):
     _, model, _ = build(tmp_path, encoder_pooling=pooling)
     model.eval()
@@ -155,3 +155,23 @@ def test_transformer_cached_generation_equals_recomputing_the_prefix(tmp_path):
     expected = autoregress(recompute, first, 12, decoder.eos_id, decoder.pad_id, decoder.bos_id)
     cached = decoder.generate(z, max_length=12)
     assert torch.equal(cached["tokens"], expected["tokens"]) and torch.equal(cached["lengths"], expected["lengths"])
+
+
+def test_shared_embeddings_are_one_table_trained_through_both_paths_and_saved_once(tmp_path):
+    _, model, _ = build(tmp_path, share_embeddings=True)
+    table = model.decoder.embed.weight
+    assert model.encoder.embed.weight is table
+    x = plugin.encode_text(model, SENTENCES[:3])
+    model.posterior(x).mean.sum().backward()  # the encoder's path alone: the decoder's likelihood is not involved
+    read = x["tokens"][0, 0]
+    assert table.grad[read].abs().sum() > 0
+    loaded, _ = vaekit.load(vaekit.save_pretrained(model, tmp_path / "pretrained"))
+    assert loaded.encoder.embed.weight is loaded.decoder.embed.weight
+    torch.testing.assert_close(loaded.decoder.embed.weight, table.detach())
+
+
+def test_shared_embeddings_are_for_the_rnn():
+    from vaekit_text.config import TextModelConfig
+
+    with pytest.raises(ValueError, match="share_embeddings: is for the rnn"):
+        TextModelConfig(arch="transformer", share_embeddings=True)

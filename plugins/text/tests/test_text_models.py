@@ -17,7 +17,7 @@ ARCHS = ["rnn", "transformer"]
 
 
 VARIANTS = {"gru": {"cell": "gru"}, "adaptive": {"output": "adaptive"},  # rnn variants
-            "narrow_encoder": {"encoder_hidden_dim": 8, "num_layers": 2}}
+            "narrow_encoder": {"encoder_hidden_dim": 8, "num_layers": 2}, "latent_slots": {"latent_slots": 3}}
 
 
 @pytest.mark.parametrize("arch", ARCHS + list(VARIANTS))
@@ -215,6 +215,25 @@ def test_the_adaptive_softmax_is_a_distribution_and_scores_what_generation_sampl
     assert (x["tokens"][real_tokens(x)] >= 20).any()  # the rarest cluster was scored, not only the head
 
 
+def test_latent_memory_is_read_the_same_step_by_step_as_over_the_whole_sentence(tmp_path):
+    bundle, model, _ = build(tmp_path, "rnn", latent_slots=3)
+    model.eval()
+    x = bundle.collate([bundle.train[i] for i in range(4)])["x"]
+    z = torch.randn(4, model.latent_dim)
+    decoder = model.decoder
+    with torch.no_grad():
+        inputs = decoder_inputs(x["tokens"], decoder.bos_id, decoder.pad_id, decoder.unk_id)
+        state, steps = None, []
+        for t in range(inputs.shape[1]):  # as generation runs: one input at a time, the state carried
+            logits, state = decoder.logits(inputs[:, t:t + 1], z, state)
+            steps.append(torch.log_softmax(logits[:, 0], -1).gather(1, x["tokens"][:, t:t + 1]))
+        by_step = (torch.cat(steps, 1) * real_tokens(x)).sum(1)
+        torch.testing.assert_close(decoder.log_prob(x, z), by_step, rtol=1e-5, atol=1e-4)
+        before = decoder.log_prob(x, z)
+        decoder.latent_memory.memory.weight.mul_(3.0)  # what the memory holds reaches every token's score
+        assert (decoder.log_prob(x, z) - before).abs().min() > 1e-4
+
+
 def test_the_adaptive_softmax_scores_bf16_states_under_autocast():
     # trainer.precision=bf16 on a GPU: the LSTM hands bf16 states to the output layer under autocast, where
     # torch's AdaptiveLogSoftmaxWithLoss alone fails (it mixes dtypes). (A CPU LSTM refuses bf16 itself.)
@@ -236,6 +255,13 @@ def test_model_options_that_cannot_work_are_named(tmp_path):
         tiny_model_config("transformer", encoder_hidden_dim=16)
     with pytest.raises(ValueError, match="encoder_hidden_dim: expected 1 or more units"):
         tiny_model_config("rnn", encoder_hidden_dim=0)
+    with pytest.raises(ValueError, match=r"latent_slots: expected 0 or more memory vectors, for the rnn decoder; "
+                                         r"got 4 \(transformer\)"):
+        tiny_model_config("transformer", latent_slots=4)
+    with pytest.raises(ValueError, match="latent_slots: expected 0 or more"):
+        tiny_model_config("rnn", latent_slots=-1)
+    with pytest.raises(ValueError, match="encoder_queries: expected 1 or more, got 0"):
+        tiny_model_config("rnn", encoder_pooling="attention", encoder_queries=0)
     with pytest.raises(ValueError, match="output: 'adaptive' is for the rnn decoder"):
         tiny_model_config("transformer", output="adaptive")
     with pytest.raises(ValueError, match=r"adaptive_cutoffs: expected increasing ids of 1 or more, got \[9, 9\]"):

@@ -67,7 +67,15 @@ class TextModelConfig:
     word_dropout: float = 0.0  # probability that a decoder input word becomes <unk> while training
     pretrained_encoder: str | None = None  # transformer: local Hugging Face encoder folder (BERT-like)
     use_latent: bool = True  # False: a plain language model with the same decoder (z ignored, KL 0)
-    encoder_pooling: Literal["last", "mean", "max"] = "last"  # rnn: the end states, or mean/max over all states
+    # rnn: the end states, mean/max over all states, or attention: the end states and encoder_queries learned reads
+    encoder_pooling: Literal["last", "mean", "max", "attention"] = "last"
+    encoder_queries: int = 8
+    # rnn: the encoder reads the decoder's word embeddings, which every token's likelihood trains, instead of its
+    # own table, which learns only through z
+    share_embeddings: bool = False
+    # rnn: 0 - z enters as the decoder's initial state and beside every input; K - also as K memory vectors that
+    # each decoder state reads by attention before the output layer
+    latent_slots: int = 0
     bow_weight: float = 0.0  # training only: + weight * log p(bag of words | z) (Zhao et al. 2017), nats
     # rnn: "adaptive" is Grave et al.'s adaptive softmax (exact log-probs, ~5x cheaper output layer on a CPU at
     # 10k words); it splits ids in frequency order, as the word and SentencePiece vocabularies are
@@ -85,6 +93,13 @@ class TextModelConfig:
         if any(b <= a for a, b in pairwise(self.adaptive_cutoffs)) \
                 or any(c < 1 for c in self.adaptive_cutoffs):
             raise ValueError(f"adaptive_cutoffs: expected increasing ids of 1 or more, got {self.adaptive_cutoffs}")
+        if self.encoder_queries < 1:
+            raise ValueError(f"encoder_queries: expected 1 or more, got {self.encoder_queries}")
+        if self.latent_slots < 0 or (self.latent_slots and self.arch != "rnn"):
+            raise ValueError(f"latent_slots: expected 0 or more memory vectors, for the rnn decoder; got "
+                             f"{self.latent_slots} ({self.arch})")
+        if self.share_embeddings and self.arch != "rnn":
+            raise ValueError("share_embeddings: is for the rnn encoder and decoder")
         if self.encoder_hidden_dim is not None and self.arch != "rnn":
             raise ValueError("encoder_hidden_dim: is for the rnn encoder; the transformer's width is hidden_dim")
         if self.encoder_hidden_dim is not None and self.encoder_hidden_dim < 1:

@@ -192,6 +192,8 @@ class TextPlugin(vaekit.Plugin):
         if model.arch == "rnn":
             encoder = RNNEncoder(vocab, specials["pad_id"], model)
             decoder = RNNDecoder(vocab, specials, max_length, model)
+            if model.share_embeddings:
+                encoder.embed = decoder.embed
         else:
             from .transformer import TransformerDecoder, TransformerEncoder
 

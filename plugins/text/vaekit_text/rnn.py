@@ -43,6 +43,19 @@ def reverse_within_lengths(h: Tensor, lengths: Tensor) -> Tensor:
     return h.gather(1, order.unsqueeze(-1).expand_as(h))
 
 
+class AttentionPooling(nn.Module):
+    """K learned queries, each a softmax-weighted read over every real token's state: [B, T, F] -> [B, K * F]."""
+
+    def __init__(self, features: int, queries: int):
+        super().__init__()
+        self.queries = nn.Parameter(torch.randn(queries, features) / features ** 0.5)
+        self.keys = nn.Linear(features, features, bias=False)
+
+    def forward(self, h: Tensor, real: Tensor) -> Tensor:
+        scores = (self.keys(h) @ self.queries.T / h.shape[-1] ** 0.5).masked_fill(~real.unsqueeze(-1), float("-inf"))
+        return (torch.softmax(scores, 1).transpose(1, 2) @ h).flatten(1)  # weights over positions, per query
+
+
 class RNNEncoder(nn.Module):
     """Tokens -> q(z|x) from the top layer's states at each sentence's end, both directions: the bidirectional
     LSTM/GRU of torch (same layers, same wiring), run without packing.
@@ -61,8 +74,12 @@ class RNNEncoder(nn.Module):
         self.forward_layers = nn.ModuleList(make_rnn(cfg.cell, n, units, 1) for n in sizes)
         self.backward_layers = nn.ModuleList(make_rnn(cfg.cell, n, units, 1) for n in sizes) \
             if directions == 2 else None
-        self.to_posterior = nn.Linear(directions * units, 2 * cfg.latent_dim)
         self.pooling = cfg.encoder_pooling
+        # attention: the end states, as `last`, and beside them K reads that can each pick out other positions
+        self.attention = AttentionPooling(directions * units, cfg.encoder_queries) \
+            if self.pooling == "attention" else None
+        queries = cfg.encoder_queries if self.attention is not None else 0
+        self.to_posterior = nn.Linear((1 + queries) * directions * units, 2 * cfg.latent_dim)
 
     def forward(self, x: dict, c=None) -> vaekit.DiagonalGaussian:
         lengths = x["lengths"].to(x["tokens"].device)
@@ -74,11 +91,13 @@ class RNNEncoder(nn.Module):
             else:  # the backward direction's states, put back in sentence order beside the forward ones
                 back = reverse_within_lengths(self.backward_layers[i](reverse_within_lengths(h, lengths))[0], lengths)
                 h = torch.cat([ahead, back], -1)
-        if self.pooling == "last":
+        if self.pooling in ("last", "attention"):
             last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, ahead.shape[-1])
             final = ahead.gather(1, last).squeeze(1)  # forward: after the last real token
             if self.backward_layers is not None:
                 final = torch.cat([final, back[:, 0]], -1)  # backward: after reading back to the first token
+            if self.attention is not None:
+                final = torch.cat([final, self.attention(h, real_tokens(x))], -1)
         else:  # Long et al. 2019: every position's state reaches q(z|x), not only the one that read it all
             real = real_tokens(x).unsqueeze(-1)
             if self.pooling == "mean":
@@ -128,6 +147,24 @@ class AdaptiveOutput(nn.Module):
             return self.softmax(hidden.float(), targets).output
 
 
+class LatentMemory(nn.Module):
+    """z [B, D] as K memory vectors that each decoder state reads by attention (Luong et al. 2015's output layer):
+    states [B, T, H] -> [B, T, H]. The LSTM then need only track where in the sentence it is, not carry the words."""
+
+    def __init__(self, latent_dim: int, slots: int, hidden_dim: int):
+        super().__init__()
+        self.slots, self.hidden_dim = slots, hidden_dim
+        self.memory = nn.Linear(latent_dim, slots * hidden_dim)
+        self.query = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.combine = nn.Linear(2 * hidden_dim, hidden_dim)
+
+    def forward(self, states: Tensor, z: Tensor) -> Tensor:
+        memory = torch.tanh(self.memory(z)).view(z.shape[0], self.slots, self.hidden_dim)  # [B, K, H]
+        scores = self.query(states) @ memory.transpose(1, 2) / self.hidden_dim ** 0.5  # [B, T, K]
+        read = torch.softmax(scores, -1) @ memory  # [B, T, H]
+        return torch.tanh(self.combine(torch.cat([states, read], -1)))
+
+
 class RNNDecoder(nn.Module):
     """p(x|z): an LSTM/GRU language model conditioned on z (initial state + input at every step)."""
 
@@ -144,6 +181,8 @@ class RNNDecoder(nn.Module):
         states = 2 if cfg.cell == "lstm" else 1
         self.to_state = nn.Linear(cfg.latent_dim, states * cfg.num_layers * cfg.hidden_dim)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.latent_memory = LatentMemory(cfg.latent_dim, cfg.latent_slots, cfg.hidden_dim) \
+            if cfg.latent_slots else None
         self.out = nn.Linear(cfg.hidden_dim, vocab_size) if cfg.output == "softmax" else \
             AdaptiveOutput(cfg.hidden_dim, vocab_size, adaptive_cutoffs(vocab_size, cfg.adaptive_cutoffs))
         self.likelihood = vaekit.Categorical(pad_id=self.pad_id)
@@ -166,6 +205,8 @@ class RNNDecoder(nn.Module):
         emb = self.dropout(self.embed(inputs))
         rnn_in = torch.cat([emb, z.unsqueeze(1).expand(-1, inputs.shape[1], -1)], -1)
         hidden, state = self.rnn(rnn_in, self.initial_state(z) if state is None else state)
+        if self.latent_memory is not None:
+            hidden = self.latent_memory(hidden, z)
         return self.dropout(hidden), state
 
     def logits(self, inputs: Tensor, z: Tensor, state=None) -> tuple[Tensor, object]:
