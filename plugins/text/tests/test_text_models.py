@@ -262,6 +262,8 @@ def test_model_options_that_cannot_work_are_named(tmp_path):
         tiny_model_config("rnn", latent_slots=-1)
     with pytest.raises(ValueError, match="encoder_queries: expected 1 or more, got 0"):
         tiny_model_config("rnn", encoder_pooling="attention", encoder_queries=0)
+    with pytest.raises(ValueError, match="encoder_queries: only with encoder_pooling: attention"):
+        tiny_model_config("rnn", encoder_queries=4)
     with pytest.raises(ValueError, match="output: 'adaptive' is for the rnn decoder"):
         tiny_model_config("transformer", output="adaptive")
     with pytest.raises(ValueError, match=r"adaptive_cutoffs: expected increasing ids of 1 or more, got \[9, 9\]"):

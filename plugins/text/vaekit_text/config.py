@@ -69,7 +69,7 @@ class TextModelConfig:
     use_latent: bool = True  # False: a plain language model with the same decoder (z ignored, KL 0)
     # rnn: the end states, mean/max over all states, or attention: the end states and encoder_queries learned reads
     encoder_pooling: Literal["last", "mean", "max", "attention"] = "last"
-    encoder_queries: int = 8
+    encoder_queries: int | None = None  # attention's reads (None: 8)
     # rnn: the encoder reads the decoder's word embeddings, which every token's likelihood trains, instead of its
     # own table, which learns only through z
     share_embeddings: bool = False
@@ -93,7 +93,9 @@ class TextModelConfig:
         if any(b <= a for a, b in pairwise(self.adaptive_cutoffs)) \
                 or any(c < 1 for c in self.adaptive_cutoffs):
             raise ValueError(f"adaptive_cutoffs: expected increasing ids of 1 or more, got {self.adaptive_cutoffs}")
-        if self.encoder_queries < 1:
+        if self.encoder_queries is not None and self.encoder_pooling != "attention":
+            raise ValueError("encoder_queries: only with encoder_pooling: attention")
+        if self.encoder_queries is not None and self.encoder_queries < 1:
             raise ValueError(f"encoder_queries: expected 1 or more, got {self.encoder_queries}")
         if self.latent_slots < 0 or (self.latent_slots and self.arch != "rnn"):
             raise ValueError(f"latent_slots: expected 0 or more memory vectors, for the rnn decoder; got "

@@ -1,10 +1,11 @@
 """The LSTM/GRU sentence VAE of Bowman et al. 2016.
 
 Encoder: embeddings -> (bi)LSTM/GRU -> the states at each sentence's last real token (the backward
-direction reads the sentence reversed within its length, so padding is never read) -> mean and
-log-variance of q(z|x). Decoder: starts from a state computed from z and
-sees z concatenated to every input embedding; the inputs are <bos> + the sentence, the targets the
-sentence + <eos>; word dropout replaces inputs by <unk> while training.
+direction reads the sentence reversed within its length, so padding is never read), or a pooling over every
+state -> mean and log-variance of q(z|x). Decoder: starts from a state computed from z and
+sees z concatenated to every input embedding (with latent_slots, its states also read z as memory vectors);
+the inputs are <bos> + the sentence, the targets the sentence + <eos>; word dropout replaces inputs by <unk>
+while training.
 """
 
 from __future__ import annotations
@@ -76,9 +77,8 @@ class RNNEncoder(nn.Module):
             if directions == 2 else None
         self.pooling = cfg.encoder_pooling
         # attention: the end states, as `last`, and beside them K reads that can each pick out other positions
-        self.attention = AttentionPooling(directions * units, cfg.encoder_queries) \
-            if self.pooling == "attention" else None
-        queries = cfg.encoder_queries if self.attention is not None else 0
+        queries = (cfg.encoder_queries or 8) if self.pooling == "attention" else 0
+        self.attention = AttentionPooling(directions * units, queries) if queries else None
         self.to_posterior = nn.Linear((1 + queries) * directions * units, 2 * cfg.latent_dim)
 
     def forward(self, x: dict, c=None) -> vaekit.DiagonalGaussian:
@@ -166,7 +166,8 @@ class LatentMemory(nn.Module):
 
 
 class RNNDecoder(nn.Module):
-    """p(x|z): an LSTM/GRU language model conditioned on z (initial state + input at every step)."""
+    """p(x|z): an LSTM/GRU language model conditioned on z (initial state + input at every step; with
+    latent_slots, a memory read before the output layer)."""
 
     def __init__(self, vocab_size: int, specials: dict, max_length: int, cfg):
         super().__init__()
