@@ -277,7 +277,8 @@ model.encoder_pooling=attention model.latent_slots=8, at once; the second is now
     attention + 8     23700    4,506    25.7      0.235            54.5       148.6     93.6
 
 The second was cut by the 75 minutes at 90% of its steps (cosine decay follows the time budget). At 2,500 steps
-(--iw-samples 1): 14.1 without, 15.3 with the slots only, 15.8 with the encoder's reads only, 17.5 with both.
+(--iw-samples 1): 14.1 without, 15.3 with the slots only, 15.8 with the encoder's reads only, 17.5 with both;
+seed 1 (--seed 1): 14.0 without, 17.0 with both.
 
 Twice the learning rate in a capped run (twenty-fourth session; the command above with --settings lm,kl15 --set
 model.hidden_dim=256 trainer.lr=0.002, seed 0; kl15 is now the recipe's 128-unit encoder): LM 10,400 steps,
