@@ -158,8 +158,11 @@ class LatentMemory(nn.Module):
         self.query = nn.Linear(hidden_dim, hidden_dim, bias=False)
         self.combine = nn.Linear(2 * hidden_dim, hidden_dim)
 
-    def forward(self, states: Tensor, z: Tensor) -> Tensor:
-        memory = torch.tanh(self.memory(z)).view(z.shape[0], self.slots, self.hidden_dim)  # [B, K, H]
+    def vectors(self, z: Tensor) -> Tensor:
+        """The memory [B, K, H] for latents z [B, D]."""
+        return torch.tanh(self.memory(z)).view(z.shape[0], self.slots, self.hidden_dim)
+
+    def forward(self, states: Tensor, memory: Tensor) -> Tensor:
         scores = self.query(states) @ memory.transpose(1, 2) / self.hidden_dim ** 0.5  # [B, T, K]
         read = torch.softmax(scores, -1) @ memory  # [B, T, H]
         return torch.tanh(self.combine(torch.cat([states, read], -1)))
@@ -200,19 +203,20 @@ class RNNDecoder(nn.Module):
     def _latent(self, z: Tensor) -> Tensor:
         return z if self.use_latent else torch.zeros_like(z)
 
-    def hidden(self, inputs: Tensor, z: Tensor, state=None) -> tuple[Tensor, object]:
-        """Top-layer states [B, T, H] for inputs [B, T] given z [B, D] (after dropout); also the final state."""
+    def hidden(self, inputs: Tensor, z: Tensor, state=None, memory: Tensor | None = None) -> tuple[Tensor, object]:
+        """Top-layer states [B, T, H] for inputs [B, T] given z [B, D] (after dropout); also the final state.
+        memory: z's latent memory, when the caller has it already (generation computes it once, not every step)."""
         z = self._latent(z)
         emb = self.dropout(self.embed(inputs))
         rnn_in = torch.cat([emb, z.unsqueeze(1).expand(-1, inputs.shape[1], -1)], -1)
         hidden, state = self.rnn(rnn_in, self.initial_state(z) if state is None else state)
         if self.latent_memory is not None:
-            hidden = self.latent_memory(hidden, z)
+            hidden = self.latent_memory(hidden, self.latent_memory.vectors(z) if memory is None else memory)
         return self.dropout(hidden), state
 
-    def logits(self, inputs: Tensor, z: Tensor, state=None) -> tuple[Tensor, object]:
+    def logits(self, inputs: Tensor, z: Tensor, state=None, memory: Tensor | None = None) -> tuple[Tensor, object]:
         """Next-token logits [B, T, V] for inputs [B, T] given z [B, D]; also the final state."""
-        hidden, state = self.hidden(inputs, z, state)
+        hidden, state = self.hidden(inputs, z, state, memory)
         return self.out(hidden), state
 
     def log_prob(self, x: dict, z: Tensor, c=None) -> Tensor:
@@ -234,9 +238,11 @@ class RNNDecoder(nn.Module):
         """Sentences for latents z [B, D] as {"tokens": [B, T], "lengths": [B]} (greedy unless strategy='sample' or
         'beam')."""
         z_rows = z.repeat_interleave(beam_rows(options), 0)  # a beam decodes each latent's rows side by side
+        # A beam's rows of one latent share its z, so reordering them leaves this row-aligned memory right.
+        memory = self.latent_memory.vectors(z_rows) if self.latent_memory is not None else None
 
         def step(inputs, state):
-            logits, state = self.logits(inputs.unsqueeze(1), z_rows, state)
+            logits, state = self.logits(inputs.unsqueeze(1), z_rows, state, memory)
             return logits[:, -1], state
 
         def reorder(state, rows):  # LSTM (h, c) or GRU h: [layers, rows, H]
