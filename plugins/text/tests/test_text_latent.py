@@ -91,6 +91,17 @@ def test_reconstruction_metrics_known_answers(tmp_path, monkeypatch):
     assert metrics["recon_token_accuracy"] == pytest.approx(1 - 4 / int(lengths.sum()))
     assert 0 < metrics["recon_bleu4"] < 100
 
+    # Two decodings of the same posterior means: each sentence is encoded once, and each decoding scored on its own.
+    decoders = {"exact": exact, "wrong": first_token_wrong}
+    monkeypatch.setattr(model, "decode", lambda z, c=None, strategy="greedy", **o: decoders[strategy](z, c))
+    seen.clear()
+    metrics = reconstruction_metrics(plugin, model, loader, limit=4,
+                                     decodings={"": {"strategy": "exact"}, "_two": {"strategy": "wrong"}})
+    assert seen == [0.0, 1.0, 2.0, 3.0]
+    assert metrics["recon_token_accuracy"] == 1.0
+    assert metrics["recon_token_accuracy_two"] == pytest.approx(1 - 4 / int(lengths.sum()))
+    assert metrics["recon_examples"] == 4
+
 
 @pytest.mark.slow
 def test_encode_verb_writes_posterior_means(tmp_path, capsys):

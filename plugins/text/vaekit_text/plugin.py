@@ -370,11 +370,11 @@ class TextPlugin(vaekit.Plugin):
         metrics = self._likelihood_metrics(loader, summary, model.decoder.use_latent)
         limit = int(summary.get("n_examples", 0)) if recon_examples is None else recon_examples
         if limit > 0:
-            metrics.update(reconstruction_metrics(self, model, loader, limit))
-            if recon_beam_size:
-                beam = reconstruction_metrics(self, model, loader, limit, strategy="beam", beam_size=recon_beam_size)
-                metrics.update({f"{key}_beam": value for key, value in beam.items() if key != "recon_examples"})
+            decodings = {"": {}}
+            if recon_beam_size:  # the same posterior means, decoded both ways
+                decodings["_beam"] = {"strategy": "beam", "beam_size": recon_beam_size}
                 metrics["recon_beam_size"] = recon_beam_size
+            metrics.update(reconstruction_metrics(self, model, loader, limit, decodings))
         return metrics
 
     def _likelihood_metrics(self, loader, summary: dict[str, float], use_latent: bool) -> dict:
@@ -412,32 +412,41 @@ class TextPlugin(vaekit.Plugin):
 
 
 @torch.no_grad()
-def reconstruction_metrics(plugin: TextPlugin, model: vaekit.VAE, loader, limit: int, **decoding) -> dict:
-    """Greedy decodes (or as `decoding` says: strategy='beam', beam_size) from the posterior mean of the first
-    `limit` sentences against their inputs.
+def reconstruction_metrics(plugin: TextPlugin, model: vaekit.VAE, loader, limit: int,
+                           decodings: dict[str, dict] | None = None) -> dict:
+    """Decodes from the posterior mean of the first `limit` sentences against their inputs: greedy, or for each
+    entry of `decodings` (key suffix -> decode options such as strategy='beam', beam_size), each sentence encoded once.
 
     recon_bleu4: sacrebleu's corpus BLEU-4 (0-100) of the decoded text; recon_token_accuracy: the share of input
     tokens (<eos> included) that the decode has at the same position.
     """
     import sacrebleu
 
+    decodings = decodings or {"": {}}
     was_training = model.training
     model.eval()
-    hypotheses, references, correct, total = [], [], 0, 0
+    references, total = [], 0
+    hypotheses = {suffix: [] for suffix in decodings}
+    correct = dict.fromkeys(decodings, 0)
     for batch in loader:
         x = to_device(batch["x"] if "x" in batch else batch, model.device)
         take = min(len(x["lengths"]), limit - len(references))
         x = {key: value[:take] for key, value in x.items()}
-        # A decode longer than its input cannot match anything more: stop it one token past the input.
-        out = model.decode(model.posterior(x).mean, None, max_length=int(x["lengths"].max()) + 1, **decoding)
-        width = min(out["tokens"].shape[1], x["tokens"].shape[1])
-        mask = real_tokens(x)[:, :width]
-        correct += int(((out["tokens"][:, :width] == x["tokens"][:, :width]) & mask).sum())
+        means = model.posterior(x).mean
+        mask = real_tokens(x)
+        for suffix, options in decodings.items():
+            # A decode longer than its input cannot match anything more: stop it one token past the input.
+            out = model.decode(means, None, max_length=int(x["lengths"].max()) + 1, **options)
+            width = min(out["tokens"].shape[1], x["tokens"].shape[1])
+            correct[suffix] += int(((out["tokens"][:, :width] == x["tokens"][:, :width]) & mask[:, :width]).sum())
+            hypotheses[suffix] += plugin.decode_text(model, out)
         total += int(x["lengths"].sum())
-        hypotheses += plugin.decode_text(model, out)
         references += plugin.decode_text(model, x)
         if len(references) >= limit:
             break
     model.train(was_training)
-    bleu = sacrebleu.corpus_bleu(hypotheses, [references]).score
-    return {"recon_bleu4": bleu, "recon_token_accuracy": correct / max(1, total), "recon_examples": len(references)}
+    metrics: dict = {"recon_examples": len(references)}
+    for suffix in decodings:
+        metrics[f"recon_bleu4{suffix}"] = sacrebleu.corpus_bleu(hypotheses[suffix], [references]).score
+        metrics[f"recon_token_accuracy{suffix}"] = correct[suffix] / max(1, total)
+    return metrics
