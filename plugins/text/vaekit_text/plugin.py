@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 import vaekit
 from vaekit.batch import to_device
@@ -423,6 +424,7 @@ def reconstruction_metrics(plugin: TextPlugin, model: vaekit.VAE, loader, limit:
     import sacrebleu
 
     decodings = decodings or {"": {}}
+    bar = tqdm(total=limit, desc="reconstructions", unit="sentence", leave=False, mininterval=1.0)
     was_training = model.training
     model.eval()
     references, total = [], 0
@@ -442,8 +444,10 @@ def reconstruction_metrics(plugin: TextPlugin, model: vaekit.VAE, loader, limit:
             hypotheses[suffix] += plugin.decode_text(model, out)
         total += int(x["lengths"].sum())
         references += plugin.decode_text(model, x)
+        bar.update(take)
         if len(references) >= limit:
             break
+    bar.close()
     model.train(was_training)
     metrics: dict = {"recon_examples": len(references)}
     for suffix in decodings:
