@@ -234,6 +234,17 @@ def test_latent_memory_is_read_the_same_step_by_step_as_over_the_whole_sentence(
         assert (decoder.log_prob(x, z) - before).abs().min() > 1e-4
 
 
+def test_a_language_model_with_latent_slots_generates_the_same_text_for_every_z(tmp_path):
+    # use_latent=false: z is ignored in scoring (KL 0), so generation must ignore it too, memory included.
+    _, model, _ = build(tmp_path, "rnn", latent_slots=3, use_latent=False)
+    model.eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model.decoder.latent_memory.memory.bias.zero_()  # only z could then make the memories differ
+    first, second = (model.decode(3 * torch.randn(4, model.latent_dim), None, max_length=12) for _ in range(2))
+    assert torch.equal(first["tokens"], second["tokens"])
+
+
 def test_the_adaptive_softmax_scores_bf16_states_under_autocast():
     # trainer.precision=bf16 on a GPU: the LSTM hands bf16 states to the output layer under autocast, where
     # torch's AdaptiveLogSoftmaxWithLoss alone fails (it mixes dtypes). (A CPU LSTM refuses bf16 itself.)

@@ -238,8 +238,9 @@ class RNNDecoder(nn.Module):
         """Sentences for latents z [B, D] as {"tokens": [B, T], "lengths": [B]} (greedy unless strategy='sample' or
         'beam')."""
         z_rows = z.repeat_interleave(beam_rows(options), 0)  # a beam decodes each latent's rows side by side
-        # A beam's rows of one latent share its z, so reordering them leaves this row-aligned memory right.
-        memory = self.latent_memory.vectors(z_rows) if self.latent_memory is not None else None
+        # A beam's rows of one latent share its z, so reordering them leaves this row-aligned memory right. It is
+        # made from z as hidden() sees it (zeros for a language model), so generation scores as log_prob does.
+        memory = self.latent_memory.vectors(self._latent(z_rows)) if self.latent_memory is not None else None
 
         def step(inputs, state):
             logits, state = self.logits(inputs.unsqueeze(1), z_rows, state, memory)
