@@ -186,3 +186,12 @@ def test_shared_embeddings_are_for_the_rnn():
 
     with pytest.raises(ValueError, match="share_embeddings: is for the rnn"):
         TextModelConfig(arch="transformer", share_embeddings=True)
+
+
+@pytest.mark.parametrize("pooling", ["max", "attention"])
+def test_the_transformer_refuses_pooling_it_does_not_do(pooling):
+    from vaekit_text.config import TextModelConfig
+
+    TextModelConfig(arch="transformer", encoder_pooling="mean")  # what it does: accepted
+    with pytest.raises(ValueError, match=f"encoder_pooling: the transformer encoder mean-pools.*'{pooling}'"):
+        TextModelConfig(arch="transformer", encoder_pooling=pooling)

@@ -67,7 +67,8 @@ class TextModelConfig:
     word_dropout: float = 0.0  # probability that a decoder input word becomes <unk> while training
     pretrained_encoder: str | None = None  # transformer: local Hugging Face encoder folder (BERT-like)
     use_latent: bool = True  # False: a plain language model with the same decoder (z ignored, KL 0)
-    # rnn: the end states, mean/max over all states, or attention: the end states and encoder_queries learned reads
+    # rnn: the end states, mean/max over all states, or attention: the end states and encoder_queries learned reads;
+    # the transformer always takes the mean over its real tokens
     encoder_pooling: Literal["last", "mean", "max", "attention"] = "last"
     encoder_queries: int | None = None  # attention's reads (None: 8)
     # rnn: the encoder reads the decoder's word embeddings, which every token's likelihood trains, instead of its
@@ -100,6 +101,10 @@ class TextModelConfig:
         if self.latent_slots < 0 or (self.latent_slots and self.arch != "rnn"):
             raise ValueError(f"latent_slots: expected 0 or more memory vectors, for the rnn decoder; got "
                              f"{self.latent_slots} ({self.arch})")
+        if self.arch == "transformer" and self.encoder_pooling not in ("last", "mean"):
+            # "last" is the default, so it cannot be an error; the transformer always mean-pools
+            raise ValueError(f"encoder_pooling: the transformer encoder mean-pools its tokens; "
+                             f"{self.encoder_pooling!r} is for the rnn encoder")
         if self.share_embeddings and self.arch != "rnn":
             raise ValueError("share_embeddings: is for the rnn encoder and decoder")
         if self.encoder_hidden_dim is not None and self.arch != "rnn":
