@@ -321,3 +321,12 @@ def test_an_error_quotes_at_most_200_characters_of_a_huge_value(tmp_path):
 def test_a_recipe_path_that_is_a_folder_says_so(tmp_path):
     with pytest.raises(RecipeError, match=f"^{tmp_path}: is a folder; expected a recipe YAML file"):
         load_recipe(tmp_path)
+
+
+def test_eval_options_must_name_the_plugins_eval_flags(tmp_path):
+    # the toy plugin adds no `vaekit eval` flags, so any name is a typo; the text plugin's test covers a real flag
+    path = write_recipe(tmp_path, GOOD + "      options: {recon_beam_size: 5}\n")
+    with pytest.raises(RecipeError, match=rf"^{path}: eval\.options\.recon_beam_size: not a `vaekit eval` option of "
+                                          rf"plugin '{PLUGIN_NAME}'; expected one of none$"):
+        load_recipe(path)
+    assert load_recipe(write_recipe(tmp_path, GOOD + "      options: {}\n")).eval.options == {}

@@ -152,7 +152,7 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
                 raise PluginError(f"plugin {plugin.name!r}: its `{verb}` options clash with the engine's ({exc}); "
                                   "the engine gives every plugin sample's --temperature, interpolate's --steps "
                                   "and --method, and traverse's --input, --dims, --span and --steps") from None
-        p.set_defaults(_plugin_dests=[a.dest for a in p._actions if a.dest not in before])
+        p.set_defaults(_plugin_actions={a.dest: a for a in p._actions if a.dest not in before})
     return p
 
 
@@ -237,9 +237,10 @@ def cmd_eval(args, model, plugin) -> int:
         dataset = torch.utils.data.Subset(dataset, range(min(limit, len(dataset))))
     loader = DataLoader(dataset, batch_size=args.batch_size or recipe.eval.batch_size, shuffle=False,
                         collate_fn=data.collate)
+    options = _plugin_options(args, recipe)  # before the long part, so a bad value stops it at once
     summary = evaluate(model, loader, iw_samples=k, progress=True, description=f"eval {split} (k={k})",
                        refine_steps=args.refine_steps)
-    summary.update(plugin.eval_metrics(model, loader, summary, **_plugin_options(args)))
+    summary.update(plugin.eval_metrics(model, loader, summary, **options))
     summary.update(disentanglement(model, dataset, data.collate))  # {} unless the data set knows its factors
     summary.update({"split": split, "iw_samples": k, "refine_steps": args.refine_steps,
                     "model": str(resolve_model_dir(args.run))})  # which weights: the latest, or the best kept
@@ -250,8 +251,20 @@ def cmd_eval(args, model, plugin) -> int:
     return 0
 
 
-def _plugin_options(args) -> dict:
-    return {dest: getattr(args, dest) for dest in getattr(args, "_plugin_dests", [])}
+def _plugin_options(args, recipe=None) -> dict:
+    """The plugin's flags; the recipe's eval.options (names checked when it was read) stand in for flags left at
+    their default."""
+    actions = getattr(args, "_plugin_actions", {})
+    options = {dest: getattr(args, dest) for dest in actions}
+    for key, value in (recipe.eval.options if recipe is not None else {}).items():
+        action = actions[key]
+        if options[key] != action.default:
+            continue  # given on the command line
+        try:
+            options[key] = action.type(value) if action.type is not None and value is not None else value
+        except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+            raise RecipeError(f"{recipe.source}: eval.options.{key}: {exc}") from None
+    return options
 
 
 def _out_dir(args, verb: str) -> Path:

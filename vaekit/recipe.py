@@ -11,6 +11,7 @@ the nearest valid key for a typo.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import os
@@ -119,6 +120,8 @@ class EvalConfig:
     iw_samples: int = 1000  # importance samples per example for the NLL (0 = skip)
     batch_size: int = 100
     max_examples: int | None = None
+    # the plugin's own `vaekit eval` flags by name, e.g. {recon_beam_size: 5}; a flag given on the command line wins
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 from .latent import LatentConfig  # noqa: E402  (the engine's latent section, defined beside its builder)
@@ -443,9 +446,26 @@ def parse_recipe(data: dict, source: str = "<recipe>") -> Recipe:
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise RecipeError(f"{source}: {key}: unknown top-level key{hint}")
     rest = _wrap(source, lambda: build_dataclass(_RecipeRest, values, ""))
+    _check_eval_options(plugin, rest.eval.options, source)
     return Recipe(plugin=plugin.name, source=source, data=typed["data"], model=typed["model"], seed=rest.seed,
                   name=rest.name, objective=rest.objective, trainer=rest.trainer, eval=rest.eval,
                   latent=rest.latent, subset=rest.subset)
+
+
+def _check_eval_options(plugin, options: dict, source: str) -> None:
+    """eval.options names the plugin's own `vaekit eval` flags (by their argparse dest): a typo stops the recipe
+    when it is read, not after a long evaluation."""
+    if not options:
+        return
+    parser = argparse.ArgumentParser(add_help=False)
+    plugin.add_arguments("eval", parser)
+    known = sorted(action.dest for action in parser._actions)
+    for key in options:
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"expected one of {known or 'none'}"
+            raise RecipeError(f"{source}: eval.options.{key}: not a `vaekit eval` option of plugin "
+                              f"{plugin.name!r}; {hint}")
 
 
 # Plugin data keys the subset section replaced: recipes saved with runs before it may still hold them.

@@ -110,3 +110,25 @@ def test_beam_options_on_the_command_line(tmp_path, capsys):
     assert main(["eval", str(run), "--iw-samples", "2", "--recon-beam-size", "2"]) == 0
     printed = capsys.readouterr().out
     assert "recon_bleu4_beam" in printed and "recon_token_accuracy_beam" in printed
+
+
+def test_a_recipe_sets_the_plugins_eval_options_and_a_flag_overrides_it(tmp_path, capsys):
+    import json
+
+    import yaml
+
+    run = train_tiny_run(tmp_path)
+    recipe_file = run / "recipe.yaml"
+    recipe = yaml.safe_load(recipe_file.read_text())
+    recipe["eval"]["options"] = {"recon_beam_size": 2}
+    recipe_file.write_text(yaml.safe_dump(recipe))
+    assert main(["eval", str(run)]) == 0
+    assert json.loads((run / "eval-test.json").read_text())["recon_beam_size"] == 2
+    assert main(["eval", str(run), "--recon-beam-size", "3"]) == 0  # the flag wins
+    assert json.loads((run / "eval-test.json").read_text())["recon_beam_size"] == 3
+    capsys.readouterr()
+    assert main(["eval", str(run), "eval.options.recon_beam_sise=2"]) == 2
+    assert capsys.readouterr().err.strip() == (f"vaekit: error: {recipe_file}: eval.options.recon_beam_sise: not a "
+                                               "`vaekit eval` option of plugin 'text'; did you mean 'recon_beam_size'?")
+    assert main(["eval", str(run), "eval.options.recon_beam_size=five"]) == 2
+    assert "eval.options.recon_beam_size: invalid literal" in capsys.readouterr().err
