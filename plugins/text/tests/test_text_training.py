@@ -106,7 +106,7 @@ def test_cyclical_recipe_end_to_end_through_the_cli(tmp_path, data_dir, monkeypa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("recipe", ["ptb_lstm.yaml", "ptb_transformer.yaml", "corpus_spm.yaml"])
+@pytest.mark.parametrize("recipe", ["ptb_lstm.yaml", "ptb_transformer.yaml", "corpus_spm.yaml", "ptb_lstm_ae.yaml"])
 def test_other_recipes_train_a_few_steps(tmp_path, data_dir, monkeypatch, capsys, recipe):
     monkeypatch.setenv("VAEKIT_DATA", str(data_dir))
     run = tmp_path / "run"
@@ -119,6 +119,10 @@ def test_other_recipes_train_a_few_steps(tmp_path, data_dir, monkeypatch, capsys
     code, out, err = run_cli(["sample", run, "-n", "2", "-o", tmp_path / "s", "--no-print"], capsys)
     assert code == 0, err
     assert out.strip() == str(tmp_path / "s" / "samples.txt")
+    if recipe == "ptb_lstm_ae.yaml":  # its eval.options ask for beam reconstructions beside the greedy ones
+        code, out, err = run_cli(["eval", run, "--iw-samples", "1", "--max-examples", "4"], capsys)
+        assert code == 0, err
+        assert json.loads((run / "eval-test.json").read_text())["recon_beam_size"] == 5
 
 
 def test_bf16_on_the_cpu_trains_or_names_the_key_to_change(tmp_path, data_dir, monkeypatch, capsys):
