@@ -103,6 +103,17 @@ def test_reconstruction_metrics_known_answers(tmp_path, monkeypatch):
     assert metrics["recon_examples"] == 4
 
 
+def test_a_sentences_reconstruction_does_not_depend_on_the_sentences_beside_it(tmp_path):
+    # An untrained decoder seldom says <eos>, so its decodes run to the length cap: the cap must be the data's
+    # max_length, as `vaekit reconstruct` has it, not one read off the batch's (or the reference's) length.
+    bundle, model, _ = build(tmp_path)
+    torch.manual_seed(0)
+    alone = reconstruction_metrics(plugin, model, DataLoader(bundle.test, batch_size=1, collate_fn=bundle.collate), 6)
+    together = reconstruction_metrics(plugin, model, DataLoader(bundle.test, batch_size=6, collate_fn=bundle.collate),
+                                      6)
+    assert alone == together
+
+
 @pytest.mark.slow
 def test_encode_verb_writes_posterior_means(tmp_path, capsys):
     paths = write_corpus(tmp_path / "corpus")
