@@ -257,7 +257,9 @@ def _plugin_options(args, recipe=None) -> dict:
     actions = getattr(args, "_plugin_actions", {})
     options = {dest: getattr(args, dest) for dest in actions}
     for key, value in (recipe.eval.options if recipe is not None else {}).items():
-        action = actions[key]
+        action = actions.get(key)
+        if action is None:  # a plugin flag that shares an engine flag's name: the engine's own eval keys set it
+            raise RecipeError(f"{recipe.source}: eval.options.{key}: not a plugin flag of `vaekit eval` here")
         if options[key] != action.default:
             continue  # given on the command line
         try:
