@@ -294,6 +294,12 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def did_you_mean(name: Any, choices, otherwise: str = "") -> str:
+    """"; did you mean 'x'?" for the choice nearest to a mistyped name, or `otherwise` when none is near."""
+    near = difflib.get_close_matches(str(name), [str(choice) for choice in choices], n=1)
+    return f"; did you mean {near[0]!r}?" if near else otherwise
+
+
 def _convert(value: Any, tp: Any, where: str) -> Any:
     """Check value against annotation tp and convert (int -> float, list -> tuple); raise naming where."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -310,8 +316,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         raise RecipeError(f"{where}: expected {_type_name(tp)}, got {quote(value)}")
     if origin is Literal:
         if value not in args:
-            near = difflib.get_close_matches(str(value), [str(a) for a in args], n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
+            hint = did_you_mean(value, args)
             raise RecipeError(f"{where}: expected {_type_name(tp)}, got {quote(value)}{hint}")
         return value
     if dataclasses.is_dataclass(tp):
@@ -400,8 +405,7 @@ def build_dataclass(cls: type, values: dict, where: str) -> Any:
     for key, value in values.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in fields:
-            near = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(fields)}"
+            hint = did_you_mean(key, fields, otherwise=f"; valid keys: {', '.join(fields)}")
             raise RecipeError(f"{quote(path)[1:-1]}: unknown key{hint}")
         value = _convert(value, hints[key], path)
         _check_bounds(cls, key, value, path)
@@ -442,8 +446,7 @@ def parse_recipe(data: dict, source: str = "<recipe>") -> Recipe:
     recipe_fields = [f.name for f in dataclasses.fields(Recipe) if f.name not in ("data", "model", "source")]
     for key in values:
         if key not in recipe_fields:
-            near = difflib.get_close_matches(key, recipe_fields + ["data", "model"], n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
+            hint = did_you_mean(key, recipe_fields + ["data", "model"])
             raise RecipeError(f"{source}: {key}: unknown top-level key{hint}")
     rest = _wrap(source, lambda: build_dataclass(_RecipeRest, values, ""))
     _check_eval_options(plugin, rest.eval.options, source)
@@ -462,10 +465,9 @@ def _check_eval_options(plugin, options: dict, source: str) -> None:
     known = sorted(action.dest for action in parser._actions)
     for key in options:
         if key not in known:
-            near = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {near[0]!r}?" if near else f"expected one of {known or 'none'}"
+            hint = did_you_mean(key, known, otherwise=f"; expected one of {known or 'none'}")
             raise RecipeError(f"{source}: eval.options.{key}: not a `vaekit eval` option of plugin "
-                              f"{plugin.name!r}; {hint}")
+                              f"{plugin.name!r}{hint}")
 
 
 # Plugin data keys the subset section replaced: recipes saved with runs before it may still hold them.
