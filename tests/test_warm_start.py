@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from torch import nn
 
 from vaekit.checkpoint import checkpoints
 from vaekit.cli import main
+from vaekit.recipe import load_recipe
+from vaekit.trainer import Trainer
 from vaekit.warm_start import warm_start
 
 
@@ -31,22 +34,30 @@ def source_run(points_recipe, tmp_path) -> Path:
     return run
 
 
+def initial_weights(recipe: Path, run: Path, *overrides: str) -> dict:
+    """The model's weights as the trainer built them, before any optimizer step."""
+    trainer = Trainer(load_recipe(recipe, ["trainer.samples=0", *overrides]), run)
+    trainer._open_run_dir()
+    try:
+        trainer._setup()
+        return {name: tensor.detach().clone() for name, tensor in trainer.model.state_dict().items()}
+    finally:
+        os.close(trainer.lock)
+
+
 def test_the_named_part_starts_from_the_source_and_the_rest_from_scratch(points_recipe, source_run, tmp_path):
-    run = tmp_path / "warm"
-    # lr 1e-30: one step leaves the weights where the run started, so they can be compared with the source's
-    assert main(["train", str(points_recipe), "--out", str(run), "trainer.max_steps=1", "trainer.samples=0",
-                 "trainer.checkpoint_every=1", "trainer.lr=1e-30", "trainer.warmup_steps=0",
-                 f"trainer.init_from={source_run}", "trainer.init_parts=[encoder]"]) == 0
-    scratch = tmp_path / "scratch"
-    assert main(["train", str(points_recipe), "--out", str(scratch), "trainer.max_steps=1", "trainer.samples=0",
-                 "trainer.checkpoint_every=1", "trainer.lr=1e-30", "trainer.warmup_steps=0"]) == 0
-    source, warm, fresh = weights(source_run), weights(run), weights(scratch)
-    for name, tensor in split(source, "encoder").items():
-        assert warm[name].allclose(tensor, atol=1e-6), name
+    # Compared before any step: what the code guarantees is the copy and the seeded initialisation, not where an
+    # optimizer step (whose sign follows a gradient that differs in the last bits between CPUs) takes them.
+    warm = initial_weights(points_recipe, tmp_path / "warm", f"trainer.init_from={source_run}",
+                           "trainer.init_parts=[encoder]")
+    fresh = initial_weights(points_recipe, tmp_path / "scratch")
+    source = weights(source_run)
+    encoder = split(source, "encoder")
+    assert encoder and all(warm[name].equal(tensor) for name, tensor in encoder.items())
     decoder = split(fresh, "decoder")
     assert decoder and all(warm[name].equal(tensor) for name, tensor in decoder.items())
     assert any(not warm[name].allclose(source[name]) for name in decoder), "the source's decoder was copied too"
-    record = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][0]
+    record = [json.loads(line) for line in (tmp_path / "warm" / "metrics.jsonl").read_text().splitlines()][0]
     assert record["split"] == "init" and record["init_parts"] == ["encoder"] and record["tensors"] > 0
 
 
