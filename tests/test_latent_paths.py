@@ -35,12 +35,13 @@ def test_slerp_stays_on_the_sphere_where_the_line_cuts_inside(shape):
         mix(a, b, 0.5, "cubic")
 
 
-def test_a_traversal_moves_one_unit_per_row_over_the_span():
+def test_a_traversal_moves_one_unit_per_row_over_the_span_around_its_base_value():
     base = torch.arange(4.0)
     z = traversal(base, [1, 3], span=2.0, steps=3)
-    expected = torch.tensor([[0, -2, 2, 3], [0, 0, 2, 3], [0, 2, 2, 3],
-                             [0, 1, 2, -2], [0, 1, 2, 0], [0, 1, 2, 2]], dtype=torch.float32)
+    expected = torch.tensor([[0, -1, 2, 3], [0, 1, 2, 3], [0, 3, 2, 3],
+                             [0, 1, 2, 1], [0, 1, 2, 3], [0, 1, 2, 5]], dtype=torch.float32)
     torch.testing.assert_close(z, expected)
+    torch.testing.assert_close(z[1], base)  # the offset 0 is the base point itself (an input's own decode)
     spatial = traversal(torch.zeros(2, 2, 2), [5], span=1.0, steps=2)  # units are the flattened coordinates
     assert spatial.shape == (2, 2, 2, 2) and spatial[0].flatten()[5] == -1 and spatial[1].flatten()[5] == 1
     assert float(spatial.abs().sum()) == 2.0
@@ -61,3 +62,6 @@ def test_a_sequence_latent_moves_each_unit_at_every_step():
     assert z.shape == (2, 3, 2)
     torch.testing.assert_close(z[:, :, 1], torch.tensor([[-1.0] * 3, [1.0] * 3]))
     assert float(z[:, :, 0].abs().sum()) == 0.0
+    moving = torch.tensor([[0.0, 1.0], [0.0, -2.0], [0.0, 0.5]])  # each step's unit moves around its own value
+    z = traversal(moving, [1], span=1.0, steps=3, per_step=True)
+    torch.testing.assert_close(z[:, :, 1], torch.tensor([[0.0, -3.0, -0.5], [1.0, -2.0, 0.5], [2.0, -1.0, 1.5]]))

@@ -58,20 +58,21 @@ def parse_dims(dims: str | list[int] | None, units: int) -> list[int]:
 
 
 def traversal_values(span: float, steps: int, device: torch.device | str | None = None) -> Tensor:
-    """[steps] values a traversed unit takes, from -span to span, both ends included."""
+    """[steps] offsets a traversed unit is moved by from its base value, from -span to span, both ends included."""
     return span * (2 * path_weights(steps, device) - 1)
 
 
 def traversal(base: Tensor, dims: list[int], span: float, steps: int, per_step: bool = False) -> Tensor:
-    """[len(dims) * steps, *base.shape]: row by row, unit d of base set to `steps` values from -span to span,
-    every other unit kept (Higgins et al. 2017's picture of what each unit does).
+    """[len(dims) * steps, *base.shape]: row by row, unit d of base moved by `steps` offsets from -span to span
+    around its own value, every other unit kept (Higgins et al. 2017's picture of what each unit does).
 
-    A unit is one of the flattened coordinates; with per_step (a latent with a time axis, [T, D]) it is one of
-    the D units of every step, moved at all steps together.
+    The offset 0 (the middle of an odd number of steps) is base itself: an input's traversal passes through its
+    own reconstruction. A unit is one of the flattened coordinates; with per_step (a latent with a time axis,
+    [T, D]) it is one of the D units of every step, moved at all steps together.
     """
     values = traversal_values(span, steps, base.device)
     flat = base.reshape(-1, base.shape[-1]) if per_step else base.reshape(1, -1)
     z = flat.repeat(len(dims) * steps, 1, 1)
     for row, d in enumerate(dims):
-        z[row * steps:(row + 1) * steps, :, d] = values[:, None]
+        z[row * steps:(row + 1) * steps, :, d] = flat[:, d] + values[:, None]
     return z.reshape(-1, *base.shape)
