@@ -158,3 +158,42 @@ def test_a_pretrained_encoder_is_read_from_safetensors_only(tmp_path):
     assert not marker.exists()
     assert build_model(plugin, tiny_model_config("transformer", pretrained_encoder=str(folder)), bundle.info,
                        tmp_path / "assets")
+
+
+@pytest.mark.parametrize("verb", ["reconstruct", "sample", "interpolate", "encode", "traverse"])
+def test_an_argument_that_is_not_utf8_is_one_line_naming_its_byte(text_run, tmp_path, capsys, verb):
+    latin1 = "caf\udce9"  # what Python makes of the bytes caf\xe9 (Latin-1 "café") in argv
+    argv = {"reconstruct": [latin1], "sample": ["--around", latin1], "interpolate": [latin1, SENTENCES[0]],
+            "encode": [latin1, "-o", str(tmp_path / "codes.npy")], "traverse": ["--input", latin1]}[verb]
+    out = [] if verb == "encode" else ["-o", str(tmp_path / "out")]
+    assert main([verb, str(text_run), *argv, *out]) == 2
+    assert capsys.readouterr().err == ("vaekit: error: 'caf\\xe9': not valid UTF-8 (byte 0xe9 at byte 4); give "
+                                       "sentences as UTF-8 text (e.g. convert them with iconv -t UTF-8)\n")
+
+
+def test_a_missing_path_an_empty_file_and_a_cut_sentence_are_said(text_run, tmp_path, monkeypatch, capsys, caplog):
+    monkeypatch.chdir(tmp_path)
+    out = ["-o", str(tmp_path / "r"), "--no-print"]
+    with caplog.at_level(logging.WARNING, logger="vaekit.text"):
+        assert main(["reconstruct", str(text_run), "missing.txt", "data/notes", "please read notes.txt", *out]) == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        f"'{name}': no such file, so it is read as a sentence (--text: every input is a sentence; --file: every "
+        "input must be a file)" for name in ("missing.txt", "data/notes")]  # a sentence with spaces is a sentence
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="vaekit.text"):
+        assert main(["reconstruct", str(text_run), "--text", "missing.txt", *out]) == 0
+    assert not caplog.records
+
+    (tmp_path / "empty.txt").write_text("\n  \n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["reconstruct", str(text_run), "empty.txt", *out]) == 2
+    assert capsys.readouterr().err == ("vaekit: error: no sentences given: 'empty.txt' holds no sentence (every line "
+                                       "is empty); pass sentences, or files with one sentence per line\n")
+
+    (tmp_path / "long.txt").write_text(" ".join(["the cat sat"] * 40) + "\n" + SENTENCES[1] + "\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="vaekit.text"):
+        assert main(["reconstruct", str(text_run), "long.txt", *out]) == 0
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert message.startswith("1 of 2 input sentences are longer than the model's 16 tokens (data.max_length, <eos> "
+                              "included) and were cut to their first 15 tokens; the first has 120 tokens: 'the cat "
+                              "sat the cat sat")

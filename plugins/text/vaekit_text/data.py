@@ -17,6 +17,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from vaekit.recipe import quote
+
 log = logging.getLogger("vaekit.text")
 
 
@@ -151,8 +153,13 @@ class Collate:
 
 def make_batch(sentences: list[str], tokenizer, max_length: int) -> dict:
     """x for a list of sentences given on the command line (truncated to max_length, never dropped)."""
-    tokens, words, _ = encode_sentences(sentences, tokenizer, max_length, "truncate")
+    tokens, words, report = encode_sentences(sentences, tokenizer, max_length, "truncate")
     if len(tokens) != len(sentences):
         raise ValueError("a sentence has no tokens the model knows; give non-empty text")
+    if report.truncated:  # the model reads at most max_length tokens: the rest of a long sentence is not encoded
+        first = next(s for s in sentences if len(tokenizer.encode(s)) + 1 > max_length)
+        log.warning("%d of %d input sentences are longer than the model's %d tokens (data.max_length, <eos> "
+                    "included) and were cut to their first %d tokens; the first has %s tokens: %s", report.truncated,
+                    len(sentences), max_length, max_length - 1, f"{len(tokenizer.encode(first)):,}", quote(first))
     items = [{"x": {"tokens": t, "n_words": torch.tensor(w)}} for t, w in zip(tokens, words, strict=True)]
     return Collate(tokenizer.pad_id)(items)["x"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -103,6 +105,26 @@ def _is_file(item: str) -> bool:
         return Path(item).is_file()
     except (OSError, ValueError):  # ENAMETOOLONG for a sentence > 255 bytes, NUL bytes
         return False
+
+
+# One word with a slash, or with a dot and a short extension (notes.txt, data/test): what a file name looks like
+PATH_LIKE = re.compile(r"\S*[/\\]\S*|\S+\.[A-Za-z][A-Za-z0-9]{0,4}")
+
+
+def _utf8(item: str) -> str:
+    """item, if its bytes are UTF-8; an argument in another encoding (caf\\xe9 in Latin-1) is a one-line error."""
+    try:
+        item.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(item)  # the bytes the shell passed (Python keeps undecodable ones as surrogates)
+        try:
+            raw.decode("utf-8")
+            start = 0
+        except UnicodeDecodeError as exc:
+            start = exc.start
+        raise ValueError(f"{quote(raw)[1:]}: not valid UTF-8 (byte {raw[start]:#04x} at byte {start + 1}); give "
+                         "sentences as UTF-8 text (e.g. convert them with iconv -t UTF-8)") from None
+    return item
 
 
 def _read_input_file(item: str) -> list[str]:
@@ -247,14 +269,23 @@ class TextPlugin(vaekit.Plugin):
     @staticmethod
     def _inputs(inputs: list[str], inputs_are: str | None = None) -> list[str]:
         """Sentences from the CLI inputs: see INPUT_RULE (--text: all sentences, --file: all files)."""
-        sentences = []
+        sentences, empty_files = [], []
         for item in inputs:
             if inputs_are == "file" or (inputs_are is None and _is_file(item)):
-                sentences.extend(_read_input_file(item))
+                lines = _read_input_file(item)
+                sentences.extend(lines)
+                if not lines:
+                    empty_files.append(quote(item))
             elif item.strip():
-                sentences.append(item.strip())
+                if inputs_are is None and PATH_LIKE.fullmatch(item.strip()):
+                    log.warning("%s: no such file, so it is read as a sentence (--text: every input is a sentence; "
+                                "--file: every input must be a file)", quote(item))
+                sentences.append(_utf8(item).strip())
         if not sentences:
-            raise ValueError("no sentences given: pass sentences, or files with one sentence per line (--file)")
+            where = f": {', '.join(empty_files)} holds no sentence (every line is empty)" if empty_files else ""
+            raise ValueError(f"no sentences given{where}; pass sentences, or files with one sentence per line")
+        if empty_files:
+            log.warning("%s: holds no sentence (every line is empty)", ", ".join(empty_files))
         return sentences
 
     def _one_sentence(self, item: str, inputs_are: str | None) -> str:
@@ -294,7 +325,7 @@ class TextPlugin(vaekit.Plugin):
         scales the latents' spread (the prior's, or the posterior's with around)."""
         model.eval()
         if around is not None:
-            posterior = model.posterior(self.encode_text(model, [around]))
+            posterior = model.posterior(self.encode_text(model, [_utf8(around)]))
             z = posterior.mean + temperature * posterior.std * torch.randn(n, posterior.dim, device=model.device)
         else:
             z = model.sample_latents(n, None, temperature)
