@@ -102,3 +102,31 @@ def test_speech_run_encodes_wav_files_and_its_labelled_split(tmp_path):
     assert main(["encode", str(run), "--split", "test", "-o", str(tmp_path / "test.npy")]) == 0
     codes, labels = np.load(tmp_path / "test.npy"), (tmp_path / "test.labels.txt").read_text().split()
     assert codes.shape[1:] == (8,) and len(labels) == len(codes) > 1 and len(set(labels)) > 1
+
+
+def test_a_split_is_labelled_with_the_class_names_the_checkpoint_records(tmp_path):
+    from PIL import Image
+
+    import vaekit
+    from vaekit.checkpoint import build_model
+    from vaekit.encode import encode_split
+    from vaekit.recipe import build_dataclass
+    from vaekit.subsets import SubsetConfig
+
+    rng = np.random.default_rng(0)
+    for name in ("coat", "bag", "shirt"):  # folder order: bag, coat, shirt (indices 0, 1, 2)
+        (tmp_path / "clothes" / name).mkdir(parents=True)
+        for i in range(4):
+            pixels = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "clothes" / name / f"{i}.png")
+    plugin = vaekit.get_plugin("image")
+    data_cfg = build_dataclass(plugin.data_config, {"name": "folder", "root": str(tmp_path / "clothes"),
+                                                    "val_fraction": 0.25}, "data")
+    data = plugin.build_data(data_cfg, seed=0, assets=tmp_path / "assets", subset=SubsetConfig())
+    cfg = build_dataclass(plugin.model_config, {"latent_dim": 4, "width": 8, "hidden": 32}, "model")
+    model = build_model(plugin, cfg, data.info, tmp_path / "assets").eval()
+    written = encode_split(model, DataLoader(data.train, batch_size=4, collate_fn=data.collate), tmp_path / "c.npy",
+                           "train")
+    labels = written[1].read_text().split()
+    expected = [["bag", "coat", "shirt"][int(data.train[i]["label"])] for i in range(len(data.train))]
+    assert labels == expected and set(labels) == {"bag", "coat", "shirt"}

@@ -5,7 +5,8 @@
     vaekit encode runs/mnist --split test -o codes.npy                    # the recipe's data and its labels
 
 Writes codes.npy [N, *latent shape] (float32; a latent with a time axis gives one [D] code per input, the
-mean over its valid steps), codes.labels.txt (one label per row, where labels exist) and
+mean over its valid steps), codes.labels.txt (one label per row, where labels exist: the class names the
+checkpoint records for a data split, the folder names for files) and
 codes.png (the first two principal components). The plugin only turns files into a model-ready batch
 (Plugin.load_inputs); everything about latents happens here, the same for every modality.
 """
@@ -67,8 +68,10 @@ def pca_2d(codes: np.ndarray) -> np.ndarray:
     return points
 
 
-def plot_codes(points: np.ndarray, labels: list[str] | None, path: Path, title: str) -> Path:
-    """Scatter the 2-D points, one colour per label (a legend when there are at most 20 labels)."""
+def plot_codes(points: np.ndarray, labels: list[str] | None, path: Path, title: str,
+               classes: list[str] | None = None) -> Path:
+    """Scatter the 2-D points, one colour per label (a legend when there are at most 20 labels), in the order of
+    `classes` where given (the data's class order), else "2" before "10"."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,7 +81,9 @@ def plot_codes(points: np.ndarray, labels: list[str] | None, path: Path, title: 
     if labels is None:
         ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.6)
     else:
-        names = sorted(set(labels), key=lambda s: (len(s), s))  # "2" before "10"
+        present = set(labels)
+        names = [name for name in classes if name in present] if classes and present <= set(classes) \
+            else sorted(present, key=lambda s: (len(s), s))
         cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
         for i, name in enumerate(names):
             chosen = np.array([lab == name for lab in labels])
@@ -109,8 +114,9 @@ def file_batches(plugin, model, inputs: list[str]):
         yield batch
 
 
-def write_codes(codes: np.ndarray, labels: list[str] | None, out: Path, title: str) -> list[Path]:
-    """codes.npy, codes.labels.txt (with labels) and codes.png beside it."""
+def write_codes(codes: np.ndarray, labels: list[str] | None, out: Path, title: str,
+                classes: list[str] | None = None) -> list[Path]:
+    """codes.npy, codes.labels.txt (with labels) and codes.png beside it (its legend in the order of classes)."""
     out = Path(out)
     if out.suffix != ".npy":
         raise ValueError(f"-o {out}: expected a .npy file name")
@@ -122,7 +128,7 @@ def write_codes(codes: np.ndarray, labels: list[str] | None, out: Path, title: s
         label_file = out.with_suffix(".labels.txt")
         atomic_write_text(label_file, "".join(f"{lab}\n" for lab in labels))
         written.append(label_file)
-    written.append(plot_codes(pca_2d(codes), labels, out.with_suffix(".png"), title))
+    written.append(plot_codes(pca_2d(codes), labels, out.with_suffix(".png"), title, classes))
     return written
 
 
@@ -140,7 +146,23 @@ def encode_files(plugin, model, inputs: list[str], out: Path) -> list[Path]:
     return write_codes(codes, labels, out, f"{len(codes)} codes (PCA of posterior means)")
 
 
+def class_names_of(info: dict) -> list[str] | None:
+    """The class names a model's data info records (image: class_names, speech: labels), in index order."""
+    names = info.get("class_names") or info.get("labels")
+    return [str(name) for name in names] if isinstance(names, list) and names else None
+
+
+def named_labels(labels: list[str] | None, names: list[str] | None) -> list[str] | None:
+    """Class indices ("0", "1", ...) as their names when every index has one; otherwise the labels as they are."""
+    if labels is None or names is None or not all(lab.isdigit() and int(lab) < len(names) for lab in labels):
+        return labels
+    return [names[int(lab)] for lab in labels]
+
+
 def encode_split(model, loader, out: Path, split: str) -> list[Path]:
-    """Encode a data split (a DataLoader of the recipe's data); labels from the items' label or class condition."""
+    """Encode a data split (a DataLoader of the recipe's data); labels from the items' label or class condition,
+    written as the class names the checkpoint records."""
     codes, labels = encode_batches(model, loader)
-    return write_codes(codes, labels, out, f"{split}: {len(codes)} codes (PCA of posterior means)")
+    names = class_names_of(getattr(model, "config", {}).get("info", {}))
+    return write_codes(codes, named_labels(labels, names), out, f"{split}: {len(codes)} codes (PCA of posterior means)",
+                       names)
