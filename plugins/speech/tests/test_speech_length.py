@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -40,6 +41,30 @@ def test_a_20_second_input_comes_back_20_seconds_long(tmp_path, data_dir):
     recon = sf.info(str(next(p for p in files if p.name == "long_recon.wav")))
     assert recon.samplerate == RATE
     assert abs(recon.frames - samples) <= HOP  # the same number of frames: within one hop of the input
+
+
+def test_outputs_are_as_long_as_their_inputs_to_the_sample(tmp_path, data_dir):
+    """11.000 s (88,000 samples, not a whole number of 128-sample hops) comes back 88,000 samples long, the
+    input's own Griffin-Lim rendering too; a 16 kHz file comes back as long at the model's 8 kHz; so do
+    `sample --seconds` and `traverse --input`."""
+    _, model = build(fsdd_config(data_dir), tmp_path)
+    model.eval()
+    path = tmp_path / "eleven.wav"
+    assert long_recording(data_dir, path, 11.0) == 88_000 and 88_000 % HOP
+    wave, _ = sf.read(str(path), dtype="float32")
+    sf.write(str(tmp_path / "odd.wav"), wave[:12_345], RATE)
+    sf.write(str(tmp_path / "wide.wav"), np.repeat(wave[:8_001], 2), 2 * RATE)  # 16,002 samples at 16 kHz
+    with single_thread():
+        files = plugin.reconstruct(model, [str(path), str(tmp_path / "odd.wav"), str(tmp_path / "wide.wav")], None,
+                                   tmp_path / "out", griffin_lim_iters=2)
+    frames = {p.name: sf.info(str(p)).frames for p in files if p.suffix == ".wav"}
+    assert frames == {"eleven_input.wav": 88_000, "eleven_recon.wav": 88_000, "odd_input.wav": 12_345,
+                      "odd_recon.wav": 12_345, "wide_input.wav": 8_001, "wide_recon.wav": 8_001}
+    files = plugin.sample(model, 1, None, tmp_path / "s", seconds=1.01, griffin_lim_iters=2)
+    assert sf.info(str(files[0])).frames == 8_080
+    files = plugin.traverse(model, tmp_path / "t", input=str(tmp_path / "odd.wav"), dims=[0], steps=2,
+                            griffin_lim_iters=2)
+    assert [sf.info(str(p)).frames for p in files if p.suffix == ".wav"] == [12_345, 12_345]
 
 
 def test_chunked_encoding_and_decoding_equal_the_whole(tmp_path, data_dir):

@@ -223,6 +223,7 @@ def tone_seconds(index: int, seed: int) -> float:
 
 _FEATURE_CACHE: dict[tuple, Tensor] = {}  # (file, feature settings) -> dB log-mel; tests rebuild data often
 _FULL_FRAMES: dict[tuple, int] = {}  # the same key -> frames before the cut to max_seconds
+_SAMPLES: dict[tuple, int] = {}  # the same key -> samples of the processed waveform (after the cut)
 
 
 def audio_settings(cfg: SpeechDataConfig | dict) -> tuple:
@@ -247,12 +248,23 @@ def utterance_mel(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -
     key = (str(utt.path) if utt.path else f"{utt.name}:{seed}",) + audio_settings(cfg)
     if key not in _FEATURE_CACHE:
         try:
-            mel = frontend_from(cfg).log_mel(utterance_wave(utt, cfg, seed))
+            wave = utterance_wave(utt, cfg, seed)
+            mel = frontend_from(cfg).log_mel(wave)
         except RuntimeError as exc:  # torchaudio's messages name no file
             raise AudioFileError(f"{utt.path or utt.name}: cannot compute its log-mel ({exc})") from None
         _FULL_FRAMES[key] = mel.shape[-1]
+        limit = max_frames(cfg)
+        cut = limit is not None and mel.shape[-1] > limit
+        get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
+        _SAMPLES[key] = min(wave.numel(), int(get("max_seconds") * get("sample_rate"))) if cut else wave.numel()
         _FEATURE_CACHE[key] = mel[:, :max_frames(cfg)].contiguous()  # [:, :None] keeps every frame
     return _FEATURE_CACHE[key]
+
+
+def utterance_samples(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -> int:
+    """Samples of the waveform behind utterance_mel's frames (call it after utterance_mel)."""
+    key = (str(utt.path) if utt.path else f"{utt.name}:{seed}",) + audio_settings(cfg)
+    return _SAMPLES[key]
 
 
 def was_cut(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -> bool:

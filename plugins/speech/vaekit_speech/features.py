@@ -73,8 +73,12 @@ class MelFrontend:
         return torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - self.top_db)
 
     @torch.no_grad()
-    def to_audio(self, mel_db: Tensor, n_iter: int | None = None) -> Tensor:
-        """Log-mel [n_mels, frames] (dB) -> waveform [samples] via InverseMelScale and Griffin-Lim."""
+    def to_audio(self, mel_db: Tensor, n_iter: int | None = None, samples: int | None = None) -> Tensor:
+        """Log-mel [n_mels, frames] (dB) -> waveform [samples] via InverseMelScale and Griffin-Lim.
+
+        samples: the length in samples to give back (the input's, up to a hop past the last frame's start);
+        default (frames - 1) * hop_length.
+        """
         import torchaudio
 
         if self._inverse is None:
@@ -84,6 +88,8 @@ class MelFrontend:
         mel_db = mel_db.detach().float()  # on its own device: a GPU runs the iterations much faster
         frames = mel_db.shape[-1]
         length = max(self.samples(frames), self.hop_length)  # one frame still stands for one hop of sound
+        if samples is not None:  # the centred last frame's window covers the samples up to the next hop
+            length = max(1, min(int(samples), frames * self.hop_length))
         if frames < self.min_frames():  # an early checkpoint's 1-3 frame utterance: pad with its own floor
             floor = mel_db.amin(dim=(-2, -1), keepdim=True).expand(*mel_db.shape[:-1], self.min_frames() - frames)
             mel_db = torch.cat([mel_db, floor], dim=-1)

@@ -31,6 +31,7 @@ from .data import (
     note_cut,
     pad_mels,
     utterance_mel,
+    utterance_samples,
     was_cut,
 )
 from .features import MelFrontend, MelStats, hop_seconds, save_mel_png
@@ -110,7 +111,8 @@ class SpeechPlugin(Plugin):
         conditions = condition_grid(info, condition, n, model.device)
         out = sample_utterances(model, n, conditions, seconds_to_frames(info, seconds), temperature)
         names = [f"sample_{i:03d}" + condition_suffix(info, conditions, i) for i in range(n)]
-        return write_utterances(model, out, names, out_dir, "samples.png", griffin_lim_iters)
+        samples = None if seconds is None else [seconds_to_samples(info, seconds)] * n
+        return write_utterances(model, out, names, out_dir, "samples.png", griffin_lim_iters, samples)
 
     def reconstruct(self, model: VAE, inputs: list[str], condition: Tensor | None, out_dir: Path,
                     source: str | None = None, griffin_lim_iters: int | None = None, conversion: str | None = None,
@@ -122,6 +124,7 @@ class SpeechPlugin(Plugin):
         written = []
         for path in inputs:
             x = encode_inputs(model, [path], trim=False)  # the whole recording: output as long as the input
+            samples = input_samples(model, [path], trim=False)
             c_source = source_condition(info, path, source, model.device)
             c_target = resolve_target(c_source, condition)
             if condition is None:
@@ -134,8 +137,8 @@ class SpeechPlugin(Plugin):
             stem = Path(path).stem
             suffix = "_recon" if condition is None else "_to" + condition_suffix(info, c_target, 0)
             # The input goes through the same mel + Griffin-Lim path, so the pair differs only by the model.
-            written += write_utterances(model, x, [f"{stem}_input"], out_dir, None, griffin_lim_iters)
-            written += write_utterances(model, out, [stem + suffix], out_dir, None, griffin_lim_iters)
+            written += write_utterances(model, x, [f"{stem}_input"], out_dir, None, griffin_lim_iters, samples)
+            written += write_utterances(model, out, [stem + suffix], out_dir, None, griffin_lim_iters, samples)
             written.append(save_mel_png(out_dir / f"{stem}{suffix}.png",
                                         [to_db(model, x["mel"][0], x["mask"][0]), to_db(model, out["mel"][0],
                                                                                          out["mask"][0])],
@@ -173,7 +176,9 @@ class SpeechPlugin(Plugin):
             c_path = None if c is None else c[(weights >= 0.5).long()]
             out = model.decode(path, c_path, lengths=lengths)
         names = [f"interp_{i:02d}" for i in range(steps)]
-        written = write_utterances(model, out, names, Path(out_dir), "interpolation.png", griffin_lim_iters)
+        ends = torch.tensor(input_samples(model, [a, b]), dtype=torch.float64, device=weights.device)
+        samples = ((1 - weights) * ends[0] + weights * ends[1]).round().long().tolist()  # as the frames
+        written = write_utterances(model, out, names, Path(out_dir), "interpolation.png", griffin_lim_iters, samples)
         waves = [load_wave(p) for p in written if p.suffix == ".wav"]
         gap = torch.zeros(int(0.15 * info["sample_rate"]))
         from .audio import write_audio
@@ -196,10 +201,12 @@ class SpeechPlugin(Plugin):
             c_source = source_condition(info, input, source, model.device)
             c = resolve_target(c_source, target)  # decoded under --condition's columns, the source's for the rest
             frames = int(x["mask"].sum().round())
+            samples = input_samples(model, [input], trim=False)[0]
             base = model.encode(x, c_source).mode()[0]
         else:
             c = condition_grid(info, target, 1, model.device)
             frames = seconds_to_frames(info, seconds)
+            samples = None if seconds is None else seconds_to_samples(info, seconds)
             base = None  # the prior's mean, below
         length = latent_steps(model, frames)
         base = model.sample_latents(1, c, temperature=0.0, length=length)[0] if base is None else base[:length]
@@ -207,7 +214,8 @@ class SpeechPlugin(Plugin):
         c_all = None if c is None else c.reshape(1, -1).expand(len(z), -1)
         out = model.decode(z, c_all, lengths=torch.full((len(z),), frames, device=model.device))
         names = [f"unit{unit:02d}_{k}" for unit in units for k in range(steps)]
-        return write_utterances(model, out, names, Path(out_dir), "traversal.png", griffin_lim_iters)
+        return write_utterances(model, out, names, Path(out_dir), "traversal.png", griffin_lim_iters,
+                                None if samples is None else [samples] * len(names))
 
     def load_inputs(self, model: VAE, inputs: list[str]) -> dict:
         """Audio files -> a batch {"mel", "mask"} processed as the training data (`vaekit encode`)."""
@@ -228,6 +236,11 @@ def seconds_to_frames(info: dict, seconds: float | None) -> int:
     if seconds is None:
         return int(info.get("median_frames", 64))
     return 1 + int(seconds * info["sample_rate"]) // info["data"]["hop_length"]
+
+
+def seconds_to_samples(info: dict, seconds: float) -> int:
+    """Samples of `seconds` of audio at the model's rate (the WAV's length; its frames: seconds_to_frames)."""
+    return int(seconds * info["sample_rate"])
 
 
 def latent_steps(model: VAE, frames: int) -> int:
@@ -262,8 +275,11 @@ def to_db(model: VAE, mel: Tensor, mask: Tensor) -> Tensor:
 
 
 def write_utterances(model: VAE, batch: dict, names: list[str], out_dir: Path, png_name: str | None,
-                     griffin_lim_iters: int | None) -> list[Path]:
-    """Each normalised mel of batch {"mel", "mask"} as NAME.wav (Griffin-Lim), plus a PNG of all of them."""
+                     griffin_lim_iters: int | None, samples: list[int] | None = None) -> list[Path]:
+    """Each normalised mel of batch {"mel", "mask"} as NAME.wav (Griffin-Lim), plus a PNG of all of them.
+
+    samples: each WAV's length in samples (its input's); default (frames - 1) * hop_length.
+    """
     from .audio import write_audio
 
     info = model.config["info"]
@@ -273,7 +289,7 @@ def write_utterances(model: VAE, batch: dict, names: list[str], out_dir: Path, p
     for i, name in enumerate(names):
         mel_db = to_db(model, batch["mel"][i], batch["mask"][i])
         mels.append(mel_db)
-        wave = frontend.to_audio(mel_db, n_iter=griffin_lim_iters)
+        wave = frontend.to_audio(mel_db, n_iter=griffin_lim_iters, samples=None if samples is None else samples[i])
         written.append(write_audio(out_dir / f"{name}.wav", wave, info["sample_rate"]))
     if png_name:
         written.append(save_mel_png(out_dir / png_name, mels, names, hop_seconds(info)))
@@ -303,6 +319,18 @@ def encode_inputs(model: VAE, paths: list[str], trim: bool = True) -> dict:
     note_cut(cut, data)
     batch = pad_mels(mels)
     return {key: value.to(model.device) for key, value in batch.items()}
+
+
+def input_samples(model: VAE, paths: list[str], trim: bool = True) -> list[int]:
+    """Each file's length in samples at the model's rate, processed as encode_inputs processes it."""
+    info = model.config["info"]
+    data = info["data"] if trim else {**info["data"], "trim_db": None}
+    lengths = []
+    for path in paths:
+        utt = Utterance(Path(path).stem, Path(path))
+        utterance_mel(utt, data)  # cached: computed once with encode_inputs
+        lengths.append(utterance_samples(utt, data))
+    return lengths
 
 
 def parse_condition_text(text: str, info: dict, where: str) -> Tensor:
