@@ -24,6 +24,30 @@ def train(tmp_path: Path, *overrides: str) -> Path:
     return run
 
 
+def assert_middle_column_is_the_reconstruction(run: Path, grid: Path, rows: int, size: int = 32) -> None:
+    """traverse's offset-0 column (the middle of 5) decodes the run's first test image as `reconstruct` does."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from vaekit.checkpoint import load
+    from vaekit.plugin import build_recipe_data
+    from vaekit.recipe import load_recipe
+
+    model, plugin = load(run)
+    data = build_recipe_data(plugin, load_recipe(run / "recipe.yaml"), Path(model.config["assets_dir"]))
+    with torch.no_grad():
+        expected = model.reconstruct(data.test.pixels(0)[None] if hasattr(data.test, "pixels") else
+                                     data.test[0]["x"][None])[0]
+    expected = (expected * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()  # as save_image writes it
+    pixels = np.asarray(Image.open(grid).convert("L"))
+    left = 2 + 2 * (size + 2)
+    for row in range(rows):
+        top = 2 + row * (size + 2)
+        shown = pixels[top:top + size, left:left + size].astype(int)
+        assert np.abs(shown - expected[0].astype(int)).max() <= 1
+
+
 def test_shapes_train_then_every_verb(tmp_path, capsys):
     run = train(tmp_path)
     assert png_size(run / "samples" / "step-12" / "samples.png") == grid_size(3, 3, 32)
@@ -38,6 +62,8 @@ def test_shapes_train_then_every_verb(tmp_path, capsys):
     assert png_size(out / "i" / "interpolation.png") == grid_size(6, 1, 32)
     assert main(["traverse", str(run), "--dims", "0,2", "--steps", "5", "-o", str(out / "t")]) == 0
     assert png_size(out / "t" / "traversal.png") == grid_size(5, 2, 32)
+    assert "traverse starts from test image 0 of the run's data (class " in capsys.readouterr().err
+    assert_middle_column_is_the_reconstruction(run, out / "t" / "traversal.png", rows=2)
     assert main(["inpaint", str(run), str(a), "--box", "8,8,24,24", "-o", str(out / "p")]) == 0
     assert png_size(out / "p" / "inpainted.png") == (32, 32)
     printed = capsys.readouterr().out

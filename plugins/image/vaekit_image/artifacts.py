@@ -203,16 +203,23 @@ def interpolate(model: VAE, a: str, b: str, out_dir: Path, steps: int = 8, metho
 
 @torch.no_grad()
 def traverse(model: VAE, out_dir: Path, input: str | None = None, dims: str | list[int] | None = None,
-             span: float = 3.0, steps: int = 9, condition: str | None = None, mode: str = "mean") -> list[Path]:
-    """traversal.png: row d varies latent unit d over [-span, span] around a base point, others fixed.
+             span: float = 3.0, steps: int = 9, condition: str | None = None, mode: str = "mean",
+             example: tuple[Tensor, Tensor | None] | None = None) -> list[Path]:
+    """traversal.png: row d moves latent unit d by -span..span around a base point, the others fixed.
 
-    The base point is the prior mean, or the posterior mean of `input`; the β-VAE picture; dims as --dims or a list.
+    The base point is the posterior mean of `input` (an image file), else of `example` (pixels [1, C, S, S] and
+    their condition: a real image of the run's data), else the prior mean; the β-VAE picture, and with an odd
+    `steps` the middle column is the base image's reconstruction. dims as --dims or a list.
     """
     info = model_info(model)
     units = parse_dims(dims, model.latent_dim)
-    if input is not None:
-        x = _inputs(model, [input])
-        c = _conditions_for(model, x, condition)
+    if input is not None or example is not None:
+        if input is not None:
+            x = _inputs(model, [input])
+            c = _conditions_for(model, x, condition)
+        else:
+            x, c = example[0].to(model.device), example[1]
+            c = c.to(model.device) if c is not None else None
         base = model.posterior(x, c).mean[0]
     else:
         if info["condition"] == "lowres":

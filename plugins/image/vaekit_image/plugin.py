@@ -115,8 +115,51 @@ class ImagePlugin(Plugin):
 
     def traverse(self, model, out_dir, input=None, dims=None, span: float = 3.0, steps: int = 9,
                  condition: str | None = None, mode: str = "mean", **options):
+        example = None if input is not None else self._data_example(model, condition)
         return artifacts.traverse(model, Path(out_dir), input=input, dims=dims, span=span, steps=steps,
-                                  condition=condition, mode=mode)
+                                  condition=condition, mode=mode, example=example)
+
+    def _data_example(self, model, condition: str | None) -> tuple[Tensor, Tensor | None] | None:
+        """The first test image of the run's data (of class `condition` for a label CVAE) and its condition, as
+        traverse's base point; None, saying so in one line, when the run's recipe or data cannot give one."""
+        import torch
+
+        run_dir = run_dir_of(model)
+        recipe_file = run_dir / "recipe.yaml" if run_dir is not None else None
+        info = artifacts.model_info(model)
+        label = artifacts.parse_label(condition, info) if condition is not None and info["condition"] == "label" \
+            else None
+        try:
+            if recipe_file is None or not recipe_file.is_file():
+                raise FileNotFoundError("no recipe.yaml beside the model")
+            data = build_recipe_data(self, self._recipe(recipe_file), Path(model.config["assets_dir"]))
+        except (RecipeError, PluginError, ValueError, OSError) as exc:
+            start = "the prior mean" if info["condition"] != "lowres" else "nothing"
+            print(f"vaekit: note: traverse starts from {start}: no image of the run's data to start from "
+                  f"({str(exc).splitlines()[0]}); give --input IMAGE", file=sys.stderr)
+            return None
+        for split_name in ("test", "val", "train"):
+            split = getattr(data, split_name)
+            for index in range(len(split) if split is not None else 0):
+                item = split[index]
+                if label is not None and int(item["c"]) != label:
+                    continue
+                c = item.get("c")
+                x = split.pixels(index) if hasattr(split, "pixels") else item["x"]  # before any random binarization
+                print(f"vaekit: note: traverse starts from {split_name} image {index} of the run's data"
+                      f"{self._class_words(item, info)}; --input IMAGE starts from another", file=sys.stderr)
+                return x[None], None if c is None else (c[None] if c.dim() else torch.tensor([int(c)]))
+        print(f"vaekit: note: traverse starts from the prior mean: the run's data has no image of class {condition}",
+              file=sys.stderr)
+        return None
+
+    @staticmethod
+    def _class_words(item: dict, info: dict) -> str:
+        """' (class NAME)' for an item of a labelled data set, else ''."""
+        label = item.get("c") if info["condition"] == "label" else item.get("label")
+        if label is None or not info["class_names"]:
+            return ""
+        return f" (class {artifacts.class_names(info)[int(label)]})"
 
     def load_inputs(self, model, inputs):
         """Image files -> pixels [B, C, H, W] at the model's size (`vaekit encode`)."""
