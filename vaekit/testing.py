@@ -433,6 +433,9 @@ class Conformance:
                 if "\n" in str(exc):
                     self.fail(f"{verb}'s PluginError must be one line, got {str(exc)[:100]!r}")
                 continue  # the plugin says what it cannot do with this model: the contract
+            except NotImplementedError as exc:
+                self.fail(f"{verb} raised NotImplementedError; a verb a plugin cannot do raises vaekit.PluginError",
+                          exc)
             except Exception as exc:  # noqa: BLE001  the plugin's own code: report what it raised
                 self.fail(f"{verb} failed on the example inputs", exc)
             if verb == "load_inputs":
