@@ -118,11 +118,12 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
         p.add_argument("--temperature", type=at_least(0, kind=float), default=1.0,
                        help="scale of the spread of the latents drawn (default 1; 0: the prior's mean, or a "
                             "mixture's component means)")
-        p.add_argument("--sampler", choices=["prior", "gmm"],
-                       help="prior or gmm: a Gaussian mixture fitted to the training set's codes, kept in "
-                            "RUN/samplers/ (default: the recipe's latent.sampler, else prior)")
+        p.add_argument("--sampler", choices=["prior", "gmm", "pixelcnn"],
+                       help="prior, gmm (a Gaussian mixture fitted to the training set's codes) or pixelcnn (an "
+                            "autoregressive prior over a spatial latent's pixels), kept in RUN/samplers/ "
+                            "(default: the recipe's latent.sampler, else prior)")
         p.add_argument("--components", type=int,
-                       help="gmm: mixture components (default: latent.sampler_components, else 10)")
+                       help="gmm, pixelcnn: mixture components (default: latent.sampler_components, else 10)")
         p.add_argument("--fit-examples", type=int,
                        help="gmm: training examples to fit on, 0 = all (default: latent.sampler_examples, else 0)")
     if verb == "reconstruct":
@@ -281,8 +282,8 @@ def _condition(args, model, plugin):
 def cmd_artifacts(verb: str, args, model, plugin) -> list[Path]:
     options = _plugin_options(args)
     if verb == "sample":
-        if _sampler_choice(args, model) == "gmm":
-            _use_gmm_sampler(args, model, plugin)
+        if (kind := _sampler_choice(args, model)) != "prior":
+            _use_gmm_sampler(args, model, plugin, kind)
         return plugin.sample(model, args.num, _condition(args, model, plugin), _out_dir(args, verb),
                              temperature=args.temperature, **options)
     if verb == "reconstruct":
@@ -307,15 +308,16 @@ def _sampler_choice(args, model) -> str:
     return args.sampler or recorded["sampler"]
 
 
-def _use_gmm_sampler(args, model, plugin) -> None:
-    """Swap the model's prior for the mixture fitted to its training codes (fitted once, kept in RUN/samplers)."""
+def _use_gmm_sampler(args, model, plugin, kind: str = "gmm") -> None:
+    """Swap the model's prior for the sampler fitted to its training codes (fitted once, kept in RUN/samplers)."""
     from .checkpoint import run_dir_of
-    from .samplers import use_gmm_sampler
+    from .samplers import recorded_sampler, use_sampler
 
     if args.components < 1 or args.fit_examples < 0:
         raise ValueError("--components must be >= 1 and --fit-examples >= 0")
-    record = use_gmm_sampler(model, plugin, _recipe_of(args.run, []), run_dir_of(model) or Path(args.run),
-                             args.components, args.fit_examples, checkpoint=resolve_model_dir(args.run).name)
+    record = use_sampler(model, plugin, _recipe_of(args.run, []), run_dir_of(model) or Path(args.run), kind,
+                         args.components, args.fit_examples, checkpoint=resolve_model_dir(args.run).name,
+                         steps=recorded_sampler(model).get("steps", 0))
     print(f"sampler: {record}", file=sys.stderr)
 
 

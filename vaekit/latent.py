@@ -7,9 +7,11 @@
       flow_depth: 2        # iaf: autoregressive steps
       flow_hidden: 0       # iaf: MADE width (0 = max(2 x units, 16))
       sampler: prior       # what `vaekit sample` draws from: prior | gmm (Ghosh et al. 2020: a full-covariance
-                           # mixture fitted to the training set's posterior means when training ends)
-      sampler_components: 10      # gmm: mixture components
-      sampler_examples: 10000     # gmm: training examples whose codes it is fitted to (0 = all)
+                           # mixture fitted to the training set's posterior means when training ends) |
+                           # pixelcnn (spatial latents: an autoregressive prior over latent pixels, fitted then)
+      sampler_components: 10      # gmm: mixture components; pixelcnn: mixture components per latent pixel
+      sampler_examples: 10000     # training examples whose codes it is fitted to (0 = all)
+      sampler_steps: 3000         # pixelcnn: Adam steps of its fit (batch 64)
       condition_adversary: 0.0    # CVAEs: weight of an adversary that keeps the label condition out of z
                                   # (vaekit/adversary.py; 0 = off)
       condition_cycle: 0.0        # CVAEs: weight of a cycle through a converted decode (vaekit/cycle.py;
@@ -30,7 +32,7 @@ from .adversary import ConditionAdversary, label_classes
 from .cycle import ConditionCycle, check_cycle_decoder
 from .flows import IAFEncoder
 from .priors import MixturePrior, VampPrior
-from .samplers import gmm_unusable
+from .samplers import sampler_unusable
 
 
 @dataclass
@@ -42,9 +44,10 @@ class LatentConfig:
     posterior: Literal["diagonal", "iaf"] = "diagonal"
     flow_depth: int = 2
     flow_hidden: int = 0
-    sampler: Literal["prior", "gmm"] = "prior"
+    sampler: Literal["prior", "gmm", "pixelcnn"] = "prior"
     sampler_components: int = 10
     sampler_examples: int = 10000
+    sampler_steps: int = 3000
     pseudo_input_shape: list[int] | None = None  # vamp: written by the engine (one example's shape) for reloading
     condition_adversary: float = 0.0  # weight of the condition adversary's cross-entropy in the loss (0 = none)
     condition_cycle: float = 0.0  # weight of the condition cycle's reconstruction nats in the loss (0 = none)
@@ -52,8 +55,8 @@ class LatentConfig:
     def __post_init__(self):
         if self.components < 1 or self.flow_depth < 1 or self.flow_hidden < 0:
             raise ValueError("components and flow_depth must be >= 1 and flow_hidden >= 0")
-        if self.sampler_components < 1 or self.sampler_examples < 0:
-            raise ValueError("sampler_components must be >= 1 and sampler_examples >= 0")
+        if self.sampler_components < 1 or self.sampler_examples < 0 or self.sampler_steps < 1:
+            raise ValueError("sampler_components and sampler_steps must be >= 1 and sampler_examples >= 0")
         if not self.condition_adversary >= 0:
             raise ValueError(f"condition_adversary: expected a weight >= 0, got {self.condition_adversary}")
         if not self.condition_cycle >= 0:
@@ -71,8 +74,8 @@ def apply_latent_config(model, cfg: LatentConfig, dataset=None):
             raise ValueError(f"latent.prior={cfg.prior}: needs a fixed-shape latent; this model's is {shape}")
         if model.conditional_prior and cfg.prior != "standard":
             raise ValueError(f"latent.prior={cfg.prior}: the model already has a learned conditional prior")
-    if cfg.sampler == "gmm" and (problem := gmm_unusable(model)):
-        raise ValueError(f"latent.sampler=gmm: this model cannot use a fitted mixture: {problem} "
+    if cfg.sampler != "prior" and (problem := sampler_unusable(model, cfg.sampler)):
+        raise ValueError(f"latent.sampler={cfg.sampler}: this model cannot use it: {problem} "
                          f"(use latent.sampler=prior)")
     if cfg.prior == "mog":
         model.prior_net = MixturePrior(shape, cfg.components)

@@ -19,11 +19,13 @@ Warm-ups may be fractions of the run: of total_steps, or of trainer.max_minutes 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
 import random
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -63,11 +65,18 @@ from .checkpoint import (
 from .evaluate import autocast, evaluate
 from .kl_control import ControlledELBO, KLController
 from .objectives import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
-from .plugin import PluginError, build_recipe_data, get_plugin, report_skipped
+from .plugin import SKIPPED_FILES, PluginError, build_recipe_data, get_plugin, report_skipped
 from .recipe import Recipe, RecipeError, one_line, read_yaml
 from .safe_io import WriteError, atomic_write_text, describe, lock_folder, open_append, refuse_link
 from .schedules import KLSchedule
-from .stop_signals import STOP_SIGNALS, Interrupted, keep_swallowed_stops, raise_swallowed_stop
+from .stop_signals import (
+    STOP_SIGNALS,
+    Interrupted,
+    ignore_stops,
+    keep_swallowed_stops,
+    raise_swallowed_stop,
+    stops_blocked,
+)
 
 
 class TrainingError(RuntimeError):
@@ -85,6 +94,9 @@ RESUMABLE_KEYS = {f"trainer.{key}" for key in (
 RECOVERY_KEYS = {"trainer.lr", "trainer.grad_clip", "trainer.precision"}
 # An update that multiplies the weights' norm by more than this has diverged (healthy steps change it by <1%).
 MAX_WEIGHT_GROWTH = 100.0
+# What the trainer writes at the top of a run folder: a symbolic link planted under one of these names is refused.
+RUN_ENTRIES = (".lock", "recipe.yaml", "metrics.jsonl", "checkpoints", "samples", "samplers", "assets", "outputs",
+               SKIPPED_FILES)
 
 
 def changed_keys(saved, current, prefix: str = "") -> list[tuple[str, object, object]]:
@@ -213,6 +225,13 @@ class Trainer:
         self.weight_norm: torch.Tensor | None = None  # the weights' norm before the last update
         self.best: dict | None = None  # trainer.keep_best: {"step", "elbo"} of RUN/checkpoints/best-step-N
         self.last_val: dict | None = None  # the last validation summary (rank 0)
+        self.lock: int | None = None  # RUN/.lock, held while training (rank 0)
+        self.started = False  # the first step began: from then on a failure leaves the run folder for --resume
+        self.created: Path | None = None  # the run folder, if this process created it (else None)
+        self.entries_before: set[str] = set()  # what an existing run folder held when this process opened it
+        self.writer = None
+        self.log_sums: torch.Tensor | None = None  # loss, rec, kl summed since the last train record
+        self.log_count = 0  # steps in log_sums; both are checkpointed so that a resumed run logs the same records
 
     # -- set-up ------------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -228,6 +247,7 @@ class Trainer:
         self.data = build_recipe_data(self.plugin, recipe, assets)
         if self.is_main:  # one line about data files left out, and their list in the run folder
             report_skipped(self.data, self.run_dir)
+        self._check_evaluation_splits()
         if cfg.patience and not cfg.keep_best:
             raise TrainingError(f"trainer.patience={cfg.patience} stops the run past its best validation ELBO: it "
                                 f"needs trainer.keep_best=true to keep those weights")
@@ -242,8 +262,11 @@ class Trainer:
                                        seed=recipe.seed, drop_last=True, batch_size=cfg.batch_size,
                                        lengths=lengths, bucket_batches=cfg.bucket_batches)
         # A private generator keeps the loader from drawing on the global RNG, which resume restores.
+        # Workers ignore stop signals (ignore_stops): sent to the process group, SIGTERM would kill them mid-batch,
+        # while the main process finishes the step, checkpoints and ends them itself.
         self.loader = DataLoader(self.data.train, batch_size=cfg.batch_size, sampler=self.sampler, drop_last=True,
                                  collate_fn=self.data.collate, num_workers=cfg.num_workers,
+                                 worker_init_fn=ignore_stops if cfg.num_workers > 0 else None,
                                  generator=torch.Generator().manual_seed(recipe.seed),
                                  pin_memory=self.device.type == "cuda")
         self.steps_per_epoch = len(self.loader)
@@ -252,8 +275,13 @@ class Trainer:
                                 f"of {cfg.batch_size} per process; lower trainer.batch_size")
         total = max(cfg.epochs * self.steps_per_epoch, cfg.min_steps)
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
-        self.model = build_model(self.plugin, recipe.model, self.data.info, assets, recipe.latent,
-                                 self.data.train).to(self.device)
+        try:
+            self.model = build_model(self.plugin, recipe.model, self.data.info, assets, recipe.latent,
+                                     self.data.train).to(self.device)
+        except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError) as exc:  # the plugin's own code
+            if isinstance(exc, (RecipeError, PluginError)):
+                raise
+            raise TrainingError(self._model_error(exc)) from None
         if cfg.init_from and not self.resume:  # a resumed run has its own weights; the source may be gone
             self._warm_start(assets)
         self.objective = make_objective(recipe, self.total_steps, len(self.data.train))
@@ -291,6 +319,34 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.seconds_before = 0.0  # training time of the run before this process (from the checkpoint)
 
+    def _check_evaluation_splits(self) -> None:
+        """Before the first step: an empty validation split (evaluated every trainer.eval_every steps), or an empty
+        eval.split (what `vaekit eval RUN` reads), is one line naming the split, its size and the keys to change."""
+        splits = {"val": self.data.val}
+        splits.setdefault(self.recipe.eval.split, getattr(self.data, self.recipe.eval.split))
+        for split, dataset in splits.items():
+            if dataset is None or len(dataset) > 0:
+                continue
+            data = self.recipe.data
+            names = [f.name for f in dataclasses.fields(data)] if dataclasses.is_dataclass(data) else list(data)
+            keys = [f"data.{name} (now {getattr(data, name, None) if dataclasses.is_dataclass(data) else data[name]})"
+                    for name in names if split in name.split("_")]
+            what = ("the run evaluates it every trainer.eval_every steps and at the end" if split == "val"
+                    else f"`vaekit eval` reads it (eval.split={split}); or set eval.split to another split")
+            raise TrainingError(f"the {split} split of the {self.recipe.plugin} data is empty (0 examples, beside "
+                                f"{len(self.data.train)} training examples), and {what}: raise "
+                                f"{' or '.join(keys) or 'its share in the data section'}, or give more data")
+
+    def _model_error(self, exc: BaseException) -> str:
+        """The line for a model the plugin could not build: the error, and the model keys that look wrong."""
+        model = self.recipe.model
+        values = dataclasses.asdict(model) if dataclasses.is_dataclass(model) else dict(model)
+        odd = [f"model.{key}={value}" for key, value in values.items()
+               if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= 2**31]
+        hint = (f"check {', '.join(odd)}" if odd else "check the recipe's model section")
+        return (f"the {self.recipe.plugin} plugin cannot build the model ({type(exc).__name__}: {one_line(exc)}); "
+                f"{hint}")
+
     def _position(self, step: int) -> float:
         """Where the run is, in steps: the step, or the time budget's share of total_steps when that is further.
 
@@ -321,16 +377,35 @@ class Trainer:
 
     # -- files -----------------------------------------------------------------------------------
     def _open_run_dir(self) -> None:
-        """Create and lock the run folder; refuse to start over a run, or to resume one that is not there."""
+        """Create and lock the run folder; refuse to start over a run, to resume one that is not there, to train into
+        a folder of other files, or to write through a link planted in a run."""
         if not self.is_main:
             return
-        if self.resume and not self.run_dir.is_dir():
-            raise TrainingError(f"--resume: {self.run_dir} does not exist")
+        run = self.run_dir
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            existed = run.is_dir()
+            if self.resume and not existed:
+                raise TrainingError(f"--resume: {run} does not exist")
+            entries = sorted(os.listdir(run)) if existed else []
+        except OSError as exc:  # a name too long, no permission
+            raise TrainingError(f"--out {run}: {describe(exc)}") from None
+        if entries and not self.resume and not (os.path.isfile(run / ".lock") or checkpoints(run)):
+            shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+            raise TrainingError(f"--out {run}: not a vaekit run (no .lock) but a folder of other files ({shown}), "
+                                f"whose recipe.yaml and metrics.jsonl a run would replace; give a new or empty folder")
+        for name in RUN_ENTRIES:
+            if os.path.islink(run / name):
+                raise TrainingError(f"{run / name}: is a symbolic link; vaekit does not write through links in a run "
+                                    f"folder (remove the link, or train into another --out)")
+        missing = [folder for folder in (run, *run.parents) if not os.path.lexists(folder)]
+        try:
+            run.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise WriteError(self.run_dir, exc.strerror or str(exc)) from None
-        self.lock = lock_folder(self.run_dir, TrainingError)  # first: one process per run folder
+            raise TrainingError(f"--out {run}: cannot create the run folder ({describe(exc)})") from None
+        self.lock = lock_folder(run, TrainingError)  # first: one process per run folder
+        # Only once the lock is ours: what a failed start removes again (_undo_start).
+        self.created, self.entries_before = (run if missing else None), set(entries)
+        self.created_parents = missing[1:]
         if self.resume:
             if not checkpoints(self.run_dir):
                 raise TrainingError(f"--resume: {self.run_dir} has no checkpoints to resume from")
@@ -341,6 +416,47 @@ class Trainer:
                                 f"start a new one elsewhere")
         elif (self.run_dir / "metrics.jsonl").exists():  # a run that never checkpointed: start its log afresh
             atomic_write_text(self.run_dir / "metrics.jsonl", "")
+
+    def _undo_start(self) -> None:
+        """A start that failed before its first step leaves nothing: a run folder it created is removed again, and
+        in one that existed only what it added goes (its RUN/.lock included)."""
+        if not self.is_main or self.lock is None or self.started:
+            return
+        if self.writer is not None:
+            with contextlib.suppress(OSError):
+                self.writer.close()
+        run = self.run_dir
+        if self.created is not None:
+            shutil.rmtree(run, ignore_errors=True)  # never follows a link inside it
+            for parent in self.created_parents:  # folders --out's path needed, if still empty
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
+            return
+        with contextlib.suppress(OSError):
+            for name in set(os.listdir(run)) - self.entries_before:
+                path = run / name
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+
+    def _check_run_dir(self) -> None:
+        """Before a write: the run folder is still the one this process locked (not removed or replaced meanwhile);
+        writing on would create a new folder of that name holding no checkpoint."""
+        if not self.is_main or self.lock is None:
+            return
+        try:
+            same = os.path.samestat(os.stat(self.run_dir / ".lock", follow_symlinks=False), os.fstat(self.lock))
+        except OSError:
+            same = False
+        if same:
+            return
+        if checkpoints(self.run_dir):
+            raise TrainingError(f"{self.run_dir / '.lock'} was removed or replaced while training, so another "
+                                f"process could enter the run; stopped. The last intact checkpoint is "
+                                f"{self._last_checkpoint()}; resume: {self._resume_command()}")
+        raise TrainingError(f"{self.run_dir} was removed while training, and its checkpoints with it: nothing is "
+                            f"left to resume; train again")
 
     def _write_recipe(self) -> None:
         """RUN/recipe.yaml: the recipe as resolved, with what the data decided; --resume must match it."""
@@ -374,11 +490,23 @@ class Trainer:
     def _log(self, record: dict) -> None:
         if not self.is_main:
             return
+        self._check_run_dir()
         with open_append(self.run_dir / "metrics.jsonl") as f:
             f.write(json.dumps(record) + "\n")
-        for key, value in record.items():
-            if isinstance(value, (int, float)) and key not in ("step", "epoch"):
-                self.writer.add_scalar(f"{record['split']}/{key}", value, record["step"])
+        with self._tensorboard_errors():
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
+                    self.writer.add_scalar(f"{record['split']}/{key}", value, record["step"])
+
+    @contextlib.contextmanager
+    def _tensorboard_errors(self):
+        """TensorBoard writes its event file in a thread of its own and raises a failed write later: a WriteError."""
+        try:
+            yield
+        except OSError as exc:
+            name = getattr(getattr(getattr(self.writer, "file_writer", None), "event_writer", None), "_file_name",
+                           None)
+            raise WriteError(name or self.run_dir / "events.out.tfevents.*", describe(exc)) from None
 
     def _last_checkpoint(self) -> str:
         found = checkpoints(self.run_dir)
@@ -402,6 +530,7 @@ class Trainer:
                f"--out {shlex.quote(str(self.run_dir))} --resume"
 
     def _save(self) -> None:
+        self._check_run_dir()
         finite = torch.stack([p.detach().isfinite().all() for p in self.model.parameters()]).all()
         if not finite.item():  # never let the "last good checkpoint" hold inf or NaN
             raise TrainingError(f"step {self.step}: the weights became non-finite (the update overflowed); this "
@@ -415,7 +544,8 @@ class Trainer:
                      "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                      "rng": rng_per_rank, "train_seconds": self.elapsed,
                      "objective": getattr(self.objective, "state_dict", dict)(),
-                     "aggressive": self.aggressive.state_dict() if self.aggressive else None}
+                     "aggressive": self.aggressive.state_dict() if self.aggressive else None,
+                     "log_sums": self.log_sums, "log_count": self.log_count}
             save_checkpoint(self.model, state, self.run_dir / "checkpoints" / f"step-{self.step}")
             for old in checkpoints(self.run_dir)[:-max(1, self.cfg.keep_last)]:
                 remove_checkpoint(old)
@@ -451,6 +581,9 @@ class Trainer:
                                 f"fit this model ({one_line(exc)})") from None
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.seconds_before = float(state.get("train_seconds", 0.0))
+        sums = state.get("log_sums")  # what the next train record averages over, from before the checkpoint
+        self.log_sums = sums.to(self.device) if isinstance(sums, torch.Tensor) else None
+        self.log_count = int(state.get("log_count", 0)) if self.log_sums is not None else 0
         self.saved_step = self.step
         best = best_checkpoint(self.run_dir) if self.cfg.keep_best else None
         if best is not None:  # kept even if it came after this checkpoint: the best weights this run has seen
@@ -494,6 +627,8 @@ class Trainer:
                                     f"then --resume again") from None
             if isinstance(step, (int, float)) and step <= self.step:
                 kept.append(line)
+                if step == self.step and isinstance(record, dict) and record.get("split") == "val":
+                    self.last_val = record  # a finished run resumed again reports it, not a second record
         atomic_write_text(log, "".join(line + "\n" for line in kept))
 
     def _log_plain(self, record: dict) -> None:
@@ -581,6 +716,7 @@ class Trainer:
     def _write_samples(self, name: str = "") -> None:
         if self.cfg.samples <= 0:
             return
+        self._check_run_dir()
         self.model.eval()
         try:
             with torch.no_grad(), self._randomness_of_this_step():
@@ -592,22 +728,23 @@ class Trainer:
             self.model.train()
 
     def _fit_sampler(self) -> None:
-        """latent.sampler=gmm: fit the mixture to the training codes of the model `vaekit sample RUN` loads (the
+        """latent.sampler=gmm or pixelcnn: fit it to the training codes of the model `vaekit sample RUN` loads (the
         last checkpoint, or the best one kept), where it finds it; write samples drawn from it beside the prior's."""
         latent = self.recipe.latent
-        if latent.sampler != "gmm" or not self.is_main:
+        if latent.sampler == "prior" or not self.is_main:
             return self._barrier()
-        from .samplers import gmm_prior
+        from .samplers import fitted_prior
 
         started, prior = time.perf_counter(), self.model.prior_net
         checkpoint = resolve_model_dir(self.run_dir).name  # what `vaekit sample RUN` loads: the best, if kept
         try:
-            self.model.prior_net, record = gmm_prior(self.model, self.run_dir, self.data.train, self.data.collate,
-                                                     latent.sampler_components, latent.sampler_examples, checkpoint)
-            self._log({"step": self.step, "split": "sampler", "sampler": "gmm", "file": str(record),
+            self.model.prior_net, record = fitted_prior(self.model, self.run_dir, self.data.train, self.data.collate,
+                                                        latent.sampler, latent.sampler_components,
+                                                        latent.sampler_examples, checkpoint, latent.sampler_steps)
+            self._log({"step": self.step, "split": "sampler", "sampler": latent.sampler, "file": str(record),
                        "fit_seconds": round(time.perf_counter() - started, 1)})
             if self.cfg.samples > 0:
-                self._write_samples(f"{checkpoint}-gmm{latent.sampler_components}")
+                self._write_samples(f"{checkpoint}-{latent.sampler}{latent.sampler_components}")
         finally:
             self.model.prior_net = prior
         self._barrier()
@@ -616,6 +753,13 @@ class Trainer:
     def fit(self) -> dict:
         """Train to trainer.max_steps / epochs; returns the final validation summary."""
         previous = self._catch_stop_signals()
+        thread_hook = threading.excepthook
+
+        def quiet_tensorboard_thread(args):  # its failed write comes back as a WriteError (_tensorboard_errors)
+            if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
+                thread_hook(args)
+
+        threading.excepthook = quiet_tensorboard_thread
         try:
             with keep_swallowed_stops():
                 raise_swallowed_stop()  # one that came while the command set up the run
@@ -623,9 +767,18 @@ class Trainer:
                 raise_swallowed_stop()  # one that came during the final evaluation
                 return summary
         except WriteError as exc:  # a full disk, a file-size limit, a planted link: say what is still safe
+            self._check_run_dir()  # the folder removed while training: nothing to resume
+            self._undo_start()
+            if not checkpoints(self.run_dir):
+                raise TrainingError(f"{exc}; no checkpoint was written, so there is nothing to resume: fix this, "
+                                    f"then train again") from None
             raise TrainingError(f"{exc}; the last intact checkpoint is {self._last_checkpoint()}; fix this, then "
                                 f"resume: {self._resume_command()}") from None
+        except BaseException:
+            self._undo_start()
+            raise
         finally:
+            threading.excepthook = thread_hook
             self._restore_signals(previous)
 
     def _fit(self) -> dict:
@@ -652,39 +805,47 @@ class Trainer:
                   f"trainer.patience to go on)", file=sys.stderr)
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(self.run_dir)) if self.is_main else None
+        if self.is_main:
+            try:
+                self.writer = SummaryWriter(str(self.run_dir))
+            except OSError as exc:  # a full disk while it opens its event file
+                raise WriteError(self.run_dir / "events.out.tfevents.*", describe(exc)) from None
         cfg = self.cfg
         bar = tqdm(total=self.total_steps, initial=self.step, desc=self.recipe.name or "train",
                    disable=not cfg.progress or not self.is_main, mininterval=1.0, dynamic_ncols=True)
         self.model.train()
-        sums, count, started = None, 0, time.perf_counter()
+        started = time.perf_counter()
         self.fit_started = self.saved_at = started
         self.elapsed = self.seconds_before
         done = self.step >= self.total_steps or stopped_early
-        evaluated_last_step = False  # the loop ended right after an evaluation (patience): no need for another
+        # The loop ended right after an evaluation (patience), or a finished run resumed again has its final one.
+        evaluated_last_step = done and self.last_val is not None and self.last_val.get("step") == self.step
         first_step = self.step
         raise_swallowed_stop()  # one that came while setting up: stop before training, not after a step
-        self.in_loop = True  # from here a stop signal ends the run at the next step boundary, with a checkpoint
+        self.started = self.in_loop = True  # from here a stop signal ends the run at the next step, checkpointed
         try:
             while not done:
                 self.sampler.set_epoch(self.epoch)
                 self.sampler.skip = self.batch_in_epoch * cfg.batch_size
-                for batch in self.loader:
+                with stops_blocked():  # workers start with stop signals held back, then ignore them (ignore_stops)
+                    batches = iter(self.loader)
+                for batch in batches:
                     terms = self._train_step(batch)
                     self.step += 1
                     self.batch_in_epoch += 1
                     values = torch.stack([terms.loss.detach(), -terms.log_likelihood.detach().mean(),
                                           terms.kl.detach().mean()]).float()
-                    sums, count = (values if sums is None else sums + values), count + 1
+                    self.log_sums = values if self.log_sums is None else self.log_sums + values
+                    self.log_count += 1
                     if self.step % cfg.log_every == 0 or self.step == self.total_steps:
-                        loss, rec, kl = (sums / count).tolist()
+                        loss, rec, kl = (self.log_sums / self.log_count).tolist()
                         elapsed = time.perf_counter() - started
                         self._log({"step": self.step, "split": "train", "epoch": self.epoch, "loss": loss, "rec": rec,
                                    "kl": kl, "beta": terms.beta, "lr": self.scheduler.get_last_lr()[0],
-                                   "steps_per_s": count / max(elapsed, 1e-9), **terms.extra})
+                                   "steps_per_s": self.log_count / max(elapsed, 1e-9), **terms.extra})
                         bar.set_postfix(loss=f"{loss:.3f}", rec=f"{rec:.3f}", kl=f"{kl:.3f}",
                                         beta=f"{terms.beta:.3g}", refresh=False)
-                        sums, count, started = None, 0, time.perf_counter()
+                        self.log_sums, self.log_count, started = None, 0, time.perf_counter()
                         bar.total = self._projected_last_step(first_step)
                     bar.update(1)
                     out_of_time, checkpoint_due, stop = self._clock()
@@ -720,7 +881,8 @@ class Trainer:
             self._log({"step": self.step, "split": "note", "note": note})
             final = {**final, "note": note}
         if self.writer is not None:
-            self.writer.close()
+            with self._tensorboard_errors():
+                self.writer.close()
         return final
 
     def _projected_last_step(self, first_step: int) -> int:
