@@ -10,6 +10,8 @@ import torch
 import yaml
 from text_fixtures import SENTENCES, build, tiny_model_config, train_tiny_run, write_corpus
 from vaekit_text import TextDataConfig, plugin
+from vaekit_text.data import read_lines
+from vaekit_text.tokenizers import join_punctuation, load_tokenizer, split_punctuation
 
 import vaekit
 from vaekit.checkpoint import build_model
@@ -94,13 +96,49 @@ def test_words_a_word_vocabulary_turns_into_unk_are_counted_and_said(tmp_path, c
     with caplog.at_level(logging.WARNING, logger="vaekit.text"):
         plugin.build_data(cfg, seed=0, assets=tmp_path / "small")  # keeps the, cat, odd, ran (ties go alphabetically)
     assert [r.getMessage() for r in caplog.records] == [
-        f"data.vocab_size=8: 20.0% of the words in {train} fall outside the vocabulary and become <unk>; "
-        "raise data.vocab_size, lower data.min_freq or use data.tokenizer=sentencepiece"]
+        f"train split ({train}): 20.0% of its words fall outside the vocabulary (data.vocab_size=8, fitted on the "
+        "training split) and become <unk>; raise data.vocab_size, lower data.min_freq or use "
+        "data.tokenizer=sentencepiece"]
     caplog.clear()
     cfg = TextDataConfig(train=str(train), tokenizer="word", vocab_size=10, max_length=16)
     with caplog.at_level(logging.WARNING, logger="vaekit.text"):
         plugin.build_data(cfg, seed=0, assets=tmp_path / "whole")  # every word kept: the literal <unk> is no loss
     assert not caplog.records
+
+
+def test_punctuation_is_split_off_words_and_every_splits_unknown_share_is_said(tmp_path, caplog, capsys):
+    train, test = tmp_path / "train.txt", tmp_path / "test.txt"
+    train.write_text("The moon rose over the hill.\nThe sun set over the sea!\n" * 3, encoding="utf-8")
+    test.write_text("The moon set over the sea.\nThe sun rose over the hill!\n", encoding="utf-8")
+    cfg = TextDataConfig(train=str(train), val=str(train), test=str(test), tokenizer="word", word_split="whitespace",
+                         vocab_size=13, max_length=16)  # every training word
+    with caplog.at_level(logging.WARNING, logger="vaekit.text"):
+        bundle = plugin.build_data(cfg, seed=0, assets=tmp_path / "whitespace")
+    assert capsys.readouterr().err == ("vaekit: note: words the tokenizer writes <unk> (text outside its vocabulary): "
+                                       "train 0.00%, val 0.00%, test 16.67%\n")  # sea. and hill! of 12 words
+    assert [r.getMessage() for r in caplog.records] == [
+        f"test split ({test}): 16.7% of its words fall outside the vocabulary (data.vocab_size=13, fitted on the "
+        "training split) and become <unk>; words the training split lacks: data.tokenizer=sentencepiece spells them "
+        'in pieces; data.word_split=whitespace keeps punctuation in words ("moon!" is not "moon"): '
+        "data.word_split=punctuation splits it off"]
+    assert bundle.info["unk_rates"] == pytest.approx({"train": 0.0, "val": 0.0, "test": 2 / 12})
+    caplog.clear()
+    cfg.word_split, cfg.vocab_size = "punctuation", 15  # the default split; ". !" are words now
+    with caplog.at_level(logging.WARNING, logger="vaekit.text"):
+        bundle = plugin.build_data(cfg, seed=0, assets=tmp_path / "punctuation")
+    assert not caplog.records and capsys.readouterr().err == ""
+    assert bundle.info["unk_rates"] == {"train": 0.0, "val": 0.0, "test": 0.0}
+    tokenizer = load_tokenizer(tmp_path / "punctuation")  # the split is saved with the vocabulary
+    assert tokenizer.decode(bundle.test.tokens[0].tolist()) == "The moon set over the sea."
+    assert tokenizer.encode("the sea!") == tokenizer.encode("the sea !")
+
+
+def test_the_punctuation_split_leaves_ptb_as_it_is(data_dir):
+    """PTB is tokenised already: every recipe's figures on it stay those of its whitespace words."""
+    for split in ("train", "valid", "test"):
+        for line in read_lines(data_dir / "ptb" / f"ptb.{split}.txt"):
+            assert split_punctuation(line) == line.split()
+            assert join_punctuation(line.split()) == line
 
 
 def test_the_real_vocab_size_is_recorded_and_resume_still_matches(tmp_path):

@@ -24,6 +24,9 @@ class TextDataConfig:
     vocab_size: int = 10_002  # word: most entries kept, specials included; sentencepiece: pieces to learn
     min_freq: int = 1  # word: rarer words become <unk>
     lowercase: bool = False  # word
+    # word: "punctuation" splits it off words ("moon!" -> "moon !"; PTB's tokens are left as they are),
+    # "whitespace" takes the text's own words (a corpus tokenised already)
+    word_split: Literal["punctuation", "whitespace"] = "punctuation"
     spm_model_type: Literal["unigram", "bpe"] = "unigram"
     spm_character_coverage: float = 1.0
     hf_tokenizer: str | None = field(default=None, metadata={"must_exist": True})  # local folder

@@ -91,36 +91,59 @@ class LengthReport:
     truncated: int = 0
 
 
-def encode_sentences(sentences: list[str], tokenizer, max_length: int, long_lines: str
-                     ) -> tuple[list[Tensor], list[int], LengthReport]:
+@dataclass
+class Encoded:
+    """A split's kept sentences: ids (+ <eos>), word counts (+1 for <eos>), their text, and where the tokenizer
+    wrote <unk> for text it lacks (a literal <unk> in the text aside)."""
+
+    tokens: list[Tensor]
+    words: list[int]
+    sentences: list[str]
+    unknown: list[Tensor]  # bool [T] per sentence, False at <eos>
+    report: LengthReport
+
+    @property
+    def unknown_rate(self) -> float:
+        """Share of the split's tokens (<eos> aside) that the tokenizer wrote <unk> for text it lacks."""
+        total = sum(len(t) - 1 for t in self.tokens)
+        return sum(int(u.sum()) for u in self.unknown) / max(total, 1)
+
+
+def encode_sentences(sentences: list[str], tokenizer, max_length: int, long_lines: str) -> Encoded:
     """Token id tensors (ids + <eos>) and word counts (+1 for <eos>); long sentences filtered or truncated."""
-    report = LengthReport()
-    tokens, words = [], []
+    out = Encoded([], [], [], [], LengthReport())
     for sentence in sentences:
-        ids = tokenizer.encode(sentence)
+        ids, unknown = tokenizer.encode_marked(sentence)
         n_words = len(sentence.split())
         if len(ids) + 1 > max_length:
             if long_lines == "filter":
-                report.filtered += 1
+                out.report.filtered += 1
                 continue
-            report.truncated += 1
-            ids = ids[: max_length - 1]
+            out.report.truncated += 1
+            ids, unknown = ids[: max_length - 1], unknown[: max_length - 1]
             n_words = len(tokenizer.decode(ids).split())
         if not ids:  # nothing the tokenizer can express: an empty sentence says nothing about the model
-            report.filtered += 1
+            out.report.filtered += 1
             continue
-        tokens.append(torch.tensor(ids + [tokenizer.eos_id], dtype=torch.long))
-        words.append(n_words + 1)
-        report.kept += 1
-    return tokens, words, report
+        out.tokens.append(torch.tensor(ids + [tokenizer.eos_id], dtype=torch.long))
+        out.words.append(n_words + 1)
+        out.sentences.append(sentence)
+        out.unknown.append(torch.tensor(unknown + [False], dtype=torch.bool))
+        out.report.kept += 1
+    return out
 
 
 class SentenceDataset(Dataset):
-    """Tokenised sentences; items are {"x": {"tokens", "lengths", "n_words"}}."""
+    """Tokenised sentences; items are {"x": {"tokens", "lengths", "n_words"}}. sentences (the text each came from)
+    and unknown (bool [T]: where the tokenizer wrote <unk> for text it lacks) score reconstructions against the
+    text itself."""
 
-    def __init__(self, tokens: list[Tensor], n_words: list[int]):
+    def __init__(self, tokens: list[Tensor], n_words: list[int], sentences: list[str] | None = None,
+                 unknown: list[Tensor] | None = None):
         self.tokens = tokens
         self.n_words = n_words
+        self.sentences = sentences
+        self.unknown = unknown
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -153,7 +176,8 @@ class Collate:
 
 def make_batch(sentences: list[str], tokenizer, max_length: int) -> dict:
     """x for a list of sentences given on the command line (truncated to max_length, never dropped)."""
-    tokens, words, report = encode_sentences(sentences, tokenizer, max_length, "truncate")
+    encoded = encode_sentences(sentences, tokenizer, max_length, "truncate")
+    tokens, words, report = encoded.tokens, encoded.words, encoded.report
     if len(tokens) != len(sentences):
         raise ValueError("a sentence has no tokens the model knows; give non-empty text")
     if report.truncated:  # the model reads at most max_length tokens: the rest of a long sentence is not encoded

@@ -30,7 +30,7 @@ from vaekit.subsets import SubsetConfig, pick
 from .config import TextDataConfig, TextModelConfig
 from .data import Collate, SentenceDataset, encode_sentences, make_batch, read_lines, read_sentences
 from .decoding import BEAM_SIZE, LENGTH_PENALTY, real_tokens
-from .tokenizers import Tokenizer, build_tokenizer, has_tokenizer, load_tokenizer
+from .tokenizers import UNKNOWN_WORDS_WARNING, Tokenizer, build_tokenizer, has_tokenizer, load_tokenizer
 
 log = logging.getLogger("vaekit.text")
 
@@ -149,6 +149,29 @@ def _input_arguments(parser) -> None:
     parser.epilog = f"Inputs: {INPUT_RULE}."
 
 
+def _report_unknown(rates: dict[str, float], paths: dict[str, str], tokenizer: Tokenizer) -> None:
+    """Say each split's share of tokens written <unk> for text the tokenizer lacks (one note line, if any is), and
+    warn of a split where it exceeds UNKNOWN_WORDS_WARNING: a model scored there cannot write those words."""
+    if not any(rates.values()):
+        return
+    unit = "words" if tokenizer.kind == "word" else "tokens"
+    print(f"vaekit: note: {unit} the tokenizer writes <unk> (text outside its vocabulary): "
+          + ", ".join(f"{name} {100 * rate:.2f}%" for name, rate in rates.items()), file=sys.stderr)
+    if tokenizer.kind == "word":
+        cure = ("raise data.vocab_size, lower data.min_freq or use data.tokenizer=sentencepiece" if rates.get("train")
+                else "words the training split lacks: data.tokenizer=sentencepiece spells them in pieces")
+        if tokenizer.split == "whitespace":
+            cure += ("; data.word_split=whitespace keeps punctuation in words (\"moon!\" is not \"moon\"): "
+                     "data.word_split=punctuation splits it off")
+    else:
+        cure = "raise data.vocab_size (sentencepiece: data.spm_character_coverage=1.0 keeps every character)"
+    for name, rate in rates.items():
+        if rate > UNKNOWN_WORDS_WARNING:
+            log.warning("%s split (%s): %.1f%% of its %s fall outside the vocabulary (data.vocab_size=%d, fitted on "
+                        "the training split) and become <unk>; %s", name, paths[name], 100 * rate, unit,
+                        tokenizer.vocab_size, cure)
+
+
 class TextPlugin(vaekit.Plugin):
     """Sentence VAEs: LSTM/GRU (Bowman et al. 2016) or Transformer (Optimus) with word/SentencePiece/HF tokens."""
 
@@ -182,22 +205,25 @@ class TextPlugin(vaekit.Plugin):
         else:
             tokenizer = build_tokenizer(data, sentences["train"], seed)
             tokenizer.save(assets)
-        datasets, reports = {}, {}
+        datasets, reports, unknown = {}, {}, {}
         for name, found in sentences.items():
             if found is None:
                 datasets[name] = None
                 continue
-            tokens, words, report = encode_sentences(found, tokenizer, data.max_length, data.long_lines)
-            if not tokens:
+            encoded = encode_sentences(found, tokenizer, data.max_length, data.long_lines)
+            report = encoded.report
+            if not encoded.tokens:
                 raise ValueError(f"{splits[name]}: every sentence is longer than data.max_length={data.max_length}")
-            datasets[name] = SentenceDataset(tokens, words)
+            datasets[name] = SentenceDataset(encoded.tokens, encoded.words, encoded.sentences, encoded.unknown)
             reports[name] = vars(report)
+            unknown[name] = encoded.unknown_rate
             if report.filtered or report.truncated:
                 log.warning("%s split (%s): %d sentences kept, %d longer than %d tokens filtered, %d truncated",
                             name, splits[name], report.kept, report.filtered, data.max_length, report.truncated)
+        _report_unknown(unknown, splits, tokenizer)
         info = {"tokenizer": tokenizer.kind, "vocab_size": tokenizer.vocab_size, "pad_id": tokenizer.pad_id,
                 "unk_id": tokenizer.unk_id, "bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id,
-                "max_length": data.max_length, "lengths": reports}
+                "max_length": data.max_length, "lengths": reports, "unk_rates": unknown}
         return vaekit.DataBundle(datasets["train"], datasets["val"], datasets["test"], info,
                                  Collate(tokenizer.pad_id), lengths=[len(t) for t in datasets["train"].tokens])
 

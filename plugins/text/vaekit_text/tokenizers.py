@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import shutil
 from collections import Counter
 from collections.abc import Iterable
@@ -25,6 +26,62 @@ MANIFEST = "tokenizer.json"
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 log = logging.getLogger("vaekit.text")
 SPM_MAX_SENTENCE_BYTES = 4192  # SentencePiece skips longer training lines (its default max_sentence_length)
+
+
+# Punctuation the word vocabulary's "punctuation" split writes as words of their own: marks that are always split,
+# dash runs, and , or : that are not between digits (1,000 and 10:30 stay whole). An apostrophe, a hyphen or $ stays
+# inside its word (didn't, long-term, us$), as Penn Treebank writes them.
+ALWAYS_SPLIT = re.compile(r"([!?;\"()\[\]{}\u201c\u201d\u00ab\u00bb\u2026]|\u2014|\u2013|-{2,}|(?<!\d)[,:]|[,:](?!\d))")
+PUNCTUATION = re.compile(r"[!?;\"()\[\]{}\u201c\u201d\u00ab\u00bb\u2026\u2014\u2013,:.]+|-{2,}")
+# Words whose final period is part of the word, not the sentence's end (besides single letters and words with an
+# inner period such as u.s.)
+ABBREVIATIONS = frozenset(
+    "mr mrs ms messrs dr prof rev gen gov sen sens rep adm col st jr sr co cos corp inc ltd bros no cie vs etc fig vol "
+    "jan feb mar apr jun jul aug sep sept oct nov dec "
+    "ala ariz calif colo conn fla ga ind kan ky md mich minn neb nev okla ore pa tenn va wis".split())
+GLUE_LEFT = frozenset(",.;:!?)]}\u201d\u00bb\u2026")  # written without a space before them
+GLUE_RIGHT = frozenset("([{\u201c\u00ab")  # written without a space after them
+
+
+def split_punctuation(text: str) -> list[str]:
+    """Whitespace words with punctuation split off ("moon!" -> "moon", "!"); PTB's tokens are left whole.
+
+    A final period is split off a word that ends the line or comes before punctuation or a capitalised word,
+    unless the word is an abbreviation (mr., u.s., j.); "..." is always split off.
+    """
+    pieces: list[str] = []
+    for word in text.split():
+        if word in (PAD, UNK, BOS, EOS):
+            pieces.append(word)
+        else:
+            pieces += [p for p in ALWAYS_SPLIT.split(word) if p]
+    out: list[str] = []
+    for k, piece in enumerate(pieces):
+        stem = piece.rstrip(".")
+        dots = len(piece) - len(stem)
+        if dots and stem and not PUNCTUATION.fullmatch(piece):
+            following = pieces[k + 1] if k + 1 < len(pieces) else None
+            ends = following is None or PUNCTUATION.fullmatch(following) or following[0].isupper()
+            abbreviation = "." in stem or len(stem) == 1 or stem.lower() in ABBREVIATIONS
+            if dots > 1 or (ends and not abbreviation):
+                out += [stem, piece[len(stem):]]
+                continue
+        out.append(piece)
+    return out
+
+
+def join_punctuation(words: list[str]) -> str:
+    """The words as text, punctuation glued back the way split_punctuation found it most often ("moon !" ->
+    "moon!"); a straight double quote opens and closes in turn."""
+    text, glue_next, quotes = "", True, 0
+    for word in words:
+        closing = word == '"' and quotes % 2 == 1
+        if word == '"':
+            quotes += 1
+        left = closing or (PUNCTUATION.fullmatch(word) is not None and word[0] in GLUE_LEFT)
+        text += word if glue_next or left else " " + word
+        glue_next = word in GLUE_RIGHT or (word == '"' and not closing)
+    return text
 
 
 class Tokenizer:
@@ -41,6 +98,10 @@ class Tokenizer:
         raise NotImplementedError
 
     def encode(self, text: str) -> list[int]:
+        return self.encode_marked(text)[0]
+
+    def encode_marked(self, text: str) -> tuple[list[int], list[bool]]:
+        """ids, and for each whether it is an <unk> the tokenizer made (text it lacks; a literal <unk> is not)."""
         raise NotImplementedError
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -50,34 +111,48 @@ class Tokenizer:
         raise NotImplementedError
 
 
-class WordVocabulary(Tokenizer):
-    """Whitespace words, most frequent first, capped at max_size entries (specials included), PTB-compatible.
+WORD_SPLITS = ("whitespace", "punctuation")
 
-    The PTB files already write rare words as `<unk>`; that word maps to the unk id, so a PTB vocabulary
-    built here has PTB's 10,000 entries (its 9,999 words + <eos>) plus <pad> and <bos>.
+
+class WordVocabulary(Tokenizer):
+    """Words, most frequent first, capped at max_size entries (specials included), PTB-compatible.
+
+    split "whitespace" takes the text's own words (a tokenised corpus such as PTB); "punctuation" also splits
+    punctuation off them (split_punctuation), which leaves PTB's words as they are. The PTB files already write
+    rare words as `<unk>`; that word maps to the unk id, so a PTB vocabulary built here has PTB's 10,000 entries
+    (its 9,999 words + <eos>) plus <pad> and <bos>.
     """
 
     kind = "word"
 
-    def __init__(self, words: list[str], lowercase: bool = False):
+    def __init__(self, words: list[str], lowercase: bool = False, split: str = "whitespace"):
         if words[:4] != [PAD, UNK, BOS, EOS]:
             raise ValueError(f"a word vocabulary starts with {PAD}, {UNK}, {BOS}, {EOS}")
+        if split not in WORD_SPLITS:
+            raise ValueError(f"word split {split!r}: expected one of {', '.join(WORD_SPLITS)}")
         self.words = list(words)
         self.lowercase = lowercase
+        self.split = split
         self.index = {word: i for i, word in enumerate(self.words)}
         self.pad_id, self.unk_id, self.bos_id, self.eos_id = 0, 1, 2, 3
 
+    def tokens(self, text: str) -> list[str]:
+        """The words of text as this vocabulary counts them (lowercased, punctuation split, as configured)."""
+        text = text.lower() if self.lowercase else text
+        return split_punctuation(text) if self.split == "punctuation" else text.split()
+
     @classmethod
-    def fit(cls, sentences: Iterable[str], max_size: int, min_freq: int = 1, lowercase: bool = False
-            ) -> WordVocabulary:
+    def fit(cls, sentences: Iterable[str], max_size: int, min_freq: int = 1, lowercase: bool = False,
+            split: str = "whitespace") -> WordVocabulary:
         """Count words in sentences; keep the max_size - 4 most frequent with count >= min_freq (ties by word)."""
+        empty = cls([PAD, UNK, BOS, EOS], lowercase, split)
         counts: Counter[str] = Counter()
         for sentence in sentences:
-            counts.update((sentence.lower() if lowercase else sentence).split())
+            counts.update(empty.tokens(sentence))
         for special in (PAD, UNK, BOS, EOS):
             counts.pop(special, None)
         ranked = sorted((w for w, n in counts.items() if n >= min_freq), key=lambda w: (-counts[w], w))
-        return cls([PAD, UNK, BOS, EOS] + ranked[: max(0, max_size - 4)], lowercase)
+        return cls([PAD, UNK, BOS, EOS] + ranked[: max(0, max_size - 4)], lowercase, split)
 
     @property
     def vocab_size(self) -> int:
@@ -87,28 +162,29 @@ class WordVocabulary(Tokenizer):
         """Share of the words in sentences that become <unk> here (a literal <unk> in the text, as PTB has, aside)."""
         unknown = total = 0
         for sentence in sentences:
-            words = (sentence.lower() if self.lowercase else sentence).split()
+            words = self.tokens(sentence)
             total += len(words)
             unknown += sum(word not in self.index for word in words)
         return unknown / max(total, 1)
 
-    def encode(self, text: str) -> list[int]:
-        if self.lowercase:
-            text = text.lower()
-        return [self.index.get(word, self.unk_id) for word in text.split()]
+    def encode_marked(self, text: str) -> tuple[list[int], list[bool]]:
+        words = self.tokens(text)
+        return [self.index.get(word, self.unk_id) for word in words], [word not in self.index for word in words]
 
     def decode(self, ids: Iterable[int]) -> str:
         skip = {self.pad_id, self.bos_id, self.eos_id}
-        return " ".join(self.words[i] for i in ids if i not in skip)
+        words = [self.words[i] for i in ids if i not in skip]
+        return join_punctuation(words) if self.split == "punctuation" else " ".join(words)
 
     def save(self, folder: Path) -> None:
         atomic_write_text(folder / "vocab.txt", "\n".join(self.words) + "\n")
-        _write_manifest(folder, {"kind": self.kind, "file": "vocab.txt", "lowercase": self.lowercase})
+        _write_manifest(folder, {"kind": self.kind, "file": "vocab.txt", "lowercase": self.lowercase,
+                                 "split": self.split})
 
     @classmethod
     def load(cls, folder: Path, manifest: dict) -> WordVocabulary:
         words = (folder / manifest["file"]).read_text(encoding="utf-8").split("\n")
-        return cls([w for w in words if w], manifest.get("lowercase", False))
+        return cls([w for w in words if w], manifest.get("lowercase", False), manifest.get("split", "whitespace"))
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -153,12 +229,15 @@ class SentencePieceTokenizer(Tokenizer):
     def vocab_size(self) -> int:
         return self.sp.get_piece_size()
 
-    def encode(self, text: str) -> list[int]:
+    def encode_marked(self, text: str) -> tuple[list[int], list[bool]]:
         """Pieces; a literal <unk> in the text (a PTB word) is the one unk id, as the word vocabulary has it."""
         ids: list[int] = []
+        marks: list[bool] = []
         for i, part in enumerate(text.split(UNK)):
-            ids += ([self.unk_id] if i else []) + (self.sp.encode(part) if part.strip() else [])
-        return ids
+            pieces = self.sp.encode(part) if part.strip() else []
+            ids += ([self.unk_id] if i else []) + pieces
+            marks += ([False] if i else []) + [piece == self.unk_id for piece in pieces]
+        return ids, marks
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text; the unk id is written <unk> (SentencePiece's own decoding writes it as ' ⁇ ')."""
@@ -222,8 +301,9 @@ class HuggingFaceTokenizer(Tokenizer):
     def vocab_size(self) -> int:
         return len(self.tok)
 
-    def encode(self, text: str) -> list[int]:
-        return self.tok.encode(text, add_special_tokens=False)
+    def encode_marked(self, text: str) -> tuple[list[int], list[bool]]:
+        ids = self.tok.encode(text, add_special_tokens=False)
+        return ids, [i == self.unk_id for i in ids]
 
     def decode(self, ids: Iterable[int]) -> str:
         skip = {self.pad_id, self.bos_id, self.eos_id}
@@ -248,21 +328,18 @@ def _write_manifest(folder: Path, manifest: dict) -> None:
     atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
 
 
-UNKNOWN_WORDS_WARNING = 0.01  # share of training words outside a word vocabulary worth a warning
+UNKNOWN_WORDS_WARNING = 0.01  # share of a split's tokens the tokenizer writes <unk> that is worth a warning
 
 
 def build_tokenizer(data_cfg, train_sentences: list[str], seed: int = 0) -> Tokenizer:
     """The tokenizer the data section asks for, fitted on the training sentences where it learns.
 
-    A corpus too small for data.vocab_size gives a smaller vocabulary: that is said in one line.
+    A corpus too small for data.vocab_size gives a smaller vocabulary: that is said in one line (the share of each
+    split that becomes <unk> is said by the plugin's build_data).
     """
     if data_cfg.tokenizer == "word":
-        tokenizer = WordVocabulary.fit(train_sentences, data_cfg.vocab_size, data_cfg.min_freq, data_cfg.lowercase)
-        unknown = tokenizer.unknown_share(train_sentences)
-        if unknown > UNKNOWN_WORDS_WARNING:  # the model would learn to write <unk> where the corpus had words
-            log.warning("data.vocab_size=%d: %.1f%% of the words in %s fall outside the vocabulary and become <unk>; "
-                        "raise data.vocab_size, lower data.min_freq or use data.tokenizer=sentencepiece",
-                        data_cfg.vocab_size, 100 * unknown, data_cfg.train)
+        tokenizer = WordVocabulary.fit(train_sentences, data_cfg.vocab_size, data_cfg.min_freq, data_cfg.lowercase,
+                                       data_cfg.word_split)
     elif data_cfg.tokenizer == "sentencepiece":
         tokenizer = SentencePieceTokenizer.fit(train_sentences, data_cfg.vocab_size, data_cfg.spm_model_type,
                                                data_cfg.spm_character_coverage, seed, source=str(data_cfg.train))
