@@ -1,25 +1,27 @@
 """The plugin conformance kit: one pytest class that checks a plugin against the contract of vaekit.plugin_api.
 
-A plugin author adds one test module to the plugin's tests and overrides a few attributes, the smallest data
-and model that build in a second:
+A plugin author adds one test module to the plugin's tests (it needs pytest) and overrides a few attributes,
+the smallest data and model that build in a second. examples/vaekit-points/tests/test_conformance.py:
 
     from vaekit.testing import PluginConformance
 
 
     class TestPointsConformance(PluginConformance):
-        plugin_name = "points"                                # the entry-point name in pyproject.toml
+        plugin_name = "points"                                  # the entry-point name in pyproject.toml
         data = {"source": "moons", "n_train": 64, "n_val": 16}  # the recipe's data section
-        model = {"latent_dim": 2, "hidden": 8}                # the recipe's model section: a tiny model
-        subset = {"train": 16, "val": 8, "test": 8}           # examples per split (the recipe's subset)
+        model = {"latent_dim": 2, "hidden": 8}                  # the recipe's model section: a tiny model
+        subset = {"train": 32, "val": 8, "test": 8}             # examples per split (the recipe's subset)
 
-        def example_inputs(self, folder, model):              # optional: inputs for reconstruct / interpolate
+        def example_inputs(self, folder, model):                # optional: two CLI inputs for the verbs
             path = folder / "points.csv"
-            path.write_text("0.1,0.2\\n0.5,-0.3\\n")
+            path.write_text("x,y\\n0.1,0.2\\n0.5,-0.3\\n")
             return [str(path), str(path)]
 
 Data that lives in files is written by overriding `data_section(self, folder)`, which returns the data section
 (a tiny corpus written into folder, say). `verb_options` are passed to every verb (e.g. a faster vocoder), and
 `require_entry_point = False` lets a plugin registered in-process with vaekit.register_plugin run the kit.
+Where several plugins' tests run in one pytest session, give the module a name of its own
+(test_image_conformance.py): pytest cannot collect two test modules of one name outside packages.
 
 The checks, one test each (they share one data set and one model per class):
 
