@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vaekit-points"
 
 spec = importlib.util.spec_from_file_location("vaekit_points_conformance", EXAMPLE / "tests" / "test_conformance.py")
 example = importlib.util.module_from_spec(spec)
