@@ -1,4 +1,4 @@
-r"""Issue 14's image figures: CIFAR-10 (JPEG) training, class transfer, inpainting / super-resolution
+r"""CIFAR-10 (JPEG) training, class transfer, inpainting / super-resolution
 against simple baselines, and the 28-pixel grayscale folder trained with no overrides.
 
     VAEKIT_DATA=../shared/data python benchmarks/image_cifar10.py --device cuda --max-minutes 30 \
@@ -26,6 +26,8 @@ Parts (each prints its figures; one JSON line with all of them comes last):
   >= 0.9), beside the same share for real test digits.
 Targets: bits/dim <= 5.0; recon accuracy >= 0.8 x real; images/s >= 0.97 x plain; VAE fill and x2 SR
 (either SR model) >= 1 dB above mean fill and bicubic; MNIST transfer >= 0.9; folder samples recognised >= 0.8.
+The figures measured so are in benchmarks/results/ (cifar10, cifar10_speed, cifar10_superres, mnist_cvae,
+cifar10_cvae, image_folder).
 """
 
 from __future__ import annotations
@@ -347,7 +349,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=0,
                         help="also stop CIFAR-10 training here (7800 = what 30 minutes on one CPU core reach)")
     parser.add_argument("--folder-minutes", type=float, default=0,
-                        help="override the folder recipe's own 10 minutes (the issue's check uses no override)")
+                        help="override the folder recipe's own 10 minutes (the published figure uses no override)")
     parser.add_argument("--sr-minutes", type=float, default=10.0, help="training minutes of the x2 SR model")
     parser.add_argument("--parts", default="cifar,superres,transfer,folder")
     parser.add_argument("--iw-samples", type=int, default=100)

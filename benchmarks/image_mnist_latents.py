@@ -1,4 +1,4 @@
-r"""MNIST: VampPrior, IAF and both against today's recipes/image/mnist.yaml (84.65 nats at k = 1000, 30 CPU-minutes).
+r"""MNIST: VampPrior, IAF and both against recipes/image/mnist.yaml, at the same number of steps.
 
     VAEKIT_DATA=../shared/data python benchmarks/image_mnist_latents.py --device cuda          # the full run
     python benchmarks/image_mnist_latents.py --steps 20 --iw-samples 5 --test-examples 50 \
@@ -11,24 +11,14 @@ Target: the best variant <= 84.0 nats. Prints one JSON line; also writes it to -
 
 A k = 1000 evaluation of all 10k test images is long on a CPU (VampPrior + IAF: 2 x 37 CPU-minutes): train
 once into --work-dir, then score halves in two processes with --reuse --test-offset 0 / 5000 --test-examples
-5000 (the mean of the halves' NLL is the full set's). Measured so (shared 2-core VM, 2026-11-27, one job per
-core): `--variants vamp_iaf --steps 100000 --max-minutes 30` ran 5,314 steps; NLL 82.99 and 83.45 on the two
-halves, 83.22 nats on all 10k test images (mnist.yaml: 84.65 at the same budget).
-
-Measured so far only at smoke scale (shared 2-core CPU, 2026-11-27, OMP_NUM_THREADS=1): `--steps 300
---iw-samples 100 --test-examples 300 --variants baseline,vamp,iaf --components 100` gave baseline 143.37,
-vamp 136.44, iaf 139.70 nats (300 steps is far from converged, β still warming up: direction only).
+5000 (the mean of the halves' NLL is the full set's): benchmarks/results/mnist_latents.json was measured so.
 
 pythae 0.1.2 joins with --pythae-python (the interpreter of a venv holding it: python -m venv
 --system-site-packages /tmp/pythae-venv; /tmp/pythae-venv/bin/pip install pythae==0.1.2): its VAMP and
 VAE_IAF train the same encoder and decoder (the image plugin's, wrapped as pythae modules, BCE) for the
 same number of steps (as epochs over the training images, binarized once: pythae takes a fixed tensor;
 AdamW, constant learning rate: pythae's default trainer), and its own get_nll (importance sampling,
---iw-samples) scores the same test images, binarized once with seed 0. Measured so (2026-11-27, one core each):
-`--pythae-worker vamp --steps 5314 --test-examples 1000` (12 epochs = 5,532 steps, 33.7 min): 83.43 nats;
-`--pythae-worker iaf` with --steps 5314 (5,532 steps, 15.3 min): 85.25, and with --steps 10600 (23 epochs,
-10,603 steps, 29.8 min: the whole budget): 84.19. The vamp_iaf run above, on the same first 1,000 test images
-(--reuse --test-examples 1000): 82.30.
+--iw-samples) scores the same test images, binarized once with seed 0 (--pythae-worker vamp / iaf).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 Each measurement is a fresh process (mallopt is process-wide): 20 steps after one warm-up step. The
 counts depend on transparent huge pages, the kernel's reclaim and other processes, so they are figures
 to report (median of the rounds, plain / kept side by side), never a test assertion.
-Measured on the 2-core VM (2026-11): plain 19k-204k, kept 4.9k-9.8k faults per 20 steps.
+Measured: benchmarks/results/memory_page_faults.json.
 """
 
 from __future__ import annotations

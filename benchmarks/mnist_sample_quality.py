@@ -14,9 +14,7 @@ The classifier is the image plugin's cached SmallClassifier (vaekit_image.metric
 Fréchet distance, precision and recall (Kynkäänniemi et al. 2019, k = 3) are the engine's
 (vaekit.classifier_metrics): the same stack `vaekit eval` uses.
 
-Measured (shared 2-core VM, one core, 2026-11-27, `--steps 3000`, 6.8 minutes per model): Fréchet distance /
-precision / recall of 10,000 samples: VAE prior 50.0 / 0.71 / 0.86, VAE + GMM 9.4 / 0.81 / 0.82; AE prior
-498 / 0.27 / 0.01, AE + GMM 20.1 / 0.73 / 0.82 (classifier: 97.8% on real test digits).
+Measured with --steps 3000: benchmarks/results/mnist_sample_quality.json.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def test_recipe_header_quotes_its_result_file(recipe):
     assert result["recipe"] == str(recipe.relative_to(ROOT)), f"{name}.json is not {recipe.name}'s result"
     figures = quoted_figures(reaches[: reference.start()] + reference.group(1))
     assert len(figures) >= len(keys), f"{recipe.name}: quotes {len(figures)} figures for {len(keys)} metrics"
-    for key, (quoted, decimals) in zip(keys, figures):
+    for key, (quoted, decimals) in zip(keys, figures[: len(keys)], strict=True):
         assert key in result["metrics"], f"{recipe.name}: {name}.json has no metric {key}"
         value = result["metrics"][key]
         assert abs(quoted - value) <= 0.5 * 10**-decimals + 1e-9, f"{recipe.name}: {key} quoted {quoted}, file {value}"
