@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from text_fixtures import SENTENCES, build, write_corpus
+from text_fixtures import SENTENCES, build, tiny_model_config, write_corpus
 from torch.utils.data import DataLoader
-from vaekit_text import plugin
+from vaekit_text import TextDataConfig, plugin
 from vaekit_text.plugin import reconstruction_metrics
 
 import vaekit
+from vaekit.checkpoint import build_model
 from vaekit.cli import main
 
 
@@ -77,7 +78,8 @@ def test_reconstruction_metrics_known_answers(tmp_path, monkeypatch):
     exact = lambda z, c=None, **o: {"tokens": inputs[z[:, 0].long()], "lengths": lengths[z[:, 0].long()]}  # noqa: E731
     monkeypatch.setattr(model, "decode", exact)
     metrics = reconstruction_metrics(plugin, model, loader, limit=4)
-    assert metrics == {"recon_bleu4": pytest.approx(100.0), "recon_token_accuracy": 1.0, "recon_examples": 4}
+    assert metrics == {"recon_bleu4": pytest.approx(100.0), "recon_token_accuracy": 1.0, "recon_examples": 4,
+                       "recon_unk_rate": 0.0}
 
     def first_token_wrong(z, c=None, **o):
         out = exact(z, c)
@@ -101,6 +103,37 @@ def test_reconstruction_metrics_known_answers(tmp_path, monkeypatch):
     assert metrics["recon_token_accuracy"] == 1.0
     assert metrics["recon_token_accuracy_two"] == pytest.approx(1 - 4 / int(lengths.sum()))
     assert metrics["recon_examples"] == 4
+
+
+def test_reconstructions_are_scored_against_the_text_not_its_unks(tmp_path, monkeypatch):
+    """A word the vocabulary lacks is <unk> in the model's input: a copy of that input is not the sentence. A
+    literal <unk> in the text (PTB's rare words) is a word of the text, and its copy is right."""
+    import sacrebleu
+
+    (tmp_path / "train.txt").write_text("\n".join(SENTENCES * 4) + "\n", encoding="utf-8")
+    texts = ["The zebra sat on the mat!", "a cat ran in the garden", "the <unk> sat on the mat"]
+    (tmp_path / "test.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    cfg = TextDataConfig(train=str(tmp_path / "train.txt"), test=str(tmp_path / "test.txt"), max_length=16,
+                         lowercase=True)
+    bundle = plugin.build_data(cfg, seed=0, assets=tmp_path / "assets")
+    model = build_model(plugin, tiny_model_config(), bundle.info, tmp_path / "assets")
+    tokens = torch.nn.utils.rnn.pad_sequence(bundle.test.tokens, batch_first=True)
+    lengths = torch.tensor([len(t) for t in bundle.test.tokens])
+    monkeypatch.setattr(model, "posterior", lambda x, c=None: vaekit.DiagonalGaussian(
+        torch.arange(len(x["lengths"])).float()[:, None].repeat(1, 4), torch.zeros(len(x["lengths"]), 4)))
+    monkeypatch.setattr(model, "decode", lambda z, c=None, **o: {"tokens": tokens[z[:, 0].long()],
+                                                                 "lengths": lengths[z[:, 0].long()]})
+    metrics = reconstruction_metrics(plugin, model, DataLoader(bundle.test, batch_size=3, collate_fn=bundle.collate),
+                                     limit=3)
+    copies = ["the <unk> sat on the mat <unk>", "a cat ran in the <unk>", "the <unk> sat on the mat"]  # as decoded
+    assert [plugin.tokenizer(model).decode(t.tolist()) for t in bundle.test.tokens] == copies
+    n_tokens = int(lengths.sum())  # 8 + 7 + 7, <eos> included; zebra, ! and garden are the vocabulary's <unk>s
+    assert metrics["recon_unk_rate"] == pytest.approx(3 / (n_tokens - 3))
+    assert metrics["recon_token_accuracy"] == pytest.approx(1 - 3 / n_tokens)
+    assert metrics["recon_bleu4"] == pytest.approx(sacrebleu.corpus_bleu(copies, [texts], lowercase=True).score)
+    assert metrics["recon_bleu4"] < 70
+    assert metrics["recon_token_accuracy_unk_level"] == 1.0  # the figure an <unk> for an <unk> flatters
+    assert metrics["recon_bleu4_unk_level"] == pytest.approx(100.0)
 
 
 def test_a_sentences_reconstruction_does_not_depend_on_the_sentences_beside_it(tmp_path):

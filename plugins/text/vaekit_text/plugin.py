@@ -469,38 +469,70 @@ class TextPlugin(vaekit.Plugin):
         return metrics
 
 
+def loader_sources(loader) -> tuple[list[str], list[Tensor]] | None:
+    """The text of each example a loader gives, in its order, and where its tokenizer wrote <unk> for text it lacks
+    (SentenceDataset.unknown); None where the loader draws from something else or out of order."""
+    from torch.utils.data import SequentialSampler, Subset
+
+    dataset = getattr(loader, "dataset", None)
+    if dataset is None or not isinstance(getattr(loader, "sampler", None), SequentialSampler):
+        return None
+    indices = list(range(len(dataset)))
+    while isinstance(dataset, Subset):
+        indices = [dataset.indices[i] for i in indices]
+        dataset = dataset.dataset
+    if not isinstance(dataset, SentenceDataset) or dataset.sentences is None or dataset.unknown is None:
+        return None
+    return [dataset.sentences[i] for i in indices], [dataset.unknown[i] for i in indices]
+
+
 @torch.no_grad()
 def reconstruction_metrics(plugin: TextPlugin, model: vaekit.VAE, loader, limit: int,
                            decodings: dict[str, dict] | None = None) -> dict:
     """Decodes from the posterior mean of the first `limit` sentences against their inputs: greedy, or for each
     entry of `decodings` (key suffix -> decode options such as strategy='beam', beam_size), each sentence encoded once.
 
-    recon_bleu4: sacrebleu's corpus BLEU-4 (0-100) of the decoded text; recon_token_accuracy: the share of input
-    tokens (<eos> included) that the decode has at the same position.
+    recon_bleu4: sacrebleu's corpus BLEU-4 (0-100, its standard 13a tokenisation; case-blind where the vocabulary
+    lowercases) of the decoded text against the sentences' own text; recon_token_accuracy: the share of input
+    tokens (<eos> included) that the decode has at the same position, where an <unk> the tokenizer wrote for text it
+    lacks is never matched (a literal <unk> in the text, as PTB writes rare words, is matched as any word).
+    recon_unk_rate: the share of those tokens written <unk> for text the tokenizer lacks; where it is above 0, the
+    figures against the tokenized references (an <unk> for an <unk> counted right) are kept as
+    recon_bleu4_unk_level and recon_token_accuracy_unk_level. A loader whose examples' text is unknown (not a
+    SentenceDataset read in order) is scored against its decoded tokens, and has no recon_unk_rate.
     """
     import sacrebleu
 
     decodings = decodings or {"": {}}
+    sources = loader_sources(loader)
     bar = tqdm(total=limit, desc="reconstructions", unit="sentence", leave=False, mininterval=1.0)
     was_training = model.training
     model.eval()
-    references, total = [], 0
+    references, total, unknown = [], 0, 0
     hypotheses = {suffix: [] for suffix in decodings}
     correct = dict.fromkeys(decodings, 0)
+    correct_unk_level = dict.fromkeys(decodings, 0)
     for batch in loader:
         x = to_device(batch["x"] if "x" in batch else batch, model.device)
         take = min(len(x["lengths"]), limit - len(references))
         x = {key: value[:take] for key, value in x.items()}
         means = model.posterior(x).mean
         mask = real_tokens(x)
+        made_unk = torch.zeros_like(mask)
+        if sources is not None:
+            for row, marks in enumerate(sources[1][len(references):len(references) + take]):
+                made_unk[row, :len(marks)] = marks.to(mask.device)
         for suffix, options in decodings.items():
             # Capped at the data's max_length, as `vaekit reconstruct` is: a cap read off the inputs would spare a
             # decode that runs on the precision it costs, and make a sentence's score depend on its batch
             out = model.decode(means, None, **options)
             width = min(out["tokens"].shape[1], x["tokens"].shape[1])
-            correct[suffix] += int(((out["tokens"][:, :width] == x["tokens"][:, :width]) & mask[:, :width]).sum())
+            same = (out["tokens"][:, :width] == x["tokens"][:, :width]) & mask[:, :width]
+            correct_unk_level[suffix] += int(same.sum())
+            correct[suffix] += int((same & ~made_unk[:, :width]).sum())
             hypotheses[suffix] += plugin.decode_text(model, out)
         total += int(x["lengths"].sum())
+        unknown += int(made_unk.sum())
         references += plugin.decode_text(model, x)
         bar.update(take)
         if len(references) >= limit:
@@ -508,7 +540,16 @@ def reconstruction_metrics(plugin: TextPlugin, model: vaekit.VAE, loader, limit:
     bar.close()
     model.train(was_training)
     metrics: dict = {"recon_examples": len(references)}
+    texts = references if sources is None else sources[0][:len(references)]
+    lowercase = bool(getattr(plugin.tokenizer(model), "lowercase", False))
     for suffix in decodings:
-        metrics[f"recon_bleu4{suffix}"] = sacrebleu.corpus_bleu(hypotheses[suffix], [references]).score
+        metrics[f"recon_bleu4{suffix}"] = sacrebleu.corpus_bleu(hypotheses[suffix], [texts],
+                                                                lowercase=lowercase).score
         metrics[f"recon_token_accuracy{suffix}"] = correct[suffix] / max(1, total)
+    if sources is not None:
+        metrics["recon_unk_rate"] = unknown / max(1, total - len(references))  # <eos> is never <unk>
+    if unknown:
+        for suffix in decodings:
+            metrics[f"recon_bleu4_unk_level{suffix}"] = sacrebleu.corpus_bleu(hypotheses[suffix], [references]).score
+            metrics[f"recon_token_accuracy_unk_level{suffix}"] = correct_unk_level[suffix] / max(1, total)
     return metrics
