@@ -17,6 +17,8 @@ from vaekit.classifier_metrics import (
     frechet_distance_from_stats,
     precision_recall,
     predict,
+    relative_scores,
+    report_classifier,
 )
 
 
@@ -94,3 +96,23 @@ def test_cache_is_keyed_by_settings(tmp_path):
     assert accuracy(first, [(x, y)]) > 0.95
     labels, features = predict(first, [x[:10], x[10:20]])
     assert labels.shape == (20,) and features.shape == (20, 8)
+
+
+def test_a_classifiers_real_accuracy_stands_beside_its_scores_with_a_warning_when_too_weak(capsys):
+    lines = report_classifier("image classifier", 0.9, {"samples": 0.72, "transfer": 0.45}, examples=2000)
+    assert lines == ["vaekit: note: image classifier: 90.0% right on 2,000 real examples; its scores: samples 72.0% "
+                     "(0.80 of real), transfer 45.0% (0.50 of real)"]
+    assert capsys.readouterr().err.splitlines() == lines  # printed on stderr, one line each
+    weak = report_classifier("image classifier", 0.61, {"samples": 0.5}, remedy="--classifier-epochs 10")
+    assert len(weak) == 2 and weak[1] == ("vaekit: warning: image classifier: only 61.0% right on real examples "
+                                          "(under 80%), too weak to judge: samples say little about the model; "
+                                          "--classifier-epochs 10")
+
+
+def test_a_score_above_the_real_accuracy_is_no_evidence():
+    assert relative_scores(0.8, {"converted": 0.96})["converted"] == pytest.approx(1.2, abs=1e-12)
+    assert relative_scores(0.0, {"converted": 0.5}) == {}  # no ratio to a classifier right on nothing
+    lines = report_classifier("speaker classifier", 0.85, {"converted": 0.95, "recon": 0.8}, examples=300)
+    assert len(lines) == 2 and lines[1].startswith("vaekit: warning: speaker classifier: converted 1.12 times its "
+                                                   "accuracy on 300 real examples: it favours something generated")
+    assert lines[1].endswith("so that score is no evidence of quality")

@@ -9,12 +9,19 @@ made of everything it was trained on, and computes the metrics:
     clf = cached_classifier(lambda: SmallClassifier(...), lambda c: fit_classifier(c, batches, 2), settings, run_dir)
     frechet_distance(real_features, fake_features)       # squared distance of fitted Gaussians
     precision_recall(real_features, fake_features, k=3)   # Kynkäänniemi et al. 2019
+    report_classifier("image classifier", real=0.61, scores={"samples": 0.55}, examples=400)  # lines on stderr
+
+A classifier's score on generated data means little unless the classifier is right on real data:
+report_classifier prints its accuracy on real data beside every score it gave, and warns when it is under
+WEAK_ACCURACY there, or when a score exceeds it (a relative score above 1: the classifier favours something the
+generated examples have and real ones lack, such as a decoder's smoothness).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -95,6 +102,38 @@ def accuracy(classifier: nn.Module, batches: Iterable[tuple[object, Tensor]]) ->
         correct += (_call(classifier, inputs).argmax(-1).cpu() == labels.reshape(-1).cpu()).sum().item()
         total += labels.numel()
     return correct / max(total, 1)
+
+
+WEAK_ACCURACY = 0.8  # below this share right on real data, a classifier's scores of generated data say little
+
+
+def relative_scores(real: float, scores: dict[str, float]) -> dict[str, float]:
+    """Each score divided by the classifier's accuracy on real data (1: as good as real examples; empty if 0)."""
+    return {name: value / real for name, value in scores.items()} if real > 0 else {}
+
+
+def report_classifier(name: str, real: float, scores: dict[str, float], *, examples: int | None = None,
+                      remedy: str = "", weak_below: float = WEAK_ACCURACY, file=None) -> list[str]:
+    """Print (to stderr) and return one line with the classifier's accuracy on real data beside each of its scores
+    (fractions), plus a one-line warning when it is too weak to judge: under weak_below on real data, or a score
+    above that accuracy. remedy: how to get a stronger classifier (e.g. a flag), said in the warning."""
+    on = f"{examples:,} real examples" if examples else "real examples"
+    relative = relative_scores(real, scores)
+    shown = ", ".join(f"{key} {value:.1%}" + (f" ({relative[key]:.2f} of real)" if key in relative else "")
+                      for key, value in scores.items())
+    lines = [f"vaekit: note: {name}: {real:.1%} right on {on}" + (f"; its scores: {shown}" if shown else "")]
+    hint = f"; {remedy}" if remedy else ""
+    if real < weak_below:
+        lines.append(f"vaekit: warning: {name}: only {real:.1%} right on {on} (under {weak_below:.0%}), too weak "
+                     f"to judge: {', '.join(scores) or 'its scores'} say little about the model{hint}")
+    above = [key for key, value in relative.items() if value > 1]
+    if above:
+        lines.append(f"vaekit: warning: {name}: {', '.join(f'{key} {relative[key]:.2f}' for key in above)} times "
+                     f"its accuracy on {on}: it favours something generated examples have and real ones lack, so "
+                     f"{'that score is' if len(above) == 1 else 'those scores are'} no evidence of quality{hint}")
+    for line in lines:
+        print(line, file=file or sys.stderr, flush=True)
+    return lines
 
 
 def _sqrt_psd(matrix: Tensor) -> Tensor:

@@ -83,15 +83,26 @@ def test_cvae_eval_classifier_and_image_folder(tmp_path, capsys):
     assert len(cycles) == 2 and all(0 < nats < 1e9 for nats in cycles)  # the reconstruction through a conversion
     assert main(["eval", str(run), "--iw-samples", "2", "--max-examples", "32", "--classifier-examples", "128",
                  "--classifier-samples", "4"]) == 0
-    printed = capsys.readouterr().out
+    printed, said = capsys.readouterr()
     assert "classifier_accuracy_samples" in printed and "classifier_accuracy_real" in printed
     assert "classifier_frechet" in printed and "classifier_recall" in printed
-    assert "classifier_transfer_accuracy" in printed
+    assert "classifier_transfer_accuracy" in printed and "classifier_transfer_accuracy_relative" in printed
+    real = json.loads((run / "eval-test.json").read_text())["classifier_accuracy_real"]
+    # Two Adam steps on 128 shapes: the classifier's accuracy on real images stands beside its scores, and the
+    # warning says it is too weak to judge.
+    note = [line for line in said.splitlines() if line.startswith("vaekit: note: image classifier (2 epochs")]
+    assert len(note) == 1
+    assert f"{real:.1%} right on 32 real examples; its scores: classifier_accuracy_samples " in note[0]
+    assert "too weak to judge" in said and "--classifier-epochs 10" in said
     cached = sorted(run.glob("image-classifier-*.safetensors"))
     assert len(cached) == 1 and load_file(str(cached[0]))  # cached for the next eval
     assert main(["eval", str(run), "--iw-samples", "2", "--max-examples", "32", "--classifier-examples", "64",
                  "--classifier-samples", "4"]) == 0
     assert len(list(run.glob("image-classifier-*.safetensors"))) == 2  # other examples: a new classifier, not the old
+    assert main(["eval", str(run), "--iw-samples", "2", "--max-examples", "32", "--classifier-examples", "64",
+                 "--classifier-samples", "4", "--classifier-epochs", "3"]) == 0
+    settings = [json.loads(p.read_text()) for p in run.glob("image-classifier-*.json")]
+    assert sorted(s["epochs"] for s in settings) == [2, 2, 3]  # the epochs flag trains (and keys) its own classifier
     out = tmp_path / "folder"
     assert main(["sample", str(run), "--per-class", "3", "--format", "folder", "-o", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["ellipse", "heart", "square"]

@@ -126,7 +126,7 @@ def sample_quality(model: VAE, classifier: SmallClassifier, loader, per_class: i
                    max_batches: int = 20) -> dict[str, float]:
     """Classifier accuracy on conditional samples, real images and class transfers; Fréchet distance, precision,
     recall (real against sampled images, in the classifier's features)."""
-    from vaekit.classifier_metrics import frechet_distance, precision_recall, predict
+    from vaekit.classifier_metrics import frechet_distance, precision_recall, predict, relative_scores
 
     images, labels = conditional_samples(model, per_class)
     fake_pred, fake_feat = predict(classifier, images.split(500))
@@ -138,14 +138,24 @@ def sample_quality(model: VAE, classifier: SmallClassifier, loader, per_class: i
         real_y.append(batch["c"].reshape(-1).cpu())
     real_pred, real_feat = predict(classifier, real_x)
     real_y = torch.cat(real_y)
-    results = {"classifier_accuracy_samples": (fake_pred == labels.cpu()).float().mean().item(),
-               "classifier_accuracy_real": (real_pred == real_y).float().mean().item()}
+    # The accuracy on real images comes first: the scores of generated images mean little beside a weak one.
+    results = {"classifier_accuracy_real": (real_pred == real_y).float().mean().item(),
+               "classifier_real_examples": len(real_y),
+               "classifier_accuracy_samples": (fake_pred == labels.cpu()).float().mean().item()}
     # Class transfer: the real images encoded under their label, decoded under every other one.
     results["classifier_transfer_accuracy"] = transfer_accuracy(model, classifier, torch.cat(real_x), real_y)
+    for key, value in relative_scores(results["classifier_accuracy_real"], classifier_scores(results)).items():
+        results[f"{key}_relative"] = value
     if min(len(real_feat), len(fake_feat)) > 3:
         results["classifier_frechet"] = frechet_distance(real_feat, fake_feat)
         results["classifier_precision"], results["classifier_recall"] = precision_recall(real_feat, fake_feat)
     return results
+
+
+def classifier_scores(results: dict) -> dict[str, float]:
+    """The accuracies sample_quality measured on generated images (samples, class transfers), by result key."""
+    return {key: results[key] for key in ("classifier_accuracy_samples", "classifier_transfer_accuracy")
+            if key in results}
 
 
 @torch.no_grad()

@@ -92,6 +92,9 @@ class ImagePlugin(Plugin):
                                 help="CVAE: conditional samples per class judged by the classifier (default 100)")
             parser.add_argument("--classifier-examples", type=at_least(1), default=10000,
                                 help="CVAE: training images the classifier learns from, once per run (default 10000)")
+            parser.add_argument("--classifier-epochs", type=at_least(1), default=2,
+                                help="CVAE: passes of the classifier over those images (default 2); eval prints its "
+                                     "accuracy on real images and warns when it is too weak to judge")
 
     def parse_condition(self, text: str, model: VAE) -> Tensor:
         return artifacts.parse_condition(text, model)
@@ -173,9 +176,11 @@ class ImagePlugin(Plugin):
 
     # -- metrics -----------------------------------------------------------------------------------
     def eval_metrics(self, model, loader, summary, classifier_samples: int = 100, classifier_examples: int = 10000,
-                     **options):
+                     classifier_epochs: int = 2, **options):
         """bits/dim (from the IW NLL and from the ELBO), reconstruction MSE, and a CVAE's sample quality."""
-        from .metrics import bits_per_dim, image_classifier, reconstruction_mse, sample_quality
+        from vaekit.classifier_metrics import report_classifier
+
+        from .metrics import bits_per_dim, classifier_scores, image_classifier, reconstruction_mse, sample_quality
 
         info, likelihood = artifacts.model_info(model), model.decoder.likelihood_name
         results = {"elbo_bits_per_dim": bits_per_dim(-summary["elbo"], info, likelihood)}
@@ -192,8 +197,14 @@ class ImagePlugin(Plugin):
             settings = {"data": dataclasses.asdict(recipe.data), "seed": recipe.seed}
             train = lambda: build_recipe_data(self, recipe, Path(model.config["assets_dir"])).train
             classifier = image_classifier(info, train, settings, run_dir, examples=classifier_examples,
-                                          device=model.device)
-            results.update(sample_quality(model, classifier, loader, classifier_samples))
+                                          epochs=classifier_epochs, device=model.device)
+            quality = sample_quality(model, classifier, loader, classifier_samples)
+            report_classifier(f"image classifier ({classifier_epochs} epochs on up to {classifier_examples:,} "
+                              "training images)", quality["classifier_accuracy_real"], classifier_scores(quality),
+                              examples=quality["classifier_real_examples"],
+                              remedy=f"train it longer (--classifier-epochs {max(10, 2 * classifier_epochs)}) or "
+                                     "on more images (--classifier-examples)")
+            results.update(quality)
         return results
 
     @staticmethod
