@@ -18,7 +18,7 @@ from torch import Tensor
 
 from vaekit import VAE, DataBundle, LearnedConditionalPrior, Plugin, PluginError, RecipeError, build_recipe_data
 from vaekit.checkpoint import run_dir_of
-from vaekit.cli import at_least
+from vaekit.plugin_api import at_least
 from vaekit.subsets import SubsetConfig
 
 from . import artifacts
@@ -210,7 +210,7 @@ class ImagePlugin(Plugin):
     @staticmethod
     def _recipe(recipe_file: Path):
         """The run's saved recipe, parsed (for rebuilding its training set)."""
-        from vaekit.recipe import expand_env, parse_recipe, read_yaml
+        from vaekit.plugin_api import expand_env, parse_recipe, read_yaml
 
         return parse_recipe(expand_env(read_yaml(recipe_file)), str(recipe_file))
 
