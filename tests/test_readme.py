@@ -1,19 +1,25 @@
-"""The README's promises: its engine example runs as written, and .ci/run uses its install and test commands."""
+"""The README's and the docs' promises: the engine example runs as written (and the docs show the same one), the
+text example calls what exists, and .ci/run uses the README's install and test commands and builds the docs."""
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+import vaekit
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 
 
-def fenced_block(name: str) -> str:
-    """The code inside <!-- name --> ... <!-- /name --> in the README."""
-    section = re.search(rf"<!-- {name} -->\n```\w*\n(.*?)```\n<!-- /{name} -->", README.read_text(), re.S)
-    assert section, f"README has no <!-- {name} --> block"
+def fenced_block(name: str, page: Path = README) -> str:
+    """The code inside <!-- name --> ... <!-- /name --> in PAGE."""
+    section = re.search(rf"<!-- {name} -->\n```\w*\n(.*?)```\n<!-- /{name} -->", page.read_text(), re.S)
+    assert section, f"{page.name} has no <!-- {name} --> block"
     return section.group(1)
 
 
@@ -28,8 +34,35 @@ def test_engine_example_runs_as_written(tmp_path):
     assert 440 < nll < 520 and 440 < -elbo < 530
 
 
-def test_ci_runs_the_readme_commands():
-    ci = (README.parent / ".ci" / "run").read_text()
+def test_docs_engine_page_shows_the_readme_example():
+    assert fenced_block("engine-example", DOCS / "engine.md") == fenced_block("engine-example")
+
+
+def test_text_api_example_calls_what_exists():
+    from vaekit_text.plugin import TextPlugin
+
+    tree = ast.parse(fenced_block("text-api", DOCS / "applications" / "paraphrase-homotopy.md"))
+    called = {(node.value.id, node.attr) for node in ast.walk(tree)
+              if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)}
+    assert ("text", "encode_sentences") in called and ("vaekit", "load") in called
+    for owner, name in called:
+        if owner == "vaekit":
+            assert hasattr(vaekit, name), f"vaekit.{name} does not exist"
+        elif owner == "text":
+            assert callable(getattr(TextPlugin, name, None)), f"the text plugin has no {name}"
+
+
+def test_ci_runs_the_readme_commands_and_builds_the_docs():
+    ci = (ROOT / ".ci" / "run").read_text()
     assert "install" in ci and "test" in ci and "README.md" in ci
     assert fenced_block("install").strip().startswith("python3 -m venv")
     assert "pytest" in fenced_block("test")
+    assert '".[docs]"' in ci and "mkdocs build --strict" in ci
+
+
+def test_readme_is_a_guide_and_its_links_resolve():
+    text = README.read_text()
+    assert len(text.splitlines()) <= 160, "README.md: the guide lives in docs/, the README stays short"
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+        if not target.startswith("http"):
+            assert (ROOT / target).exists(), f"README.md links to {target}, which does not exist"
