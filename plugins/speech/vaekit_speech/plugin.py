@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 
 from vaekit import VAE, DataBundle, Plugin, PluginError
-from vaekit.cli import at_least
 from vaekit.latent_paths import mix, parse_dims, path_weights, traversal
+from vaekit.plugin_api import at_least
 from vaekit.subsets import SubsetConfig
 
 from .conversion import CONVERSIONS, conversion_of, convert
