@@ -7,7 +7,7 @@ al. 2015) of z and the base posterior's parameters as context, and the ordering 
 last layer starts at zero, so a new flow is the identity and training starts from the diagonal VAE.
 log q(z|x) = log q_0(z_0) - sum_t sum_d a_t,d: known for the flow's own samples, which is all the ELBO,
 IWAE and the importance-sampled NLL need. Written here rather than taken from zuko (1.6.0 installs): the
-engine depends on torch alone (DESIGN.md), zuko's flows are over flat vectors and would need this same
+engine depends on torch alone, zuko's flows are over flat vectors and would need this same
 wrapping for shaped latents and padding masks, and the step itself is forty lines.
 """
 

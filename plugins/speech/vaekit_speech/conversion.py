@@ -1,6 +1,6 @@
 """Voice conversion: a recording of condition c turned into condition c' (another speaker), as long as its input.
 
-Both ways start from the posterior mean z of the recording encoded under its own condition c:
+Every way starts from the posterior mean z of the recording encoded under its own condition c:
 
 - residual: x + smooth(E[mel | z, c'] - E[mel | z, c]). The input's log-mel plus the decoder's
   difference between the two voices (the spectrum differential of Kobayashi et al. 2014). What the code
@@ -19,22 +19,10 @@ The model's `model.conversion` (recipe) picks the default of `reconstruct --cond
 `*_converted` figures; eval reports every other way the model can take too (`*_converted_decoded`,
 `*_converted_residual`, `*_converted_moments`).
 
-On fsdd_strings (900 CPU steps, two seeds; benchmarks/speech_strings.py) residual conversions kept 70.0% and
-74.5% of the words' digits against 50.9% and 58.6% decoded, while 97.7% and 97.3% of words were heard as the
-target speaker (decoded 99.9% and 99.8%), so recipes/speech/fsdd_strings.yaml used it until moments
-(twenty-third session, same benchmark, two seeds at 900 CPU steps, window and scale chosen on the validation
-strings): 91.5% / 94.4% of digits kept and 91.7% / 91.2% target speaker, against residual's 79.6% / 81.5% and
-90.6% / 92.1% at 200 ms on the same models; the recipe now uses moments at 144 ms and 0.5.
-Averaging the change of voice over time trades target speaker for digits along a curve slightly better than
-scaling the change (eighteenth session, the same two models, benchmarks/speech_strings.py --smoothing-ms):
-over 208 ms (13 frames) 78.0% / 81.4% of digits with 92.0% / 92.7% target speaker, over 272 ms 81.3% / 84.2%
-with 87.6% / 88.7%; scaling the change by 0.75 instead gave 81.5% / 83.9% with 85.2% / 82.6%. fsdd_strings
-uses 200 ms, the longest window that kept the speaker target (>= 90%) in both seeds; chosen on the validation
-strings instead (nineteenth session, --choose-smoothing-ms) it is 176 / 200 ms, giving 76.4% / 81.4% of digits
-and 93.9% / 92.7% target speaker on test. A digit + speaker CVAE (fsdd_cvae) gets the digit from its condition
-and converts better decoded: 99.0% / 99.3% of digits and 99.3% / 99.3% target speaker, against 97.3% / 95.7% and
-96.0% / 96.7% residual (`python benchmarks/speech_fsdd.py --recipes fsdd_cvae --budget-seconds 600 --iw-samples 2
---threads 1 seed=S`, S = 0, 1), so it stays decoded.
+recipes/speech/fsdd_strings.yaml converts by moments, averaged over 144 ms (conversion_smoothing_ms) with
+conversion_scale 0.5; recipes/speech/fsdd_cvae.yaml, whose condition also gives the digit, converts decoded.
+Longer windows keep more of the words and less of the target voice. What each reaches:
+benchmarks/results/fsdd_strings.json and fsdd_cvae.json.
 """
 
 from __future__ import annotations
