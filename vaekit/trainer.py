@@ -204,7 +204,7 @@ class SkippingSampler(DistributedSampler):
 
 
 class Trainer:
-    """Trains a recipe into a run folder (see DESIGN.md: recipe.yaml, metrics.jsonl, samples/, checkpoints/)."""
+    """Trains a recipe into a run folder: recipe.yaml, metrics.jsonl, samples/, checkpoints/."""
 
     def __init__(self, recipe: Recipe, run_dir: str | Path, resume: bool = False):
         self.recipe, self.run_dir, self.resume = recipe, Path(run_dir), resume
