@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 import vaekit
 from vaekit.batch import to_device
 from vaekit.latent_paths import parse_dims, traversal, traversal_values
-from vaekit.recipe import quote
+from vaekit.plugin_api import quote
 from vaekit.safe_io import atomic_write_text
 from vaekit.subsets import SubsetConfig, pick
 
