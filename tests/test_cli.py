@@ -107,7 +107,7 @@ def test_corrupt_checkpoint_is_a_clear_error(trained_run, tmp_path, capsys):
     assert str(weights) in err and err.count("\n") == 1
 
 
-# -- bad input is one line (issue 10) --------------------------------------------------------------
+# -- bad input is one line --------------------------------------------------------------
 
 def test_out_that_is_a_file_and_a_recipe_that_is_a_folder_are_one_line(points_plugin, tmp_path, capsys):
     recipe = tmp_path / "points.yaml"

@@ -261,7 +261,7 @@ def test_a_plugin_without_config_dataclasses_keeps_raw_sections_and_they_are_sav
     assert saved["data"] == {"rows": 10} and saved["model"] == {"width": 4}
 
 
-# -- hostile or mistaken input (issue 10) --------------------------------------------------------
+# -- hostile or mistaken input --------------------------------------------------------
 
 ALIAS_BOMB = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else '0'] * 9)}]\n" for i in range(7))
 

@@ -1,4 +1,4 @@
-"""Image files a new user really has (issue 10): 16-bit PNGs, stray files beside class folders, unreadable files."""
+"""Image files a new user really has: 16-bit PNGs, stray files beside class folders, unreadable files."""
 
 from __future__ import annotations
 

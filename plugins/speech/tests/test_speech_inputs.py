@@ -1,4 +1,4 @@
-"""Audio files a new user really has (issue 10): clicks shorter than an FFT window, silence, BOM CSVs, long files."""
+"""Audio files a new user really has: clicks shorter than an FFT window, silence, BOM CSVs, long files."""
 
 from __future__ import annotations
 

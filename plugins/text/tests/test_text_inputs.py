@@ -1,4 +1,4 @@
-"""Text inputs a new user really gives (issue 10): long sentences, sentences ending in .txt, odd corpora, pickles."""
+"""Text inputs a new user really gives: long sentences, sentences ending in .txt, odd corpora, pickles."""
 
 from __future__ import annotations
 
