@@ -117,7 +117,7 @@ def test_moments_conversion_moves_the_statistics_to_the_target_speakers(tmp_path
     assert (converted["mel"] * (1 - mask)).abs().max() == 0
     with pytest.raises(ValueError, match="conversion 'moments': needs the source and target speakers"):
         moved_moments(x, moments, source[:, 0], torch.full_like(target[:, 0], -1))
-    del model.config["info"]["speaker_moments"]  # a model saved before the statistics were kept
+    del model.config["info"]["speaker_moments"]  # a model saved without the statistics
     with pytest.raises(ValueError, match=r"conversion .moments. .* no speaker_moments\); use residual or decoded"):
         convert(model, x, source, target, "moments")
     with pytest.raises(ValueError, match="conversion_scale: expected 0 or more, got -1"):
