@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 import vaekit
+from vaekit.plugin_api import atomic_open
 
 
 @dataclass
@@ -100,7 +101,7 @@ class Decoder(nn.Module):
 
 
 def write_csv(points: torch.Tensor, path: Path) -> Path:
-    with vaekit.safe_io.atomic_open(path, "w", newline="") as f:  # never through a link in the run folder
+    with atomic_open(path, "w", newline="") as f:  # never through a link in the run folder
         csv.writer(f).writerows(points.tolist())
     return path
 
