@@ -12,9 +12,8 @@ under c', and a code drawn from q(z|x', c') must reconstruct the original x unde
 
 Gradients flow through x' into the first decode, so the decoder learns conversions whose content the encoder
 can read back. It needs a decoder method `differentiable_mean(x, z, c)` returning x' shaped like x. Each
-training step then costs about 2.5x as much. Training only: likelihoods and sampling never see it.
-Measured on fsdd_strings (w = 1, two seeds, 900 steps): reconstructions and conversions both kept fewer digits
-than without it (benchmarks/speech_strings.py), so it is an option, not a default.
+training step then adds two decodes and an encode. Training only: likelihoods and sampling never see it.
+No recipe uses it.
 """
 
 from __future__ import annotations

@@ -47,8 +47,8 @@ class SpeechModelConfig:
     # masked), seen by the decoder at every frame. z is then [B, 1 + T', D].
     utterance_latent: bool = False
     # Layer norm over channels at every frame after each residual block (it never mixes frames, so padding and
-    # chunking stay exact). Off by default: on fsdd_strings the plain stack amplified rare inputs into loss spikes
-    # (benchmarks/speech_strings.py), and this is the candidate cure, not yet measured at full length.
+    # chunking stay exact). It damps the loss spikes a rare input can cause through the unnormalised stack, but
+    # learns more slowly, so it is off by default.
     block_norm: bool = False
     # How `reconstruct --condition` and eval convert a recording (vaekit_speech.conversion): "decoded" (the
     # decoder's rendering under the new condition) or "residual" (the input plus the decoder's change of voice).
