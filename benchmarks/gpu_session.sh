@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU figure of one session, as one prepared script: the benchmarks run side by side on one GPU
+# Every GPU benchmark as one prepared script: the benchmarks run side by side on one GPU
 # (16 CPU cores), each capped by `timeout`, then their logs and JSON go to $OUT as one archive.
 #   VAEKIT_DATA=... OUT=/tmp/out bash benchmarks/gpu_session.sh [seconds per job, default 500]
 # Budgets are wall-clock minutes on a shared GPU: each job's JSON says what it reached in them.
