@@ -100,12 +100,13 @@ def test_every_result_is_on_the_benchmarks_page():
 
 
 HISTORY = re.compile(r"\b(first|second|third|\w+th|\w+-\w+th|\w+st|\w+nd|\w+rd) session\b|\bsession \d+|DESIGN\.md"
-                     r"|\bissue \d+|\bround \d+|\bwas the default|\bthe default until", re.I)
+                     r"|\bissue \d+|(?<![\w&])#\d+\b|\bround \d+|\bwas the default|\bthe default until", re.I)
 
 
 def test_no_page_narrates_the_projects_history():
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *RECIPES,
-             *sorted((ROOT / "plugins").glob("*/README.md")), *sorted((ROOT / "benchmarks").glob("*.py"))]
+             *sorted((ROOT / "plugins").glob("*/README.md")), *sorted((ROOT / "benchmarks").glob("*.py")),
+             *sorted((ROOT / "benchmarks").glob("*.sh"))]
     hits = [f"{path.relative_to(ROOT)}: {match.group()}" for path in pages
             for match in HISTORY.finditer(path.read_text())]
     assert not hits, hits
