@@ -4,6 +4,7 @@ and the pages generated from the result files are up to date (as torchvision che
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import re
 from pathlib import Path
@@ -28,7 +29,21 @@ def test_there_are_results_and_recipes():
 
 @pytest.mark.parametrize("name", sorted(RESULTS))
 def test_result_file_schema(name):
-    result = RESULTS[name]
+    check_schema(name, RESULTS[name])
+
+
+def test_record_result_writes_a_file_of_the_schema(tmp_path, monkeypatch):
+    monkeypatch.setattr(results_table, "RESULTS", tmp_path)
+    path = results_table.record_result("probe", "a probe", "vaekit train recipes/image/shapes.yaml",
+                                       {"val_elbo_nats": -55.8}, recipe="recipes/image/shapes.yaml", device="CPU")
+    assert path == tmp_path / "probe.json" and list(results_table.load_results()) == ["probe"]
+    result = json.loads(path.read_text())
+    check_schema("probe", result)
+    assert result["recipe_sha256"] == results_table.recipe_sha256((ROOT / "recipes/image/shapes.yaml").read_text())
+    assert result["metrics"] == {"val_elbo_nats": -55.8} and result["date"] and result["commit"]
+
+
+def check_schema(name: str, result: dict) -> None:
     assert set(results_table.FIELDS) <= set(result), f"{name}.json lacks {set(results_table.FIELDS) - set(result)}"
     assert set(result) <= set(results_table.FIELDS) | set(results_table.OPTIONAL), f"{name}.json: unknown fields"
     for field in ("title", "command", "device"):
