@@ -3,6 +3,7 @@ vaekit.testing: it passes a sound plugin and fails, in one line naming the rule,
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import textwrap
 from pathlib import Path
@@ -122,6 +123,18 @@ def test_plugin_api_exports_the_engine_objects_themselves():
     assert plugin_api.Plugin is vaekit.Plugin and plugin_api.DataBundle is vaekit.DataBundle
     assert plugin_api.PluginError is vaekit.PluginError and plugin_api.VAE is vaekit.VAE
     assert plugin_api.DiagonalGaussian is vaekit.DiagonalGaussian
+
+
+def test_plugin_api_exports_every_engine_name_the_shipped_plugins_import():
+    repo = Path(__file__).resolve().parent.parent
+    sources = sorted(repo.glob("plugins/*/vaekit_*/*.py")) + sorted(repo.glob("examples/*/vaekit_*/*.py"))
+    assert len(sources) > 20
+    missing = set()
+    for source in sources:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "vaekit":
+                missing |= {f"{node.module}.{a.name}" for a in node.names if a.name not in plugin_api.__all__}
+    assert not missing, sorted(missing)
 
 
 def test_the_toy_networks_follow_the_protocols_and_a_bare_layer_is_no_decoder():

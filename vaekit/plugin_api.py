@@ -13,13 +13,14 @@ A plugin imports from here only; the engine's own modules may move. The groups:
 - configs and recipes: RecipeError (a bad value in a recipe section, naming its key), build_dataclass,
   read_yaml, expand_env, parse_recipe, load_recipe (to reread a run's recipe.yaml), quote and one_line (a value
   or message cut to one error line);
-- data: pick (the items a recipe's subset keeps), SPLITS, name_files (a few file names for one message),
-  to_device;
+- data: pick (the items a recipe's subset keeps), SPLITS, build_recipe_data (a recipe's datasets, each split
+  cut to its subset), name_files (a few file names for one message), to_device;
 - the CLI verbs: at_least (an argparse type with a one-line error), parse_dims, path_weights, mix, latent_path,
   traversal, traversal_values (one meaning of --dims, --steps and --method in every plugin);
 - files and folders: atomic_open, atomic_write_text, atomic_write_bytes (never written through a link),
   run_dir_of (the run folder a loaded model came from), load (a model from a folder);
-- metrics: cached_classifier, fit_classifier, predict, accuracy, frechet_distance, precision_recall.
+- metrics: cached_classifier, fit_classifier, predict, accuracy, frechet_distance, precision_recall,
+  relative_scores, report_classifier (a classifier's scores of generated data beside its score of real data).
 """
 
 from __future__ import annotations
@@ -32,7 +33,16 @@ from torch import Tensor
 
 from .batch import to_device
 from .checkpoint import load, run_dir_of
-from .classifier_metrics import accuracy, cached_classifier, fit_classifier, frechet_distance, precision_recall, predict
+from .classifier_metrics import (
+    accuracy,
+    cached_classifier,
+    fit_classifier,
+    frechet_distance,
+    precision_recall,
+    predict,
+    relative_scores,
+    report_classifier,
+)
 from .cli import at_least
 from .distributions import DiagonalGaussian, sequence_mask
 from .latent_paths import latent_path, mix, parse_dims, path_weights, traversal, traversal_values
@@ -46,7 +56,7 @@ from .likelihoods import (
     get_likelihood,
 )
 from .model import VAE, ConditionEmbedding, LearnedConditionalPrior
-from .plugin import DataBundle, Plugin, PluginError, name_files
+from .plugin import DataBundle, Plugin, PluginError, build_recipe_data, name_files
 from .recipe import RecipeError, build_dataclass, expand_env, load_recipe, one_line, parse_recipe, quote, read_yaml
 from .safe_io import atomic_open, atomic_write_bytes, atomic_write_text
 from .subsets import SPLITS, SubsetConfig, pick
@@ -60,13 +70,14 @@ __all__ = [
     # configs and recipes
     "RecipeError", "build_dataclass", "read_yaml", "expand_env", "parse_recipe", "load_recipe", "quote", "one_line",
     # data
-    "pick", "SPLITS", "name_files", "to_device",
+    "pick", "SPLITS", "build_recipe_data", "name_files", "to_device",
     # the CLI verbs
     "at_least", "parse_dims", "path_weights", "mix", "latent_path", "traversal", "traversal_values",
     # files and folders
     "atomic_open", "atomic_write_text", "atomic_write_bytes", "run_dir_of", "load",
     # metrics
     "cached_classifier", "fit_classifier", "predict", "accuracy", "frechet_distance", "precision_recall",
+    "relative_scores", "report_classifier",
 ]
 
 
