@@ -98,21 +98,33 @@ def trim_silence(wave: Tensor, sample_rate: int, top_db: float = 40.0, frame_ms:
     return wave[start:end]
 
 
+def loudness_gain(wave: Tensor, kind: str = "rms", target_db: float = -20.0) -> float:
+    """The factor that brings a wave to a target RMS or peak level in dBFS (1 for 'none' or silence), lowered
+    so that the peak stays at 0.99 at most."""
+    if kind == "none":
+        return 1.0
+    level = float(wave.pow(2).mean().sqrt() if kind == "rms" else wave.abs().max())
+    if level <= 1e-8:
+        return 1.0
+    gain = 10 ** (target_db / 20) / level
+    peak = float(wave.abs().max()) * gain
+    return gain * 0.99 / peak if peak > 0.99 else gain
+
+
 def normalize_loudness(wave: Tensor, kind: str = "rms", target_db: float = -20.0) -> Tensor:
     """Scale to a target RMS or peak level in dBFS ('none' leaves the wave alone); never clips above 0 dBFS."""
-    if kind == "none":
-        return wave
-    level = wave.pow(2).mean().sqrt() if kind == "rms" else wave.abs().max()
-    if level <= 1e-8:
-        return wave
-    scaled = wave * (10 ** (target_db / 20) / level)
-    peak = scaled.abs().max()
-    return scaled / peak * 0.99 if peak > 0.99 else scaled
+    return wave * loudness_gain(wave, kind, target_db) if kind != "none" else wave
 
 
 def load_audio(path: str | Path, sample_rate: int, trim_db: float | None = None, normalize: str = "none",
                target_db: float = -20.0) -> Tensor:
     """A file as a mono float waveform [samples] at sample_rate, optionally trimmed and level-normalised."""
+    return load_audio_gain(path, sample_rate, trim_db, normalize, target_db)[0]
+
+
+def load_audio_gain(path: str | Path, sample_rate: int, trim_db: float | None = None, normalize: str = "none",
+                    target_db: float = -20.0) -> tuple[Tensor, float]:
+    """(load_audio's waveform, the factor its level normalisation multiplied the file's samples by)."""
     samples, rate = read_audio(path)
     wave = resample(to_mono(samples), rate, sample_rate)
     peak = float(wave.abs().max())
@@ -122,7 +134,8 @@ def load_audio(path: str | Path, sample_rate: int, trim_db: float | None = None,
                              "normalise or learn from")
     if trim_db is not None:
         wave = trim_silence(wave, sample_rate, trim_db)
-    return normalize_loudness(wave, normalize, target_db).float()
+    gain = loudness_gain(wave, normalize, target_db)
+    return (wave * gain).float(), gain
 
 
 def write_audio(path: str | Path, wave: Tensor, sample_rate: int) -> Path:

@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from vaekit.plugin import name_files
 from vaekit.subsets import SPLITS, SubsetConfig, pick
 
-from .audio import AUDIO_SUFFIXES, AudioFileError, load_audio, normalize_loudness
+from .audio import AUDIO_SUFFIXES, AudioFileError, load_audio_gain, loudness_gain
 from .conversion import speaker_moments
 from .features import MelFrontend, MelStats
 
@@ -224,6 +224,7 @@ def tone_seconds(index: int, seed: int) -> float:
 _FEATURE_CACHE: dict[tuple, Tensor] = {}  # (file, feature settings) -> dB log-mel; tests rebuild data often
 _FULL_FRAMES: dict[tuple, int] = {}  # the same key -> frames before the cut to max_seconds
 _SAMPLES: dict[tuple, int] = {}  # the same key -> samples of the processed waveform (after the cut)
+_GAINS: dict[tuple, float] = {}  # the same key -> the factor level normalisation multiplied the samples by
 
 
 def audio_settings(cfg: SpeechDataConfig | dict) -> tuple:
@@ -234,13 +235,19 @@ def audio_settings(cfg: SpeechDataConfig | dict) -> tuple:
 
 def utterance_wave(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -> Tensor:
     """The processed waveform of an utterance (file or procedural tone) at the recipe's rate."""
+    return utterance_wave_gain(utt, cfg, seed)[0]
+
+
+def utterance_wave_gain(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -> tuple[Tensor, float]:
+    """(utterance_wave, the factor its level normalisation multiplied the recording by)."""
     get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
     if utt.path is None:
         generator = torch.Generator().manual_seed(seed * 100_003 + utt.index + 7)
         pitch = float(utt.label.removesuffix("Hz"))
         wave = synthesize_tone(pitch, utt.speaker, tone_seconds(utt.index, seed), get("sample_rate"), generator)
-        return normalize_loudness(wave, get("normalize"), get("target_db"))
-    return load_audio(utt.path, get("sample_rate"), get("trim_db"), get("normalize"), get("target_db"))
+        gain = loudness_gain(wave, get("normalize"), get("target_db"))
+        return wave * gain, gain
+    return load_audio_gain(utt.path, get("sample_rate"), get("trim_db"), get("normalize"), get("target_db"))
 
 
 def utterance_mel(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -> Tensor:
@@ -248,7 +255,7 @@ def utterance_mel(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -
     key = (str(utt.path) if utt.path else f"{utt.name}:{seed}",) + audio_settings(cfg)
     if key not in _FEATURE_CACHE:
         try:
-            wave = utterance_wave(utt, cfg, seed)
+            wave, gain = utterance_wave_gain(utt, cfg, seed)
             mel = frontend_from(cfg).log_mel(wave)
         except RuntimeError as exc:  # torchaudio's messages name no file
             raise AudioFileError(f"{utt.path or utt.name}: cannot compute its log-mel ({exc})") from None
@@ -256,6 +263,7 @@ def utterance_mel(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -
         limit = max_frames(cfg)
         cut = limit is not None and mel.shape[-1] > limit
         get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
+        _GAINS[key] = gain
         _SAMPLES[key] = min(wave.numel(), int(get("max_seconds") * get("sample_rate"))) if cut else wave.numel()
         _FEATURE_CACHE[key] = mel[:, :max_frames(cfg)].contiguous()  # [:, :None] keeps every frame
     return _FEATURE_CACHE[key]
@@ -265,6 +273,12 @@ def utterance_samples(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 
     """Samples of the waveform behind utterance_mel's frames (call it after utterance_mel)."""
     key = (str(utt.path) if utt.path else f"{utt.name}:{seed}",) + audio_settings(cfg)
     return _SAMPLES[key]
+
+
+def utterance_gain(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -> float:
+    """The factor the level normalisation multiplied the recording by (call it after utterance_mel)."""
+    key = (str(utt.path) if utt.path else f"{utt.name}:{seed}",) + audio_settings(cfg)
+    return _GAINS[key]
 
 
 def was_cut(utt: Utterance, cfg: SpeechDataConfig | dict, seed: int = 0) -> bool:

@@ -107,6 +107,13 @@ class MelFrontend:
         return wave.cpu()
 
 
+def silent_frames(mel_db: Tensor, below_db: float) -> Tensor:
+    """Frames [frames] (bool) of a log-mel [n_mels, frames] (dB) whose power, summed over the mel bins, is more
+    than below_db under the loudest frame's: the frames training's silence trimming (data.trim_db) drops."""
+    level = 10.0 * torch.log10(torch.pow(10.0, mel_db / 10.0).sum(-2).clamp(min=DB_FLOOR))
+    return level < level.amax(-1, keepdim=True) - below_db
+
+
 @dataclass
 class MelStats:
     """Per-mel-bin mean and standard deviation (dB) over the training split's frames."""

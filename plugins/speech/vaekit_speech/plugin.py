@@ -30,11 +30,12 @@ from .data import (
     frontend_from,
     note_cut,
     pad_mels,
+    utterance_gain,
     utterance_mel,
     utterance_samples,
     was_cut,
 )
-from .features import MelFrontend, MelStats, hop_seconds, save_mel_png
+from .features import MelFrontend, MelStats, hop_seconds, save_mel_png, silent_frames
 from .models import SpeechModelConfig, build_speech_vae
 
 
@@ -118,13 +119,18 @@ class SpeechPlugin(Plugin):
                     source: str | None = None, griffin_lim_iters: int | None = None, conversion: str | None = None,
                     conversion_smoothing_ms: float | None = None, **options) -> list[Path]:
         """Encode each file (with its source condition) and decode it, or convert it to the target condition
-        (conversion: residual or decoded, see vaekit_speech.conversion)."""
+        (conversion: residual or decoded, see vaekit_speech.conversion).
+
+        Frames that training's silence trimming would drop (data.trim_db below the loudest frame) keep the
+        input's own log-mel: the model never learned silence, so it stays as it was. The WAVs are as long as
+        their input and at its level (the level normalisation undone).
+        """
         info = model.config["info"]
         out_dir = Path(out_dir)
         written = []
         for path in inputs:
             x = encode_inputs(model, [path], trim=False)  # the whole recording: output as long as the input
-            samples = input_samples(model, [path], trim=False)
+            samples, gains = input_samples(model, [path], trim=False), input_gains(model, [path], trim=False)
             c_source = source_condition(info, path, source, model.device)
             c_target = resolve_target(c_source, condition)
             if condition is None:
@@ -134,11 +140,12 @@ class SpeechPlugin(Plugin):
             else:
                 out = convert(model, x, c_source, c_target, conversion or conversion_of(model),
                               smoothing_ms=conversion_smoothing_ms)
+            out = keep_silence(model, x, out)
             stem = Path(path).stem
             suffix = "_recon" if condition is None else "_to" + condition_suffix(info, c_target, 0)
             # The input goes through the same mel + Griffin-Lim path, so the pair differs only by the model.
-            written += write_utterances(model, x, [f"{stem}_input"], out_dir, None, griffin_lim_iters, samples)
-            written += write_utterances(model, out, [stem + suffix], out_dir, None, griffin_lim_iters, samples)
+            written += write_utterances(model, x, [f"{stem}_input"], out_dir, None, griffin_lim_iters, samples, gains)
+            written += write_utterances(model, out, [stem + suffix], out_dir, None, griffin_lim_iters, samples, gains)
             written.append(save_mel_png(out_dir / f"{stem}{suffix}.png",
                                         [to_db(model, x["mel"][0], x["mask"][0]), to_db(model, out["mel"][0],
                                                                                          out["mask"][0])],
@@ -275,10 +282,12 @@ def to_db(model: VAE, mel: Tensor, mask: Tensor) -> Tensor:
 
 
 def write_utterances(model: VAE, batch: dict, names: list[str], out_dir: Path, png_name: str | None,
-                     griffin_lim_iters: int | None, samples: list[int] | None = None) -> list[Path]:
+                     griffin_lim_iters: int | None, samples: list[int] | None = None,
+                     gains: list[float] | None = None) -> list[Path]:
     """Each normalised mel of batch {"mel", "mask"} as NAME.wav (Griffin-Lim), plus a PNG of all of them.
 
-    samples: each WAV's length in samples (its input's); default (frames - 1) * hop_length.
+    samples: each WAV's length in samples (its input's); default (frames - 1) * hop_length. gains: the factor
+    level normalisation multiplied each input by; the WAV is divided by it, back to the input's level.
     """
     from .audio import write_audio
 
@@ -290,6 +299,8 @@ def write_utterances(model: VAE, batch: dict, names: list[str], out_dir: Path, p
         mel_db = to_db(model, batch["mel"][i], batch["mask"][i])
         mels.append(mel_db)
         wave = frontend.to_audio(mel_db, n_iter=griffin_lim_iters, samples=None if samples is None else samples[i])
+        if gains is not None:
+            wave = wave / gains[i]
         written.append(write_audio(out_dir / f"{name}.wav", wave, info["sample_rate"]))
     if png_name:
         written.append(save_mel_png(out_dir / png_name, mels, names, hop_seconds(info)))
@@ -331,6 +342,32 @@ def input_samples(model: VAE, paths: list[str], trim: bool = True) -> list[int]:
         utterance_mel(utt, data)  # cached: computed once with encode_inputs
         lengths.append(utterance_samples(utt, data))
     return lengths
+
+
+def input_gains(model: VAE, paths: list[str], trim: bool = True) -> list[float]:
+    """The factor the training data's level normalisation multiplied each file by (as encode_inputs reads it)."""
+    info = model.config["info"]
+    data = info["data"] if trim else {**info["data"], "trim_db": None}
+    gains = []
+    for path in paths:
+        utt = Utterance(Path(path).stem, Path(path))
+        utterance_mel(utt, data)  # cached: computed once with encode_inputs
+        gains.append(utterance_gain(utt, data))
+    return gains
+
+
+def keep_silence(model: VAE, x: dict, out: dict) -> dict:
+    """out {"mel", "mask"} with x's own log-mel in x's silent frames: those more than data.trim_db below its
+    loudest frame, which training trims away (nothing changes when the recipe does not trim)."""
+    trim_db = model.config["info"]["data"].get("trim_db")
+    if trim_db is None:
+        return out
+    mel = out["mel"].clone()
+    for i in range(mel.shape[0]):
+        length = max(1, int(x["mask"][i].sum().round()))
+        silent = silent_frames(to_db(model, x["mel"][i], x["mask"][i]), trim_db).to(mel.device)
+        mel[i, :, :length] = torch.where(silent, x["mel"][i, :, :length], mel[i, :, :length])
+    return {**out, "mel": mel}
 
 
 def parse_condition_text(text: str, info: dict, where: str) -> Tensor:
