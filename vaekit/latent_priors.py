@@ -106,7 +106,9 @@ def fit_latent_pixelcnn(means: Tensor, stds: Tensor, latent_shape: tuple[int, in
     prior.shift.copy_(means.mean((0, 2, 3)))
     prior.scale.copy_((means.var((0, 2, 3)) + stds.square().mean((0, 2, 3))).sqrt().clamp(min=1e-4))
     optimizer = torch.optim.Adam(prior.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(steps, 1), pct_start=0.05)
+    warmup = max(1, steps // 20)  # then a cosine decay to 0 at the last step
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min((step + 1) / warmup, 0.5 * (
+        1 + math.cos(math.pi * min(step / max(steps, 1), 1.0)))))
     prior.train()
     for _ in range(steps):
         idx = torch.randint(means.shape[0], (min(batch_size, means.shape[0]),), generator=generator)
