@@ -136,3 +136,65 @@ def test_a_malformed_config_json_is_one_line_naming_the_file(points_recipe, tmp_
         assert main(verb) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err and str(config_file) in err
+
+
+def test_resuming_a_finished_run_adds_nothing_to_its_log(points_recipe, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(points_recipe), "--out", str(run), "trainer.max_steps=10"]) == 0  # ends in a warm-up
+    log = (run / "metrics.jsonl").read_text()
+    assert [r["split"] for r in records(run)].count("val") == 1 and records(run)[-1]["split"] == "note"
+    capsys.readouterr()
+    for _ in range(2):
+        assert main(["train", str(run / "recipe.yaml"), "--out", str(run), "--resume"]) == 0
+    assert (run / "metrics.jsonl").read_text() == log
+    assert "  elbo " in capsys.readouterr().out  # the summary is still printed, from the logged evaluation
+
+
+def test_a_resume_from_a_checkpoint_between_log_steps_logs_what_an_uninterrupted_run_logs(points_recipe, tmp_path):
+    """Checkpoints every 7 steps, records every 5: the partial sums of a record travel in the checkpoint."""
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert train(points_recipe, straight, "trainer.max_steps=30", "trainer.checkpoint_every=7") == 0
+    shutil.copytree(straight, resumed)
+    for later in checkpoints(resumed)[1:]:  # as if killed right after step-7 was written
+        shutil.rmtree(later)
+    assert train(points_recipe, resumed, "--resume", "trainer.max_steps=30", "trainer.checkpoint_every=7") == 0
+
+    def train_records(run: Path) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "steps_per_s"} for r in records(run) if r["split"] == "train"]
+
+    a, b = train_records(straight), train_records(resumed)
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [5, 10, 15, 20, 25, 30]
+    for x, y in zip(a, b, strict=True):
+        assert x.keys() == y.keys()
+        assert all(x[k] == (pytest.approx(y[k], rel=1e-6, abs=1e-9) if isinstance(y[k], float) else y[k])
+                   for k in x), (x, y)
+
+
+def test_eval_and_sample_read_the_newest_complete_checkpoint_of_a_run_that_trains(points_recipe, tmp_path, capsys):
+    """Every step writes a checkpoint and prunes the one before: a reader may list one that is gone when it reads."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    environment = dict(os.environ, OMP_NUM_THREADS="1")
+    environment.pop("VAEKIT_DEBUG", None)
+    trainer = subprocess.Popen([sys.executable, "-m", "vaekit", "train", str(points_recipe), "--out", str(run),
+                                "trainer.epochs=1000", "trainer.checkpoint_every=1", "trainer.keep_last=1",
+                                "trainer.eval_every=100000", "trainer.log_every=100"], env=environment,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not checkpoints(run) and trainer.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        assert trainer.poll() is None, trainer.communicate()[1][-2000:]
+        capsys.readouterr()
+        for i in range(12):
+            verb = ["sample", str(run), "-n", "3", "-o", str(tmp_path / "samples")] if i % 2 else \
+                ["eval", str(run), "--iw-samples", "1", "--max-examples", "8", "--output", str(tmp_path / "e.json")]
+            assert main(verb) == 0, capsys.readouterr().err
+        assert trainer.poll() is None  # it trained all along
+    finally:
+        trainer.kill()
+        trainer.wait()

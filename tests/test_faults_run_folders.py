@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from vaekit.checkpoint import checkpoints
+import vaekit
+from vaekit.checkpoint import checkpoints, remove_checkpoint, save_checkpoint
 from vaekit.cli import main
 from vaekit.safe_io import WriteError, atomic_write_text, open_append
 
@@ -153,3 +154,116 @@ def test_a_full_disk_while_logging_is_one_line_naming_the_file(points_recipe, ru
     assert result.stderr.startswith(f"vaekit: error: {log}: file too large")
     assert f"the last intact checkpoint is {run / 'checkpoints' / 'step-20'}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err[-3000:]
+    return err.rstrip("\n")
+
+
+def test_a_planted_checkpoints_link_is_never_written_renamed_or_deleted_through(points_recipe, run, tmp_path,
+                                                                                  capsys):
+    elsewhere = tmp_path / "elsewhere"
+    (run / "checkpoints").rename(elsewhere)
+    (run / "checkpoints").symlink_to(elsewhere, target_is_directory=True)
+    held = sorted(p.name for p in elsewhere.iterdir())
+    capsys.readouterr()
+    assert main(["train", str(run / "recipe.yaml"), "--out", str(run), "--resume", "trainer.epochs=12"]) == 2
+    assert one_error_line(capsys) == (f"vaekit: error: {run / 'checkpoints'}: is a symbolic link; vaekit does not "
+                                      f"write through links in a run folder (remove the link, or train into another "
+                                      f"--out)")
+    # A run folder that never checkpointed (its .lock, no checkpoint) is trained afresh: the link is refused too.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / ".lock").write_text("")
+    (fresh / "checkpoints").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["train", str(points_recipe), "--out", str(fresh), "trainer.max_steps=20"]) == 2
+    assert one_error_line(capsys).startswith(f"vaekit: error: {fresh / 'checkpoints'}: is a symbolic link; ")
+    # A link planted while the run trains: the checkpoint writes and prunes refuse it as well.
+    model, _ = vaekit.load(elsewhere / held[-1])
+    with pytest.raises(WriteError, match="is a symbolic link inside a run folder"):
+        save_checkpoint(model, {"step": 21}, run / "checkpoints" / "step-21")
+    with pytest.raises(WriteError, match="is a symbolic link inside a run folder"):
+        remove_checkpoint(run / "checkpoints" / held[-1])
+    assert sorted(p.name for p in elsewhere.iterdir()) == held
+
+
+def test_a_decoy_run_behind_a_link_does_not_let_writes_through(run, tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "sample").mkdir(parents=True)
+    for name in ("recipe.yaml", ".lock"):  # it looks like a run folder of its own
+        (elsewhere / "sample" / name).write_text("decoy\n")
+    (run / "outputs").symlink_to(elsewhere, target_is_directory=True)
+    capsys.readouterr()
+    assert main(["sample", str(run), "-n", "3"]) == 2
+    assert one_error_line(capsys) == (f"vaekit: error: {run / 'outputs'}: is a symbolic link inside a run folder; "
+                                      f"vaekit does not write through it (remove the link or choose another output)")
+    assert sorted(p.name for p in (elsewhere / "sample").iterdir()) == [".lock", "recipe.yaml"]
+
+
+@pytest.mark.parametrize("where", ["folder", "dot"])
+def test_out_at_a_folder_that_is_not_a_run_is_refused_in_one_line(points_recipe, tmp_path, capsys, monkeypatch,
+                                                                  where):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "recipe.yaml").write_text("my notes\n")
+    (mine / "metrics.jsonl").write_text('{"mine": 1}\n')
+    monkeypatch.chdir(mine if where == "dot" else tmp_path)
+    out = "." if where == "dot" else str(mine)
+    assert main(["train", str(points_recipe), "--out", out, "trainer.max_steps=5"]) == 2
+    assert one_error_line(capsys) == (f"vaekit: error: --out {out}: not a vaekit run (no .lock) but a folder of other "
+                                      f"files (metrics.jsonl, recipe.yaml), whose recipe.yaml and metrics.jsonl a run "
+                                      f"would replace; give a new or empty folder")
+    assert sorted(p.name for p in mine.iterdir()) == ["metrics.jsonl", "recipe.yaml"]
+    assert (mine / "recipe.yaml").read_text() == "my notes\n"
+    assert (mine / "metrics.jsonl").read_text() == '{"mine": 1}\n'
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", str(points_recipe), "--out", str(empty), "trainer.max_steps=5"]) == 0  # empty is fine
+
+
+@pytest.mark.parametrize("name", [".lock", "metrics.jsonl"])
+def test_a_hard_link_planted_in_the_run_is_never_written(points_recipe, run, tmp_path, capsys, name):
+    victim = tmp_path / "outside.txt"
+    victim.write_text("precious\n")
+    (run / name).unlink()
+    os.link(victim, run / name)
+    capsys.readouterr()
+    assert main(["train", str(points_recipe), "--out", str(run), "--resume", "trainer.max_steps=30"]) == 2
+    line = one_error_line(capsys)
+    assert f"{run / name}: is a hard link (2 names); vaekit does not write through links in a run folder" in line
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_run_folder_removed_while_training_is_one_line_that_advises_no_resume(points_recipe, tmp_path):
+    run = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "vaekit", "train", str(points_recipe), "--out", str(run),
+                                "trainer.epochs=500", "trainer.log_every=1", "trainer.checkpoint_every=100000",
+                                "trainer.eval_every=100000"], env=env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not ((run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text().count("\n") >= 3) \
+            and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert process.poll() is None, process.communicate()[1][-2000:]
+    run.rename(tmp_path / "gone")  # the run's path is gone at once, whatever the trainer writes meanwhile
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2 and err.count("\n") == 1, err[-3000:]
+    assert err == (f"vaekit: error: {run} was removed while training, and its checkpoints with it: nothing is left "
+                   f"to resume; train again\n")
+    assert not run.exists()  # not made again by a later write
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_failed_start_leaves_the_folder_as_it_found_it(points_recipe, tmp_path, capsys, existing):
+    out = tmp_path / "runs" / "run"
+    if existing:
+        out.mkdir(parents=True)
+        (out / ".lock").write_text("")  # a run folder that never got to train, as a kill during set-up leaves it
+    assert main(["train", str(points_recipe), "--out", str(out), "trainer.patience=2"]) == 2
+    assert one_error_line(capsys).startswith("vaekit: error: trainer.patience=2 stops the run past its best ")
+    if existing:
+        assert [p.name for p in out.iterdir()] == [".lock"]
+    else:
+        assert not (tmp_path / "runs").exists()

@@ -215,3 +215,25 @@ def test_a_stop_signal_swallowed_by_a_finaliser_during_a_verb_is_still_one_line(
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert capsys.readouterr().err == "vaekit: stopped by SIGTERM\n"
+
+
+def test_sigterm_to_the_process_group_with_data_loader_workers_checkpoints_and_says_how_to_resume(points_recipe,
+                                                                                                   tmp_path):
+    """What a batch system or `kill -TERM -PGID` does: every process of the group, the loader's workers too, gets it."""
+    run = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "vaekit", "train", str(points_recipe), "--out", str(run), *LONG,
+                                "trainer.num_workers=2", "trainer.progress=false"], env=env(), start_new_session=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log, deadline = run / "metrics.jsonl", time.time() + 120
+    while process.poll() is None and time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 3):
+        time.sleep(0.02)
+    assert process.poll() is None, process.communicate()[1][-2000:]
+    os.killpg(process.pid, signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err[-3000:]
+    assert "DataLoader worker" not in err, err[-3000:]
+    last = err.rstrip("\n").split("\n")[-1]
+    assert last.startswith("vaekit: stopped by SIGTERM after step "), err[-3000:]
+    step = int(last.split("after step ")[1].split(";")[0])
+    assert f"; checkpoint {run / 'checkpoints' / f'step-{step}'}; continue with: vaekit train " in last
+    assert [p.name for p in checkpoints(run)] == [f"step-{step}"]

@@ -300,6 +300,11 @@ def test_ordinary_anchors_still_work(tmp_path):
     ("seed=-1", "seed: expected an integer >= 0, got -1"),
     ("data.n_points=-1001", "data.n_points: expected an integer >= 0, got -1001"),
     ("objective.kl_schedule.ratio=1.5", "objective.kl_schedule.ratio: expected a number <= 1, got 1.5"),
+    ("model.latent_dim=99999999999999999999999",
+     "model.latent_dim: expected an integer <= 9,223,372,036,854,775,807 (2**63 - 1), got 99999999999999999999999"),
+    (f"seed={2**70}", f"seed: expected an integer <= 4,294,967,295 (2**32 - 1), got {2**70}"),
+    ("model.hidden=-5", "model.hidden: expected an integer >= 0, got -5"),
+    (f"trainer.max_steps=-{2**64}", f"trainer.max_steps: expected an integer >= 1, got -{2**64}"),
 ])
 def test_values_a_key_cannot_mean_are_one_line_errors_naming_file_and_key(tmp_path, override, expected):
     path = write_recipe(tmp_path, GOOD)

@@ -350,3 +350,20 @@ def test_bucketing_without_lengths_is_a_one_line_error(points_recipe, tmp_path, 
     assert main(["train", str(points_recipe), "--out", str(tmp_path / "run"), "trainer.bucket_batches=5"]) != 0
     err = capsys.readouterr().err
     assert "trainer.bucket_batches" in err and "Traceback" not in err
+
+
+def test_an_empty_evaluation_split_is_one_line_before_the_first_step(points_recipe, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(points_recipe), "--out", str(run), "data.n_val=0"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("vaekit: error: the val split of the points data is empty (0 examples, beside 640 training "
+                   "examples), and the run evaluates it every trainer.eval_every steps and at the end: raise "
+                   "data.n_val (now 0), or give more data\n")
+    assert not run.exists()  # nothing trained, nothing left
+
+
+def test_a_model_the_plugin_cannot_build_is_one_line_naming_the_key(points_recipe, tmp_path, capsys):
+    assert main(["train", str(points_recipe), "--out", str(tmp_path / "run"), f"model.latent_dim={2**62}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("vaekit: error: the points plugin cannot build the model (")
+    assert err.endswith(f"; check model.latent_dim={2**62}\n")

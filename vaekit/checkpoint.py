@@ -27,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .recipe import quote
-from .safe_io import WriteError, describe
+from .safe_io import WriteError, describe, refuse_link
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -202,11 +202,13 @@ def save_checkpoint(model, training_state: dict, folder: Path) -> Path:
     """A pretrained folder plus training state (optimizer, scheduler, RNG, data order), atomically.
 
     A failed write (full disk, a file-size limit) is a WriteError naming the folder; what was half
-    written is removed and the checkpoints already there are untouched.
+    written is removed and the checkpoints already there are untouched. A link on the way (a planted
+    RUN/checkpoints -> elsewhere) is refused, and a run folder removed meanwhile is not made again.
     """
+    refuse_link(folder)
     tmp = None
     try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.parent.mkdir(exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{folder.name}-", dir=folder.parent))
         _write_pretrained(model, tmp)
         tensors: dict[str, torch.Tensor] = {}
@@ -226,6 +228,7 @@ def save_checkpoint(model, training_state: dict, folder: Path) -> Path:
 
 def remove_checkpoint(folder: Path) -> None:
     """Delete a checkpoint folder so that no kill leaves it half deleted: rename it out of sight, then delete."""
+    refuse_link(folder)  # a planted RUN/checkpoints link: nothing is renamed or deleted through it
     trash = folder.with_name(f".trash-{folder.name}-{os.getpid()}")
     os.replace(folder, trash)  # one atomic step: step-N is either whole or gone
     shutil.rmtree(trash, ignore_errors=True)
@@ -234,6 +237,7 @@ def remove_checkpoint(folder: Path) -> None:
 def remove_leftovers(run_dir: Path) -> list[Path]:
     """Delete what a killed process left in RUN/checkpoints (.tmp-* writes, .old-* and .trash-* folders)."""
     folder = Path(run_dir) / "checkpoints"
+    refuse_link(folder / ".tmp")
     found = [p for pattern in (".tmp-*", ".old-*", ".trash-*") for p in folder.glob(pattern)] \
         if folder.is_dir() else []
     for path in found:
@@ -300,12 +304,27 @@ def resolve_model_dir(path: str | Path) -> Path:
     return found[-1]
 
 
-def load(path: str | Path, device: str | torch.device = "cpu"):
-    """(model, plugin) from a run folder, a checkpoint or a pretrained folder; never unpickles."""
+def read_newest(path: str | Path, read):
+    """read(folder) for the folder resolve_model_dir(path) picks; when path is a run whose training pruned that
+    checkpoint between the listing and the reading (CheckpointError, the folder gone), read its new newest once."""
     folder = resolve_model_dir(path)
-    model, plugin = build_from_config(folder)
-    weights = folder / WEIGHTS
-    load_weights(model, weights, folder / CONFIG)
+    try:
+        return read(folder)
+    except CheckpointError:
+        if folder == Path(path) or folder.exists():
+            raise
+    return read(resolve_model_dir(path))
+
+
+def load(path: str | Path, device: str | torch.device = "cpu"):
+    """(model, plugin) from a run folder (its newest complete checkpoint, even while it trains), a checkpoint or a
+    pretrained folder; never unpickles."""
+    def build(folder: Path):
+        model, plugin = build_from_config(folder)
+        load_weights(model, folder / WEIGHTS, folder / CONFIG)
+        return model, plugin
+
+    model, plugin = read_newest(path, build)
     return model.to(device).eval(), plugin
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from . import __version__, _startup
-from .checkpoint import CheckpointError, load, read_json, resolve_model_dir
+from .checkpoint import CheckpointError, load, read_json, read_newest, resolve_model_dir
 from .latent_paths import METHODS
 from .memory import keep_freed_memory
 from .plugin import (
@@ -36,11 +36,11 @@ from .plugin import (
 )
 from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
 from .recipe import one_line as cut_to_one_line
-from .safe_io import atomic_write_text
+from .safe_io import atomic_write_text, describe
 from .stop_signals import keep_swallowed_stops, raise_swallowed_stop
 
 RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate", "traverse", "encode")
-EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, FileNotFoundError, RuntimeError)
+EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, OSError, RuntimeError)
 
 
 # -- parsers ---------------------------------------------------------------------------------------
@@ -158,11 +158,13 @@ def _run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
 
 
 def _plugin_name_of(run: str) -> str:
-    folder = resolve_model_dir(run)
-    config = read_json(folder / "config.json")
-    if "plugin" not in config:
-        raise CheckpointError(f"{folder / 'config.json'}: missing key 'plugin'")
-    return config["plugin"]
+    def plugin_name(folder: Path) -> str:
+        config = read_json(folder / "config.json")
+        if "plugin" not in config:
+            raise CheckpointError(f"{folder / 'config.json'}: missing key 'plugin'")
+        return config["plugin"]
+
+    return read_newest(run, plugin_name)  # a run that trains may prune the checkpoint it lists first
 
 
 def _first_positional(args: list[str]) -> str | None:
@@ -176,7 +178,10 @@ def cmd_train(argv: list[str]) -> int:
     overrides = list(args.overrides) + ([f"trainer.device={args.device}"] if args.device else [])
     recipe = load_recipe(args.recipe, overrides)
     run_dir = args.out or Path("runs") / (recipe.name or Path(args.recipe).stem)
-    blocking = next((p for p in (run_dir, *run_dir.parents) if p.exists() and not p.is_dir()), None)
+    try:
+        blocking = next((p for p in (run_dir, *run_dir.parents) if p.exists() and not p.is_dir()), None)
+    except OSError as exc:  # a name longer than the file system allows, say
+        raise ValueError(f"--out {run_dir}: {describe(exc)}; expected a run folder (new or existing)") from None
     if blocking is not None:
         raise ValueError(f"--out {run_dir}: {blocking} is a file; expected a run folder (new or existing)")
     from .stop_signals import STOP_SIGNALS, Interrupted
@@ -244,7 +249,7 @@ def cmd_eval(args, model, plugin) -> int:
     summary.update(plugin.eval_metrics(model, loader, summary, **options))
     summary.update(disentanglement(model, dataset, data.collate))  # {} unless the data set knows its factors
     summary.update({"split": split, "iw_samples": k, "refine_steps": args.refine_steps,
-                    "model": str(resolve_model_dir(args.run))})  # which weights: the latest, or the best kept
+                    "model": str(Path(model.config["assets_dir"]).parent)})  # the weights loaded: latest or best
     output = args.output or Path(args.run) / f"eval-{split}.json"
     atomic_write_text(output, json.dumps(summary, indent=2))  # never through a link planted in the run
     _print_summary(summary)
@@ -410,7 +415,10 @@ MAX_ERROR = 1000  # characters of an error line; recipe errors already quote at 
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception's message as one error line of at most MAX_ERROR characters."""
+    """An exception's message as one error line of at most MAX_ERROR characters; a file system error (a read-only
+    file system, a name too long) as the path and the reason."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return cut_to_one_line(f"{exc.filename}: {describe(exc)}", MAX_ERROR)
     return cut_to_one_line(exc, MAX_ERROR)
 
 

@@ -372,7 +372,10 @@ _BOUNDS: dict[type, dict[str, tuple[float, bool]]] = {
 }
 _UPPER_BOUNDS: dict[type, dict[str, float]] = {KLScheduleConfig: {"ratio": 1}, TrainerConfig: {"min_lr_ratio": 1}}
 # Names that mean the same in every plugin's sections: counts are never negative, a latent has >= 1 dimension.
-_COUNT_NAME = re.compile(r"^(num|n|max)_|_(size|dim|steps|every|samples|examples|length|iters|fft|mels|layers)$")
+_COUNT_NAME = re.compile(r"^(num|n|max)_|_(size|dim|steps|every|samples|examples|length|iters|fft|mels|layers)$"
+                         r"|^(hidden|width|depth|channels|heads|layers|units)$")
+MAX_INT = 2**63 - 1  # torch and NumPy hold integers in 64 bits: a larger one would overflow deep inside them
+MAX_SEED = 2**32 - 1  # seeds are mixed with steps and split names into 64-bit generator seeds
 
 
 def _check_bounds(cls: type, key: str, value: Any, where: str) -> None:
@@ -395,6 +398,10 @@ def _check_bounds(cls: type, key: str, value: Any, where: str) -> None:
     high = _UPPER_BOUNDS.get(cls, {}).get(key)
     if high is not None and value > high:
         raise RecipeError(f"{where}: expected a number <= {high:g}, got {quote(value)}")
+    if isinstance(value, int) and not -MAX_INT <= value <= (MAX_SEED if key == "seed" else MAX_INT):
+        high, text = (MAX_SEED, "2**32 - 1") if key == "seed" else (MAX_INT, "2**63 - 1")
+        bound = f"<= {high:,} ({text})" if value > 0 else f">= {-MAX_INT:,}"
+        raise RecipeError(f"{where}: expected an integer {bound}, got {quote(value)}")
 
 
 def build_dataclass(cls: type, values: dict, where: str) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -40,22 +41,47 @@ def describe(exc: OSError) -> str:
 RUN_MARKERS = ("recipe.yaml", "config.json")  # a run folder, or a checkpoint / pretrained folder
 
 
+def _marked(folder: Path) -> bool:
+    """Whether folder holds a run marker (it may be a decoy planted behind a link)."""
+    return any(os.path.isfile(folder / marker) for marker in RUN_MARKERS)
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Whether folder is one vaekit made: a run (.lock and recipe.yaml) or a pretrained folder (weights + config)."""
+    folder = Path(folder)
+    return (os.path.isfile(folder / ".lock") and os.path.isfile(folder / "recipe.yaml")) or \
+        (os.path.isfile(folder / "config.json") and os.path.isfile(folder / "model.safetensors"))
+
+
 def refuse_link(path: Path) -> None:
-    """WriteError if path, or a folder between it and the run folder it lies in, is a symbolic link."""
+    """WriteError if path, or a folder between it and the run folder it lies in, is a symbolic link.
+
+    The walk goes past a marked folder that lies behind a link (RUN/outputs -> /elsewhere whose sample/ holds a
+    recipe.yaml, even a .lock): any vaekit run or pretrained folder above the link makes it a link inside a run.
+    """
     path = Path(path)
     if os.path.islink(path):
         raise WriteError(path, "is a symbolic link; vaekit does not write through links in a run folder "
                                "(remove the link or choose another output)")
-    link = None  # the first folder above path that is a link (a planted RUN/outputs -> /elsewhere, say)
-    for parent in path.absolute().parents:
+    link, marked_below = None, False  # the first folder above path that is a link; a marker seen below it
+    for parent in path.absolute().parents:  # all the way up: a decoy behind the link may look like a whole run
         if os.path.islink(parent):
             link = link or parent
-        elif any(os.path.isfile(parent / marker) for marker in RUN_MARKERS):  # the run folder path lies in
-            if link is not None:
-                raise WriteError(link, "is a symbolic link inside a run folder; vaekit does not write through it "
-                                       "(remove the link or choose another output)")
-            return
+        elif link is None:
+            marked_below = marked_below or _marked(parent)
+        elif is_run_folder(parent) or (not marked_below and _marked(parent)):
+            raise WriteError(link, "is a symbolic link inside a run folder; vaekit does not write through it "
+                                   "(remove the link or choose another output)")
     # Not inside a run folder: the user's own output folder may well be reached through links.
+
+
+def refuse_hard_link(fd: int, path: Path) -> None:
+    """WriteError if the open file fd (at path) is not a regular file with one name: a planted hard link's other
+    name lies outside the run, and writing would change that file too."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+        what = f"is a hard link ({info.st_nlink} names)" if stat.S_ISREG(info.st_mode) else "is not a regular file"
+        raise WriteError(path, f"{what}; vaekit does not write through links in a run folder (remove it)")
 
 
 @contextlib.contextmanager
@@ -109,6 +135,7 @@ def open_append(path: str | Path):
         raise WriteError(path, describe(exc)) from None
     try:
         with f:
+            refuse_hard_link(f.fileno(), path)
             yield f
     except OSError as exc:
         raise WriteError(path, describe(exc)) from None
@@ -125,9 +152,14 @@ def lock_folder(folder: Path, error=RuntimeError):
         return None
     path = Path(folder) / ".lock"
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as exc:
         raise error(f"{path}: cannot open the run's lock file ({describe(exc)})") from None
+    try:
+        refuse_hard_link(fd, path)
+    except WriteError as exc:
+        os.close(fd)
+        raise error(str(exc)) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

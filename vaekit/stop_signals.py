@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
 
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -53,3 +54,25 @@ def raise_swallowed_stop() -> None:
         stop = _swallowed[0]
         _swallowed.clear()
         raise stop
+
+
+@contextlib.contextmanager
+def stops_blocked():
+    """Hold stop signals back (pending, not lost) while inside; processes forked inside start with them blocked."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def ignore_stops(worker_id: int = 0) -> None:
+    """A DataLoader worker's init: the main process handles stop signals (it finishes the step, checkpoints and ends
+    its workers), so a worker ignores them; sent to the process group, they would otherwise kill it mid-batch."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # forked inside stops_blocked(): what came meanwhile is dropped, ignored
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)

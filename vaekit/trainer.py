@@ -67,7 +67,15 @@ from .kl_control import ControlledELBO, KLController
 from .objectives import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
 from .plugin import SKIPPED_FILES, PluginError, build_recipe_data, get_plugin, report_skipped
 from .recipe import Recipe, RecipeError, one_line, read_yaml
-from .safe_io import WriteError, atomic_write_text, describe, lock_folder, open_append, refuse_link
+from .safe_io import (
+    WriteError,
+    atomic_write_text,
+    describe,
+    lock_folder,
+    open_append,
+    refuse_hard_link,
+    refuse_link,
+)
 from .schedules import KLSchedule
 from .stop_signals import (
     STOP_SIGNALS,
@@ -463,6 +471,7 @@ class Trainer:
         if not self.is_main:
             return
         resolved = yaml.safe_dump(self.recipe.to_dict(), sort_keys=False)
+        self._check_run_dir()  # set-up takes a while: the folder may be gone, and the write below would recreate it
         if self.resume:
             self._check_same_recipe(yaml.safe_load(resolved))  # read back: the same types as the saved file
         atomic_write_text(self.run_dir / "recipe.yaml", f"# resolved from {self.recipe.source}\n" + resolved)
@@ -612,7 +621,9 @@ class Trainer:
         refuse_link(log)  # before reading: a link's target is not this run's log
         if not log.exists():
             return
-        lines = log.read_text(errors="replace").splitlines()
+        with open(log, "rb") as f:
+            refuse_hard_link(f.fileno(), log)  # nor is a hard link's: its other name lies outside the run
+            lines = f.read().decode(errors="replace").splitlines()
         kept = []
         for number, line in enumerate(lines, 1):
             try:
@@ -806,6 +817,7 @@ class Trainer:
         from torch.utils.tensorboard import SummaryWriter
 
         if self.is_main:
+            self._check_run_dir()
             try:
                 self.writer = SummaryWriter(str(self.run_dir))
             except OSError as exc:  # a full disk while it opens its event file
@@ -878,7 +890,8 @@ class Trainer:
         self._fit_sampler()
         note = self._warmup_note()
         if note and self.is_main:
-            self._log({"step": self.step, "split": "note", "note": note})
+            if self.step > first_step or not self.resume:  # a finished run resumed again logged it the first time
+                self._log({"step": self.step, "split": "note", "note": note})
             final = {**final, "note": note}
         if self.writer is not None:
             with self._tensorboard_errors():
