@@ -120,6 +120,16 @@ def test_the_latent_pixelcnn_reads_only_earlier_pixels_and_learns_their_dependen
     assert (draws[:, 1] + draws[:, 0]).abs().median().item() < 0.35
 
 
+def test_a_latent_pixelcnn_fit_of_any_number_of_steps_runs_its_learning_rate_schedule():
+    from vaekit.latent_priors import fit_latent_pixelcnn
+
+    codes = torch.randn(50, 1, 2, 2)
+    for steps in (1, 20, 21):  # 20: a 5% warm-up of exactly one step
+        _, log_lik = fit_latent_pixelcnn(codes, torch.ones_like(codes), (1, 2, 2), components=2, steps=steps,
+                                         batch_size=8, hidden=4, blocks=1)
+        assert torch.isfinite(torch.tensor(log_lik))
+
+
 def test_a_spatial_recipe_with_latent_sampler_pixelcnn_fits_saves_and_reloads_it(tmp_path, capsys):
     import vaekit
     from vaekit.latent_priors import LatentPixelCNN
