@@ -155,8 +155,8 @@ def _report_unknown(rates: dict[str, float], paths: dict[str, str], tokenizer: T
     if not any(rates.values()):
         return
     unit = "words" if tokenizer.kind == "word" else "tokens"
-    print(f"vaekit: note: {unit} the tokenizer writes <unk> (text outside its vocabulary): "
-          + ", ".join(f"{name} {100 * rate:.2f}%" for name, rate in rates.items()), file=sys.stderr)
+    log.warning("%s the tokenizer writes <unk> (text outside its vocabulary): %s", unit,
+                ", ".join(f"{name} {100 * rate:.2f}%" for name, rate in rates.items()))
     if tokenizer.kind == "word":
         cure = ("raise data.vocab_size, lower data.min_freq or use data.tokenizer=sentencepiece" if rates.get("train")
                 else "words the training split lacks: data.tokenizer=sentencepiece spells them in pieces")
