@@ -75,3 +75,25 @@ def test_one_recipe_for_grayscale_and_colour_folders(tmp_path, side, mode, chose
     assert (saved["data"]["size"], saved["data"]["channels"], saved["model"]["depth"]) == chosen
     # Resuming re-derives the same geometry, so the recipe still matches the saved one.
     assert main(args + ["trainer.max_steps=3", "--resume"]) == 0
+
+
+def test_one_line_each_for_the_chosen_geometry_an_upscaled_image_and_a_mixed_folder(tmp_path, capsys):
+    root = write_folder(tmp_path / "mixed", [(40, 40), (48, 40), (40, 44), (40, 40), (1, 1)],
+                        ["RGB", "L", "L", "RGB", "RGB"])
+    Image.fromarray(np.zeros((40, 40, 4), dtype=np.uint8), "RGBA").save(root / "a" / "icon.png")
+    data_and_model({"name": "folder", "root": str(root), "val_fraction": 0.2},
+                   {"width": 4, "hidden": 0, "latent_dim": 2}, tmp_path)
+    said = capsys.readouterr().err.splitlines()
+    assert said == [
+        "vaekit: note: data: 1 of 6 images is smaller than 40x40 and upscaled (4.png, from 1x1); remove them or set "
+        "data.size",
+        "vaekit: note: data: 2 of 6 images are greyscale (e.g. 2.png) and converted to RGB to go with the colour "
+        "ones; data.channels: 1 trains on grey instead",
+        "vaekit: note: data: 1 of 6 images has transparency (e.g. icon.png), which is dropped: transparent pixels "
+        "show the colour stored under them (often black)",
+        "vaekit: note: chose data.size 40 (the images' median shorter side), data.channels 3 (4 of 6 images are "
+        "colour), model.depth 3 (halvings of 40 px down to 5x5); set them in the recipe to choose otherwise"]
+    data_and_model({"name": "folder", "root": str(root), "val_fraction": 0.2, "size": 32, "channels": 1},
+                   {"width": 4, "hidden": 0, "latent_dim": 2, "depth": 2}, tmp_path)
+    said = capsys.readouterr().err.splitlines()  # the recipe chose: only what happens to the images is said
+    assert len(said) == 2 and "smaller than 32x32" in said[0] and "transparency" in said[1]

@@ -231,8 +231,11 @@ def list_image_files(root: Path) -> tuple[list[Path], list[int], list[str]]:
     return top, [0] * len(top), []
 
 
-def build_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int):
-    """Decode every image once (resized, centre-cropped) and split train / val / test by a seeded shuffle."""
+def build_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int, seen: list | None = None):
+    """Decode every image once (resized, centre-cropped) and split train / val / test by a seeded shuffle.
+
+    seen, where given, gets (path, width, height, mode) of every image read (see data_notes).
+    """
     root = Path(cfg.root)
     if not root.is_dir():
         raise RecipeError(f"data.root: {root} is not a folder of images")
@@ -242,7 +245,7 @@ def build_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int):
     images, kept, bad = [], [], []
     for path, label in zip(files, labels, strict=True):
         try:
-            images.append(load_image(path, size, channels))
+            images.append(load_image(path, size, channels, seen=seen))
             kept.append(label)
         except ImageFileError as exc:
             if not cfg.skip_bad_files:
@@ -260,16 +263,16 @@ def build_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int):
     return splits, class_names, bad
 
 
-def build_train_test_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int):
+def build_train_test_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int, seen: list | None = None):
     """root/train and root/test (ImageFolder each, as CIFAR-10's): test is all of test/, val a share of train/;
     also the files left out of either."""
     import dataclasses
 
     root = Path(cfg.root)
     splits, class_names, skipped = build_folder(dataclasses.replace(cfg, root=str(root / "train")), seed, size,
-                                                channels)
+                                                channels, seen)
     test, test_names, skipped_test = build_folder(dataclasses.replace(cfg, root=str(root / "test"), val_fraction=0.0),
-                                                  seed, size, channels)
+                                                  seed, size, channels, seen)
     if test_names != class_names:
         raise RecipeError(f"data.root: {root}/test has classes {test_names}, {root}/train has {class_names}")
     # build_folder held back a second val-sized share of train/ as its test split: train on it instead.
@@ -289,21 +292,31 @@ GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")  # Pillow
 MAX_INFERRED_SIZE = 64  # a CPU-sized default; set data.size for larger images
 
 
-def folder_geometry(files: list[Path]) -> tuple[int, int]:
-    """(size, channels) read from image headers: the median shorter side made halvable, 1 if all are grayscale."""
+def folder_geometry(files: list[Path]) -> tuple[int, int, dict[str, str]]:
+    """(size, channels) read from image headers: the median shorter side made halvable, 1 if all are grayscale;
+    and for each, the words saying why (for the run's one line about what it chose)."""
     from PIL import Image
 
-    sides, grayscale = [], True
+    sides, grey = [], 0
     for path in files:
         try:
             with Image.open(path) as image:  # reads the header only
                 sides.append(min(image.size))
-                grayscale = grayscale and image.mode in GRAYSCALE_MODES
+                grey += image.mode in GRAYSCALE_MODES
         except (OSError, SyntaxError, ValueError):
             continue  # unreadable files are reported (or skipped) when the images are decoded
     if not sides:
-        return MAX_INFERRED_SIZE, 3
-    return halvable_size(int(np.median(sides))), 1 if grayscale else 3
+        return MAX_INFERRED_SIZE, 3, {"size": "no readable image header", "channels": "no readable image header"}
+    median = int(np.median(sides))
+    size = halvable_size(median)
+    if size == median:
+        size_why = "the images' median shorter side"
+    else:
+        size_why = f"from the images' median shorter side, {median} px, " + (
+            f"capped at {MAX_INFERRED_SIZE}" if median > MAX_INFERRED_SIZE else "rounded down so it halves")
+    channels_why = f"all {len(sides)} images are greyscale" if grey == len(sides) else \
+        f"{len(sides) - grey} of {len(sides)} images are colour"
+    return size, 1 if grey == len(sides) else 3, {"size": size_why, "channels": channels_why}
 
 
 def halvable_size(side: int) -> int:
@@ -322,25 +335,62 @@ def default_depth(size: int) -> int:
     return max(depth, 1)
 
 
-def default_geometry(cfg: ImageDataConfig) -> tuple[int, int]:
-    """(size, channels) from the recipe, else the data set's native ones or (folder) the images' own."""
+def default_geometry(cfg: ImageDataConfig) -> tuple[int, int, list[str]]:
+    """(size, channels) from the recipe, else the data set's native ones or (folder) the images' own; and words
+    for each value read from a folder's images ("size 64 (...)"), for the run's one line about what it chose."""
+    why: dict[str, str] = {}
     if cfg.name == "folder" and (cfg.size is None or cfg.channels is None):
         root = Path(cfg.root)
         if not root.is_dir():
             raise RecipeError(f"data.root: {root} is not a folder of images")
-        size, channels = folder_geometry(list_image_files(root / "train" if has_train_test(cfg.root) else root)[0])
+        size, channels, why = folder_geometry(list_image_files(root / "train" if has_train_test(cfg.root) else root)[0])
     else:
         size, channels = {"shapes": 32, "mnist": 28, "folder": 64}[cfg.name], 1 if cfg.name != "folder" else 3
+    chosen = [f"data.{key} {value} ({why[key]})" for key, value, given in
+              (("size", size, cfg.size), ("channels", channels, cfg.channels)) if given is None and key in why]
     size, channels = cfg.size or size, cfg.channels or channels
     if cfg.name in ("shapes", "mnist") and channels != 1:
         raise RecipeError(f"data.channels: {cfg.name} images have 1 channel, got {channels}")
-    return size, channels
+    return size, channels, chosen
 
 
-def build_data(cfg: ImageDataConfig, seed: int, subset: SubsetConfig | None = None) -> DataBundle:
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def data_notes(seen: list[tuple], size: int, channels: int) -> list[str]:
+    """One line each (for stderr) about images the run changes beyond resizing: ones smaller than size (upscaled),
+    greyscale ones converted to RGB beside colour ones, and ones whose transparency is dropped."""
+    notes, total = [], len(seen)
+
+    def some(items: list, plural: str, singular: str) -> str:
+        return f"{len(items)} of {total} images {plural if len(items) > 1 else singular}"
+
+    small = [item for item in seen if min(item[1], item[2]) < size]
+    if small:
+        path, width, height, _ = min(small, key=lambda item: (min(item[1], item[2]), item[1] * item[2]))
+        notes.append(f"vaekit: note: data: {some(small, 'are', 'is')} smaller than {size}x{size} and upscaled "
+                     f"({'the smallest, ' if len(small) > 1 else ''}{Path(path).name}, from {width}x{height}); "
+                     "remove them or set data.size")
+    grey = [item for item in seen if item[3] in GRAYSCALE_MODES]
+    if channels == 3 and grey:
+        notes.append(f"vaekit: note: data: {some(grey, 'are', 'is')} greyscale (e.g. {Path(grey[0][0]).name}) "
+                     "and converted to RGB to go with the colour ones; data.channels: 1 trains on grey instead")
+    alpha = [item for item in seen if item[3] in ALPHA_MODES]
+    if alpha:
+        notes.append(f"vaekit: note: data: {some(alpha, 'have', 'has')} transparency (e.g. "
+                     f"{Path(alpha[0][0]).name}), which is dropped: transparent pixels show the colour stored under "
+                     "them (often black)")
+    return notes
+
+
+def build_data(cfg: ImageDataConfig, seed: int, subset: SubsetConfig | None = None,
+               notes: list[str] | None = None, chosen: list[str] | None = None) -> DataBundle:
     """Datasets for the recipe's data section (each split cut to the subset), and the facts (size, channels,
-    classes) the model needs."""
-    size, channels = default_geometry(cfg)
+    classes) the model needs. notes gets data_notes' lines; chosen, the geometry read from a folder's images."""
+    size, channels, read = default_geometry(cfg)
+    if chosen is not None:
+        chosen.extend(read)
+    seen: list[tuple] = []
     skipped: list[str] = []  # "path: reason" for each unreadable file left out (data.skip_bad_files)
     cfg.size, cfg.channels = size, channels  # what the run chose is written into its resolved recipe.yaml
     info = {"dataset": cfg.name, "size": size, "channels": channels, "condition": cfg.condition,
@@ -355,9 +405,11 @@ def build_data(cfg: ImageDataConfig, seed: int, subset: SubsetConfig | None = No
         if cfg.name == "mnist":
             splits, class_names = build_mnist(cfg, seed)
         elif has_train_test(cfg.root):
-            splits, class_names, skipped = build_train_test_folder(cfg, seed, size, channels)
+            splits, class_names, skipped = build_train_test_folder(cfg, seed, size, channels, seen)
         else:
-            splits, class_names, skipped = build_folder(cfg, seed, size, channels)
+            splits, class_names, skipped = build_folder(cfg, seed, size, channels, seen)
+        if notes is not None:
+            notes.extend(data_notes(seen, size, channels))
         binarize = cfg.binarize if cfg.binarize != "auto" else ("dynamic" if cfg.name == "mnist" else "none")
         if cfg.dequantize and binarize != "none":
             raise RecipeError("data.dequantize: only for 8-bit data; set data.binarize: none")

@@ -18,9 +18,13 @@ class ImageFileError(ValueError):
     """An image file that cannot be read; the message names the file."""
 
 
-def load_image(path: str | Path, size: int, channels: int, say_resized: bool = False) -> Tensor:
+def load_image(path: str | Path, size: int, channels: int, say_resized: bool = False,
+               seen: list | None = None) -> Tensor:
     """One image file as uint8 [channels, size, size]: shorter side resized to size, then centre-cropped
-    (with say_resized, one line on stderr says so: a user's input to a model, not a training example)."""
+    (with say_resized, one line on stderr says so: a user's input to a model, not a training example).
+
+    seen, where given, gets (path, width, height, Pillow mode) of the file as stored, for notes about a data set.
+    """
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms import functional as TF
 
@@ -28,6 +32,8 @@ def load_image(path: str | Path, size: int, channels: int, say_resized: bool = F
     try:
         with Image.open(path) as image:
             image.load()  # decode now: a truncated file fails here, not later inside training
+            if seen is not None:
+                seen.append((path, *image.size, image.mode))
             image = to_8bit(image).convert("L" if channels == 1 else "RGB")
     except FileNotFoundError:
         raise ImageFileError(f"{path}: no such image file") from None

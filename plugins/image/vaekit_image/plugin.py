@@ -38,7 +38,12 @@ class ImagePlugin(Plugin):
                    subset: SubsetConfig | None = None) -> DataBundle:
         from .data import build_data
 
-        return build_data(data, seed, subset)
+        notes: list[str] = []
+        self._chosen: list[str] = []  # said with the depth by the build_model that follows (the trainer's)
+        bundle = build_data(data, seed, subset, notes, self._chosen)
+        for line in notes:
+            print(line, file=sys.stderr, flush=True)
+        return bundle
 
     def build_model(self, model: ImageModelConfig, info: dict, *, assets: Path) -> VAE:
         from .data import default_depth
@@ -47,8 +52,14 @@ class ImagePlugin(Plugin):
         if model.likelihood == "discretized_logistic_rgb" and info["channels"] != 3:
             raise RecipeError(f"model.likelihood: discretized_logistic_rgb needs 3-channel images, these have "
                               f"{info['channels']}; use discretized_logistic")
+        chosen, self._chosen = getattr(self, "_chosen", []), []
         if model.depth is None:  # follow the images; recorded in the run's recipe.yaml
             model.depth = default_depth(info["size"])
+            bottom = info["size"] // 2**model.depth
+            chosen.append(f"model.depth {model.depth} (halvings of {info['size']} px down to {bottom}x{bottom})")
+        if chosen:
+            print(f"vaekit: note: chose {', '.join(chosen)}; set them in the recipe to choose otherwise",
+                  file=sys.stderr, flush=True)
         if info["size"] % 2**model.depth:
             raise RecipeError(f"model.depth: {info['size']}-pixel images cannot be halved {model.depth} times "
                               f"(size must be divisible by 2**depth = {2**model.depth})")
