@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from vaekit.recipe import quote
+from vaekit.plugin_api import quote
 
 log = logging.getLogger("vaekit.text")
 
