@@ -132,3 +132,27 @@ def test_hf_tokenizer_through_build_data_and_load(tmp_path):
     x = plugin.encode_text(loaded, [SENTENCES[3]])
     assert plugin.decode_text(loaded, x) == [SENTENCES[3]]
     assert x["tokens"][0, -1] == bundle.info["eos_id"] == 3
+
+
+@pytest.mark.parametrize("text, words", [
+    ("The moon! It rose (slowly), over 1,000 hills: at 10:30.",
+     ["The", "moon", "!", "It", "rose", "(", "slowly", ")", ",", "over", "1,000", "hills", ":", "at", "10:30", "."]),
+    ("Mr. Smith didn't see the U.S. Army.", ["Mr.", "Smith", "didn't", "see", "the", "U.S.", "Army", "."]),
+    ('He said "no" -- then long-term silence...', ["He", "said", '"', "no", '"', "--", "then", "long-term", "silence",
+                                                  "..."]),
+])
+def test_punctuation_split_and_its_inverse(text, words):
+    vocab = WordVocabulary.fit([text], max_size=100, split="punctuation")
+    assert vocab.tokens(text) == words
+    assert vocab.decode(vocab.encode(text)) == text  # decodes read as text, which BLEU is scored against
+
+
+def test_a_vocabulary_saved_before_word_split_keeps_whitespace_words(tmp_path):
+    """A run's saved vocabulary decides how its text is split, so ids never shift under a checkpoint."""
+    WordVocabulary.fit(["the moon rose"], max_size=100, split="punctuation").save(tmp_path)
+    manifest = json.loads((tmp_path / "tokenizer.json").read_text())
+    assert manifest["split"] == "punctuation"
+    del manifest["split"]
+    (tmp_path / "tokenizer.json").write_text(json.dumps(manifest))
+    old = load_tokenizer(tmp_path)
+    assert old.split == "whitespace" and old.encode("the moon!") == [old.index["the"], old.unk_id]
