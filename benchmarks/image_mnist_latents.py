@@ -1,13 +1,12 @@
 r"""MNIST: VampPrior, IAF and both against recipes/image/mnist.yaml, at the same number of steps.
 
     VAEKIT_DATA=../shared/data python benchmarks/image_mnist_latents.py --device cuda          # the full run
-    python benchmarks/image_mnist_latents.py --steps 20 --iw-samples 5 --test-examples 50 \
-        --variants baseline,vamp --components 20                                               # a smoke test
+    python benchmarks/image_mnist_latents.py --smoke          # every variant, a few steps: checks the script
 
 Each variant trains mnist.yaml for the same number of optimiser steps (--steps, default its 9300: what
 30 CPU-minutes gave) with its `latent` keys, capped at --max-minutes of wall time per variant, then the
 importance-sampled NLL with --iw-samples on the first --test-examples dynamically binarized test images.
-Target: the best variant <= 84.0 nats. Prints one JSON line; also writes it to --output.
+Target: the best variant <= 84.0 nats. Prints one JSON line; the result file is mnist_latents.json.
 
 A k = 1000 evaluation of all 10k test images is long on a CPU (VampPrior + IAF: 2 x 37 CPU-minutes): train
 once into --work-dir, then score halves in two processes with --reuse --test-offset 0 / 5000 --test-examples
@@ -29,7 +28,20 @@ import tempfile
 from pathlib import Path
 
 import torch
-from latent_common import REPO, device_name, load_trained, recipe, test_nll, train_and_load
+from common import (
+    QUIET,
+    REPO,
+    add_common_flags,
+    budget,
+    device_name,
+    load_recipe,
+    load_trained,
+    seed_override,
+    test_nll,
+    train_and_load,
+    work_folder,
+    write_result,
+)
 from torch.utils.data import Subset
 
 VARIANTS = {
@@ -55,7 +67,7 @@ def pythae_worker(args) -> None:
 
     from vaekit.checkpoint import build_model
 
-    rec = recipe("recipes/image/mnist.yaml", [], "cpu", None)
+    rec = load_recipe("recipes/image/mnist.yaml", ["trainer.device=cpu", *seed_override(args)])
     with tempfile.TemporaryDirectory() as assets:
         data = plugin.build_data(rec.data, seed=rec.seed, assets=Path(assets))
         net = build_model(plugin, rec.model, data.info, Path(assets))
@@ -99,6 +111,7 @@ def pythae_run(args, variant: str) -> dict:
     command = [args.pythae_python, __file__, "--pythae-worker", variant, "--device", args.device,
                "--steps", str(args.steps), "--components", str(args.components), "--flow-depth",
                str(args.flow_depth), "--iw-samples", str(args.iw_samples), "--test-examples", str(args.test_examples)]
+    command += [] if args.seed is None else ["--seed", str(args.seed)]
     out = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -117,25 +130,27 @@ def main() -> None:
     p.add_argument("--chunk", type=int, default=200, help="importance samples decoded at once per batch")
     p.add_argument("--test-offset", type=int, default=0,
                    help="score test images from here on (split a long k = 1000 evaluation over processes)")
-    p.add_argument("--work-dir", type=Path, help="keep each variant's run here (default: a temporary folder)")
     p.add_argument("--reuse", action="store_true",
                    help="with --work-dir: score a variant's run already trained there instead of retraining")
-    p.add_argument("--output", type=Path, default=Path("image_mnist_latents.json"))
     p.add_argument("--pythae-python", help="python of a venv with pythae==0.1.2 (adds its VAMP and VAE_IAF)")
     p.add_argument("--pythae-worker", choices=["vamp", "iaf"], help=argparse.SUPPRESS)  # runs inside that venv
-    args = p.parse_args()
+    args = add_common_flags(p).parse_args()
     if args.pythae_worker:
         return pythae_worker(args)
+    if args.smoke:
+        args.steps, args.iw_samples, args.test_examples, args.components, args.chunk = 3, 2, 20, 5, 2
     torch.manual_seed(0)
     results = {"device": device_name(args.device), "steps": args.steps, "iw_samples": args.iw_samples}
-    with tempfile.TemporaryDirectory() as tmp:
+    with work_folder(args) as work:
         for name in args.variants.split(","):
             overrides = [*VARIANTS[name], f"latent.components={args.components}",
-                         f"latent.flow_depth={args.flow_depth}", f"trainer.max_steps={args.steps}",
-                         "trainer.max_minutes=null", "trainer.samples=0", "trainer.eval_every=1000000",
-                         f"trainer.checkpoint_every={args.steps}"]
-            rec = recipe("recipes/image/mnist.yaml", overrides, args.device, args.max_minutes)
-            run = (args.work_dir or Path(tmp)) / name
+                         f"latent.flow_depth={args.flow_depth}", *budget(args.steps, args.max_minutes), *QUIET,
+                         f"trainer.checkpoint_every={args.steps}", f"trainer.device={args.device}",
+                         *seed_override(args)]
+            if args.smoke:
+                overrides += ["subset.train=256", "data.val_size=64"]
+            rec = load_recipe("recipes/image/mnist.yaml", overrides)
+            run = work / name
             if args.reuse and (run / "checkpoints").is_dir():
                 model, plugin, minutes, steps = load_trained(run, args.device)
             else:
@@ -146,15 +161,18 @@ def main() -> None:
             figures["test_offset"] = args.test_offset
             results[name] = {**figures, "train_minutes": minutes and round(minutes, 2), "steps_run": steps}
             print(json.dumps({name: results[name]}), flush=True)
-    if args.pythae_python:
-        for variant in ("vamp", "iaf"):
-            results[f"pythae_{variant}"] = pythae_run(args, variant)
-            print(json.dumps({f"pythae_{variant}": results[f"pythae_{variant}"]}), flush=True)
-    best = min((v["nll"], k) for k, v in results.items() if isinstance(v, dict) and not k.startswith("pythae"))
-    results["best"] = {"variant": best[1], "nll": best[0], "target_met": best[0] <= 84.0}
-    line = json.dumps(results)
-    args.output.write_text(line + "\n")
-    print(line)
+        if args.pythae_python:
+            for variant in ("vamp", "iaf"):
+                results[f"pythae_{variant}"] = pythae_run(args, variant)
+                print(json.dumps({f"pythae_{variant}": results[f"pythae_{variant}"]}), flush=True)
+        best = min((v["nll"], k) for k, v in results.items() if isinstance(v, dict) and not k.startswith("pythae"))
+        results["best"] = {"variant": best[1], "nll": best[0], "target_met": best[0] <= 84.0}
+        write_result(args, "mnist_latents", "MNIST with a VampPrior and an IAF posterior against mnist.yaml: test "
+                     "NLL at the same number of steps", results,
+                     headline=[f"{v}_nll" for v in args.variants.split(",")][:3],
+                     notes=f"{args.steps} steps per variant (wall-time cap {args.max_minutes} min), k = "
+                           f"{args.iw_samples}, test images {args.test_offset} on, at most {args.test_examples}")
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

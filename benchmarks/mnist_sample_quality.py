@@ -1,7 +1,7 @@
 """MNIST sample quality: Fréchet distance of prior samples vs GMM-sampler samples, for a VAE and a plain autoencoder.
 
     VAEKIT_DATA=../shared/data python benchmarks/mnist_sample_quality.py --device cuda        # the full run
-    python benchmarks/mnist_sample_quality.py --steps 20 --samples 200 --classifier-examples 2000   # a smoke test
+    python benchmarks/mnist_sample_quality.py --smoke          # a few steps and samples: checks the script
 
 A VAE (recipes/image/mnist.yaml) and the same network trained as an autoencoder (objective.kind=ae) get
 the same steps. Each then draws --samples images (Bernoulli draws, like the binarized test images) from
@@ -14,7 +14,7 @@ The classifier is the image plugin's cached SmallClassifier (vaekit_image.metric
 Fréchet distance, precision and recall (Kynkäänniemi et al. 2019, k = 3) are the engine's
 (vaekit.classifier_metrics): the same stack `vaekit eval` uses.
 
-Measured with --steps 3000: benchmarks/results/mnist_sample_quality.json.
+Measured with --steps 3000: benchmarks/results/mnist_sample_quality.json (the result file a run writes).
 """
 
 from __future__ import annotations
@@ -26,15 +26,25 @@ import tempfile
 from pathlib import Path
 
 import torch
-from latent_common import device_name, recipe, train_and_load
+from common import (
+    QUIET,
+    add_common_flags,
+    budget,
+    device_name,
+    load_recipe,
+    seed_override,
+    train_and_load,
+    work_folder,
+    write_result,
+)
 
 from vaekit.classifier_metrics import accuracy, frechet_distance, precision_recall, predict
 from vaekit.plugin import get_plugin
 
 
-def labelled_mnist(device: str):
+def labelled_mnist(device: str, overrides: list[str]):
     """MNIST with its labels as the condition (the classifier's training data), and the recipe that built it."""
-    rec = recipe("recipes/image/mnist.yaml", ["data.condition=label"], device, None)
+    rec = load_recipe("recipes/image/mnist.yaml", ["data.condition=label", f"trainer.device={device}", *overrides])
     with tempfile.TemporaryDirectory() as assets:
         return get_plugin("image").build_data(rec.data, seed=rec.seed, assets=Path(assets)), rec
 
@@ -65,38 +75,43 @@ def main() -> None:
     p.add_argument("--components", type=int, default=10)
     p.add_argument("--classifier-examples", type=int, default=60000)
     p.add_argument("--cache", type=Path, help="folder caching the classifier (keyed by what it was trained on)")
-    p.add_argument("--output", type=Path, default=Path("mnist_sample_quality.json"))
-    args = p.parse_args()
+    args = add_common_flags(p).parse_args()
+    smoke = []
+    if args.smoke:
+        args.steps, args.samples, args.components, args.classifier_examples = 3, 100, 2, 500
+        smoke = ["subset.train=500", "data.val_size=64"]
     torch.manual_seed(0)
-    labelled, labelled_recipe = labelled_mnist(args.device)
+    labelled, labelled_recipe = labelled_mnist(args.device, [*smoke, *seed_override(args)])
     results = {"device": device_name(args.device), "steps": args.steps, "samples": args.samples}
-    with tempfile.TemporaryDirectory() as tmp:
+    with work_folder(args) as work:
         settings = {"data": dataclasses.asdict(labelled_recipe.data), "seed": labelled_recipe.seed}
         clf = image_classifier(labelled.info, lambda: labelled.train, settings, args.cache,
-                               examples=args.classifier_examples, epochs=3, device=args.device)
+                               examples=args.classifier_examples, epochs=1 if args.smoke else 3, device=args.device)
         items = [labelled.test[i] for i in range(min(args.samples, len(labelled.test)))]
         test = torch.stack([item["x"] for item in items]).to(args.device)
         _, real = predict(clf, test.split(500))
         results["real_test_accuracy"] = accuracy(clf, [(test, torch.stack([item["c"] for item in items]))])
         for name, overrides in (("vae", []), ("ae", ["objective.kind=ae"])):
-            rec = recipe("recipes/image/mnist.yaml", [*overrides, f"trainer.max_steps={args.steps}",
-                                                      "trainer.max_minutes=null", "trainer.samples=0",
-                                                      "trainer.eval_every=1000000",
-                                                      f"trainer.checkpoint_every={args.steps}"],
-                         args.device, args.max_minutes)
-            run = Path(tmp) / name
+            rec = load_recipe("recipes/image/mnist.yaml", [
+                *overrides, *budget(args.steps, args.max_minutes), *QUIET, f"trainer.checkpoint_every={args.steps}",
+                f"trainer.device={args.device}", *smoke, *seed_override(args)])
+            run = work / name
             model, plugin, minutes, steps = train_and_load(rec, run, args.device)
             data = plugin.build_data(rec.data, seed=rec.seed, assets=Path(model.config["assets_dir"]))
             prior = quality(clf, real, draw(model, args.samples))
             model.prior_net, _ = gmm_prior(model, run, data.train, data.collate, args.components)
             gmm = quality(clf, real, draw(model, args.samples))
-            results[name] = {**{f"prior_{k}": v for k, v in prior.items()}, **{f"gmm_{k}": v for k, v in gmm.items()},
+            results[name] = {**{f"gmm_{k}": v for k, v in gmm.items()}, **{f"prior_{k}": v for k, v in prior.items()},
                              "steps_run": steps, "train_minutes": round(minutes, 2)}
             print(json.dumps({name: results[name]}), flush=True)
-    results["target_met"] = results["vae"]["gmm_frechet"] < results["vae"]["prior_frechet"]
-    line = json.dumps(results)
-    args.output.write_text(line + "\n")
-    print(line)
+        results["target_met"] = results["vae"]["gmm_frechet"] < results["vae"]["prior_frechet"]
+        write_result(args, "mnist_sample_quality", "MNIST sample quality: Fréchet distance of prior and GMM-sampler "
+                     "draws, for a VAE and an autoencoder", results,
+                     headline=["vae_gmm_frechet", "vae_prior_frechet", "ae_gmm_frechet"],
+                     notes=f"{args.steps} steps each, {args.samples} samples against as many test images, "
+                           f"{args.components}-component mixture; features of a classifier trained on "
+                           f"{args.classifier_examples} training images")
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
 """Shapes: MIG and SAP of a VAE, a β-VAE and a β-TCVAE, three seeds each, the same budget (recipes/image/shapes.yaml).
 
     python benchmarks/shapes_disentanglement.py --device cuda                  # the full run
-    python benchmarks/shapes_disentanglement.py --steps 10 --seeds 0 --test-examples 200   # a smoke test
+    python benchmarks/shapes_disentanglement.py --smoke      # one seed, a few steps: checks the script
 
 Each run trains shapes.yaml (1500 steps of 64 images, 10-d latent) with its objective, then MIG and SAP
 (vaekit.disentanglement) on --test-examples test images, whose generating factors the data set knows.
-Target: β-TCVAE above β-VAE above VAE in MIG. Prints one JSON line (mean, spread = sample std over seeds).
+Target: β-TCVAE above β-VAE above VAE in MIG. Prints one JSON line (mean, spread = sample std over seeds); the
+result file is shapes_disentanglement.json. --seed N runs that one seed (as --seeds N).
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 from pathlib import Path
 
 import torch
-from latent_common import device_name, recipe, train_and_load
+from common import QUIET, add_common_flags, budget, device_name, load_recipe, train_and_load, work_folder, write_result
 
 VARIANTS = {
     "vae": ["objective.kind=elbo", "objective.beta=1"],
@@ -36,19 +36,24 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--test-examples", type=int, default=5000)
-    p.add_argument("--output", type=Path, default=Path("shapes_disentanglement.json"))
-    args = p.parse_args()
+    args = add_common_flags(p).parse_args()
+    if args.smoke:
+        args.steps, args.seeds, args.test_examples = 3, "0", 200
+    if args.seed is not None:
+        args.seeds = str(args.seed)
     results = {"device": device_name(args.device), "steps": args.steps}
-    with tempfile.TemporaryDirectory() as tmp:
+    with work_folder(args) as work:
         for name in args.variants.split(","):
             runs = []
             for seed in map(int, args.seeds.split(",")):
                 torch.manual_seed(seed)
-                overrides = [*VARIANTS[name], f"seed={seed}", f"trainer.max_steps={args.steps}",
-                             f"data.num_test={args.test_examples}", "trainer.samples=0", "trainer.eval_every=1000000",
-                             f"trainer.checkpoint_every={args.steps}"]
-                rec = recipe("recipes/image/shapes.yaml", overrides, args.device, args.max_minutes)
-                model, plugin, minutes, steps = train_and_load(rec, Path(tmp) / f"{name}-{seed}", args.device)
+                overrides = [*VARIANTS[name], f"seed={seed}", *budget(args.steps, args.max_minutes),
+                             f"data.num_test={args.test_examples}", *QUIET, f"trainer.checkpoint_every={args.steps}",
+                             f"trainer.device={args.device}"]
+                if args.smoke:
+                    overrides += ["data.num_train=512", "data.num_val=64"]
+                rec = load_recipe("recipes/image/shapes.yaml", overrides)
+                model, plugin, minutes, steps = train_and_load(rec, work / f"{name}-{seed}", args.device)
                 data = plugin.build_data(rec.data, seed=rec.seed, assets=Path(model.config["assets_dir"]))
                 scores = disentanglement(model, data.test, data.collate, max_examples=args.test_examples)
                 runs.append({"seed": seed, "mig": scores["mig"], "sap": scores["sap"], "steps_run": steps,
@@ -60,12 +65,14 @@ def main() -> None:
                 summary[metric] = statistics.mean(values)
                 summary[f"{metric}_spread"] = statistics.stdev(values) if len(values) > 1 else 0.0
             results[name] = {**summary, "runs": runs}
-    order = [name for name in ("vae", "beta_vae", "beta_tcvae") if name in results]
-    migs = [results[name]["mig"] for name in order]
-    results["target_met"] = len(migs) == 3 and migs[0] < migs[1] < migs[2]
-    line = json.dumps(results)
-    args.output.write_text(line + "\n")
-    print(line)
+        order = [name for name in ("vae", "beta_vae", "beta_tcvae") if name in results]
+        migs = [results[name]["mig"] for name in order]
+        results["target_met"] = len(migs) == 3 and migs[0] < migs[1] < migs[2]
+        write_result(args, "shapes_disentanglement", "Shapes: MIG and SAP of a VAE, a β-VAE (β 4) and a β-TCVAE "
+                     "(β 6), the same budget", results, headline=[f"{v}_mig" for v in reversed(order)],
+                     notes=f"seeds {args.seeds}, {args.steps} steps each, {args.test_examples} test images; "
+                           "spread: the sample standard deviation over seeds")
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,274 @@
+"""What the benchmark scripts share: their flags and work folder, timers, the test NLL and the result files.
+
+Every script takes (add_common_flags):
+
+    --out DIR       result files (benchmarks/results_table.py's schema) go to DIR/NAME.json; default
+                    benchmarks/results/ for a real run, WORK/results under --smoke (never the committed files)
+    --work-dir DIR  runs, caches and the script's full figures (NAME.details.json); default a temporary folder
+    --seed N        the recipe's seed (default: the recipe's own)
+    --smoke         the same code path on a tiny budget (a few steps, tiny subsets): seconds, proves it runs
+
+The scripts import this module by name: Python puts a script's own folder, benchmarks/, first on sys.path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import results_table
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+# Trainer settings of a benchmark run: no progress bar, no sample grids, no evaluation in the middle of the run.
+QUIET = ["trainer.progress=false", "trainer.samples=0", "trainer.eval_every=1000000"]
+
+
+def log(message: str) -> None:
+    """A progress line on stderr (stdout's last line is the script's JSON)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- flags, work folder, data
+
+
+def add_common_flags(parser: argparse.ArgumentParser, work_aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """--out, --work-dir (also under work_aliases), --seed and --smoke."""
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the result files NAME.json (default benchmarks/results/, or WORK/results "
+                             "under --smoke)")
+    parser.add_argument("--work-dir", *work_aliases, dest="work_dir", type=Path, default=None,
+                        help="runs, caches and the full figures (NAME.details.json); default a temporary folder")
+    parser.add_argument("--seed", type=int, default=None, help="the recipe's seed (default: the recipe's own)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="the same code path on a tiny budget (a few steps, tiny subsets): checks the script")
+    return parser
+
+
+@contextlib.contextmanager
+def work_folder(args: argparse.Namespace) -> Iterator[Path]:
+    """args.work_dir, made if missing, or a temporary folder removed afterwards; args.work_dir is set to it."""
+    if args.work_dir is not None:
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+        yield args.work_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="vaekit-bench-") as tmp:
+        args.work_dir = Path(tmp)
+        try:
+            yield args.work_dir
+        finally:
+            args.work_dir = None
+
+
+def data_dir() -> Path:
+    """VAEKIT_DATA, set to the checkout's sibling shared/data when unset (where the recipes look)."""
+    os.environ.setdefault("VAEKIT_DATA", str(REPO.parent / "shared" / "data"))
+    return Path(os.environ["VAEKIT_DATA"]).expanduser()
+
+
+def seed_override(args: argparse.Namespace) -> list[str]:
+    """["seed=N"] when --seed was given, else nothing (the recipe keeps its seed)."""
+    return [] if args.seed is None else [f"seed={args.seed}"]
+
+
+def budget(steps: int | None = None, minutes: float | None = None) -> list[str]:
+    """Trainer overrides for a run bounded by steps and/or minutes of wall time (None: that bound is off)."""
+    return [f"trainer.max_steps={steps}" if steps else "trainer.max_steps=null",
+            f"trainer.max_minutes={minutes}" if minutes else "trainer.max_minutes=null"]
+
+
+def device_name(device: str) -> str:
+    """The accelerator's name (the card behind a figure), or 'cpu'."""
+    return torch.cuda.get_device_name(torch.device(device)) if str(device).startswith("cuda") else "cpu"
+
+
+# ---------------------------------------------------------------- training through the shipped trainer
+
+
+def load_recipe(path: str | Path, overrides: list[str]):
+    """The recipe at path (relative to the repository or absolute) with overrides, VAEKIT_DATA set."""
+    from vaekit import load_recipe as load
+
+    data_dir()
+    return load(REPO / path, overrides)
+
+
+def train_and_load(rec, run_dir: Path, device: str):
+    """Train rec into run_dir with vaekit.trainer.train; (model, plugin, minutes of training, steps run)."""
+    from vaekit.trainer import train
+
+    started = time.perf_counter()
+    train(rec, run_dir)
+    minutes = (time.perf_counter() - started) / 60
+    model, plugin, _, steps = load_trained(run_dir, device)
+    return model, plugin, minutes, steps
+
+
+def load_trained(run_dir: Path, device: str):
+    """A run trained earlier: (model, plugin, None for its unknown training minutes, steps run)."""
+    import vaekit
+
+    steps = max(json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines())
+    model, plugin = vaekit.load(run_dir, device=device)
+    return model, plugin, None, steps
+
+
+# ---------------------------------------------------------------- timers
+
+
+def endless(loader: Iterable) -> Iterator:
+    """A loader's batches, epoch after epoch."""
+    while True:
+        yield from loader
+
+
+def time_steps(step: Callable[[], torch.Tensor], *, steps: int | None = None, seconds: float | None = None,
+               untimed: int = 0, window: int | None = None) -> list[tuple[int, float]]:
+    """Time a hand-written training loop: (steps, seconds) of each window of `window` steps, or of one window.
+
+    step() runs one training step and returns its loss. It runs `untimed` times first (allocator, kernels), then
+    until `steps` timed steps or `seconds` of wall time have passed. The loss is read back (.item()) at each
+    window's end, as the vaekit trainer reads it once per log window; on a GPU that also waits for the queued
+    work. With `window`, a last window shorter than it is dropped, as the trainer logs only whole windows.
+    """
+    if not (steps or seconds):
+        raise ValueError("time_steps: give steps or seconds")
+    loss = None
+    for _ in range(untimed):
+        loss = step()
+    if loss is not None:
+        loss.item()
+    windows, done, in_window = [], 0, 0
+    started = window_started = time.perf_counter()
+    while True:
+        loss = step()
+        done, in_window = done + 1, in_window + 1
+        last = (steps is not None and done >= steps) or (seconds is not None
+                                                          and time.perf_counter() - started > seconds)
+        if (window and in_window == window) or (last and not window):
+            loss.item()
+            now = time.perf_counter()
+            windows.append((in_window, now - window_started))
+            window_started, in_window = now, 0
+        if last:
+            return windows
+
+
+def trainer_windows(run_dir: Path) -> list[tuple[int, float]]:
+    """(steps, seconds) of each training log window the vaekit trainer wrote to RUN/metrics.jsonl."""
+    windows, previous = [], 0
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if record.get("split") == "train" and "steps_per_s" in record:
+            steps = record["step"] - previous
+            windows.append((steps, steps / record["steps_per_s"]))
+            previous = record["step"]
+    return windows
+
+
+def overall_rate(windows: list[tuple[int, float]]) -> float:
+    """Steps per second over all the windows together."""
+    seconds = sum(s for _, s in windows)
+    return sum(n for n, _ in windows) / seconds if seconds else float("nan")
+
+
+def median_rate(windows: list[tuple[int, float]]) -> float:
+    """The median of the windows' steps per second."""
+    return statistics.median(n / s for n, s in windows)
+
+
+# ---------------------------------------------------------------- test likelihood
+
+
+@torch.no_grad()
+def test_nll(model, dataset, k: int, examples: int, batch_size: int = 100, chunk: int | None = None,
+             with_elbo: bool = True) -> dict:
+    """Importance-sampled NLL (k samples) on the first `examples` items, nats per example; with_elbo adds the
+    one-sample ELBO and its KL. Seed torch first where the dataset draws (MNIST's dynamic binarization)."""
+    from torch.utils.data import DataLoader, Subset
+
+    from vaekit import iw_nll
+    from vaekit.batch import to_device
+    from vaekit.objectives import elbo, prior_for
+
+    subset = Subset(dataset, range(min(examples, len(dataset))))
+    nll = elbo_sum = kl_sum = 0.0
+    n = 0
+    for batch in DataLoader(subset, batch_size=batch_size, shuffle=False):
+        x = to_device(batch, model.device)["x"]
+        nll += iw_nll(model, x, k=k, chunk_size=chunk).sum().item()
+        if with_elbo:
+            q = model.posterior(x)
+            z, log_qz = q.rsample_and_log_prob()
+            terms = elbo(model.log_likelihood(x, z), q, prior_for(model, None, x.shape[0], q), z=z, log_qz=log_qz)
+            elbo_sum += terms.elbo.sum().item()
+            kl_sum += terms.kl.sum().item()
+        n += x.shape[0]
+    out = {"nll": nll / n, "n_examples": n, "k": k}
+    if with_elbo:
+        out.update(elbo=elbo_sum / n, kl=kl_sum / n)
+    return out
+
+
+# ---------------------------------------------------------------- result files
+
+
+def numbers(figures: dict, prefix: str = "") -> dict[str, float]:
+    """The finite numbers of a (nested) dict of figures, keys joined with '_': a result file's metrics.
+    Lists, strings, None and non-finite values stay in the details file only."""
+    out = {}
+    for key, value in figures.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(numbers(value, f"{name}_"))
+        elif isinstance(value, (int, float)) and math.isfinite(value):
+            out[name] = float(value)
+    return out
+
+
+def command_line() -> str:
+    """This process's command, run from the repository root (with OMP_NUM_THREADS when it is set)."""
+    script = Path(sys.argv[0]).resolve()
+    script = script.relative_to(REPO) if script.is_relative_to(REPO) else script
+    threads = os.environ.get("OMP_NUM_THREADS")
+    return (f"OMP_NUM_THREADS={threads} " if threads else "") + shlex.join(["python", str(script), *sys.argv[1:]])
+
+
+def results_folder(args: argparse.Namespace) -> Path:
+    """--out, else WORK/results under --smoke, else benchmarks/results/."""
+    if args.out is not None:
+        return args.out
+    if args.smoke:
+        return args.work_dir / "results"
+    return results_table.RESULTS
+
+
+def write_result(args: argparse.Namespace, name: str, title: str, figures: dict, *, recipe: str | None = None,
+                 device: str | None = None, notes: str | None = None, headline: list[str] | None = None) -> Path:
+    """Record the figures as the result file NAME.json (results_table.record_result) in results_folder(args),
+    the full figures as WORK/NAME.details.json; the result file's path."""
+    metrics = numbers(figures)
+    if headline:
+        headline = [key for key in headline if key in metrics] or None
+    if args.work_dir is not None:
+        (args.work_dir / f"{name}.details.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
+    folder = results_folder(args)
+    folder.mkdir(parents=True, exist_ok=True)
+    committed, results_table.RESULTS = results_table.RESULTS, folder  # record_result writes into RESULTS
+    try:
+        path = results_table.record_result(name, title, command_line(), metrics, recipe=recipe, device=device,
+                                           notes=notes, headline=headline)
+    finally:
+        results_table.RESULTS = committed
+    log(f"written: {path}")
+    return path
