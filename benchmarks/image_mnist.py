@@ -3,6 +3,7 @@ r"""MNIST image benchmark: vaekit trainer vs a plain PyTorch loop, and test NLL 
     VAEKIT_DATA=../shared/data python benchmarks/image_mnist.py                       # 30 minutes, k = 5000
     VAEKIT_DATA=../shared/data python benchmarks/image_mnist.py --steps 150 --budget-minutes 5 \
         --iw-samples 500 --test-examples 500                                           # a reduced run
+    python benchmarks/image_mnist.py --smoke                                           # seconds: checks it
 
 (a) Throughput, images/s: the vaekit Trainer on recipes/image/mnist.yaml against a hand-written
     loop on the same network (built by the image plugin), the same sampler (so the same batches),
@@ -17,8 +18,7 @@ pythae 0.1.2 joins (a) with --pythae-python: the interpreter of a separate venv 
 (python -m venv /tmp/pythae-venv; pip install pythae==0.1.2). Its TrainingPipeline trains the
 same encoder and decoder (wrapped as pythae BaseEncoder/BaseDecoder, BCE reconstruction loss) on
 the same images, binarized once (pythae takes a fixed tensor); its rate is the second epoch's
-train_step time. Results are written as JSON to --output; benchmarks/results/mnist_throughput.json and
-mnist.json hold the figures measured so.
+train_step time. (a) writes the result file mnist_throughput.json, (b) mnist_budget_nll.json.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
@@ -35,11 +34,24 @@ import time
 from pathlib import Path
 
 import torch
+from common import (
+    REPO,
+    add_common_flags,
+    endless,
+    load_recipe,
+    median_rate,
+    seed_override,
+    test_nll,
+    time_steps,
+    trainer_windows,
+    work_folder,
+    write_result,
+)
 
 import vaekit
 
-REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "recipes" / "image" / "mnist.yaml"
+RECIPE = "recipes/image/mnist.yaml"
+SMOKE: list[str] = []  # --smoke: overrides of every recipe this script loads (a small training subset)
 
 
 def parse_args() -> argparse.Namespace:
@@ -56,15 +68,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--images-per-s", type=float, help="skip (a): convert the budget to steps at this trainer rate")
     p.add_argument("--pythae-python", help="python of a venv with pythae==0.1.2 installed (adds pythae to (a))")
     p.add_argument("--pythae-worker", action="store_true", help=argparse.SUPPRESS)  # runs inside that venv
-    p.add_argument("--output", type=Path, default=Path("image_mnist_benchmark.json"), help="results JSON")
-    return p.parse_args()
+    return add_common_flags(p).parse_args()
 
 
 def load(overrides: list[str]):
-    from vaekit import load_recipe
-
-    os.environ.setdefault("VAEKIT_DATA", str(REPO.parent / "shared" / "data"))
-    return load_recipe(RECIPE, overrides)
+    return load_recipe(RECIPE, [*overrides, *SMOKE])
 
 
 def trainer_rate(steps: int, log_every: int, run_dir: Path) -> float:
@@ -75,9 +83,7 @@ def trainer_rate(steps: int, log_every: int, run_dir: Path) -> float:
                    "trainer.checkpoint_every=1000000", "trainer.samples=0", "trainer.progress=false",
                    "data.val_size=100"])
     train(recipe, run_dir)
-    rates = [r["steps_per_s"] for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
-             if r["split"] == "train"]
-    return statistics.median(rates[1:]) * recipe.trainer.batch_size
+    return median_rate(trainer_windows(run_dir)[1:]) * recipe.trainer.batch_size
 
 
 def plain_rate(steps: int, log_every: int) -> float:
@@ -100,27 +106,23 @@ def plain_rate(steps: int, log_every: int) -> float:
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.trainer.lr, weight_decay=0.0)
     kl = recipe.objective.kl_schedule
     warmup = warmup_length(kl.warmup_steps, kl.warmup_fraction, steps, "objective.kl_schedule.warmup")
-    rates, step, started = [], 0, time.perf_counter()
-    while step < steps:
-        for batch in loader:
-            x = batch["x"]
-            posterior = model.encoder(x)
-            z = posterior.rsample()
-            log_px_z = model.decoder.log_prob(x, z)
-            beta = min(1.0, step / warmup) if warmup else 1.0
-            loss = -log_px_z.mean() + beta * posterior.kl().mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            if step % log_every == 0:
-                loss.item()  # the trainer also reads the loss back once per window
-                now = time.perf_counter()
-                rates.append(log_every / (now - started))
-                started = now
-            if step >= steps:
-                break
-    return statistics.median(rates[1:]) * recipe.trainer.batch_size
+    batches, step_count = endless(loader), [0]
+
+    def step() -> torch.Tensor:
+        x = next(batches)["x"]
+        posterior = model.encoder(x)
+        z = posterior.rsample()
+        log_px_z = model.decoder.log_prob(x, z)
+        beta = min(1.0, step_count[0] / warmup) if warmup else 1.0
+        loss = -log_px_z.mean() + beta * posterior.kl().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        step_count[0] += 1
+        return loss
+
+    windows = time_steps(step, steps=steps, window=log_every)
+    return median_rate(windows[1:]) * recipe.trainer.batch_size
 
 
 def pythae_rate(python: str, steps: int, threads: int) -> float:
@@ -171,11 +173,8 @@ def pythae_worker(steps: int) -> None:
     print(json.dumps({"images_per_s": n / epoch_seconds[-1], "epoch_seconds": epoch_seconds}))
 
 
-def test_nll(budget_s: float, images_per_s: float, k: int, n_test: int, run_dir: Path) -> dict:
+def budget_nll(budget_s: float, images_per_s: float, k: int, n_test: int, run_dir: Path) -> dict:
     """Train mnist.yaml for about budget_s seconds with the vaekit Trainer; IW NLL on the test images."""
-    from torch.utils.data import DataLoader, Subset
-
-    from vaekit import iw_nll
     from vaekit import load as load_model
     from vaekit.trainer import train
 
@@ -191,14 +190,11 @@ def test_nll(budget_s: float, images_per_s: float, k: int, n_test: int, run_dir:
     with tempfile.TemporaryDirectory() as assets:
         test = vaekit.build_recipe_data(plugin, recipe, Path(assets)).test
     torch.manual_seed(0)  # the dynamic binarization of the test images
-    loader = DataLoader(Subset(test, range(min(n_test, len(test)))), batch_size=100)
-    total, count, started = 0.0, 0, time.perf_counter()
-    for item in loader:
-        total += iw_nll(model, item["x"], k=k).sum().item()
-        count += item["x"].shape[0]
-    nll = total / count
-    return {"train_steps": steps, "train_seconds": round(train_s, 1), "iw_samples": k, "test_examples": count,
-            "nll_nats": round(nll, 3), "bits_per_dim": round(nll / (784 * math.log(2)), 4),
+    started = time.perf_counter()
+    nll = test_nll(model, test, k, n_test, batch_size=100, with_elbo=False)
+    return {"train_steps": steps, "train_seconds": round(train_s, 1), "iw_samples": k,
+            "test_examples": nll["n_examples"], "nll_nats": round(nll["nll"], 3),
+            "bits_per_dim": round(nll["nll"] / (784 * math.log(2)), 4),
             "eval_seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -229,23 +225,38 @@ def throughput(args, tmp: Path) -> dict:
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
+    SMOKE.extend(seed_override(args))
+    if args.smoke:
+        args.steps, args.rounds, args.log_every, args.budget_minutes = 6, 1, 2, 0.05
+        args.iw_samples, args.test_examples = 2, 20
+        SMOKE.extend(["subset.train=512", "data.val_size=64"])
     if args.pythae_worker:
         return pythae_worker(args.steps)
     results = {"threads": args.threads, "steps_per_round": args.steps, "rounds": args.rounds}
-    with tempfile.TemporaryDirectory() as tmp:
+    with work_folder(args) as work:
         if args.images_per_s:
             rate = args.images_per_s
             results["throughput"] = {"given_vaekit_images_per_s": rate}
         else:
-            results["throughput"] = throughput(args, Path(tmp))
+            results["throughput"] = throughput(args, work)
             rate = results["throughput"]["vaekit_images_per_s"]
+            write_result(args, "mnist_throughput", "MNIST images/s: vaekit trainer, a plain loop"
+                         + (" and pythae 0.1.2" if args.pythae_python else "") + " on the same network and batches",
+                         results["throughput"],
+                         headline=["vaekit_images_per_s", "plain_images_per_s", "pythae_images_per_s"],
+                         notes=f"{args.rounds} alternated rounds of {args.steps} steps, {args.threads} thread(s); "
+                               "each side's median rate over its log windows after the first")
         if not args.skip_nll:
-            results["nll"] = test_nll(args.budget_minutes * 60, rate, args.iw_samples, args.test_examples,
-                                      Path(tmp) / "nll")
+            results["nll"] = budget_nll(args.budget_minutes * 60, rate, args.iw_samples, args.test_examples,
+                                        work / "nll")
             results["nll"]["budget_minutes"] = args.budget_minutes
             print(f"(b) {json.dumps(results['nll'])}")
-    args.output.write_text(json.dumps(results, indent=2))
-    print(f"written: {args.output}")
+            write_result(args, "mnist_budget_nll", f"recipes/image/mnist.yaml for {args.budget_minutes} minutes "
+                         "(as steps at the measured trainer rate): test NLL", results["nll"], recipe=RECIPE,
+                         headline=["nll_nats", "bits_per_dim", "train_steps"],
+                         notes=f"k = {args.iw_samples} on the first {results['nll']['test_examples']} dynamically "
+                               "binarized test images (seed 0)")
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":
