@@ -177,15 +177,15 @@ def test_encode_verb_writes_posterior_means(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_readme_text_api_runs_as_written(tmp_path, monkeypatch):
-    """The README's text block, run against a tiny run saved where it looks (runs/ptb_lstm)."""
+def test_the_docs_text_api_runs_as_written(tmp_path, monkeypatch):
+    """The docs' text-in-code block (paraphrase and homotopy page), run against a tiny run saved where it looks."""
     import re
     import subprocess
     import sys
     from pathlib import Path
 
-    readme = Path(__file__).resolve().parents[3] / "README.md"
-    code = re.search(r"<!-- text-api -->\n```python\n(.*?)```\n<!-- /text-api -->", readme.read_text(), re.S).group(1)
+    page = Path(__file__).resolve().parents[3] / "docs" / "applications" / "paraphrase-homotopy.md"
+    code = re.search(r"<!-- text-api -->\n```python\n(.*?)```\n<!-- /text-api -->", page.read_text(), re.S).group(1)
     _, model, _ = build(tmp_path / "tiny", latent_dim=32)
     model.save_pretrained(tmp_path / "runs" / "ptb_lstm")
     (tmp_path / "api.py").write_text(code)
