@@ -28,11 +28,13 @@ def test_tones_recipe_end_to_end(tmp_path, repo, capsys):
                "trainer.eval_every=8", "--out", run) == 0
     assert sorted(p.name for p in (run / "samples" / "step-8").iterdir()) == ["sample_000.wav", "sample_001.wav",
                                                                              "samples.png"]
-    assert cli("eval", run, "--classifier-epochs", "1", "--eval-samples", "4", "--score-audio") == 0
+    assert cli("eval", run, "--classifier-epochs", "1", "--eval-samples", "4", "--score-audio",
+               "--pitch-utterances", "4") == 0
     results = json.loads((run / "eval-test.json").read_text())
     for key in ("nll", "nll_per_frame", "mel_l1_db", "lsd_db", "pitch_acc_real", "pitch_acc_recon",
-                "timbre_acc_recon", "pitch_acc_recon_audio", "active_units"):
+                "timbre_acc_recon", "pitch_acc_recon_audio", "active_units", "pitch_voiced_kept"):
         assert key in results, key
+    assert 0 <= results["pitch_voiced_kept"] <= 1  # of the inputs' voiced frames; the 8-step model keeps few
     assert len(list((run / "speech_classifiers").glob("label-*.safetensors"))) == 1  # keyed by what it learnt from
     capsys.readouterr()
     assert cli("sample", run, "-n", "3", "--temperature", "0.5", "-o", tmp_path / "s") == 0

@@ -169,6 +169,26 @@ def resynthesized_mels(model: VAE, mel: Tensor, lengths: Tensor) -> Tensor:
     return out
 
 
+def reconstruction_pitch(model: VAE, mel: Tensor, mel_hat: Tensor, lengths: Tensor) -> dict[str, list[float]]:
+    """Per utterance, f0 of the reconstruction's audio against the input's (each normalised mel through the same
+    Griffin-Lim, so the pair differs by the model only): median signed shift and median absolute error in cents
+    over frames voiced in both, and the share of the input's voiced frames still voiced (vaekit_speech.pitch)."""
+    from .data import frontend_from
+    from .features import MelStats
+    from .pitch import pitch_shift_cents
+
+    info = model.config["info"]
+    frontend, stats = frontend_from(info["data"]), MelStats.from_info(info)
+    found: dict[str, list[float]] = {"pitch_shift_cents": [], "pitch_error_cents": [], "pitch_voiced_kept": []}
+    for i, length in enumerate(lengths.tolist()):
+        waves = [frontend.to_audio(stats.denormalize(m[i, :, :length].float().cpu())) for m in (mel, mel_hat)]
+        shift, error, kept = pitch_shift_cents(waves[0], waves[1], info["sample_rate"])
+        for name, value in zip(found, (shift, error, kept), strict=True):
+            if value == value:  # NaN: the input has no voiced frame, or none is voiced in both
+                found[name].append(value)
+    return found
+
+
 def conversion_targets(speakers: Tensor, n_speakers: int) -> Tensor:
     """A different speaker for each utterance, cycling through the others deterministically."""
     shift = 1 + torch.arange(len(speakers), device=speakers.device) % max(1, n_speakers - 1)
@@ -205,8 +225,9 @@ def scoring_units(mel: Tensor, mask: Tensor, batch: dict, speakers: Tensor | Non
 @torch.no_grad()
 def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epochs: int = 8,
                    eval_samples: int = 200, classifier_dir: str | Path | None = None, classifiers=None,
-                   score_audio: bool = False, **options) -> dict[str, float]:
-    """Frame-level NLL, mel L1 (dB), LSD (dB) and classifier accuracies (fractions) on the eval split.
+                   score_audio: bool = False, pitch_utterances: int = 20, **options) -> dict[str, float]:
+    """Frame-level NLL, mel L1 (dB), LSD (dB), classifier accuracies (fractions) and the pitch error of
+    reconstructions (cents, on the first pitch_utterances utterances: see reconstruction_pitch) on the eval split.
 
     score_audio also classifies reconstructions after a round trip through Griffin-Lim audio (slower).
     """
@@ -237,7 +258,7 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
                 name = label_name if target == "label" else speaker_name
                 add(f"{name}_acc_{prefix}", (classifier(mel, mask).argmax(-1) == targets[target])[known])
 
-    n_converted = 0
+    n_converted = n_pitched = 0
     for batch in loader:
         x = {k: v.to(device) for k, v in batch["x"].items()}
         c = batch["c"].to(device) if "c" in batch else None
@@ -251,6 +272,11 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
         add("lsd_db", lsd)
         score("real", x["mel"], x["mask"], batch)
         score("recon", mel_hat, x["mask"], batch)
+        if n_pitched < pitch_utterances:
+            take = min(len(lengths), pitch_utterances - n_pitched)
+            for name, values in reconstruction_pitch(model, x["mel"][:take], mel_hat[:take], lengths[:take]).items():
+                add(name, torch.tensor(values, dtype=torch.float64))
+            n_pitched += take
         if score_audio:  # the same classifiers on the WAVs people hear: Griffin-Lim, then features again
             score("recon_audio", resynthesized_mels(model, mel_hat, lengths), x["mask"], batch)
         if "speaker" in condition_on and n_converted < eval_samples and len(info["speakers"]) > 1:
@@ -264,7 +290,7 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
                 score(name, converted["mel"], x["mask"], batch, speakers=new)
             n_converted += len(new)
 
-    results = {name: totals[name] / max(1, counts[name]) for name in totals if name != "frames"}
+    results = {name: totals[name] / counts[name] for name in totals if name != "frames" and counts[name]}
     mean_frames = totals.get("frames", 0.0) / max(1, counts.get("frames", 1))
     results["frames_per_utterance"] = mean_frames
     for key in ("nll", "elbo", "rec"):

@@ -97,6 +97,9 @@ class SpeechPlugin(Plugin):
                                 help="conditional samples and conversions scored by the classifiers")
             parser.add_argument("--score-audio", dest="score_audio", action="store_true",
                                 help="also classify reconstructions after Griffin-Lim audio and back (slower)")
+            parser.add_argument("--pitch-utterances", dest="pitch_utterances", type=at_least(0), default=20,
+                                help="utterances whose reconstructions' pitch is measured against the input's, "
+                                     "both through Griffin-Lim (pitch_shift_cents, pitch_error_cents; 0: none)")
 
     # -- conditions -----------------------------------------------------------------------------
     def parse_condition(self, text: str, model: VAE) -> Tensor:
