@@ -9,7 +9,8 @@ fluent: their NLL per word under the LM within 20% of the test set's, either way
 *lower* than real sentences; greedy text always does, so fluency is read on the sampled paths), and a degeneracy
 check of 50 greedy prior samples (share of words repeating the word before). --reuse scores kept runs again.
 
-One JSON line per setting goes to stdout and to --out (JSONL), a table to stderr. --jobs N trains N settings at
+One JSON line per setting goes to stdout, a table to stderr, and the figures of every setting to the result file
+text_ptb.json (metrics SETTING_NAME; the full records in WORK/text_ptb.details.json). --jobs N trains N settings at
 once as separate processes; the homotopy fluency needs the `lm` setting in the same call. `steps` in each line
 says whether --max-minutes cut a setting short of --steps.
 
@@ -40,8 +41,10 @@ On one GPU (12 processes; about 7-8 minutes: 5 of training, then data loading an
 sentences):
 
     VAEKIT_DATA=... PYTHONUNBUFFERED=1 python benchmarks/text_ptb.py --device cuda --jobs 12 --steps 8000 \
-        --max-minutes 5 --eval-examples 0 --iw-samples 100 --runs /tmp/text_ptb --out text_ptb_gpu.jsonl \
+        --max-minutes 5 --eval-examples 0 --iw-samples 100 --work-dir /tmp/text_ptb --out /tmp/text_ptb \
         --settings lm,kl5,kl10,kl15,kl25,kl40,ae,transformer,cyclical,fb0.5,kl15-mean,kl15-bow
+
+    python benchmarks/text_ptb.py --smoke          # lm and kl15, a few steps on a small network: checks the script
 
 Read KL beside active units and MI: with β held near 0 while the KL is under its target, the KL can drift
 without carrying anything. At k = 50 the NLL of high-KL settings is a loose bound; --refine-steps fits each
@@ -61,6 +64,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+from common import add_common_flags, seed_override, work_folder, write_result
 from torch.utils.data import DataLoader, Subset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,15 +118,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "vaekit eval --refine-steps): the NLL of the same model, estimated more tightly")
     p.add_argument("--beam-size", type=int, default=0,
                    help="also score reconstructions decoded by beam search of this size (recon_bleu4_beam; 0: off)")
-    p.add_argument("--runs", type=Path, default=Path("runs/text_ptb"), help="run folders go here")
-    p.add_argument("--out", type=Path, default=Path("text_ptb.jsonl"), help="one JSON line per setting")
     p.add_argument("--set", dest="extra", nargs="*", default=[], metavar="KEY=VALUE",
                    help="recipe overrides for every setting, e.g. model.hidden_dim=256 (a smaller CPU check)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reuse", action="store_true",
                    help="a setting whose run folder already holds a checkpoint is evaluated again, not retrained")
     p.add_argument("--one", help=argparse.SUPPRESS)  # internal: run this single setting in this process
-    args = p.parse_args(argv)
+    args = add_common_flags(p, work_aliases=("--runs",)).parse_args(argv)
+    if args.smoke:
+        args.steps, args.max_minutes, args.train_examples, args.eval_examples, args.iw_samples = 3, 0.5, 200, 20, 2
+        args.extra = [*args.extra, "model.hidden_dim=32", "model.embed_dim=32"]
     unknown = [s for s in args.settings.split(",") if s not in SETTINGS]
     if unknown:
         p.error(f"--settings: unknown {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
@@ -136,7 +140,7 @@ def overrides_for(name: str, args, stage: list[str] | None = None, share: float 
     extra = [f"trainer.max_steps={steps}", "trainer.epochs=1000", f"trainer.max_minutes={minutes}",
              f"trainer.device={args.device}", f"trainer.threads={args.threads}", "trainer.progress=false",
              "trainer.eval_every=1000000", "trainer.checkpoint_every=1000000", "trainer.samples=0",
-             "trainer.eval_batches=10", f"trainer.log_every={min(50, steps)}", f"seed={args.seed}"]
+             "trainer.eval_batches=10", f"trainer.log_every={min(50, steps)}", *seed_override(args)]
     if args.train_examples:
         extra += [f"subset.train={args.train_examples}", f"subset.val={args.train_examples}"]  # test: --eval-examples
     return (SETTINGS[name][1] if stage is None else stage) + extra + list(args.extra)
@@ -176,13 +180,13 @@ def run_one(name: str, args) -> dict:
 
     torch.set_num_threads(args.threads)
     recipe_file, _ = SETTINGS[name]
-    run_dir = args.runs / name
+    run_dir = args.work_dir / name
     started = time.perf_counter()
     reused = args.reuse and (run_dir / "checkpoints").is_dir()
     if reused:
         recipe = load_recipe(run_dir / "recipe.yaml")  # evaluated again as it was trained
     elif name in PRETRAIN:  # half the budget as an autoencoder, then the VAE from its encoder for the other half
-        pretrained = args.runs / f"{name}-pretrain"
+        pretrained = args.work_dir / f"{name}-pretrain"
         train(load_recipe(recipe_file, overrides_for(name, args, PRETRAIN[name], 0.5)), pretrained)
         recipe = load_recipe(recipe_file, [*overrides_for(name, args, share=0.5), f"trainer.init_from={pretrained}"])
     else:
@@ -191,7 +195,7 @@ def run_one(name: str, args) -> dict:
         train(recipe, run_dir)
     train_seconds = None if reused else round(time.perf_counter() - started, 1)  # reused: see its first record
     last_train = last_train_record(run_dir)
-    pretrain_steps = last_train_record(args.runs / f"{name}-pretrain")["step"] if name in PRETRAIN else 0
+    pretrain_steps = last_train_record(args.work_dir / f"{name}-pretrain")["step"] if name in PRETRAIN else 0
     model, plugin = vaekit.load(run_dir, device=args.device)
     data = vaekit.build_recipe_data(plugin, recipe, Path(model.config["assets_dir"]))
     n_test = len(data.test) if not args.eval_examples else min(args.eval_examples, len(data.test))
@@ -201,7 +205,7 @@ def run_one(name: str, args) -> dict:
     use_latent = recipe.model.use_latent
     k = args.iw_samples if use_latent else 1  # the LM: q = p and z unused, so one sample is exact
     started = time.perf_counter()
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.seed or 0)
     summary = evaluate(model, loader, iw_samples=k, refine_steps=args.refine_steps if use_latent else 0)
     summary.update(plugin.eval_metrics(model, loader, summary, recon_examples=n_test if use_latent else 0,
                                        recon_beam_size=args.beam_size if use_latent else 0))
@@ -217,14 +221,14 @@ def run_one(name: str, args) -> dict:
         # Greedy decodes are the reconstructions' own, but far more probable than real text (each word is the
         # likeliest), so fluency is also judged on decodes sampled at temperature 1, the model's own distribution.
         for strategy, prefix in (("greedy", "homotopy"), ("sample", "homotopy_sampled")):
-            torch.manual_seed(args.seed)
+            torch.manual_seed(args.seed or 0)
             paths = homotopies(plugin, model, sentences, strategy)
             changes = [a != b for path in paths for a, b in zip(path, path[1:], strict=False)]
             record.update({f"{prefix}_distinct_neighbours": sum(changes) / len(changes),
                            f"{prefix}_distinct_per_path": sum(len(set(p)) for p in paths) / len(paths),
                            f"{prefix}_example": paths[0],
                            f"{prefix}_inner": [s for path in paths for s in path[1:-1]]})
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.seed or 0)
     samples = plugin.decode_text(model, model.sample(50))
     record.update({"greedy_samples_distinct": len(set(samples)) / len(samples),
                    "greedy_samples_repeat_fraction": repeat_fraction(samples), "samples": samples[:5],
@@ -255,43 +259,55 @@ def lm_fluency(lm_run: Path, records: list[dict], device: str) -> None:
                            f"{prefix}_fluent": abs(per_word / lm_test - 1) <= 0.2})
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    if args.one:
-        print("RESULT " + json.dumps(run_one(args.one, args)), flush=True)
-        return
+def run_settings(args, work: Path, argv) -> list[dict]:
+    """Every setting trained and scored in its own process (--jobs at once), the LM fluency and NLL gaps added;
+    the figures recorded as the result file text_ptb.json."""
     names = args.settings.split(",")
-    args.runs.mkdir(parents=True, exist_ok=True)
-    busy = [n for n in names if any((args.runs / f / "checkpoints").exists() for f in (n, f"{n}-pretrain"))]
+    busy = [n for n in names if any((work / f / "checkpoints").exists() for f in (n, f"{n}-pretrain"))]
     if busy and not args.reuse:
-        raise SystemExit(f"{args.runs}: already holds runs for {', '.join(busy)}; remove them or pass --runs")
+        raise SystemExit(f"{work}: already holds runs for {', '.join(busy)}; remove them or pass --work-dir")
 
     def child(name: str) -> dict:
-        command = [sys.executable, __file__, "--one", name, *[a for a in (argv or sys.argv[1:])]]
+        command = [sys.executable, __file__, "--one", name, *(argv or sys.argv[1:]), "--work-dir", str(work)]
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-        with open(args.runs / f"{name}.log", "w") as log:
+        with open(work / f"{name}.log", "w") as log:
             done = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         lines = [line[7:] for line in done.stdout.splitlines() if line.startswith("RESULT ")]
         if done.returncode or not lines:  # the log's last line goes into the record: the log may not outlive the run
-            last = ((args.runs / f"{name}.log").read_text(errors="replace").strip().splitlines() or [""])[-1]
-            return {"setting": name, "error": f"exit {done.returncode}; see {args.runs / (name + '.log')}: {last}"}
+            last = ((work / f"{name}.log").read_text(errors="replace").strip().splitlines() or [""])[-1]
+            return {"setting": name, "error": f"exit {done.returncode}; see {work / (name + '.log')}: {last}"}
         return json.loads(lines[-1])
 
     with ThreadPoolExecutor(max(1, args.jobs)) as pool:
         records = list(pool.map(child, names))
     good = [r for r in records if "error" not in r]
     if any(r["setting"] == "lm" for r in good):
-        lm_fluency(args.runs / "lm", good, args.device)
+        lm_fluency(work / "lm", good, args.device)
         lm_nll = next(r for r in good if r["setting"] == "lm")["nll"]
         for r in good:
             r["nll_minus_lm"] = r["nll"] - lm_nll if r["setting"] != "lm" else 0.0
-    with open(args.out, "w") as f:
-        for record in records:
-            record.pop("homotopy_inner", None)
-            record.pop("homotopy_sampled_inner", None)
-            line = json.dumps(record)
-            f.write(line + "\n")
-            print(line, flush=True)
+    for record in records:
+        record.pop("homotopy_inner", None)
+        record.pop("homotopy_sampled_inner", None)
+        print(json.dumps(record), flush=True)
+    if good:
+        first = good[0]["setting"]
+        write_result(args, "text_ptb", f"PTB settings {args.settings} trained by the vaekit trainer with the same "
+                     "budget: test NLL beside the LM's, KL, reconstruction and homotopies",
+                     {r["setting"]: r for r in good}, headline=[f"{first}_nll", f"{first}_kl", f"{first}_steps"],
+                     notes=f"--steps {args.steps}, --max-minutes {args.max_minutes} per setting on {args.device}; "
+                           f"k = {args.iw_samples}, {args.eval_examples or 'all'} test sentences")
+    return records
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.one:
+        print("RESULT " + json.dumps(run_one(args.one, args)), flush=True)
+        return
+    with work_folder(args) as work:
+        records = run_settings(args, work, argv)
+    good = [r for r in records if "error" not in r]
     keys = ("nll", "nll_amortized", "nll_minus_lm", "kl", "active_units", "recon_bleu4", "recon_bleu4_beam",
             "recon_token_accuracy", "homotopy_distinct_neighbours", "homotopy_fluency_ratio",
             "homotopy_sampled_fluency_ratio", "greedy_samples_repeat_fraction", "steps")
