@@ -18,8 +18,8 @@ from collections.abc import Callable
 import torch
 from torch.utils.data import DataLoader
 
-from vaekit.batch import to_device
-from vaekit.trainer import lr_factor, make_objective, warmup_length
+from vaekit.core.batch import to_device
+from vaekit.training.trainer import lr_factor, make_objective, warmup_length
 
 UNTIMED_STEPS, PLANNING_STEPS = 5, 20  # steps skipped, then timed, before the schedules are planned
 CURVE_POINTS = 40  # training-loss records kept over a run: enough to see a collapse and when it came

@@ -105,7 +105,7 @@ def load_recipe(path: str | Path, overrides: list[str]):
 
 def train_and_load(rec, run_dir: Path, device: str):
     """Train rec into run_dir with vaekit.trainer.train; (model, plugin, minutes of training, steps run)."""
-    from vaekit.trainer import train
+    from vaekit.training.trainer import train
 
     started = time.perf_counter()
     train(rec, run_dir)
@@ -198,8 +198,9 @@ def test_nll(model, dataset, k: int, examples: int, batch_size: int = 100, chunk
     from torch.utils.data import DataLoader, Subset
 
     from vaekit import iw_nll
-    from vaekit.batch import to_device
-    from vaekit.objectives import elbo, prior_for
+    from vaekit.core.batch import to_device
+    from vaekit.objectives.elbo import elbo
+    from vaekit.objectives.sampling import prior_for
 
     subset = Subset(dataset, range(min(examples, len(dataset))))
     nll = elbo_sum = kl_sum = 0.0

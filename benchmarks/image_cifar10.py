@@ -47,12 +47,13 @@ from pathlib import Path
 import torch
 
 import vaekit
-from vaekit.checkpoint import build_model, resolve_model_dir
-from vaekit.evaluate import evaluate
+from vaekit.config.recipe import load_recipe
+from vaekit.evaluation.evaluate import evaluate
+from vaekit.evaluation.samplers import recorded_sampler, use_gmm_sampler
+from vaekit.io.checkpoint import resolve_model_dir
 from vaekit.plugin import get_plugin
-from vaekit.recipe import load_recipe
-from vaekit.samplers import recorded_sampler, use_gmm_sampler
-from vaekit.trainer import resolve_device, train
+from vaekit.runs import build_model
+from vaekit.training.trainer import resolve_device, train
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes" / "image"
@@ -71,7 +72,7 @@ def train_recipe(name: str, run: Path, overrides: list[str]):
     started = time.perf_counter()
     if REUSE and (run / "checkpoints").is_dir():
         log(f"{name}: reusing {run}")
-        from vaekit.checkpoint import checkpoints
+        from vaekit.io.checkpoint import checkpoints
 
         seconds = json.loads((checkpoints(run)[-1] / "state.json").read_text()).get("train_seconds", float("nan"))
     else:
@@ -108,7 +109,7 @@ def classify(classifier, x: torch.Tensor) -> torch.Tensor:
 
 def plain_loop_images_per_s(model, recipe, images: torch.Tensor, seconds: float, device) -> float:
     """Images/s of a hand-written loop on the same network: AdamW, the ELBO, the same batch size."""
-    from vaekit.objectives import ELBO
+    from vaekit.objectives.elbo import ELBO
 
     model = model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.trainer.lr, fused=device.type in ("cpu", "cuda"))

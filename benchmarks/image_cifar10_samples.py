@@ -43,7 +43,7 @@ def log(message: str) -> None:
 @torch.no_grad()
 def judge(classifier, images: torch.Tensor, real_features: torch.Tensor | None) -> dict:
     """Confident share, and (against real_features) Fréchet distance, precision and recall of images [N, C, H, W]."""
-    from vaekit.classifier_metrics import frechet_distance, precision_recall
+    from vaekit.evaluation.classifier_metrics import frechet_distance, precision_recall
 
     probs, features = [], []
     for chunk in images.split(500):
@@ -69,7 +69,8 @@ def draw(model, n: int, seed: int, batch: int = 500) -> torch.Tensor:
 def gmm_baseline(model, data, components: int, examples: int, iterations: int):
     """A full-covariance mixture over the flattened posterior means of the first `examples` training images
     (EM capped at `iterations`: one iteration over 1,024 units takes about half a CPU-minute)."""
-    from vaekit.samplers import FittedPrior, encode_means, fit_gmm
+    from vaekit.core.fitted_priors import FittedPrior
+    from vaekit.evaluation.samplers import encode_means, fit_gmm
 
     points = encode_means(model, data.train, data.collate, max_examples=examples)
     params, log_lik = fit_gmm(points, components, iterations=iterations)
@@ -81,8 +82,8 @@ def main() -> None:
 
     import vaekit
     from vaekit import load_recipe
-    from vaekit.checkpoint import resolve_model_dir
-    from vaekit.samplers import fitted_prior
+    from vaekit.evaluation.samplers import fitted_prior
+    from vaekit.io.checkpoint import resolve_model_dir
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", type=Path, help="a trained run of cifar10.yaml (default: train one into --work-dir)")
@@ -107,7 +108,7 @@ def main() -> None:
         work = args.work_dir or Path(tmp)
         run = args.run
         if run is None:
-            from vaekit.trainer import train
+            from vaekit.training.trainer import train
 
             run = work / "run"
             train(load_recipe(str(REPO / RECIPE), [*overrides, f"trainer.max_minutes={args.max_minutes}"]), run)

@@ -77,7 +77,7 @@ def load(overrides: list[str]):
 
 def trainer_rate(steps: int, log_every: int, run_dir: Path) -> float:
     """Median images/s of the vaekit Trainer over its logged windows (the first one dropped)."""
-    from vaekit.trainer import train
+    from vaekit.training.trainer import train
 
     recipe = load([f"trainer.max_steps={steps}", f"trainer.log_every={log_every}", "trainer.eval_every=1000000",
                    "trainer.checkpoint_every=1000000", "trainer.samples=0", "trainer.progress=false",
@@ -90,9 +90,9 @@ def plain_rate(steps: int, log_every: int) -> float:
     """Median images/s of a plain loop: same network, sampler, AdamW, ELBO; no vaekit trainer."""
     from torch.utils.data import DataLoader
 
-    from vaekit.checkpoint import build_model
     from vaekit.plugin import get_plugin
-    from vaekit.trainer import SkippingSampler, warmup_length
+    from vaekit.runs import build_model
+    from vaekit.training.trainer import SkippingSampler, warmup_length
 
     recipe = load(["data.val_size=100"])
     torch.manual_seed(recipe.seed)
@@ -142,7 +142,7 @@ def pythae_worker(steps: int) -> None:
     from pythae_nets import Decoder, Encoder  # benchmarks/ is on sys.path when run as a script
     from vaekit_image import plugin
 
-    from vaekit.checkpoint import build_model
+    from vaekit.runs import build_model
 
     recipe = load(["data.val_size=100"])
     torch.manual_seed(recipe.seed)
@@ -176,7 +176,7 @@ def pythae_worker(steps: int) -> None:
 def budget_nll(budget_s: float, images_per_s: float, k: int, n_test: int, run_dir: Path) -> dict:
     """Train mnist.yaml for about budget_s seconds with the vaekit Trainer; IW NLL on the test images."""
     from vaekit import load as load_model
-    from vaekit.trainer import train
+    from vaekit.training.trainer import train
 
     batch = load([]).trainer.batch_size
     steps = max(10, int(budget_s * images_per_s / batch))

@@ -65,7 +65,7 @@ def pythae_worker(args) -> None:
     from pythae_nets import Decoder, Encoder  # benchmarks/ is on sys.path when run as a script
     from vaekit_image import plugin
 
-    from vaekit.checkpoint import build_model
+    from vaekit.runs import build_model
 
     rec = load_recipe("recipes/image/mnist.yaml", ["trainer.device=cpu", *seed_override(args)])
     with tempfile.TemporaryDirectory() as assets:

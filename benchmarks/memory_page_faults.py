@@ -21,7 +21,7 @@ from common import add_common_flags, work_folder, write_result
 
 STEPS = """
 import resource, sys, torch
-from vaekit.memory import keep_freed_memory
+from vaekit.training.memory import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 def step():

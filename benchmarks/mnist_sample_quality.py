@@ -38,7 +38,7 @@ from common import (
     write_result,
 )
 
-from vaekit.classifier_metrics import accuracy, frechet_distance, precision_recall, predict
+from vaekit.evaluation.classifier_metrics import accuracy, frechet_distance, precision_recall, predict
 from vaekit.plugin import get_plugin
 
 
@@ -65,7 +65,7 @@ def quality(classifier, real: torch.Tensor, images: torch.Tensor) -> dict:
 def main() -> None:
     from vaekit_image.metrics import image_classifier
 
-    from vaekit.samplers import gmm_prior
+    from vaekit.evaluation.samplers import gmm_prior
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu")

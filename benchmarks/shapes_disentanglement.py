@@ -27,7 +27,7 @@ VARIANTS = {
 
 
 def main() -> None:
-    from vaekit.disentanglement import disentanglement
+    from vaekit.evaluation.disentanglement import disentanglement
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu")

@@ -37,9 +37,9 @@ from torch.utils.data import DataLoader
 from vaekit_speech import plugin
 
 import vaekit
-from vaekit.checkpoint import build_model
-from vaekit.evaluate import evaluate
-from vaekit.trainer import seed_everything
+from vaekit.evaluation.evaluate import evaluate
+from vaekit.runs import build_model
+from vaekit.training.trainer import seed_everything
 
 REPO = Path(__file__).resolve().parent.parent
 

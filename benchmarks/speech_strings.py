@@ -64,11 +64,11 @@ from vaekit_speech.metrics import get_classifiers, scoring_units
 from vaekit_speech.spectra import linear_lsd
 
 import vaekit
-from vaekit.batch import to_device
-from vaekit.checkpoint import build_model, load
 from vaekit.cli import at_least
-from vaekit.evaluate import evaluate
-from vaekit.trainer import seed_everything
+from vaekit.core.batch import to_device
+from vaekit.evaluation.evaluate import evaluate
+from vaekit.runs import build_model, load
+from vaekit.training.trainer import seed_everything
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -174,9 +174,9 @@ def last_train_record(run_dir: Path) -> dict:
 def run_one(name: str, args) -> dict:
     """Train one setting with the vaekit trainer, then evaluate it on the test set; returns its JSON record."""
     import vaekit
-    from vaekit.evaluate import evaluate
-    from vaekit.recipe import load_recipe
-    from vaekit.trainer import train
+    from vaekit.config.recipe import load_recipe
+    from vaekit.evaluation.evaluate import evaluate
+    from vaekit.training.trainer import train
 
     torch.set_num_threads(args.threads)
     recipe_file, _ = SETTINGS[name]

@@ -26,8 +26,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import vaekit
-from vaekit.recipe import ObjectiveConfig, Recipe, TrainerConfig
-from vaekit.trainer import Trainer
+from vaekit.config.recipe import ObjectiveConfig, Recipe, TrainerConfig
+from vaekit.training.trainer import Trainer
 
 
 @dataclass

@@ -10,11 +10,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vaekit.aggressive import BLOCK, AggressiveInference
-from vaekit.checkpoint import checkpoints
 from vaekit.cli import main
-from vaekit.recipe import load_recipe
-from vaekit.trainer import Trainer
+from vaekit.config.recipe import load_recipe
+from vaekit.io.checkpoint import checkpoints
+from vaekit.training.aggressive import BLOCK, AggressiveInference
+from vaekit.training.trainer import Trainer
 
 
 class Scripted:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from vaekit.classifier_metrics import (
+from vaekit.evaluation.classifier_metrics import (
     accuracy,
     cache_key,
     cached_classifier,

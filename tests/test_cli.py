@@ -161,7 +161,7 @@ def test_an_alias_bomb_in_a_runs_recipe_stops_resume_in_one_line(trained_run, tm
 
 
 def test_an_error_from_anywhere_is_one_bounded_line(points_plugin, tmp_path, capsys):
-    from vaekit.cli import one_line
+    from vaekit.cli.commands import one_line
 
     assert one_line(ValueError("a\n  b\tc")) == "a b c"
     assert one_line(ValueError("x" * 5000)) == "x" * 1000 + "... (5,000 characters)"

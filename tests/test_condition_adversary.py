@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from vaekit import VAE, ConditionEmbedding, DiagonalGaussian
-from vaekit.adversary import ConditionAdversary
 from vaekit.cli import main
-from vaekit.latent import LatentConfig, apply_latent_config
-from vaekit.objectives import ELBO
+from vaekit.model.latent import LatentConfig, apply_latent_config
+from vaekit.objectives.adversary import ConditionAdversary
+from vaekit.objectives.elbo import ELBO
 
 
 def test_the_adversary_learns_while_the_code_gets_the_reversed_gradient():

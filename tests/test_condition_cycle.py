@@ -10,9 +10,9 @@ from torch import nn
 
 from vaekit import VAE, ConditionEmbedding, DiagonalGaussian
 from vaekit.cli import main
-from vaekit.cycle import ConditionCycle
-from vaekit.latent import LatentConfig, apply_latent_config
-from vaekit.objectives import ELBO
+from vaekit.model.latent import LatentConfig, apply_latent_config
+from vaekit.objectives.cycle import ConditionCycle
+from vaekit.objectives.elbo import ELBO
 
 
 class Encoder(nn.Module):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vaekit import DiagonalGaussian, active_units, mutual_information
-from vaekit.diagnostics import kl_per_dimension
+from vaekit.evaluation.diagnostics import kl_per_dimension
 
 
 def test_active_units_counts_dimensions_whose_posterior_mean_varies_more_than_001():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from vaekit.disentanglement import mig, sap
+from vaekit.evaluation.disentanglement import mig, sap
 
 
 def factors(n=4000, seed=0):

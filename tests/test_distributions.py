@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vaekit import DiagonalGaussian
-from vaekit.distributions import LOGVAR_MAX, LOGVAR_MIN
+from vaekit.core.distributions import LOGVAR_MAX, LOGVAR_MIN
 
 N_MC = 200_000
 

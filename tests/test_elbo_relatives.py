@@ -13,8 +13,8 @@ from helpers_linear_gaussian import LinearGaussianModel
 import vaekit
 from vaekit import DiagonalGaussian
 from vaekit.cli import main
-from vaekit.estimators import kl_decomposition, mmd
-from vaekit.objectives import Autoencoder, BetaTCVAE, InfoVAE
+from vaekit.core.estimators import kl_decomposition, mmd
+from vaekit.objectives.elbo import Autoencoder, BetaTCVAE, InfoVAE
 
 
 def aggregate(rho: float, n: int = 3000, posterior_var: float = 0.05, seed: int = 0):

@@ -8,7 +8,7 @@ import torch
 from helpers_toy_plugin import PointsData, PointsModel, register_points_plugin
 from torch.utils.data import DataLoader
 
-from vaekit.encode import encode_batches, file_batches, pca_2d, write_codes
+from vaekit.evaluation.encode import encode_batches, file_batches, pca_2d, write_codes
 
 
 def test_pca_of_points_on_a_line_is_the_line():
@@ -56,9 +56,9 @@ def test_image_files_encode_through_the_plugin_with_folder_labels(tmp_path):
     from PIL import Image
 
     import vaekit
-    from vaekit.checkpoint import build_model
-    from vaekit.encode import encode_files
-    from vaekit.recipe import build_dataclass
+    from vaekit.config.reading import build_dataclass
+    from vaekit.evaluation.encode import encode_files
+    from vaekit.runs import build_model
 
     plugin = vaekit.get_plugin("image")
     info = {"dataset": "test", "size": 28, "channels": 1, "condition": "none", "class_names": [], "num_classes": 0,
@@ -108,10 +108,10 @@ def test_a_split_is_labelled_with_the_class_names_the_checkpoint_records(tmp_pat
     from PIL import Image
 
     import vaekit
-    from vaekit.checkpoint import build_model
-    from vaekit.encode import encode_split
-    from vaekit.recipe import build_dataclass
-    from vaekit.subsets import SubsetConfig
+    from vaekit.config.reading import build_dataclass
+    from vaekit.config.subsets import SubsetConfig
+    from vaekit.evaluation.encode import encode_split
+    from vaekit.runs import build_model
 
     rng = np.random.default_rng(0)
     for name in ("coat", "bag", "shirt"):  # folder order: bag, coat, shirt (indices 0, 1, 2)

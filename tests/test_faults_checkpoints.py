@@ -11,9 +11,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import vaekit
-from vaekit import checkpoint as checkpoint_module
-from vaekit.checkpoint import CheckpointError, checkpoints
 from vaekit.cli import main
+from vaekit.io import checkpoint as checkpoint_module
+from vaekit.io.checkpoint import CheckpointError, checkpoints
 
 FILES = {"model.safetensors", "config.json", "state.json", "training.safetensors", "assets"}
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from vaekit.checkpoint import checkpoints
 from vaekit.cli import main
+from vaekit.io.checkpoint import checkpoints
 
 
 def largest_weight(folder: Path) -> float:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import vaekit
-from vaekit.checkpoint import checkpoints, remove_checkpoint, save_checkpoint
 from vaekit.cli import main
-from vaekit.safe_io import WriteError, atomic_write_text, open_append
+from vaekit.io.checkpoint import checkpoints, remove_checkpoint, save_checkpoint
+from vaekit.io.safe_writes import WriteError, atomic_write_text, open_append
 
 
 def env() -> dict:

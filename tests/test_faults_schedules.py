@@ -11,9 +11,9 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from vaekit.checkpoint import checkpoints
 from vaekit.cli import main
-from vaekit.trainer import warmup_length
+from vaekit.io.checkpoint import checkpoints
+from vaekit.training.trainer import warmup_length
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vaekit.checkpoint import checkpoints
 from vaekit.cli import main
+from vaekit.io.checkpoint import checkpoints
 
 # 640 examples / 32 per batch = 20 steps an epoch; 60 epochs = 1200 steps, far more than the test waits for.
 LONG = ["trainer.epochs=60", "trainer.checkpoint_every=100000", "trainer.eval_every=100000", "trainer.progress=true",
@@ -164,7 +164,7 @@ def test_time_based_checkpoints_come_whatever_checkpoint_every_says(points_recip
 # after Trainer.METHOD, an object is dropped whose __del__ sends the process SIGTERM.
 SIGNAL_IN_A_FINALISER = """
 import signal, sys
-from vaekit import trainer
+from vaekit.training import trainer
 from vaekit.cli import main
 
 class SignalsWhenCollected:
@@ -206,7 +206,7 @@ def test_a_stop_signal_swallowed_by_a_finaliser_during_a_verb_is_still_one_line(
             signal.raise_signal(signal.SIGTERM)
 
     import vaekit._startup as startup
-    import vaekit.cli as cli
+    import vaekit.cli.commands as cli
 
     monkeypatch.setattr(cli, "keep_freed_memory", lambda: SignalsWhenCollected() and None)
     previous = signal.signal(signal.SIGTERM, startup.raise_stopped)  # what `vaekit` itself installs for a verb

@@ -11,9 +11,9 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from vaekit import DiagonalGaussian, Gaussian
-from vaekit.checkpoint import checkpoints, load_training_state
 from vaekit.cli import main
-from vaekit.kl_control import ControlledELBO, KLController
+from vaekit.io.checkpoint import checkpoints, load_training_state
+from vaekit.objectives.kl_control import ControlledELBO, KLController
 
 
 def test_controller_moves_beta_against_the_error_and_stays_in_bounds():

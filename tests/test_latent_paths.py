@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import vaekit
-from vaekit.latent_paths import mix, parse_dims, path_weights, traversal
+from vaekit.evaluation.latent_paths import mix, parse_dims, path_weights, traversal
 
 
 def test_steps_count_every_point_with_both_ends():

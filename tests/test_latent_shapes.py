@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from vaekit import VAE, DiagonalGaussian, iw_nll
-from vaekit.diagnostics import active_units, kl_per_dimension, mutual_information, unit_means
-from vaekit.distributions import sequence_mask
-from vaekit.objectives import ELBO, IWAE, elbo
+from vaekit.core.distributions import sequence_mask
+from vaekit.evaluation.diagnostics import active_units, kl_per_dimension, mutual_information, unit_means
+from vaekit.objectives.elbo import ELBO, IWAE, elbo
 
 
 def shaped(shape, event_dims, seed=3, mask=None):

@@ -15,13 +15,13 @@ import sys
 
 import pytest
 
-from vaekit.memory import MMAP_THRESHOLD_MAX, keep_freed_memory
+from vaekit.training.memory import MMAP_THRESHOLD_MAX, keep_freed_memory
 
 # In a fresh process: allocate a 20 MB tensor, free it, allocate again; report where each lived.
 ALLOCATIONS = """
 import ctypes, ctypes.util, json, sys
 import torch  # loaded first, as in a vaekit command: its own start-up allocations are done before the test
-from vaekit.memory import keep_freed_memory
+from vaekit.training.memory import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "keep" else False
 libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]

@@ -222,6 +222,6 @@ def test_log_importance_weights_are_log_joint_minus_log_q(model):
     torch.manual_seed(0)
     q = model.posterior(x)
     z = q.rsample(4)
-    expected = (model.log_likelihood(vaekit.batch.tile(x, 4), z.reshape(12, -1)).reshape(4, 3)
+    expected = (model.log_likelihood(vaekit.core.batch.tile(x, 4), z.reshape(12, -1)).reshape(4, 3)
                 + model.prior(None, 3).log_prob(z) - q.log_prob(z))
     assert torch.allclose(log_w, expected)

@@ -13,7 +13,8 @@ from torch.utils.data import default_collate
 
 import vaekit
 from vaekit import IWAE, ConditionEmbedding, LearnedConditionalPrior, iw_nll
-from vaekit.checkpoint import CheckpointError, build_model
+from vaekit.io.checkpoint import CheckpointError
+from vaekit.runs import build_model
 
 
 @pytest.fixture
@@ -297,7 +298,7 @@ def test_tied_weights_are_stored_once_and_load_under_either_name(points_plugin, 
     from safetensors import safe_open
     from safetensors.torch import save_model
 
-    from vaekit.checkpoint import load_weights
+    from vaekit.io.checkpoint import load_weights
 
     model, batch = build(points_plugin, tmp_path)
     tie(model)

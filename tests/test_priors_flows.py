@@ -9,9 +9,9 @@ import torch
 from helpers_linear_gaussian import LinearGaussianModel
 
 from vaekit import DiagonalGaussian, iw_nll
-from vaekit.flows import IAF, IAFPosterior
-from vaekit.objectives import ELBO, kl_divergence
-from vaekit.priors import GaussianMixture, MixturePrior, VampPrior
+from vaekit.core.flows import IAF, IAFPosterior
+from vaekit.core.priors import GaussianMixture, MixturePrior, VampPrior
+from vaekit.objectives.elbo import ELBO, kl_divergence
 
 
 class MixturePriorModel:
@@ -175,7 +175,7 @@ def test_a_trained_looking_flow_gives_the_change_of_variables_density_and_still_
 
 
 def test_an_iaf_on_a_masked_sequence_acts_per_step_and_leaves_padding_out():
-    from vaekit.distributions import sequence_mask
+    from vaekit.core.distributions import sequence_mask
 
     torch.manual_seed(0)
     mask = sequence_mask(torch.tensor([4, 2]), 4)

@@ -12,7 +12,7 @@ from helpers_toy_plugin import PLUGIN_NAME, PointsData, PointsModel, register_po
 
 import vaekit
 from vaekit import Plugin, RecipeError, load_recipe
-from vaekit.recipe import parse_recipe
+from vaekit.config.recipe import parse_recipe
 
 
 @pytest.fixture(autouse=True)

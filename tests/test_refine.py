@@ -8,8 +8,8 @@ from helpers_linear_gaussian import LinearGaussianModel
 from helpers_toy_plugin import PointsModel, PointsPlugin
 
 from vaekit import iw_nll
-from vaekit.evaluate import evaluate
-from vaekit.refine import refine_posterior
+from vaekit.evaluation.evaluate import evaluate
+from vaekit.objectives.refine import refine_posterior
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from vaekit.cli import main
-from vaekit.samplers import FullGaussianMixture, fit_gmm
+from vaekit.core.fitted_priors import FullGaussianMixture
+from vaekit.evaluation.samplers import fit_gmm
 
 
 def test_em_recovers_a_known_two_component_mixture():
@@ -74,9 +75,9 @@ def test_latent_sampler_with_no_components_is_one_line(points_recipe, tmp_path, 
 
 
 def test_one_rule_says_which_models_a_fitted_mixture_can_stand_in_for():
-    from vaekit.model import VAE, ConditionEmbedding, LearnedConditionalPrior
-    from vaekit.priors import MixturePrior
-    from vaekit.samplers import gmm_unusable
+    from vaekit.core.priors import MixturePrior
+    from vaekit.evaluation.samplers import gmm_unusable
+    from vaekit.model.vae import VAE, ConditionEmbedding, LearnedConditionalPrior
 
     net = torch.nn.Identity()
     assert gmm_unusable(VAE(net, net, 4)) is None
@@ -94,7 +95,7 @@ TINY_SPATIAL = ["trainer.max_steps=8", "trainer.batch_size=16", "trainer.eval_ev
 
 
 def test_the_latent_pixelcnn_reads_only_earlier_pixels_and_learns_their_dependence():
-    from vaekit.latent_priors import LatentPixelCNN, fit_latent_pixelcnn
+    from vaekit.core.latent_priors import LatentPixelCNN, fit_latent_pixelcnn
 
     net = LatentPixelCNN((3, 4, 5), hidden=8, blocks=2, components=2)
     z = torch.randn(2, 3, 4, 5)
@@ -121,7 +122,7 @@ def test_the_latent_pixelcnn_reads_only_earlier_pixels_and_learns_their_dependen
 
 
 def test_a_latent_pixelcnn_fit_of_any_number_of_steps_runs_its_learning_rate_schedule():
-    from vaekit.latent_priors import fit_latent_pixelcnn
+    from vaekit.core.latent_priors import fit_latent_pixelcnn
 
     codes = torch.randn(50, 1, 2, 2)
     for steps in (1, 20, 21):  # 20: a 5% warm-up of exactly one step
@@ -132,7 +133,7 @@ def test_a_latent_pixelcnn_fit_of_any_number_of_steps_runs_its_learning_rate_sch
 
 def test_a_spatial_recipe_with_latent_sampler_pixelcnn_fits_saves_and_reloads_it(tmp_path, capsys):
     import vaekit
-    from vaekit.latent_priors import LatentPixelCNN
+    from vaekit.core.latent_priors import LatentPixelCNN
 
     run = tmp_path / "run"
     assert main(["train", str(RECIPES / "shapes.yaml"), *TINY_SPATIAL, "latent.sampler=pixelcnn",
@@ -151,7 +152,7 @@ def test_a_spatial_recipe_with_latent_sampler_pixelcnn_fits_saves_and_reloads_it
     saved = LatentPixelCNN(tuple(record["latent_shape"]), **record["network"])
     saved.load_state_dict(load_file(str(weights)))
     model, _ = vaekit.load(run)
-    from vaekit.samplers import pixelcnn_prior
+    from vaekit.evaluation.samplers import pixelcnn_prior
 
     reloaded, _ = pixelcnn_prior(model, run, None, components=2, max_examples=10000, checkpoint="step-8", steps=5)
     z = model.posterior(torch.rand(3, 1, 32, 32)).mean

@@ -12,8 +12,8 @@ from helpers_toy_plugin import PLUGIN_NAME, register_points_plugin
 import vaekit
 from vaekit import DataBundle, RecipeError, SubsetConfig, build_recipe_data
 from vaekit.cli import main
-from vaekit.recipe import parse_recipe
-from vaekit.subsets import chosen_indices, cut_bundle, pick
+from vaekit.config.recipe import parse_recipe
+from vaekit.config.subsets import chosen_indices, cut_bundle, pick
 
 
 def test_a_draw_is_fixed_by_the_seed_sorted_distinct_and_its_own_per_split():

@@ -17,8 +17,8 @@ import yaml
 from safetensors.torch import load_file
 
 import vaekit
-from vaekit.checkpoint import checkpoints
 from vaekit.cli import main
+from vaekit.io.checkpoint import checkpoints
 
 
 def final_weights(run: Path) -> dict[str, torch.Tensor]:
@@ -162,8 +162,8 @@ def test_keep_best_keeps_the_best_validation_weights_and_the_verbs_use_them(poin
     folder = run / "checkpoints" / f"best-step-{best['step']}"
     assert best_folders(run) == [folder.name]  # each better one replaced the one before
     assert json.loads((folder / "best.json").read_text())["elbo"] == best["elbo"]
-    assert vaekit.checkpoint.resolve_model_dir(run) == folder
-    assert vaekit.checkpoint.checkpoint_step(folder) == best["step"]
+    assert vaekit.io.checkpoint.resolve_model_dir(run) == folder
+    assert vaekit.io.checkpoint.checkpoint_step(folder) == best["step"]
     kept, last = load_file(str(folder / "model.safetensors")), final_weights(run)
     assert checkpoints(run)[-1].name == "step-35" and any(not torch.equal(kept[k], last[k]) for k in kept)
     model, _ = vaekit.load(run)
@@ -303,7 +303,7 @@ def test_max_minutes_stops_early_with_a_checkpoint(points_recipe, tmp_path):
 
 
 def test_length_buckets_are_a_seeded_permutation_with_far_less_padding():
-    from vaekit.trainer import SkippingSampler
+    from vaekit.training.trainer import SkippingSampler
 
     lengths = torch.randint(2, 60, (1000,), generator=torch.Generator().manual_seed(0)).tolist()
     data = list(range(1000))

@@ -11,11 +11,11 @@ import pytest
 from safetensors.torch import load_file, save_model
 from torch import nn
 
-from vaekit.checkpoint import checkpoints
 from vaekit.cli import main
-from vaekit.recipe import load_recipe
-from vaekit.trainer import Trainer
-from vaekit.warm_start import warm_start
+from vaekit.config.recipe import load_recipe
+from vaekit.io.checkpoint import checkpoints
+from vaekit.training.trainer import Trainer
+from vaekit.training.warm_start import warm_start
 
 
 def weights(run: Path, step: int | None = None) -> dict:

@@ -1,18 +1,19 @@
 """vaekit: variational autoencoders for images, text and speech — one engine, modality plugins.
 
     from vaekit import DiagonalGaussian, elbo, iw_nll, schedules
+
+The public API, gathered from the engine's subpackages (docs/architecture.md, "Layout"): core, objectives,
+model, plugin, config, runs, evaluation, training, io, cli. `vaekit.schedules`, `vaekit.likelihoods`,
+`vaekit.diagnostics` and `vaekit.safe_io` are those modules (vaekit.objectives.schedules,
+vaekit.core.likelihoods, vaekit.evaluation.diagnostics, vaekit.io.safe_writes).
 """
 
 from . import _startup  # noqa: F401, I001  (first: Ctrl-C while the command imports torch exits quietly)
-from . import diagnostics, likelihoods, safe_io, schedules
-from .checkpoint import CheckpointError, load, save_pretrained
-from .diagnostics import active_units, mutual_information
-from .distributions import DiagonalGaussian, sequence_mask
-from .flows import IAFEncoder, IAFPosterior
-from .kl_control import ControlledELBO, KLController
-from .latent import LatentConfig
-from .latent_paths import latent_path, path_weights
-from .likelihoods import (
+from ._version import __version__
+from .core import likelihoods
+from .core.distributions import DiagonalGaussian, sequence_mask
+from .core.flows import IAFEncoder, IAFPosterior
+from .core.likelihoods import (
     Bernoulli,
     Categorical,
     DiscretizedLogistic,
@@ -21,9 +22,19 @@ from .likelihoods import (
     Likelihood,
     get_likelihood,
 )
-from .memory import keep_freed_memory
-from .model import VAE, ConditionEmbedding, LearnedConditionalPrior, StandardNormalPrior
-from .objectives import (
+from .core.priors import GaussianMixture, MixturePrior, VampPrior
+from .config.recipe import Recipe, load_recipe
+from .config.reading import RecipeError
+from .config.subsets import SubsetConfig
+from .evaluation import diagnostics
+from .evaluation.diagnostics import active_units, mutual_information
+from .evaluation.latent_paths import latent_path, path_weights
+from .io import safe_writes as safe_io
+from .io.checkpoint import CheckpointError, save_pretrained
+from .model.latent import LatentConfig
+from .model.vae import VAE, ConditionEmbedding, LearnedConditionalPrior, StandardNormalPrior
+from .objectives import schedules
+from .objectives.elbo import (
     ELBO,
     IWAE,
     Autoencoder,
@@ -37,13 +48,11 @@ from .objectives import (
     kl_divergence,
     log_importance_weights,
 )
-from .plugin import DataBundle, Plugin, PluginError, build_recipe_data, get_plugin, list_plugins, register_plugin
-from .subsets import SubsetConfig
-from .priors import GaussianMixture, MixturePrior, VampPrior
-from .recipe import Recipe, RecipeError, load_recipe
-from .schedules import KLSchedule
-
-__version__ = "0.1.0"
+from .objectives.kl_control import ControlledELBO, KLController
+from .objectives.schedules import KLSchedule
+from .plugin import DataBundle, Plugin, PluginError, get_plugin, list_plugins, register_plugin
+from .runs import build_recipe_data, load
+from .training.memory import keep_freed_memory
 
 __all__ = [
     "DiagonalGaussian", "Likelihood", "Bernoulli", "Gaussian", "Laplace", "DiscretizedLogistic", "Categorical",

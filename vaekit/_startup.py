@@ -14,7 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .stop_signals import Interrupted
+from .training.stop_signals import Interrupted
 
 
 def quit_quietly(signum, frame):

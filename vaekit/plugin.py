@@ -21,9 +21,9 @@ from typing import Any
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .model import VAE
-from .recipe import one_line
-from .safe_io import atomic_write_text
+from .io.messages import one_line
+from .io.safe_writes import atomic_write_text
+from .model.vae import VAE
 
 ENTRY_POINT_GROUP = "vaekit.plugins"
 
@@ -65,7 +65,7 @@ class Plugin:
     data_config: type | None = None  # dataclass type checked against the recipe's `data` section
     model_config: type | None = None  # dataclass type checked against the recipe's `model` section
     # True: build_data takes a `subset` keyword (the recipe's subset section) and cuts its lists with
-    # vaekit.subsets.pick before its costly work; False: the engine cuts the datasets it returns.
+    # vaekit.config.subsets.pick before its costly work; False: the engine cuts the datasets it returns.
     takes_subset: bool = False
 
     # -- required -------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ class Plugin:
 
     def traverse(self, model: VAE, out_dir: Path, input: str | None = None, dims: str | list[int] | None = None,
                  span: float = 3.0, steps: int = 9, **options) -> list[Path]:
-        """Decode vaekit.latent_paths.traversal around the prior mean (or input's posterior mean); write it."""
+        """Decode vaekit.evaluation.latent_paths.traversal around the prior mean (or input's posterior mean); write it."""
         raise PluginError(f"plugin {self.name!r} does not support traverse")
 
     def load_inputs(self, model: VAE, inputs: list[str]):
@@ -200,17 +200,6 @@ def name_files(files: Sequence[str], shown: int = 3) -> str:
     names = [str(f) for f in files[:shown]]
     more = f" and {len(files) - shown} more" if len(files) > shown else ""
     return ", ".join(names) + more
-
-
-def build_recipe_data(plugin: Plugin, recipe, assets: Path) -> DataBundle:
-    """The plugin's datasets for a recipe, each split cut to the recipe's subset section."""
-    from .subsets import cut_bundle
-
-    if plugin.takes_subset:
-        bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=assets, subset=recipe.subset)
-    else:
-        bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
-    return cut_bundle(bundle, recipe.subset, recipe.seed)
 
 
 def report_skipped(data: DataBundle, run_dir: Path | None) -> Path | None:

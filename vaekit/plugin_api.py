@@ -31,9 +31,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
 
-from .batch import to_device
-from .checkpoint import load, run_dir_of
-from .classifier_metrics import (
+from .cli.commands import at_least
+from .config.reading import RecipeError, build_dataclass, expand_env, read_yaml
+from .config.recipe import load_recipe, parse_recipe
+from .config.subsets import SPLITS, SubsetConfig, pick
+from .core.batch import to_device
+from .core.distributions import DiagonalGaussian, sequence_mask
+from .core.likelihoods import Bernoulli, Categorical, DiscretizedLogistic, Gaussian, Laplace, Likelihood, get_likelihood
+from .evaluation.classifier_metrics import (
     accuracy,
     cached_classifier,
     fit_classifier,
@@ -43,23 +48,13 @@ from .classifier_metrics import (
     relative_scores,
     report_classifier,
 )
-from .cli import at_least
-from .distributions import DiagonalGaussian, sequence_mask
-from .latent_paths import latent_path, mix, parse_dims, path_weights, traversal, traversal_values
-from .likelihoods import (
-    Bernoulli,
-    Categorical,
-    DiscretizedLogistic,
-    Gaussian,
-    Laplace,
-    Likelihood,
-    get_likelihood,
-)
-from .model import VAE, ConditionEmbedding, LearnedConditionalPrior
-from .plugin import DataBundle, Plugin, PluginError, build_recipe_data, name_files
-from .recipe import RecipeError, build_dataclass, expand_env, load_recipe, one_line, parse_recipe, quote, read_yaml
-from .safe_io import atomic_open, atomic_write_bytes, atomic_write_text
-from .subsets import SPLITS, SubsetConfig, pick
+from .evaluation.latent_paths import latent_path, mix, parse_dims, path_weights, traversal, traversal_values
+from .io.checkpoint import run_dir_of
+from .io.messages import one_line, quote
+from .io.safe_writes import atomic_open, atomic_write_bytes, atomic_write_text
+from .model.vae import VAE, ConditionEmbedding, LearnedConditionalPrior
+from .plugin import DataBundle, Plugin, PluginError, name_files
+from .runs import build_recipe_data, load
 
 __all__ = [
     # the contract

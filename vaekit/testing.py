@@ -54,14 +54,17 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from .batch import batch_size as count_examples
-from .checkpoint import CONFIG, WEIGHTS, CheckpointError, build_model, load
-from .distributions import DiagonalGaussian
-from .model import VAE
-from .objectives import ELBO
-from .plugin import DataBundle, Plugin, PluginError, build_recipe_data, get_plugin, list_plugins
+from .config.reading import RecipeError, build_dataclass
+from .config.recipe import parse_recipe
+from .core.batch import batch_size as count_examples
+from .core.distributions import DiagonalGaussian
+from .io.checkpoint import CONFIG, WEIGHTS, CheckpointError
+from .io.messages import one_line
+from .model.vae import VAE
+from .objectives.elbo import ELBO
+from .plugin import DataBundle, Plugin, PluginError, get_plugin, list_plugins
 from .plugin_api import check_plugin
-from .recipe import RecipeError, build_dataclass, one_line, parse_recipe
+from .runs import build_model, build_recipe_data, load
 
 VERBS = ("sample", "reconstruct", "interpolate", "traverse", "load_inputs", "parse_condition")
 RTOL, ATOL = 1e-5, 1e-6  # a reloaded model runs the same kernels on the same weights: only reordering may differ

@@ -21,23 +21,23 @@ from pathlib import Path
 
 import torch
 
-from . import __version__, _startup
-from .checkpoint import CheckpointError, load, read_json, read_newest, resolve_model_dir
-from .latent_paths import METHODS
-from .memory import keep_freed_memory
-from .plugin import (
-    PluginError,
-    build_recipe_data,
-    get_plugin,
-    list_plugins,
-    plugin_status,
-    plugins_with_verb,
-    report_skipped,
-)
-from .recipe import RecipeError, apply_overrides, expand_env, load_recipe, parse_recipe, read_yaml
-from .recipe import one_line as cut_to_one_line
-from .safe_io import atomic_write_text, describe
-from .stop_signals import keep_swallowed_stops, raise_swallowed_stop
+from .. import _startup
+from .._version import __version__
+from ..config.reading import RecipeError, apply_overrides, expand_env, read_yaml
+from ..config.recipe import load_recipe, parse_recipe
+from ..evaluation.disentanglement import disentanglement
+from ..evaluation.encode import encode_files, encode_split
+from ..evaluation.evaluate import evaluate
+from ..evaluation.latent_paths import METHODS
+from ..evaluation.samplers import recorded_sampler, use_sampler
+from ..io.checkpoint import CheckpointError, read_json, read_newest, resolve_model_dir, run_dir_of
+from ..io.messages import one_line as cut_to_one_line
+from ..io.safe_writes import atomic_write_text, describe
+from ..plugin import PluginError, get_plugin, list_plugins, plugin_status, plugins_with_verb, report_skipped
+from ..runs import build_recipe_data, load
+from ..training.memory import keep_freed_memory
+from ..training.stop_signals import STOP_SIGNALS, Interrupted, keep_swallowed_stops, raise_swallowed_stop
+from ..training.trainer import train
 
 RUN_VERBS = ("eval", "sample", "reconstruct", "interpolate", "traverse", "encode")
 EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, OSError, RuntimeError)
@@ -184,8 +184,6 @@ def cmd_train(argv: list[str]) -> int:
         raise ValueError(f"--out {run_dir}: {describe(exc)}; expected a run folder (new or existing)") from None
     if blocking is not None:
         raise ValueError(f"--out {run_dir}: {blocking} is a file; expected a run folder (new or existing)")
-    from .stop_signals import STOP_SIGNALS, Interrupted
-    from .trainer import train
 
     def stop_while_setting_up(signum, frame):  # the trainer's own handler takes over once its loop starts
         quiet = int(os.environ.get("RANK", "0")) != 0
@@ -226,9 +224,6 @@ def _recipe_of(run: str, overrides: list[str]):
 
 def cmd_eval(args, model, plugin) -> int:
     from torch.utils.data import DataLoader
-
-    from .disentanglement import disentanglement
-    from .evaluate import evaluate
 
     recipe = _recipe_of(args.run, args.overrides)
     split = args.split or recipe.eval.split
@@ -303,8 +298,6 @@ def cmd_artifacts(verb: str, args, model, plugin) -> list[Path]:
 
 def _sampler_choice(args, model) -> str:
     """--sampler, else the run's latent.sampler; fills in --components and --fit-examples the same way."""
-    from .samplers import recorded_sampler
-
     recorded = recorded_sampler(model)
     if args.components is None:
         args.components = recorded.get("components", 10)
@@ -315,9 +308,6 @@ def _sampler_choice(args, model) -> str:
 
 def _use_gmm_sampler(args, model, plugin, kind: str = "gmm") -> None:
     """Swap the model's prior for the sampler fitted to its training codes (fitted once, kept in RUN/samplers)."""
-    from .checkpoint import run_dir_of
-    from .samplers import recorded_sampler, use_sampler
-
     if args.components < 1 or args.fit_examples < 0:
         raise ValueError("--components must be >= 1 and --fit-examples >= 0")
     record = use_sampler(model, plugin, _recipe_of(args.run, []), run_dir_of(model) or Path(args.run), kind,
@@ -327,8 +317,6 @@ def _use_gmm_sampler(args, model, plugin, kind: str = "gmm") -> None:
 
 
 def cmd_encode(args, model, plugin) -> list[Path]:
-    from .encode import encode_files, encode_split
-
     out = args.output or Path(args.run) / "outputs" / "encode" / "codes.npy"
     if bool(args.inputs) == bool(args.split):
         raise ValueError("vaekit encode: give input files (or sentences) or --split, not both and not neither")

@@ -4,7 +4,7 @@
     model.prior_net = VampPrior(model.encoder, pseudo_inputs)            # p(z) = 1/K sum_k q(z | u_k)
 
 Neither has a closed-form KL to a Gaussian posterior, so the ELBO uses log q(z|x) - log p(z) at its sample
-(vaekit.objectives.kl_divergence). Both act on a fixed-shape latent ([D], [C, H, W]), not a padded sequence.
+(vaekit.objectives.elbo.kl_divergence). Both act on a fixed-shape latent ([D], [C, H, W]), not a padded sequence.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .safe_io import atomic_write_bytes, atomic_write_text
+from ..io.safe_writes import atomic_write_bytes, atomic_write_text
 
 
 def cache_key(settings: dict) -> str:

@@ -1,6 +1,6 @@
 """Latent-space diagnostics: KL per unit, active units and mutual information I(x; z) (nats).
 
-They take latents with a shape (see vaekit.distributions): a unit is a coordinate every example has,
+They take latents with a shape (see vaekit.core.distributions): a unit is a coordinate every example has,
 D for a vector or a masked sequence [T, D] (its valid steps pooled), C*H*W for a feature map.
 """
 
@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-from .distributions import LOG_2PI, DiagonalGaussian
+from ..core.distributions import LOG_2PI, DiagonalGaussian
 
 
 def unit_means(posterior) -> Tensor:

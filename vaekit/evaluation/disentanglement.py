@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Subset
 
+from .samplers import encode_means
+
 
 def _discrete_mutual_information(a: Tensor, b: Tensor) -> Tensor:
     """I(a; b) in nats between two integer label vectors [N]."""
@@ -87,8 +89,6 @@ def factor_source(dataset):
 @torch.no_grad()
 def disentanglement(model, dataset, collate=None, batch_size: int = 256, max_examples: int = 10_000) -> dict:
     """mig, sap and per-factor scores of a model's posterior means on a dataset with factors; {} without factors."""
-    from .samplers import encode_means
-
     source, indices = factor_source(dataset)
     if source is None:
         return {}

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .batch import to_device
-from .safe_io import atomic_open, atomic_write_text
+from ..core.batch import to_device
+from ..io.safe_writes import atomic_open, atomic_write_text
 
 FILES_PER_BATCH = 256
 

@@ -7,10 +7,11 @@ import contextlib
 import torch
 from tqdm.auto import tqdm
 
-from .batch import batch_size, to_device
+from ..core.batch import batch_size, to_device
+from ..core.distributions import DiagonalGaussian
+from ..objectives.elbo import elbo, iw_nll
+from ..objectives.sampling import prior_for
 from .diagnostics import active_units, mutual_information, unit_means
-from .distributions import DiagonalGaussian
-from .objectives import elbo, iw_nll, prior_for
 
 
 def autocast(device: torch.device, precision: str):
@@ -28,7 +29,7 @@ def evaluate(model, loader, *, iw_samples: int = 0, max_batches: int = 0, precis
     max_batches = 0 means the whole loader. Results: elbo, rec (-log p(x|z), z drawn from q), rec_mean
     (-log p(x|z) at the posterior mode), kl, nll (when iw_samples > 0), active_units, mi, kl_per_dim
     (list), n_examples. refine_steps > 0 draws the NLL's samples from q(z|x) refined per example
-    (vaekit.refine) and adds nll_amortized, the same estimate from the encoder's q: their difference is
+    (vaekit.objectives.refine) and adds nll_amortized, the same estimate from the encoder's q: their difference is
     what the encoder's amortisation costs the estimate.
     """
     was_training = model.training

@@ -4,7 +4,7 @@
     vaekit sample runs/cifar10 -n 64 --sampler pixelcnn     # a spatial latent [C, H, W]
 
 gmm: a full-covariance Gaussian mixture over the flattened posterior means (Ghosh et al. 2020).
-pixelcnn: a small autoregressive prior over the latent's pixels (vaekit/latent_priors.py), fitted to draws
+pixelcnn: a small autoregressive prior over the latent's pixels (vaekit/core/latent_priors.py), fitted to draws
 from the training posteriors: for spatial latents, whose N(0, I) draws decode to textures.
 
 The fitted prior replaces the model's prior for sampling only: training never saw it, so it also gives a plain
@@ -22,47 +22,12 @@ import torch
 from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
-from .batch import to_device
-from .safe_io import atomic_write_bytes, atomic_write_text
-
-
-class FullGaussianMixture:
-    """sum_k w_k N(means_k, covs_k) over flattened units [U], reshaped to the latent's event shape on sampling."""
-
-    def __init__(self, weights: Tensor, means: Tensor, covs: Tensor, event_shape: tuple[int, ...], batch_size: int):
-        self.weights, self.means, self.covs = weights, means, covs
-        self.event_shape, self.batch_size = tuple(event_shape), batch_size
-        self.mask = None
-        self.event_dims = len(self.event_shape)
-        self.mean = (weights @ means).reshape(self.event_shape).expand(batch_size, *self.event_shape)
-        self.components = torch.distributions.MultivariateNormal(means, covariance_matrix=covs)
-
-    def log_prob(self, z: Tensor) -> Tensor:
-        """log p(z) (nats): z [..., *event] -> [...]."""
-        flat = z.reshape(*z.shape[:z.dim() - self.event_dims], 1, -1).to(self.means.dtype)
-        return torch.logsumexp(self.components.log_prob(flat) + self.weights.log(), -1).to(z.dtype)
-
-    def sample(self, n: int | None = None, temperature: float = 1.0) -> Tensor:
-        """Draws [batch_size, *event] (or [n, batch_size, *event]); temperature scales each component's spread."""
-        shape = (self.batch_size,) if n is None else (n, self.batch_size)
-        k = torch.multinomial(self.weights, math.prod(shape), replacement=True)
-        eps = torch.randn(len(k), self.means.shape[1], dtype=self.means.dtype, device=self.means.device)
-        draws = self.means[k] + temperature * (torch.linalg.cholesky(self.covs)[k] @ eps.unsqueeze(-1)).squeeze(-1)
-        return draws.float().reshape(*shape, *self.event_shape)
-
-
-class FittedPrior(nn.Module):
-    """A prior module for VAE.prior_net built from fitted mixture parameters (no trainable weights)."""
-
-    def __init__(self, params: dict[str, Tensor], event_shape: tuple[int, ...]):
-        super().__init__()
-        self.params, self.latent_shape = params, tuple(event_shape)
-
-    def forward(self, c, batch_size: int, like=None, shape=None, mask=None) -> FullGaussianMixture:
-        if (shape is not None and tuple(shape) != self.latent_shape) or mask is not None:
-            raise ValueError(f"the fitted sampler is over latents of shape {self.latent_shape}")
-        p = self.params
-        return FullGaussianMixture(p["weights"], p["means"], p["covs"], self.latent_shape, batch_size)
+from ..core.batch import to_device
+from ..core.fitted_priors import FittedPixelCNNPrior, FittedPrior, FullGaussianMixture, PixelCNNLatents  # noqa: F401
+from ..core.latent_priors import LatentPixelCNN, fit_latent_pixelcnn
+from ..io.safe_writes import atomic_write_bytes, atomic_write_text
+from ..model.latent import sampler_unusable
+from ..runs import build_recipe_data
 
 
 def fit_gmm(points: Tensor, components: int = 10, iterations: int = 200, reg: float = 1e-6, seed: int = 0,
@@ -121,22 +86,6 @@ def gmm_unusable(model) -> str | None:
     return sampler_unusable(model, "gmm")
 
 
-def sampler_unusable(model, sampler: str) -> str | None:
-    """Why a fitted sampler (gmm or pixelcnn) cannot stand in for this model's prior (one phrase), or None."""
-    from .model import StandardNormalPrior
-    from .priors import MixturePrior, VampPrior
-
-    shape = tuple(model.latent_shape)
-    if any(size is None for size in shape):
-        return f"its latent has no fixed shape ({shape})"
-    if not isinstance(model.prior_net, (StandardNormalPrior, MixturePrior, VampPrior, FittedPrior,
-                                        FittedPixelCNNPrior)):
-        return "it has a learned conditional prior, which a prior fitted without the condition would replace"
-    if sampler == "pixelcnn" and len(shape) != 3:
-        return f"pixelcnn needs a spatial latent [channels, height, width]; this model's is {shape}"
-    return None
-
-
 def recorded_sampler(model) -> dict:
     """The sampler a run's recipe chose (latent.sampler and its settings): what `vaekit sample RUN` draws from."""
     latent = model.config.get("latent") or {}
@@ -158,9 +107,6 @@ def use_sampler(model, plugin, recipe, run_dir: Path, sampler: str, components: 
                 checkpoint: str = "", steps: int = 0) -> Path:
     """Swap model.prior_net for the sampler (gmm or pixelcnn) fitted to the run's training codes (built from the
     recipe's data); returns the sampler's record file."""
-    # Imported here: recipe (which plugin imports) imports latent, which imports this module.
-    from .plugin import build_recipe_data
-
     data = build_recipe_data(plugin, recipe, Path(model.config["assets_dir"]))
     model.prior_net, record = fitted_prior(model, run_dir, data.train, data.collate, sampler, components,
                                            max_examples, checkpoint, steps)
@@ -206,39 +152,6 @@ def gmm_prior(model, run_dir: Path, dataset, collate=None, components: int = 10,
 PIXELCNN_STEPS = 3000  # Adam steps (batch 64) of a pixelcnn sampler's fit when the recipe gives none
 
 
-class PixelCNNLatents:
-    """Draws from a fitted LatentPixelCNN, shaped like the model's prior: [batch_size, C, H, W]."""
-
-    def __init__(self, net, batch_size: int):
-        self.net, self.batch_size = net, batch_size
-        self.event_shape, self.mask, self.event_dims = net.latent_shape, None, 3
-        # the codes' per-channel mean: what `temperature` scales around has no closed form for this prior
-        self.mean = net.shift.reshape(-1, 1, 1).expand(batch_size, *net.latent_shape)
-
-    def log_prob(self, z: Tensor) -> Tensor:
-        """log p(z) (nats): z [B, C, H, W] -> [B]."""
-        return self.net.log_prob(z)
-
-    def sample(self, n: int | None = None, temperature: float = 1.0) -> Tensor:
-        """Draws [batch_size, C, H, W] (or [n, batch_size, C, H, W]); temperature scales each component's spread."""
-        count = self.batch_size * (1 if n is None else n)
-        draws = torch.cat([self.net.sample(min(1000, count - i), temperature) for i in range(0, count, 1000)])
-        return draws if n is None else draws.reshape(n, self.batch_size, *self.event_shape)
-
-
-class FittedPixelCNNPrior(nn.Module):
-    """A prior module for VAE.prior_net around a fitted LatentPixelCNN (its weights are not trained further)."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net, self.latent_shape = net, tuple(net.latent_shape)
-
-    def forward(self, c, batch_size: int, like=None, shape=None, mask=None) -> PixelCNNLatents:
-        if (shape is not None and tuple(shape) != self.latent_shape) or mask is not None:
-            raise ValueError(f"the fitted sampler is over latents of shape {self.latent_shape}")
-        return PixelCNNLatents(self.net, batch_size)
-
-
 @torch.no_grad()
 def encode_posteriors(model, dataset, collate=None, batch_size: int = 256, max_examples: int = 0
                       ) -> tuple[Tensor, Tensor]:
@@ -263,8 +176,6 @@ def encode_posteriors(model, dataset, collate=None, batch_size: int = 256, max_e
 def pixelcnn_prior(model, run_dir: Path, dataset, collate=None, components: int = 10, max_examples: int = 0,
                    checkpoint: str = "", steps: int = PIXELCNN_STEPS) -> tuple[FittedPixelCNNPrior, Path]:
     """The fitted latent PixelCNN for this checkpoint, loaded from run_dir/samplers or fitted and saved there."""
-    from .latent_priors import LatentPixelCNN, fit_latent_pixelcnn
-
     problem = sampler_unusable(model, "pixelcnn")
     if problem:
         raise ValueError(f"--sampler pixelcnn: this model cannot use a fitted latent PixelCNN: {problem}")

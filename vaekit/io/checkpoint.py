@@ -12,7 +12,6 @@ and data-order state). Nothing here calls pickle: opening someone else's files c
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import random
@@ -26,8 +25,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .recipe import quote
-from .safe_io import WriteError, describe, refuse_link
+from .._version import __version__
+from .messages import quote
+from .safe_writes import WriteError, describe, refuse_link
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -171,7 +171,7 @@ def _write_pretrained(model, folder: Path) -> None:
     config = dict(model.config)
     if not {"plugin", "model", "info"} <= config.keys():
         raise CheckpointError("this VAE was not built through a plugin (model.config lacks plugin/model/info), "
-                              "so vaekit.load could not rebuild it; build it with vaekit.checkpoint.build_model")
+                              "so vaekit.load could not rebuild it; build it with vaekit.runs.build_model")
     config.setdefault("vaekit_version", _version())
     assets = config.pop("assets_dir", None)
     tensors, tied = weights_to_save(model)
@@ -316,57 +316,6 @@ def read_newest(path: str | Path, read):
     return read(resolve_model_dir(path))
 
 
-def load(path: str | Path, device: str | torch.device = "cpu"):
-    """(model, plugin) from a run folder (its newest complete checkpoint, even while it trains), a checkpoint or a
-    pretrained folder; never unpickles."""
-    def build(folder: Path):
-        model, plugin = build_from_config(folder)
-        load_weights(model, folder / WEIGHTS, folder / CONFIG)
-        return model, plugin
-
-    model, plugin = read_newest(path, build)
-    return model.to(device).eval(), plugin
-
-
-def build_from_config(folder: Path):
-    """(model with random weights, plugin) from a pretrained folder's config.json; errors name the file and key."""
-    from .plugin import PluginError, get_plugin
-    from .recipe import RecipeError, build_dataclass
-
-    path = folder / CONFIG
-    config = read_json(path)
-    for key, kind in (("plugin", str), ("model", dict), ("info", dict)):
-        if key not in config:
-            raise CheckpointError(f"{path}: missing key {key!r}")
-        if not isinstance(config[key], kind):
-            expected = "a mapping" if kind is dict else "a string"
-            raise CheckpointError(f"{path}: {key}: expected {expected}, got {quote(config[key])}")
-    latent_dim = config["model"].get("latent_dim", 1)
-    if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
-        raise CheckpointError(f"{path}: model.latent_dim: expected a positive integer, got {quote(latent_dim)}")
-    try:
-        plugin = get_plugin(config["plugin"])
-    except PluginError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    try:
-        model_cfg = build_dataclass(plugin.model_config, config["model"], "model") if plugin.model_config \
-            else config["model"]
-    except RecipeError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    try:
-        from .latent import LatentConfig
-
-        latent = build_dataclass(LatentConfig, config["latent"], "latent") if "latent" in config else None
-    except RecipeError as exc:
-        raise CheckpointError(f"{path}: {exc}") from None
-    try:
-        model = build_model(plugin, model_cfg, config["info"], folder / ASSETS, latent)
-    except Exception as exc:  # the plugin's own code, fed a config it did not write: say which file it was
-        raise CheckpointError(f"{path}: the {plugin.name} plugin cannot build a model from its 'model' and 'info' "
-                              f"({type(exc).__name__}: {quote(exc)})") from None
-    return model, plugin
-
-
 def load_weights(model, weights: Path, config: Path) -> None:
     """Load model.safetensors into model; a missing, torn or mismatched file is a CheckpointError naming it."""
     tensors = read_tensors(weights)  # reads the whole file: a torn one fails here, naming it
@@ -386,25 +335,6 @@ def load_weights(model, weights: Path, config: Path) -> None:
         model.load_state_dict(state)
     except (RuntimeError, ValueError) as exc:
         raise CheckpointError(f"{weights}: cannot load weights ({quote(exc)})") from None
-
-
-
-def build_model(plugin, model_cfg, info: dict, assets: Path, latent=None, dataset=None):
-    """plugin.build_model, the recipe's latent section around it, plus the config that save_pretrained and load need."""
-    from .latent import LatentConfig, apply_latent_config
-
-    model = plugin.build_model(model_cfg, info, assets=Path(assets))
-    latent = dataclasses.replace(latent) if latent is not None else LatentConfig()
-    apply_latent_config(model, latent, dataset)
-    model.config = {
-        "plugin": plugin.name,
-        "model": dataclasses.asdict(model_cfg) if dataclasses.is_dataclass(model_cfg) else dict(model_cfg),
-        "info": info,
-        "assets_dir": str(assets),
-    }
-    if latent != LatentConfig():  # only non-default latents are written, so older folders read the same
-        model.config["latent"] = dataclasses.asdict(latent)
-    return model
 
 
 def run_dir_of(model) -> Path | None:
@@ -439,6 +369,4 @@ def checkpoint_step(folder: Path) -> int:
 
 
 def _version() -> str:
-    from . import __version__
-
     return __version__

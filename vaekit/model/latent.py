@@ -13,8 +13,8 @@
       sampler_examples: 10000     # training examples whose codes it is fitted to (0 = all)
       sampler_steps: 3000         # pixelcnn: Adam steps of its fit (batch 64)
       condition_adversary: 0.0    # CVAEs: weight of an adversary that keeps the label condition out of z
-                                  # (vaekit/adversary.py; 0 = off)
-      condition_cycle: 0.0        # CVAEs: weight of a cycle through a converted decode (vaekit/cycle.py;
+                                  # (vaekit/objectives/adversary.py; 0 = off)
+      condition_cycle: 0.0        # CVAEs: weight of a cycle through a converted decode (vaekit/objectives/cycle.py;
                                   # 0 = off; about 2.5x the compute per step)
 
 Every plugin (a third party's too) gets these: the plugin builds the encoder and decoder, the engine the rest.
@@ -28,11 +28,12 @@ from typing import Literal
 
 import torch
 
-from .adversary import ConditionAdversary, label_classes
-from .cycle import ConditionCycle, check_cycle_decoder
-from .flows import IAFEncoder
-from .priors import MixturePrior, VampPrior
-from .samplers import sampler_unusable
+from ..core.fitted_priors import FittedPixelCNNPrior, FittedPrior
+from ..core.flows import IAFEncoder
+from ..core.priors import MixturePrior, VampPrior
+from ..objectives.adversary import ConditionAdversary
+from ..objectives.cycle import ConditionCycle, check_cycle_decoder
+from .vae import ConditionEmbedding, StandardNormalPrior
 
 
 @dataclass
@@ -93,6 +94,28 @@ def apply_latent_config(model, cfg: LatentConfig, dataset=None):
         check_cycle_decoder(model)
         model.condition_cycle = ConditionCycle(classes, cfg.condition_cycle)
     return model
+
+
+def label_classes(model, key: str = "latent.condition_adversary") -> list[int]:
+    """Classes per label column of the model's condition, or a ValueError when it has no label condition."""
+    for module in model.modules():
+        if isinstance(module, ConditionEmbedding) and module.num_classes is not None:
+            return list(module.num_classes)
+    raise ValueError(f"{key}: needs a model conditioned on labels (a CVAE: the data's "
+                     "condition, e.g. data.condition_on); this model has none")
+
+
+def sampler_unusable(model, sampler: str) -> str | None:
+    """Why a fitted sampler (gmm or pixelcnn) cannot stand in for this model's prior (one phrase), or None."""
+    shape = tuple(model.latent_shape)
+    if any(size is None for size in shape):
+        return f"its latent has no fixed shape ({shape})"
+    if not isinstance(model.prior_net, (StandardNormalPrior, MixturePrior, VampPrior, FittedPrior,
+                                        FittedPixelCNNPrior)):
+        return "it has a learned conditional prior, which a prior fitted without the condition would replace"
+    if sampler == "pixelcnn" and len(shape) != 3:
+        return f"pixelcnn needs a spatial latent [channels, height, width]; this model's is {shape}"
+    return None
 
 
 def _pseudo_inputs(cfg: LatentConfig, dataset) -> torch.Tensor:

@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .distributions import DiagonalGaussian, sequence_mask
-from .objectives import ELBO, Objective, ObjectiveTerms
+from ..core.distributions import DiagonalGaussian, sequence_mask
+from ..io.checkpoint import save_pretrained
+from ..objectives.elbo import ELBO, Objective, ObjectiveTerms
 
 
 class ConditionEmbedding(nn.Module):
@@ -186,6 +187,4 @@ class VAE(nn.Module):
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write model.safetensors + config.json (+ assets) to directory; reload with vaekit.load."""
-        from .checkpoint import save_pretrained
-
         return save_pretrained(self, directory)

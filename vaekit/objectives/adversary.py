@@ -59,17 +59,6 @@ class ConditionAdversary(nn.Module):
         return total
 
 
-def label_classes(model, key: str = "latent.condition_adversary") -> list[int]:
-    """Classes per label column of the model's condition, or a ValueError when it has no label condition."""
-    from .model import ConditionEmbedding
-
-    for module in model.modules():
-        if isinstance(module, ConditionEmbedding) and module.num_classes is not None:
-            return list(module.num_classes)
-    raise ValueError(f"{key}: needs a model conditioned on labels (a CVAE: the data's "
-                     "condition, e.g. data.condition_on); this model has none")
-
-
 def add_adversary_loss(terms, model, z: Tensor, c: Tensor | None, posterior):
     """terms with weight x the adversary's mean cross-entropy added to the loss while training; its nats logged."""
     adversary = getattr(model, "condition_adversary", None)

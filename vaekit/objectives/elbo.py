@@ -12,7 +12,6 @@ vaekit.VAE), the objective classes do the sampling: `ELBO(schedule)(model, x, c,
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,11 +19,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from ..core.batch import batch_size
+from ..core.distributions import DiagonalGaussian
+from ..core.estimators import kl_decomposition, mmd
 from .adversary import add_adversary_loss
-from .batch import batch_size, tile
 from .cycle import add_cycle_loss
-from .distributions import DiagonalGaussian
-from .estimators import kl_decomposition, mmd
+from .refine import refine_posterior
+from .sampling import _sampled_terms, prior_for
 from .schedules import KLSchedule
 
 
@@ -61,14 +62,6 @@ def kl_divergence(posterior, prior, z: Tensor | None = None, log_qz: Tensor | No
     return (log_qz if log_qz is not None else posterior.log_prob(z)) - prior.log_prob(z)
 
 
-def prior_for(model, c: Tensor | None, n: int, posterior):
-    """model.prior with the posterior's latent shape and mask; models whose prior takes no `like` get (c, n)."""
-    prior = model.prior
-    if "like" in inspect.signature(prior).parameters:
-        return prior(c, n, like=posterior)
-    return prior(c, n)
-
-
 def elbo(
     log_px_z: Tensor,
     posterior,
@@ -101,17 +94,6 @@ def elbo(
     return ObjectiveTerms(loss, log_px_z - kl, log_px_z, kl, kl_dim_mean.detach(), beta)
 
 
-def _sampled_terms(model, x, c: Tensor | None, k: int, posterior=None, prior=None):
-    """q(z|x), p(z|c), k samples z [k, B, *event], log q(z|x) and log p(x|z) [k, B]; q and p computed unless given."""
-    n = batch_size(x)
-    posterior = posterior if posterior is not None else model.posterior(x, c)
-    z, log_qz = posterior.rsample_and_log_prob(k)
-    prior = prior if prior is not None else prior_for(model, c, n, posterior)
-    c_k = tile(c, k) if c is not None else None
-    log_px_z = model.log_likelihood(tile(x, k), z.reshape(k * n, *z.shape[2:]), c_k).reshape(k, n)
-    return posterior, prior, z, log_qz, log_px_z
-
-
 def log_importance_weights(model, x, c: Tensor | None, k: int, posterior=None, prior=None) -> Tensor:
     """log p(x, z_i) - log q(z_i|x) for k posterior samples per example: [k, B] nats."""
     posterior, prior, z, log_qz, log_px_z = _sampled_terms(model, x, c, k, posterior, prior)
@@ -128,7 +110,7 @@ def iw_nll(model, x, c: Tensor | None = None, k: int = 5000, chunk_size: int | N
            refine_steps: int = 0) -> Tensor:
     """Importance-sampled -log p(x) [B] nats with k samples, decoded chunk_size samples at a time (bounded memory).
 
-    refine_steps > 0 samples from q(z|x) refined per example (vaekit.refine): a tighter estimate, same model.
+    refine_steps > 0 samples from q(z|x) refined per example (vaekit.objectives.refine): a tighter estimate, same model.
 
     The default chunk decodes about 256 examples at once whatever k and the batch size. Bigger chunks are
     slower on a CPU, not faster: their activations outgrow the allocator's cache and are returned to the
@@ -139,8 +121,6 @@ def iw_nll(model, x, c: Tensor | None = None, k: int = 5000, chunk_size: int | N
     posterior = model.posterior(x, c)  # encoded once, sampled per chunk
     prior = prior_for(model, c, n, posterior)
     if refine_steps > 0:
-        from .refine import refine_posterior  # refine builds on this module
-
         posterior = refine_posterior(model, x, c, posterior, prior, refine_steps)
     chunk_lse = []
     for start in range(0, k, chunk_size):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from .objectives import ELBO, kl_divergence
+from .elbo import ELBO, kl_divergence
 
 
 @dataclass

@@ -15,8 +15,8 @@ import contextlib
 
 import torch
 
-from .distributions import DiagonalGaussian
-from .objectives import _sampled_terms
+from ..core.distributions import DiagonalGaussian
+from .sampling import _sampled_terms
 
 
 def _no_cudnn_rnn(device: torch.device):

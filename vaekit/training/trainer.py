@@ -39,16 +39,18 @@ import yaml
 from torch.utils.data import DataLoader, DistributedSampler, default_collate
 from tqdm.auto import tqdm
 
-from .aggressive import AggressiveInference, random_indices
-from .batch import to_device
-from .checkpoint import (
+from ..config.reading import RecipeError, read_yaml
+from ..config.recipe import Recipe
+from ..core.batch import to_device
+from ..evaluation.evaluate import autocast, evaluate
+from ..evaluation.samplers import fitted_prior
+from ..io.checkpoint import (
     BEST,
     BEST_RECORD,
     CONFIG,
     WEIGHTS,
     CheckpointError,
     best_checkpoint,
-    build_model,
     checkpoint_step,
     checkpoints,
     load_training_state,
@@ -62,12 +64,8 @@ from .checkpoint import (
     save_pretrained,
     set_rng_state,
 )
-from .evaluate import autocast, evaluate
-from .kl_control import ControlledELBO, KLController
-from .objectives import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
-from .plugin import SKIPPED_FILES, PluginError, build_recipe_data, get_plugin, report_skipped
-from .recipe import Recipe, RecipeError, one_line, read_yaml
-from .safe_io import (
+from ..io.messages import one_line
+from ..io.safe_writes import (
     WriteError,
     atomic_write_text,
     describe,
@@ -76,7 +74,12 @@ from .safe_io import (
     refuse_hard_link,
     refuse_link,
 )
-from .schedules import KLSchedule
+from ..objectives.elbo import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
+from ..objectives.kl_control import ControlledELBO, KLController
+from ..objectives.schedules import KLSchedule
+from ..plugin import SKIPPED_FILES, PluginError, get_plugin, report_skipped
+from ..runs import build_model, build_recipe_data
+from .aggressive import AggressiveInference, random_indices
 from .stop_signals import (
     STOP_SIGNALS,
     Interrupted,
@@ -85,6 +88,7 @@ from .stop_signals import (
     raise_swallowed_stop,
     stops_blocked,
 )
+from .warm_start import WarmStartError, warm_start
 
 
 class TrainingError(RuntimeError):
@@ -372,8 +376,6 @@ class Trainer:
 
     def _warm_start(self, assets: Path) -> None:
         """trainer.init_from: another run's weights (trainer.init_parts of them, if given) before the optimizer's."""
-        from .warm_start import WarmStartError, warm_start
-
         try:
             record = warm_start(self.model, self.cfg.init_from, self.cfg.init_parts, assets)
         except WarmStartError as exc:
@@ -744,8 +746,6 @@ class Trainer:
         latent = self.recipe.latent
         if latent.sampler == "prior" or not self.is_main:
             return self._barrier()
-        from .samplers import fitted_prior
-
         started, prior = time.perf_counter(), self.model.prior_net
         checkpoint = resolve_model_dir(self.run_dir).name  # what `vaekit sample RUN` loads: the best, if kept
         try:

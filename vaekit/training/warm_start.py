@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import (
+from ..io.checkpoint import (
     ASSETS,
     CONFIG,
     WEIGHTS,

@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 
 import vaekit
-from vaekit.checkpoint import build_model
-from vaekit.recipe import build_dataclass
-from vaekit.subsets import SubsetConfig
+from vaekit.config.reading import build_dataclass
+from vaekit.config.subsets import SubsetConfig
+from vaekit.runs import build_model
 
 
 def plugin():

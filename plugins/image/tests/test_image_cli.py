@@ -30,9 +30,8 @@ def assert_middle_column_is_the_reconstruction(run: Path, grid: Path, rows: int,
     import torch
     from PIL import Image
 
-    from vaekit.checkpoint import load
-    from vaekit.plugin import build_recipe_data
-    from vaekit.recipe import load_recipe
+    from vaekit.config.recipe import load_recipe
+    from vaekit.runs import build_recipe_data, load
 
     model, plugin = load(run)
     data = build_recipe_data(plugin, load_recipe(run / "recipe.yaml"), Path(model.config["assets_dir"]))

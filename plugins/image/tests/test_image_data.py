@@ -12,7 +12,7 @@ from vaekit_image.data import ImageDataError, ShapesDataset, read_idx
 from vaekit_image.images import ImageFileError
 
 from vaekit import RecipeError, SubsetConfig, load_recipe
-from vaekit.subsets import chosen_indices
+from vaekit.config.subsets import chosen_indices
 
 RECIPES = Path(__file__).resolve().parents[3] / "recipes" / "image"
 

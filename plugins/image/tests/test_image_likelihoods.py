@@ -8,7 +8,7 @@ import pytest
 import torch
 from vaekit_image.likelihoods import RGBDiscretizedLogistic
 
-from vaekit.likelihoods import DiscretizedLogistic
+from vaekit.core.likelihoods import DiscretizedLogistic
 
 
 def test_zero_coupling_is_the_per_channel_logistic():

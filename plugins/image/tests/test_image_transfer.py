@@ -8,7 +8,7 @@ from image_test_helpers import data_and_model, info, tiny_model
 from vaekit_image.artifacts import transfer_latent
 from vaekit_image.metrics import image_classifier, transfer_accuracy
 
-from vaekit.objectives import ELBO
+from vaekit.objectives.elbo import ELBO
 
 
 def test_transfer_latent_moves_between_conditional_priors(tmp_path):

@@ -15,7 +15,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from vaekit import VAE, PluginError, latent_path
-from vaekit.latent_paths import parse_dims, traversal
+from vaekit.plugin_api import parse_dims, traversal
 
 from .data import lowres
 from .images import load_image, load_mask, load_pixels, save_grid, save_png

@@ -18,8 +18,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from vaekit import DataBundle, RecipeError
-from vaekit.plugin import name_files
-from vaekit.subsets import SPLITS, SubsetConfig, pick
+from vaekit.plugin_api import SPLITS, SubsetConfig, name_files, pick
 
 from .config import ImageDataConfig
 from .images import IMAGE_EXTENSIONS, ImageFileError, load_image

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vaekit.safe_io import atomic_open
+from vaekit.plugin_api import atomic_open
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from vaekit.likelihoods import DiscretizedLogistic, Likelihood
+from vaekit.plugin_api import DiscretizedLogistic, Likelihood
 
 
 class RGBDiscretizedLogistic(Likelihood):

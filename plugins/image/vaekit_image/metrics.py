@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from vaekit import VAE
-from vaekit.batch import to_device
+from vaekit.plugin_api import to_device
 
 from .artifacts import model_info
 
@@ -93,7 +93,7 @@ def image_classifier(info: dict, train_dataset_fn, settings: dict, cache_dir: Pa
                      examples: int = 10000, epochs: int = 2, labels: Tensor | None = None,
                      device: torch.device | str = "cpu") -> SmallClassifier:
     """The run's SmallClassifier, cached under a key of all it was trained on (data settings, examples, epochs)."""
-    from vaekit.classifier_metrics import cached_classifier, fit_classifier
+    from vaekit.plugin_api import cached_classifier, fit_classifier
 
     key = {"plugin": "image", "classifier": f"SmallClassifier-{SmallClassifier.version}", "examples": examples,
            "epochs": epochs, **settings}
@@ -115,7 +115,7 @@ def conditional_samples(model: VAE, per_class: int = 100) -> tuple[Tensor, Tenso
 @torch.no_grad()
 def conditional_accuracy(model: VAE, classifier: SmallClassifier, per_class: int = 100) -> float:
     """Share of conditional samples (posterior-free: z from the prior, decoder mean) classified as their label."""
-    from vaekit.classifier_metrics import accuracy
+    from vaekit.plugin_api import accuracy
 
     images, labels = conditional_samples(model, per_class)
     return accuracy(classifier, zip(images.split(500), labels.split(500), strict=True))
@@ -126,7 +126,7 @@ def sample_quality(model: VAE, classifier: SmallClassifier, loader, per_class: i
                    max_batches: int = 20) -> dict[str, float]:
     """Classifier accuracy on conditional samples, real images and class transfers; Fréchet distance, precision,
     recall (real against sampled images, in the classifier's features)."""
-    from vaekit.classifier_metrics import frechet_distance, precision_recall, predict, relative_scores
+    from vaekit.plugin_api import frechet_distance, precision_recall, predict, relative_scores
 
     images, labels = conditional_samples(model, per_class)
     fake_pred, fake_feat = predict(classifier, images.split(500))

@@ -17,9 +17,7 @@ from pathlib import Path
 from torch import Tensor
 
 from vaekit import VAE, DataBundle, LearnedConditionalPrior, Plugin, PluginError, RecipeError, build_recipe_data
-from vaekit.checkpoint import run_dir_of
-from vaekit.plugin_api import at_least
-from vaekit.subsets import SubsetConfig
+from vaekit.plugin_api import SubsetConfig, at_least, run_dir_of
 
 from . import artifacts
 from .config import ImageDataConfig, ImageModelConfig
@@ -189,7 +187,7 @@ class ImagePlugin(Plugin):
     def eval_metrics(self, model, loader, summary, classifier_samples: int = 100, classifier_examples: int = 10000,
                      classifier_epochs: int = 2, **options):
         """bits/dim (from the IW NLL and from the ELBO), reconstruction MSE, and a CVAE's sample quality."""
-        from vaekit.classifier_metrics import report_classifier
+        from vaekit.plugin_api import report_classifier
 
         from .metrics import bits_per_dim, classifier_scores, image_classifier, reconstruction_mse, sample_quality
 

@@ -11,7 +11,7 @@ from vaekit_speech.data import SpeechDataConfig, collate, single_thread
 from vaekit_speech.models import SpeechModelConfig
 
 import vaekit
-from vaekit.checkpoint import build_model
+from vaekit.runs import build_model
 
 SMALL = {"n_fft": 256, "hop_length": 128, "n_mels": 32}  # 32 mel bins, 16 ms frames at 8 kHz
 

@@ -13,7 +13,7 @@ from vaekit_speech.data import SpeechDataConfig, collate, frontend_from, single_
 from vaekit_speech.features import MelStats
 
 from vaekit import SubsetConfig
-from vaekit.subsets import chosen_indices
+from vaekit.config.subsets import chosen_indices
 
 RATE, HOP = 8000, 128
 

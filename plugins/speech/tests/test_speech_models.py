@@ -10,7 +10,7 @@ from vaekit_speech import plugin
 from vaekit_speech.data import SpeechDataConfig, collate, pad_mels
 
 import vaekit
-from vaekit.batch import tile
+from vaekit.core.batch import tile
 
 
 def steps(frames: int) -> int:

@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 from torch import Tensor
 
-from vaekit.safe_io import atomic_open
+from vaekit.plugin_api import atomic_open
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 SILENCE_DBFS = -60.0  # a file whose loudest sample is below this holds no speech: normalising it boosts noise

@@ -25,8 +25,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from vaekit.plugin import name_files
-from vaekit.subsets import SPLITS, SubsetConfig, pick
+from vaekit.plugin_api import SPLITS, SubsetConfig, name_files, pick
 
 from .audio import AUDIO_SUFFIXES, AudioFileError, load_audio_gain, loudness_gain
 from .conversion import speaker_moments

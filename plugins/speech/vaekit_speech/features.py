@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from vaekit.safe_io import atomic_open
+from vaekit.plugin_api import atomic_open
 
 DB_FLOOR = 1e-10  # power floor: -100 dB
 

@@ -14,8 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vaekit import VAE
-from vaekit.checkpoint import run_dir_of
-from vaekit.classifier_metrics import cached_classifier
+from vaekit.plugin_api import cached_classifier, run_dir_of
 
 from .conversion import CONVERSIONS, available_conversions, conversion_of, conversions
 
@@ -123,7 +122,7 @@ def rebuild_train_split(info: dict):
     Digit strings give their single training recordings instead: the classifiers learn words, then score
     each word of a string.
     """
-    from vaekit.recipe import build_dataclass
+    from vaekit.plugin_api import build_dataclass
 
     from .data import SpeechDataConfig, build_splits
     from .features import MelStats

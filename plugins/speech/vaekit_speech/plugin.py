@@ -16,9 +16,7 @@ import torch
 from torch import Tensor
 
 from vaekit import VAE, DataBundle, Plugin, PluginError
-from vaekit.latent_paths import mix, parse_dims, path_weights, traversal
-from vaekit.plugin_api import at_least
-from vaekit.subsets import SubsetConfig
+from vaekit.plugin_api import SubsetConfig, at_least, mix, parse_dims, path_weights, traversal
 
 from .conversion import CONVERSIONS, conversion_of, convert
 from .data import (

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from vaekit.subsets import SPLITS, SubsetConfig, pick
+from vaekit.plugin_api import SPLITS, SubsetConfig, pick
 
 from .conversion import speaker_moments
 from .data import (

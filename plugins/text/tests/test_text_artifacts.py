@@ -11,7 +11,7 @@ from text_fixtures import SENTENCES, build
 from torch.utils.data import DataLoader
 from vaekit_text import plugin
 
-from vaekit.evaluate import evaluate
+from vaekit.evaluation.evaluate import evaluate
 
 
 def lines(path):

@@ -11,7 +11,8 @@ from vaekit_text import TextDataConfig, TextDataError, plugin
 from vaekit_text.data import read_sentences
 
 import vaekit
-from vaekit.batch import tile
+from vaekit.config.recipe import parse_recipe
+from vaekit.core.batch import tile
 
 
 def test_lines_folder_and_jsonl_give_the_same_sentences(tmp_path):
@@ -63,12 +64,12 @@ def test_missing_paths_and_empty_folders(tmp_path):
 
 def test_recipe_errors_name_the_key(tmp_path):
     with pytest.raises(vaekit.RecipeError, match=r"data\.train: .*nope\.txt does not exist"):
-        vaekit.recipe.parse_recipe({"plugin": "text", "data": {"train": str(tmp_path / "nope.txt")}})
+        parse_recipe({"plugin": "text", "data": {"train": str(tmp_path / "nope.txt")}})
     paths = write_corpus(tmp_path)
     with pytest.raises(vaekit.RecipeError, match=r"data\.long_lines: expected one of 'filter', 'truncate'"):
-        vaekit.recipe.parse_recipe({"plugin": "text", "data": {"train": str(paths["train"]), "long_lines": "cut"}})
+        parse_recipe({"plugin": "text", "data": {"train": str(paths["train"]), "long_lines": "cut"}})
     with pytest.raises(vaekit.RecipeError, match="hf_tokenizer"):
-        vaekit.recipe.parse_recipe({"plugin": "text", "data": {"train": str(paths["train"]), "tokenizer": "hf"}})
+        parse_recipe({"plugin": "text", "data": {"train": str(paths["train"]), "tokenizer": "hf"}})
 
 
 @pytest.mark.parametrize("mode", ["filter", "truncate"])

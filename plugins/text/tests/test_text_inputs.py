@@ -14,8 +14,8 @@ from vaekit_text.data import read_lines
 from vaekit_text.tokenizers import join_punctuation, load_tokenizer, split_punctuation
 
 import vaekit
-from vaekit.checkpoint import build_model
 from vaekit.cli import main
+from vaekit.runs import build_model
 
 
 def lines(path):

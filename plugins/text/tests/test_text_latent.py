@@ -11,8 +11,8 @@ from vaekit_text import TextDataConfig, plugin
 from vaekit_text.plugin import reconstruction_metrics
 
 import vaekit
-from vaekit.checkpoint import build_model
 from vaekit.cli import main
+from vaekit.runs import build_model
 
 
 @pytest.mark.parametrize("pooling", ["mean", "max", "attention"])
@@ -42,8 +42,9 @@ def test_bag_of_words_loss_only_while_training(tmp_path):
 
 @pytest.mark.parametrize("arch", ["rnn", "transformer"])
 def test_refined_proposal_runs_through_both_decoders_and_leaves_them_alone(tmp_path, arch):
-    from vaekit.objectives import log_importance_weights, prior_for
-    from vaekit.refine import refine_posterior
+    from vaekit.objectives.elbo import log_importance_weights
+    from vaekit.objectives.refine import refine_posterior
+    from vaekit.objectives.sampling import prior_for
 
     _, model, _ = build(tmp_path, arch=arch)
     model.eval()

@@ -11,7 +11,7 @@ from vaekit_text.decoding import decoder_inputs, filter_logits, real_tokens
 from vaekit_text.rnn import AdaptiveOutput
 
 import vaekit
-from vaekit.batch import tile
+from vaekit.core.batch import tile
 
 ARCHS = ["rnn", "transformer"]
 
@@ -308,7 +308,7 @@ def test_an_rnn_packed_into_one_buffer_saves_loads_and_loads_into_place(tmp_path
     # --resume loads into a model that is already packed: the weights go into the buffer, not beside it
     _, target, _ = build(tmp_path / "other", "rnn")
     buffer = pack_into_one_buffer(target.decoder.rnn)
-    from vaekit.checkpoint import load_weights
+    from vaekit.io.checkpoint import load_weights
 
     load_weights(target, folder / "model.safetensors", folder / "config.json")
     torch.testing.assert_close(buffer[:8], model.decoder.rnn.weight_ih_l0.reshape(-1)[:8])

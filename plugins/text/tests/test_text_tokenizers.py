@@ -119,7 +119,7 @@ def test_hf_tokenizer_through_build_data_and_load(tmp_path):
     from vaekit_text import TextDataConfig, plugin
 
     import vaekit
-    from vaekit.checkpoint import build_model
+    from vaekit.runs import build_model
 
     folder = make_hf_tokenizer_folder(tmp_path / "bert_like")
     paths = write_corpus(tmp_path / "corpus")

@@ -12,9 +12,9 @@ from vaekit_text import TextDataConfig, plugin
 from vaekit_text.data import read_sentences
 
 import vaekit
-from vaekit.checkpoint import build_model
 from vaekit.cli import main as vaekit_main
-from vaekit.subsets import chosen_indices
+from vaekit.config.subsets import chosen_indices
+from vaekit.runs import build_model
 
 REPO = Path(__file__).resolve().parents[3]
 RECIPES = REPO / "recipes" / "text"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from vaekit_text import TextDataConfig, TextModelConfig, plugin
 
-from vaekit.checkpoint import build_model
+from vaekit.runs import build_model
 
 SENTENCES = [
     "the cat sat on the mat",

@@ -21,11 +21,16 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 import vaekit
-from vaekit.batch import to_device
-from vaekit.latent_paths import parse_dims, traversal, traversal_values
-from vaekit.plugin_api import quote
-from vaekit.safe_io import atomic_write_text
-from vaekit.subsets import SubsetConfig, pick
+from vaekit.plugin_api import (
+    SubsetConfig,
+    atomic_write_text,
+    parse_dims,
+    pick,
+    quote,
+    to_device,
+    traversal,
+    traversal_values,
+)
 
 from .config import TextDataConfig, TextModelConfig
 from .data import Collate, SentenceDataset, encode_sentences, make_batch, read_lines, read_sentences

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from vaekit.safe_io import atomic_write_bytes, atomic_write_text
+from vaekit.plugin_api import atomic_write_bytes, atomic_write_text
 
 MANIFEST = "tokenizer.json"
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"

@@ -15,8 +15,7 @@ import torch
 from torch import Tensor, nn
 
 import vaekit
-from vaekit.recipe import one_line
-from vaekit.safe_io import atomic_write_text
+from vaekit.plugin_api import atomic_write_text, one_line
 
 from .decoding import autoregress, beam_rows, chunked_rows, decoder_inputs, real_tokens, sentence_log_prob
 

@@ -1,0 +1,7 @@
+"""Training: the loop and what it needs. Imports vaekit.evaluation and below.
+
+- trainer: the seeded training loop (optimizer, schedule, bf16, DDP, evaluation, checkpoints, samples); over
+  400 lines for now: it is to be split by concern once the fault fixes under way in it have landed;
+- warm_start: starting from another run's weights; aggressive: aggressive inference-network updates;
+- stop_signals: a signal turned into a clean stop; memory: keeping freed memory inside the process.
+"""
