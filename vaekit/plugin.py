@@ -102,7 +102,8 @@ class Plugin:
 
     def traverse(self, model: VAE, out_dir: Path, input: str | None = None, dims: str | list[int] | None = None,
                  span: float = 3.0, steps: int = 9, **options) -> list[Path]:
-        """Decode vaekit.evaluation.latent_paths.traversal around the prior mean (or input's posterior mean); write it."""
+        """Decode vaekit.evaluation.latent_paths.traversal around the prior mean (or input's posterior mean); write
+        it."""
         raise PluginError(f"plugin {self.name!r} does not support traverse")
 
     def load_inputs(self, model: VAE, inputs: list[str]):

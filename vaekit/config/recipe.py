@@ -104,8 +104,8 @@ class TrainerConfig:
     find_unused_parameters: bool = False  # DDP only: set when some parameters get no gradient in a step
     init_from: str | None = None  # a run, checkpoint or pretrained folder whose weights start this run (step 0)
     init_parts: list[str] | None = None  # only these top-level modules (encoder, decoder, ...); null = all
-    # He et al. 2019 (vaekit/training/aggressive.py): the encoder catches up before each decoder update, until I(x; z) on
-    # validation batches stops rising
+    # He et al. 2019 (vaekit/training/aggressive.py): the encoder catches up before each decoder update, until
+    # I(x; z) on validation batches stops rising
     aggressive_inference: bool = False
     aggressive_max_steps: int = 100  # encoder updates per training step at most, while the phase lasts
     aggressive_check_every: int | None = None  # steps between I(x; z) checks; null: each epoch and 20th of the run
