@@ -7,8 +7,11 @@ ELBO / IW-NLL per frame, mel L1 (dB), log-spectral distance (dB, mel scale), and
 digit and speaker classifiers (trained on real training mels, shared by both models) on real audio
 (the ceiling), reconstructions, digit-conditioned samples and speaker conversions.
 
-    python benchmarks/speech_fsdd.py --budget-seconds 600 --threads 1 --out speech_fsdd.json
-    python benchmarks/speech_fsdd.py --device cuda --max-minutes 2 --out speech_fsdd.json   # wall-time budget
+    python benchmarks/speech_fsdd.py --budget-seconds 600 --threads 1
+    python benchmarks/speech_fsdd.py --device cuda --max-minutes 2          # wall-time budget
+    python benchmarks/speech_fsdd.py --smoke                                # a few steps: checks the script
+
+Each recipe's figures go to the result file RECIPE.json (fsdd.json, fsdd_cvae.json); the printed table compares them.
 
 Targets: reconstructions keep the digit for >= 95% of test utterances relative to the
 classifier's accuracy on real audio; digit-conditioned samples >= 90%.
@@ -29,10 +32,10 @@ import json
 import math
 import os
 import time
-from pathlib import Path
 
 import torch
-from budget_training import train_for_budget  # benchmarks/ is on sys.path when run as a script
+from budget_training import train_for_budget
+from common import REPO, add_common_flags, seed_override, work_folder, write_result
 from torch.utils.data import DataLoader
 from vaekit_speech import plugin
 
@@ -41,13 +44,11 @@ from vaekit.evaluation.evaluate import evaluate
 from vaekit.runs import build_model
 from vaekit.training.trainer import seed_everything
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def run_recipe(name: str, args, overrides: list[str]) -> dict:
     recipe = vaekit.load_recipe(REPO / "recipes" / "speech" / f"{name}.yaml", overrides)
     seed_everything(recipe.seed)
-    assets = args.work / name / "assets"
+    assets = args.work_dir / name / "assets"
     assets.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     bundle = vaekit.build_recipe_data(plugin, recipe, assets)
@@ -66,10 +67,10 @@ def run_recipe(name: str, args, overrides: list[str]) -> dict:
         torch.manual_seed(0)
         summary = evaluate(model, loader, iw_samples=args.iw_samples)
         metrics = plugin.eval_metrics(model, loader, summary, classifier_epochs=args.classifier_epochs,
-                                      eval_samples=args.eval_samples, classifier_dir=args.work / "classifiers",
+                                      eval_samples=args.eval_samples, classifier_dir=args.work_dir / "classifiers",
                                       score_audio=args.score_audio)
     summary.pop("kl_per_dim", None)
-    model.save_pretrained(args.work / name / "model")
+    model.save_pretrained(args.work_dir / name / "model")
     return {"recipe": name, "load_seconds": load_seconds, **timing, **summary, **metrics}
 
 
@@ -89,14 +90,27 @@ def main() -> None:
                         help="also classify reconstructions after a Griffin-Lim round trip (slower)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
     parser.add_argument("--data", default=os.environ.get("VAEKIT_DATA", str(REPO.parent / "shared" / "data")))
-    parser.add_argument("--work", type=Path, default=Path("runs/bench_speech_fsdd"),
-                        help="folder for the models and the cached classifiers")
-    parser.add_argument("--out", type=Path, default=Path("speech_fsdd.json"))
     parser.add_argument("overrides", nargs="*", help="recipe overrides for both recipes, e.g. trainer.batch_size=64")
-    args = parser.parse_args()
+    args = add_common_flags(parser, work_aliases=("--work",)).parse_args()
     os.environ["VAEKIT_DATA"] = args.data
     torch.set_num_threads(args.threads)
-    results = {name: run_recipe(name, args, args.overrides) for name in args.recipes}
+    overrides = [*args.overrides, *seed_override(args)]
+    if args.smoke:
+        args.budget_seconds, args.max_steps, args.iw_samples = 30, 3, 2
+        args.classifier_epochs, args.eval_samples = 1, 20
+        overrides += ["subset.train=64", "subset.val=20", "subset.test=20"]
+    with work_folder(args):
+        results = {name: run_recipe(name, args, overrides) for name in args.recipes}
+        clock = f"{args.max_minutes} wall-minutes" if args.max_minutes is not None else \
+            f"{args.budget_seconds:.0f} CPU-seconds"
+        for name, figures in results.items():
+            write_result(args, name, f"recipes/speech/{name}.yaml for {clock} of training"
+                         + (f" (at most {args.max_steps} steps)" if args.max_steps else "")
+                         + f" on {args.device}: test likelihood, mel distances and what the classifiers hear",
+                         {k: v for k, v in figures.items() if k != "recipe"}, recipe=f"recipes/speech/{name}.yaml",
+                         headline=["digit_acc_recon_relative", "nll_per_frame", "mel_l1_db"],
+                         notes=f"{args.threads} thread(s), IW k = {args.iw_samples}, overrides: "
+                               f"{' '.join(overrides) or 'none'}")
     keys = ["steps", "epochs_completed", "cpu_seconds_per_epoch", "wall_seconds_per_epoch", "elbo", "nll",
             "kl", "active_units", "neg_elbo_per_frame", "nll_per_frame", "mel_l1_db", "lsd_db",
             "digit_acc_real", "digit_acc_recon", "digit_acc_recon_relative", "digit_acc_recon_audio",
@@ -122,10 +136,7 @@ def main() -> None:
         print(f"[{name}] " + "; ".join(checks))
     payload = {"budget_cpu_seconds": args.budget_seconds, "max_minutes": args.max_minutes, "device": args.device,
                "threads": args.threads, "results": results}
-    text = json.dumps(payload, default=lambda v: None if isinstance(v, float) and math.isnan(v) else v)
-    args.out.write_text(text)
-    print(text)
-    print(f"written: {args.out}")
+    print(json.dumps(payload, default=lambda v: None if isinstance(v, float) and math.isnan(v) else v))
 
 
 if __name__ == "__main__":

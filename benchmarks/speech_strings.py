@@ -15,17 +15,18 @@ training recordings) applied to each word at its known boundaries:
 - speed: seconds of audio trained per CPU-second (and per wall second), wall time to reconstruct a 30 s
   recording (model alone, and with Griffin-Lim for input and output WAVs).
 
-    python benchmarks/speech_strings.py --device cuda --max-minutes 5 --out speech_strings.json
-    python benchmarks/speech_strings.py --max-minutes 0.5 --audio-strings 4 --classifier-epochs 1   # smoke test
+    python benchmarks/speech_strings.py --device cuda --max-minutes 5
+    python benchmarks/speech_strings.py --smoke            # a few steps, one audio string: checks the script
 
-The last line printed is the JSON of every figure. Expected on an H200: about 8 minutes with --max-minutes 5
+The last line printed is the JSON of every figure; the result file is fsdd_strings.json (fsdd_strings_train.json
+under --train-only). Expected on an H200: about 8 minutes with --max-minutes 5
 (data ~1 min, classifiers ~1 min on the CPU cores, evaluation with 60 Griffin-Lim strings ~1-2 min).
 
 On one CPU core, the recipe for 900 steps (seeds 0 and 1; benchmarks/results/fsdd_strings.json):
 
     python benchmarks/speech_strings.py --max-minutes 1000 --max-steps 900 --audio-strings 10 --threads 1 seed=0
 
---model W/model --work W scores a model already trained into W again (e.g. with --conversion moments
+--model W/model --work-dir W scores a model already trained into W again (e.g. with --conversion moments
 --choose-smoothing-ms 0,112,144,200,272 --choose-scales 0.25,0.5,0.75, which picks the conversion's window and
 share on the validation strings). --max-steps N --plan-steps M --train-only replays the first N steps of an M-step
 schedule without scoring. The JSON holds the loss curve ("curve") and every gradient-norm spike ("grad_spikes"),
@@ -42,7 +43,8 @@ from pathlib import Path
 
 import soundfile as sf
 import torch
-from budget_training import train_for_budget  # benchmarks/ is on sys.path when run as a script
+from budget_training import train_for_budget
+from common import REPO, add_common_flags, seed_override, work_folder, write_result
 from torch.utils.data import DataLoader
 from vaekit_speech import plugin
 from vaekit_speech.audio import write_audio
@@ -69,8 +71,6 @@ from vaekit.core.batch import to_device
 from vaekit.evaluation.evaluate import evaluate
 from vaekit.runs import build_model, load
 from vaekit.training.trainer import seed_everything
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def train_strings(recipe, bundle, model, budget_seconds: float, max_steps: int | None,
@@ -319,10 +319,8 @@ def main() -> None:
     parser.add_argument("--audio-strings", type=int, default=60, help="test strings scored through Griffin-Lim audio")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     parser.add_argument("--data", default=os.environ.get("VAEKIT_DATA", str(REPO.parent / "shared" / "data")))
-    parser.add_argument("--work", type=Path, default=Path("runs/bench_speech_strings"))
-    parser.add_argument("--out", type=Path, default=Path("speech_strings.json"))
     parser.add_argument("--model", type=Path, default=None,
-                        help="score this saved model (a --work DIR/model folder or a run) instead of training one; "
+                        help="score this saved model (a --work-dir DIR/model folder or a run) instead of training one; "
                              "give the seed it was trained with as an override (seed=S) so the strings match")
     parser.add_argument("--conversion", choices=("residual", "moments"), default=None,
                         help="how conversions are made (default: the model's model.conversion, residual if decoded); "
@@ -339,13 +337,23 @@ def main() -> None:
                         help="moments: choose conversion_scale with the window on the validation strings (as "
                              "--choose-smoothing-ms; default: the model's scale)")
     parser.add_argument("overrides", nargs="*", help="recipe overrides, e.g. model.latent_dim=4")
-    args = parser.parse_args()
+    args = add_common_flags(parser, work_aliases=("--work",)).parse_args()
     os.environ["VAEKIT_DATA"] = args.data
     if args.threads:
         torch.set_num_threads(args.threads)
-    recipe = vaekit.load_recipe(args.recipe, args.overrides)
+    overrides = [*args.overrides, *seed_override(args)]
+    if args.smoke:
+        args.max_minutes, args.max_steps, args.audio_strings, args.classifier_epochs = 0.5, 3, 1, 1
+        overrides += ["subset.train=32", "subset.val=8", "subset.test=8"]
+    with work_folder(args):
+        measure(args, parser, overrides)
+
+
+def measure(args, parser: argparse.ArgumentParser, overrides: list[str]) -> None:
+    """Train (or load) the model, score it and write the result file."""
+    recipe = vaekit.load_recipe(args.recipe, overrides)
     seed_everything(recipe.seed)
-    assets = args.work / "assets"
+    assets = args.work_dir / "assets"
     assets.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     bundle = vaekit.build_recipe_data(plugin, recipe, assets)
@@ -361,15 +369,19 @@ def main() -> None:
         timing = train_strings(recipe, bundle, model, 60 * args.max_minutes, args.max_steps, args.plan_steps)
         print(f"trained {timing['steps']} steps ({timing['epochs']:.1f} epochs) in "
               f"{timing['train_wall_seconds']:.0f} s", flush=True)
+    recipe_path = os.path.relpath(args.recipe.resolve(), REPO)
     if args.train_only:
-        args.out.write_text(json.dumps({"overrides": args.overrides, "plan_steps": args.plan_steps, **timing}))
+        write_result(args, "fsdd_strings_train", f"{recipe_path}: the first {timing['steps']} training steps "
+                     f"(schedules planned for {args.plan_steps or timing['steps']}), loss curve and gradient spikes",
+                     {"overrides": overrides, "plan_steps": args.plan_steps, **timing}, recipe=recipe_path,
+                     notes="the curve and the spikes are in the details file")
         print(f"{len(timing.get('grad_spikes', []))} gradient-norm spikes: " + json.dumps(timing.get("grad_spikes")))
         return
     if not args.model:
-        model.save_pretrained(args.work / "model")
+        model.save_pretrained(args.work_dir / "model")
     started = time.perf_counter()
     classifiers = {k: c.to(args.device).eval() for k, c in
-                   get_classifiers(model, args.classifier_epochs, args.work / "classifiers").items()}
+                   get_classifiers(model, args.classifier_epochs, args.work_dir / "classifiers").items()}
     classifier_seconds = time.perf_counter() - started
 
     def in_order(split):  # a split's strings in order, in evaluation batches
@@ -402,8 +414,8 @@ def main() -> None:
                                                           for (ms, a), r in on_test.items()},
                                        "chosen": f"{setting[0]}ms x{setting[1]}"}
     converted["speaker_probe_acc_code"] = speaker_in_code(model, in_order(bundle.train), loader)
-    audio = audio_round_trips(model, bundle.test, classifiers, args.audio_strings, args.work)
-    speed = thirty_seconds(model, bundle.test, args.work)
+    audio = audio_round_trips(model, bundle.test, classifiers, args.audio_strings, args.work_dir)
+    speed = thirty_seconds(model, bundle.test, args.work_dir)
     results = {"conversion": how, "conversion_smoothing_ms": setting[0], "conversion_scale": setting[1],
                "device": str(model.device), "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda")
                else None, "max_minutes": args.max_minutes, "test_strings": len(bundle.test),
@@ -420,8 +432,12 @@ def main() -> None:
                                            and results["converted_frames_equal_input"]
                                            and results["thirty_s_frames_in"] == results["thirty_s_frames_out"]),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
+    write_result(args, "fsdd_strings", f"{recipe_path} for {timing.get('steps', 'its saved')} steps "
+                 f"(at most {args.max_minutes} wall-minutes): reconstructing and converting digit strings, word by "
+                 "word", results, recipe=recipe_path,
+                 headline=["digit_acc_recon_relative", "digit_acc_converted", "speaker_acc_converted"],
+                 notes=f"{len(bundle.test)} test strings, {args.audio_strings} through Griffin-Lim audio; "
+                       f"overrides: {' '.join(overrides) or 'none'}")
     print(json.dumps(results))
 
 

@@ -10,24 +10,36 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vaekit-points"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE = EXAMPLES / "vaekit-points"
 
 
-@pytest.fixture(scope="session")
-def points_plugin() -> Path:
-    """pip-install examples/vaekit-points (editable, offline) unless it is installed; return its folder."""
+def install_example(distribution: str, folder: Path) -> Path:
+    """pip-install an example plugin folder (editable, offline) unless its distribution is installed."""
     try:
-        importlib.metadata.distribution("vaekit-points")
+        importlib.metadata.distribution(distribution)
     except importlib.metadata.PackageNotFoundError:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                        "--no-index", "-e", str(EXAMPLE)], check=True)
+                        "--no-index", "-e", str(folder)], check=True)
         importlib.invalidate_caches()
         site_dirs = [p for p in sys.path if p.endswith("site-packages")]
         for site in site_dirs:  # an editable install adds a .pth file that this process has not read yet
             import site as site_module
 
             site_module.addsitedir(site)
-    return EXAMPLE
+    return folder
+
+
+@pytest.fixture(scope="session")
+def points_plugin() -> Path:
+    """pip-install examples/vaekit-points unless it is installed; return its folder."""
+    return install_example("vaekit-points", EXAMPLE)
+
+
+@pytest.fixture(scope="session")
+def series_plugin() -> Path:
+    """pip-install examples/vaekit-series unless it is installed; return its folder."""
+    return install_example("vaekit-series", EXAMPLES / "vaekit-series")
 
 
 @pytest.fixture

@@ -269,7 +269,9 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: missing")
     try:
         return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:  # RuntimeError: gone since is_file()
+        if not path.is_file():
+            raise CheckpointError(f"{path}: missing") from None
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
@@ -304,16 +306,24 @@ def resolve_model_dir(path: str | Path) -> Path:
     return found[-1]
 
 
+READ_TRIES = 3  # a run that checkpoints and prunes every step may remove the newest again while it is read
+
+
 def read_newest(path: str | Path, read):
     """read(folder) for the folder resolve_model_dir(path) picks; when path is a run whose training pruned that
-    checkpoint between the listing and the reading (CheckpointError, the folder gone), read its new newest once."""
-    folder = resolve_model_dir(path)
-    try:
-        return read(folder)
-    except CheckpointError:
-        if folder == Path(path) or folder.exists():
-            raise
-    return read(resolve_model_dir(path))
+    checkpoint between the listing and the reading (CheckpointError, the folder gone), its new newest is read."""
+    path = Path(path)
+    for attempt in range(READ_TRIES):
+        folder = None
+        try:
+            folder = resolve_model_dir(path)
+            return read(folder)
+        except CheckpointError:
+            # A listing taken while the trainer renames may even miss both the new and the old checkpoint.
+            pruned = not (path / CONFIG).is_file() and (path / "checkpoints").is_dir() and \
+                (folder is None or not folder.exists())
+            if not pruned or attempt == READ_TRIES - 1:
+                raise
 
 
 def load_weights(model, weights: Path, config: Path) -> None:

@@ -174,14 +174,14 @@ def reconstruction_pitch(model: VAE, mel: Tensor, mel_hat: Tensor, lengths: Tens
     over frames voiced in both, and the share of the input's voiced frames still voiced (vaekit_speech.pitch)."""
     from .data import frontend_from
     from .features import MelStats
-    from .pitch import pitch_shift_cents
+    from .pitch import ROUGH_THRESHOLD, pitch_shift_cents
 
     info = model.config["info"]
     frontend, stats = frontend_from(info["data"]), MelStats.from_info(info)
     found: dict[str, list[float]] = {"pitch_shift_cents": [], "pitch_error_cents": [], "pitch_voiced_kept": []}
     for i, length in enumerate(lengths.tolist()):
         waves = [frontend.to_audio(stats.denormalize(m[i, :, :length].float().cpu())) for m in (mel, mel_hat)]
-        shift, error, kept = pitch_shift_cents(waves[0], waves[1], info["sample_rate"])
+        shift, error, kept = pitch_shift_cents(waves[0], waves[1], info["sample_rate"], ROUGH_THRESHOLD)
         for name, value in zip(found, (shift, error, kept), strict=True):
             if value == value:  # NaN: the input has no voiced frame, or none is voiced in both
                 found[name].append(value)
@@ -226,7 +226,8 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
                    eval_samples: int = 200, classifier_dir: str | Path | None = None, classifiers=None,
                    score_audio: bool = False, pitch_utterances: int = 20, **options) -> dict[str, float]:
     """Frame-level NLL, mel L1 (dB), LSD (dB), classifier accuracies (fractions) and the pitch error of
-    reconstructions (cents, on the first pitch_utterances utterances: see reconstruction_pitch) on the eval split.
+    reconstructions (cents, medians over the first pitch_utterances utterances; see reconstruction_pitch) on the
+    eval split.
 
     score_audio also classifies reconstructions after a round trip through Griffin-Lim audio (slower).
     """
@@ -258,6 +259,7 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
                 add(f"{name}_acc_{prefix}", (classifier(mel, mask).argmax(-1) == targets[target])[known])
 
     n_converted = n_pitched = 0
+    pitch: dict[str, list[float]] = {}
     for batch in loader:
         x = {k: v.to(device) for k, v in batch["x"].items()}
         c = batch["c"].to(device) if "c" in batch else None
@@ -274,7 +276,7 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
         if n_pitched < pitch_utterances:
             take = min(len(lengths), pitch_utterances - n_pitched)
             for name, values in reconstruction_pitch(model, x["mel"][:take], mel_hat[:take], lengths[:take]).items():
-                add(name, torch.tensor(values, dtype=torch.float64))
+                pitch.setdefault(name, []).extend(values)
             n_pitched += take
         if score_audio:  # the same classifiers on the WAVs people hear: Griffin-Lim, then features again
             score("recon_audio", resynthesized_mels(model, mel_hat, lengths), x["mask"], batch)
@@ -289,7 +291,10 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
                 score(name, converted["mel"], x["mask"], batch, speakers=new)
             n_converted += len(new)
 
-    results = {name: totals[name] / counts[name] for name in totals if name != "frames" and counts[name]}
+    results = {name: totals[name] / max(1, counts[name]) for name in totals if name != "frames"}
+    # The median over utterances: an octave error in one utterance (1,200 cents) would swamp a mean.
+    results.update({name: float(torch.tensor(values).median()) if name != "pitch_voiced_kept" else
+                    sum(values) / len(values) for name, values in pitch.items() if values})
     mean_frames = totals.get("frames", 0.0) / max(1, counts.get("frames", 1))
     results["frames_per_utterance"] = mean_frames
     for key in ("nll", "elbo", "rec"):
