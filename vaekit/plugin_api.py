@@ -31,7 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
 
-from .cli.commands import at_least
+from .cli.parsers import at_least
 from .config.reading import RecipeError, build_dataclass, expand_env, read_yaml
 from .config.recipe import load_recipe, parse_recipe
 from .config.subsets import SPLITS, SubsetConfig, pick

@@ -39,6 +39,10 @@ The checks, one test each (they share one data set and one model per class):
 
 Every failure is a ConformanceError (an AssertionError) whose one-line message names the plugin and the rule.
 The Conformance class runs the same checks outside pytest.
+
+One module of about 500 lines, on purpose: it is what a plugin author reads to learn what the kit checks, one
+check after another, and `from vaekit.testing import PluginConformance` is its whole interface. Outside the
+engine's layers, it imports from any of them (vaekit.plugin_api among them); no engine module imports it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """The command line (`vaekit ...`, `python -m vaekit ...`): the top of the engine; it may import every layer.
 
-vaekit.cli.commands parses the verbs and runs them through training, evaluation and the plugins.
+vaekit.cli.parsers builds the verbs' parsers (one-line errors, the engine's options, the plugin's);
+vaekit.cli.commands runs the verbs through training, evaluation and the plugins.
 """
 
-from .commands import at_least, main
+from .commands import main
+from .parsers import at_least
 
 __all__ = ["main", "at_least"]
