@@ -104,7 +104,7 @@ def load_recipe(path: str | Path, overrides: list[str]):
 
 
 def train_and_load(rec, run_dir: Path, device: str):
-    """Train rec into run_dir with vaekit.trainer.train; (model, plugin, minutes of training, steps run)."""
+    """Train rec into run_dir with vaekit.training.trainer.train; (model, plugin, minutes of training, steps run)."""
     from vaekit.training.trainer import train
 
     started = time.perf_counter()

@@ -5,8 +5,8 @@
     python benchmarks/image_cifar10_samples.py --smoke                  # trains 20 steps: checks the script
 
 A run of recipes/image/cifar10.yaml (spatial latent 16 x 8 x 8) draws --samples images from each sampler
-(vaekit/samplers.py: prior = N(0, I); gmm = a full-covariance Gaussian mixture over the flattened posterior
-means; pixelcnn = an autoregressive prior over the latent pixels, vaekit/latent_priors.py), each fitted to the
+(vaekit/evaluation/samplers.py: prior = N(0, I); gmm = a full-covariance Gaussian mixture over the flattened posterior
+means; pixelcnn = an autoregressive prior over the latent pixels, vaekit/core/latent_priors.py), each fitted to the
 run's training codes: the recipe's sampler as `vaekit sample` fits it (latent.sampler_* settings), the GMM
 with EM capped at --gmm-iterations (one EM iteration over 1,024 units takes half a CPU-minute). Every image is
 decoded to the likelihood's mean.
@@ -167,7 +167,7 @@ def main() -> None:
                  f">= {CONFIDENT}; confident_ratio: over the real test images' share. prior: N(0, I); gmm: "
                  f"{args.gmm_components}-component full-covariance mixture over the flattened posterior means of "
                  f"{args.gmm_examples:,} training images, EM capped at {args.gmm_iterations} iterations; pixelcnn: "
-                 f"the latent PixelCNN (vaekit/latent_priors.py) with the recipe's latent.sampler_* settings. The "
+                 f"the latent PixelCNN (vaekit/core/latent_priors.py) with the recipe's latent.sampler_* settings. The "
                  f"recipe's sampler: {best}. The VAE: {checkpoint}.")
         path = record_result("cifar10_samples",
                              "recipes/image/cifar10.yaml: samples from N(0, I), a fitted GMM and a latent PixelCNN",

@@ -5,14 +5,14 @@
 
 A VAE (recipes/image/mnist.yaml) and the same network trained as an autoencoder (objective.kind=ae) get
 the same steps. Each then draws --samples images (Bernoulli draws, like the binarized test images) from
-N(0, I) and from a 10-component Gaussian mixture fitted to its training codes (vaekit.samplers, Ghosh et
+N(0, I) and from a 10-component Gaussian mixture fitted to its training codes (vaekit.evaluation.samplers, Ghosh et
 al. 2020). The Fréchet distance to the test images is taken in the penultimate features of a small
 classifier trained here on --classifier-examples labelled training images. Target: the GMM sampler
 improves on prior sampling. Prints one JSON line.
 
 The classifier is the image plugin's cached SmallClassifier (vaekit_image.metrics.image_classifier) and the
 Fréchet distance, precision and recall (Kynkäänniemi et al. 2019, k = 3) are the engine's
-(vaekit.classifier_metrics): the same stack `vaekit eval` uses.
+(vaekit.evaluation.classifier_metrics): the same stack `vaekit eval` uses.
 
 Measured with --steps 3000: benchmarks/results/mnist_sample_quality.json (the result file a run writes).
 """

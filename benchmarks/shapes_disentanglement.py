@@ -4,7 +4,7 @@
     python benchmarks/shapes_disentanglement.py --smoke      # one seed, a few steps: checks the script
 
 Each run trains shapes.yaml (1500 steps of 64 images, 10-d latent) with its objective, then MIG and SAP
-(vaekit.disentanglement) on --test-examples test images, whose generating factors the data set knows.
+(vaekit.evaluation.disentanglement) on --test-examples test images, whose generating factors the data set knows.
 Target: β-TCVAE above β-VAE above VAE in MIG. Prints one JSON line (mean, spread = sample std over seeds); the
 result file is shapes_disentanglement.json. --seed N runs that one seed (as --seeds N).
 """

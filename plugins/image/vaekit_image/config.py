@@ -1,4 +1,4 @@
-"""The recipe's `data:` and `model:` sections for images (typed and checked by vaekit.recipe)."""
+"""The recipe's `data:` and `model:` sections for images (typed and checked by vaekit.config.recipe)."""
 
 from __future__ import annotations
 

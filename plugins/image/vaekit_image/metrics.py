@@ -45,7 +45,7 @@ def reconstruction_mse(model: VAE, loader, max_batches: int = 0) -> float:
     return total / max(count, 1)
 
 
-# -- a small classifier for judging samples (trained and cached by vaekit.classifier_metrics) -------
+# -- a small classifier for judging samples (trained and cached by vaekit.evaluation.classifier_metrics) -------
 
 class SmallClassifier(nn.Module):
     """Two conv layers and a linear read-out: enough to tell digits or shapes apart (93% on MNIST from 5000 images)."""

@@ -42,7 +42,7 @@ def decoder_inputs(targets: Tensor, bos_id: int, pad_id: int, unk_id: int, word_
 
 
 # The output layer scores at most this many logits at a time (~28 MB fp32). Bigger blocks go back to the OS when
-# freed and are page-faulted in again for the next chunk (see vaekit.memory): 14% of a PTB IW evaluation's CPU.
+# freed and are page-faulted in again for the next chunk (see vaekit.training.memory): 14% of a PTB IW evaluation's CPU.
 LOGITS_PER_TOKEN_CHUNK = 7 * 2**20
 
 
