@@ -340,10 +340,11 @@ class Trainer:
             keys = [f"data.{name} (now {getattr(data, name, None) if dataclasses.is_dataclass(data) else data[name]})"
                     for name in names if split in name.split("_")]
             what = ("the run evaluates it every trainer.eval_every steps and at the end" if split == "val"
-                    else f"`vaekit eval` reads it (eval.split={split}); or set eval.split to another split")
+                    else f"`vaekit eval RUN` reads it (eval.split={split})")
+            other = "" if split == "val" else ", or set eval.split=val"
             raise TrainingError(f"the {split} split of the {self.recipe.plugin} data is empty (0 examples, beside "
                                 f"{len(self.data.train)} training examples), and {what}: raise "
-                                f"{' or '.join(keys) or 'its share in the data section'}, or give more data")
+                                f"{' or '.join(keys) or 'its share in the data section'}, or give more data{other}")
 
     def _model_error(self, exc: BaseException) -> str:
         """The line for a model the plugin could not build: the error, and the model keys that look wrong."""
