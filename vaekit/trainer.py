@@ -236,6 +236,7 @@ class Trainer:
         self.lock: int | None = None  # RUN/.lock, held while training (rank 0)
         self.started = False  # the first step began: from then on a failure leaves the run folder for --resume
         self.created: Path | None = None  # the run folder, if this process created it (else None)
+        self.created_parents: list[Path] = []  # folders above it that this process created for --out's path
         self.entries_before: set[str] = set()  # what an existing run folder held when this process opened it
         self.writer = None
         self.log_sums: torch.Tensor | None = None  # loss, rec, kl summed since the last train record
