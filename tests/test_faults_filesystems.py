@@ -37,7 +37,8 @@ def test_a_full_disk_while_tensorboard_opens_its_event_file_is_one_line_and_leav
     result = in_namespace("""
         mount -t tmpfs -o size=3m tmpfs "$1" || exit 77
         free=$(df -B1 --output=avail "$1" | tail -1)
-        head -c $((free - 8192)) /dev/zero > "$1/fill"   # 8 KiB left: the lock and the recipe fit, no more
+        page=$(getconf PAGESIZE)
+        head -c $((free - 2 * page)) /dev/zero > "$1/fill"  # two pages left: the lock and the recipe fit, no more
         "$3" -m vaekit train "$2" --out "$1/run" trainer.max_steps=20
         echo "rc=$?"
         ls -A "$1"

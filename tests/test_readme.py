@@ -7,6 +7,7 @@ import ast
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import vaekit
@@ -36,6 +37,44 @@ def test_engine_example_runs_as_written(tmp_path):
 
 def test_docs_engine_page_shows_the_readme_example():
     assert fenced_block("engine-example", DOCS / "engine.md") == fenced_block("engine-example")
+
+
+def test_plugin_guide_shows_the_points_conformance_test_whole():
+    shown = fenced_block("points-conformance", DOCS / "plugins.md")
+    assert shown == (ROOT / "examples" / "vaekit-points" / "tests" / "test_conformance.py").read_text()
+
+
+def test_plugin_guide_minimal_plugin_imports_plugin_api_and_passes_the_kit(tmp_path, monkeypatch):
+    from vaekit.plugin import _registered, register_plugin
+    from vaekit.testing import Conformance
+
+    source = fenced_block("moons-plugin", DOCS / "plugins.md")
+    modules = {node.module for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom)}
+    assert {m for m in modules if m.split(".")[0] == "vaekit"} == {"vaekit.plugin_api"}
+    assert not any(isinstance(node, ast.Import) and any(a.name.startswith("vaekit") for a in node.names)
+                   for node in ast.walk(ast.parse(source)))
+    module = types.ModuleType("vaekit_moons_guide")
+    monkeypatch.setitem(sys.modules, module.__name__, module)  # the dataclasses' annotations resolve through it
+    exec(compile(source, "docs/plugins.md", "exec"), module.__dict__)
+    assert "moons" not in _registered
+    register_plugin(module.plugin)
+    try:
+        kit = Conformance("moons", {"n_train": 64, "n_val": 16, "n_test": 16}, {"latent_dim": 2, "hidden": 8},
+                          tmp_path / "kit", require_entry_point=False)
+        (tmp_path / "inputs").mkdir()
+        inputs = [tmp_path / "inputs" / "a.csv", tmp_path / "inputs" / "b.csv"]
+        inputs[0].write_text("x,y\n0.1,0.2\n")
+        inputs[1].write_text("0.5,-0.3\n")
+        kit.check_entry_point()
+        kit.check_configs()
+        kit.check_data()
+        kit.check_networks()
+        kit.check_elbo_step()
+        kit.check_round_trip(tmp_path / "round-trip")
+        kit.check_sample(tmp_path / "sample")
+        kit.check_verbs(tmp_path / "verbs", [str(path) for path in inputs])
+    finally:
+        _registered.pop("moons", None)
 
 
 def test_text_api_example_calls_what_exists():

@@ -36,12 +36,17 @@ class PluginError(Exception):
 class DataBundle:
     """What a plugin's build_data returns: the splits and the facts the model is built from.
 
-    Each dataset item is a dict with "x" (tensor or dict of tensors) and optionally "c" (the
-    condition); `collate` batches them (torch's default_collate when None). `info` must be JSON:
-    it is saved with every checkpoint so build_model can rebuild the model without the data.
-    `lengths` (one size per training example, e.g. tokens) lets trainer.bucket_batches group
-    examples of similar length. `skipped` lists the data files left out (data.skip_bad_files), one
-    "path: reason" each: the trainer announces them in one line and writes them to the run folder.
+    Each dataset item is one example, unbatched, as CPU tensors: a dict with "x" (a tensor or a dict of tensors)
+    and optionally "c" (the condition) and "label" (an integer class as a 0-d tensor, which `vaekit encode
+    --split` colours its map by). `collate` batches them (torch's default_collate when None); the engine moves
+    each batch to the model's device. `val` and `test` may be None: without `val` a run neither evaluates nor
+    writes samples while it trains (and trainer.keep_best is refused); without the split `vaekit eval` (or
+    `encode --split`) asks for, that command stops with one line. An empty split (0 items) that a run evaluates
+    is an error before training. `info` must be JSON: it is saved with every checkpoint so build_model can
+    rebuild the model without the data. `lengths` (one size per training example, e.g. tokens) lets
+    trainer.bucket_batches group examples of similar length. `skipped` lists the data files left out
+    (data.skip_bad_files), one "path: reason" each: the trainer announces them in one line and writes them to
+    the run folder.
     """
 
     train: Dataset
@@ -57,7 +62,18 @@ class Plugin:
     """Base class of a modality. Subclasses set the attributes and implement the methods they support.
 
     Files a plugin must keep with the model (a tokenizer, say) go in `assets`, a folder that travels
-    with every run and every save_pretrained; build_model receives it back.
+    with every run and every save_pretrained; build_model receives it back. A plugin with nothing to keep
+    takes the `assets` keyword and ignores it.
+
+    `name` is replaced by the entry-point name when the plugin is loaded (recipes and checkpoints record that
+    one). `description` is a one-line summary for people who read the plugin or list plugins from Python
+    (`vaekit.get_plugin(name).description`); check_plugin requires a string. `vaekit plugins` does not show it:
+    it lists each plugin's name, distribution, version and whether it imports.
+
+    The CLI verbs get a model from vaekit.load: on the --device given, in eval mode, with gradients enabled
+    (VAE.sample and VAE.reconstruct turn them off themselves; decorate a verb with @torch.no_grad() when it
+    calls encode or decode). out_dir may not exist yet: vaekit.plugin_api.atomic_open creates missing parent
+    folders. A verb returns the files it wrote, all inside out_dir.
     """
 
     name: str = ""
@@ -70,52 +86,107 @@ class Plugin:
 
     # -- required -------------------------------------------------------------------------------
     def build_data(self, data: Any, *, seed: int, assets: Path) -> DataBundle:
-        """Datasets for train / val / test from the recipe's data section (a data_config instance)."""
+        """Datasets for train / val / test from the recipe's data section (a data_config instance).
+
+        Runs when a run trains and again for `vaekit eval`, `encode --split` and a fitted sampler (from the run's
+        recipe.yaml). A value chosen from the data is recorded by setting it on `data` (a field left None in the
+        recipe, say): the trainer writes recipe.yaml after build_data and build_model. What build_model needs
+        from the data goes in DataBundle.info, since a loaded model is built without the data.
+        """
         raise NotImplementedError
 
     def build_model(self, model: Any, info: dict, *, assets: Path) -> VAE:
-        """The VAE from the recipe's model section and the data facts build_data put in info."""
+        """The VAE from the recipe's model section and the data facts build_data put in info.
+
+        Runs when a run trains and at every vaekit.load, from config.json's "model" and "info": everything the
+        verbs need later must be rebuilt here (kept on the decoder, say) or read from model.config["info"]. A
+        value chosen here is recorded by setting it on `model` (recipe.yaml and config.json store the section
+        after this call).
+        """
         raise NotImplementedError
 
     # -- what people do with a trained model (CLI verbs); each writes files and returns them ------
     def add_arguments(self, verb: str, parser) -> None:
-        """Add plugin options to the argparse parser of `sample`, `reconstruct`, `interpolate`, `traverse`, `eval`."""
+        """Add plugin options to the argparse parser of `sample`, `reconstruct`, `interpolate`, `traverse`, `eval`.
+
+        The CLI passes every option it adds to the verb as a keyword (by its dest, with its default when not
+        given); the trainer and the conformance kit do not, so each needs a default in the verb's signature.
+        The engine's own options (--temperature, --steps, --method, --input, --dims, --span, ...) cannot be added
+        again: that is a PluginError. (`encode` calls this too, but passes no options to load_inputs.)
+        """
 
     def parse_condition(self, text: str, model: VAE) -> Tensor:
-        """Turn `--condition TEXT` into the model's condition tensor [1, ...] (a label, speaker=...)."""
+        """Turn `--condition TEXT` into the model's condition tensor [1, ...] (a label, speaker=...).
+
+        The CLI calls it only when --condition is given (sample and reconstruct take it) and moves the result to
+        the model's device; without --condition the verb gets condition=None. This default raises PluginError,
+        so a plugin without conditions needs no check of its own; one that overrides it raises PluginError for
+        a model that takes no condition, and ValueError for text that names no condition.
+        """
         raise PluginError(f"plugin {self.name!r} does not take conditions")
 
     def sample(self, model: VAE, n: int, condition: Tensor | None, out_dir: Path, **options) -> list[Path]:
         """Draw n samples and write them as files people open (PNG grid, .txt, .wav); options carry the CLI's
-        temperature= (the scale of the latents' spread) and the plugin's own options."""
+        temperature= (the scale of the latents' spread) and the plugin's own options.
+
+        `vaekit sample` always passes temperature= (default 1.0). Training also calls it at every evaluation (a
+        run with a val split) as sample(model, trainer.samples, None, RUN/samples/step-N), no other keyword, under
+        torch.no_grad() and model.eval(): keep it cheap, and give temperature a default (1.0). The conformance
+        kit passes temperature=1.0 and its verb_options.
+        """
         raise PluginError(f"plugin {self.name!r} does not support sample")
 
     def reconstruct(self, model: VAE, inputs: list[str], condition: Tensor | None, out_dir: Path,
                     **options) -> list[Path]:
-        """Encode and decode the given inputs (file paths or text); write input beside output."""
+        """Encode and decode the given inputs (file paths or text); write input beside output.
+
+        Takes the inputs load_inputs reads (the kit passes both the same example inputs); no engine options.
+        """
         raise PluginError(f"plugin {self.name!r} does not support reconstruct")
 
     def interpolate(self, model: VAE, a: str, b: str, out_dir: Path, **options) -> list[Path]:
         """Decode points on the latent path between inputs a and b; write them. options carry the CLI's steps=
-        (points, both ends included) and method= (linear or slerp): see vaekit.latent_path."""
+        (points, both ends included) and method= (linear or slerp): see vaekit.latent_path.
+
+        a and b are inputs as load_inputs reads them. `vaekit interpolate` always passes steps= (default 8) and
+        method= (default "linear"); the kit passes steps=3, method="linear".
+        """
         raise PluginError(f"plugin {self.name!r} does not support interpolate")
 
     def traverse(self, model: VAE, out_dir: Path, input: str | None = None, dims: str | list[int] | None = None,
                  span: float = 3.0, steps: int = 9, **options) -> list[Path]:
-        """Decode vaekit.evaluation.latent_paths.traversal around the prior mean (or input's posterior mean); write
-        it."""
+        """Decode vaekit.plugin_api.traversal around a base point; write it.
+
+        With input, the base is that input's posterior mean (model.encode(x).mode()[0]); without, the plugin
+        chooses: the prior's mean (model.sample_latents(1, c, temperature=0.0)[0]: text, speech) or the
+        posterior mean of an example of the run's data (image). `vaekit traverse` always passes input= (None
+        without --input), dims= (the --dims text, "0,1", or None), span= and steps=; the kit passes input=None,
+        dims=[0], span=1.0, steps=2. vaekit.plugin_api.parse_dims reads dims in all three forms.
+        """
         raise PluginError(f"plugin {self.name!r} does not support traverse")
 
     def load_inputs(self, model: VAE, inputs: list[str]):
-        """Files (or sentences, for text) -> one model-ready batch x on the model's device (`vaekit encode`)."""
+        """Files (or sentences, for text) -> one model-ready batch x on the model's device (`vaekit encode`).
+
+        One example per input, in order: the conformance kit checks that its two example inputs give a batch of
+        two, and `vaekit encode` labels codes by their inputs' folders only when it gets one code per input. An
+        input that holds several examples may give several (text: a .txt file, one sentence per line). encode
+        calls it with up to 256 inputs at a time; no options are passed.
+        """
         raise PluginError(f"plugin {self.name!r} does not read input files; encode a data split with --split")
 
     def eval_metrics(self, model: VAE, loader, summary: dict[str, float], **options) -> dict[str, float]:
-        """Modality metrics (bits/dim, perplexity, ...) from the engine's summary and the eval data."""
+        """Modality metrics (bits/dim, perplexity, ...) from the engine's summary and the eval data.
+
+        options are the plugin's `vaekit eval` flags, the recipe's eval.options standing in for those not given.
+        """
         return {}
 
     def commands(self) -> dict[str, tuple[Callable, Callable]]:
-        """Extra CLI verbs: name -> (add_arguments(parser), run(model, plugin, args) -> list[Path])."""
+        """Extra CLI verbs: name -> (add_arguments(parser), run(model, plugin, args) -> list[Path]).
+
+        args also holds the engine's run, device and seed; run's docstring is the verb's --help description.
+        """
         return {}
 
 

@@ -2,10 +2,15 @@
 
     from vaekit.plugin_api import VAE, DataBundle, DiagonalGaussian, Plugin, PluginError, at_least
 
-A plugin imports from here only; the engine's own modules may move. The groups:
+This module is the stable surface for plugin code: a plugin imports engine names from here only, and its
+example code does too (examples/vaekit-points, examples/vaekit-series). The top-level `vaekit` package and the
+engine's modules re-export many of the same objects (`vaekit.Plugin is vaekit.plugin_api.Plugin`), but the
+engine's own modules may move and the top level is the engine's API for scripts, not the plugin contract.
+A plugin's tests import the conformance kit from `vaekit.testing`. The groups:
 
 - the contract: Plugin (subclass it), DataBundle (what build_data returns), PluginError (every "this plugin
-  cannot do that": an unsupported verb, an unconditional model given a condition), EncoderProtocol and
+  cannot do that": an unsupported verb, a condition a model does not take: Plugin.parse_condition raises it by
+  default, and a plugin that overrides parse_condition raises it for its unconditional models), EncoderProtocol and
   DecoderProtocol (what VAE calls on the two networks), check_plugin (a static check of a plugin object) and
   SubsetConfig (what build_data receives as `subset` when the plugin sets takes_subset);
 - building models: VAE, DiagonalGaussian (what an encoder returns), the likelihoods (a decoder's log p(x|z)),
@@ -78,7 +83,11 @@ __all__ = [
 
 @runtime_checkable
 class EncoderProtocol(Protocol):
-    """q(z|x, c): VAE.posterior calls encoder(x, c) (c None for an unconditional model)."""
+    """q(z|x, c): VAE.posterior calls encoder(x, c) (c None for an unconditional model, or a batch without "c").
+
+    x is a collated batch on the model's device, as DataBundle.collate (or torch's default_collate) made it from
+    the items' "x", or as the plugin's load_inputs returned it.
+    """
 
     def __call__(self, x: Any, c: Tensor | None = None) -> DiagonalGaussian:
         """The posterior over a batch: a DiagonalGaussian [B, *latent_shape] (a sequence latent: masked [B, T, D])."""
@@ -94,12 +103,18 @@ class DecoderProtocol(Protocol):
     """
 
     def log_prob(self, x: Any, z: Tensor, c: Tensor | None = None) -> Tensor:
-        """log p(x|z, c) per example: [B] nats; z may carry leading sample axes [k, B, ...] when x is tiled to match."""
+        """log p(x|z, c) per example: [N] nats, for x [N, ...] and z [N, *latent_shape] of one batch size N.
+
+        The engine never passes extra sample axes: for k latent samples per example (IWAE, importance-sampled NLL,
+        refinement) it tiles x and c to [k * B, ...] (the whole batch repeated k times, vaekit.core.batch.tile),
+        flattens z from [k, B, *latent_shape] to [k * B, *latent_shape], and reshapes the [k * B] result to
+        [k, B] itself. Return one sum per row, over all of that example's elements.
+        """
         ...
 
     def generate(self, z: Tensor, c: Tensor | None = None, **options) -> Any:
-        """A data point per latent (a mean image, greedy text, a mel), batched as the data's x; options are the
-        plugin's own decoding options."""
+        """A data point per latent (a mean image, greedy text, a mel), batched as the data's x: z [N, ...] gives N
+        examples. options are the plugin's own decoding options (VAE.decode passes them on)."""
         ...
 
 

@@ -37,6 +37,16 @@ The checks, one test each (they share one data set and one model per class):
 - every verb the plugin does not implement raises PluginError with a one-line message; with example_inputs,
   each verb it does implement writes its files (or says in a PluginError what it cannot do).
 
+How it calls the verbs, on the model in eval mode (gradients are not turned off), each into an output folder
+that does not exist yet: sample(model, 2, None, out_dir, temperature=1.0, **verb_options);
+reconstruct(model, [a, b], None, out_dir, **verb_options); interpolate(model, a, b, out_dir, steps=3,
+method="linear", **verb_options); traverse(model, out_dir, input=None, dims=[0], span=1.0, steps=2,
+**verb_options); load_inputs(model, [a, b]); parse_condition("0", model). a and b are the two example_inputs
+(without them, "input-a" and "input-b", and only the verbs a plugin does not implement are called):
+reconstruct and interpolate get the same inputs as load_inputs, so they must read the same kind of input, and
+load_inputs must give exactly one example per input (two inputs, a batch of two). The plugin's own CLI options
+are not passed: give them defaults.
+
 Every failure is a ConformanceError (an AssertionError) whose one-line message names the plugin and the rule.
 The Conformance class runs the same checks outside pytest.
 

@@ -1,8 +1,15 @@
 """Decoder likelihoods: each turns decoder outputs and data into log p(x|z) per example (nats).
 
-A likelihood is an nn.Module so that a learned global scale trains with the model. Decoders emit
-`params_per_channel` times as many channels as the data has (dim 1 for images and mels); the
-likelihood splits them. An optional mask (1 = counts, broadcastable to x) keeps padding out.
+A likelihood is an nn.Module so that a learned global scale trains with the model: make it an attribute of the
+decoder (`self.likelihood = Gaussian(scale="learned")`), so that it is trained, saved and loaded with the
+decoder's weights. Decoders emit `params_per_channel` times as many channels as the data has, along dim 1 (the
+channel axis of images [B, C, H, W] and mels [B, n_mels, T], the feature axis of vectors [B, D]); the likelihood
+splits them into equal halves along that axis. An optional mask (1 = counts, broadcastable to x) keeps padding
+out.
+
+log_prob(params, x, mask) sums over every axis of x but the first: params and x are [B, ...] (the same shape, but
+for the extra parameters along dim 1) and the result is [B] nats, one number per example. mean(params) and
+sample(params) are shaped like x.
 
     lik = get_likelihood("bernoulli")
     log_px_z = lik.log_prob(decoder_logits, x)          # [B] nats
@@ -30,15 +37,19 @@ class Likelihood(nn.Module):
     params_per_channel = 1
 
     def split(self, params: Tensor) -> tuple[Tensor, ...]:
+        """params cut into params_per_channel equal chunks along dim 1 (one chunk when it is 1)."""
         return params.chunk(self.params_per_channel, dim=1) if self.params_per_channel > 1 else (params,)
 
     def log_prob(self, params: Tensor, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """log p(x | params) per example: [B] nats, summed over every axis but the first where mask is nonzero."""
         raise NotImplementedError
 
     def mean(self, params: Tensor) -> Tensor:
+        """The distribution's mean (a decoder's `generate` usually returns it), shaped like x."""
         raise NotImplementedError
 
     def sample(self, params: Tensor) -> Tensor:
+        """One draw per element, shaped like x."""
         raise NotImplementedError
 
 
@@ -59,6 +70,14 @@ class _LocationScale(Likelihood):
     """Shared scale handling: fixed, one learned scalar, or predicted per element by the decoder."""
 
     def __init__(self, scale: float | str = 1.0):
+        """scale: a positive number (a fixed scale), "learned" or "predicted"; anything else is a ValueError.
+
+        - a number: every element has this scale; nothing is learned (the default, 1.0).
+        - "learned": one scalar parameter (its log, starting at 0: scale 1) shared by every element of every
+          example, trained with the model.
+        - "predicted": the decoder gives a scale per element: params has twice x's size along dim 1, the first
+          half the locations, the second the log-scales (clamped to [-9, 9]).
+        """
         super().__init__()
         if scale == "predicted":
             self.params_per_channel = 2
@@ -71,30 +90,45 @@ class _LocationScale(Likelihood):
         self.scale_kind = scale
 
     def loc_and_log_scale(self, params: Tensor) -> tuple[Tensor, Tensor]:
+        """(location, log-scale), both shaped like x: the log-scale is fixed, learned or params' second half."""
         if self.params_per_channel == 2:
             loc, log_scale = self.split(params)
             return loc, log_scale.clamp(-9.0, 9.0)
         return params, self.log_scale.to(params.dtype).expand_as(params)
 
     def mean(self, params):
+        """The location, shaped like x: params itself, or its first half along dim 1 with scale="predicted"."""
         return self.loc_and_log_scale(params)[0]
 
 
 class Gaussian(_LocationScale):
-    """Gaussian with fixed, learned or predicted standard deviation."""
+    """Gaussian with fixed, learned or predicted standard deviation: Gaussian(scale=...).
+
+    scale is a positive number (a fixed standard deviation; 1.0 by default), "learned" (one scalar standard
+    deviation for all elements of all examples, a parameter trained with the model, starting at 1) or
+    "predicted" (one per element, from the decoder: params carries 2 values per channel along dim 1, the means
+    then the log standard deviations, clamped to [-9, 9]). Any other value is a ValueError.
+
+        self.likelihood = Gaussian(scale="learned")          # in the decoder's __init__
+        log_px_z = self.likelihood.log_prob(self.net(z), x)  # [B] nats: summed over all axes of x but the first
+        x_mean = self.likelihood.mean(self.net(z))           # shaped like x
+    """
 
     def log_prob(self, params, x, mask=None):
+        """log N(x; mean, std^2) per example: [B] nats, summed over every axis but the first (where mask is
+        nonzero). params and x are [B, ...] of one shape (params with 2x the size along dim 1 when predicted)."""
         loc, log_scale = self.loc_and_log_scale(params)
         z = (x - loc) * torch.exp(-log_scale)
         return sum_per_example(-0.5 * z**2 - log_scale - 0.5 * math.log(2 * math.pi), mask)
 
     def sample(self, params):
+        """mean + std * noise, shaped like x."""
         loc, log_scale = self.loc_and_log_scale(params)
         return loc + torch.exp(log_scale) * torch.randn_like(loc)
 
 
 class Laplace(_LocationScale):
-    """Laplace with fixed, learned or predicted scale (robust to outliers, L1-like)."""
+    """Laplace with fixed, learned or predicted scale (robust to outliers, L1-like); scale= as for Gaussian."""
 
     def log_prob(self, params, x, mask=None):
         loc, log_scale = self.loc_and_log_scale(params)

@@ -86,7 +86,10 @@ def refuse_hard_link(fd: int, path: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", **kwargs):
-    """Open a temporary file beside path for writing ('w' or 'wb'); on success it replaces path by rename."""
+    """Open a temporary file beside path for writing ('w' or 'wb'); on success it replaces path by rename.
+
+    Missing parent folders are created first, so a verb may write into an out_dir that does not exist yet.
+    """
     path = Path(path)
     refuse_link(path)
     try:

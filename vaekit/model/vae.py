@@ -106,7 +106,24 @@ class LearnedConditionalPrior(nn.Module):
 
 
 class VAE(nn.Module):
-    """A variational autoencoder assembled from a plugin's encoder and decoder."""
+    """A variational autoencoder assembled from a plugin's encoder and decoder.
+
+    What a plugin's verbs may read and call on the model they are given:
+
+    - `encoder`, `decoder`: the two networks. The recipe's latent section may replace `encoder` (latent.posterior:
+      iaf wraps the plugin's encoder, kept as `encoder.base`) and `prior_net` (latent.prior: mog, vamp), so keep
+      what the verbs need on the decoder or in `config["info"]`, not on the encoder's class.
+    - `latent_dim` (units per latent step), `latent_shape` (the event shape: (latent_dim,) by default), `device`,
+      `conditional_prior` (True when p(z|c) depends on the condition).
+    - `config`: set by vaekit when it builds or loads the model: "plugin" (its name), "model" (the model section
+      as a dict), "info" (the DataBundle.info build_data gave when the run trained, read back from config.json),
+      "assets_dir" (the assets folder), and "latent" when the latent section is not the default.
+    - `posterior(x, c)` or `encode(x, c)`: q(z|x, c), whose `mode()` is the posterior mean; `decode(z, c,
+      **options)`: the decoder's generate; `sample(n, c, temperature)` and `reconstruct(x, c)` (both without
+      gradients); `sample_latents(n, c, temperature)`: prior draws, at temperature 0 the prior's mean
+      (`model.sample_latents(1, c, temperature=0.0)[0]`, the usual base point of a traversal without an input);
+      `prior(c, batch_size)`; `log_likelihood(x, z, c)`.
+    """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, prior: nn.Module | None = None,
                  latent_shape: tuple | None = None):
@@ -139,7 +156,8 @@ class VAE(nn.Module):
 
     def sample_latents(self, n: int, c: Tensor | None = None, temperature: float = 1.0,
                        length: int | Tensor | None = None, shape: tuple | None = None) -> Tensor:
-        """n prior draws [n, *event]; length fills a sequence latent's free axis (an int, or lengths [n])."""
+        """n prior draws [n, *event], their spread scaled by temperature (0: the prior's mean, or each draw a
+        mixture component's mean); length fills a sequence latent's free axis (an int, or lengths [n])."""
         if length is not None:
             lengths = torch.as_tensor(length, device=self.device).expand(n) if not torch.is_tensor(length) \
                 or length.dim() == 0 else length.to(self.device)

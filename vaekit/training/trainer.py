@@ -243,6 +243,7 @@ class Trainer:
         self.lock: int | None = None  # RUN/.lock, held while training (rank 0)
         self.started = False  # the first step began: from then on a failure leaves the run folder for --resume
         self.created: Path | None = None  # the run folder, if this process created it (else None)
+        self.created_parents: list[Path] = []  # folders above it that this process created for --out's path
         self.entries_before: set[str] = set()  # what an existing run folder held when this process opened it
         self.writer = None
         self.log_sums: torch.Tensor | None = None  # loss, rec, kl summed since the last train record
@@ -347,10 +348,11 @@ class Trainer:
             keys = [f"data.{name} (now {getattr(data, name, None) if dataclasses.is_dataclass(data) else data[name]})"
                     for name in names if split in name.split("_")]
             what = ("the run evaluates it every trainer.eval_every steps and at the end" if split == "val"
-                    else f"`vaekit eval` reads it (eval.split={split}); or set eval.split to another split")
+                    else f"`vaekit eval RUN` reads it (eval.split={split})")
+            other = "" if split == "val" else ", or set eval.split=val"
             raise TrainingError(f"the {split} split of the {self.recipe.plugin} data is empty (0 examples, beside "
                                 f"{len(self.data.train)} training examples), and {what}: raise "
-                                f"{' or '.join(keys) or 'its share in the data section'}, or give more data")
+                                f"{' or '.join(keys) or 'its share in the data section'}, or give more data{other}")
 
     def _model_error(self, exc: BaseException) -> str:
         """The line for a model the plugin could not build: the error, and the model keys that look wrong."""

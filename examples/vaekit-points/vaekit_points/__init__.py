@@ -5,6 +5,8 @@
     vaekit sample runs/points -n 500          # -> samples.csv
 
 Data: `moons` (two interleaved half circles, generated from the seed) or `csv` (a file of numeric rows).
+A CLI input (`vaekit reconstruct RUN FILE...`) is a CSV file of such rows, every row reconstructed. Engine names
+come from vaekit.plugin_api, the plugin contract's one stable module.
 """
 
 from __future__ import annotations
@@ -18,8 +20,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-import vaekit
-from vaekit.plugin_api import atomic_open
+from vaekit.plugin_api import VAE, DataBundle, DiagonalGaussian, Gaussian, Plugin, RecipeError, atomic_open
 
 
 @dataclass
@@ -84,14 +85,14 @@ class Encoder(nn.Module):
 
     def forward(self, x, c=None):
         mean, logvar = self.net(x).chunk(2, -1)
-        return vaekit.DiagonalGaussian(mean, logvar)
+        return DiagonalGaussian(mean, logvar)
 
 
 class Decoder(nn.Module):
     def __init__(self, dim: int, cfg: PointsModel):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(cfg.latent_dim, cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, dim))
-        self.likelihood = vaekit.Gaussian(scale="learned")
+        self.likelihood = Gaussian(scale="learned")
 
     def log_prob(self, x, z, c=None):
         return self.likelihood.log_prob(self.net(z), x)
@@ -106,7 +107,7 @@ def write_csv(points: torch.Tensor, path: Path) -> Path:
     return path
 
 
-class PointsPlugin(vaekit.Plugin):
+class PointsPlugin(Plugin):
     name = "points"
     description = "VAE over rows of numbers (2-D point clouds, tabular CSV)"
     data_config = PointsData
@@ -115,17 +116,17 @@ class PointsPlugin(vaekit.Plugin):
     def build_data(self, data, *, seed, assets):
         if data.source == "csv":
             if data.path is None:
-                raise vaekit.RecipeError("data.path: required when data.source is csv")
+                raise RecipeError("data.path: required when data.source is csv")
             points = read_csv(data.path)
             cut = max(1, int(0.9 * len(points)))
             train, val = points[:cut], points[cut:]
         else:
             g = torch.Generator().manual_seed(seed)
             train, val = moons(data.n_train, data.noise, g), moons(data.n_val, data.noise, g)
-        return vaekit.DataBundle(Rows(train), Rows(val), Rows(val), info={"dim": train.shape[1]})
+        return DataBundle(Rows(train), Rows(val), Rows(val), info={"dim": train.shape[1]})
 
     def build_model(self, model, info, *, assets):
-        return vaekit.VAE(Encoder(info["dim"], model), Decoder(info["dim"], model), model.latent_dim)
+        return VAE(Encoder(info["dim"], model), Decoder(info["dim"], model), model.latent_dim)
 
     def sample(self, model, n, condition, out_dir, temperature=1.0, **options):
         return [write_csv(model.sample(n, temperature=temperature).cpu(), Path(out_dir) / "samples.csv")]

@@ -112,3 +112,42 @@ def test_loss_falls_and_reconstructions_improve_on_real_mnist(data_dir, tmp_path
     assert loss_after < 0.6 * loss_before, (loss_before, loss_after)  # about 540 -> under 300 nats
     assert mse_after < 0.8 * mse_before, (mse_before, mse_after)
     assert plugin().eval_metrics(model, [{"x": test}], {"elbo": -loss_after})["reconstruction_mse"] > 0
+
+
+def test_replicated_edges_give_border_pixels_the_inputs_inner_ones_get():
+    from vaekit_image.nets import EdgeConvTranspose2d
+
+    torch.manual_seed(0)
+    zeros = EdgeConvTranspose2d(3, 2, 4, stride=2, padding=1)
+    replicate = EdgeConvTranspose2d(3, 2, 4, stride=2, padding=1, edges="replicate")
+    replicate.load_state_dict(zeros.state_dict())  # the same weights: a checkpoint loads into either
+    flat = torch.ones(1, 3, 5, 5)  # a featureless map decodes to one 2x2 tile (stride 2) repeated, border included
+    out = replicate(flat)
+    assert out.shape == zeros(flat).shape == (1, 2, 10, 10)
+    torch.testing.assert_close(out, out[:, :, 4:6, 4:6].repeat(1, 1, 5, 5), atol=1e-6, rtol=0)
+    border = zeros(flat)[0, 0, 0, 4] - zeros(flat)[0, 0, 4, 4]  # zero padding: the border gets half the inputs
+    assert border.abs() > 1e-3
+    x = torch.randn(2, 3, 5, 5)
+    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))  # away from the edge both agree
+    torch.testing.assert_close(replicate(x)[inner], zeros(x)[inner], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ["conv", "resnet"])
+def test_a_new_run_replicates_edges_and_an_older_checkpoint_keeps_zeros(architecture, tmp_path):
+    from vaekit.runs import build_model, load
+
+    _, model = data_and_model({"name": "shapes", "num_train": 8, "num_val": 4, "num_test": 4},
+                              {"architecture": architecture, "width": 4, "hidden": 0, "latent_dim": 2}, tmp_path)
+    assert model.config["model"]["edges"] == "replicate"  # recorded, so the run reloads as it was trained
+    paddings = {m.padding_mode for m in model.modules() if isinstance(m, torch.nn.Conv2d)}
+    assert paddings == {"replicate"}  # encoder and decoder
+    assert all(m.edges == "replicate" for m in model.decoder.modules() if isinstance(m, torch.nn.ConvTranspose2d))
+    folder = model.save_pretrained(tmp_path / "new")
+    assert load(folder)[0].config["model"]["edges"] == "replicate"
+    older = dict(model.config["model"])
+    del older["edges"]  # a config.json written before the key existed
+    _, cfg = configs({}, older)
+    rebuilt = build_model(plugin(), cfg, dict(model.config["info"]), tmp_path / "assets")
+    assert rebuilt.config["model"]["edges"] == "zeros"
+    assert {m.padding_mode for m in rebuilt.modules() if isinstance(m, torch.nn.Conv2d)} == {"zeros"}
+    assert rebuilt.state_dict().keys() == model.state_dict().keys()

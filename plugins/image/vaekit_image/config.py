@@ -73,6 +73,13 @@ class ImageModelConfig:
     # with lowres_width channels, then a sub-pixel convolution up to full size: ESPCN-like, factor^2 cheaper)
     lowres_at: Literal["full", "low"] = "full"
     lowres_width: int = 0  # lowres_at=low: channels of those layers (0 = width)
+    # What the encoder's and decoder's convolutions see past the image's edge. replicate: the edge pixels (and
+    # features) repeated, so border pixels are read and predicted like inner ones; zeros: zero padding, where the
+    # encoder reads a grey frame around every image, a stride-2 transposed convolution's border outputs get half the
+    # inputs of inner ones, and reconstructions of colour images get a 1-2 px frame of the data's mean colour.
+    # Unset: replicate for a run trained now; a checkpoint whose config lacks the key was trained with zeros and
+    # loads so. The weights are the same either way.
+    edges: Literal["zeros", "replicate"] | None = None
 
     def __post_init__(self):
         if self.lowres_layers < 0 or self.lowres_width < 0:

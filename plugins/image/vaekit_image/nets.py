@@ -21,15 +21,34 @@ from .config import ImageModelConfig
 class ResidualBlock(nn.Module):
     """x + conv(silu(conv(silu(x)))); the last conv starts at zero so each block starts as the identity."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, padding_mode: str = "zeros"):
         super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding_mode)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding_mode)
         nn.init.zeros_(self.conv2.weight)
         nn.init.zeros_(self.conv2.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv2(F.silu(self.conv1(F.silu(x))))
+
+
+class EdgeConvTranspose2d(nn.ConvTranspose2d):
+    """A ConvTranspose2d (same weights) that, with edges='replicate', sees the input's edge row and column repeated
+    one step further out, so its border outputs get as many input contributions as inner ones (zero padding gives
+    them half at kernel 4, stride 2: the frame that shows in reconstructions)."""
+
+    def __init__(self, *args, edges: str = "zeros", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.edges = edges
+
+    def forward(self, x: Tensor, output_size=None) -> Tensor:
+        if self.edges != "replicate":
+            return super().forward(x, output_size)
+        # One repeated input on each side adds `stride` outputs per side; cropping them as well keeps the size.
+        padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        crop = (self.padding[0] + self.stride[0], self.padding[1] + self.stride[1])
+        return F.conv_transpose2d(padded, self.weight, self.bias, self.stride, crop, self.output_padding,
+                                  self.groups, self.dilation)
 
 
 class LowResEmbedding(nn.Module):
@@ -68,19 +87,20 @@ class ImageEncoder(nn.Module):
     def __init__(self, cfg: ImageModelConfig, info: dict):
         super().__init__()
         widths, channels = stage_widths(cfg), info["channels"]
+        pad = "replicate" if cfg.edges == "replicate" else "zeros"  # Conv2d's padding_mode (ImageModelConfig.edges)
         layers, previous = [], channels
         for width in widths:
             if cfg.architecture == "resnet":
-                layers += [nn.Conv2d(previous, width, 3, padding=1)]
-                layers += [ResidualBlock(width) for _ in range(cfg.blocks_per_stage)]
-                layers += [nn.Conv2d(width, width, 4, stride=2, padding=1), nn.SiLU()]
+                layers += [nn.Conv2d(previous, width, 3, padding=1, padding_mode=pad)]
+                layers += [ResidualBlock(width, pad) for _ in range(cfg.blocks_per_stage)]
+                layers += [nn.Conv2d(width, width, 4, stride=2, padding=1, padding_mode=pad), nn.SiLU()]
             else:
-                layers += [nn.Conv2d(previous, width, 4, stride=2, padding=1), nn.SiLU()]
+                layers += [nn.Conv2d(previous, width, 4, stride=2, padding=1, padding_mode=pad), nn.SiLU()]
             previous = width
         self.spatial = cfg.latent_shape == "spatial"
         if self.spatial:  # AutoencoderKL-shaped: a conv head gives mean and log-variance per latent pixel
             self.features, self.embedding = nn.Sequential(*layers), None
-            self.head = nn.Conv2d(widths[-1], 2 * cfg.latent_channels, 3, padding=1)
+            self.head = nn.Conv2d(widths[-1], 2 * cfg.latent_channels, 3, padding=1, padding_mode=pad)
             return
         self.features = nn.Sequential(*layers, nn.Flatten())
         bottom = info["size"] // 2**cfg.depth
@@ -128,16 +148,20 @@ class ImageDecoder(nn.Module):
         dense = [nn.Linear(n_in, cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, n_out)] if cfg.hidden \
             else [nn.Linear(n_in, n_out)]
         self.dense = nn.Sequential(*dense, nn.SiLU())
+        edges = cfg.edges or "zeros"
+        pad = "replicate" if edges == "replicate" else "zeros"  # Conv2d's padding_mode (ImageModelConfig.edges)
         if cfg.latent_shape == "spatial":  # the latent is already a feature map: a conv lifts it to the top width
-            self.dense = nn.Sequential(nn.Conv2d(cfg.latent_channels, widths[0], 3, padding=1), nn.SiLU())
+            self.dense = nn.Sequential(nn.Conv2d(cfg.latent_channels, widths[0], 3, padding=1, padding_mode=pad),
+                                       nn.SiLU())
         layers = []
         for i, width in enumerate(widths):
             out = widths[i + 1] if i + 1 < len(widths) else cfg.width
             if cfg.architecture == "resnet":
-                layers += [ResidualBlock(width) for _ in range(cfg.blocks_per_stage)]
-                layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, out, 3, padding=1), nn.SiLU()]
+                layers += [ResidualBlock(width, pad) for _ in range(cfg.blocks_per_stage)]
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"),
+                           nn.Conv2d(width, out, 3, padding=1, padding_mode=pad), nn.SiLU()]
             else:
-                layers += [nn.ConvTranspose2d(width, out, 4, stride=2, padding=1), nn.SiLU()]
+                layers += [EdgeConvTranspose2d(width, out, 4, stride=2, padding=1, edges=edges), nn.SiLU()]
         self.upsample = nn.Sequential(*layers)
         n_params = self.channels * self.likelihood.params_per_channel
         lowres_width = 0
@@ -145,7 +169,7 @@ class ImageDecoder(nn.Module):
         if self.lowres:  # super-resolution: a few layers read the low-res image
             self.lowres_net = lowres_reader(cfg, self.channels, info["lowres_factor"])
             lowres_width = cfg.width if cfg.lowres_layers else self.channels
-        self.out = nn.Conv2d(cfg.width + lowres_width, n_params, 3, padding=1)
+        self.out = nn.Conv2d(cfg.width + lowres_width, n_params, 3, padding=1, padding_mode=pad)
         self.top_channels = widths[0]
 
     def params(self, z: Tensor, c: Tensor | None = None) -> Tensor:

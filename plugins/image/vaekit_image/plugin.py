@@ -37,10 +37,13 @@ class ImagePlugin(Plugin):
         from .data import build_data
 
         notes: list[str] = []
-        self._chosen: list[str] = []  # said with the depth by the build_model that follows (the trainer's)
-        bundle = build_data(data, seed, subset, notes, self._chosen)
+        chosen: list[str] = []
+        bundle = build_data(data, seed, subset, notes, chosen)
         for line in notes:
             print(line, file=sys.stderr, flush=True)
+        # A model built from this very info is a run trained now (the trainer's): build_model says what was chosen
+        # with the depth, and gives it the current default edges (a checkpoint's info comes from its JSON instead).
+        self._fresh = (bundle.info, chosen)
         return bundle
 
     def build_model(self, model: ImageModelConfig, info: dict, *, assets: Path) -> VAE:
@@ -50,12 +53,18 @@ class ImagePlugin(Plugin):
         if model.likelihood == "discretized_logistic_rgb" and info["channels"] != 3:
             raise RecipeError(f"model.likelihood: discretized_logistic_rgb needs 3-channel images, these have "
                               f"{info['channels']}; use discretized_logistic")
-        chosen, self._chosen = getattr(self, "_chosen", []), []
+        fresh_info, chosen = getattr(self, "_fresh", (None, []))
+        new_run = info is fresh_info
+        chosen = list(chosen) if new_run else []
+        if new_run:
+            self._fresh = (None, [])
+        if model.edges is None:  # recorded in the run's recipe.yaml and checkpoints, so it is unset only in older ones
+            model.edges = "replicate" if new_run else "zeros"
         if model.depth is None:  # follow the images; recorded in the run's recipe.yaml
             model.depth = default_depth(info["size"])
             bottom = info["size"] // 2**model.depth
             chosen.append(f"model.depth {model.depth} (halvings of {info['size']} px down to {bottom}x{bottom})")
-        if chosen:
+        if chosen and new_run:
             print(f"vaekit: note: chose {', '.join(chosen)}; set them in the recipe to choose otherwise",
                   file=sys.stderr, flush=True)
         if info["size"] % 2**model.depth:

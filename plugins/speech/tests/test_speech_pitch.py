@@ -52,3 +52,18 @@ def test_eval_measures_the_pitch_of_reconstructions_after_griffin_lim(tmp_path, 
     higher = reconstruction_pitch(model, mel, up, lengths)
     assert higher["pitch_shift_cents"][0] == pytest.approx(300.0, abs=20)
     assert higher["pitch_voiced_kept"][0] > 0.3  # 64 mel bins blur the harmonics: Griffin-Lim loses some periods
+
+
+def test_the_stage_report_finds_a_tones_pitch_at_every_stage(tmp_path, capsys):
+    import soundfile as sf
+    from vaekit_speech.pitch_report import main
+
+    sf.write(str(tmp_path / "tone.wav"), tone(180.0, 16000).numpy(), 16000)
+    assert main([str(tmp_path / "tone.wav"), "--sample-rate", "16000", "--n-mels", "80", "128"]) == 0
+    header, row = capsys.readouterr().out.strip().splitlines()
+    assert header.split("\t") == ["file", "input Hz", "STFT->GL", "mel80/floor80->GL", "mel128/floor80->GL"]
+    cells = row.split("\t")
+    assert cells[0] == "tone.wav" and abs(float(cells[1]) - 180) < 2
+    for cell in cells[2:]:  # f0 / shift in cents / share of voiced frames kept
+        hz, cents, kept = cell.split("/")
+        assert abs(float(hz) - 180) < 3 and abs(float(cents.rstrip("c"))) < 20 and float(kept) > 0.5, cell

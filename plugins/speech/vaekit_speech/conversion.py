@@ -13,7 +13,8 @@ Every way starts from the posterior mean z of the recording encoded under its ow
   to the target's (the training split's statistics, info["speaker_moments"]), plus conversion_scale times
   smooth(change - its average over the recording), change = E[mel | z, c'] - E[mel | z, c]. The statistics
   carry the voice's average spectrum; the decoder adds what changes with the sounds, scaled down because its
-  rendering under another voice also moves the words.
+  rendering under another voice also moves the words. It does not move the pitch to the target speaker's: the
+  harmonics stay where the input's log-mel has them, only each bin's level moves (decoded does move it).
 
 The model's `model.conversion` (recipe) picks the default of `reconstruct --condition` and of eval's
 `*_converted` figures; eval reports every other way the model can take too (`*_converted_decoded`,
