@@ -35,12 +35,12 @@ B=benchmarks
 # (--refine-steps: the same model, estimated more tightly); the AE-style recipe with batches 4x as large (a GPU step
 # costs about the same), for BLEU-4, greedy and by beam search (5 beams).
 job text python3 $B/text_ptb.py --device $dev --jobs 2 $text $refine --runs /tmp/gpu-runs/text \
-    --out "$logs/text.jsonl" --settings lm,kl16
+    --out "$logs/text" --settings lm,kl16
 job text_ae_b128 python3 $B/text_ptb.py --device $dev --jobs 1 $text_ae --runs /tmp/gpu-runs/text_ae_b128 \
-    --out "$logs/text_ae_b128.jsonl" --settings ae --beam-size 5 --set trainer.batch_size=128 trainer.lr=0.002
+    --out "$logs/text_ae_b128" --settings ae --beam-size 5 --set trainer.batch_size=128 trainer.lr=0.002
 # The digit-string recipe (one 32 ms stage, moments conversion) on a GPU.
 job strings_seed0 python3 $B/speech_strings.py --device $dev $speech --threads 2 --work /tmp/gpu-runs/strings0 \
-    --out "$logs/strings_seed0.json" seed=0
+    --out "$logs/strings_seed0" seed=0
 ( while sleep 30; do tar czf "$OUT/part.tgz" -C /tmp gpu-logs 2>/dev/null; done ) &  # what a cut call still returns
 saver=$!
 sleep 45; [ "$dev" = cuda ] && nvidia-smi --query-gpu=name,memory.used,utilization.gpu --format=csv > "$logs/nvidia-smi.txt"

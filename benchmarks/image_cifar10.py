@@ -1,12 +1,11 @@
 r"""CIFAR-10 (JPEG) training, class transfer, inpainting / super-resolution
 against simple baselines, and the 28-pixel grayscale folder trained with no overrides.
 
-    VAEKIT_DATA=../shared/data python benchmarks/image_cifar10.py --device cuda --max-minutes 30 \
-        --output image_cifar10.json
+    VAEKIT_DATA=../shared/data python benchmarks/image_cifar10.py --device cuda --max-minutes 30
     python benchmarks/image_cifar10.py --parts transfer,folder --device cuda     # only some parts
-    python benchmarks/image_cifar10.py --smoke                                   # seconds, proves it runs
+    python benchmarks/image_cifar10.py --smoke                                   # every part, tiny: proves it runs
 
-Parts (each prints its figures; one JSON line with all of them comes last):
+Parts (each prints its figures and writes its result files; one JSON line with all of them comes last):
 - cifar: recipes/image/cifar10.yaml for --max-minutes; test bits/dim (k = --iw-samples), a small
   classifier's accuracy on real test images and on their reconstructions, the training images/s,
   inpainting (16x16 box on 32x32) against mean and
@@ -26,8 +25,8 @@ Parts (each prints its figures; one JSON line with all of them comes last):
   >= 0.9), beside the same share for real test digits.
 Targets: bits/dim <= 5.0; recon accuracy >= 0.8 x real; images/s >= 0.97 x plain; VAE fill and x2 SR
 (either SR model) >= 1 dB above mean fill and bicubic; MNIST transfer >= 0.9; folder samples recognised >= 0.8.
-The figures measured so are in benchmarks/results/ (cifar10, cifar10_speed, cifar10_superres, mnist_cvae,
-cifar10_cvae, image_folder).
+The result files (benchmarks/results/ for a run for real): cifar10, cifar10_speed, cifar10_superres,
+mnist_cvae, cifar10_cvae, image_folder.
 """
 
 from __future__ import annotations
@@ -40,11 +39,21 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
+from common import (
+    REPO,
+    add_common_flags,
+    log,
+    overall_rate,
+    seed_override,
+    time_steps,
+    trainer_windows,
+    work_folder,
+    write_result,
+)
 
 import vaekit
 from vaekit.config.recipe import load_recipe
@@ -55,20 +64,16 @@ from vaekit.plugin import get_plugin
 from vaekit.runs import build_model
 from vaekit.training.trainer import resolve_device, train
 
-REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes" / "image"
 
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 REUSE = False  # --reuse: a run folder that already holds a checkpoint is measured again, not retrained
+DEFAULT_PARTS = "cifar,superres,transfer,folder"
+SEED: list[str] = []  # --seed: the seed override of every recipe trained
 
 
 def train_recipe(name: str, run: Path, overrides: list[str]):
     """Train recipes/image/NAME.yaml into run with overrides; (model, plugin, recipe, seconds)."""
-    recipe = load_recipe(str(RECIPES / f"{name}.yaml"), overrides)
+    recipe = load_recipe(str(RECIPES / f"{name}.yaml"), [*overrides, *SEED])
     started = time.perf_counter()
     if REUSE and (run / "checkpoints").is_dir():
         log(f"{name}: reusing {run}")
@@ -108,43 +113,31 @@ def classify(classifier, x: torch.Tensor) -> torch.Tensor:
 
 
 def plain_loop_images_per_s(model, recipe, images: torch.Tensor, seconds: float, device) -> float:
-    """Images/s of a hand-written loop on the same network: AdamW, the ELBO, the same batch size."""
+    """Images/s of a hand-written loop on the same network: AdamW, the ELBO, the same batch size; 5 warm-up steps
+    untimed, then `seconds` of steps."""
     from vaekit.objectives.elbo import ELBO
 
     model = model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.trainer.lr, fused=device.type in ("cpu", "cuda"))
     objective, batch, g = ELBO(), recipe.trainer.batch_size, torch.Generator().manual_seed(0)
     images = images.to(device)
-    steps, started = 0, None
-    while True:
+
+    def step() -> torch.Tensor:
         idx = torch.randint(len(images), (batch,), generator=g).to(device)
         loss = objective(model, images[idx].float() / 255, None, 10**9).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        steps += 1
-        if started is None and steps == 5:  # warm-up steps are not timed
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            started, steps = time.perf_counter(), 0
-        if started is not None and time.perf_counter() - started > seconds:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            return steps * batch / (time.perf_counter() - started)
+        return loss
+
+    return overall_rate(time_steps(step, seconds=seconds, untimed=5)) * batch
 
 
 def trainer_images_per_s(run: Path, batch: int) -> float:
     """Images/s the vaekit trainer logged (metrics.jsonl), over every logged window after the first (which holds
     the warm-up), or over the only one."""
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    windows, previous = [], 0
-    for r in records:
-        if r.get("split") == "train" and "steps_per_s" in r:
-            windows.append((r["step"] - previous, r["steps_per_s"]))
-            previous = r["step"]
-    windows = windows[1:] or windows
-    seconds = sum(steps / rate for steps, rate in windows)
-    return batch * sum(steps for steps, _ in windows) / seconds if seconds else float("nan")
+    windows = trainer_windows(run)
+    return overall_rate(windows[1:] or windows) * batch
 
 
 def part_cifar(args, work: Path, device) -> dict:
@@ -212,6 +205,12 @@ def part_cifar(args, work: Path, device) -> dict:
     out["inpaint_gain_over_mean_db"] = out["inpaint_vae_psnr"] - out["inpaint_mean_psnr"]
     out["sr_x2_gain_over_bicubic_db"] = out["sr_x2_vae_psnr"] - out["sr_x2_bicubic_psnr"]
     log(f"cifar: {out}")
+    write_result(args, "cifar10", f"recipes/image/cifar10.yaml for {out['cifar_train_minutes']} minutes: bits/dim, "
+                 "classified reconstructions, inpainting and super-resolution against simple baselines", out,
+                 recipe="recipes/image/cifar10.yaml",
+                 headline=["cifar_test_bits_per_dim", "cifar_recon_to_real_accuracy", "inpaint_gain_over_mean_db"],
+                 notes=f"k = {args.iw_samples} on {out['cifar_test_images']} test images; inpainting and SR on "
+                       f"{n}; overrides: {' '.join(overrides + SEED)}")
     return out
 
 
@@ -234,9 +233,13 @@ def part_speed(args, work: Path, device) -> dict:
         plain_rates.append(plain_loop_images_per_s(fresh, recipe, bundle.train.images, args.speed_seconds, device))
         log(f"speed round {round_}: trainer {trainer_rates[-1]:.1f}, plain {plain_rates[-1]:.1f} images/s")
     ratios = [t / p for t, p in zip(trainer_rates, plain_rates, strict=True)]
-    return {"speed_trainer_images_per_s": trainer_rates, "speed_plain_images_per_s": plain_rates,
-            "speed_round_ratios": ratios, "speed_median_ratio": statistics.median(ratios),
-            "speed_ratio": sum(trainer_rates) / sum(plain_rates)}
+    out = {"speed_trainer_images_per_s": trainer_rates, "speed_plain_images_per_s": plain_rates,
+           "speed_round_ratios": ratios, "speed_median_ratio": statistics.median(ratios),
+           "speed_ratio": sum(trainer_rates) / sum(plain_rates)}
+    write_result(args, "cifar10_speed", "cifar10.yaml's network: the vaekit trainer over a plain loop, alternated",
+                 out, headline=["speed_median_ratio", "speed_ratio"],
+                 notes=f"{args.speed_rounds} alternated rounds of {args.speed_seconds} s each side")
+    return out
 
 
 def part_transfer(args, work: Path, device) -> dict:
@@ -261,6 +264,11 @@ def part_transfer(args, work: Path, device) -> dict:
         out[f"{key}_classifier_accuracy_real"] = (classify(classifier, x) == y).float().mean().item()
         out[f"{key}_transfer_accuracy"] = transfer_accuracy(model, classifier, x, y)
         log(f"transfer: {out}")
+        write_result(args, name, f"recipes/image/{name}.yaml for {out[f'{key}_transfer_minutes']} minutes: class "
+                     "transfer judged by a classifier", {k: v for k, v in out.items() if k.startswith(f"{key}_")},
+                     recipe=f"recipes/image/{name}.yaml",
+                     headline=[f"{key}_transfer_accuracy", f"{key}_classifier_accuracy_real"],
+                     notes=f"{len(x)} test images, each reconstructed under every other label")
     return out
 
 
@@ -282,17 +290,22 @@ def part_superres(args, work: Path, device) -> dict:
     out.update(summarize(f"sr_x{factor}_bicubic", bicubic(low, size), x))
     out[f"sr_x{factor}_cvae_gain_over_bicubic_db"] = out[f"sr_x{factor}_cvae_psnr"] - out[f"sr_x{factor}_bicubic_psnr"]
     log(f"superres: {out}")
+    write_result(args, "cifar10_superres", f"recipes/image/cifar10_superres.yaml for {out['sr_cvae_train_minutes']} "
+                 f"minutes: x{factor} super-resolution against bicubic", out,
+                 recipe="recipes/image/cifar10_superres.yaml",
+                 headline=[f"sr_x{factor}_cvae_gain_over_bicubic_db", f"sr_x{factor}_cvae_psnr",
+                           f"sr_x{factor}_cvae_ssim"], notes=f"{len(x)} test images")
     return out
 
 
-def write_mnist_folder(data: Path, root: Path) -> None:
-    """MNIST's 10k test digits as root/<digit>/NNNNN.png (8-bit grayscale)."""
+def write_mnist_folder(data: Path, root: Path, limit: int | None = None) -> None:
+    """MNIST's 10k test digits (the first `limit`) as root/<digit>/NNNNN.png (8-bit grayscale)."""
     from PIL import Image
     from vaekit_image.data import MNIST_FILES, read_idx
 
     images = read_idx(data / "mnist" / MNIST_FILES["test_images"])
     labels = read_idx(data / "mnist" / MNIST_FILES["test_labels"])
-    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+    for i, (image, label) in enumerate(zip(images[:limit], labels[:limit], strict=True)):
         folder = root / str(int(label))
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image, "L").save(folder / f"{i:05d}.png")
@@ -303,9 +316,9 @@ def part_folder(args, work: Path, device) -> dict:
 
     data = Path(os.environ.get("VAEKIT_DATA", "~/.cache/vaekit/data")).expanduser()
     root, run = work / "mnist_folder", work / "folder_run"
-    write_mnist_folder(data, root)
+    write_mnist_folder(data, root, 600 if args.smoke else None)
     command = [sys.executable, "-m", "vaekit", "train", str(RECIPES / "folder.yaml"), f"data.root={root}",
-               "--out", str(run)] + args.folder_overrides
+               "--out", str(run)] + args.folder_overrides + SEED
     log("folder: " + " ".join(command))
     started = time.perf_counter()
     subprocess.run(command, check=True)
@@ -339,6 +352,10 @@ def part_folder(args, work: Path, device) -> dict:
     real, _ = test_pixels(mnist_bundle, args.folder_samples, device)
     out["folder_real_recognised"] = recognised(real)
     log(f"folder: {out}")
+    write_result(args, "image_folder", "recipes/image/folder.yaml on MNIST's test digits as a grayscale folder: "
+                 "samples a classifier recognises", out, recipe="recipes/image/folder.yaml",
+                 headline=["folder_samples_recognised", "folder_prior_samples_recognised", "folder_real_recognised"],
+                 notes=f"{args.folder_samples} samples; recognised: top class probability >= 0.9")
     return out
 
 
@@ -352,7 +369,7 @@ def main() -> None:
     parser.add_argument("--folder-minutes", type=float, default=0,
                         help="override the folder recipe's own 10 minutes (the published figure uses no override)")
     parser.add_argument("--sr-minutes", type=float, default=10.0, help="training minutes of the x2 SR model")
-    parser.add_argument("--parts", default="cifar,superres,transfer,folder")
+    parser.add_argument("--parts", default=DEFAULT_PARTS, help="of cifar, superres, transfer, folder, speed")
     parser.add_argument("--iw-samples", type=int, default=100)
     parser.add_argument("--test-examples", type=int, default=10000)
     parser.add_argument("--eval-batch", type=int, default=100)
@@ -363,23 +380,25 @@ def main() -> None:
     parser.add_argument("--folder-samples", type=int, default=1000)
     parser.add_argument("--speed-seconds", type=float, default=30.0, help="timing window of the plain loop")
     parser.add_argument("--speed-rounds", type=int, default=3, help="speed part: alternated trainer/plain rounds")
-    parser.add_argument("--work-dir", type=Path, help="runs and caches (default: a temporary folder)")
-    parser.add_argument("--output", type=Path, help="also write the JSON here")
-    parser.add_argument("--smoke", action="store_true", help="tiny everything: checks the script end to end")
     parser.add_argument("--cifar-set", dest="cifar_overrides", nargs="*", default=[], metavar="KEY=VALUE",
                         help="overrides of cifar10.yaml and cifar10_superres.yaml, e.g. model.latent_shape=spatial")
     parser.add_argument("--reuse", action="store_true",
                         help="with --work-dir: measure runs already trained there again instead of retraining")
-    args = parser.parse_args()
+    args = add_common_flags(parser).parse_args()
     global REUSE
     REUSE = args.reuse
+    SEED.extend(seed_override(args))
     args.transfer_overrides, args.folder_overrides = [], []
     if args.smoke:
         args.max_minutes = args.transfer_minutes = args.sr_minutes = 0.2
-        args.iw_samples, args.test_examples, args.quality_examples, args.transfer_examples = 2, 200, 100, 100
-        args.classifier_examples, args.classifier_epochs, args.folder_samples, args.speed_seconds = 500, 1, 100, 2
-        short = ["trainer.max_steps=20", "trainer.eval_every=10", "trainer.log_every=5", "trainer.samples=0",
-                 "subset.train=2000"]
+        args.iw_samples, args.test_examples, args.quality_examples, args.transfer_examples = 2, 50, 50, 50
+        args.classifier_examples, args.classifier_epochs, args.folder_samples = 300, 1, 50
+        args.speed_seconds, args.speed_rounds = 1, 1
+        if args.parts == DEFAULT_PARTS:
+            args.parts += ",speed"
+        short = ["trainer.max_steps=6", "trainer.eval_every=3", "trainer.log_every=2", "trainer.samples=0",
+                 "trainer.eval_batches=1", "subset.train=500", "subset.val=50", "subset.test=50", "model.width=8",
+                 "latent.sampler_steps=5", "latent.sampler_examples=200"]
         args.cifar_overrides, args.transfer_overrides = args.cifar_overrides + short, short
         args.folder_overrides = short + ["trainer.max_minutes=0.2"]
     if args.folder_minutes:
@@ -388,19 +407,13 @@ def main() -> None:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     results = {"device": str(device), "torch": torch.__version__}
-    with tempfile.TemporaryDirectory() as tmp:
-        work = args.work_dir or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
+    parts = {"cifar": part_cifar, "superres": part_superres, "transfer": part_transfer, "folder": part_folder,
+             "speed": part_speed}
+    with work_folder(args) as work:
         for part in args.parts.split(","):
-            parts = {"cifar": part_cifar, "superres": part_superres, "transfer": part_transfer, "folder": part_folder,
-                     "speed": part_speed}
-            results.update(parts[part](
-                args, work, device))
-    line = json.dumps({k: round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
-                       for k, v in results.items()})
-    if args.output:
-        args.output.write_text(line + "\n")
-    print(line)
+            results.update(parts[part](args, work, device))
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
+                      for k, v in results.items()}))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ classes (no weights can be downloaded, so there is no Inception network): the Fr
 vaekit classifier's feature space, not Inception FID, and so are precision and recall (Kynkäänniemi et al.
 2019, k = 3 nearest neighbours), all against every test image. confident_share: the share of images whose
 top class probability is >= 0.9; confident_ratio: that share over the real test images' share (the issue's
-target: at least 0.5). Prints one JSON line; --record writes benchmarks/results/cifar10_samples.json.
+target: at least 0.5). The test images' reconstructions are judged the same way (recon_*): what any prior over
+this latent can reach. Prints one JSON line; --record writes benchmarks/results/cifar10_samples.json.
 """
 
 from __future__ import annotations
@@ -128,6 +129,14 @@ def main() -> None:
         metrics = {"real_accuracy": (real["predicted"] == data.test.labels).float().mean().item(),
                    "real_confident_share": real["confident_share"]}
         checkpoint = resolve_model_dir(run).name
+        # what any prior over this latent can reach at most: the test images' own codes, decoded the same way
+        with torch.no_grad():
+            recon = torch.cat([model.reconstruct(chunk, mode="mean").clamp(0, 1) for chunk in test.split(500)])
+        result = judge(classifier, recon, real["features"])
+        for key in ("frechet", "precision", "recall", "confident_share"):
+            metrics[f"recon_{key}"] = result[key]
+        metrics["recon_confident_ratio"] = result["confident_share"] / max(real["confident_share"], 1e-12)
+        log(f"recon: {json.dumps({k: v for k, v in metrics.items() if k.startswith('recon')})}")
         prior = model.prior_net
         for kind in args.samplers.split(","):
             started = time.perf_counter()
@@ -164,7 +173,9 @@ def main() -> None:
                  f"{args.classifier_examples:,} CIFAR-10 training images for {args.classifier_epochs} epochs "
                  f"({metrics['real_accuracy']:.1%} on the test images); precision/recall (Kynkäänniemi et al. "
                  f"2019, k = 3) in the same features. confident_share: share of images with top class probability "
-                 f">= {CONFIDENT}; confident_ratio: over the real test images' share. prior: N(0, I); gmm: "
+                 f">= {CONFIDENT}; confident_ratio: over the real test images' share. recon: the test images' "
+                 f"reconstructions (posterior mean decoded the same way), the ceiling of any prior over this "
+                 f"latent. prior: N(0, I); gmm: "
                  f"{args.gmm_components}-component full-covariance mixture over the flattened posterior means of "
                  f"{args.gmm_examples:,} training images, EM capped at {args.gmm_iterations} iterations; pixelcnn: "
                  f"the latent PixelCNN (vaekit/core/latent_priors.py) with the recipe's latent.sampler_* settings. The "

@@ -117,6 +117,8 @@ def pythae_run(args, variant: str) -> dict:
 
 
 def main() -> None:
+    from vaekit.runs import build_recipe_data
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu")
     p.add_argument("--max-minutes", type=float, default=None, help="wall-time cap per variant's training")
@@ -155,7 +157,7 @@ def main() -> None:
                 model, plugin, minutes, steps = load_trained(run, args.device)
             else:
                 model, plugin, minutes, steps = train_and_load(rec, run, args.device)
-            data = plugin.build_data(rec.data, seed=rec.seed, assets=Path(model.config["assets_dir"]))
+            data = build_recipe_data(plugin, rec, Path(model.config["assets_dir"]))
             test = Subset(data.test, range(min(args.test_offset, len(data.test)), len(data.test)))
             figures = test_nll(model, test, args.iw_samples, args.test_examples, args.batch_size, args.chunk)
             figures["test_offset"] = args.test_offset

@@ -40,13 +40,14 @@ from common import (
 
 from vaekit.evaluation.classifier_metrics import accuracy, frechet_distance, precision_recall, predict
 from vaekit.plugin import get_plugin
+from vaekit.runs import build_recipe_data
 
 
 def labelled_mnist(device: str, overrides: list[str]):
     """MNIST with its labels as the condition (the classifier's training data), and the recipe that built it."""
     rec = load_recipe("recipes/image/mnist.yaml", ["data.condition=label", f"trainer.device={device}", *overrides])
     with tempfile.TemporaryDirectory() as assets:
-        return get_plugin("image").build_data(rec.data, seed=rec.seed, assets=Path(assets)), rec
+        return build_recipe_data(get_plugin("image"), rec, Path(assets)), rec
 
 
 @torch.no_grad()
@@ -97,7 +98,7 @@ def main() -> None:
                 f"trainer.device={args.device}", *smoke, *seed_override(args)])
             run = work / name
             model, plugin, minutes, steps = train_and_load(rec, run, args.device)
-            data = plugin.build_data(rec.data, seed=rec.seed, assets=Path(model.config["assets_dir"]))
+            data = build_recipe_data(plugin, rec, Path(model.config["assets_dir"]))
             prior = quality(clf, real, draw(model, args.samples))
             model.prior_net, _ = gmm_prior(model, run, data.train, data.collate, args.components)
             gmm = quality(clf, real, draw(model, args.samples))

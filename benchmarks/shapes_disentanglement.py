@@ -28,6 +28,7 @@ VARIANTS = {
 
 def main() -> None:
     from vaekit.evaluation.disentanglement import disentanglement
+    from vaekit.runs import build_recipe_data
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu")
@@ -54,7 +55,7 @@ def main() -> None:
                     overrides += ["data.num_train=512", "data.num_val=64"]
                 rec = load_recipe("recipes/image/shapes.yaml", overrides)
                 model, plugin, minutes, steps = train_and_load(rec, work / f"{name}-{seed}", args.device)
-                data = plugin.build_data(rec.data, seed=rec.seed, assets=Path(model.config["assets_dir"]))
+                data = build_recipe_data(plugin, rec, Path(model.config["assets_dir"]))
                 scores = disentanglement(model, data.test, data.collate, max_examples=args.test_examples)
                 runs.append({"seed": seed, "mig": scores["mig"], "sap": scores["sap"], "steps_run": steps,
                              "train_minutes": round(minutes, 2), "mig_per_factor": scores["mig_per_factor"]})

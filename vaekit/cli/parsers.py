@@ -112,10 +112,10 @@ def run_parser(verb: str, plugin=None) -> argparse.ArgumentParser:
                        help="linear or slerp (spherical) interpolation between the posterior means")
     if verb == "traverse":
         p.add_argument("--input", help="input (file or sentence) whose posterior mean is the base point "
-                                       "(default: the prior mean)")
+                                       "(default: image, the first test image of the run's data; else the prior mean)")
         p.add_argument("--dims", help="latent units to vary, e.g. 0,1,2 (default: all)")
         p.add_argument("--span", type=at_least(0, kind=float), default=3.0,
-                       help="vary each unit over [-span, span] (default 3)")
+                       help="move each unit by -span to +span around the base point's value (default 3)")
         p.add_argument("--steps", type=at_least(2), default=9,
                        help="points along each unit, both ends included (default 9)")
     if plugin is not None:

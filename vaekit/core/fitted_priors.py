@@ -26,6 +26,7 @@ class FullGaussianMixture:
         self.event_dims = len(self.event_shape)
         self.mean = (weights @ means).reshape(self.event_shape).expand(batch_size, *self.event_shape)
         self.components = torch.distributions.MultivariateNormal(means, covariance_matrix=covs)
+        self._cholesky = None  # the components' Cholesky factors [K, U, U], on the first draw
 
     def log_prob(self, z: Tensor) -> Tensor:
         """log p(z) (nats): z [..., *event] -> [...]."""
@@ -37,7 +38,12 @@ class FullGaussianMixture:
         shape = (self.batch_size,) if n is None else (n, self.batch_size)
         k = torch.multinomial(self.weights, math.prod(shape), replacement=True)
         eps = torch.randn(len(k), self.means.shape[1], dtype=self.means.dtype, device=self.means.device)
-        draws = self.means[k] + temperature * (torch.linalg.cholesky(self.covs)[k] @ eps.unsqueeze(-1)).squeeze(-1)
+        if self._cholesky is None:
+            self._cholesky = torch.linalg.cholesky(self.covs)
+        draws = self.means[k].clone()
+        for component in k.unique():  # one matrix product per component, not a [U, U] factor per draw
+            picked = k == component
+            draws[picked] += temperature * eps[picked] @ self._cholesky[component].T
         return draws.float().reshape(*shape, *self.event_shape)
 
 

@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import random
-import shlex
-import shutil
 import signal
 import sys
 import threading
@@ -38,11 +35,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-import yaml
 from torch.utils.data import DataLoader, DistributedSampler, default_collate
 from tqdm.auto import tqdm
 
-from ..config.reading import RecipeError, read_yaml
+from ..config.reading import RecipeError
 from ..config.recipe import Recipe
 from ..core.batch import to_device
 from ..evaluation.evaluate import autocast, evaluate
@@ -60,7 +56,6 @@ from ..io.checkpoint import (
     load_weights,
     read_json,
     remove_checkpoint,
-    remove_leftovers,
     resolve_model_dir,
     rng_state,
     save_checkpoint,
@@ -68,21 +63,14 @@ from ..io.checkpoint import (
     set_rng_state,
 )
 from ..io.messages import one_line
-from ..io.safe_writes import (
-    WriteError,
-    atomic_write_text,
-    describe,
-    lock_folder,
-    open_append,
-    refuse_hard_link,
-    refuse_link,
-)
+from ..io.safe_writes import WriteError, describe
 from ..objectives.elbo import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
 from ..objectives.kl_control import ControlledELBO, KLController
 from ..objectives.schedules import KLSchedule
-from ..plugin import SKIPPED_FILES, PluginError, get_plugin, report_skipped
+from ..plugin import PluginError, get_plugin, report_skipped
 from ..runs import build_model, build_recipe_data
 from .aggressive import AggressiveInference, random_indices
+from .run_folder import RunFolder
 from .stop_signals import (
     STOP_SIGNALS,
     Interrupted,
@@ -91,37 +79,11 @@ from .stop_signals import (
     raise_swallowed_stop,
     stops_blocked,
 )
+from .training_errors import TrainingError
 from .warm_start import WarmStartError, warm_start
 
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (a NaN loss, say); the last good checkpoint is left intact."""
-
-
-# What a resumed run may change: where it runs, how often it reports, and how long it goes on. Anything
-# else (data, model, objective, seed) would silently make it a different run.
-RESUMABLE_KEYS = {f"trainer.{key}" for key in (
-    "epochs", "max_steps", "min_steps", "max_minutes", "patience", "device", "threads", "num_workers", "progress",
-    "eval_every", "eval_batches", "checkpoint_every", "checkpoint_minutes", "keep_last", "log_every", "samples")} \
-    | {"eval"}
-# The knobs a user turns to recover from a diverged run (what the NaN message advises). A resumed run may
-# change them; the change is recorded in metrics.jsonl ({"split": "resume", "changed": ...}).
-RECOVERY_KEYS = {"trainer.lr", "trainer.grad_clip", "trainer.precision"}
 # An update that multiplies the weights' norm by more than this has diverged (healthy steps change it by <1%).
 MAX_WEIGHT_GROWTH = 100.0
-# What the trainer writes at the top of a run folder: a symbolic link planted under one of these names is refused.
-RUN_ENTRIES = (".lock", "recipe.yaml", "metrics.jsonl", "checkpoints", "samples", "samplers", "assets", "outputs",
-               SKIPPED_FILES)
-
-
-def changed_keys(saved, current, prefix: str = "") -> list[tuple[str, object, object]]:
-    """(dotted key, saved value, current value) wherever two resolved recipes (nested dicts) differ."""
-    if isinstance(saved, dict) and isinstance(current, dict):
-        return [change for name in dict.fromkeys([*saved, *current])
-                for change in changed_keys(saved.get(name), current.get(name), f"{prefix}{name}.")]
-    return [] if saved == current else [(prefix.rstrip("."), saved, current)]
-
-
 def resolve_device(name: str) -> torch.device:
     """'auto' picks cuda, then mps, then cpu; anything else must be available."""
     if name == "auto":
@@ -232,7 +194,6 @@ class Trainer:
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
         self.is_main = self.rank == 0
-        self.recovery: dict = {}  # RECOVERY_KEYS this resume changes: key -> [old, new]
         self.elapsed = 0.0  # seconds of training in this run, across resumes
         self.stop_signal: int | None = None  # a stop signal received; the loop checkpoints and ends
         self.in_loop = False
@@ -240,12 +201,8 @@ class Trainer:
         self.weight_norm: torch.Tensor | None = None  # the weights' norm before the last update
         self.best: dict | None = None  # trainer.keep_best: {"step", "elbo"} of RUN/checkpoints/best-step-N
         self.last_val: dict | None = None  # the last validation summary (rank 0)
-        self.lock: int | None = None  # RUN/.lock, held while training (rank 0)
+        self.folder = RunFolder(self.run_dir, resume, self.is_main, self.world, self.distributed)
         self.started = False  # the first step began: from then on a failure leaves the run folder for --resume
-        self.created: Path | None = None  # the run folder, if this process created it (else None)
-        self.created_parents: list[Path] = []  # folders above it that this process created for --out's path
-        self.entries_before: set[str] = set()  # what an existing run folder held when this process opened it
-        self.writer = None
         self.log_sums: torch.Tensor | None = None  # loss, rec, kl summed since the last train record
         self.log_count = 0  # steps in log_sums; both are checkpointed so that a resumed run logs the same records
 
@@ -386,147 +343,23 @@ class Trainer:
         except WarmStartError as exc:
             raise TrainingError(str(exc)) from None
         if self.is_main:
-            self._log_plain({"step": 0, "split": "init", **record})
+            self.folder.log_plain({"step": 0, "split": "init", **record})
             print(f"vaekit: started from {record['init_from']} ({', '.join(record['init_parts'])}: "
                   f"{record['tensors']} tensors)", file=sys.stderr)
 
-    # -- files -----------------------------------------------------------------------------------
+    # -- the run folder ----------------------------------------------------------------------------
+    @property
+    def lock(self) -> int | None:
+        """RUN/.lock's descriptor while this process holds it (rank 0)."""
+        return self.folder.lock
+
     def _open_run_dir(self) -> None:
-        """Create and lock the run folder; refuse to start over a run, to resume one that is not there, to train into
-        a folder of other files, or to write through a link planted in a run."""
-        if not self.is_main:
-            return
-        run = self.run_dir
-        try:
-            existed = run.is_dir()
-            if self.resume and not existed:
-                raise TrainingError(f"--resume: {run} does not exist")
-            entries = sorted(os.listdir(run)) if existed else []
-        except OSError as exc:  # a name too long, no permission
-            raise TrainingError(f"--out {run}: {describe(exc)}") from None
-        if entries and not self.resume and not (os.path.isfile(run / ".lock") or checkpoints(run)):
-            shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
-            raise TrainingError(f"--out {run}: not a vaekit run (no .lock) but a folder of other files ({shown}), "
-                                f"whose recipe.yaml and metrics.jsonl a run would replace; give a new or empty folder")
-        for name in RUN_ENTRIES:
-            if os.path.islink(run / name):
-                raise TrainingError(f"{run / name}: is a symbolic link; vaekit does not write through links in a run "
-                                    f"folder (remove the link, or train into another --out)")
-        missing = [folder for folder in (run, *run.parents) if not os.path.lexists(folder)]
-        try:
-            run.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise TrainingError(f"--out {run}: cannot create the run folder ({describe(exc)})") from None
-        self.lock = lock_folder(run, TrainingError)  # first: one process per run folder
-        # Only once the lock is ours: what a failed start removes again (_undo_start).
-        self.created, self.entries_before = (run if missing else None), set(entries)
-        self.created_parents = missing[1:]
-        if self.resume:
-            if not checkpoints(self.run_dir):
-                raise TrainingError(f"--resume: {self.run_dir} has no checkpoints to resume from")
-            for partial in remove_leftovers(self.run_dir):  # left by a kill mid-write or mid-prune
-                print(f"vaekit: note: removed {partial}, left by an interrupted checkpoint write", file=sys.stderr)
-        elif checkpoints(self.run_dir):
-            raise TrainingError(f"{self.run_dir} already holds a run; pass --resume to continue it or --out to "
-                                f"start a new one elsewhere")
-        elif (self.run_dir / "metrics.jsonl").exists():  # a run that never checkpointed: start its log afresh
-            atomic_write_text(self.run_dir / "metrics.jsonl", "")
-
-    def _undo_start(self) -> None:
-        """A start that failed before its first step leaves nothing: a run folder it created is removed again, and
-        in one that existed only what it added goes (its RUN/.lock included)."""
-        if not self.is_main or self.lock is None or self.started:
-            return
-        if self.writer is not None:
-            with contextlib.suppress(OSError):
-                self.writer.close()
-        run = self.run_dir
-        if self.created is not None:
-            shutil.rmtree(run, ignore_errors=True)  # never follows a link inside it
-            for parent in self.created_parents:  # folders --out's path needed, if still empty
-                with contextlib.suppress(OSError):
-                    parent.rmdir()
-            return
-        with contextlib.suppress(OSError):
-            for name in set(os.listdir(run)) - self.entries_before:
-                path = run / name
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-
-    def _check_run_dir(self) -> None:
-        """Before a write: the run folder is still the one this process locked (not removed or replaced meanwhile);
-        writing on would create a new folder of that name holding no checkpoint."""
-        if not self.is_main or self.lock is None:
-            return
-        try:
-            same = os.path.samestat(os.stat(self.run_dir / ".lock", follow_symlinks=False), os.fstat(self.lock))
-        except OSError:
-            same = False
-        if same:
-            return
-        if checkpoints(self.run_dir):
-            raise TrainingError(f"{self.run_dir / '.lock'} was removed or replaced while training, so another "
-                                f"process could enter the run; stopped. The last intact checkpoint is "
-                                f"{self._last_checkpoint()}; resume: {self._resume_command()}")
-        raise TrainingError(f"{self.run_dir} was removed while training, and its checkpoints with it: nothing is "
-                            f"left to resume; train again")
+        """Create and lock the run folder (RunFolder.open)."""
+        self.folder.open()
 
     def _write_recipe(self) -> None:
-        """RUN/recipe.yaml: the recipe as resolved, with what the data decided; --resume must match it."""
-        if not self.is_main:
-            return
-        resolved = yaml.safe_dump(self.recipe.to_dict(), sort_keys=False)
-        self._check_run_dir()  # set-up takes a while: the folder may be gone, and the write below would recreate it
-        if self.resume:
-            self._check_same_recipe(yaml.safe_load(resolved))  # read back: the same types as the saved file
-        atomic_write_text(self.run_dir / "recipe.yaml", f"# resolved from {self.recipe.source}\n" + resolved)
-
-    def _check_same_recipe(self, current: dict) -> None:
-        """--resume continues the run's own recipe; changes beyond RESUMABLE_KEYS are an error naming them."""
-        saved_file = self.run_dir / "recipe.yaml"
-        if not saved_file.is_file():
-            return
-        try:
-            saved = read_yaml(saved_file)  # alias-safe: a planted YAML bomb is refused, not expanded
-        except RecipeError as exc:
-            raise TrainingError(str(exc)) from None
-        if not isinstance(saved, dict):
-            raise TrainingError(f"{saved_file}: expected the run's resolved recipe (a mapping)")
-        changes = changed_keys(saved, current)
-        changed = [(key, old, new) for key, old, new in changes if key not in RESUMABLE_KEYS | RECOVERY_KEYS
-                   and key.split(".")[0] not in RESUMABLE_KEYS]
-        if changed:
-            described = ", ".join(f"{key} ({old!r} -> {new!r})" for key, old, new in changed)
-            raise TrainingError(f"--resume: the recipe differs from {saved_file} in {described}; resume with the "
-                                f"run's own recipe, or train into a new --out")
-        self.recovery = {key: [old, new] for key, old, new in changes if key in RECOVERY_KEYS}
-
-    def _log(self, record: dict) -> None:
-        if not self.is_main:
-            return
-        self._check_run_dir()
-        with open_append(self.run_dir / "metrics.jsonl") as f:
-            f.write(json.dumps(record) + "\n")
-        with self._tensorboard_errors():
-            for key, value in record.items():
-                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
-                    self.writer.add_scalar(f"{record['split']}/{key}", value, record["step"])
-
-    @contextlib.contextmanager
-    def _tensorboard_errors(self):
-        """TensorBoard writes its event file in a thread of its own and raises a failed write later: a WriteError."""
-        try:
-            yield
-        except OSError as exc:
-            name = getattr(getattr(getattr(self.writer, "file_writer", None), "event_writer", None), "_file_name",
-                           None)
-            raise WriteError(name or self.run_dir / "events.out.tfevents.*", describe(exc)) from None
-
-    def _last_checkpoint(self) -> str:
-        found = checkpoints(self.run_dir)
-        return str(found[-1]) if found else "none (no checkpoint was written yet)"
+        """RUN/recipe.yaml: the recipe as resolved, with what the data decided (RunFolder.write_recipe)."""
+        self.folder.write_recipe(self.recipe)
 
     def _length(self) -> str:
         """What sets the run's length, in words: the recipe's epochs, trainer.min_steps or trainer.max_steps."""
@@ -539,14 +372,8 @@ class Trainer:
                       f"{self.steps_per_epoch} steps")
         return length + (f", before trainer.max_steps={cfg.max_steps}" if cfg.max_steps else "")
 
-    def _resume_command(self) -> str:
-        """The exact command that continues this run: its own resolved recipe, its folder, --resume."""
-        launcher = f"torchrun --nproc-per-node {self.world} -m vaekit" if self.distributed else "vaekit"
-        return f"{launcher} train {shlex.quote(str(self.run_dir / 'recipe.yaml'))} " \
-               f"--out {shlex.quote(str(self.run_dir))} --resume"
-
     def _save(self) -> None:
-        self._check_run_dir()
+        self.folder.check()
         finite = torch.stack([p.detach().isfinite().all() for p in self.model.parameters()]).all()
         if not finite.item():  # never let the "last good checkpoint" hold inf or NaN
             raise TrainingError(f"step {self.step}: the weights became non-finite (the update overflowed); this "
@@ -618,40 +445,9 @@ class Trainer:
                 os.replace(folder_bad, aside)
                 print(f"vaekit: note: {exc}; set {folder_bad.name} aside as {aside.name} and resumed from "
                       f"{folder}", file=sys.stderr)
-            self._cut_metrics()
-            if self.recovery:
-                self._log_plain({"step": self.step, "split": "resume", "changed": self.recovery})
-
-    def _cut_metrics(self) -> None:
-        """Forget what the interrupted run logged after the checkpoint; a torn last line is dropped with a note."""
-        log = self.run_dir / "metrics.jsonl"
-        refuse_link(log)  # before reading: a link's target is not this run's log
-        if not log.exists():
-            return
-        with open(log, "rb") as f:
-            refuse_hard_link(f.fileno(), log)  # nor is a hard link's: its other name lies outside the run
-            lines = f.read().decode(errors="replace").splitlines()
-        kept = []
-        for number, line in enumerate(lines, 1):
-            try:
-                record = json.loads(line)
-                step = record["step"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                if number == len(lines):
-                    print(f"vaekit: note: {log}:{number}: dropped a torn last line (the run was killed while "
-                          f"writing it)", file=sys.stderr)
-                    continue
-                raise TrainingError(f"{log}:{number}: not a JSON record with a step; fix or remove that line, "
-                                    f"then --resume again") from None
-            if isinstance(step, (int, float)) and step <= self.step:
-                kept.append(line)
-                if step == self.step and isinstance(record, dict) and record.get("split") == "val":
-                    self.last_val = record  # a finished run resumed again reports it, not a second record
-        atomic_write_text(log, "".join(line + "\n" for line in kept))
-
-    def _log_plain(self, record: dict) -> None:
-        with open_append(self.run_dir / "metrics.jsonl") as f:
-            f.write(json.dumps(record) + "\n")
+            self.last_val = self.folder.cut_metrics(self.step) or self.last_val
+            if self.folder.recovery:
+                self.folder.log_plain({"step": self.step, "split": "resume", "changed": self.folder.recovery})
 
     # -- evaluation --------------------------------------------------------------------------------
     def _evaluate(self) -> dict | None:
@@ -659,7 +455,7 @@ class Trainer:
         if self.is_main and self.data.val is not None:
             summary = self._seeded_evaluate(self.data.val)
             result = {"step": self.step, "split": "val", **{k: v for k, v in summary.items() if k != "kl_per_dim"}}
-            self._log(result)
+            self.folder.log(result)
             self.last_val = result
             if self.cfg.keep_best:
                 self._keep_if_best(result["elbo"])
@@ -682,7 +478,7 @@ class Trainer:
             if old != folder:
                 remove_checkpoint(old)
         self.best = record
-        self._log({"step": self.step, "split": "best", "elbo": elbo, "folder": str(folder)})
+        self.folder.log({"step": self.step, "split": "best", "elbo": elbo, "folder": str(folder)})
 
     def _out_of_patience(self) -> bool:
         """trainer.patience: the last that many evaluations brought no better validation ELBO (rank 0 decides)."""
@@ -734,7 +530,7 @@ class Trainer:
     def _write_samples(self, name: str = "") -> None:
         if self.cfg.samples <= 0:
             return
-        self._check_run_dir()
+        self.folder.check()
         self.model.eval()
         try:
             with torch.no_grad(), self._randomness_of_this_step():
@@ -757,8 +553,8 @@ class Trainer:
             self.model.prior_net, record = fitted_prior(self.model, self.run_dir, self.data.train, self.data.collate,
                                                         latent.sampler, latent.sampler_components,
                                                         latent.sampler_examples, checkpoint, latent.sampler_steps)
-            self._log({"step": self.step, "split": "sampler", "sampler": latent.sampler, "file": str(record),
-                       "fit_seconds": round(time.perf_counter() - started, 1)})
+            self.folder.log({"step": self.step, "split": "sampler", "sampler": latent.sampler, "file": str(record),
+                             "fit_seconds": round(time.perf_counter() - started, 1)})
             if self.cfg.samples > 0:
                 self._write_samples(f"{checkpoint}-{latent.sampler}{latent.sampler_components}")
         finally:
@@ -771,7 +567,7 @@ class Trainer:
         previous = self._catch_stop_signals()
         thread_hook = threading.excepthook
 
-        def quiet_tensorboard_thread(args):  # its failed write comes back as a WriteError (_tensorboard_errors)
+        def quiet_tensorboard_thread(args):  # its failed write comes back as a WriteError (RunFolder's)
             if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
                 thread_hook(args)
 
@@ -783,13 +579,13 @@ class Trainer:
                 raise_swallowed_stop()  # one that came during the final evaluation
                 return summary
         except WriteError as exc:  # a full disk, a file-size limit, a planted link: say what is still safe
-            self._check_run_dir()  # the folder removed while training: nothing to resume
+            self.folder.check()  # the folder removed while training: nothing to resume
             self._undo_start()
             if not checkpoints(self.run_dir):
                 raise TrainingError(f"{exc}; no checkpoint was written, so there is nothing to resume: fix this, "
                                     f"then train again") from None
-            raise TrainingError(f"{exc}; the last intact checkpoint is {self._last_checkpoint()}; fix this, then "
-                                f"resume: {self._resume_command()}") from None
+            raise TrainingError(f"{exc}; the last intact checkpoint is {self.folder.last_checkpoint()}; fix this, then "
+                                f"resume: {self.folder.resume_command()}") from None
         except BaseException:
             self._undo_start()
             raise
@@ -797,8 +593,13 @@ class Trainer:
             threading.excepthook = thread_hook
             self._restore_signals(previous)
 
+    def _undo_start(self) -> None:
+        """A start that failed before its first step leaves nothing in the run folder (RunFolder.undo_start)."""
+        if not self.started:
+            self.folder.undo_start()
+
     def _fit(self) -> dict:
-        self._open_run_dir()  # first: the lock, and no set-up writes into another run's folder
+        self.folder.open()  # first: the lock, and no set-up writes into another run's folder
         self._barrier()
         self._setup()  # the plugin may fill in recipe defaults from the data (image size, say): recorded next
         self._write_recipe()
@@ -819,14 +620,7 @@ class Trainer:
         if stopped_early and self.step < self.total_steps and self.is_main:
             print(f"vaekit: note: {self.run_dir} is complete: {self._patience_note()}; nothing to train (raise "
                   f"trainer.patience to go on)", file=sys.stderr)
-        from torch.utils.tensorboard import SummaryWriter
-
-        if self.is_main:
-            self._check_run_dir()
-            try:
-                self.writer = SummaryWriter(str(self.run_dir))
-            except OSError as exc:  # a full disk while it opens its event file
-                raise WriteError(self.run_dir / "events.out.tfevents.*", describe(exc)) from None
+        self.folder.open_writer()
         cfg = self.cfg
         bar = tqdm(total=self.total_steps, initial=self.step, desc=self.recipe.name or "train",
                    disable=not cfg.progress or not self.is_main, mininterval=1.0, dynamic_ncols=True)
@@ -857,9 +651,10 @@ class Trainer:
                     if self.step % cfg.log_every == 0 or self.step == self.total_steps:
                         loss, rec, kl = (self.log_sums / self.log_count).tolist()
                         elapsed = time.perf_counter() - started
-                        self._log({"step": self.step, "split": "train", "epoch": self.epoch, "loss": loss, "rec": rec,
-                                   "kl": kl, "beta": terms.beta, "lr": self.scheduler.get_last_lr()[0],
-                                   "steps_per_s": self.log_count / max(elapsed, 1e-9), **terms.extra})
+                        self.folder.log({"step": self.step, "split": "train", "epoch": self.epoch, "loss": loss,
+                                         "rec": rec, "kl": kl, "beta": terms.beta,
+                                         "lr": self.scheduler.get_last_lr()[0],
+                                         "steps_per_s": self.log_count / max(elapsed, 1e-9), **terms.extra})
                         bar.set_postfix(loss=f"{loss:.3f}", rec=f"{rec:.3f}", kl=f"{kl:.3f}",
                                         beta=f"{terms.beta:.3g}", refresh=False)
                         self.log_sums, self.log_count, started = None, 0, time.perf_counter()
@@ -877,7 +672,7 @@ class Trainer:
                         if done and self.is_main:
                             bar.total = self.step  # the bar ends full where patience ended the run
                             bar.close()  # the note below starts on its own line
-                            self._log({"step": self.step, "split": "note", "note": self._patience_note()})
+                            self.folder.log({"step": self.step, "split": "note", "note": self._patience_note()})
                             print(f"vaekit: note: {self._patience_note()}", file=sys.stderr)
                     if self.step % cfg.checkpoint_every == 0 or done or checkpoint_due:
                         self._save()
@@ -896,11 +691,9 @@ class Trainer:
         note = self._warmup_note()
         if note and self.is_main:
             if self.step > first_step or not self.resume:  # a finished run resumed again logged it the first time
-                self._log({"step": self.step, "split": "note", "note": note})
+                self.folder.log({"step": self.step, "split": "note", "note": note})
             final = {**final, "note": note}
-        if self.writer is not None:
-            with self._tensorboard_errors():
-                self.writer.close()
+        self.folder.close_writer()
         return final
 
     def _projected_last_step(self, first_step: int) -> int:
@@ -933,11 +726,11 @@ class Trainer:
             name = signal.Signals(signum).name
             if self.stop_signal is not None:  # the second: stop now; checkpoints are written atomically
                 raise Interrupted(f"vaekit: aborted by a second {name}; the last checkpoint, "
-                                  f"{self._last_checkpoint()}, is intact" if self.is_main else "", signum)
+                                  f"{self.folder.last_checkpoint()}, is intact" if self.is_main else "", signum)
             self.stop_signal = signum  # the loop stops on this even where the raise below cannot get out
             if not self.in_loop:  # setting up or in the final evaluation: no step to finish, nothing new to save
                 raise Interrupted(f"vaekit: stopped by {name} outside the training steps; the last checkpoint, "
-                                  f"{self._last_checkpoint()}, is intact" if self.is_main else "", signum)
+                                  f"{self.folder.last_checkpoint()}, is intact" if self.is_main else "", signum)
 
         previous = {}
         for signum in STOP_SIGNALS:
@@ -957,7 +750,7 @@ class Trainer:
         bar.close()  # the line below starts on its own line, not after the progress bar
         folder = self.run_dir / "checkpoints" / f"step-{self.step}"
         raise Interrupted(f"vaekit: stopped by {signal.Signals(signum).name} after step {self.step}; checkpoint "
-                          f"{folder}; continue with: {self._resume_command()}" if self.is_main else "", signum)
+                          f"{folder}; continue with: {self.folder.resume_command()}" if self.is_main else "", signum)
 
     def _warmup_note(self) -> str | None:
         """A sentence when the run ended inside its LR or KL warm-up (so its numbers are not the schedule's)."""
@@ -982,7 +775,7 @@ class Trainer:
         record = self.aggressive.check(self.step, self._position(self.step) / self.total_steps,
                                        self._validation_mutual_information)
         if record and self.is_main:
-            self._log_plain({"step": self.step, "split": "aggressive", **record})
+            self.folder.log_plain({"step": self.step, "split": "aggressive", **record})
             if not record["aggressive"]:
                 print(f"vaekit: aggressive inference ended at step {self.step}: I(x; z) {record['mi']:.3f} nats, "
                       f"not above {record['previous_mi']:.3f} at the check before", file=sys.stderr)
@@ -1082,7 +875,7 @@ class Trainer:
             return (f"No checkpoint precedes it: train again with a lower trainer.lr (now {lr:g}), trainer.grad_clip "
                     f"or trainer.precision=fp32 (the same --out is fine: it holds no checkpoint)")
         return (f"The last good checkpoint, {last[-1]}, is intact: lower trainer.lr (now {lr:g}), set "
-                f"trainer.grad_clip or trainer.precision=fp32, then resume: {self._resume_command()} "
+                f"trainer.grad_clip or trainer.precision=fp32, then resume: {self.folder.resume_command()} "
                 f"trainer.lr={lr / 10:g}")
 
 
@@ -1092,7 +885,6 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> dict:
     try:
         return trainer.fit()
     finally:
-        if getattr(trainer, "lock", None) is not None:  # the run folder is free for the next train
-            os.close(trainer.lock)
+        trainer.folder.close()  # the run folder is free for the next train
         if trainer.distributed and dist.is_initialized():
             dist.destroy_process_group()

@@ -66,6 +66,15 @@ def test_traverse_rows_per_dimension(tmp_path):
         artifacts.traverse(model, tmp_path, dims=[9])
 
 
+def test_traverse_of_a_model_without_run_data_starts_from_the_prior_mean_and_says_so(tmp_path, capsys):
+    model = tiny_model(info(32), tmp_path, depth=3)
+    (path,) = plugin().traverse(model, tmp_path / "t", dims="0", steps=3)
+    assert png_size(path) == grid_size(3, 1, 32)
+    said = capsys.readouterr().err.splitlines()
+    assert len(said) == 1 and said[0].endswith("give --input IMAGE")
+    assert said[0].startswith("vaekit: note: traverse starts from the prior mean: no image of the run's data to start")
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_inpaint_box_leaves_unmasked_pixels_untouched(channels, tmp_path):
     model = tiny_model(info(28, channels=channels), tmp_path)

@@ -314,7 +314,7 @@ def folder_geometry(files: list[Path]) -> tuple[int, int, dict[str, str]]:
         size_why = f"from the images' median shorter side, {median} px, " + (
             f"capped at {MAX_INFERRED_SIZE}" if median > MAX_INFERRED_SIZE else "rounded down so it halves")
     channels_why = f"all {len(sides)} images are greyscale" if grey == len(sides) else \
-        f"{len(sides) - grey} of {len(sides)} images are colour"
+        f"all {len(sides)} images are colour" if grey == 0 else f"{len(sides) - grey} of {len(sides)} images are colour"
     return size, 1 if grey == len(sides) else 3, {"size": size_why, "channels": channels_why}
 
 

@@ -139,13 +139,16 @@ def sample_quality(model: VAE, classifier: SmallClassifier, loader, per_class: i
     real_pred, real_feat = predict(classifier, real_x)
     real_y = torch.cat(real_y)
     # The accuracy on real images comes first: the scores of generated images mean little beside a weak one.
-    results = {"classifier_accuracy_real": (real_pred == real_y).float().mean().item(),
-               "classifier_real_examples": len(real_y),
-               "classifier_accuracy_samples": (fake_pred == labels.cpu()).float().mean().item()}
-    # Class transfer: the real images encoded under their label, decoded under every other one.
-    results["classifier_transfer_accuracy"] = transfer_accuracy(model, classifier, torch.cat(real_x), real_y)
-    for key, value in relative_scores(results["classifier_accuracy_real"], classifier_scores(results)).items():
-        results[f"{key}_relative"] = value
+    real = (real_pred == real_y).float().mean().item()
+    scores = {"classifier_accuracy_samples": (fake_pred == labels.cpu()).float().mean().item(),
+              # Class transfer: the real images encoded under their label, decoded under every other one.
+              "classifier_transfer_accuracy": transfer_accuracy(model, classifier, torch.cat(real_x), real_y)}
+    relative = relative_scores(real, scores)
+    results = {"classifier_accuracy_real": real, "classifier_real_examples": len(real_y)}
+    for key, value in scores.items():  # each score with its ratio to the accuracy on real images beside it
+        results[key] = value
+        if key in relative:
+            results[f"{key}_relative"] = relative[key]
     if min(len(real_feat), len(fake_feat)) > 3:
         results["classifier_frechet"] = frechet_distance(real_feat, fake_feat)
         results["classifier_precision"], results["classifier_recall"] = precision_recall(real_feat, fake_feat)

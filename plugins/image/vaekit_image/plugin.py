@@ -155,9 +155,9 @@ class ImagePlugin(Plugin):
                 raise FileNotFoundError("no recipe.yaml beside the model")
             data = build_recipe_data(self, self._recipe(recipe_file), Path(model.config["assets_dir"]))
         except (RecipeError, PluginError, ValueError, OSError) as exc:
-            start = "the prior mean" if info["condition"] != "lowres" else "nothing"
-            print(f"vaekit: note: traverse starts from {start}: no image of the run's data to start from "
-                  f"({str(exc).splitlines()[0]}); give --input IMAGE", file=sys.stderr)
+            if info["condition"] != "lowres":  # a super-resolution model has no prior mean: traverse says so
+                print(f"vaekit: note: traverse starts from the prior mean: no image of the run's data to start from "
+                      f"({str(exc).splitlines()[0]}); give --input IMAGE", file=sys.stderr)
             return None
         for split_name in ("test", "val", "train"):
             split = getattr(data, split_name)
