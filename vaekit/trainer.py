@@ -47,16 +47,13 @@ from .checkpoint import (
     build_model,
     checkpoint_step,
     checkpoints,
-    load_training_state,
     load_weights,
     read_json,
     remove_checkpoint,
     resolve_model_dir,
-    rng_state,
-    save_checkpoint,
     save_pretrained,
-    set_rng_state,
 )
+from .checkpointing import Checkpointer
 from .evaluate import autocast, evaluate
 from .kl_control import ControlledELBO, KLController
 from .objectives import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
@@ -282,6 +279,8 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids,
                                                find_unused_parameters=cfg.find_unused_parameters)
+        self.checkpointer = Checkpointer(self.folder, cfg.keep_last, self.rank, self.world, self.distributed,
+                                         self.model, self.optimizer, self.scheduler, self.objective, self.aggressive)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.seconds_before = 0.0  # training time of the run before this process (from the checkpoint)
 
@@ -373,50 +372,14 @@ class Trainer:
         if not finite.item():  # never let the "last good checkpoint" hold inf or NaN
             raise TrainingError(f"step {self.step}: the weights became non-finite (the update overflowed); this "
                                 f"step was not saved. {self._recovery_advice()}")
-        rng_per_rank = [rng_state()]
-        if self.distributed:  # every process's generators, so each resumes its own random stream
-            rng_per_rank = [None] * self.world
-            dist.all_gather_object(rng_per_rank, rng_state())
-        if self.is_main:
-            state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                     "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                     "rng": rng_per_rank, "train_seconds": self.elapsed,
-                     "objective": getattr(self.objective, "state_dict", dict)(),
-                     "aggressive": self.aggressive.state_dict() if self.aggressive else None,
-                     "log_sums": self.log_sums, "log_count": self.log_count}
-            save_checkpoint(self.model, state, self.run_dir / "checkpoints" / f"step-{self.step}")
-            for old in checkpoints(self.run_dir)[:-max(1, self.cfg.keep_last)]:
-                remove_checkpoint(old)
+        self.checkpointer.save({"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                                "train_seconds": self.elapsed, "log_sums": self.log_sums, "log_count": self.log_count})
         self.saved_step, self.saved_at = self.step, time.perf_counter()
         self._barrier()
 
     def _restore(self) -> None:
         """Continue the newest intact checkpoint; unreadable newer ones are set aside (corrupt-step-N), with a note."""
-        bad = []
-        for folder in reversed(checkpoints(self.run_dir)):
-            try:
-                state = load_training_state(folder)
-                load_weights(self.model, folder / WEIGHTS, folder / CONFIG)
-                break
-            except CheckpointError as exc:
-                bad.append((folder, exc))
-        else:
-            raise TrainingError(f"--resume: no intact checkpoint in {self.run_dir / 'checkpoints'} "
-                                f"(the newest: {bad[0][1]})")
-        if len(state["rng"]) != self.world:  # each process's data shard and noise stream depend on the count
-            raise TrainingError(f"--resume: {folder} was written by {len(state['rng'])} process(es), this run has "
-                                f"{self.world}; resume with torchrun --nproc-per-node {len(state['rng'])}")
-        try:
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-            set_rng_state(state["rng"][self.rank])
-            if state.get("objective"):  # a KL controller's integral and β
-                self.objective.load_state_dict(state["objective"])
-            if self.aggressive and state.get("aggressive"):  # whether the phase is over, the last I(x; z)
-                self.aggressive.load_state_dict(state["aggressive"])
-        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-            raise TrainingError(f"--resume: {folder / 'state.json'}: the optimizer, scheduler or RNG state does not "
-                                f"fit this model ({one_line(exc)})") from None
+        state = self.checkpointer.restore()
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.seconds_before = float(state.get("train_seconds", 0.0))
         sums = state.get("log_sums")  # what the next train record averages over, from before the checkpoint
@@ -435,11 +398,7 @@ class Trainer:
                 group["lr"] = self.cfg.lr * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
         self._barrier()
         if self.is_main:
-            for folder_bad, exc in bad:
-                aside = folder_bad.with_name(f"corrupt-{folder_bad.name}")
-                os.replace(folder_bad, aside)
-                print(f"vaekit: note: {exc}; set {folder_bad.name} aside as {aside.name} and resumed from "
-                      f"{folder}", file=sys.stderr)
+            self.checkpointer.set_aside_corrupt()
             self.last_val = self.folder.cut_metrics(self.step) or self.last_val
             if self.folder.recovery:
                 self.folder.log_plain({"step": self.step, "split": "resume", "changed": self.folder.recovery})
