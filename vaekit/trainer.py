@@ -37,21 +37,12 @@ from tqdm.auto import tqdm
 
 from .aggressive import AggressiveInference, random_indices
 from .batch import to_device
+from .best_weights import BestWeights
 from .checkpoint import (
-    BEST,
-    BEST_RECORD,
-    CONFIG,
-    WEIGHTS,
-    CheckpointError,
-    best_checkpoint,
     build_model,
     checkpoint_step,
     checkpoints,
-    load_weights,
-    read_json,
-    remove_checkpoint,
     resolve_model_dir,
-    save_pretrained,
 )
 from .checkpointing import Checkpointer
 from .evaluate import autocast, evaluate
@@ -60,7 +51,7 @@ from .objectives import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
 from .plugin import PluginError, build_recipe_data, get_plugin, report_skipped
 from .recipe import Recipe, RecipeError, one_line
 from .run_folder import RunFolder
-from .safe_io import WriteError, describe
+from .safe_io import WriteError
 from .schedules import KLSchedule
 from .stop_signals import (
     STOP_SIGNALS,
@@ -189,9 +180,9 @@ class Trainer:
         self.in_loop = False
         self.saved_step = -1
         self.weight_norm: torch.Tensor | None = None  # the weights' norm before the last update
-        self.best: dict | None = None  # trainer.keep_best: {"step", "elbo"} of RUN/checkpoints/best-step-N
         self.last_val: dict | None = None  # the last validation summary (rank 0)
         self.folder = RunFolder(self.run_dir, resume, self.is_main, self.world, self.distributed)
+        self.best = BestWeights(self.folder, self.cfg, self.distributed)  # trainer.keep_best and trainer.patience
         self.started = False  # the first step began: from then on a failure leaves the run folder for --resume
         self.log_sums: torch.Tensor | None = None  # loss, rec, kl summed since the last train record
         self.log_count = 0  # steps in log_sums; both are checkpointed so that a resumed run logs the same records
@@ -211,12 +202,7 @@ class Trainer:
         if self.is_main:  # one line about data files left out, and their list in the run folder
             report_skipped(self.data, self.run_dir)
         self._check_evaluation_splits()
-        if cfg.patience and not cfg.keep_best:
-            raise TrainingError(f"trainer.patience={cfg.patience} stops the run past its best validation ELBO: it "
-                                f"needs trainer.keep_best=true to keep those weights")
-        if cfg.keep_best and self.data.val is None:
-            raise TrainingError(f"trainer.keep_best: the {recipe.plugin} data has no validation split to choose the "
-                                f"best weights by; set trainer.keep_best=false")
+        self.best.check(recipe.plugin, self.data.val is not None)
         lengths = self.data.lengths
         if cfg.bucket_batches and (lengths is None or len(lengths) != len(self.data.train)):
             raise TrainingError(f"trainer.bucket_batches: the {recipe.plugin} plugin gives no length for each training "
@@ -386,11 +372,7 @@ class Trainer:
         self.log_sums = sums.to(self.device) if isinstance(sums, torch.Tensor) else None
         self.log_count = int(state.get("log_count", 0)) if self.log_sums is not None else 0
         self.saved_step = self.step
-        best = best_checkpoint(self.run_dir) if self.cfg.keep_best else None
-        if best is not None:  # kept even if it came after this checkpoint: the best weights this run has seen
-            self.best = read_json(best / BEST_RECORD)
-            if not all(isinstance(self.best.get(key), (int, float)) for key in ("step", "elbo")):
-                raise CheckpointError(f"{best / BEST_RECORD}: expected numbers under 'step' and 'elbo'")
+        self.best.restore()
         if self.scheduler.base_lrs[0] != self.cfg.lr:  # trainer.lr changed: the new rate at the schedule's position
             self.scheduler.base_lrs = [self.cfg.lr for _ in self.optimizer.param_groups]
             for group in self.optimizer.param_groups:
@@ -411,55 +393,10 @@ class Trainer:
             result = {"step": self.step, "split": "val", **{k: v for k, v in summary.items() if k != "kl_per_dim"}}
             self.folder.log(result)
             self.last_val = result
-            if self.cfg.keep_best:
-                self._keep_if_best(result["elbo"])
+            self.best.consider(self.model, self.step, result["elbo"])
             self._write_samples()
         self._barrier()
         return result
-
-    def _keep_if_best(self, elbo: float) -> None:
-        """trainer.keep_best: the weights go to RUN/checkpoints/best-step-N when their validation ELBO (nats per
-        example) beats the best so far; the previous best is removed once the new one is whole."""
-        if not math.isfinite(elbo) or (self.best is not None and elbo <= self.best["elbo"]):
-            return
-        folder = self.run_dir / "checkpoints" / f"{BEST}{self.step}"
-        record = {"step": self.step, "elbo": elbo, "eval_batches": self.cfg.eval_batches}
-        try:
-            save_pretrained(self.model, folder, records={BEST_RECORD: record})
-        except OSError as exc:
-            raise WriteError(folder, f"cannot write the best weights ({describe(exc)})") from None
-        for old in checkpoints(self.run_dir, BEST):
-            if old != folder:
-                remove_checkpoint(old)
-        self.best = record
-        self.folder.log({"step": self.step, "split": "best", "elbo": elbo, "folder": str(folder)})
-
-    def _out_of_patience(self) -> bool:
-        """trainer.patience: the last that many evaluations brought no better validation ELBO (rank 0 decides)."""
-        if not self.cfg.patience:
-            return False
-        since = self.step - self.best["step"] if self.is_main and self.best else 0
-        flag = torch.tensor([float(since >= self.cfg.patience * self.cfg.eval_every)], dtype=torch.float64)
-        if self.distributed:
-            dist.broadcast(flag, src=0)
-        return bool(flag.item())
-
-    def _patience_note(self) -> str:
-        n = self.cfg.patience
-        return (f"trainer.patience={n}: no better validation ELBO in {n} evaluation{'s' if n != 1 else ''} since "
-                f"step {self.best['step']} ({self.best['elbo']:.4g} nats); stopped at step {self.step} of "
-                f"{self.total_steps}")
-
-    def _use_best(self) -> None:
-        """After the final evaluation: the model takes the kept best weights and the run says where they are."""
-        if not (self.cfg.keep_best and self.is_main and self.best):
-            return
-        folder = self.run_dir / "checkpoints" / f"{BEST}{self.best['step']}"
-        if self.best["step"] != self.step:
-            load_weights(self.model, folder / WEIGHTS, folder / CONFIG)
-        print(f"vaekit: note: trainer.keep_best: the best validation ELBO, {self.best['elbo']:.4g} nats, came at step "
-              f"{self.best['step']} of {self.step}; {folder} holds it and eval, sample, reconstruct and encode "
-              f"of {self.run_dir} use it", file=sys.stderr)
 
     @contextlib.contextmanager
     def _randomness_of_this_step(self):
@@ -572,9 +509,10 @@ class Trainer:
             if self.step >= self.total_steps and self.is_main:
                 print(f"vaekit: note: {self.run_dir} is complete: it is at step {self.step} and {self._length()}; "
                       f"nothing to train (raise trainer.epochs or trainer.max_steps to go on)", file=sys.stderr)
-        stopped_early = self.resume and self._out_of_patience()  # every rank asks: rank 0 broadcasts the answer
+        stopped_early = self.resume and self.best.out_of_patience(self.step)  # every rank asks: rank 0 broadcasts
         if stopped_early and self.step < self.total_steps and self.is_main:
-            print(f"vaekit: note: {self.run_dir} is complete: {self._patience_note()}; nothing to train (raise "
+            note = self.best.patience_note(self.step, self.total_steps)
+            print(f"vaekit: note: {self.run_dir} is complete: {note}; nothing to train (raise "
                   f"trainer.patience to go on)", file=sys.stderr)
         self.folder.open_writer()
         cfg = self.cfg
@@ -624,12 +562,13 @@ class Trainer:
                         self._stop(stop, bar)
                     if self.step % cfg.eval_every == 0 and not done:
                         self._evaluate()
-                        done = evaluated_last_step = self._out_of_patience()
+                        done = evaluated_last_step = self.best.out_of_patience(self.step)
                         if done and self.is_main:
                             bar.total = self.step  # the bar ends full where patience ended the run
                             bar.close()  # the note below starts on its own line
-                            self.folder.log({"step": self.step, "split": "note", "note": self._patience_note()})
-                            print(f"vaekit: note: {self._patience_note()}", file=sys.stderr)
+                            note = self.best.patience_note(self.step, self.total_steps)
+                            self.folder.log({"step": self.step, "split": "note", "note": note})
+                            print(f"vaekit: note: {note}", file=sys.stderr)
                     if self.step % cfg.checkpoint_every == 0 or done or checkpoint_due:
                         self._save()
                     if done:
@@ -640,9 +579,9 @@ class Trainer:
             self.in_loop = False
             bar.close()
         final = ((self.last_val or {}) if evaluated_last_step else self._evaluate()) or {}  # every rank alike
-        self._use_best()
-        if self.best:
-            final = {**final, "best_step": self.best["step"], "best_elbo": self.best["elbo"]}
+        self.best.use(self.model, self.step)
+        if self.best.record:
+            final = {**final, "best_step": self.best.record["step"], "best_elbo": self.best.record["elbo"]}
         self._fit_sampler()
         note = self._warmup_note()
         if note and self.is_main:
