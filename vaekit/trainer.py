@@ -40,11 +40,11 @@ from .batch import to_device
 from .best_weights import BestWeights
 from .checkpoint import (
     build_model,
-    checkpoint_step,
     checkpoints,
     resolve_model_dir,
 )
 from .checkpointing import Checkpointer
+from .divergence import DivergenceGuard
 from .evaluate import autocast, evaluate
 from .kl_control import ControlledELBO, KLController
 from .objectives import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
@@ -63,8 +63,7 @@ from .stop_signals import (
 )
 from .training_errors import TrainingError
 
-# An update that multiplies the weights' norm by more than this has diverged (healthy steps change it by <1%).
-MAX_WEIGHT_GROWTH = 100.0
+
 def resolve_device(name: str) -> torch.device:
     """'auto' picks cuda, then mps, then cpu; anything else must be available."""
     if name == "auto":
@@ -179,10 +178,10 @@ class Trainer:
         self.stop_signal: int | None = None  # a stop signal received; the loop checkpoints and ends
         self.in_loop = False
         self.saved_step = -1
-        self.weight_norm: torch.Tensor | None = None  # the weights' norm before the last update
         self.last_val: dict | None = None  # the last validation summary (rank 0)
         self.folder = RunFolder(self.run_dir, resume, self.is_main, self.world, self.distributed)
         self.best = BestWeights(self.folder, self.cfg, self.distributed)  # trainer.keep_best and trainer.patience
+        self.guard = DivergenceGuard(self.folder, self.cfg.lr, self.distributed)  # NaN, inf, exploding weights
         self.started = False  # the first step began: from then on a failure leaves the run folder for --resume
         self.log_sums: torch.Tensor | None = None  # loss, rec, kl summed since the last train record
         self.log_count = 0  # steps in log_sums; both are checkpointed so that a resumed run logs the same records
@@ -354,10 +353,7 @@ class Trainer:
 
     def _save(self) -> None:
         self.folder.check()
-        finite = torch.stack([p.detach().isfinite().all() for p in self.model.parameters()]).all()
-        if not finite.item():  # never let the "last good checkpoint" hold inf or NaN
-            raise TrainingError(f"step {self.step}: the weights became non-finite (the update overflowed); this "
-                                f"step was not saved. {self._recovery_advice()}")
+        self.guard.check_finite_weights(self.model, self.step)
         self.checkpointer.save({"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                                 "train_seconds": self.elapsed, "log_sums": self.log_sums, "log_count": self.log_count})
         self.saved_step, self.saved_at = self.step, time.perf_counter()
@@ -725,53 +721,11 @@ class Trainer:
             grad_norm = torch.nn.utils.clip_grad_norm_(parameters, self.cfg.grad_clip)
         else:
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in parameters])
-        # Checked before the update, so NaN or inf never reaches the weights (one sync per step, as before). The
-        # weights' norm catches the other way to diverge: a finite update so large (lr=1e6) that every later
-        # step fails; the check runs here, on the previous update's result, which is what was just checkpointed.
-        weight_norm = torch.nn.utils.get_total_norm(list(self.model.parameters())).float()
-        growth = weight_norm / self.weight_norm if self.weight_norm is not None else torch.ones_like(weight_norm)
-        ok = (torch.isfinite(terms.loss.detach()) & torch.isfinite(grad_norm) & torch.isfinite(weight_norm)
-              & ~(growth > MAX_WEIGHT_GROWTH)).float()
-        if self.distributed:  # one process's NaN stops them all at the same step
-            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-        if not ok.item():
-            self._diverged(terms, grad_norm, weight_norm)
-        self.weight_norm = weight_norm
+        self.guard.check(self.model, terms, grad_norm, self.step)  # before the update reaches the weights
         self.optimizer.step()
         if schedule:
             self.scheduler.step()
         return terms
-
-    def _diverged(self, terms, grad_norm, weight_norm) -> None:
-        """Stop on a non-finite loss or gradient, or exploded weights, before the update; bad weights are set aside."""
-        step = self.step + 1
-        # The weights of the step just before gave this step's failure: resuming from them would fail again.
-        latest = checkpoints(self.run_dir)
-        if self.is_main and latest and checkpoint_step(latest[-1]) == self.step and self.step > 0:
-            os.replace(latest[-1], latest[-1].with_name(f"diverged-{latest[-1].name}"))
-        self._barrier()
-        loss = terms.loss.detach().float().item()
-        if not math.isfinite(loss):
-            what = f"the loss became {loss}"
-        elif not math.isfinite(grad_norm.item()):
-            what = f"the gradient norm became {grad_norm.item()}"
-        else:
-            growth = weight_norm.item() / self.weight_norm.item()
-            what = f"the last update multiplied the weights' norm by {growth:.3g} (to {weight_norm.item():.3g})"
-        raise TrainingError(f"step {step}: {what} (rec {-terms.log_likelihood.detach().float().mean().item():.4g}, "
-                            f"kl {terms.kl.detach().float().mean().item():.4g}); stopped before the update. "
-                            f"{self._recovery_advice()}")
-
-    def _recovery_advice(self) -> str:
-        """What to do after a divergence: resume the last good checkpoint with a lower lr, or start again."""
-        lr = self.cfg.lr
-        last = checkpoints(self.run_dir)
-        if not last:
-            return (f"No checkpoint precedes it: train again with a lower trainer.lr (now {lr:g}), trainer.grad_clip "
-                    f"or trainer.precision=fp32 (the same --out is fine: it holds no checkpoint)")
-        return (f"The last good checkpoint, {last[-1]}, is intact: lower trainer.lr (now {lr:g}), set "
-                f"trainer.grad_clip or trainer.precision=fp32, then resume: {self.folder.resume_command()} "
-                f"trainer.lr={lr / 10:g}")
 
 
 def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> dict:
