@@ -54,8 +54,8 @@ from .run_folder import RunFolder
 from .safe_io import WriteError
 from .schedules import KLSchedule
 from .stop_signals import (
-    STOP_SIGNALS,
     Interrupted,
+    StopRequests,
     ignore_stops,
     keep_swallowed_stops,
     raise_swallowed_stop,
@@ -175,13 +175,12 @@ class Trainer:
         self.world = dist.get_world_size() if self.distributed else 1
         self.is_main = self.rank == 0
         self.elapsed = 0.0  # seconds of training in this run, across resumes
-        self.stop_signal: int | None = None  # a stop signal received; the loop checkpoints and ends
-        self.in_loop = False
         self.saved_step = -1
         self.last_val: dict | None = None  # the last validation summary (rank 0)
         self.folder = RunFolder(self.run_dir, resume, self.is_main, self.world, self.distributed)
         self.best = BestWeights(self.folder, self.cfg, self.distributed)  # trainer.keep_best and trainer.patience
         self.guard = DivergenceGuard(self.folder, self.cfg.lr, self.distributed)  # NaN, inf, exploding weights
+        self.stops = StopRequests(self.folder.last_checkpoint, self.is_main)  # SIGINT, SIGTERM, SIGHUP
         self.started = False  # the first step began: from then on a failure leaves the run folder for --resume
         self.log_sums: torch.Tensor | None = None  # loss, rec, kl summed since the last train record
         self.log_count = 0  # steps in log_sums; both are checkpointed so that a resumed run logs the same records
@@ -453,7 +452,7 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train to trainer.max_steps / epochs; returns the final validation summary."""
-        previous = self._catch_stop_signals()
+        self.stops.catch()  # finish the step, checkpoint, stop (_stop); a second signal aborts at once
         thread_hook = threading.excepthook
 
         def quiet_tensorboard_thread(args):  # its failed write comes back as a WriteError (RunFolder's)
@@ -480,7 +479,7 @@ class Trainer:
             raise
         finally:
             threading.excepthook = thread_hook
-            self._restore_signals(previous)
+            self.stops.release()
 
     def _undo_start(self) -> None:
         """A start that failed before its first step leaves nothing in the run folder (RunFolder.undo_start)."""
@@ -523,7 +522,7 @@ class Trainer:
         evaluated_last_step = done and self.last_val is not None and self.last_val.get("step") == self.step
         first_step = self.step
         raise_swallowed_stop()  # one that came while setting up: stop before training, not after a step
-        self.started = self.in_loop = True  # from here a stop signal ends the run at the next step, checkpointed
+        self.started = self.stops.in_loop = True  # from here a stop signal ends the run at the next step, checkpointed
         try:
             while not done:
                 self.sampler.set_epoch(self.epoch)
@@ -572,7 +571,7 @@ class Trainer:
                 else:
                     self.epoch, self.batch_in_epoch = self.epoch + 1, 0
         finally:
-            self.in_loop = False
+            self.stops.in_loop = False
             bar.close()
         final = ((self.last_val or {}) if evaluated_last_step else self._evaluate()) or {}  # every rank alike
         self.best.use(self.model, self.step)
@@ -599,7 +598,7 @@ class Trainer:
         """(out of time, a timed checkpoint is due, stop signal or 0), as rank 0 sees them, so all ranks agree."""
         now = time.perf_counter()
         values = torch.tensor([self.seconds_before + now - self.fit_started, now - self.saved_at,
-                               float(self.stop_signal or 0)], dtype=torch.float64)
+                               float(self.stops.signal or 0)], dtype=torch.float64)
         if self.distributed:
             dist.broadcast(values, src=0)
         self.elapsed = values[0].item()
@@ -607,32 +606,6 @@ class Trainer:
         out_of_time = bool(cfg.max_minutes) and self.elapsed > 60 * cfg.max_minutes
         due = cfg.checkpoint_minutes > 0 and values[1].item() > 60 * cfg.checkpoint_minutes
         return out_of_time, due, int(values[2].item())
-
-    def _catch_stop_signals(self) -> dict:
-        """SIGINT/SIGTERM/SIGHUP: finish the step, checkpoint, stop (_stop); a second one aborts at once."""
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-
-        def handler(signum, frame):
-            name = signal.Signals(signum).name
-            if self.stop_signal is not None:  # the second: stop now; checkpoints are written atomically
-                raise Interrupted(f"vaekit: aborted by a second {name}; the last checkpoint, "
-                                  f"{self.folder.last_checkpoint()}, is intact" if self.is_main else "", signum)
-            self.stop_signal = signum  # the loop stops on this even where the raise below cannot get out
-            if not self.in_loop:  # setting up or in the final evaluation: no step to finish, nothing new to save
-                raise Interrupted(f"vaekit: stopped by {name} outside the training steps; the last checkpoint, "
-                                  f"{self.folder.last_checkpoint()}, is intact" if self.is_main else "", signum)
-
-        previous = {}
-        for signum in STOP_SIGNALS:
-            previous[signum] = signal.getsignal(signum)
-            signal.signal(signum, handler)
-        return previous
-
-    @staticmethod
-    def _restore_signals(previous: dict) -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
     def _stop(self, signum: int, bar) -> None:
         """End the run after a stop signal: a checkpoint of this step, then one line saying how to go on."""
