@@ -36,6 +36,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -69,11 +70,13 @@ RECIPES = REPO / "recipes" / "image"
 REUSE = False  # --reuse: a run folder that already holds a checkpoint is measured again, not retrained
 DEFAULT_PARTS = "cifar,superres,transfer,folder"
 SEED: list[str] = []  # --seed: the seed override of every recipe trained
+CIFAR: list[str] = []  # --smoke: the overrides pointing the CIFAR-10 recipes at a small copy of the data set
 
 
 def train_recipe(name: str, run: Path, overrides: list[str]):
     """Train recipes/image/NAME.yaml into run with overrides; (model, plugin, recipe, seconds)."""
-    recipe = load_recipe(str(RECIPES / f"{name}.yaml"), [*overrides, *SEED])
+    data = CIFAR if name.startswith("cifar") else []
+    recipe = load_recipe(str(RECIPES / f"{name}.yaml"), [*overrides, *SEED, *data])
     started = time.perf_counter()
     if REUSE and (run / "checkpoints").is_dir():
         log(f"{name}: reusing {run}")
@@ -221,7 +224,7 @@ def part_speed(args, work: Path, device) -> dict:
     recipe = load_recipe(str(RECIPES / "cifar10.yaml"), [
         f"trainer.device={args.device}", f"trainer.max_minutes={args.speed_seconds / 60}", "trainer.samples=0",
         "trainer.eval_every=1000000", "trainer.checkpoint_every=1000000", "trainer.log_every=20",
-        "trainer.progress=false"] + args.cifar_overrides)
+        "trainer.progress=false"] + args.cifar_overrides + SEED + CIFAR)
     plugin = get_plugin("image")
     bundle = vaekit.build_recipe_data(plugin, recipe, work / "speed-assets")
     trainer_rates, plain_rates = [], []
@@ -296,6 +299,17 @@ def part_superres(args, work: Path, device) -> dict:
                  headline=[f"sr_x{factor}_cvae_gain_over_bicubic_db", f"sr_x{factor}_cvae_psnr",
                            f"sr_x{factor}_cvae_ssim"], notes=f"{len(x)} test images")
     return out
+
+
+def small_cifar(data: Path, root: Path, train: int, test: int) -> Path:
+    """The first `train` training and `test` test images of each CIFAR-10 class copied under root, in the same
+    layout: the folder loader's path on a data set that decodes in a moment."""
+    for split, n in (("train", train), ("test", test)):
+        for folder in sorted((data / "cifar10" / split).iterdir()):
+            (root / split / folder.name).mkdir(parents=True, exist_ok=True)
+            for file in sorted(folder.iterdir())[:n]:
+                shutil.copyfile(file, root / split / folder.name / file.name)
+    return root
 
 
 def write_mnist_folder(data: Path, root: Path, limit: int | None = None) -> None:
@@ -410,6 +424,9 @@ def main() -> None:
     parts = {"cifar": part_cifar, "superres": part_superres, "transfer": part_transfer, "folder": part_folder,
              "speed": part_speed}
     with work_folder(args) as work:
+        if args.smoke:
+            data = Path(os.environ.get("VAEKIT_DATA", "~/.cache/vaekit/data")).expanduser()
+            CIFAR.append(f"data.root={small_cifar(data, work / 'cifar10-small', 60, 10)}")
         for part in args.parts.split(","):
             results.update(parts[part](args, work, device))
     print(json.dumps({k: round(v, 4) if isinstance(v, float) and math.isfinite(v) else v

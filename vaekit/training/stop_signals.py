@@ -76,3 +76,40 @@ def ignore_stops(worker_id: int = 0) -> None:
         signal.signal(signum, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):  # forked inside stops_blocked(): what came meanwhile is dropped, ignored
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+class StopRequests:
+    """Training's stop signals: the first is noted in `signal` and the loop finishes its step, checkpoints and ends;
+    one that comes outside the steps (setting up, the final evaluation), or a second one, ends the run at once.
+
+    `last_checkpoint` gives the checkpoint the abort message names; `in_loop` says the steps are running.
+    """
+
+    def __init__(self, last_checkpoint, is_main: bool = True):
+        self.last_checkpoint, self.is_main = last_checkpoint, is_main
+        self.signal: int | None = None  # a stop signal received; the loop checkpoints and ends
+        self.in_loop = False
+        self.previous: dict = {}  # the handlers catch() replaced, which release() puts back
+
+    def catch(self) -> None:
+        """Handle STOP_SIGNALS here (in the main thread only: elsewhere Python cannot install handlers)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in STOP_SIGNALS:
+            self.previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, self._handler)
+
+    def release(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def _handler(self, signum, frame):
+        name = signal.Signals(signum).name
+        if self.signal is not None:  # the second: stop now; checkpoints are written atomically
+            raise Interrupted(f"vaekit: aborted by a second {name}; the last checkpoint, "
+                              f"{self.last_checkpoint()}, is intact" if self.is_main else "", signum)
+        self.signal = signum  # the loop stops on this even where the raise below cannot get out
+        if not self.in_loop:  # setting up or in the final evaluation: no step to finish, nothing new to save
+            raise Interrupted(f"vaekit: stopped by {name} outside the training steps; the last checkpoint, "
+                              f"{self.last_checkpoint()}, is intact" if self.is_main else "", signum)

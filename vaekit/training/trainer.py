@@ -15,8 +15,8 @@ the step, checkpoint it and end with one line holding the exact resume command (
 RUN/.lock keeps a second trainer out; a failed write names the file and the last intact checkpoint.
 Warm-ups may be fractions of the run: of total_steps, or of trainer.max_minutes when time ends it first.
 
-Over 400 lines for now: one module, moved whole, until the fault fixes under way in it land; it is then to be
-split by concern (the loop, its faults and signals, its checkpoints, its logs and samples).
+Over 400 lines for now: it is being split by concern (its run folder, checkpointing, divergence guard, best
+weights and stop signals are already modules of vaekit.training); the loop, its logs and samples remain.
 """
 
 from __future__ import annotations
@@ -43,37 +43,22 @@ from ..config.recipe import Recipe
 from ..core.batch import to_device
 from ..evaluation.evaluate import autocast, evaluate
 from ..evaluation.samplers import fitted_prior
-from ..io.checkpoint import (
-    BEST,
-    BEST_RECORD,
-    CONFIG,
-    WEIGHTS,
-    CheckpointError,
-    best_checkpoint,
-    checkpoint_step,
-    checkpoints,
-    load_training_state,
-    load_weights,
-    read_json,
-    remove_checkpoint,
-    resolve_model_dir,
-    rng_state,
-    save_checkpoint,
-    save_pretrained,
-    set_rng_state,
-)
+from ..io.checkpoint import checkpoints, resolve_model_dir
 from ..io.messages import one_line
-from ..io.safe_writes import WriteError, describe
+from ..io.safe_writes import WriteError
 from ..objectives.elbo import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
 from ..objectives.kl_control import ControlledELBO, KLController
 from ..objectives.schedules import KLSchedule
 from ..plugin import PluginError, get_plugin, report_skipped
 from ..runs import build_model, build_recipe_data
 from .aggressive import AggressiveInference, random_indices
+from .best_weights import BestWeights
+from .checkpointing import Checkpointer
+from .divergence import DivergenceGuard
 from .run_folder import RunFolder
 from .stop_signals import (
-    STOP_SIGNALS,
     Interrupted,
+    StopRequests,
     ignore_stops,
     keep_swallowed_stops,
     raise_swallowed_stop,
@@ -82,8 +67,7 @@ from .stop_signals import (
 from .training_errors import TrainingError
 from .warm_start import WarmStartError, warm_start
 
-# An update that multiplies the weights' norm by more than this has diverged (healthy steps change it by <1%).
-MAX_WEIGHT_GROWTH = 100.0
+
 def resolve_device(name: str) -> torch.device:
     """'auto' picks cuda, then mps, then cpu; anything else must be available."""
     if name == "auto":
@@ -195,13 +179,12 @@ class Trainer:
         self.world = dist.get_world_size() if self.distributed else 1
         self.is_main = self.rank == 0
         self.elapsed = 0.0  # seconds of training in this run, across resumes
-        self.stop_signal: int | None = None  # a stop signal received; the loop checkpoints and ends
-        self.in_loop = False
         self.saved_step = -1
-        self.weight_norm: torch.Tensor | None = None  # the weights' norm before the last update
-        self.best: dict | None = None  # trainer.keep_best: {"step", "elbo"} of RUN/checkpoints/best-step-N
         self.last_val: dict | None = None  # the last validation summary (rank 0)
         self.folder = RunFolder(self.run_dir, resume, self.is_main, self.world, self.distributed)
+        self.best = BestWeights(self.folder, self.cfg, self.distributed)  # trainer.keep_best and trainer.patience
+        self.guard = DivergenceGuard(self.folder, self.cfg.lr, self.distributed)  # NaN, inf, exploding weights
+        self.stops = StopRequests(self.folder.last_checkpoint, self.is_main)  # SIGINT, SIGTERM, SIGHUP
         self.started = False  # the first step began: from then on a failure leaves the run folder for --resume
         self.log_sums: torch.Tensor | None = None  # loss, rec, kl summed since the last train record
         self.log_count = 0  # steps in log_sums; both are checkpointed so that a resumed run logs the same records
@@ -221,12 +204,7 @@ class Trainer:
         if self.is_main:  # one line about data files left out, and their list in the run folder
             report_skipped(self.data, self.run_dir)
         self._check_evaluation_splits()
-        if cfg.patience and not cfg.keep_best:
-            raise TrainingError(f"trainer.patience={cfg.patience} stops the run past its best validation ELBO: it "
-                                f"needs trainer.keep_best=true to keep those weights")
-        if cfg.keep_best and self.data.val is None:
-            raise TrainingError(f"trainer.keep_best: the {recipe.plugin} data has no validation split to choose the "
-                                f"best weights by; set trainer.keep_best=false")
+        self.best.check(recipe.plugin, self.data.val is not None)
         lengths = self.data.lengths
         if cfg.bucket_batches and (lengths is None or len(lengths) != len(self.data.train)):
             raise TrainingError(f"trainer.bucket_batches: the {recipe.plugin} plugin gives no length for each training "
@@ -289,6 +267,8 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids,
                                                find_unused_parameters=cfg.find_unused_parameters)
+        self.checkpointer = Checkpointer(self.folder, cfg.keep_last, self.rank, self.world, self.distributed,
+                                         self.model, self.optimizer, self.scheduler, self.objective, self.aggressive)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.seconds_before = 0.0  # training time of the run before this process (from the checkpoint)
 
@@ -374,65 +354,22 @@ class Trainer:
 
     def _save(self) -> None:
         self.folder.check()
-        finite = torch.stack([p.detach().isfinite().all() for p in self.model.parameters()]).all()
-        if not finite.item():  # never let the "last good checkpoint" hold inf or NaN
-            raise TrainingError(f"step {self.step}: the weights became non-finite (the update overflowed); this "
-                                f"step was not saved. {self._recovery_advice()}")
-        rng_per_rank = [rng_state()]
-        if self.distributed:  # every process's generators, so each resumes its own random stream
-            rng_per_rank = [None] * self.world
-            dist.all_gather_object(rng_per_rank, rng_state())
-        if self.is_main:
-            state = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                     "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                     "rng": rng_per_rank, "train_seconds": self.elapsed,
-                     "objective": getattr(self.objective, "state_dict", dict)(),
-                     "aggressive": self.aggressive.state_dict() if self.aggressive else None,
-                     "log_sums": self.log_sums, "log_count": self.log_count}
-            save_checkpoint(self.model, state, self.run_dir / "checkpoints" / f"step-{self.step}")
-            for old in checkpoints(self.run_dir)[:-max(1, self.cfg.keep_last)]:
-                remove_checkpoint(old)
+        self.guard.check_finite_weights(self.model, self.step)
+        self.checkpointer.save({"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                                "train_seconds": self.elapsed, "log_sums": self.log_sums, "log_count": self.log_count})
         self.saved_step, self.saved_at = self.step, time.perf_counter()
         self._barrier()
 
     def _restore(self) -> None:
         """Continue the newest intact checkpoint; unreadable newer ones are set aside (corrupt-step-N), with a note."""
-        bad = []
-        for folder in reversed(checkpoints(self.run_dir)):
-            try:
-                state = load_training_state(folder)
-                load_weights(self.model, folder / WEIGHTS, folder / CONFIG)
-                break
-            except CheckpointError as exc:
-                bad.append((folder, exc))
-        else:
-            raise TrainingError(f"--resume: no intact checkpoint in {self.run_dir / 'checkpoints'} "
-                                f"(the newest: {bad[0][1]})")
-        if len(state["rng"]) != self.world:  # each process's data shard and noise stream depend on the count
-            raise TrainingError(f"--resume: {folder} was written by {len(state['rng'])} process(es), this run has "
-                                f"{self.world}; resume with torchrun --nproc-per-node {len(state['rng'])}")
-        try:
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.scheduler.load_state_dict(state["scheduler"])
-            set_rng_state(state["rng"][self.rank])
-            if state.get("objective"):  # a KL controller's integral and β
-                self.objective.load_state_dict(state["objective"])
-            if self.aggressive and state.get("aggressive"):  # whether the phase is over, the last I(x; z)
-                self.aggressive.load_state_dict(state["aggressive"])
-        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-            raise TrainingError(f"--resume: {folder / 'state.json'}: the optimizer, scheduler or RNG state does not "
-                                f"fit this model ({one_line(exc)})") from None
+        state = self.checkpointer.restore()
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.seconds_before = float(state.get("train_seconds", 0.0))
         sums = state.get("log_sums")  # what the next train record averages over, from before the checkpoint
         self.log_sums = sums.to(self.device) if isinstance(sums, torch.Tensor) else None
         self.log_count = int(state.get("log_count", 0)) if self.log_sums is not None else 0
         self.saved_step = self.step
-        best = best_checkpoint(self.run_dir) if self.cfg.keep_best else None
-        if best is not None:  # kept even if it came after this checkpoint: the best weights this run has seen
-            self.best = read_json(best / BEST_RECORD)
-            if not all(isinstance(self.best.get(key), (int, float)) for key in ("step", "elbo")):
-                raise CheckpointError(f"{best / BEST_RECORD}: expected numbers under 'step' and 'elbo'")
+        self.best.restore()
         if self.scheduler.base_lrs[0] != self.cfg.lr:  # trainer.lr changed: the new rate at the schedule's position
             self.scheduler.base_lrs = [self.cfg.lr for _ in self.optimizer.param_groups]
             for group in self.optimizer.param_groups:
@@ -440,11 +377,7 @@ class Trainer:
                 group["lr"] = self.cfg.lr * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
         self._barrier()
         if self.is_main:
-            for folder_bad, exc in bad:
-                aside = folder_bad.with_name(f"corrupt-{folder_bad.name}")
-                os.replace(folder_bad, aside)
-                print(f"vaekit: note: {exc}; set {folder_bad.name} aside as {aside.name} and resumed from "
-                      f"{folder}", file=sys.stderr)
+            self.checkpointer.set_aside_corrupt()
             self.last_val = self.folder.cut_metrics(self.step) or self.last_val
             if self.folder.recovery:
                 self.folder.log_plain({"step": self.step, "split": "resume", "changed": self.folder.recovery})
@@ -457,55 +390,10 @@ class Trainer:
             result = {"step": self.step, "split": "val", **{k: v for k, v in summary.items() if k != "kl_per_dim"}}
             self.folder.log(result)
             self.last_val = result
-            if self.cfg.keep_best:
-                self._keep_if_best(result["elbo"])
+            self.best.consider(self.model, self.step, result["elbo"])
             self._write_samples()
         self._barrier()
         return result
-
-    def _keep_if_best(self, elbo: float) -> None:
-        """trainer.keep_best: the weights go to RUN/checkpoints/best-step-N when their validation ELBO (nats per
-        example) beats the best so far; the previous best is removed once the new one is whole."""
-        if not math.isfinite(elbo) or (self.best is not None and elbo <= self.best["elbo"]):
-            return
-        folder = self.run_dir / "checkpoints" / f"{BEST}{self.step}"
-        record = {"step": self.step, "elbo": elbo, "eval_batches": self.cfg.eval_batches}
-        try:
-            save_pretrained(self.model, folder, records={BEST_RECORD: record})
-        except OSError as exc:
-            raise WriteError(folder, f"cannot write the best weights ({describe(exc)})") from None
-        for old in checkpoints(self.run_dir, BEST):
-            if old != folder:
-                remove_checkpoint(old)
-        self.best = record
-        self.folder.log({"step": self.step, "split": "best", "elbo": elbo, "folder": str(folder)})
-
-    def _out_of_patience(self) -> bool:
-        """trainer.patience: the last that many evaluations brought no better validation ELBO (rank 0 decides)."""
-        if not self.cfg.patience:
-            return False
-        since = self.step - self.best["step"] if self.is_main and self.best else 0
-        flag = torch.tensor([float(since >= self.cfg.patience * self.cfg.eval_every)], dtype=torch.float64)
-        if self.distributed:
-            dist.broadcast(flag, src=0)
-        return bool(flag.item())
-
-    def _patience_note(self) -> str:
-        n = self.cfg.patience
-        return (f"trainer.patience={n}: no better validation ELBO in {n} evaluation{'s' if n != 1 else ''} since "
-                f"step {self.best['step']} ({self.best['elbo']:.4g} nats); stopped at step {self.step} of "
-                f"{self.total_steps}")
-
-    def _use_best(self) -> None:
-        """After the final evaluation: the model takes the kept best weights and the run says where they are."""
-        if not (self.cfg.keep_best and self.is_main and self.best):
-            return
-        folder = self.run_dir / "checkpoints" / f"{BEST}{self.best['step']}"
-        if self.best["step"] != self.step:
-            load_weights(self.model, folder / WEIGHTS, folder / CONFIG)
-        print(f"vaekit: note: trainer.keep_best: the best validation ELBO, {self.best['elbo']:.4g} nats, came at step "
-              f"{self.best['step']} of {self.step}; {folder} holds it and eval, sample, reconstruct and encode "
-              f"of {self.run_dir} use it", file=sys.stderr)
 
     @contextlib.contextmanager
     def _randomness_of_this_step(self):
@@ -564,7 +452,7 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train to trainer.max_steps / epochs; returns the final validation summary."""
-        previous = self._catch_stop_signals()
+        self.stops.catch()  # finish the step, checkpoint, stop (_stop); a second signal aborts at once
         thread_hook = threading.excepthook
 
         def quiet_tensorboard_thread(args):  # its failed write comes back as a WriteError (RunFolder's)
@@ -591,7 +479,7 @@ class Trainer:
             raise
         finally:
             threading.excepthook = thread_hook
-            self._restore_signals(previous)
+            self.stops.release()
 
     def _undo_start(self) -> None:
         """A start that failed before its first step leaves nothing in the run folder (RunFolder.undo_start)."""
@@ -616,9 +504,10 @@ class Trainer:
             if self.step >= self.total_steps and self.is_main:
                 print(f"vaekit: note: {self.run_dir} is complete: it is at step {self.step} and {self._length()}; "
                       f"nothing to train (raise trainer.epochs or trainer.max_steps to go on)", file=sys.stderr)
-        stopped_early = self.resume and self._out_of_patience()  # every rank asks: rank 0 broadcasts the answer
+        stopped_early = self.resume and self.best.out_of_patience(self.step)  # every rank asks: rank 0 broadcasts
         if stopped_early and self.step < self.total_steps and self.is_main:
-            print(f"vaekit: note: {self.run_dir} is complete: {self._patience_note()}; nothing to train (raise "
+            note = self.best.patience_note(self.step, self.total_steps)
+            print(f"vaekit: note: {self.run_dir} is complete: {note}; nothing to train (raise "
                   f"trainer.patience to go on)", file=sys.stderr)
         self.folder.open_writer()
         cfg = self.cfg
@@ -633,7 +522,7 @@ class Trainer:
         evaluated_last_step = done and self.last_val is not None and self.last_val.get("step") == self.step
         first_step = self.step
         raise_swallowed_stop()  # one that came while setting up: stop before training, not after a step
-        self.started = self.in_loop = True  # from here a stop signal ends the run at the next step, checkpointed
+        self.started = self.stops.in_loop = True  # from here a stop signal ends the run at the next step, checkpointed
         try:
             while not done:
                 self.sampler.set_epoch(self.epoch)
@@ -668,12 +557,13 @@ class Trainer:
                         self._stop(stop, bar)
                     if self.step % cfg.eval_every == 0 and not done:
                         self._evaluate()
-                        done = evaluated_last_step = self._out_of_patience()
+                        done = evaluated_last_step = self.best.out_of_patience(self.step)
                         if done and self.is_main:
                             bar.total = self.step  # the bar ends full where patience ended the run
                             bar.close()  # the note below starts on its own line
-                            self.folder.log({"step": self.step, "split": "note", "note": self._patience_note()})
-                            print(f"vaekit: note: {self._patience_note()}", file=sys.stderr)
+                            note = self.best.patience_note(self.step, self.total_steps)
+                            self.folder.log({"step": self.step, "split": "note", "note": note})
+                            print(f"vaekit: note: {note}", file=sys.stderr)
                     if self.step % cfg.checkpoint_every == 0 or done or checkpoint_due:
                         self._save()
                     if done:
@@ -681,12 +571,12 @@ class Trainer:
                 else:
                     self.epoch, self.batch_in_epoch = self.epoch + 1, 0
         finally:
-            self.in_loop = False
+            self.stops.in_loop = False
             bar.close()
         final = ((self.last_val or {}) if evaluated_last_step else self._evaluate()) or {}  # every rank alike
-        self._use_best()
-        if self.best:
-            final = {**final, "best_step": self.best["step"], "best_elbo": self.best["elbo"]}
+        self.best.use(self.model, self.step)
+        if self.best.record:
+            final = {**final, "best_step": self.best.record["step"], "best_elbo": self.best.record["elbo"]}
         self._fit_sampler()
         note = self._warmup_note()
         if note and self.is_main:
@@ -708,7 +598,7 @@ class Trainer:
         """(out of time, a timed checkpoint is due, stop signal or 0), as rank 0 sees them, so all ranks agree."""
         now = time.perf_counter()
         values = torch.tensor([self.seconds_before + now - self.fit_started, now - self.saved_at,
-                               float(self.stop_signal or 0)], dtype=torch.float64)
+                               float(self.stops.signal or 0)], dtype=torch.float64)
         if self.distributed:
             dist.broadcast(values, src=0)
         self.elapsed = values[0].item()
@@ -716,32 +606,6 @@ class Trainer:
         out_of_time = bool(cfg.max_minutes) and self.elapsed > 60 * cfg.max_minutes
         due = cfg.checkpoint_minutes > 0 and values[1].item() > 60 * cfg.checkpoint_minutes
         return out_of_time, due, int(values[2].item())
-
-    def _catch_stop_signals(self) -> dict:
-        """SIGINT/SIGTERM/SIGHUP: finish the step, checkpoint, stop (_stop); a second one aborts at once."""
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-
-        def handler(signum, frame):
-            name = signal.Signals(signum).name
-            if self.stop_signal is not None:  # the second: stop now; checkpoints are written atomically
-                raise Interrupted(f"vaekit: aborted by a second {name}; the last checkpoint, "
-                                  f"{self.folder.last_checkpoint()}, is intact" if self.is_main else "", signum)
-            self.stop_signal = signum  # the loop stops on this even where the raise below cannot get out
-            if not self.in_loop:  # setting up or in the final evaluation: no step to finish, nothing new to save
-                raise Interrupted(f"vaekit: stopped by {name} outside the training steps; the last checkpoint, "
-                                  f"{self.folder.last_checkpoint()}, is intact" if self.is_main else "", signum)
-
-        previous = {}
-        for signum in STOP_SIGNALS:
-            previous[signum] = signal.getsignal(signum)
-            signal.signal(signum, handler)
-        return previous
-
-    @staticmethod
-    def _restore_signals(previous: dict) -> None:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
     def _stop(self, signum: int, bar) -> None:
         """End the run after a stop signal: a checkpoint of this step, then one line saying how to go on."""
@@ -830,53 +694,11 @@ class Trainer:
             grad_norm = torch.nn.utils.clip_grad_norm_(parameters, self.cfg.grad_clip)
         else:
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in parameters])
-        # Checked before the update, so NaN or inf never reaches the weights (one sync per step, as before). The
-        # weights' norm catches the other way to diverge: a finite update so large (lr=1e6) that every later
-        # step fails; the check runs here, on the previous update's result, which is what was just checkpointed.
-        weight_norm = torch.nn.utils.get_total_norm(list(self.model.parameters())).float()
-        growth = weight_norm / self.weight_norm if self.weight_norm is not None else torch.ones_like(weight_norm)
-        ok = (torch.isfinite(terms.loss.detach()) & torch.isfinite(grad_norm) & torch.isfinite(weight_norm)
-              & ~(growth > MAX_WEIGHT_GROWTH)).float()
-        if self.distributed:  # one process's NaN stops them all at the same step
-            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-        if not ok.item():
-            self._diverged(terms, grad_norm, weight_norm)
-        self.weight_norm = weight_norm
+        self.guard.check(self.model, terms, grad_norm, self.step)  # before the update reaches the weights
         self.optimizer.step()
         if schedule:
             self.scheduler.step()
         return terms
-
-    def _diverged(self, terms, grad_norm, weight_norm) -> None:
-        """Stop on a non-finite loss or gradient, or exploded weights, before the update; bad weights are set aside."""
-        step = self.step + 1
-        # The weights of the step just before gave this step's failure: resuming from them would fail again.
-        latest = checkpoints(self.run_dir)
-        if self.is_main and latest and checkpoint_step(latest[-1]) == self.step and self.step > 0:
-            os.replace(latest[-1], latest[-1].with_name(f"diverged-{latest[-1].name}"))
-        self._barrier()
-        loss = terms.loss.detach().float().item()
-        if not math.isfinite(loss):
-            what = f"the loss became {loss}"
-        elif not math.isfinite(grad_norm.item()):
-            what = f"the gradient norm became {grad_norm.item()}"
-        else:
-            growth = weight_norm.item() / self.weight_norm.item()
-            what = f"the last update multiplied the weights' norm by {growth:.3g} (to {weight_norm.item():.3g})"
-        raise TrainingError(f"step {step}: {what} (rec {-terms.log_likelihood.detach().float().mean().item():.4g}, "
-                            f"kl {terms.kl.detach().float().mean().item():.4g}); stopped before the update. "
-                            f"{self._recovery_advice()}")
-
-    def _recovery_advice(self) -> str:
-        """What to do after a divergence: resume the last good checkpoint with a lower lr, or start again."""
-        lr = self.cfg.lr
-        last = checkpoints(self.run_dir)
-        if not last:
-            return (f"No checkpoint precedes it: train again with a lower trainer.lr (now {lr:g}), trainer.grad_clip "
-                    f"or trainer.precision=fp32 (the same --out is fine: it holds no checkpoint)")
-        return (f"The last good checkpoint, {last[-1]}, is intact: lower trainer.lr (now {lr:g}), set "
-                f"trainer.grad_clip or trainer.precision=fp32, then resume: {self.folder.resume_command()} "
-                f"trainer.lr={lr / 10:g}")
 
 
 def train(recipe: Recipe, run_dir: str | Path, resume: bool = False) -> dict:

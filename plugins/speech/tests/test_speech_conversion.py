@@ -12,7 +12,7 @@ from vaekit_speech.models import SpeechModelConfig
 
 
 @pytest.mark.slow
-def test_conversion_moves_the_speaker_classifier_to_the_target(tmp_path, data_dir):
+def test_conversion_moves_the_speaker_classifier_to_the_target(tmp_path, data_dir, capsys):
     speakers = ["jackson", "theo", "nicolas"]
     cfg = fsdd_config(data_dir, speakers=speakers, max_index=14, condition_on=["label", "speaker"])
     bundle, model = build(cfg, tmp_path)
@@ -30,6 +30,11 @@ def test_conversion_moves_the_speaker_classifier_to_the_target(tmp_path, data_di
     for key in ("mel_l1_db", "lsd_db", "digit_acc_recon", "digit_acc_samples", "neg_elbo_per_frame"):
         assert key in metrics
     assert len(list((tmp_path / "classifiers").glob("speaker-*.safetensors"))) == 1
+    # each score is said beside the classifier's accuracy on real audio, and kept relative to it
+    err = capsys.readouterr().err
+    assert f"speaker classifier (10 epochs): {metrics['speaker_acc_real']:.1%} right on real examples" in err, err
+    assert metrics["speaker_acc_converted_relative"] == pytest.approx(
+        metrics["speaker_acc_converted"] / metrics["speaker_acc_real"])
     # The cached classifiers are reused: the same numbers come back without training.
     with single_thread():
         again = plugin.eval_metrics(model, loader, {"elbo": -1000.0}, classifier_epochs=10, eval_samples=150,

@@ -13,8 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vaekit import VAE
-from vaekit.plugin_api import cached_classifier, run_dir_of
+from vaekit.plugin_api import VAE, cached_classifier, relative_scores, report_classifier, run_dir_of
 
 from .conversion import CONVERSIONS, available_conversions, conversion_of, conversions
 
@@ -311,10 +310,14 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
                 name = label_name if target == "label" else speaker_name
                 hits = classifier(samples["mel"], samples["mask"]).argmax(-1) == conditions[:, column]
                 results[f"{name}_acc_samples"] = hits.float().mean().item()
+    kinds = ("recon", "recon_audio", "samples", "converted", *(f"converted_{how}" for how in CONVERSIONS))
     for name in (label_name, speaker_name):
         real = results.get(f"{name}_acc_real")
         if real:
-            for kind in ("recon", "recon_audio", "samples", "converted", *(f"converted_{how}" for how in CONVERSIONS)):
-                if f"{name}_acc_{kind}" in results:
-                    results[f"{name}_acc_{kind}_relative"] = results[f"{name}_acc_{kind}"] / real
+            scores = {f"{name}_acc_{kind}": results[f"{name}_acc_{kind}"] for kind in kinds
+                      if f"{name}_acc_{kind}" in results}
+            results.update({f"{key}_relative": value for key, value in relative_scores(real, scores).items()})
+            # one line with the real accuracy beside each score, and a warning when the classifier cannot judge
+            report_classifier(f"{name} classifier ({classifier_epochs} epochs)", real, scores,
+                              remedy="train it longer (vaekit eval --classifier-epochs N)")
     return results
