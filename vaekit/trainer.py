@@ -46,13 +46,10 @@ from .checkpoint import (
 from .checkpointing import Checkpointer
 from .divergence import DivergenceGuard
 from .evaluate import autocast, evaluate
-from .kl_control import ControlledELBO, KLController
-from .objectives import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
 from .plugin import PluginError, build_recipe_data, get_plugin, report_skipped
 from .recipe import Recipe, RecipeError, one_line
 from .run_folder import RunFolder
 from .safe_io import WriteError
-from .schedules import KLSchedule
 from .stop_signals import (
     Interrupted,
     StopRequests,
@@ -62,6 +59,15 @@ from .stop_signals import (
     stops_blocked,
 )
 from .training_errors import TrainingError
+from .training_schedule import (  # noqa: F401 (lr_factor, make_objective, warmup_length: vaekit.trainer's names)
+    lr_factor,
+    lr_scheduler,
+    make_objective,
+    run_length,
+    set_base_lr,
+    warmup_length,
+    warmup_note,
+)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -80,49 +86,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def warmup_length(steps: int, fraction: float | None, total_steps: int, key: str) -> int:
-    """A warm-up in steps: `steps` when > 0, else `fraction` of the run's total_steps (at least 1), else 0."""
-    if fraction is not None and not 0.0 <= fraction <= 1.0:
-        raise TrainingError(f"{key}_fraction: expected a fraction of the run between 0 and 1, got {fraction}")
-    if steps > 0 or not fraction:  # an explicit step count (a CLI override, say) wins over the recipe's fraction
-        return max(0, steps)
-    return max(1, round(fraction * total_steps))
-
-
-def make_objective(recipe: Recipe, total_steps: int, dataset_size: int = 1) -> Objective:
-    """The recipe's objective with its KL schedule (cyclical spans the whole run; fractions are of the run).
-
-    β-TCVAE needs the training set's size (its minibatch-weighted sampling).
-    """
-    cfg = recipe.objective
-    if cfg.kind == "iwae":
-        return IWAE(cfg.iw_samples)
-    if cfg.kind == "ae":
-        return Autoencoder()
-    if cfg.kind == "infovae":
-        return InfoVAE(cfg.info_alpha, cfg.info_lambda)
-    if cfg.kl_target is not None:  # a KL set-point replaces the schedule
-        k = cfg.kl_control
-        return ControlledELBO(KLController(cfg.kl_target, k.kp, k.ki, k.beta_min, cfg.beta), cfg.free_bits)
-    s = cfg.kl_schedule
-    warmup = warmup_length(s.warmup_steps, s.warmup_fraction, total_steps, "objective.kl_schedule.warmup")
-    schedule = KLSchedule(s.kind, start=s.start, end=cfg.beta, warmup_steps=warmup,
-                          total_steps=total_steps, n_cycles=s.n_cycles, ratio=s.ratio, steepness=s.steepness)
-    if cfg.kind == "tcvae":
-        return BetaTCVAE(schedule, dataset_size, free_bits=cfg.free_bits)
-    return ELBO(schedule, free_bits=cfg.free_bits)
-
-
-def lr_factor(step: int, warmup: int, total: int, kind: str, min_ratio: float) -> float:
-    """Multiplier of the base learning rate: linear warm-up, then cosine down to min_ratio."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    if kind == "constant":
-        return 1.0
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class SkippingSampler(DistributedSampler):
@@ -238,10 +201,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=cfg.lr, fused=self.device.type in ("cpu", "cuda"))  # one fused kernel: ~5% faster small-model steps
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer,
-            lambda s: lr_factor(self._position(s), self.lr_warmup, self.total_steps, cfg.lr_schedule,
-                                cfg.min_lr_ratio))
+        self.scheduler = lr_scheduler(self.optimizer, cfg, self.lr_warmup, self.total_steps, self._position)
         self.aggressive = None
         if cfg.aggressive_inference:
             if self.distributed:
@@ -339,17 +299,6 @@ class Trainer:
         """RUN/recipe.yaml: the recipe as resolved, with what the data decided (RunFolder.write_recipe)."""
         self.folder.write_recipe(self.recipe)
 
-    def _length(self) -> str:
-        """What sets the run's length, in words: the recipe's epochs, trainer.min_steps or trainer.max_steps."""
-        cfg, by_epochs = self.cfg, self.cfg.epochs * self.steps_per_epoch
-        if cfg.max_steps and cfg.max_steps < max(by_epochs, cfg.min_steps):
-            return f"trainer.max_steps is {cfg.max_steps}"
-        length = f"trainer.epochs={cfg.epochs} of {self.steps_per_epoch} steps end at step {by_epochs}"
-        if cfg.min_steps > by_epochs:
-            length = (f"trainer.min_steps={cfg.min_steps} outlasts trainer.epochs={cfg.epochs} of "
-                      f"{self.steps_per_epoch} steps")
-        return length + (f", before trainer.max_steps={cfg.max_steps}" if cfg.max_steps else "")
-
     def _save(self) -> None:
         self.folder.check()
         self.guard.check_finite_weights(self.model, self.step)
@@ -368,11 +317,7 @@ class Trainer:
         self.log_count = int(state.get("log_count", 0)) if self.log_sums is not None else 0
         self.saved_step = self.step
         self.best.restore()
-        if self.scheduler.base_lrs[0] != self.cfg.lr:  # trainer.lr changed: the new rate at the schedule's position
-            self.scheduler.base_lrs = [self.cfg.lr for _ in self.optimizer.param_groups]
-            for group in self.optimizer.param_groups:
-                group["initial_lr"] = self.cfg.lr
-                group["lr"] = self.cfg.lr * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
+        set_base_lr(self.optimizer, self.scheduler, self.cfg.lr)  # trainer.lr may change on resume
         self._barrier()
         if self.is_main:
             self.checkpointer.set_aside_corrupt()
@@ -502,7 +447,8 @@ class Trainer:
         if self.resume:
             self._restore()
             if self.step >= self.total_steps and self.is_main:
-                print(f"vaekit: note: {self.run_dir} is complete: it is at step {self.step} and {self._length()}; "
+                length = run_length(self.cfg, self.steps_per_epoch)
+                print(f"vaekit: note: {self.run_dir} is complete: it is at step {self.step} and {length}; "
                       f"nothing to train (raise trainer.epochs or trainer.max_steps to go on)", file=sys.stderr)
         stopped_early = self.resume and self.best.out_of_patience(self.step)  # every rank asks: rank 0 broadcasts
         if stopped_early and self.step < self.total_steps and self.is_main:
@@ -578,7 +524,7 @@ class Trainer:
         if self.best.record:
             final = {**final, "best_step": self.best.record["step"], "best_elbo": self.best.record["elbo"]}
         self._fit_sampler()
-        note = self._warmup_note()
+        note = warmup_note(self._position(self.step), self.lr_warmup, self.objective)
         if note and self.is_main:
             if self.step > first_step or not self.resume:  # a finished run resumed again logged it the first time
                 self.folder.log({"step": self.step, "split": "note", "note": note})
@@ -615,22 +561,6 @@ class Trainer:
         folder = self.run_dir / "checkpoints" / f"step-{self.step}"
         raise Interrupted(f"vaekit: stopped by {signal.Signals(signum).name} after step {self.step}; checkpoint "
                           f"{folder}; continue with: {self.folder.resume_command()}" if self.is_main else "", signum)
-
-    def _warmup_note(self) -> str | None:
-        """A sentence when the run ended inside its LR or KL warm-up (so its numbers are not the schedule's)."""
-        position, notes = self._position(self.step), []
-        if self.lr_warmup and position < self.lr_warmup:
-            notes.append(f"the learning-rate warm-up ({position:.0f} of {self.lr_warmup} steps)")
-        schedule = getattr(self.objective, "schedule", None)
-        in_kl_warmup = isinstance(schedule, KLSchedule) and schedule.kind in ("linear", "sigmoid") \
-            and position < schedule.warmup_steps and schedule(position) < schedule.end
-        if in_kl_warmup:
-            notes.append(f"the KL warm-up (beta {schedule(position):.3g} of {schedule.end:g})")
-        if not notes:
-            return None
-        return (f"the run ended inside {' and '.join(notes)}; its results are not those of the full schedule: "
-                f"give warm-ups as fractions of the run (trainer.warmup_fraction, "
-                f"objective.kl_schedule.warmup_fraction) or train longer")
 
     def _train_step(self, batch):
         batch = to_device(batch, self.device)
