@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
 import random
 import signal
@@ -58,6 +57,7 @@ from .stop_signals import (
     raise_swallowed_stop,
     stops_blocked,
 )
+from .training_clock import TrainingClock
 from .training_errors import TrainingError
 from .training_schedule import (  # noqa: F401 (lr_factor, make_objective, warmup_length: vaekit.trainer's names)
     lr_factor,
@@ -137,13 +137,13 @@ class Trainer:
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
         self.is_main = self.rank == 0
-        self.elapsed = 0.0  # seconds of training in this run, across resumes
         self.saved_step = -1
         self.last_val: dict | None = None  # the last validation summary (rank 0)
         self.folder = RunFolder(self.run_dir, resume, self.is_main, self.world, self.distributed)
         self.best = BestWeights(self.folder, self.cfg, self.distributed)  # trainer.keep_best and trainer.patience
         self.guard = DivergenceGuard(self.folder, self.cfg.lr, self.distributed)  # NaN, inf, exploding weights
         self.stops = StopRequests(self.folder.last_checkpoint, self.is_main)  # SIGINT, SIGTERM, SIGHUP
+        self.clock = TrainingClock(self.cfg, self.distributed)  # trainer.max_minutes, trainer.checkpoint_minutes
         self.started = False  # the first step began: from then on a failure leaves the run folder for --resume
         self.log_sums: torch.Tensor | None = None  # loss, rec, kl summed since the last train record
         self.log_count = 0  # steps in log_sums; both are checkpointed so that a resumed run logs the same records
@@ -226,7 +226,6 @@ class Trainer:
         self.checkpointer = Checkpointer(self.folder, cfg.keep_last, self.rank, self.world, self.distributed,
                                          self.model, self.optimizer, self.scheduler, self.objective, self.aggressive)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
-        self.seconds_before = 0.0  # training time of the run before this process (from the checkpoint)
 
     def _check_evaluation_splits(self) -> None:
         """Before the first step: an empty validation split (evaluated every trainer.eval_every steps), or an empty
@@ -258,15 +257,8 @@ class Trainer:
                 f"{hint}")
 
     def _position(self, step: int) -> float:
-        """Where the run is, in steps: the step, or the time budget's share of total_steps when that is further.
-
-        Under trainer.max_minutes the run ends at whichever limit comes first, so fraction-of-the-run
-        schedules (warm-ups, β, cosine decay) follow whichever is nearer its end. Without a time budget
-        this is the step itself, so resuming stays exact.
-        """
-        if not self.cfg.max_minutes:
-            return step
-        return max(step, self.elapsed / (60 * self.cfg.max_minutes) * self.total_steps)
+        """Where the run is, in steps, for the schedules: the step, or further when time will end it first."""
+        return self.clock.position(step, self.total_steps)
 
     def _barrier(self) -> None:
         if self.distributed:
@@ -303,15 +295,17 @@ class Trainer:
         self.folder.check()
         self.guard.check_finite_weights(self.model, self.step)
         self.checkpointer.save({"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                                "train_seconds": self.elapsed, "log_sums": self.log_sums, "log_count": self.log_count})
-        self.saved_step, self.saved_at = self.step, time.perf_counter()
+                                "train_seconds": self.clock.elapsed, "log_sums": self.log_sums,
+                                "log_count": self.log_count})
+        self.saved_step = self.step
+        self.clock.saved()
         self._barrier()
 
     def _restore(self) -> None:
         """Continue the newest intact checkpoint; unreadable newer ones are set aside (corrupt-step-N), with a note."""
         state = self.checkpointer.restore()
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        self.seconds_before = float(state.get("train_seconds", 0.0))
+        self.clock.seconds_before = float(state.get("train_seconds", 0.0))
         sums = state.get("log_sums")  # what the next train record averages over, from before the checkpoint
         self.log_sums = sums.to(self.device) if isinstance(sums, torch.Tensor) else None
         self.log_count = int(state.get("log_count", 0)) if self.log_sums is not None else 0
@@ -460,9 +454,7 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, desc=self.recipe.name or "train",
                    disable=not cfg.progress or not self.is_main, mininterval=1.0, dynamic_ncols=True)
         self.model.train()
-        started = time.perf_counter()
-        self.fit_started = self.saved_at = started
-        self.elapsed = self.seconds_before
+        started = self.clock.start()  # also the first log window's start (steps_per_s)
         done = self.step >= self.total_steps or stopped_early
         # The loop ended right after an evaluation (patience), or a finished run resumed again has its final one.
         evaluated_last_step = done and self.last_val is not None and self.last_val.get("step") == self.step
@@ -493,9 +485,9 @@ class Trainer:
                         bar.set_postfix(loss=f"{loss:.3f}", rec=f"{rec:.3f}", kl=f"{kl:.3f}",
                                         beta=f"{terms.beta:.3g}", refresh=False)
                         self.log_sums, self.log_count, started = None, 0, time.perf_counter()
-                        bar.total = self._projected_last_step(first_step)
+                        bar.total = self.clock.projected_last_step(self.step, first_step, self.total_steps)
                     bar.update(1)
-                    out_of_time, checkpoint_due, stop = self._clock()
+                    out_of_time, checkpoint_due, stop = self.clock.tick(self.stops.signal)
                     done = self.step >= self.total_steps or out_of_time
                     if out_of_time:  # the bar ends full where the time budget ended the run
                         bar.total = self.step
@@ -531,27 +523,6 @@ class Trainer:
             final = {**final, "note": note}
         self.folder.close_writer()
         return final
-
-    def _projected_last_step(self, first_step: int) -> int:
-        """The step the run will end at, for the progress bar: total_steps, or sooner if trainer.max_minutes ends it."""
-        ran = time.perf_counter() - self.fit_started
-        if not self.cfg.max_minutes or self.step <= first_step or ran <= 0:
-            return self.total_steps
-        left = max(0.0, 60 * self.cfg.max_minutes - self.elapsed)
-        return min(self.total_steps, self.step + math.ceil(left * (self.step - first_step) / ran))
-
-    def _clock(self) -> tuple[bool, bool, int]:
-        """(out of time, a timed checkpoint is due, stop signal or 0), as rank 0 sees them, so all ranks agree."""
-        now = time.perf_counter()
-        values = torch.tensor([self.seconds_before + now - self.fit_started, now - self.saved_at,
-                               float(self.stops.signal or 0)], dtype=torch.float64)
-        if self.distributed:
-            dist.broadcast(values, src=0)
-        self.elapsed = values[0].item()
-        cfg = self.cfg
-        out_of_time = bool(cfg.max_minutes) and self.elapsed > 60 * cfg.max_minutes
-        due = cfg.checkpoint_minutes > 0 and values[1].item() > 60 * cfg.checkpoint_minutes
-        return out_of_time, due, int(values[2].item())
 
     def _stop(self, signum: int, bar) -> None:
         """End the run after a stop signal: a checkpoint of this step, then one line saying how to go on."""
