@@ -25,8 +25,9 @@ from .training_errors import TrainingError
 # What a resumed run may change: where it runs, how often it reports, and how long it goes on. Anything
 # else (data, model, objective, seed) would silently make it a different run.
 RESUMABLE_KEYS = {f"trainer.{key}" for key in (
-    "epochs", "max_steps", "min_steps", "max_minutes", "patience", "device", "threads", "num_workers", "progress",
-    "eval_every", "eval_batches", "checkpoint_every", "checkpoint_minutes", "keep_last", "log_every", "samples")} \
+    "epochs", "max_steps", "min_steps", "max_minutes", "clock", "patience", "device", "threads", "num_workers",
+    "progress", "eval_every", "eval_batches", "checkpoint_every", "checkpoint_minutes", "keep_last", "log_every",
+    "samples")} \
     | {"eval"}
 # The knobs a user turns to recover from a diverged run (what the NaN message advises). A resumed run may
 # change them; the change is recorded in metrics.jsonl ({"split": "resume", "changed": ...}).
