@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler, default_collate
+from torch.utils.data import DataLoader, default_collate
 from tqdm.auto import tqdm
 
 from .aggressive import AggressiveInference, random_indices
@@ -52,12 +52,12 @@ from .safe_io import WriteError
 from .stop_signals import (
     Interrupted,
     StopRequests,
-    ignore_stops,
     keep_swallowed_stops,
     raise_swallowed_stop,
     stops_blocked,
 )
 from .training_clock import TrainingClock
+from .training_data import SkippingSampler, check_evaluation_splits, training_loader  # noqa: F401
 from .training_errors import TrainingError
 from .training_schedule import (  # noqa: F401 (lr_factor, make_objective, warmup_length: vaekit.trainer's names)
     lr_factor,
@@ -86,41 +86,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-class SkippingSampler(DistributedSampler):
-    """DistributedSampler (shuffled by seed + epoch) that can start part-way into an epoch.
-
-    With `lengths` (one size per example) and `bucket_batches` > 0 it also groups similar lengths: each
-    pool of bucket_batches * batch_size shuffled indices is sorted by length and cut into batches, and
-    the batches are shuffled. Padded text batches then waste far less work; each epoch stays a seeded
-    permutation, so resume (`skip`) is still exact.
-    """
-
-    skip = 0
-
-    def __init__(self, dataset, *, batch_size: int = 1, lengths=None, bucket_batches: int = 0, **kwargs):
-        super().__init__(dataset, **kwargs)
-        self.batch_size, self.lengths, self.bucket_batches = batch_size, lengths, bucket_batches
-
-    def __iter__(self):
-        indices = list(super().__iter__())
-        if self.lengths is not None and self.bucket_batches > 0:
-            indices = self._bucketed(indices)
-        return iter(indices[self.skip:])
-
-    def _bucketed(self, indices: list[int]) -> list[int]:
-        pool, size = self.bucket_batches * self.batch_size, self.batch_size
-        batches = []
-        for start in range(0, len(indices), pool):
-            ordered = sorted(indices[start:start + pool], key=lambda i: self.lengths[i])
-            batches += [ordered[i:i + size] for i in range(0, len(ordered), size)]
-        full = [b for b in batches if len(b) == size]  # a short batch (dropped by drop_last) stays last
-        order = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.seed + self.epoch + 1))
-        return [i for b in [full[j] for j in order.tolist()] + [b for b in batches if len(b) < size] for i in b]
-
-    def __len__(self):
-        return super().__len__() - self.skip
 
 
 class Trainer:
@@ -162,27 +127,10 @@ class Trainer:
         self.data = build_recipe_data(self.plugin, recipe, assets)
         if self.is_main:  # one line about data files left out, and their list in the run folder
             report_skipped(self.data, self.run_dir)
-        self._check_evaluation_splits()
+        check_evaluation_splits(recipe, self.data)
         self.best.check(recipe.plugin, self.data.val is not None)
-        lengths = self.data.lengths
-        if cfg.bucket_batches and (lengths is None or len(lengths) != len(self.data.train)):
-            raise TrainingError(f"trainer.bucket_batches: the {recipe.plugin} plugin gives no length for each training "
-                                f"example (DataBundle.lengths), so it cannot bucket; set trainer.bucket_batches=0")
-        self.sampler = SkippingSampler(self.data.train, num_replicas=self.world, rank=self.rank, shuffle=True,
-                                       seed=recipe.seed, drop_last=True, batch_size=cfg.batch_size,
-                                       lengths=lengths, bucket_batches=cfg.bucket_batches)
-        # A private generator keeps the loader from drawing on the global RNG, which resume restores.
-        # Workers ignore stop signals (ignore_stops): sent to the process group, SIGTERM would kill them mid-batch,
-        # while the main process finishes the step, checkpoints and ends them itself.
-        self.loader = DataLoader(self.data.train, batch_size=cfg.batch_size, sampler=self.sampler, drop_last=True,
-                                 collate_fn=self.data.collate, num_workers=cfg.num_workers,
-                                 worker_init_fn=ignore_stops if cfg.num_workers > 0 else None,
-                                 generator=torch.Generator().manual_seed(recipe.seed),
-                                 pin_memory=self.device.type == "cuda")
+        self.sampler, self.loader = training_loader(self.data, recipe, self.world, self.rank, self.device)
         self.steps_per_epoch = len(self.loader)
-        if self.steps_per_epoch == 0:
-            raise TrainingError(f"the training set ({len(self.data.train)} examples) is smaller than one batch "
-                                f"of {cfg.batch_size} per process; lower trainer.batch_size")
         total = max(cfg.epochs * self.steps_per_epoch, cfg.min_steps)
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
         try:
@@ -226,25 +174,6 @@ class Trainer:
         self.checkpointer = Checkpointer(self.folder, cfg.keep_last, self.rank, self.world, self.distributed,
                                          self.model, self.optimizer, self.scheduler, self.objective, self.aggressive)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
-
-    def _check_evaluation_splits(self) -> None:
-        """Before the first step: an empty validation split (evaluated every trainer.eval_every steps), or an empty
-        eval.split (what `vaekit eval RUN` reads), is one line naming the split, its size and the keys to change."""
-        splits = {"val": self.data.val}
-        splits.setdefault(self.recipe.eval.split, getattr(self.data, self.recipe.eval.split))
-        for split, dataset in splits.items():
-            if dataset is None or len(dataset) > 0:
-                continue
-            data = self.recipe.data
-            names = [f.name for f in dataclasses.fields(data)] if dataclasses.is_dataclass(data) else list(data)
-            keys = [f"data.{name} (now {getattr(data, name, None) if dataclasses.is_dataclass(data) else data[name]})"
-                    for name in names if split in name.split("_")]
-            what = ("the run evaluates it every trainer.eval_every steps and at the end" if split == "val"
-                    else f"`vaekit eval RUN` reads it (eval.split={split})")
-            other = "" if split == "val" else ", or set eval.split=val"
-            raise TrainingError(f"the {split} split of the {self.recipe.plugin} data is empty (0 examples, beside "
-                                f"{len(self.data.train)} training examples), and {what}: raise "
-                                f"{' or '.join(keys) or 'its share in the data section'}, or give more data{other}")
 
     def _model_error(self, exc: BaseException) -> str:
         """The line for a model the plugin could not build: the error, and the model keys that look wrong."""
