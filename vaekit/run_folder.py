@@ -12,6 +12,7 @@ import os
 import shlex
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import yaml
@@ -222,6 +223,32 @@ class RunFolder:
         """One record to metrics.jsonl only (before TensorBoard's writer is open)."""
         with open_append(self.path / "metrics.jsonl") as f:
             f.write(json.dumps(record) + "\n")
+
+    @staticmethod
+    @contextlib.contextmanager
+    def quiet_tensorboard_thread():
+        """While inside, TensorBoard's writer thread prints no traceback for a failed write: the next log() or
+        close_writer() raises it as a WriteError (tensorboard_errors)."""
+        thread_hook = threading.excepthook
+
+        def quiet(args):
+            if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
+                thread_hook(args)
+
+        threading.excepthook = quiet
+        try:
+            yield
+        finally:
+            threading.excepthook = thread_hook
+
+    def write_failed(self, exc: WriteError) -> TrainingError:
+        """The line for a failed write (a full disk, a file-size limit, a planted link): what is still safe."""
+        self.check()  # the folder removed while training: nothing to resume
+        if not checkpoints(self.path):
+            return TrainingError(f"{exc}; no checkpoint was written, so there is nothing to resume: fix this, "
+                                 f"then train again")
+        return TrainingError(f"{exc}; the last intact checkpoint is {self.last_checkpoint()}; fix this, then "
+                             f"resume: {self.resume_command()}")
 
     @contextlib.contextmanager
     def tensorboard_errors(self):

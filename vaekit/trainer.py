@@ -24,7 +24,6 @@ import os
 import random
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -37,11 +36,7 @@ from tqdm.auto import tqdm
 from .aggressive import AggressiveInference, random_indices
 from .batch import to_device
 from .best_weights import BestWeights
-from .checkpoint import (
-    build_model,
-    checkpoints,
-    resolve_model_dir,
-)
+from .checkpoint import build_model, resolve_model_dir
 from .checkpointing import Checkpointer
 from .divergence import DivergenceGuard
 from .evaluate import autocast, evaluate
@@ -57,17 +52,22 @@ from .stop_signals import (
     stops_blocked,
 )
 from .training_clock import TrainingClock
-from .training_data import SkippingSampler, check_evaluation_splits, training_loader  # noqa: F401
+from .training_data import SkippingSampler, check_evaluation_splits, training_loader
 from .training_errors import TrainingError
-from .training_schedule import (  # noqa: F401 (lr_factor, make_objective, warmup_length: vaekit.trainer's names)
+from .training_schedule import (
     lr_factor,
     lr_scheduler,
     make_objective,
+    min_steps_note,
     run_length,
     set_base_lr,
     warmup_length,
     warmup_note,
 )
+
+# What the CLI, the benchmarks and the tests import from vaekit.trainer, wherever it is defined.
+__all__ = ["SkippingSampler", "Trainer", "TrainingError", "lr_factor", "make_objective", "resolve_device",
+           "seed_everything", "train", "warmup_length"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -321,32 +321,22 @@ class Trainer:
     def fit(self) -> dict:
         """Train to trainer.max_steps / epochs; returns the final validation summary."""
         self.stops.catch()  # finish the step, checkpoint, stop (_stop); a second signal aborts at once
-        thread_hook = threading.excepthook
-
-        def quiet_tensorboard_thread(args):  # its failed write comes back as a WriteError (RunFolder's)
-            if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
-                thread_hook(args)
-
-        threading.excepthook = quiet_tensorboard_thread
         try:
-            with keep_swallowed_stops():
-                raise_swallowed_stop()  # one that came while the command set up the run
-                summary = self._fit()
-                raise_swallowed_stop()  # one that came during the final evaluation
-                return summary
-        except WriteError as exc:  # a full disk, a file-size limit, a planted link: say what is still safe
-            self.folder.check()  # the folder removed while training: nothing to resume
-            self._undo_start()
-            if not checkpoints(self.run_dir):
-                raise TrainingError(f"{exc}; no checkpoint was written, so there is nothing to resume: fix this, "
-                                    f"then train again") from None
-            raise TrainingError(f"{exc}; the last intact checkpoint is {self.folder.last_checkpoint()}; fix this, then "
-                                f"resume: {self.folder.resume_command()}") from None
-        except BaseException:
-            self._undo_start()
-            raise
+            with self.folder.quiet_tensorboard_thread():  # until the failure below is told, cleanup included
+                try:
+                    with keep_swallowed_stops():
+                        raise_swallowed_stop()  # one that came while the command set up the run
+                        summary = self._fit()
+                        raise_swallowed_stop()  # one that came during the final evaluation
+                        return summary
+                except WriteError as exc:  # a full disk, a file-size limit, a planted link: say what is still safe
+                    error = self.folder.write_failed(exc)
+                    self._undo_start()
+                    raise error from None
+                except BaseException:
+                    self._undo_start()
+                    raise
         finally:
-            threading.excepthook = thread_hook
             self.stops.release()
 
     def _undo_start(self) -> None:
@@ -360,13 +350,9 @@ class Trainer:
         self._setup()  # the plugin may fill in recipe defaults from the data (image size, say): recorded next
         self._write_recipe()
         self._barrier()
-        by_epochs = self.cfg.epochs * self.steps_per_epoch
-        if self.is_main and not self.resume and min(self.total_steps, self.cfg.min_steps) > by_epochs:
-            print(f"vaekit: note: {len(self.data.train)} training examples make {self.steps_per_epoch} steps per "
-                  f"epoch; trainer.min_steps={self.cfg.min_steps} trains {self.total_steps} steps "
-                  f"({self.total_steps / self.steps_per_epoch:.1f} epochs), not trainer.epochs={self.cfg.epochs}"
-                  + (f" (trainer.max_steps={self.cfg.max_steps} caps it)" if self.total_steps < self.cfg.min_steps
-                     else ""), file=sys.stderr)
+        note = min_steps_note(self.cfg, len(self.data.train), self.steps_per_epoch, self.total_steps)
+        if note and self.is_main and not self.resume:
+            print(f"vaekit: note: {note}", file=sys.stderr)
         if self.resume:
             self._restore()
             if self.step >= self.total_steps and self.is_main:

@@ -85,6 +85,15 @@ def run_length(cfg, steps_per_epoch: int) -> str:
     return length + (f", before trainer.max_steps={cfg.max_steps}" if cfg.max_steps else "")
 
 
+def min_steps_note(cfg, examples: int, steps_per_epoch: int, total_steps: int) -> str | None:
+    """A sentence when trainer.min_steps, not trainer.epochs, sets the run's length (a small data set)."""
+    if min(total_steps, cfg.min_steps) <= cfg.epochs * steps_per_epoch:
+        return None
+    return (f"{examples} training examples make {steps_per_epoch} steps per epoch; trainer.min_steps={cfg.min_steps} "
+            f"trains {total_steps} steps ({total_steps / steps_per_epoch:.1f} epochs), not trainer.epochs={cfg.epochs}"
+            + (f" (trainer.max_steps={cfg.max_steps} caps it)" if total_steps < cfg.min_steps else ""))
+
+
 def warmup_note(position: float, lr_warmup: int, objective) -> str | None:
     """A sentence when the run ended (at position, in steps) inside its LR or KL warm-up, so its numbers are not
     the schedule's."""
