@@ -14,32 +14,34 @@ update (the checkpoint that produced it is set aside as diverged-step-N); SIGINT
 the step, checkpoint it and end with one line holding the exact resume command (a second signal aborts);
 RUN/.lock keeps a second trainer out; a failed write names the file and the last intact checkpoint.
 Warm-ups may be fractions of the run: of total_steps, or of trainer.max_minutes when time ends it first.
+
+Trainer is the loop; each concern around it is a module of its own: run_folder (the folder, its lock, recipe.yaml
+and metrics.jsonl), checkpointing, best_weights (keep_best, patience), divergence (the NaN guard), stop_signals,
+training_schedule (length, LR, KL weight), training_clock (max_minutes, trainer.clock), training_data (order and
+loader) and training_evaluation (validation, samples, the latent sampler).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import random
 import signal
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import default_collate
 from tqdm.auto import tqdm
 
 from .aggressive import AggressiveInference, random_indices
 from .batch import to_device
 from .best_weights import BestWeights
-from .checkpoint import build_model, resolve_model_dir
+from .checkpoint import build_model
 from .checkpointing import Checkpointer
 from .divergence import DivergenceGuard
-from .evaluate import autocast, evaluate
+from .evaluate import autocast
 from .plugin import PluginError, build_recipe_data, get_plugin, report_skipped
 from .recipe import Recipe, RecipeError, one_line
 from .run_folder import RunFolder
@@ -54,6 +56,7 @@ from .stop_signals import (
 from .training_clock import TrainingClock
 from .training_data import SkippingSampler, check_evaluation_splits, training_loader
 from .training_errors import TrainingError
+from .training_evaluation import TrainingEvaluation, seed_everything
 from .training_schedule import (
     lr_factor,
     lr_scheduler,
@@ -80,12 +83,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"trainer.device={name}: CUDA is not available on this machine")
     return device
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 class Trainer:
@@ -171,6 +168,8 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids,
                                                find_unused_parameters=cfg.find_unused_parameters)
+        self.evaluation = TrainingEvaluation(recipe, self.plugin, self.data, self.model, self.folder, self.device,
+                                             self.distributed)
         self.checkpointer = Checkpointer(self.folder, cfg.keep_last, self.rank, self.world, self.distributed,
                                          self.model, self.optimizer, self.scheduler, self.objective, self.aggressive)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
@@ -252,70 +251,18 @@ class Trainer:
     def _evaluate(self) -> dict | None:
         result = None
         if self.is_main and self.data.val is not None:
-            summary = self._seeded_evaluate(self.data.val)
+            summary = self.evaluation.summary(self.data.val, self.step)
             result = {"step": self.step, "split": "val", **{k: v for k, v in summary.items() if k != "kl_per_dim"}}
             self.folder.log(result)
             self.last_val = result
             self.best.consider(self.model, self.step, result["elbo"])
-            self._write_samples()
+            self.evaluation.write_samples(self.step)
         self._barrier()
         return result
 
-    @contextlib.contextmanager
-    def _randomness_of_this_step(self):
-        """Generators seeded by the step, then training's put back: how often a run evaluates and writes samples
-        never changes what it trains (nor what --resume continues)."""
-        python, numpy = random.getstate(), np.random.get_state()
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):  # this GPU only
-            seed_everything(self.recipe.seed + self.step)
-            try:
-                yield
-            finally:
-                random.setstate(python)
-                np.random.set_state(numpy)
-
-    def _seeded_evaluate(self, dataset) -> dict:
-        """evaluate() on dataset's first trainer.eval_batches batches, its noise seeded by the step."""
-        loader = DataLoader(dataset, batch_size=self.recipe.eval.batch_size, shuffle=False,
-                            collate_fn=self.data.collate)
-        with self._randomness_of_this_step():
-            return evaluate(self.model, loader, max_batches=self.cfg.eval_batches, precision=self.cfg.precision)
-
-    def _write_samples(self, name: str = "") -> None:
-        if self.cfg.samples <= 0:
-            return
-        self.folder.check()
-        self.model.eval()
-        try:
-            with torch.no_grad(), self._randomness_of_this_step():
-                self.plugin.sample(self.model, self.cfg.samples, None,
-                                   self.run_dir / "samples" / (name or f"step-{self.step}"))
-        except PluginError:
-            pass  # this plugin writes no samples
-        finally:
-            self.model.train()
-
     def _fit_sampler(self) -> None:
-        """latent.sampler=gmm or pixelcnn: fit it to the training codes of the model `vaekit sample RUN` loads (the
-        last checkpoint, or the best one kept), where it finds it; write samples drawn from it beside the prior's."""
-        latent = self.recipe.latent
-        if latent.sampler == "prior" or not self.is_main:
-            return self._barrier()
-        from .samplers import fitted_prior
-
-        started, prior = time.perf_counter(), self.model.prior_net
-        checkpoint = resolve_model_dir(self.run_dir).name  # what `vaekit sample RUN` loads: the best, if kept
-        try:
-            self.model.prior_net, record = fitted_prior(self.model, self.run_dir, self.data.train, self.data.collate,
-                                                        latent.sampler, latent.sampler_components,
-                                                        latent.sampler_examples, checkpoint, latent.sampler_steps)
-            self.folder.log({"step": self.step, "split": "sampler", "sampler": latent.sampler, "file": str(record),
-                             "fit_seconds": round(time.perf_counter() - started, 1)})
-            if self.cfg.samples > 0:
-                self._write_samples(f"{checkpoint}-{latent.sampler}{latent.sampler_components}")
-        finally:
-            self.model.prior_net = prior
-        self._barrier()
+        """latent.sampler=gmm or pixelcnn: fitted after the final evaluation (TrainingEvaluation.fit_sampler)."""
+        self.evaluation.fit_sampler(self.step)
 
     # -- the loop ----------------------------------------------------------------------------------
     def fit(self) -> dict:
@@ -487,7 +434,8 @@ class Trainer:
 
     def _validation_mutual_information(self) -> float:
         """I(x; z) (nats) on the first trainer.eval_batches validation batches (training ones without a split)."""
-        return self._seeded_evaluate(self.data.val if self.data.val is not None else self.data.train)["mi"]
+        return self.evaluation.summary(self.data.val if self.data.val is not None else self.data.train,
+                                       self.step)["mi"]
 
     def _update(self, batch, frozen=(), schedule: bool = True):
         """One optimizer update on batch, leaving the frozen parameters as they are; schedule: a training step,
