@@ -202,6 +202,13 @@ class RunFolder:
         except OSError as exc:  # a full disk while it opens its event file
             raise WriteError(self.path / "events.out.tfevents.*", describe(exc)) from None
 
+    def abandon_writer(self) -> None:
+        """After a failure: close TensorBoard's writer with its own write errors unsaid, so that its thread has ended
+        before quiet_tensorboard_thread puts the usual thread hook back (the failure itself is already told)."""
+        if self.writer is not None:
+            with contextlib.suppress(OSError):
+                self.writer.close()
+
     def close_writer(self) -> None:
         if self.writer is not None:
             with self.tensorboard_errors():

@@ -278,9 +278,11 @@ class Trainer:
                         return summary
                 except WriteError as exc:  # a full disk, a file-size limit, a planted link: say what is still safe
                     error = self.folder.write_failed(exc)
+                    self.folder.abandon_writer()
                     self._undo_start()
                     raise error from None
                 except BaseException:
+                    self.folder.abandon_writer()
                     self._undo_start()
                     raise
         finally:
