@@ -302,6 +302,45 @@ def test_max_minutes_stops_early_with_a_checkpoint(points_recipe, tmp_path):
     assert [p.name for p in checkpoints(run)] == ["step-1"]
 
 
+def test_the_process_clock_counts_cpu_time_not_waiting():
+    from types import SimpleNamespace
+
+    from vaekit.training.training_clock import TrainingClock
+
+    def budget(clock: str) -> TrainingClock:
+        cfg = SimpleNamespace(clock=clock, max_minutes=0.1 / 60, checkpoint_minutes=0.0)  # a 0.1 s budget
+        timer = TrainingClock(cfg)
+        timer.start()
+        return timer
+
+    wall, cpu = budget("wall"), budget("process")
+    time.sleep(0.3)  # waiting, no CPU
+    assert wall.tick(None) == (True, False, 0)
+    assert cpu.tick(None) == (False, False, 0) and cpu.elapsed < 0.1
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:  # working
+        pass
+    assert cpu.tick(None)[0] and cpu.elapsed >= 0.1
+
+
+def test_trainer_clock_is_a_recipe_key_that_times_the_run(points_recipe, tmp_path, capsys):
+    from vaekit.config.reading import RecipeError
+    from vaekit.config.recipe import load_recipe
+
+    assert load_recipe(points_recipe).trainer.clock == "wall"
+    assert load_recipe(points_recipe, ["trainer.clock=process"]).trainer.clock == "process"
+    with pytest.raises(RecipeError, match="trainer.clock"):
+        load_recipe(points_recipe, ["trainer.clock=gpu"])
+    run = tmp_path / "cpu-timed"
+    assert main(["train", str(points_recipe), "--out", str(run), "trainer.clock=process",
+                 "trainer.max_minutes=1e-6"]) == 0
+    assert [p.name for p in checkpoints(run)] == ["step-1"]
+    # the clock may change on resume, like the budget it measures
+    assert main(["train", str(run / "recipe.yaml"), "--out", str(run), "--resume", "trainer.clock=wall",
+                 "trainer.max_minutes=1e-6"]) == 0
+    assert [p.name for p in checkpoints(run)][-1] == "step-2"
+
+
 def test_length_buckets_are_a_seeded_permutation_with_far_less_padding():
     from vaekit.training.trainer import SkippingSampler
 

@@ -77,7 +77,8 @@ class TrainerConfig:
     epochs: int = 10
     max_steps: int | None = None  # caps the run whatever epochs says
     min_steps: int = 0  # at least this many steps whatever epochs says: small data sets get more epochs
-    max_minutes: float | None = None  # stops (with a checkpoint) after this much training wall time
+    max_minutes: float | None = None  # stops (with a checkpoint) after this much training time (see clock)
+    clock: Literal["wall", "process"] = "wall"  # what max_minutes counts: wall time, or this process's CPU time
     batch_size: int = 128
     bucket_batches: int = 0  # > 0: batches of similar length, sorted within pools of this many (needs lengths)
     lr: float = 1e-3

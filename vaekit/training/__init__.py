@@ -1,11 +1,12 @@
-"""Training: the loop and what it needs. Imports vaekit.evaluation and below.
+"""Training: the loop and each concern around it. Imports vaekit.evaluation and below.
 
-- trainer: the seeded training loop (optimizer, schedule, bf16, DDP, evaluation, logs, samples); over 400 lines
-  for now, while it is split by concern into the modules below;
+- trainer: the seeded training loop (set-up, resume, the step, the run's end; `train`, `Trainer`);
 - run_folder: the run folder (created and locked, checked before each write, recipe.yaml, metrics.jsonl, the
-  resume command); checkpointing: saving, pruning and restoring checkpoints (Checkpointer); divergence: the
-  NaN/blow-up guard (DivergenceGuard); best_weights: keep_best and patience (BestWeights); training_errors:
-  TrainingError;
+  resume command); checkpointing: saving, pruning and restoring checkpoints (Checkpointer); best_weights:
+  keep_best and patience (BestWeights); divergence: the NaN/blow-up guard (DivergenceGuard);
+- training_schedule: run length, LR and KL weight; training_clock: max_minutes and trainer.clock; training_data:
+  the data's order and loader; training_evaluation: validation, samples, the fitted latent sampler;
+- stop_signals: a signal turned into a clean stop; training_errors: TrainingError;
 - warm_start: starting from another run's weights; aggressive: aggressive inference-network updates;
-- stop_signals: a signal turned into a clean stop; memory: keeping freed memory inside the process.
+  memory: keeping freed memory inside the process.
 """

@@ -12,6 +12,7 @@ import os
 import shlex
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import yaml
@@ -33,8 +34,9 @@ from .training_errors import TrainingError
 # What a resumed run may change: where it runs, how often it reports, and how long it goes on. Anything
 # else (data, model, objective, seed) would silently make it a different run.
 RESUMABLE_KEYS = {f"trainer.{key}" for key in (
-    "epochs", "max_steps", "min_steps", "max_minutes", "patience", "device", "threads", "num_workers", "progress",
-    "eval_every", "eval_batches", "checkpoint_every", "checkpoint_minutes", "keep_last", "log_every", "samples")} \
+    "epochs", "max_steps", "min_steps", "max_minutes", "clock", "patience", "device", "threads", "num_workers",
+    "progress", "eval_every", "eval_batches", "checkpoint_every", "checkpoint_minutes", "keep_last", "log_every",
+    "samples")} \
     | {"eval"}
 # The knobs a user turns to recover from a diverged run (what the NaN message advises). A resumed run may
 # change them; the change is recorded in metrics.jsonl ({"split": "resume", "changed": ...}).
@@ -208,6 +210,13 @@ class RunFolder:
         except OSError as exc:  # a full disk while it opens its event file
             raise WriteError(self.path / "events.out.tfevents.*", describe(exc)) from None
 
+    def abandon_writer(self) -> None:
+        """After a failure: close TensorBoard's writer with its own write errors unsaid, so that its thread has ended
+        before quiet_tensorboard_thread puts the usual thread hook back (the failure itself is already told)."""
+        if self.writer is not None:
+            with contextlib.suppress(OSError):
+                self.writer.close()
+
     def close_writer(self) -> None:
         if self.writer is not None:
             with self.tensorboard_errors():
@@ -229,6 +238,32 @@ class RunFolder:
         """One record to metrics.jsonl only (before TensorBoard's writer is open)."""
         with open_append(self.path / "metrics.jsonl") as f:
             f.write(json.dumps(record) + "\n")
+
+    @staticmethod
+    @contextlib.contextmanager
+    def quiet_tensorboard_thread():
+        """While inside, TensorBoard's writer thread prints no traceback for a failed write: the next log() or
+        close_writer() raises it as a WriteError (tensorboard_errors)."""
+        thread_hook = threading.excepthook
+
+        def quiet(args):
+            if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
+                thread_hook(args)
+
+        threading.excepthook = quiet
+        try:
+            yield
+        finally:
+            threading.excepthook = thread_hook
+
+    def write_failed(self, exc: WriteError) -> TrainingError:
+        """The line for a failed write (a full disk, a file-size limit, a planted link): what is still safe."""
+        self.check()  # the folder removed while training: nothing to resume
+        if not checkpoints(self.path):
+            return TrainingError(f"{exc}; no checkpoint was written, so there is nothing to resume: fix this, "
+                                 f"then train again")
+        return TrainingError(f"{exc}; the last intact checkpoint is {self.last_checkpoint()}; fix this, then "
+                             f"resume: {self.resume_command()}")
 
     @contextlib.contextmanager
     def tensorboard_errors(self):

@@ -15,40 +15,33 @@ the step, checkpoint it and end with one line holding the exact resume command (
 RUN/.lock keeps a second trainer out; a failed write names the file and the last intact checkpoint.
 Warm-ups may be fractions of the run: of total_steps, or of trainer.max_minutes when time ends it first.
 
-Over 400 lines for now: it is being split by concern (its run folder, checkpointing, divergence guard, best
-weights and stop signals are already modules of vaekit.training); the loop, its logs and samples remain.
+Trainer is the loop; each concern around it is a module of its own: run_folder (the folder, its lock, recipe.yaml
+and metrics.jsonl), checkpointing, best_weights (keep_best, patience), divergence (the NaN guard), stop_signals,
+training_schedule (length, LR, KL weight), training_clock (max_minutes, trainer.clock), training_data (order and
+loader) and training_evaluation (validation, samples, the latent sampler).
+Over 400 lines: what stays here is the loop itself (set-up, resume, the step, the run's end), in one place.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import math
 import os
-import random
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, DistributedSampler, default_collate
+from torch.utils.data import default_collate
 from tqdm.auto import tqdm
 
 from ..config.reading import RecipeError
 from ..config.recipe import Recipe
 from ..core.batch import to_device
-from ..evaluation.evaluate import autocast, evaluate
-from ..evaluation.samplers import fitted_prior
-from ..io.checkpoint import checkpoints, resolve_model_dir
+from ..evaluation.evaluate import autocast
 from ..io.messages import one_line
 from ..io.safe_writes import WriteError
-from ..objectives.elbo import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
-from ..objectives.kl_control import ControlledELBO, KLController
-from ..objectives.schedules import KLSchedule
 from ..plugin import PluginError, get_plugin, report_skipped
 from ..runs import build_model, build_recipe_data
 from .aggressive import AggressiveInference, random_indices
@@ -56,16 +49,26 @@ from .best_weights import BestWeights
 from .checkpointing import Checkpointer
 from .divergence import DivergenceGuard
 from .run_folder import RunFolder
-from .stop_signals import (
-    Interrupted,
-    StopRequests,
-    ignore_stops,
-    keep_swallowed_stops,
-    raise_swallowed_stop,
-    stops_blocked,
-)
+from .stop_signals import Interrupted, StopRequests, keep_swallowed_stops, raise_swallowed_stop, stops_blocked
+from .training_clock import TrainingClock
+from .training_data import SkippingSampler, check_evaluation_splits, training_loader
 from .training_errors import TrainingError
+from .training_evaluation import TrainingEvaluation, seed_everything
+from .training_schedule import (
+    lr_factor,
+    lr_scheduler,
+    make_objective,
+    min_steps_note,
+    run_length,
+    set_base_lr,
+    warmup_length,
+    warmup_note,
+)
 from .warm_start import WarmStartError, warm_start
+
+# What the CLI, the benchmarks and the tests import from vaekit.training.trainer, wherever it is defined.
+__all__ = ["SkippingSampler", "Trainer", "TrainingError", "lr_factor", "make_objective", "resolve_device",
+           "seed_everything", "train", "warmup_length"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,90 +81,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"trainer.device={name}: CUDA is not available on this machine")
     return device
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def warmup_length(steps: int, fraction: float | None, total_steps: int, key: str) -> int:
-    """A warm-up in steps: `steps` when > 0, else `fraction` of the run's total_steps (at least 1), else 0."""
-    if fraction is not None and not 0.0 <= fraction <= 1.0:
-        raise TrainingError(f"{key}_fraction: expected a fraction of the run between 0 and 1, got {fraction}")
-    if steps > 0 or not fraction:  # an explicit step count (a CLI override, say) wins over the recipe's fraction
-        return max(0, steps)
-    return max(1, round(fraction * total_steps))
-
-
-def make_objective(recipe: Recipe, total_steps: int, dataset_size: int = 1) -> Objective:
-    """The recipe's objective with its KL schedule (cyclical spans the whole run; fractions are of the run).
-
-    β-TCVAE needs the training set's size (its minibatch-weighted sampling).
-    """
-    cfg = recipe.objective
-    if cfg.kind == "iwae":
-        return IWAE(cfg.iw_samples)
-    if cfg.kind == "ae":
-        return Autoencoder()
-    if cfg.kind == "infovae":
-        return InfoVAE(cfg.info_alpha, cfg.info_lambda)
-    if cfg.kl_target is not None:  # a KL set-point replaces the schedule
-        k = cfg.kl_control
-        return ControlledELBO(KLController(cfg.kl_target, k.kp, k.ki, k.beta_min, cfg.beta), cfg.free_bits)
-    s = cfg.kl_schedule
-    warmup = warmup_length(s.warmup_steps, s.warmup_fraction, total_steps, "objective.kl_schedule.warmup")
-    schedule = KLSchedule(s.kind, start=s.start, end=cfg.beta, warmup_steps=warmup,
-                          total_steps=total_steps, n_cycles=s.n_cycles, ratio=s.ratio, steepness=s.steepness)
-    if cfg.kind == "tcvae":
-        return BetaTCVAE(schedule, dataset_size, free_bits=cfg.free_bits)
-    return ELBO(schedule, free_bits=cfg.free_bits)
-
-
-def lr_factor(step: int, warmup: int, total: int, kind: str, min_ratio: float) -> float:
-    """Multiplier of the base learning rate: linear warm-up, then cosine down to min_ratio."""
-    if warmup > 0 and step < warmup:
-        return (step + 1) / warmup
-    if kind == "constant":
-        return 1.0
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-class SkippingSampler(DistributedSampler):
-    """DistributedSampler (shuffled by seed + epoch) that can start part-way into an epoch.
-
-    With `lengths` (one size per example) and `bucket_batches` > 0 it also groups similar lengths: each
-    pool of bucket_batches * batch_size shuffled indices is sorted by length and cut into batches, and
-    the batches are shuffled. Padded text batches then waste far less work; each epoch stays a seeded
-    permutation, so resume (`skip`) is still exact.
-    """
-
-    skip = 0
-
-    def __init__(self, dataset, *, batch_size: int = 1, lengths=None, bucket_batches: int = 0, **kwargs):
-        super().__init__(dataset, **kwargs)
-        self.batch_size, self.lengths, self.bucket_batches = batch_size, lengths, bucket_batches
-
-    def __iter__(self):
-        indices = list(super().__iter__())
-        if self.lengths is not None and self.bucket_batches > 0:
-            indices = self._bucketed(indices)
-        return iter(indices[self.skip:])
-
-    def _bucketed(self, indices: list[int]) -> list[int]:
-        pool, size = self.bucket_batches * self.batch_size, self.batch_size
-        batches = []
-        for start in range(0, len(indices), pool):
-            ordered = sorted(indices[start:start + pool], key=lambda i: self.lengths[i])
-            batches += [ordered[i:i + size] for i in range(0, len(ordered), size)]
-        full = [b for b in batches if len(b) == size]  # a short batch (dropped by drop_last) stays last
-        order = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.seed + self.epoch + 1))
-        return [i for b in [full[j] for j in order.tolist()] + [b for b in batches if len(b) < size] for i in b]
-
-    def __len__(self):
-        return super().__len__() - self.skip
 
 
 class Trainer:
@@ -178,13 +97,13 @@ class Trainer:
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
         self.is_main = self.rank == 0
-        self.elapsed = 0.0  # seconds of training in this run, across resumes
         self.saved_step = -1
         self.last_val: dict | None = None  # the last validation summary (rank 0)
         self.folder = RunFolder(self.run_dir, resume, self.is_main, self.world, self.distributed)
         self.best = BestWeights(self.folder, self.cfg, self.distributed)  # trainer.keep_best and trainer.patience
         self.guard = DivergenceGuard(self.folder, self.cfg.lr, self.distributed)  # NaN, inf, exploding weights
         self.stops = StopRequests(self.folder.last_checkpoint, self.is_main)  # SIGINT, SIGTERM, SIGHUP
+        self.clock = TrainingClock(self.cfg, self.distributed)  # trainer.max_minutes, trainer.checkpoint_minutes
         self.started = False  # the first step began: from then on a failure leaves the run folder for --resume
         self.log_sums: torch.Tensor | None = None  # loss, rec, kl summed since the last train record
         self.log_count = 0  # steps in log_sums; both are checkpointed so that a resumed run logs the same records
@@ -203,27 +122,10 @@ class Trainer:
         self.data = build_recipe_data(self.plugin, recipe, assets)
         if self.is_main:  # one line about data files left out, and their list in the run folder
             report_skipped(self.data, self.run_dir)
-        self._check_evaluation_splits()
+        check_evaluation_splits(recipe, self.data)
         self.best.check(recipe.plugin, self.data.val is not None)
-        lengths = self.data.lengths
-        if cfg.bucket_batches and (lengths is None or len(lengths) != len(self.data.train)):
-            raise TrainingError(f"trainer.bucket_batches: the {recipe.plugin} plugin gives no length for each training "
-                                f"example (DataBundle.lengths), so it cannot bucket; set trainer.bucket_batches=0")
-        self.sampler = SkippingSampler(self.data.train, num_replicas=self.world, rank=self.rank, shuffle=True,
-                                       seed=recipe.seed, drop_last=True, batch_size=cfg.batch_size,
-                                       lengths=lengths, bucket_batches=cfg.bucket_batches)
-        # A private generator keeps the loader from drawing on the global RNG, which resume restores.
-        # Workers ignore stop signals (ignore_stops): sent to the process group, SIGTERM would kill them mid-batch,
-        # while the main process finishes the step, checkpoints and ends them itself.
-        self.loader = DataLoader(self.data.train, batch_size=cfg.batch_size, sampler=self.sampler, drop_last=True,
-                                 collate_fn=self.data.collate, num_workers=cfg.num_workers,
-                                 worker_init_fn=ignore_stops if cfg.num_workers > 0 else None,
-                                 generator=torch.Generator().manual_seed(recipe.seed),
-                                 pin_memory=self.device.type == "cuda")
+        self.sampler, self.loader = training_loader(self.data, recipe, self.world, self.rank, self.device)
         self.steps_per_epoch = len(self.loader)
-        if self.steps_per_epoch == 0:
-            raise TrainingError(f"the training set ({len(self.data.train)} examples) is smaller than one batch "
-                                f"of {cfg.batch_size} per process; lower trainer.batch_size")
         total = max(cfg.epochs * self.steps_per_epoch, cfg.min_steps)
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
         try:
@@ -242,10 +144,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=cfg.lr, fused=self.device.type in ("cpu", "cuda"))  # one fused kernel: ~5% faster small-model steps
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer,
-            lambda s: lr_factor(self._position(s), self.lr_warmup, self.total_steps, cfg.lr_schedule,
-                                cfg.min_lr_ratio))
+        self.scheduler = lr_scheduler(self.optimizer, cfg, self.lr_warmup, self.total_steps, self._position)
         self.aggressive = None
         if cfg.aggressive_inference:
             if self.distributed:
@@ -267,29 +166,11 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids,
                                                find_unused_parameters=cfg.find_unused_parameters)
+        self.evaluation = TrainingEvaluation(recipe, self.plugin, self.data, self.model, self.folder, self.device,
+                                             self.distributed)
         self.checkpointer = Checkpointer(self.folder, cfg.keep_last, self.rank, self.world, self.distributed,
                                          self.model, self.optimizer, self.scheduler, self.objective, self.aggressive)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
-        self.seconds_before = 0.0  # training time of the run before this process (from the checkpoint)
-
-    def _check_evaluation_splits(self) -> None:
-        """Before the first step: an empty validation split (evaluated every trainer.eval_every steps), or an empty
-        eval.split (what `vaekit eval RUN` reads), is one line naming the split, its size and the keys to change."""
-        splits = {"val": self.data.val}
-        splits.setdefault(self.recipe.eval.split, getattr(self.data, self.recipe.eval.split))
-        for split, dataset in splits.items():
-            if dataset is None or len(dataset) > 0:
-                continue
-            data = self.recipe.data
-            names = [f.name for f in dataclasses.fields(data)] if dataclasses.is_dataclass(data) else list(data)
-            keys = [f"data.{name} (now {getattr(data, name, None) if dataclasses.is_dataclass(data) else data[name]})"
-                    for name in names if split in name.split("_")]
-            what = ("the run evaluates it every trainer.eval_every steps and at the end" if split == "val"
-                    else f"`vaekit eval RUN` reads it (eval.split={split})")
-            other = "" if split == "val" else ", or set eval.split=val"
-            raise TrainingError(f"the {split} split of the {self.recipe.plugin} data is empty (0 examples, beside "
-                                f"{len(self.data.train)} training examples), and {what}: raise "
-                                f"{' or '.join(keys) or 'its share in the data section'}, or give more data{other}")
 
     def _model_error(self, exc: BaseException) -> str:
         """The line for a model the plugin could not build: the error, and the model keys that look wrong."""
@@ -302,15 +183,8 @@ class Trainer:
                 f"{hint}")
 
     def _position(self, step: int) -> float:
-        """Where the run is, in steps: the step, or the time budget's share of total_steps when that is further.
-
-        Under trainer.max_minutes the run ends at whichever limit comes first, so fraction-of-the-run
-        schedules (warm-ups, β, cosine decay) follow whichever is nearer its end. Without a time budget
-        this is the step itself, so resuming stays exact.
-        """
-        if not self.cfg.max_minutes:
-            return step
-        return max(step, self.elapsed / (60 * self.cfg.max_minutes) * self.total_steps)
+        """Where the run is, in steps, for the schedules: the step, or further when time will end it first."""
+        return self.clock.position(step, self.total_steps)
 
     def _barrier(self) -> None:
         if self.distributed:
@@ -341,40 +215,27 @@ class Trainer:
         """RUN/recipe.yaml: the recipe as resolved, with what the data decided (RunFolder.write_recipe)."""
         self.folder.write_recipe(self.recipe)
 
-    def _length(self) -> str:
-        """What sets the run's length, in words: the recipe's epochs, trainer.min_steps or trainer.max_steps."""
-        cfg, by_epochs = self.cfg, self.cfg.epochs * self.steps_per_epoch
-        if cfg.max_steps and cfg.max_steps < max(by_epochs, cfg.min_steps):
-            return f"trainer.max_steps is {cfg.max_steps}"
-        length = f"trainer.epochs={cfg.epochs} of {self.steps_per_epoch} steps end at step {by_epochs}"
-        if cfg.min_steps > by_epochs:
-            length = (f"trainer.min_steps={cfg.min_steps} outlasts trainer.epochs={cfg.epochs} of "
-                      f"{self.steps_per_epoch} steps")
-        return length + (f", before trainer.max_steps={cfg.max_steps}" if cfg.max_steps else "")
-
     def _save(self) -> None:
         self.folder.check()
         self.guard.check_finite_weights(self.model, self.step)
         self.checkpointer.save({"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                                "train_seconds": self.elapsed, "log_sums": self.log_sums, "log_count": self.log_count})
-        self.saved_step, self.saved_at = self.step, time.perf_counter()
+                                "train_seconds": self.clock.elapsed, "log_sums": self.log_sums,
+                                "log_count": self.log_count})
+        self.saved_step = self.step
+        self.clock.saved()
         self._barrier()
 
     def _restore(self) -> None:
         """Continue the newest intact checkpoint; unreadable newer ones are set aside (corrupt-step-N), with a note."""
         state = self.checkpointer.restore()
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        self.seconds_before = float(state.get("train_seconds", 0.0))
+        self.clock.seconds_before = float(state.get("train_seconds", 0.0))
         sums = state.get("log_sums")  # what the next train record averages over, from before the checkpoint
         self.log_sums = sums.to(self.device) if isinstance(sums, torch.Tensor) else None
         self.log_count = int(state.get("log_count", 0)) if self.log_sums is not None else 0
         self.saved_step = self.step
         self.best.restore()
-        if self.scheduler.base_lrs[0] != self.cfg.lr:  # trainer.lr changed: the new rate at the schedule's position
-            self.scheduler.base_lrs = [self.cfg.lr for _ in self.optimizer.param_groups]
-            for group in self.optimizer.param_groups:
-                group["initial_lr"] = self.cfg.lr
-                group["lr"] = self.cfg.lr * self.scheduler.lr_lambdas[0](self.scheduler.last_epoch)
+        set_base_lr(self.optimizer, self.scheduler, self.cfg.lr)  # trainer.lr may change on resume
         self._barrier()
         if self.is_main:
             self.checkpointer.set_aside_corrupt()
@@ -386,99 +247,41 @@ class Trainer:
     def _evaluate(self) -> dict | None:
         result = None
         if self.is_main and self.data.val is not None:
-            summary = self._seeded_evaluate(self.data.val)
+            summary = self.evaluation.summary(self.data.val, self.step)
             result = {"step": self.step, "split": "val", **{k: v for k, v in summary.items() if k != "kl_per_dim"}}
             self.folder.log(result)
             self.last_val = result
             self.best.consider(self.model, self.step, result["elbo"])
-            self._write_samples()
+            self.evaluation.write_samples(self.step)
         self._barrier()
         return result
 
-    @contextlib.contextmanager
-    def _randomness_of_this_step(self):
-        """Generators seeded by the step, then training's put back: how often a run evaluates and writes samples
-        never changes what it trains (nor what --resume continues)."""
-        python, numpy = random.getstate(), np.random.get_state()
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):  # this GPU only
-            seed_everything(self.recipe.seed + self.step)
-            try:
-                yield
-            finally:
-                random.setstate(python)
-                np.random.set_state(numpy)
-
-    def _seeded_evaluate(self, dataset) -> dict:
-        """evaluate() on dataset's first trainer.eval_batches batches, its noise seeded by the step."""
-        loader = DataLoader(dataset, batch_size=self.recipe.eval.batch_size, shuffle=False,
-                            collate_fn=self.data.collate)
-        with self._randomness_of_this_step():
-            return evaluate(self.model, loader, max_batches=self.cfg.eval_batches, precision=self.cfg.precision)
-
-    def _write_samples(self, name: str = "") -> None:
-        if self.cfg.samples <= 0:
-            return
-        self.folder.check()
-        self.model.eval()
-        try:
-            with torch.no_grad(), self._randomness_of_this_step():
-                self.plugin.sample(self.model, self.cfg.samples, None,
-                                   self.run_dir / "samples" / (name or f"step-{self.step}"))
-        except PluginError:
-            pass  # this plugin writes no samples
-        finally:
-            self.model.train()
-
     def _fit_sampler(self) -> None:
-        """latent.sampler=gmm or pixelcnn: fit it to the training codes of the model `vaekit sample RUN` loads (the
-        last checkpoint, or the best one kept), where it finds it; write samples drawn from it beside the prior's."""
-        latent = self.recipe.latent
-        if latent.sampler == "prior" or not self.is_main:
-            return self._barrier()
-        started, prior = time.perf_counter(), self.model.prior_net
-        checkpoint = resolve_model_dir(self.run_dir).name  # what `vaekit sample RUN` loads: the best, if kept
-        try:
-            self.model.prior_net, record = fitted_prior(self.model, self.run_dir, self.data.train, self.data.collate,
-                                                        latent.sampler, latent.sampler_components,
-                                                        latent.sampler_examples, checkpoint, latent.sampler_steps)
-            self.folder.log({"step": self.step, "split": "sampler", "sampler": latent.sampler, "file": str(record),
-                             "fit_seconds": round(time.perf_counter() - started, 1)})
-            if self.cfg.samples > 0:
-                self._write_samples(f"{checkpoint}-{latent.sampler}{latent.sampler_components}")
-        finally:
-            self.model.prior_net = prior
-        self._barrier()
+        """latent.sampler=gmm or pixelcnn: fitted after the final evaluation (TrainingEvaluation.fit_sampler)."""
+        self.evaluation.fit_sampler(self.step)
 
     # -- the loop ----------------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train to trainer.max_steps / epochs; returns the final validation summary."""
         self.stops.catch()  # finish the step, checkpoint, stop (_stop); a second signal aborts at once
-        thread_hook = threading.excepthook
-
-        def quiet_tensorboard_thread(args):  # its failed write comes back as a WriteError (RunFolder's)
-            if not (isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread"):
-                thread_hook(args)
-
-        threading.excepthook = quiet_tensorboard_thread
         try:
-            with keep_swallowed_stops():
-                raise_swallowed_stop()  # one that came while the command set up the run
-                summary = self._fit()
-                raise_swallowed_stop()  # one that came during the final evaluation
-                return summary
-        except WriteError as exc:  # a full disk, a file-size limit, a planted link: say what is still safe
-            self.folder.check()  # the folder removed while training: nothing to resume
-            self._undo_start()
-            if not checkpoints(self.run_dir):
-                raise TrainingError(f"{exc}; no checkpoint was written, so there is nothing to resume: fix this, "
-                                    f"then train again") from None
-            raise TrainingError(f"{exc}; the last intact checkpoint is {self.folder.last_checkpoint()}; fix this, then "
-                                f"resume: {self.folder.resume_command()}") from None
-        except BaseException:
-            self._undo_start()
-            raise
+            with self.folder.quiet_tensorboard_thread():  # until the failure below is told, cleanup included
+                try:
+                    with keep_swallowed_stops():
+                        raise_swallowed_stop()  # one that came while the command set up the run
+                        summary = self._fit()
+                        raise_swallowed_stop()  # one that came during the final evaluation
+                        return summary
+                except WriteError as exc:  # a full disk, a file-size limit, a planted link: say what is still safe
+                    error = self.folder.write_failed(exc)
+                    self.folder.abandon_writer()
+                    self._undo_start()
+                    raise error from None
+                except BaseException:
+                    self.folder.abandon_writer()
+                    self._undo_start()
+                    raise
         finally:
-            threading.excepthook = thread_hook
             self.stops.release()
 
     def _undo_start(self) -> None:
@@ -492,17 +295,14 @@ class Trainer:
         self._setup()  # the plugin may fill in recipe defaults from the data (image size, say): recorded next
         self._write_recipe()
         self._barrier()
-        by_epochs = self.cfg.epochs * self.steps_per_epoch
-        if self.is_main and not self.resume and min(self.total_steps, self.cfg.min_steps) > by_epochs:
-            print(f"vaekit: note: {len(self.data.train)} training examples make {self.steps_per_epoch} steps per "
-                  f"epoch; trainer.min_steps={self.cfg.min_steps} trains {self.total_steps} steps "
-                  f"({self.total_steps / self.steps_per_epoch:.1f} epochs), not trainer.epochs={self.cfg.epochs}"
-                  + (f" (trainer.max_steps={self.cfg.max_steps} caps it)" if self.total_steps < self.cfg.min_steps
-                     else ""), file=sys.stderr)
+        note = min_steps_note(self.cfg, len(self.data.train), self.steps_per_epoch, self.total_steps)
+        if note and self.is_main and not self.resume:
+            print(f"vaekit: note: {note}", file=sys.stderr)
         if self.resume:
             self._restore()
             if self.step >= self.total_steps and self.is_main:
-                print(f"vaekit: note: {self.run_dir} is complete: it is at step {self.step} and {self._length()}; "
+                length = run_length(self.cfg, self.steps_per_epoch)
+                print(f"vaekit: note: {self.run_dir} is complete: it is at step {self.step} and {length}; "
                       f"nothing to train (raise trainer.epochs or trainer.max_steps to go on)", file=sys.stderr)
         stopped_early = self.resume and self.best.out_of_patience(self.step)  # every rank asks: rank 0 broadcasts
         if stopped_early and self.step < self.total_steps and self.is_main:
@@ -514,9 +314,7 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, desc=self.recipe.name or "train",
                    disable=not cfg.progress or not self.is_main, mininterval=1.0, dynamic_ncols=True)
         self.model.train()
-        started = time.perf_counter()
-        self.fit_started = self.saved_at = started
-        self.elapsed = self.seconds_before
+        started = self.clock.start()  # also the first log window's start (steps_per_s)
         done = self.step >= self.total_steps or stopped_early
         # The loop ended right after an evaluation (patience), or a finished run resumed again has its final one.
         evaluated_last_step = done and self.last_val is not None and self.last_val.get("step") == self.step
@@ -547,9 +345,9 @@ class Trainer:
                         bar.set_postfix(loss=f"{loss:.3f}", rec=f"{rec:.3f}", kl=f"{kl:.3f}",
                                         beta=f"{terms.beta:.3g}", refresh=False)
                         self.log_sums, self.log_count, started = None, 0, time.perf_counter()
-                        bar.total = self._projected_last_step(first_step)
+                        bar.total = self.clock.projected_last_step(self.step, first_step, self.total_steps)
                     bar.update(1)
-                    out_of_time, checkpoint_due, stop = self._clock()
+                    out_of_time, checkpoint_due, stop = self.clock.tick(self.stops.signal)
                     done = self.step >= self.total_steps or out_of_time
                     if out_of_time:  # the bar ends full where the time budget ended the run
                         bar.total = self.step
@@ -578,34 +376,13 @@ class Trainer:
         if self.best.record:
             final = {**final, "best_step": self.best.record["step"], "best_elbo": self.best.record["elbo"]}
         self._fit_sampler()
-        note = self._warmup_note()
+        note = warmup_note(self._position(self.step), self.lr_warmup, self.objective)
         if note and self.is_main:
             if self.step > first_step or not self.resume:  # a finished run resumed again logged it the first time
                 self.folder.log({"step": self.step, "split": "note", "note": note})
             final = {**final, "note": note}
         self.folder.close_writer()
         return final
-
-    def _projected_last_step(self, first_step: int) -> int:
-        """The step the run will end at, for the progress bar: total_steps, or sooner if trainer.max_minutes ends it."""
-        ran = time.perf_counter() - self.fit_started
-        if not self.cfg.max_minutes or self.step <= first_step or ran <= 0:
-            return self.total_steps
-        left = max(0.0, 60 * self.cfg.max_minutes - self.elapsed)
-        return min(self.total_steps, self.step + math.ceil(left * (self.step - first_step) / ran))
-
-    def _clock(self) -> tuple[bool, bool, int]:
-        """(out of time, a timed checkpoint is due, stop signal or 0), as rank 0 sees them, so all ranks agree."""
-        now = time.perf_counter()
-        values = torch.tensor([self.seconds_before + now - self.fit_started, now - self.saved_at,
-                               float(self.stops.signal or 0)], dtype=torch.float64)
-        if self.distributed:
-            dist.broadcast(values, src=0)
-        self.elapsed = values[0].item()
-        cfg = self.cfg
-        out_of_time = bool(cfg.max_minutes) and self.elapsed > 60 * cfg.max_minutes
-        due = cfg.checkpoint_minutes > 0 and values[1].item() > 60 * cfg.checkpoint_minutes
-        return out_of_time, due, int(values[2].item())
 
     def _stop(self, signum: int, bar) -> None:
         """End the run after a stop signal: a checkpoint of this step, then one line saying how to go on."""
@@ -615,22 +392,6 @@ class Trainer:
         folder = self.run_dir / "checkpoints" / f"step-{self.step}"
         raise Interrupted(f"vaekit: stopped by {signal.Signals(signum).name} after step {self.step}; checkpoint "
                           f"{folder}; continue with: {self.folder.resume_command()}" if self.is_main else "", signum)
-
-    def _warmup_note(self) -> str | None:
-        """A sentence when the run ended inside its LR or KL warm-up (so its numbers are not the schedule's)."""
-        position, notes = self._position(self.step), []
-        if self.lr_warmup and position < self.lr_warmup:
-            notes.append(f"the learning-rate warm-up ({position:.0f} of {self.lr_warmup} steps)")
-        schedule = getattr(self.objective, "schedule", None)
-        in_kl_warmup = isinstance(schedule, KLSchedule) and schedule.kind in ("linear", "sigmoid") \
-            and position < schedule.warmup_steps and schedule(position) < schedule.end
-        if in_kl_warmup:
-            notes.append(f"the KL warm-up (beta {schedule(position):.3g} of {schedule.end:g})")
-        if not notes:
-            return None
-        return (f"the run ended inside {' and '.join(notes)}; its results are not those of the full schedule: "
-                f"give warm-ups as fractions of the run (trainer.warmup_fraction, "
-                f"objective.kl_schedule.warmup_fraction) or train longer")
 
     def _train_step(self, batch):
         batch = to_device(batch, self.device)
@@ -671,7 +432,8 @@ class Trainer:
 
     def _validation_mutual_information(self) -> float:
         """I(x; z) (nats) on the first trainer.eval_batches validation batches (training ones without a split)."""
-        return self._seeded_evaluate(self.data.val if self.data.val is not None else self.data.train)["mi"]
+        return self.evaluation.summary(self.data.val if self.data.val is not None else self.data.train,
+                                       self.step)["mi"]
 
     def _update(self, batch, frozen=(), schedule: bool = True):
         """One optimizer update on batch, leaving the frozen parameters as they are; schedule: a training step,
