@@ -333,28 +333,24 @@ def encode_inputs(model: VAE, paths: list[str], trim: bool = True) -> dict:
     return {key: value.to(model.device) for key, value in batch.items()}
 
 
-def input_samples(model: VAE, paths: list[str], trim: bool = True) -> list[int]:
-    """Each file's length in samples at the model's rate, processed as encode_inputs processes it."""
+def read_as_encoded(model: VAE, paths: list[str], trim: bool = True):
+    """Each file as encode_inputs reads it, with the data settings it was read with: (utterance, data) pairs."""
     info = model.config["info"]
     data = info["data"] if trim else {**info["data"], "trim_db": None}
-    lengths = []
     for path in paths:
         utt = Utterance(Path(path).stem, Path(path))
         utterance_mel(utt, data)  # cached: computed once with encode_inputs
-        lengths.append(utterance_samples(utt, data))
-    return lengths
+        yield utt, data
+
+
+def input_samples(model: VAE, paths: list[str], trim: bool = True) -> list[int]:
+    """Each file's length in samples at the model's rate, processed as encode_inputs processes it."""
+    return [utterance_samples(utt, data) for utt, data in read_as_encoded(model, paths, trim)]
 
 
 def input_gains(model: VAE, paths: list[str], trim: bool = True) -> list[float]:
     """The factor the training data's level normalisation multiplied each file by (as encode_inputs reads it)."""
-    info = model.config["info"]
-    data = info["data"] if trim else {**info["data"], "trim_db": None}
-    gains = []
-    for path in paths:
-        utt = Utterance(Path(path).stem, Path(path))
-        utterance_mel(utt, data)  # cached: computed once with encode_inputs
-        gains.append(utterance_gain(utt, data))
-    return gains
+    return [utterance_gain(utt, data) for utt, data in read_as_encoded(model, paths, trim)]
 
 
 def keep_silence(model: VAE, x: dict, out: dict) -> dict:
