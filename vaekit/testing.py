@@ -20,7 +20,7 @@ the smallest data and model that build in a second. examples/vaekit-points/tests
 Data that lives in files is written by overriding `data_section(self, folder)`, which returns the data section
 (a tiny corpus written into folder, say). `verb_options` are passed to every verb (e.g. a faster vocoder), and
 `require_entry_point = False` lets a plugin registered in-process with vaekit.register_plugin run the kit.
-Where several plugins' tests run in one pytest session, give the module a name of its own
+Where several plugins' tests run in one pytest invocation, give the module a name of its own
 (test_image_conformance.py): pytest cannot collect two test modules of one name outside packages.
 
 The checks, one test each (they share one data set and one model per class):
