@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from helpers_examples import example_tests
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vaekit-points"
-
-spec = importlib.util.spec_from_file_location("vaekit_points_conformance", EXAMPLE / "tests" / "test_conformance.py")
-example = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(example)
-TestPointsConformance = example.TestPointsConformance
+TestPointsConformance = example_tests("vaekit-points", "test_conformance.py").TestPointsConformance
 
 
 @pytest.fixture(scope="class", autouse=True)

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from helpers_examples import example_tests
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vaekit-series"
-
-# The example's own test module, loaded by path under a module name of its own (it shares this file's name)
-spec = importlib.util.spec_from_file_location("vaekit_series_conformance",
-                                              EXAMPLE / "tests" / "test_series_conformance.py")
-example = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(example)
-TestSeriesConformance = example.TestSeriesConformance
+TestSeriesConformance = example_tests("vaekit-series", "test_series_conformance.py").TestSeriesConformance
 
 
 @pytest.fixture(scope="class", autouse=True)
