@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from .._version import __version__
 from .messages import quote
-from .safe_writes import WriteError, describe, refuse_link
+from .safe_writes import WriteError, describe, refuse_link, remove_entry
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -241,10 +241,7 @@ def remove_leftovers(run_dir: Path) -> list[Path]:
     found = [p for pattern in (".tmp-*", ".old-*", ".trash-*") for p in folder.glob(pattern)] \
         if folder.is_dir() else []
     for path in found:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        remove_entry(path)
     return found
 
 

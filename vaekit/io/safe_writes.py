@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -82,6 +83,14 @@ def refuse_hard_link(fd: int, path: Path) -> None:
     if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
         what = f"is a hard link ({info.st_nlink} names)" if stat.S_ISREG(info.st_mode) else "is not a regular file"
         raise WriteError(path, f"{what}; vaekit does not write through links in a run folder (remove it)")
+
+
+def remove_entry(path: Path) -> None:
+    """Delete a file, link or folder tree at path; a link is removed itself, never what it points to."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)  # rmtree unlinks links inside the tree, never follows them
+    else:
+        path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from ..io.safe_writes import (
     open_append,
     refuse_hard_link,
     refuse_link,
+    remove_entry,
 )
 from ..plugin import SKIPPED_FILES
 from .training_errors import TrainingError
@@ -126,11 +127,7 @@ class RunFolder:
             return
         with contextlib.suppress(OSError):
             for name in set(os.listdir(run)) - self.entries_before:
-                path = run / name
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
+                remove_entry(run / name)
 
     def close(self) -> None:
         """Release RUN/.lock: the run folder is free for the next train."""
