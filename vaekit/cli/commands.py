@@ -37,6 +37,7 @@ from ..runs import build_recipe_data, load
 from ..training.memory import keep_freed_memory
 from ..training.stop_signals import STOP_SIGNALS, Interrupted, keep_swallowed_stops, raise_swallowed_stop
 from ..training.trainer import train
+from .engine_verbs import ENGINE_VERBS, engine_verb
 from .parsers import MAX_ERROR, RUN_VERBS, Parser, at_least, run_parser, train_parser
 
 EXPECTED_ERRORS = (RecipeError, PluginError, CheckpointError, ValueError, OSError, RuntimeError)
@@ -284,8 +285,6 @@ def cmd_run_verb(verb: str, argv: list[str], plugin=None) -> int:
     return 0
 
 
-
-
 def one_line(exc: BaseException) -> str:
     """An exception's message as one error line of at most MAX_ERROR characters; a file system error (a read-only
     file system, a name too long) as the path and the reason."""
@@ -305,10 +304,10 @@ verbs:
   traverse RUN [--input X] [--dims 0,1]                what each latent unit changes
   encode RUN INPUT... [--split test] [-o codes.npy]    posterior means as .npy + a 2-D map by label
   plugins                                              installed modality plugins
-  VERB RUN ...                                         extra verbs a run's plugin provides
+{engine_verbs}  VERB RUN ...                                         extra verbs a run's plugin provides
 
 `vaekit VERB --help` describes each verb (a plugin's verbs too, with no RUN); `python -m vaekit` works the same.
-"""
+""".format(engine_verbs="".join(f"  {v.usage}\n" for v in ENGINE_VERBS.values()))
 
 
 def _run_verb(verb: str, rest: list[str]) -> int:
@@ -320,6 +319,8 @@ def _run_verb(verb: str, rest: list[str]) -> int:
         return cmd_plugins(rest)
     if verb in RUN_VERBS:
         return cmd_run_verb(verb, rest)
+    if (run_engine_verb := engine_verb(verb)) is not None:
+        return run_engine_verb(rest)
     run = _first_positional(rest)
     if run is not None and Path(run).exists():
         plugin = get_plugin(_plugin_name_of(run))

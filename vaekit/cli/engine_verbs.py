@@ -1,0 +1,30 @@
+"""The engine's verbs beyond train, plugins and the run verbs: each lives in its own module of vaekit.cli and is
+imported only when called, so an optional dependency (gradio for `demo`) costs nothing to the other verbs.
+
+A verb is (module, function, usage line); the function takes the arguments after the verb and returns the exit
+status, raising one of the CLI's expected errors for a one-line message.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import NamedTuple
+
+
+class EngineVerb(NamedTuple):
+    module: str  # under vaekit.cli
+    function: str
+    usage: str  # the line in `vaekit --help`
+
+
+ENGINE_VERBS: dict[str, EngineVerb] = {
+}
+
+
+def engine_verb(verb: str) -> Callable[[list[str]], int] | None:
+    """The function that runs `vaekit VERB ...`, or None when the engine has no such verb."""
+    entry = ENGINE_VERBS.get(verb)
+    if entry is None:
+        return None
+    return getattr(importlib.import_module(f"vaekit.cli.{entry.module}"), entry.function)
