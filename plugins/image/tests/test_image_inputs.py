@@ -117,7 +117,7 @@ def test_per_class_on_an_unconditional_model_is_one_line(tmp_path, capsys):
     assert err == ("vaekit: error: --per-class 5: this image model is unconditional (no classes); "
                    "use -n for the number of samples")
     assert not (tmp_path / "s").exists()
-    for option, value, low in (("--per-class", "-1", 0), ("--samples", "0", 1), ("--steps", "1", 2)):
+    for option, value, low in (("--per-class", "0", 1), ("--samples", "0", 1), ("--steps", "1", 2)):
         verb = {"--per-class": "sample", "--samples": "superres", "--steps": "traverse"}[option]
         extra = ["x.png"] if verb == "superres" else []
         with pytest.raises(SystemExit):

@@ -88,8 +88,9 @@ class ImagePlugin(Plugin):
     # -- CLI verbs ---------------------------------------------------------------------------------
     def add_arguments(self, verb: str, parser) -> None:
         if verb == "sample":
-            parser.add_argument("--per-class", type=at_least(0), default=0,
-                                help="samples per class (a row each in the grid; images per class folder)")
+            parser.add_argument("--per-class", type=at_least(1), default=None, metavar="K",
+                                help="K samples per class of a label CVAE (a row each in the grid; K images per "
+                                     "class folder with --format folder)")
             parser.add_argument("--format", choices=["grid", "folder"], default="grid",
                                 help="grid: one samples.png; folder: OUT/<class>/NNNNN.png for torchvision ImageFolder")
         if verb in ("sample", "reconstruct", "interpolate", "traverse"):
@@ -117,8 +118,9 @@ class ImagePlugin(Plugin):
     def parse_condition(self, text: str, model: VAE) -> Tensor:
         return artifacts.parse_condition(text, model)
 
-    def sample(self, model, n, condition, out_dir, per_class: int = 0, format: str = "grid",
+    def sample(self, model, n, condition, out_dir, per_class: int | None = None, format: str = "grid",
                temperature: float = 1.0, mode: str = "mean", **options):
+        per_class = per_class or 0  # 0: the count follows -n
         if per_class and artifacts.model_info(model)["condition"] == "none":
             raise PluginError(f"--per-class {per_class}: this image model is unconditional (no classes); "
                               "use -n for the number of samples")

@@ -61,6 +61,12 @@ class SpeechPlugin(Plugin):
         if verb in ("sample", "reconstruct", "interpolate", "traverse"):
             parser.add_argument("--griffin-lim-iters", dest="griffin_lim_iters", type=at_least(1), default=None,
                                 help="Griffin-Lim iterations for the WAVs (default: the recipe's)")
+        if verb == "sample":
+            parser.add_argument("--per-class", dest="per_class", type=at_least(1), default=None, metavar="K",
+                                help="K samples per class (digit) of a label-conditioned model, instead of -n")
+            parser.add_argument("--format", choices=["files", "folder"], default="files",
+                                help="files: NAME.wav each plus samples.png; folder: OUT/<class>/NNNNN.wav only "
+                                     "(a class-folder data set, as the image plugin's ImageFolder)")
         if verb in ("sample", "traverse"):
             parser.add_argument("--seconds", type=float, default=None,
                                 help="length of each sample in seconds (default: the training data's median); "
@@ -106,14 +112,29 @@ class SpeechPlugin(Plugin):
 
     # -- artifacts ------------------------------------------------------------------------------
     def sample(self, model: VAE, n: int, condition: Tensor | None, out_dir: Path, temperature: float = 1.0,
-               griffin_lim_iters: int | None = None, seconds: float | None = None, **options) -> list[Path]:
-        """n prior draws of `seconds` each as WAVs + one mel PNG; a CVAE cycles through the classes not given."""
+               griffin_lim_iters: int | None = None, seconds: float | None = None, per_class: int | None = None,
+               format: str = "files", **options) -> list[Path]:
+        """n prior draws of `seconds` each as WAVs + one mel PNG; a CVAE cycles through the classes not given.
+
+        per_class: K draws for each label class (other condition columns cycle); format='folder' writes
+        out_dir/<label>/NNNNN.wav alone, a class-folder data set.
+        """
         info = model.config["info"]
         out_dir = Path(out_dir)
-        conditions = condition_grid(info, condition, n, model.device)
+        if format not in ("files", "folder"):
+            raise PluginError(f"--format: expected files or folder, got {format!r}")
+        if per_class is not None or format == "folder":
+            conditions = per_class_grid(info, condition, per_class, n, model.device)
+            n = conditions.shape[0]
+        else:
+            conditions = condition_grid(info, condition, n, model.device)
         out = sample_utterances(model, n, conditions, seconds_to_frames(info, seconds), temperature)
-        names = [f"sample_{i:03d}" + condition_suffix(info, conditions, i) for i in range(n)]
         samples = None if seconds is None else [seconds_to_samples(info, seconds)] * n
+        if format == "folder":
+            column = info["condition_on"].index("label")
+            names = [f"{info['labels'][int(c[column])]}/{i:05d}" for i, c in enumerate(conditions.tolist())]
+            return write_utterances(model, out, names, out_dir, None, griffin_lim_iters, samples)
+        names = [f"sample_{i:03d}" + condition_suffix(info, conditions, i) for i in range(n)]
         return write_utterances(model, out, names, out_dir, "samples.png", griffin_lim_iters, samples)
 
     def reconstruct(self, model: VAE, inputs: list[str], condition: Tensor | None, out_dir: Path,
@@ -441,6 +462,28 @@ def condition_grid(info: dict, condition: Tensor | None, n: int, device) -> Tens
     combos = [tuple(reversed(combo)) for combo in itertools.product(*reversed(free))]
     rows = [combos[i % len(combos)] for i in range(n)]
     return torch.tensor(rows, device=device)
+
+
+def per_class_grid(info: dict, condition: Tensor | None, per_class: int | None, n: int, device) -> Tensor:
+    """Conditions of K = per_class draws for each label class in turn (all n draws when per_class is None), the
+    other columns cycling as condition_grid's; a model without a label condition is a one-line error."""
+    if "label" not in (info.get("condition_on") or []):
+        raise PluginError(f"--per-class/--format folder: this speech model is not conditioned on a "
+                          f"{info.get('label_name', 'label')} (data.condition_on has no label); "
+                          "use -n for the number of samples")
+    column = info["condition_on"].index("label")
+    given = condition.reshape(-1).clone() if condition is not None else torch.full((len(info["condition_on"]),), -1)
+    if given[column] >= 0:
+        classes = [int(given[column])]
+    else:
+        classes = list(range(len(info["labels"])))
+    if per_class is None:  # -n draws, cycling through the classes
+        return condition_grid(info, given, n, device)
+    rows = []
+    for label in classes:
+        given[column] = label
+        rows.append(condition_grid(info, given, per_class, device))
+    return torch.cat(rows)
 
 
 def condition_suffix(info: dict, conditions: Tensor | None, i: int) -> str:
