@@ -63,7 +63,7 @@ def test_missing_paths_and_empty_folders(tmp_path):
 
 
 def test_recipe_errors_name_the_key(tmp_path):
-    with pytest.raises(vaekit.RecipeError, match=r"data\.train: .*nope\.txt does not exist"):
+    with pytest.raises(vaekit.RecipeError, match=r"data: train: .*nope\.txt does not exist"):
         parse_recipe({"plugin": "text", "data": {"train": str(tmp_path / "nope.txt")}})
     paths = write_corpus(tmp_path)
     with pytest.raises(vaekit.RecipeError, match=r"data\.long_lines: expected one of 'filter', 'truncate'"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import pairwise
+from pathlib import Path
 from typing import Literal
 
 
@@ -15,10 +16,16 @@ class TextDataConfig:
     files, or a .jsonl file whose objects carry the sentence under `text_field`.
     """
 
-    train: str = field(default="", metadata={"must_exist": True})
-    val: str | None = field(default=None, metadata={"must_exist": True})
-    test: str | None = field(default=None, metadata={"must_exist": True})
-    format: Literal["auto", "lines", "jsonl"] = "auto"  # auto: .jsonl files are JSONL, the rest lines
+    # A path with {label} in it is one file per label (checked in __post_init__, each label's file must exist)
+    train: str = ""
+    val: str | None = None
+    test: str | None = None
+    format: Literal["auto", "lines", "jsonl", "tsv"] = "auto"  # auto: .jsonl JSONL, .tsv label<TAB>sentence, else lines
+    # A labelled corpus (vaekit_text.labelled): the label's name ("sentiment"); the model is a CVAE on it
+    condition_on: str | None = None
+    labels: list[str] = field(default_factory=list)  # label values in id order ({label} paths need them)
+    # source<TAB>human rewrite with another label, one file per source label: `vaekit eval` scores transfers on them
+    references: str | None = None
     text_field: str = "text"
     tokenizer: Literal["word", "sentencepiece", "hf"] = "word"
     vocab_size: int = 10_002  # word: most entries kept, specials included; sentencepiece: pieces to learn
@@ -36,6 +43,17 @@ class TextDataConfig:
     def __post_init__(self):
         if not self.train:
             raise ValueError("train: give the training text (a .txt file, a folder of .txt or a .jsonl file)")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels: a value is given twice in {self.labels}")
+        if self.references is not None and "{label}" not in self.references:
+            raise ValueError("references: expected one file per source label, a path with {label} in it")
+        for key in ("train", "val", "test", "references"):
+            path = getattr(self, key)
+            if path is not None and "{label}" in path and not self.labels:
+                raise ValueError(f"labels: the {{label}} in {key} needs the label values, e.g. labels: [neg, pos]")
+            for one in [] if path is None else [path.replace("{label}", label) for label in self.labels or [""]]:
+                if not Path(one).exists():
+                    raise ValueError(f"{key}: {one} does not exist")
         if self.tokenizer == "hf" and not self.hf_tokenizer:
             raise ValueError("hf_tokenizer: tokenizer 'hf' needs a local tokenizer folder")
         if self.max_length < 2:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -101,6 +101,7 @@ class Encoded:
     sentences: list[str]
     unknown: list[Tensor]  # bool [T] per sentence, False at <eos>
     report: LengthReport
+    kept: list[int] = field(default_factory=list)  # the input position of each kept sentence
 
     @property
     def unknown_rate(self) -> float:
@@ -112,7 +113,7 @@ class Encoded:
 def encode_sentences(sentences: list[str], tokenizer, max_length: int, long_lines: str) -> Encoded:
     """Token id tensors (ids + <eos>) and word counts (+1 for <eos>); long sentences filtered or truncated."""
     out = Encoded([], [], [], [], LengthReport())
-    for sentence in sentences:
+    for position, sentence in enumerate(sentences):
         ids, unknown = tokenizer.encode_marked(sentence)
         n_words = len(sentence.split())
         if len(ids) + 1 > max_length:
@@ -129,6 +130,7 @@ def encode_sentences(sentences: list[str], tokenizer, max_length: int, long_line
         out.words.append(n_words + 1)
         out.sentences.append(sentence)
         out.unknown.append(torch.tensor(unknown + [False], dtype=torch.bool))
+        out.kept.append(position)
         out.report.kept += 1
     return out
 
@@ -139,18 +141,22 @@ class SentenceDataset(Dataset):
     text itself."""
 
     def __init__(self, tokens: list[Tensor], n_words: list[int], sentences: list[str] | None = None,
-                 unknown: list[Tensor] | None = None):
+                 unknown: list[Tensor] | None = None, labels: list[int] | None = None):
         self.tokens = tokens
         self.n_words = n_words
         self.sentences = sentences
         self.unknown = unknown
+        self.labels = labels  # a labelled corpus: each sentence's label id, the item's condition "c"
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def __getitem__(self, i: int) -> dict:
         t = self.tokens[i]
-        return {"x": {"tokens": t, "lengths": torch.tensor(len(t)), "n_words": torch.tensor(self.n_words[i])}}
+        item = {"x": {"tokens": t, "lengths": torch.tensor(len(t)), "n_words": torch.tensor(self.n_words[i])}}
+        if self.labels is not None:
+            item["c"] = torch.tensor([self.labels[i]])
+        return item
 
 
 def pad_tokens(sequences: list[Tensor], pad_id: int) -> tuple[Tensor, Tensor]:
@@ -171,7 +177,10 @@ class Collate:
     def __call__(self, items: list[dict]) -> dict:
         tokens, lengths = pad_tokens([item["x"]["tokens"] for item in items], self.pad_id)
         n_words = torch.stack([item["x"]["n_words"] for item in items])
-        return {"x": {"tokens": tokens, "lengths": lengths, "n_words": n_words}}
+        batch = {"x": {"tokens": tokens, "lengths": lengths, "n_words": n_words}}
+        if "c" in items[0]:
+            batch["c"] = torch.stack([item["c"] for item in items])
+        return batch
 
 
 def make_batch(sentences: list[str], tokenizer, max_length: int) -> dict:

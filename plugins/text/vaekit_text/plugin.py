@@ -35,6 +35,7 @@ from vaekit.plugin_api import (
 from .config import TextDataConfig, TextModelConfig
 from .data import Collate, SentenceDataset, encode_sentences, make_batch, read_lines, read_sentences
 from .decoding import BEAM_SIZE, LENGTH_PENALTY, real_tokens
+from .labelled import is_labelled, read_label_splits
 from .tokenizers import UNKNOWN_WORDS_WARNING, Tokenizer, build_tokenizer, has_tokenizer, load_tokenizer
 
 log = logging.getLogger("vaekit.text")
@@ -194,11 +195,16 @@ class TextPlugin(vaekit.Plugin):
         assets = Path(assets)
         assets.mkdir(parents=True, exist_ok=True)
         splits = {"train": data.train, "val": data.val, "test": data.test}
-        sentences = {name: read_sentences(path, data.format, data.text_field) if path else None
+        labels, label_ids = read_label_splits(data, splits) if is_labelled(data) else ([], {})
+        sentences = {name: [s for _, s in label_ids[name]] if name in label_ids else
+                     read_sentences(path, data.format, data.text_field) if path else None
                      for name, path in splits.items()}
         for name, found in sentences.items():
             if found is not None:
-                sentences[name] = found = pick(found, subset, seed, name)
+                kept = pick(list(range(len(found))), subset, seed, name)
+                sentences[name] = found = [found[i] for i in kept]
+                if name in label_ids:
+                    label_ids[name] = [labels.index(label_ids[name][i][0]) for i in kept]
                 if not found:
                     raise ValueError(f"{splits[name]}: no sentences (every line is empty)")
         # A resumed run (or `vaekit eval`, which passes a checkpoint's assets) reuses the saved tokenizer, so ids
@@ -219,7 +225,8 @@ class TextPlugin(vaekit.Plugin):
             report = encoded.report
             if not encoded.tokens:
                 raise ValueError(f"{splits[name]}: every sentence is longer than data.max_length={data.max_length}")
-            datasets[name] = SentenceDataset(encoded.tokens, encoded.words, encoded.sentences, encoded.unknown)
+            ids = [label_ids[name][i] for i in encoded.kept] if name in label_ids and data.condition_on else None
+            datasets[name] = SentenceDataset(encoded.tokens, encoded.words, encoded.sentences, encoded.unknown, ids)
             reports[name] = vars(report)
             unknown[name] = encoded.unknown_rate
             if report.filtered or report.truncated:
@@ -229,6 +236,9 @@ class TextPlugin(vaekit.Plugin):
         info = {"tokenizer": tokenizer.kind, "vocab_size": tokenizer.vocab_size, "pad_id": tokenizer.pad_id,
                 "unk_id": tokenizer.unk_id, "bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id,
                 "max_length": data.max_length, "lengths": reports, "unk_rates": unknown}
+        if data.condition_on:  # what conditioning, parse_condition and the transfer scores need
+            info.update(condition_on=data.condition_on, labels=labels, references=data.references,
+                        labelled_train={"path": data.train, "format": data.format, "text_field": data.text_field})
         return vaekit.DataBundle(datasets["train"], datasets["val"], datasets["test"], info,
                                  Collate(tokenizer.pad_id), lengths=[len(t) for t in datasets["train"].tokens])
 
