@@ -35,6 +35,7 @@ SCRIPTS = {
     "text_ptb.py": ["text_ptb"],
     "speech_fsdd.py": ["fsdd", "fsdd_cvae"],
     "speech_strings.py": ["fsdd_strings"],
+    "augmentation.py": ["augmentation_mnist", "augmentation_cifar10", "augmentation_fsdd"],
 }
 # Modules the scripts import, and a script with its own --smoke and --record flags.
 NOT_SCRIPTS = {"common.py", "budget_training.py", "pythae_nets.py", "results_table.py", "image_cifar10_samples.py"}

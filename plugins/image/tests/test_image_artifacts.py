@@ -30,6 +30,7 @@ def test_sample_folder_is_an_image_folder(tmp_path):
     assert len(files) == 6
     dataset = ImageFolder(str(tmp_path / "aug"))
     assert dataset.classes == ["0", "1", "2"] and len(dataset) == 6
+    assert [len(list((tmp_path / "aug" / name).iterdir())) for name in dataset.classes] == [2, 2, 2]  # K per class
     image, label = dataset[5]
     assert image.size == (32, 32) and label == 2
 
