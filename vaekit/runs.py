@@ -11,15 +11,18 @@ the recipe's latent section around the plugin's networks (vaekit.model.latent).
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import torch
 
 from .config.reading import RecipeError, build_dataclass
+from .config.semi_supervised import semi_supervised_bundle
 from .config.subsets import cut_bundle
 from .io.checkpoint import ASSETS, CONFIG, WEIGHTS, CheckpointError, load_weights, read_json, read_newest
 from .io.messages import quote
 from .model.latent import LatentConfig, apply_latent_config
+from .model.semi_supervised import m2_model
 from .plugin import DataBundle, Plugin, PluginError, get_plugin
 
 
@@ -70,10 +73,17 @@ def build_from_config(folder: Path):
 
 
 def build_model(plugin, model_cfg, info: dict, assets: Path, latent=None, dataset=None):
-    """plugin.build_model, the recipe's latent section around it, plus the config that save_pretrained and load need."""
-    model = plugin.build_model(model_cfg, info, assets=Path(assets))
+    """plugin.build_model, the recipe's latent section around it, plus the config that save_pretrained and load need.
+
+    Semi-supervised data (info["semi_supervised"]) makes it an M2Model around the plugin's networks, or over the
+    codes of the model in info["semi_supervised"]["codes_model"] (M1+M2; dataset, when given, holds its weights)."""
     latent = dataclasses.replace(latent) if latent is not None else LatentConfig()
-    apply_latent_config(model, latent, dataset)
+    semi = info.get("semi_supervised")
+    if semi is not None:
+        model = _m2_model(plugin, model_cfg, info, assets, latent, dataset)
+    else:
+        model = plugin.build_model(model_cfg, info, assets=Path(assets))
+        apply_latent_config(model, latent, dataset)
     model.config = {
         "plugin": plugin.name,
         "model": dataclasses.asdict(model_cfg) if dataclasses.is_dataclass(model_cfg) else dict(model_cfg),
@@ -86,9 +96,60 @@ def build_model(plugin, model_cfg, info: dict, assets: Path, latent=None, datase
 
 
 def build_recipe_data(plugin: Plugin, recipe, assets: Path) -> DataBundle:
-    """The plugin's datasets for a recipe, each split cut to the recipe's subset section."""
+    """The plugin's datasets for a recipe, each split cut to the recipe's subset section (objective.kind m2: with
+    the classes M2 learns from, vaekit.config.semi_supervised)."""
     if plugin.takes_subset:
         bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=assets, subset=recipe.subset)
     else:
         bundle = plugin.build_data(recipe.data, seed=recipe.seed, assets=assets)
-    return cut_bundle(bundle, recipe.subset, recipe.seed)
+    bundle = cut_bundle(bundle, recipe.subset, recipe.seed)
+    if recipe.objective.kind != "m2":
+        return bundle
+    cfg = recipe.semi_supervised
+    if recipe.latent != LatentConfig():
+        raise RecipeError("latent: objective.kind m2 builds its own latent (semi_supervised.latent_dim); remove the "
+                          "latent section")
+    if recipe.trainer.samples:
+        raise RecipeError(f"trainer.samples: {recipe.trainer.samples}, but an M2 run writes no samples while it "
+                          "trains; set trainer.samples: 0")
+    codes_model = load(cfg.codes_from) if cfg.codes_from else None
+    if codes_model is not None:
+        codes_model, codes_plugin = codes_model
+        if codes_plugin.name != plugin.name:
+            raise RecipeError(f"semi_supervised.codes_from: {cfg.codes_from} is a run of plugin "
+                              f"{codes_plugin.name!r}; this recipe's data is plugin {plugin.name!r}'s")
+    bundle = semi_supervised_bundle(bundle, cfg, recipe.seed, codes_model)
+    if codes_model is not None:
+        config = {key: codes_model.config[key] for key in ("plugin", "model", "info", "latent")
+                  if key in codes_model.config}
+        bundle.info["semi_supervised"]["codes_model"] = config
+        copy_assets(Path(codes_model.config["assets_dir"]), Path(assets) / "codes")
+        bundle.train.codes_model = codes_model  # whose weights build_model copies into the new run's model
+    return bundle
+
+
+def copy_assets(source: Path, target: Path) -> None:
+    """M1's assets (a tokenizer, say) into the M1+M2 run's assets/codes, once: the run then loads without M1."""
+    if target.exists() or not source.is_dir() or not any(source.iterdir()):
+        return
+    shutil.copytree(source, target, symlinks=True)
+
+
+def _m2_model(plugin, model_cfg, info: dict, assets: Path, latent, dataset):
+    """The M2Model an M2 run trains (or loads): around the plugin's networks, or over M1's codes."""
+    semi = info["semi_supervised"]
+    if latent != LatentConfig():
+        raise RecipeError("latent: an M2 model builds its own latent; remove the latent section")
+    sizes = {key: semi[key] for key in ("num_classes", "latent_dim", "hidden")}
+    if "codes_model" not in semi:
+        return m2_model(**sizes, base=plugin.build_model(model_cfg, info, assets=Path(assets)))
+    codes = semi["codes_model"]
+    codes_plugin = get_plugin(codes["plugin"])
+    codes_cfg = build_dataclass(codes_plugin.model_config, codes["model"], "model") if codes_plugin.model_config \
+        else codes["model"]
+    codes_latent = build_dataclass(LatentConfig, codes["latent"], "latent") if "latent" in codes else None
+    codes_model = build_model(codes_plugin, codes_cfg, codes["info"], Path(assets) / "codes", codes_latent)
+    trained = getattr(dataset, "codes_model", None)
+    if trained is not None:
+        codes_model.load_state_dict(trained.state_dict())
+    return m2_model(**sizes, code_dim=semi["code_dim"], codes_model=codes_model)

@@ -127,8 +127,9 @@ def cmd_eval(args, model, plugin) -> int:
     options = _plugin_options(args, recipe)  # before the long part, so a bad value stops it at once
     summary = evaluate(model, loader, iw_samples=k, progress=True, description=f"eval {split} (k={k})",
                        refine_steps=args.refine_steps)
-    summary.update(plugin.eval_metrics(model, loader, summary, **options))
-    summary.update(disentanglement(model, dataset, data.collate))  # {} unless the data set knows its factors
+    if not hasattr(model, "class_logits"):  # M2 (its class_error is in the summary) wraps the plugin's networks
+        summary.update(plugin.eval_metrics(model, loader, summary, **options))
+        summary.update(disentanglement(model, dataset, data.collate))  # {} unless the data set knows its factors
     summary.update({"split": split, "iw_samples": k, "refine_steps": args.refine_steps,
                     "model": str(Path(model.config["assets_dir"]).parent)})  # the weights loaded: latest or best
     output = args.output or Path(args.run) / f"eval-{split}.json"

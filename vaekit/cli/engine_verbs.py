@@ -19,6 +19,8 @@ class EngineVerb(NamedTuple):
 
 
 ENGINE_VERBS: dict[str, EngineVerb] = {
+    "classify": EngineVerb("classify", "main",
+                           "classify RUN INPUT...                               the class an M2 run gives each input"),
 }
 
 

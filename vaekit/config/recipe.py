@@ -4,7 +4,8 @@
 
 Sections: plugin, seed, name, data (the plugin's data_config), model (its model_config),
 latent (the engine's prior and posterior family), objective, trainer, eval, subset (how many examples
-of each split a run uses, vaekit/config/subsets.py).
+of each split a run uses, vaekit/config/subsets.py), semi_supervised (objective.kind m2's labels and networks,
+vaekit/config/semi_supervised.py).
 Every error names the file, the key path and what was expected, with
 the nearest valid key for a typo. Reading the text (YAML, overrides, ${ENV}, typing a value against a
 dataclass) is vaekit/config/reading.py; this module types a whole recipe against the engine and its plugin.
@@ -33,6 +34,7 @@ from .reading import (  # noqa: F401  (the reading half, also read from here)
     expand_env,
     read_yaml,
 )
+from .semi_supervised import SemiSupervisedConfig
 from .subsets import SPLITS, SubsetConfig
 
 
@@ -51,15 +53,17 @@ class KLScheduleConfig:
 
 @dataclass
 class ObjectiveConfig:
-    """Training objective: β-ELBO (schedule, free bits), IWAE, β-TCVAE (β on the TC), InfoVAE, or an autoencoder."""
+    """Training objective: β-ELBO (schedule, free bits), IWAE, β-TCVAE (β on the TC), InfoVAE, an autoencoder, or
+    M2 (semi-supervised, Kingma et al. 2014: the semi_supervised section)."""
 
-    kind: Literal["elbo", "iwae", "tcvae", "infovae", "ae"] = "elbo"
+    kind: Literal["elbo", "iwae", "tcvae", "infovae", "ae", "m2"] = "elbo"
     beta: float = 1.0
     free_bits: float = 0.0  # nats per latent dimension
     kl_schedule: KLScheduleConfig = field(default_factory=KLScheduleConfig)
     iw_samples: int = 5  # k for the IWAE bound
     info_alpha: float = 0.0  # infovae: loss = rec + (1 - alpha) KL + (alpha + lambda - 1) MMD(q(z), p(z))
     info_lambda: float = 1.0
+    alpha: float = 1.0  # m2: weight of a labelled example's classification loss -log q(y|x) beside its ELBO
     kl_target: float | None = None  # nats per example: β held by a PI controller (vaekit/objectives/kl_control.py)
     kl_control: KLControlConfig = field(default_factory=KLControlConfig)
 
@@ -128,7 +132,7 @@ class EvalConfig:
 BOUNDS.update({
     KLScheduleConfig: {"start": (0, False), "warmup_steps": (0, False), "n_cycles": (1, False),
                        "ratio": (0, True), "steepness": (0, True)},
-    ObjectiveConfig: {"beta": (0, False), "free_bits": (0, False), "iw_samples": (1, False)},
+    ObjectiveConfig: {"beta": (0, False), "free_bits": (0, False), "iw_samples": (1, False), "alpha": (0, False)},
     TrainerConfig: {"epochs": (1, False), "max_steps": (1, False), "min_steps": (0, False), "max_minutes": (0, True),
                     "batch_size": (1, False),
                     "bucket_batches": (0, False), "lr": (0, True), "weight_decay": (0, False),
@@ -156,12 +160,13 @@ class Recipe:
     eval: EvalConfig = field(default_factory=EvalConfig)
     latent: LatentConfig = field(default_factory=LatentConfig)
     subset: SubsetConfig = field(default_factory=SubsetConfig)
+    semi_supervised: SemiSupervisedConfig = field(default_factory=SemiSupervisedConfig)
     source: str = "<recipe>"  # the file it came from (not saved)
 
     def to_dict(self) -> dict:
         """Plain data for YAML (the resolved recipe saved in each run)."""
         out = {"plugin": self.plugin, "seed": self.seed, "name": self.name}
-        for section in ("data", "model", "latent", "objective", "trainer", "eval", "subset"):
+        for section in ("data", "model", "latent", "objective", "trainer", "eval", "subset", "semi_supervised"):
             value = getattr(self, section)
             out[section] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else dict(value)
         return out
@@ -195,7 +200,7 @@ def parse_recipe(data: dict, source: str = "<recipe>") -> Recipe:
     _check_eval_options(plugin, rest.eval.options, source)
     return Recipe(plugin=plugin.name, source=source, data=typed["data"], model=typed["model"], seed=rest.seed,
                   name=rest.name, objective=rest.objective, trainer=rest.trainer, eval=rest.eval,
-                  latent=rest.latent, subset=rest.subset)
+                  latent=rest.latent, subset=rest.subset, semi_supervised=rest.semi_supervised)
 
 
 def _check_eval_options(plugin, options: dict, source: str) -> None:
@@ -253,6 +258,7 @@ class _RecipeRest:
     eval: EvalConfig = field(default_factory=EvalConfig)
     latent: LatentConfig = field(default_factory=LatentConfig)
     subset: SubsetConfig = field(default_factory=SubsetConfig)
+    semi_supervised: SemiSupervisedConfig = field(default_factory=SemiSupervisedConfig)
 
 
 def _wrap(source: str, build):

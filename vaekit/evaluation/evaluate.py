@@ -30,13 +30,15 @@ def evaluate(model, loader, *, iw_samples: int = 0, max_batches: int = 0, precis
     (-log p(x|z) at the posterior mode), kl, nll (when iw_samples > 0), active_units, mi, kl_per_dim
     (list), n_examples. refine_steps > 0 draws the NLL's samples from q(z|x) refined per example
     (vaekit.objectives.refine) and adds nll_amortized, the same estimate from the encoder's q: their difference is
-    what the encoder's amortisation costs the estimate.
+    what the encoder's amortisation costs the estimate. A model with a classifier q(y|x) (M2) also gives
+    class_error, the % of examples whose most likely class is not their class c.
     """
     was_training = model.training
     model.eval()
     device = model.device
     totals = {"elbo": 0.0, "rec": 0.0, "rec_mean": 0.0, "kl": 0.0, "nll": 0.0, "nll_amortized": 0.0}
     means, kl_dims, mi_values, n = [], 0.0, [], 0
+    classifies, wrong = hasattr(model, "class_logits"), 0
     batches = len(loader) if max_batches <= 0 else min(max_batches, len(loader))
     bar = tqdm(loader, total=batches, desc=description, disable=not progress, leave=False, mininterval=1.0)
     for i, batch in enumerate(bar):
@@ -63,6 +65,8 @@ def evaluate(model, loader, *, iw_samples: int = 0, max_batches: int = 0, precis
             totals["nll"] += iw_nll(model, x, c, k=iw_samples, refine_steps=refine_steps).sum().item()
             if refine_steps > 0:
                 totals["nll_amortized"] += iw_nll(model, x, c, k=iw_samples).sum().item()
+        if classifies:
+            wrong += int((model.class_logits(model.features(x)).argmax(-1) != c.reshape(-1)).sum())
         n += b
     model.train(was_training)
     if n == 0:
@@ -77,4 +81,6 @@ def evaluate(model, loader, *, iw_samples: int = 0, max_batches: int = 0, precis
     # per-unit KL exists in closed form only (empty for a Monte Carlo KL: a mixture prior, a flow posterior)
     summary["kl_per_dim"] = [round(v, 5) for v in (kl_dims / n).tolist()] if torch.is_tensor(kl_dims) else []
     summary["n_examples"] = n
+    if classifies:
+        summary["class_error"] = 100.0 * wrong / n
     return summary

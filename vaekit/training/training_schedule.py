@@ -11,6 +11,7 @@ from ..config.recipe import Recipe
 from ..objectives.elbo import ELBO, IWAE, Autoencoder, BetaTCVAE, InfoVAE, Objective
 from ..objectives.kl_control import ControlledELBO, KLController
 from ..objectives.schedules import KLSchedule
+from ..objectives.semi_supervised import M2
 from .training_errors import TrainingError
 
 
@@ -33,6 +34,8 @@ def make_objective(recipe: Recipe, total_steps: int, dataset_size: int = 1) -> O
         return IWAE(cfg.iw_samples)
     if cfg.kind == "ae":
         return Autoencoder()
+    if cfg.kind == "m2":
+        return M2(cfg.alpha)
     if cfg.kind == "infovae":
         return InfoVAE(cfg.info_alpha, cfg.info_lambda)
     if cfg.kl_target is not None:  # a KL set-point replaces the schedule
