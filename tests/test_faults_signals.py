@@ -185,8 +185,8 @@ sys.exit(main(sys.argv[2:]))
 
 @pytest.mark.parametrize("method, line, trained", [
     ("__init__", "vaekit: stopped by SIGTERM while setting up the run; nothing was trained", False),
-    ("_write_recipe", "vaekit: stopped by SIGTERM outside the training steps; the last checkpoint, none", False),
-    ("_fit_sampler", "vaekit: stopped by SIGTERM outside the training steps; the last checkpoint, ", True)])
+    ("_setup", "vaekit: stopped by SIGTERM outside the training steps; the last checkpoint, none", False),
+    ("_evaluate", "vaekit: stopped by SIGTERM outside the training steps; the last checkpoint, ", True)])
 def test_a_stop_signal_swallowed_by_a_finaliser_still_stops_the_run_in_one_line(points_recipe, tmp_path, method,
                                                                                line, trained):
     run = tmp_path / "run"

@@ -37,12 +37,12 @@ def source_run(points_recipe, tmp_path) -> Path:
 def initial_weights(recipe: Path, run: Path, *overrides: str) -> dict:
     """The model's weights as the trainer built them, before any optimizer step."""
     trainer = Trainer(load_recipe(recipe, ["trainer.samples=0", *overrides]), run)
-    trainer._open_run_dir()
+    trainer.folder.open()
     try:
         trainer._setup()
         return {name: tensor.detach().clone() for name, tensor in trainer.model.state_dict().items()}
     finally:
-        os.close(trainer.lock)
+        os.close(trainer.folder.lock)
 
 
 def test_the_named_part_starts_from_the_source_and_the_rest_from_scratch(points_recipe, source_run, tmp_path):

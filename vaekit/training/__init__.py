@@ -1,6 +1,8 @@
 """Training: the loop and each concern around it. Imports vaekit.evaluation and below.
 
-- trainer: the seeded training loop (set-up, resume, the step, the run's end; `train`, `Trainer`);
+- trainer: the seeded training loop (set-up, resume, the steps, the run's end; `train`, `Trainer`);
+- training_setup: device, processes, model, optimizer and aggressive inference's state built for a run;
+  training_step: one step (the update, and aggressive inference's inner loop); training_log: the train records;
 - run_folder: the run folder (created and locked, checked before each write, recipe.yaml, metrics.jsonl, the
   resume command); checkpointing: saving, pruning and restoring checkpoints (Checkpointer); best_weights:
   keep_best and patience (BestWeights); divergence: the NaN/blow-up guard (DivergenceGuard);
