@@ -250,6 +250,13 @@ class SpeechPlugin(Plugin):
         """Audio files -> a batch {"mel", "mask"} processed as the training data (`vaekit encode`)."""
         return encode_inputs(model, list(inputs))
 
+    def commands(self) -> dict:
+        """`vaekit enhance RUN noisy.wav ...` and `vaekit train-enhancer RUN` (vaekit_speech.enhance_cli)."""
+        from . import enhance_cli  # its noise mixer and enhancers are only needed by these verbs
+
+        return {"enhance": (enhance_cli.enhance_arguments, enhance_cli.run_enhance),
+                "train-enhancer": (enhance_cli.train_enhancer_arguments, enhance_cli.run_train_enhancer)}
+
     def eval_metrics(self, model: VAE, loader, summary: dict[str, float], **options) -> dict[str, float]:
         from .metrics import speech_metrics
 
