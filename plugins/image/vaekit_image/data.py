@@ -207,14 +207,20 @@ def build_mnist(cfg: ImageDataConfig, seed: int):
 
 # -- a folder of image files ---------------------------------------------------------------------
 
+UNLABELLED_FOLDER = "unlabelled"  # a subfolder of images without a class
+
 def list_image_files(root: Path) -> tuple[list[Path], list[int], list[str]]:
     """Image files under root: with class subfolders (ImageFolder layout) labelled by folder, else unlabelled.
 
     Images directly in root beside class subfolders would have no class: that is an error naming them,
-    never a silent drop.
+    never a silent drop. A subfolder named `unlabelled` is no class: its images get label -1 (examples without
+    a label, for semi-supervised runs).
     """
     subfolders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    class_dirs = [d for d in subfolders if any(f.suffix.lower() in IMAGE_EXTENSIONS for f in d.rglob("*"))]
+    class_dirs = [d for d in subfolders if d.name != UNLABELLED_FOLDER
+                  and any(f.suffix.lower() in IMAGE_EXTENSIONS for f in d.rglob("*"))]
+    unlabelled = sorted(f for f in (root / UNLABELLED_FOLDER).rglob("*") if f.is_file()
+                        and f.suffix.lower() in IMAGE_EXTENSIONS) if (root / UNLABELLED_FOLDER).is_dir() else []
     top = sorted(f for f in root.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
     if class_dirs and top:
         raise RecipeError(f"data.root: {root} holds {len(top)} image file(s) ({name_files([f.name for f in top])}) "
@@ -226,8 +232,8 @@ def list_image_files(root: Path) -> tuple[list[Path], list[int], list[str]]:
             found = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
             files += found
             labels += [label] * len(found)
-        return files, labels, [d.name for d in class_dirs]
-    return top, [0] * len(top), []
+        return files + unlabelled, labels + [-1] * len(unlabelled), [d.name for d in class_dirs]
+    return top + unlabelled, [0] * len(top) + [-1] * len(unlabelled), []
 
 
 def build_folder(cfg: ImageDataConfig, seed: int, size: int, channels: int, seen: list | None = None):
@@ -427,6 +433,9 @@ def build_data(cfg: ImageDataConfig, seed: int, subset: SubsetConfig | None = No
         info.update(class_names=class_names, binarized=binarize != "none")
         if cfg.condition == "label" and not class_names:
             raise RecipeError(f"data.condition: label needs class subfolders in {cfg.root}")
+        if cfg.condition == "label" and any(bool((labels < 0).any()) for _, labels in splits.values()):
+            raise RecipeError(f"data.condition: label needs a class for every image; {cfg.root}/{UNLABELLED_FOLDER} "
+                              "holds images without one")
     info["num_classes"] = len(info["class_names"])
     if cfg.condition == "lowres":
         # A few low-res conditions travel with the model so `sample` without --condition has something to upscale.
