@@ -3,10 +3,12 @@ labels, the one-line refusals, and train + eval + classify on real image files (
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from vaekit import DataBundle, RecipeError
+from vaekit import DataBundle, RecipeError, build_recipe_data, get_plugin, load_recipe
 from vaekit.cli import main
 from vaekit.config.semi_supervised import (
     SemiSupervisedConfig,
@@ -180,3 +182,27 @@ def test_m2_and_m1_m2_train_evaluate_and_classify_a_folder_with_unlabelled_image
     assert "asks 20 labelled examples of each class, but class '0' has" in capsys.readouterr().err
     assert main(["classify", str(tmp_path / "m1"), inputs[0]]) == 2
     assert "not a semi-supervised run" in capsys.readouterr().err
+
+
+def test_a_speech_folder_whose_metadata_leaves_labels_empty_gives_unlabelled_clips(tmp_path):
+    recordings = MNIST.parent / "fsdd" / "recordings"
+    rows = ["file,label,speaker"]
+    for digit in (0, 1):
+        for take in range(12):
+            name = f"{digit}_jackson_{take}.wav"
+            shutil.copyfile(recordings / name, tmp_path / name)
+            rows.append(f"{name},{digit if take < 4 else ''},jackson")  # 4 labelled clips per digit, 8 without
+    (tmp_path / "metadata.csv").write_text("\n".join(rows) + "\n")
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "speech" / "folder.yaml",
+                         [f"data.root={tmp_path}", f"data.metadata={tmp_path / 'metadata.csv'}", "objective.kind=m2",
+                          "semi_supervised.labelled=2", "trainer.samples=0", "data.val_fraction=0.2",
+                          "data.test_fraction=0.2"])
+    data = build_recipe_data(get_plugin("speech"), recipe, tmp_path / "assets")
+    classes = [int(data.train[i]["c"]) for i in range(len(data.train))]
+    labels = [int(data.train[i]["label"]) for i in range(len(data.train))]
+    assert sorted(set(classes)) == [-1, 0, 1] and classes.count(0) == classes.count(1)
+    assert -1 in labels  # clips with an empty label in metadata.csv are unlabelled, whatever the draw
+    assert data.info["semi_supervised"]["class_names"] == ["0", "1"]
+    with pytest.raises(RecipeError, match="asks 5 labelled examples of each class"):
+        more = dataclasses.replace(recipe, semi_supervised=dataclasses.replace(recipe.semi_supervised, labelled=10))
+        build_recipe_data(get_plugin("speech"), more, tmp_path / "assets")

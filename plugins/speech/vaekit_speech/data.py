@@ -411,7 +411,8 @@ def data_info(cfg: SpeechDataConfig, utterances: list[Utterance]) -> dict:
     return {"data": dataclasses.asdict(cfg), "n_mels": cfg.n_mels,
             "sample_rate": cfg.sample_rate, "labels": labels, "speakers": speakers,
             "label_name": LABEL_NAMES[cfg.source], "speaker_name": SPEAKER_NAMES[cfg.source],
-            "condition_on": list(cfg.condition_on), "conditions": conditions}
+            "condition_on": list(cfg.condition_on), "conditions": conditions,
+            "class_names": labels}  # the engine's name for the classes of "label" (semi-supervised runs)
 
 
 def median_frames(mels: list[Tensor]) -> int:
