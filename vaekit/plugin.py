@@ -58,6 +58,23 @@ class DataBundle:
     skipped: list[str] = field(default_factory=list)
 
 
+DEMO_KINDS = ("image", "text", "audio", "table", "file")
+
+
+@dataclass(frozen=True)
+class DemoKinds:
+    """What `vaekit demo` shows for a plugin: the kind of its verbs' inputs and of the files they write.
+
+    input: image (an uploaded picture), text (a typed sentence, given to the verbs as a .txt file of one line),
+    audio (a file or the microphone), table (rows of numbers typed into a box, given as a .csv file) or file (any
+    upload). output: the same kinds; the demo shows each file a verb writes by its suffix (PNG/JPEG as images,
+    .txt as text, .wav as audio, .csv as a table), and every file is offered for download.
+    """
+
+    input: str = "file"
+    output: str = "file"
+
+
 class Plugin:
     """Base class of a modality. Subclasses set the attributes and implement the methods they support.
 
@@ -83,6 +100,7 @@ class Plugin:
     # True: build_data takes a `subset` keyword (the recipe's subset section) and cuts its lists with
     # vaekit.config.subsets.pick before its costly work; False: the engine cuts the datasets it returns.
     takes_subset: bool = False
+    demo_kinds: DemoKinds = DemoKinds()  # the widgets of `vaekit demo`; the default offers uploads and downloads
 
     # -- required -------------------------------------------------------------------------------
     def build_data(self, data: Any, *, seed: int, assets: Path) -> DataBundle:
@@ -124,6 +142,13 @@ class Plugin:
         a model that takes no condition, and ValueError for text that names no condition.
         """
         raise PluginError(f"plugin {self.name!r} does not take conditions")
+
+    def condition_choices(self, model: VAE) -> list[str]:
+        """The --condition texts a person can pick for this model (class names, `speaker=NAME`), for `vaekit demo`.
+
+        [] (the default) for a model without a condition, or one whose conditions are not a short list.
+        """
+        return []
 
     def sample(self, model: VAE, n: int, condition: Tensor | None, out_dir: Path, **options) -> list[Path]:
         """Draw n samples and write them as files people open (PNG grid, .txt, .wav); options carry the CLI's
@@ -180,6 +205,12 @@ class Plugin:
 
         options are the plugin's `vaekit eval` flags, the recipe's eval.options standing in for those not given.
         """
+        return {}
+
+    def batch_amounts(self, batch: dict, info: dict) -> dict[str, Tensor]:
+        """How much of the modality a training batch holds, by name (speech: {"audio_seconds": ...}), as tensors
+        left where the batch is; `vaekit train` sums each over a train record's steps into that record of
+        metrics.jsonl. Called on every step: keep it to a sum, with no copy to the CPU."""
         return {}
 
     def commands(self) -> dict[str, tuple[Callable, Callable]]:

@@ -11,8 +11,9 @@ A plugin's tests import the conformance kit from `vaekit.testing`. The groups:
 - the contract: Plugin (subclass it), DataBundle (what build_data returns), PluginError (every "this plugin
   cannot do that": an unsupported verb, a condition a model does not take: Plugin.parse_condition raises it by
   default, and a plugin that overrides parse_condition raises it for its unconditional models), EncoderProtocol and
-  DecoderProtocol (what VAE calls on the two networks), check_plugin (a static check of a plugin object) and
-  SubsetConfig (what build_data receives as `subset` when the plugin sets takes_subset);
+  DecoderProtocol (what VAE calls on the two networks), check_plugin (a static check of a plugin object),
+  SubsetConfig (what build_data receives as `subset` when the plugin sets takes_subset) and DemoKinds (the
+  kinds of input and output `vaekit demo` shows for the plugin: Plugin.demo_kinds);
 - building models: VAE, DiagonalGaussian (what an encoder returns), the likelihoods (a decoder's log p(x|z)),
   ConditionEmbedding and LearnedConditionalPrior (for a conditional model);
 - configs and recipes: RecipeError (a bad value in a recipe section, naming its key), build_dataclass,
@@ -58,12 +59,13 @@ from .io.checkpoint import run_dir_of
 from .io.messages import one_line, quote
 from .io.safe_writes import atomic_open, atomic_write_bytes, atomic_write_text
 from .model.vae import VAE, ConditionEmbedding, LearnedConditionalPrior
-from .plugin import DataBundle, Plugin, PluginError, name_files
+from .plugin import DEMO_KINDS, DataBundle, DemoKinds, Plugin, PluginError, name_files
 from .runs import build_recipe_data, load
 
 __all__ = [
     # the contract
     "Plugin", "DataBundle", "PluginError", "EncoderProtocol", "DecoderProtocol", "check_plugin", "SubsetConfig",
+    "DemoKinds",
     # building models
     "VAE", "DiagonalGaussian", "sequence_mask", "Likelihood", "Bernoulli", "Gaussian", "Laplace",
     "DiscretizedLogistic", "Categorical", "get_likelihood", "ConditionEmbedding", "LearnedConditionalPrior",
@@ -119,7 +121,8 @@ class DecoderProtocol(Protocol):
 
 
 REQUIRED_METHODS = ("build_data", "build_model")
-VERBS = ("sample", "reconstruct", "interpolate", "traverse", "load_inputs", "parse_condition", "eval_metrics")
+VERBS = ("sample", "reconstruct", "interpolate", "traverse", "load_inputs", "parse_condition", "condition_choices",
+         "eval_metrics")
 
 
 def check_plugin(plugin: Any) -> None:
@@ -140,6 +143,10 @@ def check_plugin(plugin: Any) -> None:
         if not (isinstance(config, type) and dataclasses.is_dataclass(config)):
             raise PluginError(f"{label}: {attr} must be a dataclass type (the recipe's section is typed by it), "
                               f"got {config!r}")
+    kinds = plugin.demo_kinds
+    if not isinstance(kinds, DemoKinds) or kinds.input not in DEMO_KINDS or kinds.output not in DEMO_KINDS:
+        raise PluginError(f"{label}: demo_kinds must be DemoKinds(input=..., output=...), each one of "
+                          f"{', '.join(DEMO_KINDS)}; got {kinds!r}")
     if not isinstance(plugin.takes_subset, bool):
         raise PluginError(f"{label}: takes_subset must be True or False, got {plugin.takes_subset!r}")
     for method in REQUIRED_METHODS:

@@ -21,6 +21,8 @@ class EngineVerb(NamedTuple):
 ENGINE_VERBS: dict[str, EngineVerb] = {
     "classify": EngineVerb("classify", "main",
                            "classify RUN INPUT...                               the class an M2 run gives each input"),
+    "demo": EngineVerb("demo", "main",
+                       "demo RUN [--port N] [--share no]                     a browser page over a run (Gradio)"),
 }
 
 

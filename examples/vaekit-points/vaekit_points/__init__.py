@@ -20,7 +20,16 @@ from typing import Literal
 import torch
 from torch import nn
 
-from vaekit.plugin_api import VAE, DataBundle, DiagonalGaussian, Gaussian, Plugin, RecipeError, atomic_open
+from vaekit.plugin_api import (
+    VAE,
+    DataBundle,
+    DemoKinds,
+    DiagonalGaussian,
+    Gaussian,
+    Plugin,
+    RecipeError,
+    atomic_open,
+)
 
 
 @dataclass
@@ -112,6 +121,7 @@ class PointsPlugin(Plugin):
     description = "VAE over rows of numbers (2-D point clouds, tabular CSV)"
     data_config = PointsData
     model_config = PointsModel
+    demo_kinds = DemoKinds(input="table", output="table")  # `vaekit demo`: rows typed in, CSV rows shown
 
     def build_data(self, data, *, seed, assets):
         if data.source == "csv":

@@ -17,7 +17,7 @@ from pathlib import Path
 from torch import Tensor
 
 from vaekit import VAE, DataBundle, LearnedConditionalPrior, Plugin, PluginError, RecipeError, build_recipe_data
-from vaekit.plugin_api import SubsetConfig, at_least, run_dir_of
+from vaekit.plugin_api import DemoKinds, SubsetConfig, at_least, run_dir_of
 
 from . import artifacts
 from .config import ImageDataConfig, ImageModelConfig
@@ -31,6 +31,7 @@ class ImagePlugin(Plugin):
     data_config = ImageDataConfig
     model_config = ImageModelConfig
     takes_subset = True  # cut before resizing and binarising, and shapes keep their factors
+    demo_kinds = DemoKinds(input="image", output="image")
 
     def build_data(self, data: ImageDataConfig, *, seed: int, assets: Path,
                    subset: SubsetConfig | None = None) -> DataBundle:
@@ -117,6 +118,11 @@ class ImagePlugin(Plugin):
 
     def parse_condition(self, text: str, model: VAE) -> Tensor:
         return artifacts.parse_condition(text, model)
+
+    def condition_choices(self, model: VAE) -> list[str]:
+        """A label CVAE's class names (a super-resolution model's condition is an image, not a choice)."""
+        info = artifacts.model_info(model)
+        return artifacts.class_names(info) if info["condition"] == "label" else []
 
     def sample(self, model, n, condition, out_dir, per_class: int | None = None, format: str = "grid",
                temperature: float = 1.0, mode: str = "mean", **options):

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from vaekit import VAE, DataBundle, Plugin, PluginError
-from vaekit.plugin_api import SubsetConfig, at_least, mix, parse_dims, path_weights, traversal
+from vaekit.plugin_api import DemoKinds, SubsetConfig, at_least, mix, parse_dims, path_weights, traversal
 
 from .conversion import CONVERSIONS, conversion_of, convert
 from .data import (
@@ -45,6 +45,7 @@ class SpeechPlugin(Plugin):
     data_config = SpeechDataConfig
     model_config = SpeechModelConfig
     takes_subset = True  # cut before the mel statistics (and the strings' features) are computed
+    demo_kinds = DemoKinds(input="audio", output="audio")
 
     # -- building -------------------------------------------------------------------------------
     def build_data(self, data: SpeechDataConfig, *, seed: int, assets: Path,
@@ -55,6 +56,10 @@ class SpeechPlugin(Plugin):
 
     def build_model(self, model: SpeechModelConfig, info: dict, *, assets: Path) -> VAE:
         return build_speech_vae(model, info)
+
+    def batch_amounts(self, batch: dict, info: dict) -> dict[str, Tensor]:
+        """Seconds of audio in a training batch: its valid mel frames times the hop."""
+        return {"audio_seconds": batch["x"]["mask"].sum() * hop_seconds(info)}
 
     # -- CLI options ----------------------------------------------------------------------------
     def add_arguments(self, verb: str, parser) -> None:
@@ -109,6 +114,10 @@ class SpeechPlugin(Plugin):
     def parse_condition(self, text: str, model: VAE) -> Tensor:
         """`speaker=jackson`, `digit=3`, `digit=3,speaker=theo` -> [1, n_conditions] (-1 = not given)."""
         return parse_condition_text(text, model.config["info"], "--condition")
+
+    def condition_choices(self, model: VAE) -> list[str]:
+        """`speaker=NAME`, `digit=3`, ...: every class of every condition the model takes."""
+        return [f"{c['name']}={value}" for c in model.config["info"].get("conditions") or [] for value in c["classes"]]
 
     # -- artifacts ------------------------------------------------------------------------------
     def sample(self, model: VAE, n: int, condition: Tensor | None, out_dir: Path, temperature: float = 1.0,

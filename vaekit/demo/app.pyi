@@ -1,0 +1,243 @@
+"""The Gradio page of `vaekit demo RUN`: a tab per verb, widgets from the plugin's DemoKinds and conditions.
+
+    app = build_app(RunRequests(model, plugin, root), title="runs/shapes")
+    app.launch(server_name="127.0.0.1", server_port=7860)
+
+Tabs: Sample (count, temperature, condition), Reconstruct (an input, decoded under another condition where the
+model takes one), Interpolate (two inputs, points on the path), Traverse (latent units, span, points) and one
+per plugin verb (inpaint, superres, ...). Every error a request raises is one line in the page (gr.Error); the
+server keeps serving.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import gradio as gr
+
+from ..config.reading import RecipeError
+from ..evaluation.latent_paths import METHODS
+from ..io.checkpoint import CheckpointError
+from ..io.messages import one_line
+from ..plugin import PluginError
+from .forms import verb_fields
+from .requests import RunRequests, grouped_files, read_table
+
+AUDIO_PLAYERS = 8  # players shown per request; every file is also in the request's download list
+SAMPLE_COUNTS = {"image": (16, 64), "text": (8, 32), "audio": (4, AUDIO_PLAYERS), "table": (200, 2000),
+                 "file": (16, 64)}  # (default, most) samples per click
+# A grid of 32-pixel images scaled up to the page stays sharp: each pixel a block, not a blur.
+CSS = ".vaekit-images img { image-rendering: pixelated; }"
+EXPECTED = (ValueError, OSError, PluginError, RecipeError, CheckpointError)  # a person's mistake: its line alone
+
+
+def shown_in_page(handler):
+    """Run a request; any error becomes one line in the page (gr.Error) and on stderr, never a stack trace."""
+
+    @functools.wraps(handler)
+    def run(*args):
+        try:
+            return handler(*args)
+        except gr.Error:
+            raise
+        except Exception as exc:  # noqa: BLE001  the page must show a line and keep serving, whatever failed
+            message = one_line(exc, 300) if isinstance(exc, EXPECTED) else f"{type(exc).__name__}: {one_line(exc, 300)}"
+            print(f"vaekit demo: {handler.__name__}: {message}", file=sys.stderr, flush=True)
+            raise gr.Error(message, print_exception=False) from None
+
+    return run
+
+from gradio.events import Dependency
+
+class ImageUpload(gr.Image):
+    """gr.Image whose unreadable upload is one line in the page, naming the file (gradio's own says "Error")."""
+
+    is_template = True  # the page draws it as gr.Image
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except Exception:  # noqa: BLE001  Pillow raises several kinds of error for a file that is no image
+            name = getattr(payload, "orig_name", None) or "the upload"
+            raise gr.Error(f"{self.label}: {name} is not an image Pillow can read; upload a PNG or JPEG",
+                           print_exception=False) from None
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def input_widget(kind: str, label: str, optional: bool = False):
+    """The component a person gives an input of this kind with."""
+    hint = " (optional)" if optional else ""
+    if kind == "image":
+        return ImageUpload(type="filepath", label=label + hint, sources=["upload", "clipboard"], height=200)
+    if kind == "text":
+        return gr.Textbox(label=label + hint, lines=2, placeholder="type a sentence")
+    if kind == "audio":
+        return gr.Audio(type="filepath", label=label + hint, sources=["upload", "microphone"])
+    if kind == "table":
+        return gr.Textbox(label=label + hint, lines=4, placeholder="one row per line, e.g. 0.5, 1.0")
+    return gr.File(label=label + hint, type="filepath")
+
+
+class Outputs:
+    """What a request's files are shown as, by the plugin's output kind; every file is also offered for download."""
+
+    def __init__(self, kind: str):
+        spectra = kind == "audio"  # a small picture per recording beside the players, else one large grid
+        self.gallery = gr.Gallery(label="images", format="png", columns=4 if spectra else 1, height=260 if spectra
+                                  else 560, object_fit="contain", visible=kind in ("image", "audio"),
+                                  elem_classes=["vaekit-images"])
+        self.text = gr.Textbox(label="text", lines=10, visible=kind == "text", elem_classes=["vaekit-text"])
+        self.players = [gr.Audio(label=f"audio {i + 1}", visible=False, interactive=False, type="filepath",
+                                 elem_classes=["vaekit-audio"]) for i in range(AUDIO_PLAYERS if kind == "audio" else 0)]
+        self.table = gr.Dataframe(label="table", visible=kind == "table", interactive=False,
+                                  elem_classes=["vaekit-table"])
+        with gr.Accordion("files written", open=kind == "file"):
+            self.files = gr.File(label="files", file_count="multiple", interactive=False)
+
+    def components(self) -> list:
+        return [self.gallery, self.text, *self.players, self.table, self.files]
+
+    def values(self, files: list[Path]) -> list:
+        groups = grouped_files(files)
+        texts = "\n\n".join(path.read_text(encoding="utf-8", errors="replace").rstrip() for path in groups["texts"])
+        players = [gr.update(value=str(path), label=path.stem, visible=True) for path in groups["audios"]]
+        players += [gr.update(value=None, visible=False)] * AUDIO_PLAYERS
+        table = read_table(groups["tables"][0]) if groups["tables"] else None
+        return [
+            gr.update(value=[(str(p), p.stem) for p in groups["images"]], visible=bool(groups["images"])),
+            gr.update(value=texts, visible=bool(groups["texts"])),
+            *players[: len(self.players)],
+            gr.update(value=table, visible=table is not None),
+            [str(path) for path in files],
+        ]
+
+
+def condition_widget(requests: RunRequests, label: str):
+    """A dropdown of the model's conditions (None: the model takes none)."""
+    if not requests.conditions:
+        return None
+    return gr.Dropdown(["(none)", *requests.conditions], value="(none)", label=label)
+
+
+def _condition(value: str | None) -> str | None:
+    return None if value in (None, "", "(none)") else value
+
+
+def build_app(requests: RunRequests, title: str, run: str) -> gr.Blocks:
+    """The page of one run."""
+    kinds, model = requests.kinds, requests.model
+    with gr.Blocks(title=f"vaekit demo: {title}", analytics_enabled=False) as app:
+        gr.Markdown(f"## vaekit demo: `{title}`\nplugin **{requests.plugin.name}**, a {model.latent_dim}-unit "
+                    f"latent; inputs: {kinds.input}, outputs: {kinds.output}. Each tab runs one `vaekit` verb.")
+        with gr.Tab("Sample"):
+            _sample_tab(requests)
+        with gr.Tab("Reconstruct"):
+            _reconstruct_tab(requests)
+        with gr.Tab("Interpolate"):
+            _interpolate_tab(requests)
+        with gr.Tab("Traverse"):
+            _traverse_tab(requests)
+        for verb, (_, run_verb) in requests.plugin.commands().items():
+            with gr.Tab(verb.capitalize()):
+                _command_tab(requests, verb, run_verb, run)
+    return app
+
+
+def _sample_tab(requests: RunRequests) -> None:
+    default, most = SAMPLE_COUNTS[requests.kinds.output]
+    gr.Markdown("Draw latents from the prior and decode them (`vaekit sample`). Temperature scales their spread: "
+                "0 gives the prior's mean, above 1 wilder samples.")
+    with gr.Row():
+        count = gr.Slider(1, most, value=default, step=1, label="samples")
+        temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="temperature")
+        condition = condition_widget(requests, "condition")
+    button = gr.Button("Sample", variant="primary", elem_id="vaekit-sample")
+    outputs = Outputs(requests.kinds.output)
+
+    @shown_in_page
+    def sample(n, t, c=None):
+        return outputs.values(requests.sample(n, t, _condition(c)))
+
+    button.click(sample, [count, temperature] + ([condition] if condition else []), outputs.components())
+
+
+def _reconstruct_tab(requests: RunRequests) -> None:
+    gr.Markdown("Encode an input and decode it again (`vaekit reconstruct`); the input is shown beside its "
+                "reconstruction." + (" Pick another condition to decode it under (class transfer, voice "
+                                     "conversion)." if requests.conditions else ""))
+    with gr.Row():
+        value = input_widget(requests.kinds.input, "input")
+        condition = condition_widget(requests, "decode under")
+    button = gr.Button("Reconstruct", variant="primary", elem_id="vaekit-reconstruct")
+    outputs = Outputs(requests.kinds.output)
+
+    @shown_in_page
+    def reconstruct(x, c=None):
+        return outputs.values(requests.reconstruct(x, _condition(c)))
+
+    button.click(reconstruct, [value] + ([condition] if condition else []), outputs.components())
+
+
+def _interpolate_tab(requests: RunRequests) -> None:
+    gr.Markdown("Walk the latent space from one input's code to another's and decode the points on the way "
+                "(`vaekit interpolate`).")
+    with gr.Row():
+        a = input_widget(requests.kinds.input, "from")
+        b = input_widget(requests.kinds.input, "to")
+    with gr.Row():
+        steps = gr.Slider(2, 16, value=8, step=1, label="points on the path (both ends included)")
+        method = gr.Radio(list(METHODS), value="linear", label="path")
+    button = gr.Button("Interpolate", variant="primary", elem_id="vaekit-interpolate")
+    outputs = Outputs(requests.kinds.output)
+    button.click(shown_in_page(lambda x, y, n, m: outputs.values(requests.interpolate(x, y, n, m))),
+                 [a, b, steps, method], outputs.components())
+
+
+def _traverse_tab(requests: RunRequests) -> None:
+    units = list(range(requests.model.latent_dim))
+    gr.Markdown("Move each ticked latent unit from -span to +span around a base point, the others kept, and decode "
+                "(`vaekit traverse`): what each unit changes. Without an input the base point is the plugin's "
+                "(an example of the run's data, or the prior's mean).")
+    value = input_widget(requests.kinds.input, "base input", optional=True)
+    chosen = gr.CheckboxGroup(units, value=units[: min(len(units), 4)], label="latent units")
+    with gr.Row():
+        span = gr.Slider(0.5, 6.0, value=3.0, step=0.5, label="span (prior standard deviations)")
+        steps = gr.Slider(2, 15, value=5 if requests.kinds.output == "audio" else 9, step=1,
+                          label="points per unit")
+    button = gr.Button("Traverse", variant="primary", elem_id="vaekit-traverse")
+    outputs = Outputs(requests.kinds.output)
+    button.click(shown_in_page(lambda x, u, s, n: outputs.values(requests.traverse(x, u, s, n))),
+                 [value, chosen, span, steps], outputs.components())
+
+
+def _command_tab(requests: RunRequests, verb: str, run_verb, run: str) -> None:
+    gr.Markdown(f"`vaekit {verb}`: {(run_verb.__doc__ or '').strip()}")
+    fields = verb_fields(requests.plugin, verb)
+    widgets = []
+    with gr.Row():
+        for field in fields:
+            label = f"{field.label}: {field.help}" if field.help else field.label
+            if field.widget == "input":
+                widgets.append(input_widget(requests.kinds.input, field.dest))
+            elif field.widget == "choice":
+                widgets.append(gr.Dropdown(field.choices, value=field.default, label=label))
+            elif field.widget == "flag":
+                widgets.append(gr.Checkbox(value=bool(field.default), label=label))
+            elif field.widget == "number":
+                widgets.append(gr.Number(value=field.default, label=label))
+            else:
+                widgets.append(gr.Textbox(value=field.default or "", label=label))
+    button = gr.Button(verb.capitalize(), variant="primary", elem_id=f"vaekit-{verb}")
+    outputs = Outputs(requests.kinds.output)
+
+    @shown_in_page
+    def command(*values):
+        return outputs.values(requests.command(verb, run, dict(zip([f.dest for f in fields], values, strict=True))))
+
+    button.click(command, widgets, outputs.components())

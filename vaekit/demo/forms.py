@@ -1,0 +1,104 @@
+"""A plugin's own verbs (`vaekit inpaint`, `vaekit superres`, ...) as forms: their argparse options read as fields.
+
+A positional argument is an input of the plugin's input kind (an image upload for image, say); an option with
+choices is a dropdown, a flag a checkbox, a number a number box, anything else a text box. The engine's own
+options (run, device, seed, the output folder) are filled in by the demo, and hidden options are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..plugin import Plugin
+
+FILLED_BY_THE_DEMO = ("help", "run", "device", "seed", "out_dir")
+
+
+@dataclass
+class Field:
+    """One form field of a plugin verb."""
+
+    dest: str
+    label: str  # the option as the command line spells it (--iterations), or the positional's name
+    help: str
+    widget: str  # input, choice, flag, number or text
+    default: Any = None
+    choices: list | None = None
+    many: bool = False  # a positional that takes several inputs: the page gives one
+
+
+def verb_parser(plugin: Plugin, verb: str) -> argparse.ArgumentParser:
+    """The verb's parser as `vaekit VERB RUN` builds it: the engine's options, then the plugin's."""
+    parser = argparse.ArgumentParser(prog=f"vaekit {verb}", add_help=False)
+    parser.add_argument("run")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    plugin.commands()[verb][0](parser)
+    return parser
+
+
+def _is_number(action: argparse.Action) -> bool:
+    name = getattr(action.type, "__name__", "")
+    return action.type in (int, float) or name.startswith(("integer", "number"))  # vaekit's at_least types
+
+
+def verb_fields(plugin: Plugin, verb: str) -> list[Field]:
+    """The form of a plugin verb, in the order its options were added."""
+    fields = []
+    for action in verb_parser(plugin, verb)._actions:
+        if action.dest in FILLED_BY_THE_DEMO or action.help == argparse.SUPPRESS:
+            continue
+        label = action.option_strings[-1] if action.option_strings else action.dest
+        text = (action.help or "").replace("%(default)s", str(action.default))
+        if not action.option_strings:
+            widget = "input"
+        elif action.choices:
+            widget = "choice"
+        elif isinstance(action, argparse._StoreTrueAction):
+            widget = "flag"
+        elif _is_number(action):
+            widget = "number"
+        else:
+            widget = "text"
+        fields.append(Field(action.dest, label, text, widget, action.default,
+                            list(action.choices) if action.choices else None, action.nargs in ("+", "*")))
+    return fields
+
+
+def verb_arguments(plugin: Plugin, verb: str, run, values: dict, out_dir: Path,
+                   read_input: Callable[[Any, str], str]) -> argparse.Namespace:
+    """The namespace `vaekit VERB RUN ...` would give the plugin's verb, from a form's values (dest -> value).
+
+    Inputs go through read_input (value, name) -> path; numbers and text through the option's own type, so a
+    bad value is the same one-line ValueError the command line gives.
+    """
+    parser = verb_parser(plugin, verb)
+    args = argparse.Namespace(**{a.dest: a.default for a in parser._actions if a.dest != "help"})
+    args.run, args.out_dir = str(run), Path(out_dir)
+    for field in verb_fields(plugin, verb):
+        value = values.get(field.dest)
+        action = next(a for a in parser._actions if a.dest == field.dest)
+        if field.widget == "input":
+            path = read_input(value, field.dest)
+            value = [path] if field.many else path
+        elif field.widget in ("number", "text"):
+            text = "" if value is None else str(value).strip()
+            if field.widget == "number" and text.endswith(".0") and getattr(action.type, "__name__", "") != "float":
+                text = text[:-2]  # a number box gives 50.0 for an integer option
+            if not text:
+                value = field.default
+            elif action.type is not None:
+                try:
+                    value = action.type(text)
+                except (argparse.ArgumentTypeError, TypeError, ValueError) as exc:
+                    raise ValueError(f"{field.label}: {exc}") from None
+            else:
+                value = text
+        elif field.widget == "flag":
+            value = bool(value)
+        setattr(args, field.dest, value)
+    return args

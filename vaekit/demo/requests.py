@@ -1,0 +1,180 @@
+"""What the demo page asks of a run: inputs checked and turned into files, the plugin's verbs run into a fresh folder.
+
+    requests = RunRequests(model, plugin, root=Path("/tmp/vaekit-demo-x"))
+    files = requests.sample(16, temperature=1.0, condition=None)
+
+Every input a person gives (an upload, a typed sentence, rows of numbers) becomes a file in the request's own
+folder before a verb sees it, so a typed "README.md" is a sentence and never a file of the server. A mistake is
+a ValueError with one line that the page shows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import tempfile
+import threading
+import wave
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from ..evaluation.latent_paths import METHODS
+from ..io.safe_writes import atomic_write_text
+from ..model.vae import VAE
+from ..plugin import Plugin
+from .forms import verb_arguments
+
+MAX_AUDIO_SECONDS = 60.0  # longer recordings are refused: Griffin-Lim on CPU takes seconds per second of audio
+MAX_TEXT_CHARACTERS = 2000
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
+
+
+def read_input(kind: str, value, folder: Path, name: str) -> str:
+    """One input from the page as the path (or sentence file) a plugin verb reads; ValueError when unusable."""
+    if kind == "text":
+        return _sentence_file(value, folder / f"{name}.txt")
+    if kind == "table":
+        return _table_file(value, folder / f"{name}.csv")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        noun = {"image": "an image", "audio": "a recording or an audio file"}.get(kind, "a file")
+        raise ValueError(f"{name}: give {noun} first")
+    path = Path(value)
+    if not path.is_file():
+        raise ValueError(f"{name}: the upload {path.name} did not arrive; upload it again")
+    if kind == "image":
+        _check_image(path, name)
+    if kind == "audio":
+        _check_audio(path, name)
+    return str(path)
+
+
+def _sentence_file(text, path: Path) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("type a sentence first (the box is empty)")
+    if len(text) > MAX_TEXT_CHARACTERS:
+        raise ValueError(f"the text is {len(text):,} characters; give at most {MAX_TEXT_CHARACTERS:,}")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return str(atomic_write_text(path, "\n".join(lines) + "\n"))
+
+
+def _table_file(text, path: Path) -> str:
+    """Rows typed as `0.5, 1.2` (one per line) -> a CSV file of numbers."""
+    rows = []
+    for number, line in enumerate((text or "").strip().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append([float(cell) for cell in line.replace(";", ",").split(",")])
+        except ValueError:
+            raise ValueError(f"row {number} {line.strip()[:80]!r}: expected numbers separated by commas") from None
+    if not rows:
+        raise ValueError("type at least one row of numbers, e.g. 0.5, 1.0")
+    if len({len(row) for row in rows}) != 1:
+        raise ValueError("every row needs the same number of values")
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return str(atomic_write_text(path, out.getvalue()))
+
+
+def _check_image(path: Path, name: str) -> None:
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ValueError(f"{name}: {path.name} is not an image Pillow can read; upload a PNG or JPEG") from None
+
+
+def _check_audio(path: Path, name: str) -> None:
+    """A WAV must open and be at most MAX_AUDIO_SECONDS long; other formats are left to the plugin."""
+    if path.suffix.lower() != ".wav":
+        return
+    try:
+        with wave.open(str(path), "rb") as audio:
+            seconds = audio.getnframes() / max(audio.getframerate(), 1)
+    except (wave.Error, EOFError, OSError):
+        raise ValueError(f"{name}: {path.name} is not a readable WAV file (damaged or not audio)") from None
+    if seconds > MAX_AUDIO_SECONDS:
+        raise ValueError(f"{name}: the recording is {seconds:.0f} s long; give at most {MAX_AUDIO_SECONDS:.0f} s")
+
+
+class RunRequests:
+    """One run's model and plugin behind the page: each request runs one verb into its own folder under root."""
+
+    def __init__(self, model: VAE, plugin: Plugin, root: Path):
+        self.model, self.plugin, self.root = model, plugin, Path(root)
+        self.kinds = plugin.demo_kinds
+        self.conditions = plugin.condition_choices(model)
+        self._lock = threading.Lock()  # the page may send requests at once; the one model serves them in turn
+
+    def folder(self, verb: str) -> Path:
+        """A new empty folder for one request's inputs and outputs."""
+        return Path(tempfile.mkdtemp(prefix=f"{verb}-", dir=self.root))
+
+    def _condition(self, text: str | None):
+        if not text:
+            return None
+        return self.plugin.parse_condition(text, self.model).to(self.model.device)
+
+    def sample(self, n: int, temperature: float, condition: str | None) -> list[Path]:
+        """n samples at a temperature (the latents' spread), under a condition where the model takes one."""
+        out = self.folder("sample")
+        with self._lock:
+            return self.plugin.sample(self.model, int(n), self._condition(condition), out,
+                                      temperature=float(temperature))
+
+    def reconstruct(self, value, condition: str | None) -> list[Path]:
+        """An input encoded and decoded (under another condition: class transfer, voice conversion)."""
+        out = self.folder("reconstruct")
+        path = read_input(self.kinds.input, value, out, "input")
+        with self._lock:
+            return self.plugin.reconstruct(self.model, [path], self._condition(condition), out)
+
+    def interpolate(self, a, b, steps: int, method: str) -> list[Path]:
+        """steps points on the latent path from input a to input b, both ends included."""
+        if method not in METHODS:
+            raise ValueError(f"method {method!r}: expected one of {', '.join(METHODS)}")
+        out = self.folder("interpolate")
+        path_a = read_input(self.kinds.input, a, out, "input-a")
+        path_b = read_input(self.kinds.input, b, out, "input-b")
+        with self._lock:
+            return self.plugin.interpolate(self.model, path_a, path_b, out, steps=int(steps), method=method)
+
+    def traverse(self, value, units: list[int], span: float, steps: int) -> list[Path]:
+        """Each chosen latent unit moved over [-span, span] around a base point (an input, or the plugin's)."""
+        if not units:
+            raise ValueError("tick at least one latent unit to traverse")
+        out = self.folder("traverse")
+        given = value is not None and not (isinstance(value, str) and not value.strip())
+        path = read_input(self.kinds.input, value, out, "input") if given else None
+        with self._lock:
+            return self.plugin.traverse(self.model, out, input=path, dims=[int(u) for u in units], span=float(span),
+                                        steps=int(steps))
+
+    def command(self, verb: str, run, values: dict) -> list[Path]:
+        """A plugin verb (inpaint, superres, ...) with its form's values (see vaekit.demo.forms)."""
+        out = self.folder(verb)
+        args = verb_arguments(self.plugin, verb, run, values, out,
+                              lambda value, name: read_input(self.kinds.input, value, out, name))
+        with self._lock:
+            return list(self.plugin.commands()[verb][1](self.model, self.plugin, args) or [])
+
+
+def grouped_files(files: list[Path]) -> dict[str, list[Path]]:
+    """A verb's files by what the page shows them as: images, texts, audios, tables."""
+    groups: dict[str, list[Path]] = {"images": [], "texts": [], "audios": [], "tables": []}
+    for path in files:
+        suffix = Path(path).suffix.lower()
+        key = ("images" if suffix in IMAGE_SUFFIXES else "texts" if suffix == ".txt" else
+               "audios" if suffix in (".wav", ".mp3", ".flac", ".ogg") else "tables" if suffix == ".csv" else None)
+        if key is not None:
+            groups[key].append(Path(path))
+    return groups
+
+
+def read_table(path: Path, rows: int = 1000) -> list[list[str]]:
+    """The first rows of a CSV file, for the page's table."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(itertools.islice(csv.reader(f), rows))
