@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 import vaekit
 from vaekit.plugin_api import (
+    DemoKinds,
     SubsetConfig,
     atomic_write_text,
     parse_dims,
@@ -186,6 +187,7 @@ class TextPlugin(vaekit.Plugin):
     data_config = TextDataConfig
     model_config = TextModelConfig
     takes_subset = True  # the tokenizer is fitted on the training sentences the subset keeps
+    demo_kinds = DemoKinds(input="text", output="text")
 
     # -- data and model --------------------------------------------------------------------------
     def build_data(self, data: TextDataConfig, *, seed: int, assets: Path,
