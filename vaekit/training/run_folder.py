@@ -1,7 +1,9 @@
 """A training run's folder: created and locked (one trainer per folder), refused when it is not a run or holds a
 planted link, removed again after a failed start, checked before each write, and its recipe and metrics log.
 
-Only the main process (rank 0) touches the folder: on other ranks every method here does nothing.
+Only the main process (rank 0) touches the folder: on other ranks every method here does nothing. The lock is
+vaekit.io.safe_writes.lock_folder, not the filelock package: filelock takes a .lock that is a hard link planted to
+another file, and cannot name the process holding the lock.
 """
 
 from __future__ import annotations

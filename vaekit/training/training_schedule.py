@@ -1,5 +1,8 @@
 """The run's schedules: its length, the learning rate (linear warm-up, then cosine decay) and the objective's KL
-weight, with warm-ups given in steps or as fractions of the run, and a note when a run ends inside a warm-up."""
+weight, with warm-ups given in steps or as fractions of the run, and a note when a run ends inside a warm-up.
+
+The learning rate is torch's LambdaLR over lr_factor, not SequentialLR(LinearLR, CosineAnnealingLR): those step by
+their own call count (step() takes no position), so they cannot follow a time budget's position (max_minutes)."""
 
 from __future__ import annotations
 
