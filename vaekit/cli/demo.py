@@ -38,6 +38,13 @@ def demo_parser() -> Parser:
     return p
 
 
+def gradio_installed() -> bool:
+    try:
+        return importlib.util.find_spec("gradio") is not None
+    except (ImportError, ValueError):  # a module entry set to None (blocked) has no spec
+        return False
+
+
 def check_port(port: int) -> None:
     """One line when the port cannot be served on 127.0.0.1 (out of range, in use)."""
     if port > 65535:
@@ -52,7 +59,7 @@ def check_port(port: int) -> None:
 
 def main(argv: list[str]) -> int:
     args = demo_parser().parse_args(argv)
-    if importlib.util.find_spec("gradio") is None:
+    if not gradio_installed():
         raise RuntimeError(f"vaekit demo needs gradio, which is not installed: {INSTALL}")
     check_port(args.port)
     torch.manual_seed(args.seed)

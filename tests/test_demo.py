@@ -1,0 +1,153 @@
+"""`vaekit demo` without a browser: its one-line CLI errors, the checks of what a page sends, the plugin verbs as
+forms, and a third-party plugin (examples/vaekit-points, table kind) served through the same requests."""
+
+from __future__ import annotations
+
+import csv
+import socket
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vaekit
+from vaekit.cli import main
+from vaekit.plugin_api import DemoKinds, Plugin, PluginError, check_plugin
+
+requests = pytest.importorskip("vaekit.demo.requests", reason="Pillow is needed by vaekit.demo (gradio brings it)")
+forms = pytest.importorskip("vaekit.demo.forms")
+
+
+@pytest.fixture(scope="module")
+def points_run(tmp_path_factory, points_plugin) -> Path:
+    folder = tmp_path_factory.mktemp("demo-points")
+    recipe = folder / "points.yaml"
+    recipe.write_text("plugin: points\ndata: {n_train: 128, n_val: 32}\nmodel: {latent_dim: 2, hidden: 8}\n"
+                      "trainer: {max_steps: 2, batch_size: 32, progress: false, samples: 0}\neval: {iw_samples: 2}\n")
+    assert main(["train", str(recipe), "--out", str(folder / "run")]) == 0
+    return folder / "run"
+
+
+def write_wav(path: Path, seconds: float, rate: int = 8000) -> Path:
+    with wave.open(str(path), "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(rate)
+        audio.writeframes(np.zeros(int(seconds * rate), dtype=np.int16).tobytes())
+    return path
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("vaekit: error: "), err
+    return err
+
+
+def test_demo_cli_errors_are_one_line(points_run, tmp_path, capsys):
+    assert main(["demo", str(tmp_path / "no-such-run"), "--port", "7999"]) == 2
+    assert "no-such-run" in one_error_line(capsys)
+
+    assert main(["demo", str(points_run), "--port", "70000"]) == 2
+    assert "from 1 to 65535" in one_error_line(capsys)
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["demo", str(points_run), "--port", str(port)]) == 2
+        assert f"cannot serve on 127.0.0.1:{port}" in one_error_line(capsys)
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", str(points_run), "--port", "http"])
+    assert exit_info.value.code == 2
+    assert "--port" in capsys.readouterr().err
+
+
+def test_demo_without_gradio_says_how_to_install_it(points_run):
+    code = ("import sys; sys.modules['gradio'] = None; from vaekit.cli import main; "
+            f"sys.exit(main(['demo', {str(points_run)!r}]))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        'vaekit: error: vaekit demo needs gradio, which is not installed: pip install -e ".[demo]" (from the vaekit '
+        "repository) or pip install gradio"]
+
+
+def test_page_inputs_become_files_or_one_line_errors(tmp_path):
+    sentence = requests.read_input("text", "  the cat sat  \n\n on the mat ", tmp_path, "input")
+    assert Path(sentence).read_text() == "the cat sat\non the mat\n"
+    with pytest.raises(ValueError, match="type a sentence first"):
+        requests.read_input("text", "   ", tmp_path, "input")
+    table = requests.read_input("table", "0.5, 1\n\n2;3", tmp_path, "input")
+    assert list(csv.reader(open(table))) == [["0.5", "1.0"], ["2.0", "3.0"]]
+    with pytest.raises(ValueError, match="row 2 'a, b': expected numbers"):
+        requests.read_input("table", "1, 2\na, b", tmp_path, "input")
+
+    notes = tmp_path / "notes.png"
+    notes.write_text("not pixels")
+    with pytest.raises(ValueError, match="notes.png is not an image"):
+        requests.read_input("image", str(notes), tmp_path, "input")
+    with pytest.raises(ValueError, match="give an image first"):
+        requests.read_input("image", None, tmp_path, "input")
+
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x10\x00\x00\x00WAVE" + bytes(30))
+    with pytest.raises(ValueError, match="not a readable WAV"):
+        requests.read_input("audio", str(corrupt), tmp_path, "input")
+    with pytest.raises(ValueError, match="600 s long; give at most 60 s"):
+        requests.read_input("audio", str(write_wav(tmp_path / "long.wav", 600)), tmp_path, "input")
+    short = write_wav(tmp_path / "short.wav", 1.5)
+    assert requests.read_input("audio", str(short), tmp_path, "input") == str(short)
+
+
+def test_a_third_party_table_plugin_gets_a_working_demo(points_run, tmp_path):
+    model, plugin = vaekit.load(points_run)
+    served = requests.RunRequests(model, plugin, tmp_path)
+    assert served.kinds == DemoKinds("table", "table") and served.conditions == []
+
+    groups = requests.grouped_files(served.sample(50, 1.0, None))
+    rows = requests.read_table(groups["tables"][0])
+    assert len(rows) == 50 and all(len(row) == 2 for row in rows)
+
+    groups = requests.grouped_files(served.reconstruct("0.0, 0.5\n1.0, -0.5\n", None))
+    assert len(requests.read_table(groups["tables"][0])) == 2
+    with pytest.raises(ValueError, match="same number of values"):
+        served.reconstruct("0.0, 0.5\n1.0\n", None)
+    with pytest.raises(PluginError, match="does not support interpolate"):
+        served.interpolate("0, 0", "1, 1", 4, "linear")
+    assert len(list(tmp_path.iterdir())) == 4  # a folder per request
+
+
+def test_plugin_verbs_become_forms_and_namespaces(tmp_path):
+    image = vaekit.get_plugin("image")
+    fields = {f.dest: f for f in forms.verb_fields(image, "inpaint")}
+    assert fields["image"].widget == "input" and fields["iterations"].widget == "number"
+    assert fields["iterations"].default == 50 and fields["box"].widget == "text"
+    assert "label" not in fields  # a hidden former name of --condition
+    args = forms.verb_arguments(image, "inpaint", "runs/x", {"image": "pic", "iterations": 7.0, "box": " 0,0,4,4 "},
+                                tmp_path, lambda value, name: f"read:{value}")
+    assert (args.image, args.iterations, args.box, args.mask, args.out_dir) == ("read:pic", 7, "0,0,4,4", None,
+                                                                               tmp_path)
+    with pytest.raises(ValueError, match="--iterations: expected an integer >= 1, got 0"):
+        forms.verb_arguments(image, "inpaint", "runs/x", {"image": "pic", "iterations": 0}, tmp_path,
+                             lambda value, name: value)
+    superres = {f.dest: f for f in forms.verb_fields(image, "superres")}
+    assert superres["inputs"].many and superres["temperature"].widget == "number"
+
+
+def test_check_plugin_refuses_an_unknown_demo_kind():
+    class Odd(Plugin):
+        name = "odd"
+        demo_kinds = DemoKinds(input="video", output="image")
+
+        def build_data(self, data, *, seed, assets):
+            raise NotImplementedError
+
+        def build_model(self, model, info, *, assets):
+            raise NotImplementedError
+
+    with pytest.raises(PluginError, match="demo_kinds must be DemoKinds"):
+        check_plugin(Odd())
