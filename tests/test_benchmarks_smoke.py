@@ -37,6 +37,7 @@ SCRIPTS = {
     "speech_strings.py": ["fsdd_strings"],
     "augmentation.py": ["augmentation_mnist", "augmentation_cifar10", "augmentation_fsdd"],
     "speech_enhancement.py": ["speech_enhancement"],
+    "semi_supervised.py": ["semi_supervised_mnist"],
 }
 # Modules the scripts import, and a script with its own --smoke and --record flags.
 NOT_SCRIPTS = {"common.py", "budget_training.py", "pythae_nets.py", "results_table.py", "image_cifar10_samples.py"}
