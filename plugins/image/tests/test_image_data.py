@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,32 @@ def test_shapes_are_deterministic_binary_and_labelled(tmp_path):
     assert set(factors) == {"shape", "scale", "rotation", "x", "y"}
     moved = dict(factors, x=(factors["x"] + 16) % 32)
     assert not torch.equal(shapes.render(factors), shapes.render(moved))
+
+
+def reference_shape(factors: dict, size: int) -> torch.Tensor:
+    """The shape drawn pixel by pixel from its definition (a square, an ellipse, a heart), for comparison."""
+    scale = 0.5 + 0.5 * factors["scale"] / 5
+    angle = 2 * math.pi * factors["rotation"] / 40
+    cx, cy = -0.45 + 0.9 * factors["x"] / 31, -0.45 + 0.9 * factors["y"] / 31
+    image = torch.zeros(1, size, size)
+    for row in range(size):
+        for col in range(size):
+            dx, dy = (col + 0.5) / size * 2 - 1 - cx, (row + 0.5) / size * 2 - 1 - cy
+            u = (math.cos(angle) * dx + math.sin(angle) * dy) / (0.7 * scale)
+            v = (-math.sin(angle) * dx + math.cos(angle) * dy) / (0.7 * scale)
+            hx, hy = u * 1.15, -v * 1.15 + 0.1
+            image[0, row, col] = [max(abs(u), abs(v)) <= 0.7, u**2 + (v / 0.55) ** 2 <= 1.0,
+                                  (hx**2 + hy**2 - 1) ** 3 - hx**2 * hy**3 <= 0][factors["shape"]]
+    return image
+
+
+def test_shapes_drawn_all_at_once_match_their_definition():
+    shapes = ShapesDataset(list(range(300, 330)), seed=3, split=1, size=32)
+    assert {shapes.factors(i)["shape"] for i in range(len(shapes))} == {0, 1, 2}
+    for i in range(len(shapes)):
+        factors = shapes.factors(i)
+        assert torch.equal(shapes[i]["x"], reference_shape(factors, 32)), factors
+        assert torch.equal(shapes.render(factors), shapes[i]["x"]) and shapes[i]["label"] == factors["shape"]
 
 
 def test_mnist_splits_and_dynamic_binarization(data_dir, tmp_path):
