@@ -3,6 +3,7 @@ bad inputs) and the noise-robust encoder on a tiny FSDD model."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -173,3 +174,15 @@ def test_train_enhancer_then_enhance_with_it(tiny_run, clean_digit, tmp_path):
                "-o", tmp_path / "out") == 0
     assert sf.read(tmp_path / "out" / "n.wav")[0].shape == (noisy.numel(),)
     assert cli("train-enhancer", tiny_run, "--snr-low", "10", "--snr-high", "0") == 2
+
+
+def test_eval_reports_enhancement(tiny_run):
+    assert cli("eval", tiny_run, "--enhancement-clips", "1", "--classifier-epochs", "1", "--eval-samples", "1",
+               "--pitch-utterances", "0") == 0
+    results = json.loads((tiny_run / "eval-test.json").read_text())
+    for noise in ("white", "babble"):
+        for snr in (0, 5, 10):
+            for method in ("noisy", "spectral_gating", "wiener", "vae_nmf"):
+                for metric in ("pesq", "stoi", "si_sdr", "digit_acc"):
+                    assert math.isfinite(results[f"enhance_{noise}_{snr}dB_{method}_{metric}"])
+    assert 0 <= results["enhance_digit_acc_clean"] <= 100

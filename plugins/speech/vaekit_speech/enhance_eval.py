@@ -17,13 +17,16 @@ import torch
 from torch import Tensor
 
 from vaekit import VAE
+from vaekit.plugin_api import run_dir_of
 
 from .audio import load_audio, trim_silence
 from .data import FSDD_NAME, frontend_from
 from .enhancement import VAENMFConfig, level_gain, spectral_gating, vae_nmf, wiener
 from .features import MelStats
+from .metrics import get_classifiers
 from .noise import noisy_version
 from .quality import pesq_nb, si_sdr, stoi
+from .robust_encoder import enhancer_dir, load_robust_encoder
 
 ENHANCERS = ("noisy", "spectral_gating", "wiener", "vae_nmf")
 
@@ -105,3 +108,27 @@ def enhancement_scores(model: VAE, clips: list[Path], babble_sources: list[Path]
                 progress(f"{key}: " + ", ".join(f"{n} pesq {v['pesq']:.2f} stoi {v['stoi']:.3f} "
                                                 f"si_sdr {v['si_sdr']:.1f}" for n, v in scores[key].items()))
     return scores
+
+
+def eval_enhancement(model: VAE, clips: int, classifier_epochs: int = 8, classifier_dir: str | Path | None = None,
+                     **options) -> dict[str, float]:
+    """`vaekit eval RUN --enhancement-clips N`: enhancement_scores on N FSDD test recordings in white and babble
+    noise at 0, 5 and 10 dB, flattened to enhance_{noise}_{snr}dB_{method}_{metric} (and enhance_digit_acc_clean);
+    vae_nmf_robust too when the run has a noise-robust encoder (train-enhancer)."""
+    data = model.config["info"]["data"]
+    if data.get("source") != "fsdd":
+        raise ValueError(f"--enhancement-clips: scores FSDD test recordings; this model was trained on "
+                         f"data.source {data.get('source')!r} (expected fsdd)")
+    run_dir = run_dir_of(model)
+    cache = Path(classifier_dir) if classifier_dir else run_dir / "speech_classifiers" if run_dir else None
+    classifier = get_classifiers(model, classifier_epochs, cache)["label"].eval()
+    robust = load_robust_encoder(model) if run_dir and (enhancer_dir(model) / "encoder.safetensors").is_file() \
+        else None
+    root = Path(data["root"])
+    scores = enhancement_scores(model, fsdd_clips(root, "test", clips), fsdd_clips(root, "train", 10_000),
+                                classifier=classifier, methods=enhancers(model, robust_encoder=robust))
+    flat = {"enhance_digit_acc_clean": scores.pop("clean")["digit_acc"]}
+    for condition, methods in scores.items():
+        for method, metrics in methods.items():
+            flat.update({f"enhance_{condition}_{method}_{metric}": value for metric, value in metrics.items()})
+    return flat

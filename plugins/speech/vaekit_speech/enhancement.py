@@ -41,6 +41,7 @@ class VAENMFConfig:
     rank: int = 8  # K, noise components
     noise_quantile: float = 0.2  # the noise starts at this quantile over time of each bin's noisy power
     noise_iterations: int = 40  # the first this many iterations update W and H too
+    stationary_noise: bool = False  # H fixed at 1: the noise's spectrum W is fitted, its level does not move
     gain_floor: float = 0.1  # lowest Wiener gain (-20 dB): keeps a little of the noise rather than holes in it
     seed: int = 0
 
@@ -167,6 +168,8 @@ def fit_vae_nmf(model: VAE, x: Tensor, power: Tensor, config: VAENMFConfig, enco
     floor = power.quantile(config.noise_quantile, dim=-1, keepdim=True)  # [F, 1]
     w = floor * (0.5 + torch.rand(n_freqs, config.rank, generator=generator)) / config.rank
     h = 0.75 + torch.rand(config.rank, frames, generator=generator) / 2
+    if config.stationary_noise:
+        h = torch.ones(config.rank, frames)
     with torch.no_grad():
         s = speech(z)
     g = torch.full((1, frames), float(power.sum() / s.sum().clamp(min=POWER_FLOOR)) * 0.5)
@@ -177,7 +180,8 @@ def fit_vae_nmf(model: VAE, x: Tensor, power: Tensor, config: VAENMFConfig, enco
             w = w * ((weighted @ h.T) / (inverse @ h.T).clamp(min=POWER_FLOOR)).sqrt()
             total = g * s + w @ h
             inverse, weighted = 1 / total, power / total.pow(2)
-            h = h * ((w.T @ weighted) / (w.T @ inverse).clamp(min=POWER_FLOOR)).sqrt()
+            if not config.stationary_noise:
+                h = h * ((w.T @ weighted) / (w.T @ inverse).clamp(min=POWER_FLOOR)).sqrt()
         total = g * s + w @ h
         inverse, weighted = 1 / total, power / total.pow(2)
         g = g * ((s * weighted).sum(0, keepdim=True) / (s * inverse).sum(0, keepdim=True).clamp(min=POWER_FLOOR)).sqrt()

@@ -100,6 +100,9 @@ class SpeechPlugin(Plugin):
                                 help="condition of A for a conditional model (default: from its FSDD name)")
             parser.add_argument("--source-b", dest="source_b", default=None, help="condition of B (as --source-a)")
         if verb == "eval":
+            parser.add_argument("--enhancement-clips", dest="enhancement_clips", type=at_least(0), default=0,
+                                help="also score `vaekit enhance` on this many FSDD test recordings in white and "
+                                     "babble noise at 0, 5, 10 dB: PESQ, STOI, SI-SDR, digit accuracy (0: none)")
             parser.add_argument("--classifier-epochs", dest="classifier_epochs", type=at_least(1), default=8,
                                 help="epochs for the digit/speaker classifiers trained on real training mels")
             parser.add_argument("--eval-samples", dest="eval_samples", type=at_least(1), default=200,
@@ -266,10 +269,16 @@ class SpeechPlugin(Plugin):
         return {"enhance": (enhance_cli.enhance_arguments, enhance_cli.run_enhance),
                 "train-enhancer": (enhance_cli.train_enhancer_arguments, enhance_cli.run_train_enhancer)}
 
-    def eval_metrics(self, model: VAE, loader, summary: dict[str, float], **options) -> dict[str, float]:
+    def eval_metrics(self, model: VAE, loader, summary: dict[str, float], enhancement_clips: int = 0,
+                     **options) -> dict[str, float]:
         from .metrics import speech_metrics
 
-        return speech_metrics(model, loader, summary, **options)
+        results = speech_metrics(model, loader, summary, **options)
+        if enhancement_clips:
+            from .enhance_eval import eval_enhancement  # pesq, pystoi, noisereduce: only for these figures
+
+            results.update(eval_enhancement(model, enhancement_clips, **options))
+        return results
 
 
 # -- helpers shared by the artifact writers and the metrics ---------------------------------------
