@@ -32,6 +32,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 # Trainer settings of a benchmark run: no progress bar, no sample grids, no evaluation in the middle of the run.
 QUIET = ["trainer.progress=false", "trainer.samples=0", "trainer.eval_every=1000000"]
+CURVE_POINTS = 40  # loss-curve points a result keeps (training_figures): enough to see a collapse and when
 
 
 def log(message: str) -> None:
@@ -112,6 +113,34 @@ def train_and_load(rec, run_dir: Path, device: str):
     minutes = (time.perf_counter() - started) / 60
     model, plugin, _, steps = load_trained(run_dir, device)
     return model, plugin, minutes, steps
+
+
+def train_in_process(rec, run_dir: Path):
+    """Train rec into run_dir with the vaekit Trainer in this process; the Trainer, whose model (the run's final
+    weights) and data (its DataBundle) the script goes on to score, without building them again."""
+    from vaekit.training.trainer import Trainer
+
+    trainer = Trainer(rec, run_dir)
+    try:
+        trainer.fit()
+    finally:
+        trainer.folder.close()  # the run folder's lock
+    return trainer
+
+
+def training_figures(run_dir: Path, amounts: tuple[str, ...] = ()) -> dict:
+    """What the trainer's train records (RUN/metrics.jsonl) say of a run: steps, train_seconds (by trainer.clock),
+    last_train_loss, a loss curve of about CURVE_POINTS records (step, loss, rec and kl in nats, beta),
+    grad_norm_max, every gradient-norm spike (grad_spikes), and each of the plugin's batch amounts named, summed."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    records = [r for r in map(json.loads, lines) if r.get("split") == "train"]
+    every = max(1, len(records) // CURVE_POINTS)
+    return {"steps": records[-1]["step"], "train_seconds": records[-1]["train_seconds"],
+            "last_train_loss": records[-1]["loss"],
+            "curve": [{k: r[k] for k in ("step", "loss", "rec", "kl", "beta")} for r in records[::every]],
+            "grad_norm_max": max(r.get("grad_norm_max", 0.0) for r in records),
+            "grad_spikes": [spike for r in records for spike in r.get("grad_spikes", [])],
+            **{name: sum(r.get(name, 0.0) for r in records) for name in amounts}}
 
 
 def load_trained(run_dir: Path, device: str):

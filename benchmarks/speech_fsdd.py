@@ -1,8 +1,8 @@
 """FSDD: the log-mel VAE (fsdd.yaml) beside the digit+speaker CVAE (fsdd_cvae.yaml), same CPU budget each.
 
-Each recipe trains for --budget-seconds of process CPU time (the recipe's model, objective, batch size
-and learning rate; cosine decay over the number of steps the budget allows, estimated from the first
-steps), then both are scored on the FSDD test split (recordings 0-4 of every digit/speaker, 300):
+Each recipe trains with the vaekit trainer for its epochs or --budget-seconds of process CPU time
+(trainer.max_minutes with trainer.clock=process), whichever ends first (schedules follow whichever is further
+along), then both are scored on the FSDD test split (recordings 0-4 of every digit/speaker, 300):
 ELBO / IW-NLL per frame, mel L1 (dB), log-spectral distance (dB, mel scale), and the evaluation's own
 digit and speaker classifiers (trained on real training mels, shared by both models) on real audio
 (the ceiling), reconstructions, digit-conditioned samples and speaker conversions.
@@ -31,37 +31,43 @@ import argparse
 import json
 import math
 import os
-import time
 
 import torch
-from budget_training import train_for_budget
-from common import REPO, add_common_flags, seed_override, work_folder, write_result
+from common import (
+    QUIET,
+    REPO,
+    add_common_flags,
+    seed_override,
+    train_in_process,
+    training_figures,
+    work_folder,
+    write_result,
+)
 from torch.utils.data import DataLoader
 from vaekit_speech import plugin
 
 import vaekit
 from vaekit.evaluation.evaluate import evaluate
-from vaekit.runs import build_model
-from vaekit.training.trainer import seed_everything
 
 
 def run_recipe(name: str, args, overrides: list[str]) -> dict:
-    recipe = vaekit.load_recipe(REPO / "recipes" / "speech" / f"{name}.yaml", overrides)
-    seed_everything(recipe.seed)
-    assets = args.work_dir / name / "assets"
-    assets.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    bundle = vaekit.build_recipe_data(plugin, recipe, assets)
-    load_seconds = time.perf_counter() - t0
-    model = build_model(plugin, recipe.model, bundle.info, assets, recipe.latent, bundle.train).to(args.device)
     wall = args.max_minutes is not None
-    budget = 60 * args.max_minutes if wall else args.budget_seconds
+    steps = [f"trainer.max_steps={args.max_steps}", f"trainer.min_steps={args.max_steps}"] if args.max_steps else []
+    recipe = vaekit.load_recipe(REPO / "recipes" / "speech" / f"{name}.yaml", [
+        *QUIET, *steps, f"trainer.max_minutes={args.max_minutes if wall else args.budget_seconds / 60}",
+        f"trainer.clock={'wall' if wall else 'process'}", f"trainer.device={args.device}",
+        f"trainer.threads={args.threads}", *overrides])
+    print(f"[{name}] training for {recipe.trainer.max_minutes * 60:.0f} {recipe.trainer.clock}-s on {args.device}",
+          flush=True)
+    run = args.work_dir / name / "run"
+    trainer = train_in_process(recipe, run)
+    bundle, model = trainer.data, trainer.model.eval()
+    timing = training_figures(run)
+    epochs = timing["steps"] / trainer.steps_per_epoch
+    timing.update(clock=recipe.trainer.clock, epochs=epochs, seconds_per_epoch=timing["train_seconds"] / epochs)
     print(f"[{name}] {len(bundle.train)} train / {len(bundle.test)} test utterances, "
-          f"{sum(p.numel() for p in model.parameters()):,} parameters; training {budget:.0f} "
-          f"{'wall' if wall else 'CPU'}-s on {args.device}", flush=True)
-    timing = train_for_budget(recipe, bundle, model, budget, time.perf_counter if wall else time.process_time,
-                              args.max_steps)
-    print(f"[{name}] {timing['steps']} steps, {timing['cpu_seconds_per_epoch']:.1f} CPU-s per epoch")
+          f"{sum(p.numel() for p in model.parameters()):,} parameters; {timing['steps']} steps, "
+          f"{timing['seconds_per_epoch']:.1f} {timing['clock']}-s per epoch", flush=True)
     loader = DataLoader(bundle.test, batch_size=50, shuffle=False, collate_fn=bundle.collate)
     with torch.random.fork_rng():
         torch.manual_seed(0)
@@ -71,7 +77,7 @@ def run_recipe(name: str, args, overrides: list[str]) -> dict:
                                       score_audio=args.score_audio)
     summary.pop("kl_per_dim", None)
     model.save_pretrained(args.work_dir / name / "model")
-    return {"recipe": name, "load_seconds": load_seconds, **timing, **summary, **metrics}
+    return {"recipe": name, **timing, **summary, **metrics}
 
 
 def main() -> None:
@@ -80,7 +86,7 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="train each recipe for this much wall time instead (use with --device cuda)")
     parser.add_argument("--max-steps", type=int, default=None,
-                        help="train this many steps (schedules planned over them), unless the budget ends first")
+                        help="train this many steps (not the recipe's epochs), unless the budget ends first")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--recipes", nargs="+", default=["fsdd", "fsdd_cvae"])
     parser.add_argument("--iw-samples", type=int, default=20, help="importance samples per test utterance")
@@ -111,7 +117,7 @@ def main() -> None:
                          headline=["digit_acc_recon_relative", "nll_per_frame", "mel_l1_db"],
                          notes=f"{args.threads} thread(s), IW k = {args.iw_samples}, overrides: "
                                f"{' '.join(overrides) or 'none'}")
-    keys = ["steps", "epochs_completed", "cpu_seconds_per_epoch", "wall_seconds_per_epoch", "elbo", "nll",
+    keys = ["steps", "epochs", "seconds_per_epoch", "elbo", "nll",
             "kl", "active_units", "neg_elbo_per_frame", "nll_per_frame", "mel_l1_db", "lsd_db",
             "digit_acc_real", "digit_acc_recon", "digit_acc_recon_relative", "digit_acc_recon_audio",
             "digit_acc_samples", "digit_acc_samples_relative", "speaker_acc_real", "speaker_acc_recon",

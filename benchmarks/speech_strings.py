@@ -1,9 +1,10 @@
 r"""Digit strings at real length: reconstruct and voice-convert whole sentences, scored word by word.
 
-Trains recipes/speech/fsdd_strings.yaml (a speaker CVAE with a latent per 32 ms) for --max-minutes of wall
-time, then on the test strings (3-8 test recordings of one speaker joined with pauses, 2-8 s; words the
-model never heard) measures, with the evaluation's digit and speaker classifiers (trained on single
-training recordings) applied to each word at its known boundaries:
+Trains recipes/speech/fsdd_strings.yaml (a speaker CVAE with a latent per 32 ms) with the vaekit trainer for
+--max-minutes of wall time (trainer.max_minutes) or its epochs, whichever ends first, then on the test strings
+(3-8 test recordings of one speaker joined with pauses, 2-8 s; words the model never heard) measures, with the
+evaluation's digit and speaker classifiers (trained on single training recordings) applied to each word at its
+known boundaries:
 
 - reconstruction: per-word digit accuracy against the same classifier on the real strings (target >= 95%
   of it), on the mel and after Griffin-Lim audio; output length = input length for every string;
@@ -12,7 +13,7 @@ training recordings) applied to each word at its known boundaries:
 - how much of the voice the code holds: a linear probe's speaker accuracy from each string's pooled posterior
   means (trained on the training strings; chance 1/6);
 - mel L1 (dB), log-spectral distance on the mel scale and on the LINEAR spectrum of the audio (dB);
-- speed: seconds of audio trained per CPU-second (and per wall second), wall time to reconstruct a 30 s
+- speed: seconds of audio trained per second of training (by trainer.clock), wall time to reconstruct a 30 s
   recording (model alone, and with Griffin-Lim for input and output WAVs).
 
     python benchmarks/speech_strings.py --device cuda --max-minutes 5
@@ -28,9 +29,9 @@ On one CPU core, the recipe for 900 steps (seeds 0 and 1; benchmarks/results/fsd
 
 --model W/model --work-dir W scores a model already trained into W again (e.g. with --conversion moments
 --choose-smoothing-ms 0,112,144,200,272 --choose-scales 0.25,0.5,0.75, which picks the conversion's window and
-share on the validation strings). --max-steps N --plan-steps M --train-only replays the first N steps of an M-step
-schedule without scoring. The JSON holds the loss curve ("curve") and every gradient-norm spike ("grad_spikes"),
-so a collapse or an explosion shows when it came.
+share on the validation strings). --train-only trains and writes the training figures without scoring. The JSON
+holds the loss curve ("curve") and every gradient-norm spike ("grad_spikes", from the train records of the run's
+metrics.jsonl), so a collapse or an explosion shows when it came.
 """
 
 from __future__ import annotations
@@ -43,8 +44,16 @@ from pathlib import Path
 
 import soundfile as sf
 import torch
-from budget_training import train_for_budget
-from common import REPO, add_common_flags, seed_override, work_folder, write_result
+from common import (
+    QUIET,
+    REPO,
+    add_common_flags,
+    seed_override,
+    train_in_process,
+    training_figures,
+    work_folder,
+    write_result,
+)
 from torch.utils.data import DataLoader
 from vaekit_speech import plugin
 from vaekit_speech.audio import write_audio
@@ -61,7 +70,7 @@ from vaekit_speech.conversion import (
     window_frames,
 )
 from vaekit_speech.data import frontend_from
-from vaekit_speech.features import MelStats, hop_seconds
+from vaekit_speech.features import MelStats
 from vaekit_speech.metrics import get_classifiers, scoring_units
 from vaekit_speech.spectra import linear_lsd
 
@@ -69,27 +78,23 @@ import vaekit
 from vaekit.cli import at_least
 from vaekit.core.batch import to_device
 from vaekit.evaluation.evaluate import evaluate
-from vaekit.runs import build_model, load
+from vaekit.runs import load
 from vaekit.training.trainer import seed_everything
 
 
-def train_strings(recipe, bundle, model, budget_seconds: float, max_steps: int | None,
-                  plan_steps: int | None = None) -> dict:
-    """Train for budget_seconds of wall time (schedules planned from the first steps' speed); audio seconds too."""
-    cfg, info = recipe.trainer, bundle.info
-    hop = hop_seconds(info)
-    audio = [0.0]
-
-    def count(batch):  # seconds of audio in the batch: its valid frames times the hop
-        audio[0] += float(batch["x"]["mask"].sum()) * hop
-
-    timing = train_for_budget(recipe, bundle, model, budget_seconds, time.perf_counter, max_steps, count, plan_steps)
-    cpu, wall = timing["cpu_seconds"], timing["wall_seconds"]
-    return {"steps": timing["steps"], "epochs": timing["steps"] * cfg.batch_size / len(bundle.train),
-            "train_wall_seconds": wall, "train_cpu_seconds": cpu, "audio_seconds_trained": audio[0],
-            "audio_seconds_per_cpu_second": audio[0] / max(cpu, 1e-9),
-            "audio_seconds_per_wall_second": audio[0] / max(wall, 1e-9), "last_train_loss": timing["last_train_loss"],
-            "curve": timing["curve"], "grad_spikes": timing["grad_spikes"]}
+def train_strings(args, overrides: list[str]):
+    """Train the recipe with the vaekit trainer for --max-minutes of wall time (at most --max-steps); the Trainer
+    (its model and data), and the training figures with the seconds of audio trained."""
+    steps = [f"trainer.max_steps={args.max_steps}"] if args.max_steps else []
+    steps += [f"trainer.threads={args.threads}"] if args.threads else []
+    recipe = vaekit.load_recipe(args.recipe, [*QUIET, *steps, f"trainer.max_minutes={args.max_minutes}",
+                                              f"trainer.device={args.device}", *overrides])
+    run = args.work_dir / "run"
+    trainer = train_in_process(recipe, run)
+    timing = training_figures(run, amounts=("audio_seconds",))
+    audio, seconds = timing.pop("audio_seconds"), timing["train_seconds"]
+    return trainer, {**timing, "clock": recipe.trainer.clock, "epochs": timing["steps"] / trainer.steps_per_epoch,
+                     "audio_seconds_trained": audio, "audio_seconds_per_second": audio / max(seconds, 1e-9)}
 
 
 class Tally:
@@ -309,8 +314,6 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--max-minutes", type=float, default=5.0, help="training wall time")
     parser.add_argument("--max-steps", type=int, default=None, help="cap on training steps")
-    parser.add_argument("--plan-steps", type=int, default=None,
-                        help="schedules planned for this many steps (with --max-steps: replay a longer run's start)")
     parser.add_argument("--train-only", action="store_true",
                         help="write the training figures (curve, grad_spikes) and stop: no classifiers, no scoring")
     parser.add_argument("--recipe", type=Path, default=REPO / "recipes" / "speech" / "fsdd_strings.yaml")
@@ -351,29 +354,26 @@ def main() -> None:
 
 def measure(args, parser: argparse.ArgumentParser, overrides: list[str]) -> None:
     """Train (or load) the model, score it and write the result file."""
-    recipe = vaekit.load_recipe(args.recipe, overrides)
-    seed_everything(recipe.seed)
-    assets = args.work_dir / "assets"
-    assets.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    bundle = vaekit.build_recipe_data(plugin, recipe, assets)
-    load_seconds = time.perf_counter() - started
     if args.model:
+        recipe = vaekit.load_recipe(args.recipe, overrides)
+        seed_everything(recipe.seed)
+        assets = args.work_dir / "assets"
+        assets.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        bundle = vaekit.build_recipe_data(plugin, recipe, assets)
         model = load(args.model, args.device)[0]
+        timing = {"model": str(args.model), "data_seconds": time.perf_counter() - started}
     else:
-        model = build_model(plugin, recipe.model, bundle.info, assets, recipe.latent, bundle.train).to(args.device)
+        trainer, timing = train_strings(args, overrides)
+        recipe, bundle, model = trainer.recipe, trainer.data, trainer.model.eval()
+        print(f"trained {timing['steps']} steps ({timing['epochs']:.1f} epochs) in {timing['train_seconds']:.0f} "
+              f"{timing['clock']}-s", flush=True)
     print(f"{len(bundle.train)} train / {len(bundle.test)} test strings ({bundle.info['strings']}), "
-          f"{sum(p.numel() for p in model.parameters()):,} parameters, data built in {load_seconds:.0f} s", flush=True)
-    timing = {"model": str(args.model)}
-    if not args.model:
-        timing = train_strings(recipe, bundle, model, 60 * args.max_minutes, args.max_steps, args.plan_steps)
-        print(f"trained {timing['steps']} steps ({timing['epochs']:.1f} epochs) in "
-              f"{timing['train_wall_seconds']:.0f} s", flush=True)
+          f"{sum(p.numel() for p in model.parameters()):,} parameters", flush=True)
     recipe_path = os.path.relpath(args.recipe.resolve(), REPO)
     if args.train_only:
-        write_result(args, "fsdd_strings_train", f"{recipe_path}: the first {timing['steps']} training steps "
-                     f"(schedules planned for {args.plan_steps or timing['steps']}), loss curve and gradient spikes",
-                     {"overrides": overrides, "plan_steps": args.plan_steps, **timing}, recipe=recipe_path,
+        write_result(args, "fsdd_strings_train", f"{recipe_path}: {timing['steps']} training steps, loss curve and "
+                     "gradient spikes", {"overrides": overrides, **timing}, recipe=recipe_path,
                      notes="the curve and the spikes are in the details file")
         print(f"{len(timing.get('grad_spikes', []))} gradient-norm spikes: " + json.dumps(timing.get("grad_spikes")))
         return
@@ -419,7 +419,7 @@ def measure(args, parser: argparse.ArgumentParser, overrides: list[str]) -> None
     results = {"conversion": how, "conversion_smoothing_ms": setting[0], "conversion_scale": setting[1],
                "device": str(model.device), "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda")
                else None, "max_minutes": args.max_minutes, "test_strings": len(bundle.test),
-               "data_seconds": load_seconds, "classifier_seconds": classifier_seconds, **timing, **summary,
+               "classifier_seconds": classifier_seconds, **timing, **summary,
                **{k: v for k, v in metrics.items() if "converted" not in k}, **converted, **audio, **speed}
     real = results.get("digit_acc_real") or float("nan")
     results["digit_acc_recon_relative"] = results.get("digit_acc_recon", 0.0) / real

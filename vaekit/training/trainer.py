@@ -254,14 +254,14 @@ class Trainer:
                     terms = self.training_step(batch, self.step)
                     self.step += 1
                     self.batch_in_epoch += 1
-                    self.log.add(terms)
-                    if self.log.due(self.step, self.total_steps):
-                        loss, rec, kl = self.log.write(self.step, self.epoch, terms)
+                    self.log.add(terms, self.training_step.grad_norm, self.plugin.batch_amounts(batch, self.data.info))
+                    out_of_time, checkpoint_due, stop = self.clock.tick(self.stops.signal)
+                    if self.log.due(self.step, self.total_steps) or out_of_time:  # the run's last step too
+                        loss, rec, kl = self.log.write(self.step, self.epoch, terms, self.clock.elapsed)
                         bar.set_postfix(loss=f"{loss:.3f}", rec=f"{rec:.3f}", kl=f"{kl:.3f}",
                                         beta=f"{terms.beta:.3g}", refresh=False)
                         bar.total = self.clock.projected_last_step(self.step, first_step, self.total_steps)
                     bar.update(1)
-                    out_of_time, checkpoint_due, stop = self.clock.tick(self.stops.signal)
                     done = self.step >= self.total_steps or out_of_time
                     if out_of_time:  # the bar ends full where the time budget ended the run
                         bar.total = self.step
