@@ -150,6 +150,14 @@ class Plugin:
         """
         return []
 
+    def demo_verbs(self, model: VAE) -> list[str]:
+        """The verbs of commands() that this model can run, each a tab of `vaekit demo` (default: all of them).
+
+        A verb that needs a kind of model (super-resolution needs a low-resolution condition) is left out for
+        the others, so the page offers only what works.
+        """
+        return list(self.commands())
+
     def sample(self, model: VAE, n: int, condition: Tensor | None, out_dir: Path, **options) -> list[Path]:
         """Draw n samples and write them as files people open (PNG grid, .txt, .wav); options carry the CLI's
         temperature= (the scale of the latents' spread) and the plugin's own options.

@@ -122,7 +122,7 @@ class DecoderProtocol(Protocol):
 
 REQUIRED_METHODS = ("build_data", "build_model")
 VERBS = ("sample", "reconstruct", "interpolate", "traverse", "load_inputs", "parse_condition", "condition_choices",
-         "eval_metrics")
+         "demo_verbs", "eval_metrics")
 
 
 def check_plugin(plugin: Any) -> None:

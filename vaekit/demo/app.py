@@ -28,8 +28,8 @@ from .requests import RunRequests, grouped_files, read_table
 AUDIO_PLAYERS = 8  # players shown per request; every file is also in the request's download list
 SAMPLE_COUNTS = {"image": (16, 64), "text": (8, 32), "audio": (4, AUDIO_PLAYERS), "table": (200, 2000),
                  "file": (16, 64)}  # (default, most) samples per click
-# A grid of 32-pixel images scaled up to the page stays sharp: each pixel a block, not a blur.
-CSS = ".vaekit-images img { image-rendering: pixelated; }"
+# A grid of 32-pixel images fills its box, and stays sharp scaled up: each pixel a block, not a blur.
+CSS = ".vaekit-images img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }"
 EXPECTED = (ValueError, OSError, PluginError, RecipeError, CheckpointError)  # a person's mistake: its line alone
 
 
@@ -50,25 +50,32 @@ def shown_in_page(handler):
     return run
 
 
-class ImageUpload(gr.Image):
-    """gr.Image whose unreadable upload is one line in the page, naming the file (gradio's own says "Error")."""
+def image_upload(label: str) -> gr.Image:
+    """gr.Image whose unreadable upload is one line in the page naming the file (gradio's own says only "Error").
 
-    is_template = True  # the page draws it as gr.Image
+    The instance's preprocess is wrapped rather than gr.Image subclassed: gradio writes a .pyi stub beside the
+    module of every component subclass it meets.
+    """
+    image = gr.Image(type="filepath", label=label, sources=["upload", "clipboard"], height=200)
+    preprocess = image.preprocess
 
-    def preprocess(self, payload):
+    def named_errors(payload):
         try:
-            return super().preprocess(payload)
+            return preprocess(payload)
         except Exception:  # noqa: BLE001  Pillow raises several kinds of error for a file that is no image
             name = getattr(payload, "orig_name", None) or "the upload"
-            raise gr.Error(f"{self.label}: {name} is not an image Pillow can read; upload a PNG or JPEG",
+            raise gr.Error(f"{label}: {name} is not an image Pillow can read; upload a PNG or JPEG",
                            print_exception=False) from None
+
+    image.preprocess = named_errors
+    return image
 
 
 def input_widget(kind: str, label: str, optional: bool = False):
     """The component a person gives an input of this kind with."""
     hint = " (optional)" if optional else ""
     if kind == "image":
-        return ImageUpload(type="filepath", label=label + hint, sources=["upload", "clipboard"], height=200)
+        return image_upload(label + hint)
     if kind == "text":
         return gr.Textbox(label=label + hint, lines=2, placeholder="type a sentence")
     if kind == "audio":
@@ -82,10 +89,13 @@ class Outputs:
     """What a request's files are shown as, by the plugin's output kind; every file is also offered for download."""
 
     def __init__(self, kind: str):
-        spectra = kind == "audio"  # a small picture per recording beside the players, else one large grid
-        self.gallery = gr.Gallery(label="images", format="png", columns=4 if spectra else 1, height=260 if spectra
-                                  else 560, object_fit="contain", visible=kind in ("image", "audio"),
-                                  elem_classes=["vaekit-images"])
+        # an image output: its first picture large (a grid of samples, say), any others below; an audio output: a
+        # small picture per recording (its spectrogram) beside the players
+        self.image = gr.Image(label="image", format="png", height=480, interactive=False, visible=kind == "image",
+                              elem_classes=["vaekit-images"])
+        self.gallery = gr.Gallery(label="images", format="png", columns=4, height=260, object_fit="contain",
+                                  visible=False, elem_classes=["vaekit-images"])
+        self.first_large = kind == "image"
         self.text = gr.Textbox(label="text", lines=10, visible=kind == "text", elem_classes=["vaekit-text"])
         self.players = [gr.Audio(label=f"audio {i + 1}", visible=False, interactive=False, type="filepath",
                                  elem_classes=["vaekit-audio"]) for i in range(AUDIO_PLAYERS if kind == "audio" else 0)]
@@ -95,7 +105,7 @@ class Outputs:
             self.files = gr.File(label="files", file_count="multiple", interactive=False)
 
     def components(self) -> list:
-        return [self.gallery, self.text, *self.players, self.table, self.files]
+        return [self.image, self.gallery, self.text, *self.players, self.table, self.files]
 
     def values(self, files: list[Path]) -> list:
         groups = grouped_files(files)
@@ -103,8 +113,11 @@ class Outputs:
         players = [gr.update(value=str(path), label=path.stem, visible=True) for path in groups["audios"]]
         players += [gr.update(value=None, visible=False)] * AUDIO_PLAYERS
         table = read_table(groups["tables"][0]) if groups["tables"] else None
+        large, small = (groups["images"][:1], groups["images"][1:]) if self.first_large else ([], groups["images"])
         return [
-            gr.update(value=[(str(p), p.stem) for p in groups["images"]], visible=bool(groups["images"])),
+            gr.update(value=str(large[0]) if large else None, label=large[0].name if large else "image",
+                      visible=bool(large)),
+            gr.update(value=[(str(p), p.stem) for p in small], visible=bool(small)),
             gr.update(value=texts, visible=bool(groups["texts"])),
             *players[: len(self.players)],
             gr.update(value=table, visible=table is not None),
@@ -125,10 +138,11 @@ def _condition(value: str | None) -> str | None:
 
 def build_app(requests: RunRequests, title: str, run: str) -> gr.Blocks:
     """The page of one run."""
-    kinds, model = requests.kinds, requests.model
+    model = requests.model
     with gr.Blocks(title=f"vaekit demo: {title}", analytics_enabled=False) as app:
-        gr.Markdown(f"## vaekit demo: `{title}`\nplugin **{requests.plugin.name}**, a {model.latent_dim}-unit "
-                    f"latent; inputs: {kinds.input}, outputs: {kinds.output}. Each tab runs one `vaekit` verb.")
+        gr.Markdown(f"## vaekit demo: `{title}`\nThe run's model: plugin `{requests.plugin.name}`, a "
+                    f"{model.latent_dim}-unit latent. Each tab runs one `vaekit` verb on it; every file a verb "
+                    "writes is under *files written*.")
         with gr.Tab("Sample"):
             _sample_tab(requests)
         with gr.Tab("Reconstruct"):
@@ -137,9 +151,10 @@ def build_app(requests: RunRequests, title: str, run: str) -> gr.Blocks:
             _interpolate_tab(requests)
         with gr.Tab("Traverse"):
             _traverse_tab(requests)
-        for verb, (_, run_verb) in requests.plugin.commands().items():
+        commands = requests.plugin.commands()
+        for verb in requests.plugin.demo_verbs(model):
             with gr.Tab(verb.capitalize()):
-                _command_tab(requests, verb, run_verb, run)
+                _command_tab(requests, verb, commands[verb][1], run)
     return app
 
 

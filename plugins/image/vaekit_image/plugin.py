@@ -124,6 +124,10 @@ class ImagePlugin(Plugin):
         info = artifacts.model_info(model)
         return artifacts.class_names(info) if info["condition"] == "label" else []
 
+    def demo_verbs(self, model: VAE) -> list[str]:
+        """inpaint for every model; superres for a model conditioned on low-resolution images."""
+        return ["inpaint"] + (["superres"] if artifacts.model_info(model)["condition"] == "lowres" else [])
+
     def sample(self, model, n, condition, out_dir, per_class: int | None = None, format: str = "grid",
                temperature: float = 1.0, mode: str = "mean", **options):
         per_class = per_class or 0  # 0: the count follows -n
