@@ -151,3 +151,22 @@ def test_a_new_run_replicates_edges_and_an_older_checkpoint_keeps_zeros(architec
     assert rebuilt.config["model"]["edges"] == "zeros"
     assert {m.padding_mode for m in rebuilt.modules() if isinstance(m, torch.nn.Conv2d)} == {"zeros"}
     assert rebuilt.state_dict().keys() == model.state_dict().keys()
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_a_decoder_whose_last_upsampling_gives_the_parameters(likelihood, tmp_path):
+    """decoder_output=upsample: no output convolution; the same image sizes, fewer weights, a finite ELBO."""
+    torch.manual_seed(0)
+    direct = tiny_model(info(32), tmp_path, depth=3, likelihood=likelihood, decoder_output="upsample")
+    usual = tiny_model(info(32), tmp_path, depth=3, likelihood=likelihood)
+    assert isinstance(direct.decoder.out, torch.nn.Identity)
+    assert direct.decoder.params(torch.zeros(2, 4)).shape == usual.decoder.params(torch.zeros(2, 4)).shape
+    count = lambda model: sum(p.numel() for p in model.decoder.parameters())
+    assert count(direct) < count(usual)
+    x = torch.bernoulli(torch.rand(3, 1, 32, 32))
+    assert torch.isfinite(direct(x).loss)
+    assert direct.sample(2).shape == (2, 1, 32, 32)
+    with pytest.raises(RecipeError, match="decoder_output"):
+        tiny_model(info(28, condition="lowres"), tmp_path, decoder_output="upsample")
+    with pytest.raises(RecipeError, match="decoder_output"):
+        configs({}, {"architecture": "resnet", "decoder_output": "upsample"})

@@ -80,6 +80,10 @@ class ImageModelConfig:
     # Unset: replicate for a run trained now; a checkpoint whose config lacks the key was trained with zeros and
     # loads so. The weights are the same either way.
     edges: Literal["zeros", "replicate"] | None = None
+    # conv decoder: what gives the likelihood's parameters. conv: the last upsampling gives `width` full-size feature
+    # maps and a 3x3 convolution reads them; upsample: the last stride-2 transposed convolution gives the parameters
+    # itself (as DCGAN's and the beta-VAE papers' decoders do), which saves half the decoder's work at 32x32.
+    decoder_output: Literal["conv", "upsample"] = "conv"
 
     def __post_init__(self):
         if self.lowres_layers < 0 or self.lowres_width < 0:
@@ -90,5 +94,7 @@ class ImageModelConfig:
         for name in ("latent_dim", "width", "depth"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        if self.decoder_output == "upsample" and self.architecture != "conv":
+            raise ValueError(f"decoder_output: upsample is for architecture conv, got {self.architecture}")
         if self.hidden < 0 or self.blocks_per_stage < 1:
             raise ValueError("hidden must be >= 0 and blocks_per_stage >= 1")

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 import vaekit
-from vaekit import ConditionEmbedding, DiagonalGaussian
+from vaekit import ConditionEmbedding, DiagonalGaussian, RecipeError
 
 from .config import ImageModelConfig
 
@@ -153,23 +153,29 @@ class ImageDecoder(nn.Module):
         if cfg.latent_shape == "spatial":  # the latent is already a feature map: a conv lifts it to the top width
             self.dense = nn.Sequential(nn.Conv2d(cfg.latent_channels, widths[0], 3, padding=1, padding_mode=pad),
                                        nn.SiLU())
+        n_params = self.channels * self.likelihood.params_per_channel
+        # decoder_output=upsample: the last transposed convolution gives the parameters (no output convolution)
+        direct = cfg.decoder_output == "upsample"
+        if direct and self.lowres:
+            raise RecipeError("model.decoder_output: upsample has no output convolution to read the "
+                                     "low-res condition; use conv")
         layers = []
         for i, width in enumerate(widths):
-            out = widths[i + 1] if i + 1 < len(widths) else cfg.width
+            out = widths[i + 1] if i + 1 < len(widths) else n_params if direct else cfg.width
             if cfg.architecture == "resnet":
                 layers += [ResidualBlock(width, pad) for _ in range(cfg.blocks_per_stage)]
                 layers += [nn.Upsample(scale_factor=2, mode="nearest"),
                            nn.Conv2d(width, out, 3, padding=1, padding_mode=pad), nn.SiLU()]
             else:
                 layers += [EdgeConvTranspose2d(width, out, 4, stride=2, padding=1, edges=edges), nn.SiLU()]
-        self.upsample = nn.Sequential(*layers)
-        n_params = self.channels * self.likelihood.params_per_channel
+        self.upsample = nn.Sequential(*(layers[:-1] if direct else layers))  # parameters take no activation
         lowres_width = 0
         self.lowres_at = cfg.lowres_at
         if self.lowres:  # super-resolution: a few layers read the low-res image
             self.lowres_net = lowres_reader(cfg, self.channels, info["lowres_factor"])
             lowres_width = cfg.width if cfg.lowres_layers else self.channels
-        self.out = nn.Conv2d(cfg.width + lowres_width, n_params, 3, padding=1, padding_mode=pad)
+        self.out = nn.Identity() if direct else nn.Conv2d(cfg.width + lowres_width, n_params, 3, padding=1,
+                                                          padding_mode=pad)
         self.top_channels = widths[0]
 
     def params(self, z: Tensor, c: Tensor | None = None) -> Tensor:
