@@ -103,6 +103,8 @@ class TextModelConfig:
     # 10k words); it splits ids in frequency order, as the word and SentencePiece vocabularies are
     output: Literal["softmax", "adaptive"] = "softmax"
     adaptive_cutoffs: list[int] = field(default_factory=list)  # ids where clusters start; [] = 20% and 60% of vocab
+    # rnn, a labelled corpus (data.condition_on): the label's embedding, read by the decoder beside z
+    condition_dim: int = 16
 
     def __post_init__(self):
         if not 0.0 <= self.word_dropout <= 1.0:

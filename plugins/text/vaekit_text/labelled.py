@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vaekit.plugin_api import PluginError
+
 from .data import TextDataError, _decode_line, read_sentences
 
 LABEL_SLOT = "{label}"
@@ -111,3 +113,18 @@ def read_label_splits(data, splits: dict[str, str | None]) -> tuple[list[str], d
         if name != "train" and path:
             pairs[name] = read_labelled(path, labels, data.format, data.text_field)
     return labels, pairs
+
+
+def parse_label(text: str, info: dict, option: str = "--condition") -> int:
+    """`NAME=VALUE` (or a bare VALUE) -> the label's id in a text CVAE trained with data.condition_on=NAME."""
+    name, labels = info.get("condition_on"), info.get("labels") or []
+    if not name:
+        raise PluginError(f"{option} {text!r}: this text model is unconditional (train it on a labelled corpus "
+                          "with data.condition_on)")
+    key, equals, value = text.partition("=")
+    key, value = (key.strip(), value.strip()) if equals else (name, key.strip())
+    if key != name:
+        raise ValueError(f"{option} {text!r}: this model is conditioned on {name!r}; expected {name}=VALUE")
+    if value not in labels:
+        raise ValueError(f"{option} {text!r}: unknown {name} {value!r}; expected one of {', '.join(labels)}")
+    return labels.index(value)

@@ -36,8 +36,10 @@ from vaekit.plugin_api import (
 from .config import TextDataConfig, TextModelConfig
 from .data import Collate, SentenceDataset, encode_sentences, make_batch, read_lines, read_sentences
 from .decoding import BEAM_SIZE, LENGTH_PENALTY, real_tokens
-from .labelled import is_labelled, read_label_splits
+from .labelled import is_labelled, parse_label, read_label_splits
+from .scorers import DEFAULT_CACHE
 from .tokenizers import UNKNOWN_WORDS_WARNING, Tokenizer, build_tokenizer, has_tokenizer, load_tokenizer
+from .transfer import transfer_report
 
 log = logging.getLogger("vaekit.text")
 
@@ -240,7 +242,8 @@ class TextPlugin(vaekit.Plugin):
                 "max_length": data.max_length, "lengths": reports, "unk_rates": unknown}
         if data.condition_on:  # what conditioning, parse_condition and the transfer scores need
             info.update(condition_on=data.condition_on, labels=labels, references=data.references,
-                        labelled_train={"path": data.train, "format": data.format, "text_field": data.text_field})
+                        labelled_train={"path": data.train, "format": data.format, "text_field": data.text_field},
+                        labelled_test=data.test)
         return vaekit.DataBundle(datasets["train"], datasets["val"], datasets["test"], info,
                                  Collate(tokenizer.pad_id), lengths=[len(t) for t in datasets["train"].tokens])
 
@@ -255,9 +258,12 @@ class TextPlugin(vaekit.Plugin):
         if tokenizer is not None and tokenizer.vocab_size != vocab:
             raise ValueError(f"{assets}: the saved tokenizer has {tokenizer.vocab_size} entries but the model "
                              f"was built for {vocab}")
+        num_labels = len(info["labels"]) if info.get("condition_on") else None
+        if num_labels and model.arch != "rnn":
+            raise ValueError(f"data.condition_on: a text CVAE needs model.arch=rnn, got {model.arch!r}")
         if model.arch == "rnn":
             encoder = RNNEncoder(vocab, specials["pad_id"], model)
-            decoder = RNNDecoder(vocab, specials, max_length, model)
+            decoder = RNNDecoder(vocab, specials, max_length, model, num_labels)
             if model.share_embeddings:
                 encoder.embed = decoder.embed
         else:
@@ -353,6 +359,9 @@ class TextPlugin(vaekit.Plugin):
         if verb == "reconstruct":
             parser.add_argument("--sample-latent", dest="sample_latent", action="store_true",
                                 help="decode a posterior sample instead of its mean")
+            parser.add_argument("--source", default=None,
+                                help="a model conditioned on a label: the inputs' own label, NAME=VALUE (optional: "
+                                     "the encoder reads no label; it is checked and written beside each input)")
         if verb == "eval":
             parser.add_argument("--recon-examples", dest="recon_examples", type=int, default=None,
                                 help="sentences decoded for reconstruction BLEU-4 / token accuracy "
@@ -360,19 +369,44 @@ class TextPlugin(vaekit.Plugin):
             parser.add_argument("--recon-beam-size", dest="recon_beam_size", type=int, default=0,
                                 help="also decode the reconstructions by beam search of this size: recon_*_beam "
                                      "(default 0: greedy only)")
+            parser.add_argument("--transfer-examples", dest="transfer_examples", type=int, default=None,
+                                help="a model conditioned on a label (data.condition_on): test sentences transferred "
+                                     "to another label and scored (default: all; 0: skip)")
+            parser.add_argument("--scorer-cache", dest="scorer_cache", default=DEFAULT_CACHE,
+                                help="folder of the cached label classifier and language model that score transfers "
+                                     f"(default {DEFAULT_CACHE})")
+
+    def parse_condition(self, text: str, model: vaekit.VAE) -> Tensor:
+        """--condition NAME=VALUE (or VALUE) of a text CVAE (data.condition_on) -> the label's id [1, 1]."""
+        return torch.tensor([[parse_label(text, model.config.get("info", {}))]], device=model.device)
+
+    @staticmethod
+    def _labels_for(model: vaekit.VAE, n: int, condition: Tensor | None) -> tuple[Tensor | None, list[str]]:
+        """A CVAE's labels [n, 1] for n decodes (the condition's, or each label in turn) and their NAME=VALUE texts;
+        (None, []) for an unconditional model."""
+        info = model.config.get("info", {})
+        if not info.get("condition_on"):
+            return None, []
+        ids = condition.reshape(-1)[:1].expand(n) if condition is not None else \
+            torch.arange(n, device=model.device) % len(info["labels"])
+        return ids.reshape(n, 1).to(model.device), [f"{info['condition_on']}={info['labels'][i]}" for i in ids]
 
     @torch.no_grad()
     def sample(self, model: vaekit.VAE, n: int, condition: Tensor | None, out_dir: Path, around: str | None = None,
                echo: bool = False, temperature: float = 1.0, **options) -> list[Path]:
         """n sentences from the prior (or around a sentence's posterior) -> samples.txt / around.txt; temperature
-        scales the latents' spread (the prior's, or the posterior's with around)."""
+        scales the latents' spread (the prior's, or the posterior's with around). A CVAE writes them under the
+        condition, or under each label in turn (each line then starts with its NAME=VALUE)."""
         model.eval()
+        labels, names = self._labels_for(model, n, condition)
         if around is not None:
             posterior = model.posterior(self.encode_text(model, [_utf8(around)]))
             z = posterior.mean + temperature * posterior.std * torch.randn(n, posterior.dim, device=model.device)
         else:
             z = model.sample_latents(n, None, temperature)
-        sentences = self.decode_text(model, model.decode(z, None, **_decoding_options(options)))
+        sentences = self.decode_text(model, model.decode(z, labels, **_decoding_options(options)))
+        if labels is not None and condition is None:
+            sentences = [f"{name}: {sentence}" for name, sentence in zip(names, sentences, strict=True)]
         out_dir = Path(out_dir)
         if around is not None:
             return [_write_lines(out_dir / "around.txt", sentences, echo)]
@@ -381,19 +415,29 @@ class TextPlugin(vaekit.Plugin):
     @torch.no_grad()
     def reconstruct(self, model: vaekit.VAE, inputs: list[str], condition: Tensor | None, out_dir: Path,
                     sample_latent: bool = False, echo: bool = False, inputs_are: str | None = None,
-                    **options) -> list[Path]:
-        """Encode then decode each sentence; reconstructions.txt pairs input and output."""
+                    source: str | None = None, **options) -> list[Path]:
+        """Encode then decode each sentence; reconstructions.txt pairs input and output. A CVAE on a label decodes
+        under --condition (a transfer when it differs from the inputs' --source label)."""
         model.eval()
         sentences = self._inputs(inputs, inputs_are)
+        info = model.config.get("info", {})
+        if info.get("condition_on") and condition is None:
+            raise ValueError(f"this model is conditioned on {info['condition_on']}: give --condition "
+                             f"{info['condition_on']}=VALUE, the label to write the sentences in "
+                             f"({', '.join(info['labels'])})")
+        source_label = f" ({info['condition_on']}={info['labels'][parse_label(source, info, '--source')]})" \
+            if source is not None else ""
+        target = f" ({self._labels_for(model, 1, condition)[1][0]})" if condition is not None else ""
         outputs = []
         for start in range(0, len(sentences), 256):
             chunk = sentences[start:start + 256]
             x = self.encode_text(model, chunk)
-            outputs += self.decode_text(model, model.reconstruct(x, None, sample_latent=sample_latent,
+            labels = self._labels_for(model, len(chunk), condition)[0]
+            outputs += self.decode_text(model, model.reconstruct(x, labels, sample_latent=sample_latent,
                                                                  **_decoding_options(options)))
         lines = []
-        for source, output in zip(sentences, outputs, strict=True):
-            lines += [f"input:          {source}", f"reconstruction: {output}", ""]
+        for sentence, output in zip(sentences, outputs, strict=True):
+            lines += [f"{f'input{source_label}:':<15} {sentence}", f"{f'reconstruction{target}:':<15} {output}", ""]
         return [_write_lines(Path(out_dir) / "reconstructions.txt", lines[:-1], echo)]
 
     @torch.no_grad()
@@ -437,11 +481,19 @@ class TextPlugin(vaekit.Plugin):
 
     # -- evaluation --------------------------------------------------------------------------------
     def eval_metrics(self, model: vaekit.VAE, loader, summary: dict[str, float], recon_examples: int | None = None,
-                     recon_beam_size: int = 0, **options) -> dict:
+                     recon_beam_size: int = 0, transfer_examples: int | None = None,
+                     scorer_cache: str | None = DEFAULT_CACHE, **options) -> dict:
         """Perplexity per word (<eos> counted) from the IW NLL, reconstruction BLEU-4 and token accuracy (greedy,
-        and by beam search with recon_beam_size); flags posterior collapse (KL, active units ~ 0)."""
+        and by beam search with recon_beam_size); flags posterior collapse (KL, active units ~ 0). A CVAE on a label
+        also gets the transfer scores of vaekit_text.transfer (transfer_examples test sentences; 0 skips them)."""
         if recon_beam_size < 0:
             raise ValueError(f"--recon-beam-size: expected 0 (greedy only) or a beam size, got {recon_beam_size}")
+        if transfer_examples is not None and transfer_examples < 0:
+            raise ValueError(f"--transfer-examples: expected 0 (skip) or more sentences, got {transfer_examples}")
+        transfer_scores = {}
+        if model.config.get("info", {}).get("condition_on") and transfer_examples != 0:
+            transfer_scores = transfer_report(self, model, getattr(loader, "dataset", None), scorer_cache,
+                                              transfer_examples)[0]
         metrics = self._likelihood_metrics(loader, summary, model.decoder.use_latent)
         limit = int(summary.get("n_examples", 0)) if recon_examples is None else recon_examples
         if limit > 0:
@@ -450,7 +502,7 @@ class TextPlugin(vaekit.Plugin):
                 decodings["_beam"] = {"strategy": "beam", "beam_size": recon_beam_size}
                 metrics["recon_beam_size"] = recon_beam_size
             metrics.update(reconstruction_metrics(self, model, loader, limit, decodings))
-        return metrics
+        return {**metrics, **transfer_scores}
 
     def _likelihood_metrics(self, loader, summary: dict[str, float], use_latent: bool) -> dict:
         """Words, tokens, PPL per word from the IW NLL (or its ELBO bound) and the posterior-collapse flag (never

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 import vaekit
+from vaekit.plugin_api import ConditionEmbedding
 
 from .decoding import autoregress, beam_rows, chunked_rows, decoder_inputs, real_tokens, sentence_log_prob
 
@@ -172,7 +173,7 @@ class RNNDecoder(nn.Module):
     """p(x|z): an LSTM/GRU language model conditioned on z (initial state + input at every step; with
     latent_slots, a memory read before the output layer)."""
 
-    def __init__(self, vocab_size: int, specials: dict, max_length: int, cfg):
+    def __init__(self, vocab_size: int, specials: dict, max_length: int, cfg, num_labels: int | None = None):
         super().__init__()
         self.pad_id, self.unk_id = specials["pad_id"], specials["unk_id"]
         self.bos_id, self.eos_id = specials["bos_id"], specials["eos_id"]
@@ -181,9 +182,13 @@ class RNNDecoder(nn.Module):
         self.use_latent = cfg.use_latent
         self.word_dropout = cfg.word_dropout
         self.embed = nn.Embedding(vocab_size, cfg.embed_dim, padding_idx=self.pad_id)
-        self.rnn = make_rnn(cfg.cell, cfg.embed_dim + cfg.latent_dim, cfg.hidden_dim, cfg.num_layers)
+        # A CVAE on a label (a sentiment): its embedding joins z wherever the decoder reads z, so a decode under
+        # another label writes the same content in that label's style
+        self.condition = ConditionEmbedding(num_labels, cfg.condition_dim) if num_labels else None
+        code_dim = cfg.latent_dim + (cfg.condition_dim if num_labels else 0)
+        self.rnn = make_rnn(cfg.cell, cfg.embed_dim + code_dim, cfg.hidden_dim, cfg.num_layers)
         states = 2 if cfg.cell == "lstm" else 1
-        self.to_state = nn.Linear(cfg.latent_dim, states * cfg.num_layers * cfg.hidden_dim)
+        self.to_state = nn.Linear(code_dim, states * cfg.num_layers * cfg.hidden_dim)
         self.dropout = nn.Dropout(cfg.dropout)
         self.latent_memory = LatentMemory(cfg.latent_dim, cfg.latent_slots, cfg.hidden_dim) \
             if cfg.latent_slots else None
@@ -203,20 +208,32 @@ class RNNDecoder(nn.Module):
     def _latent(self, z: Tensor) -> Tensor:
         return z if self.use_latent else torch.zeros_like(z)
 
-    def hidden(self, inputs: Tensor, z: Tensor, state=None, memory: Tensor | None = None) -> tuple[Tensor, object]:
-        """Top-layer states [B, T, H] for inputs [B, T] given z [B, D] (after dropout); also the final state.
-        memory: z's latent memory, when the caller has it already (generation computes it once, not every step)."""
+    def _code(self, z: Tensor, c: Tensor | None) -> Tensor:
+        """What the RNN reads of z [B, D]: z itself, or z beside the label's embedding for a CVAE."""
+        if self.condition is None:
+            return z
+        if c is None:
+            raise ValueError("this text model is conditioned on a label: give a condition (--condition NAME=VALUE)")
+        return torch.cat([z, self.condition(c)], -1)
+
+    def hidden(self, inputs: Tensor, z: Tensor, state=None, memory: Tensor | None = None,
+               c: Tensor | None = None) -> tuple[Tensor, object]:
+        """Top-layer states [B, T, H] for inputs [B, T] given z [B, D] (and a CVAE's labels c) after dropout; also
+        the final state. memory: z's latent memory, when the caller has it already (generation computes it once)."""
         z = self._latent(z)
+        code = self._code(z, c)
         emb = self.dropout(self.embed(inputs))
-        rnn_in = torch.cat([emb, z.unsqueeze(1).expand(-1, inputs.shape[1], -1)], -1)
-        hidden, state = self.rnn(rnn_in, self.initial_state(z) if state is None else state)
+        rnn_in = torch.cat([emb, code.unsqueeze(1).expand(-1, inputs.shape[1], -1)], -1)
+        hidden, state = self.rnn(rnn_in, self.initial_state(code) if state is None else state)
         if self.latent_memory is not None:
             hidden = self.latent_memory(hidden, self.latent_memory.vectors(z) if memory is None else memory)
         return self.dropout(hidden), state
 
-    def logits(self, inputs: Tensor, z: Tensor, state=None, memory: Tensor | None = None) -> tuple[Tensor, object]:
-        """Next-token logits [B, T, V] for inputs [B, T] given z [B, D]; also the final state."""
-        hidden, state = self.hidden(inputs, z, state, memory)
+    def logits(self, inputs: Tensor, z: Tensor, state=None, memory: Tensor | None = None,
+               c: Tensor | None = None) -> tuple[Tensor, object]:
+        """Next-token logits [B, T, V] for inputs [B, T] given z [B, D] (and a CVAE's labels c); also the final
+        state."""
+        hidden, state = self.hidden(inputs, z, state, memory, c)
         return self.out(hidden), state
 
     def log_prob(self, x: dict, z: Tensor, c=None) -> Tensor:
@@ -226,7 +243,8 @@ class RNNDecoder(nn.Module):
                                 self.word_dropout if self.training else 0.0)
         vocab = self.out.out_features
         mask, rows = real_tokens(x), chunked_rows(*targets.shape, vocab)
-        log_p = torch.cat([sentence_log_prob(self.hidden(inputs[i:i + rows], z[i:i + rows])[0], self.out,
+        log_p = torch.cat([sentence_log_prob(self.hidden(inputs[i:i + rows], z[i:i + rows], c=None if c is None
+                                                         else c[i:i + rows])[0], self.out,
                                              targets[i:i + rows], mask[i:i + rows], vocab)
                            for i in range(0, targets.shape[0], rows)])
         if self.bow is not None and self.training:  # an auxiliary loss only: evaluation scores log p(x|z) alone
@@ -238,12 +256,13 @@ class RNNDecoder(nn.Module):
         """Sentences for latents z [B, D] as {"tokens": [B, T], "lengths": [B]} (greedy unless strategy='sample' or
         'beam')."""
         z_rows = z.repeat_interleave(beam_rows(options), 0)  # a beam decodes each latent's rows side by side
+        c_rows = None if c is None or self.condition is None else c.repeat_interleave(beam_rows(options), 0)
         # A beam's rows of one latent share its z, so reordering them leaves this row-aligned memory right. It is
         # made from z as hidden() sees it (zeros for a language model), so generation scores as log_prob does.
         memory = self.latent_memory.vectors(self._latent(z_rows)) if self.latent_memory is not None else None
 
         def step(inputs, state):
-            logits, state = self.logits(inputs.unsqueeze(1), z_rows, state, memory)
+            logits, state = self.logits(inputs.unsqueeze(1), z_rows, state, memory, c_rows)
             return logits[:, -1], state
 
         def reorder(state, rows):  # LSTM (h, c) or GRU h: [layers, rows, H]
