@@ -5,11 +5,12 @@
     python benchmarks/semi_supervised.py --smoke                         # tiny subsets, a few steps: checks the script
 
 M1 is recipes/image/mnist.yaml with a 50-d latent, trained for --m1-minutes of this process's CPU time
-(trainer.clock process); M2 (recipes/image/mnist_m1m2.yaml) learns on M1's codes from `labelled` labels, 10% each
-digit, drawn with the seed, for --m2-minutes of CPU time, and its classifier q(y|x) is scored on the 10k test
-digits. M1's CPU time is read from the checkpoint M2 used (train_seconds; trainer.clock process), M2's is this
-process's CPU time around its training (the codes' encoding included). Target: at most 3.3% test error with 100
-labels within 60 CPU-minutes, M1 and M2 together. One thread (trainer.threads 1); prints one JSON line.
+(trainer.clock process); M2 (recipes/image/mnist_m1m2.yaml) learns on M1's codes from `labelled` labels, a tenth
+per digit, drawn with the seed, for --m2-minutes of CPU time, and its classifier q(y|x) is scored on the 10k test
+digits. M1's CPU time is read from the checkpoint M2 used (train_seconds; trainer.clock process); each M2 runs in
+a process of its own, and its CPU time is that process's around its training (the codes' encoding included).
+Target: at most 3.3% test error with 100 labels within 60 CPU-minutes, M1 and M2 together. One thread per
+process (trainer.threads 1); prints one JSON line.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -52,6 +55,22 @@ def test_error(run: Path, recipe) -> tuple[float, int]:
     return 100.0 * wrong / n, n
 
 
+def run_m2(labels: int, overrides: list[str], work: Path) -> dict:
+    """Train M1+M2 with `labels` labels; its test error (%) and this process's CPU minutes."""
+    from vaekit.training.trainer import train
+
+    torch.set_num_threads(1)
+    recipe = load_recipe(M2_RECIPE, [*overrides, f"semi_supervised.labelled={labels}"])
+    run = work / f"m1m2-{labels}"
+    started = time.process_time()
+    train(recipe, run)
+    m2_minutes = (time.process_time() - started) / 60
+    error, n = test_error(run, recipe)
+    steps = max(json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines())
+    return {"test_error": round(error, 2), "test_examples": n, "m2_steps": steps,
+            "m2_cpu_minutes": round(m2_minutes, 2)}
+
+
 def main() -> None:
     from vaekit.training.trainer import train
 
@@ -76,22 +95,19 @@ def main() -> None:
                                           *steps, *tiny, *seed_override(args)]), m1_run)
         m1_seconds = cpu_seconds_of(m1_run)
         results["m1"] = {"run": str(m1_run), "cpu_minutes": round(m1_seconds / 60, 2) if m1_seconds else None}
-        for labels in map(int, args.labels.split(",")):
-            overrides = [f"semi_supervised.codes_from={m1_run}", f"semi_supervised.labelled={labels}",
-                         "trainer.threads=1", *QUIET, *tiny, *seed_override(args),
-                         *(["trainer.max_steps=3"] if args.smoke
-                           else [f"trainer.max_minutes={args.m2_minutes}", f"trainer.max_steps={args.m2_steps}"])]
-            recipe = load_recipe(M2_RECIPE, overrides)
-            run = work / f"m1m2-{labels}"
-            started = time.process_time()
-            train(recipe, run)
-            m2_minutes = (time.process_time() - started) / 60
-            error, n = test_error(run, recipe)
-            steps = max(json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines())
-            total = m2_minutes + (m1_seconds or 0) / 60
-            results[f"labels_{labels}"] = {"test_error": round(error, 2), "test_examples": n, "m2_steps": steps,
-                                           "m2_cpu_minutes": round(m2_minutes, 2), "cpu_minutes": round(total, 2)}
-            log(f"{labels} labels: {error:.2f}% test error, {total:.1f} CPU-minutes (M1 and M2)")
+        counts = [int(labels) for labels in args.labels.split(",")]
+        budget = ["trainer.max_steps=3"] if args.smoke else [f"trainer.max_minutes={args.m2_minutes}",
+                                                              f"trainer.max_steps={args.m2_steps}"]
+        common = [f"semi_supervised.codes_from={m1_run}", "trainer.threads=1", *QUIET, *tiny, *seed_override(args),
+                  *budget]
+        # One process per label count, one thread each: the runs are independent, and CPU time is their figure.
+        with ProcessPoolExecutor(len(counts), mp_context=multiprocessing.get_context("spawn")) as pool:
+            runs = pool.map(run_m2, counts, [common] * len(counts), [work] * len(counts))
+            for labels, run in zip(counts, runs, strict=True):
+                run["cpu_minutes"] = round(run["m2_cpu_minutes"] + (m1_seconds or 0) / 60, 2)
+                results[f"labels_{labels}"] = run
+                log(f"{labels} labels: {run['test_error']:.2f}% test error, {run['cpu_minutes']:.1f} CPU-minutes "
+                    "(M1 and M2)")
         first = results.get("labels_100")
         if first is not None:
             results["target_met"] = first["test_error"] <= TARGET_ERROR and first["cpu_minutes"] <= TARGET_MINUTES
