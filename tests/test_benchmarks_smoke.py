@@ -31,6 +31,7 @@ SCRIPTS = {
     "image_mnist_latents.py": ["mnist_latents"],
     "mnist_sample_quality.py": ["mnist_sample_quality"],
     "shapes_disentanglement.py": ["shapes_disentanglement"],
+    "shapes_main_job.py": ["shapes"],
     "image_cifar10.py": ["cifar10", "cifar10_superres", "mnist_cvae", "cifar10_cvae", "image_folder", "cifar10_speed"],
     "text_ptb.py": ["text_ptb"],
     "text_yelp.py": ["yelp_sentiment"],
