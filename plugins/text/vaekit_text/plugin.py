@@ -391,6 +391,10 @@ class TextPlugin(vaekit.Plugin):
             torch.arange(n, device=model.device) % len(info["labels"])
         return ids.reshape(n, 1).to(model.device), [f"{info['condition_on']}={info['labels'][i]}" for i in ids]
 
+    def _first_label(self, model: vaekit.VAE, n: int) -> tuple[Tensor | None, list[str]]:
+        """For verbs without --condition (interpolate, traverse): a CVAE decodes under its first label."""
+        return self._labels_for(model, n, torch.zeros(1, 1, dtype=torch.long, device=model.device))
+
     @torch.no_grad()
     def sample(self, model: vaekit.VAE, n: int, condition: Tensor | None, out_dir: Path, around: str | None = None,
                echo: bool = False, temperature: float = 1.0, **options) -> list[Path]:
@@ -449,8 +453,9 @@ class TextPlugin(vaekit.Plugin):
         a_text, b_text = self._one_sentence(a, inputs_are), self._one_sentence(b, inputs_are)
         means = model.posterior(self.encode_text(model, [a_text, b_text])).mean
         z = vaekit.latent_path(means[0], means[1], steps, method)
-        sentences = self.decode_text(model, model.decode(z, None, **_decoding_options(options)))
-        lines = [f"from: {a_text}", f"to:   {b_text}", ""]
+        labels, names = self._first_label(model, len(z))
+        sentences = self.decode_text(model, model.decode(z, labels, **_decoding_options(options)))
+        lines = [f"from: {a_text}", f"to:   {b_text}", *[f"decoded as {name}" for name in names[:1]], ""]
         lines += [f"t={float(ti):.2f}  {s}" for ti, s in zip(t, sentences, strict=True)]
         return [_write_lines(Path(out_dir) / "interpolation.txt", lines, echo)]
 
@@ -470,9 +475,12 @@ class TextPlugin(vaekit.Plugin):
         z = traversal(base, units, span, steps)
         sentences = []
         for start in range(0, len(z), 256):  # every unit of a 256-d code at 9 points is 2,304 sentences
-            sentences += self.decode_text(model, model.decode(z[start:start + 256], None, **_decoding_options(options)))
+            labels, names = self._first_label(model, len(z[start:start + 256]))
+            sentences += self.decode_text(model, model.decode(z[start:start + 256], labels,
+                                                              **_decoding_options(options)))
         values = traversal_values(span, steps).tolist()
-        lines = [f"base: {input if input is not None else 'the prior mean'}", ""]
+        lines = [f"base: {input if input is not None else 'the prior mean'}",
+                 *[f"decoded as {name}" for name in names[:1]], ""]
         for row, unit in enumerate(units):
             lines.append(f"unit {unit}:")
             lines += [f"  {v:+.2f}  {s}" for v, s in zip(values, sentences[row * steps:(row + 1) * steps], strict=True)]
