@@ -90,6 +90,7 @@ def test_yelp_cvae_rewrites_and_scores_against_sacrebleu(data_dir, tmp_path, mon
     outputs = [row["output"] for row in rows]
     assert scores["transfer_bleu"] == pytest.approx(sacrebleu.corpus_bleu(outputs, [rewrites]).score, abs=1e-9)
     assert [row["target"] for row in rows[:2]] == ["1", "1"] and rows[-1]["target"] == "0"
+    assert 0 <= scores["same_label_self_bleu"] <= 100
     assert 0 <= scores["transfer_accuracy"] <= 1 and scores["transfer_ppl"] > 1 and scores["reference_ppl"] > 1
     assert sorted((tmp_path / "cache").glob("*.safetensors"))  # both scorers cached
     again, _ = transfer_report(text_plugin, model, cache_dir=tmp_path / "cache", limit=40, scorer_sentences=800)

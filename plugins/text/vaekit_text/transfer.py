@@ -10,7 +10,8 @@ content and changes no label:
   gives them; transfer_bleu_lowercase the same, case-blind; transfer_self_bleu: against the source sentences;
 - transfer_ppl: per-word perplexity of the outputs under the scorers' LSTM language model, beside reference_ppl of
   the human rewrites under the same model;
-- copy_*: the same scores of the sources themselves; classifier_test_accuracy: the classifier on the test split.
+- copy_*: the same scores of the sources themselves; classifier_test_accuracy: the classifier on the test split;
+  same_label_self_bleu: self-BLEU of the sentences decoded under their own label (how much of them z keeps).
 """
 
 from __future__ import annotations
@@ -61,19 +62,24 @@ def transfer(plugin, model: VAE, sentences: list[str], targets: list[int], **opt
     return outputs
 
 
-def scores(prefix: str, outputs: list[str], items, targets: list[int], classifier, language_model) -> dict:
-    """Accuracy (fraction), BLEU to the rewrites, self-BLEU (0-100) and perplexity of outputs, keys prefix_*."""
+def bleu(outputs: list[str], references: list[str], lowercase: bool = False) -> float:
+    """sacrebleu's corpus BLEU (0-100, 13a tokenisation) of outputs against one reference each."""
     import sacrebleu  # as reconstruction_metrics does: only evaluation pays for loading it
 
+    # force: the outputs are the corpus's tokenised text, which sacrebleu would otherwise warn of on every call
+    return sacrebleu.corpus_bleu(outputs, [references], lowercase=lowercase, force=True).score
+
+
+def scores(prefix: str, outputs: list[str], items, targets: list[int], classifier, language_model) -> dict:
+    """Accuracy (fraction), BLEU to the rewrites, self-BLEU (0-100) and perplexity of outputs, keys prefix_*."""
     predicted = predict_labels(classifier, outputs)
     out = {f"{prefix}_accuracy": (predicted == torch.tensor(targets)).float().mean().item(),
-           f"{prefix}_self_bleu": sacrebleu.corpus_bleu(outputs, [[s for _, s, _ in items]], force=True).score,
+           f"{prefix}_self_bleu": bleu(outputs, [s for _, s, _ in items]),
            f"{prefix}_ppl": perplexity(language_model, outputs)}
     rewrites = [r for _, _, r in items]
     if all(r is not None for r in rewrites):
-        # force: the outputs are the corpus's tokenised text, which sacrebleu would otherwise warn of on every call
-        out[f"{prefix}_bleu"] = sacrebleu.corpus_bleu(outputs, [rewrites], force=True).score
-        out[f"{prefix}_bleu_lowercase"] = sacrebleu.corpus_bleu(outputs, [rewrites], lowercase=True, force=True).score
+        out[f"{prefix}_bleu"] = bleu(outputs, rewrites)
+        out[f"{prefix}_bleu_lowercase"] = bleu(outputs, rewrites, lowercase=True)
     return out
 
 
@@ -103,6 +109,9 @@ def transfer_report(plugin, model: VAE, dataset=None, cache_dir: str | Path | No
     result = {"transfer_examples": len(items)}
     result.update(scores("transfer", outputs, items, targets, classifier, language_model))
     result.update(scores("copy", sources, items, targets, classifier, language_model))
+    # The same sentences decoded under their own label: how much content the code keeps at all (a ceiling for BLEU)
+    kept = transfer(plugin, model, sources, [label for label, _, _ in items], **options)
+    result["same_label_self_bleu"] = bleu(kept, sources)
     source_labels = [label for label, _, _ in items]
     result["classifier_test_accuracy"] = (predict_labels(classifier, sources) == torch.tensor(source_labels)
                                           ).float().mean().item()
