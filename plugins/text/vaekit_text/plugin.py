@@ -24,6 +24,7 @@ import vaekit
 from vaekit.plugin_api import (
     DemoKinds,
     SubsetConfig,
+    at_least,
     atomic_write_text,
     parse_dims,
     pick,
@@ -94,6 +95,18 @@ def _decoding_options(options: dict) -> dict:
     if "token_temperature" in chosen:
         chosen["temperature"] = chosen.pop("token_temperature")
     return chosen
+
+
+def _per_class_count(model: vaekit.VAE, per_class: int | None, n: int, condition: Tensor | None) -> int:
+    """Sentences `vaekit sample --per-class K` / `--format tsv` decodes: K per label (or under --condition's one);
+    an unconditional model has no labels to write, a one-line error."""
+    info = model.config.get("info", {})
+    if not info.get("condition_on"):
+        raise vaekit.PluginError("--per-class/--format tsv: this text model is unconditional (no labels); train it "
+                                 "on a labelled corpus with data.condition_on, or use -n for the number of sentences")
+    if per_class is None:
+        return n
+    return per_class * (1 if condition is not None else len(info["labels"]))
 
 
 def _write_lines(path: Path, lines: list[str], echo: bool = False) -> Path:
@@ -354,6 +367,11 @@ class TextPlugin(vaekit.Plugin):
         if verb == "sample":
             parser.add_argument("--around", default=None,
                                 help="paraphrase: sample latents from this sentence's posterior instead of the prior")
+            parser.add_argument("--per-class", dest="per_class", type=at_least(1), default=None, metavar="K",
+                                help="a text CVAE: K sentences per label (of --condition's label alone when given)")
+            parser.add_argument("--format", choices=["lines", "tsv"], default="lines",
+                                help="lines: samples.txt; tsv: samples.tsv of label<TAB>sentence lines, a labelled "
+                                     "corpus data.train reads (a text CVAE)")
         if verb in ("reconstruct", "interpolate", "traverse"):
             _input_arguments(parser)
         if verb == "reconstruct":
@@ -381,14 +399,19 @@ class TextPlugin(vaekit.Plugin):
         return torch.tensor([[parse_label(text, model.config.get("info", {}))]], device=model.device)
 
     @staticmethod
-    def _labels_for(model: vaekit.VAE, n: int, condition: Tensor | None) -> tuple[Tensor | None, list[str]]:
-        """A CVAE's labels [n, 1] for n decodes (the condition's, or each label in turn) and their NAME=VALUE texts;
-        (None, []) for an unconditional model."""
+    def _labels_for(model: vaekit.VAE, n: int, condition: Tensor | None, per_class: int | None = None
+                    ) -> tuple[Tensor | None, list[str]]:
+        """A CVAE's labels [n, 1] for n decodes (the condition's, or each label in turn: per_class of each, else
+        cycling) and their NAME=VALUE texts; (None, []) for an unconditional model."""
         info = model.config.get("info", {})
         if not info.get("condition_on"):
             return None, []
-        ids = condition.reshape(-1)[:1].expand(n) if condition is not None else \
-            torch.arange(n, device=model.device) % len(info["labels"])
+        if condition is not None:
+            ids = condition.reshape(-1)[:1].expand(n)
+        elif per_class is not None:
+            ids = torch.arange(len(info["labels"]), device=model.device).repeat_interleave(per_class)
+        else:
+            ids = torch.arange(n, device=model.device) % len(info["labels"])
         return ids.reshape(n, 1).to(model.device), [f"{info['condition_on']}={info['labels'][i]}" for i in ids]
 
     def _first_label(self, model: vaekit.VAE, n: int) -> tuple[Tensor | None, list[str]]:
@@ -397,12 +420,22 @@ class TextPlugin(vaekit.Plugin):
 
     @torch.no_grad()
     def sample(self, model: vaekit.VAE, n: int, condition: Tensor | None, out_dir: Path, around: str | None = None,
-               echo: bool = False, temperature: float = 1.0, **options) -> list[Path]:
+               echo: bool = False, temperature: float = 1.0, per_class: int | None = None, format: str = "lines",
+               **options) -> list[Path]:
         """n sentences from the prior (or around a sentence's posterior) -> samples.txt / around.txt; temperature
         scales the latents' spread (the prior's, or the posterior's with around). A CVAE writes them under the
-        condition, or under each label in turn (each line then starts with its NAME=VALUE)."""
+        condition, or under each label in turn (each line then starts with its NAME=VALUE); per_class K: K under
+        each label; format='tsv': samples.tsv of label<TAB>sentence lines instead."""
         model.eval()
-        labels, names = self._labels_for(model, n, condition)
+        if per_class is not None or format == "tsv":
+            n = _per_class_count(model, per_class, n, condition)
+        labels, names = self._labels_for(model, n, condition, per_class)
+        if format == "tsv":
+            info = model.config["info"]
+            sentences = self.decode_text(model, model.decode(model.sample_latents(n, None, temperature), labels,
+                                                             **_decoding_options(options)))
+            rows = [f"{info['labels'][int(i)]}\t{s}" for i, s in zip(labels.reshape(-1), sentences, strict=True)]
+            return [_write_lines(Path(out_dir) / "samples.tsv", rows, echo)]
         if around is not None:
             posterior = model.posterior(self.encode_text(model, [_utf8(around)]))
             z = posterior.mean + temperature * posterior.std * torch.randn(n, posterior.dim, device=model.device)
