@@ -103,15 +103,19 @@ def clean_through(model, enhance, clips: list[Path]) -> dict:
     """PESQ and SI-SDR of clean recordings against themselves after the enhancer: what it costs speech with no
     noise (PESQ of a clip against itself is the scale's top, about 4.5)."""
     from vaekit_speech.audio import load_audio
-    from vaekit_speech.quality import pesq_nb, si_sdr
+    from vaekit_speech.enhance_eval import PESQ_NO_SPEECH, pesq_or_none
+    from vaekit_speech.quality import si_sdr
 
     rate = model.config["info"]["sample_rate"]
     rows = []
     for path in clips:
         clean = load_audio(path, rate)
+        if pesq_or_none(clean, clean, rate) is None:
+            continue
         out = enhance(clean)
-        rows.append({"pesq_in": pesq_nb(clean, clean, rate), "pesq_out": pesq_nb(clean, out, rate),
-                     "si_sdr_out": si_sdr(clean, out)})
+        pesq_out = pesq_or_none(clean, out, rate)
+        rows.append({"pesq_in": pesq_or_none(clean, clean, rate),
+                     "pesq_out": PESQ_NO_SPEECH if pesq_out is None else pesq_out, "si_sdr_out": si_sdr(clean, out)})
     return {k: statistics.mean(r[k] for r in rows) for k in rows[0]}
 
 

@@ -29,6 +29,7 @@ from .quality import pesq_nb, si_sdr, stoi
 from .robust_encoder import enhancer_dir, load_robust_encoder
 
 ENHANCERS = ("noisy", "spectral_gating", "wiener", "vae_nmf")
+PESQ_NO_SPEECH = 1.0  # the bottom of the MOS-LQO scale: an output in which PESQ finds no speech scores this
 
 
 def enhancers(model: VAE, config: VAENMFConfig | None = None, robust_encoder=None) -> dict[str, Callable]:
@@ -71,16 +72,30 @@ def classify_digit(model: VAE, classifier, wave: Tensor) -> int:
         return int(classifier(mel[None], torch.ones(1, mel.shape[-1])).argmax(-1))
 
 
+def pesq_or_none(reference: Tensor, estimate: Tensor, rate: int) -> float | None:
+    """Narrow-band PESQ, or None where it cannot score (under 0.25 s, no speech found in an output silenced)."""
+    try:
+        return pesq_nb(reference, estimate, rate)
+    except ValueError:
+        return None
+
+
 def enhancement_scores(model: VAE, clips: list[Path], babble_sources: list[Path], kinds=("white", "babble"),
                        snrs=(0.0, 5.0, 10.0), classifier=None, methods: dict[str, Callable] | None = None,
                        seed: int = 0, progress: Callable[[str], None] | None = None) -> dict:
-    """{"KIND_SNRdB": {method: {"pesq", "stoi", "si_sdr", "digit_acc"}}, "clean": {"digit_acc"}}: PESQ, SI-SDR (dB)
-    and digit_acc (%) are means over clips, STOI is of the clips joined; babble comes from babble_sources of
-    speakers other than each clip's."""
+    """{"KIND_SNRdB": {method: {"pesq", "stoi", "si_sdr", "digit_acc", "pesq_no_speech"}}, "clean": {"digit_acc"},
+    "clips_scored"}: PESQ, SI-SDR (dB) and digit_acc (%) are means over clips, STOI is of the clips joined;
+    pesq_no_speech is the share of outputs PESQ could not score (no speech found; scored PESQ_NO_SPEECH). Clips
+    PESQ cannot score even clean (under 0.25 s) are left out. Babble comes from babble_sources of speakers other
+    than each clip's."""
     rate = model.config["info"]["sample_rate"]
     methods = methods or enhancers(model)
     cleans = [load_audio(p, rate) for p in clips]
-    scores: dict = {}
+    scorable = [i for i, clean in enumerate(cleans) if pesq_or_none(clean, clean, rate) is not None]
+    if progress and len(scorable) < len(clips):
+        progress(f"left out {len(clips) - len(scorable)} clip(s) PESQ cannot score (under 0.25 s or no speech found)")
+    clips, cleans = [clips[i] for i in scorable], [cleans[i] for i in scorable]
+    scores: dict = {"clips_scored": len(clips)}
     if classifier is not None:
         scores["clean"] = {"digit_acc": 100 * statistics.mean(
             classify_digit(model, classifier, c) == digit_of(p) for c, p in zip(cleans, clips, strict=True))}
@@ -94,7 +109,9 @@ def enhancement_scores(model: VAE, clips: list[Path], babble_sources: list[Path]
                 for name, enhance in methods.items():
                     out = enhance(noisy)
                     joined[name].append(out)
-                    row = {"pesq": pesq_nb(clean, out, rate), "si_sdr": si_sdr(clean, out)}
+                    pesq = pesq_or_none(clean, out, rate)
+                    row = {"pesq": PESQ_NO_SPEECH if pesq is None else pesq, "si_sdr": si_sdr(clean, out),
+                           "pesq_no_speech": float(pesq is None)}
                     if classifier is not None:
                         row["digit_acc"] = 100.0 * (classify_digit(model, classifier, out) == digit_of(path))
                     rows[name].append(row)
@@ -127,7 +144,8 @@ def eval_enhancement(model: VAE, clips: int, classifier_epochs: int = 8, classif
     root = Path(data["root"])
     scores = enhancement_scores(model, fsdd_clips(root, "test", clips), fsdd_clips(root, "train", 10_000),
                                 classifier=classifier, methods=enhancers(model, robust_encoder=robust))
-    flat = {"enhance_digit_acc_clean": scores.pop("clean")["digit_acc"]}
+    flat = {"enhance_digit_acc_clean": scores.pop("clean")["digit_acc"],
+            "enhance_clips_scored": scores.pop("clips_scored")}
     for condition, methods in scores.items():
         for method, metrics in methods.items():
             flat.update({f"enhance_{condition}_{method}_{metric}": value for metric, value in metrics.items()})

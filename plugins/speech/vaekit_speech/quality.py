@@ -31,7 +31,13 @@ def pesq_nb(reference: Tensor, estimate: Tensor, sample_rate: int) -> float:
 
     if sample_rate != PESQ_RATE:
         raise ValueError(f"PESQ: narrow-band PESQ scores {PESQ_RATE} Hz audio, got {sample_rate} Hz")
-    return float(pesq(sample_rate, _numpy(reference), _numpy(estimate), "nb"))
+    from pesq import PesqError
+
+    try:
+        return float(pesq(sample_rate, _numpy(reference), _numpy(estimate), "nb"))
+    except PesqError as exc:  # shorter than 0.25 s, no speech found, ...
+        message = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(f"PESQ: cannot score this pair: {message}") from None
 
 
 def stoi(reference: Tensor, estimate: Tensor, sample_rate: int) -> float:
