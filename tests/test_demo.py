@@ -108,11 +108,11 @@ def test_a_third_party_table_plugin_gets_a_working_demo(points_run, tmp_path):
     served = requests.RunRequests(model, plugin, tmp_path)
     assert served.kinds == DemoKinds("table", "table") and served.conditions == []
 
-    groups = requests.grouped_files(served.sample(50, 1.0, None))
-    rows = requests.read_table(groups["tables"][0])
-    assert len(rows) == 50 and all(len(row) == 2 for row in rows)
+    reply = served.sample(50, 1.0, None)
+    rows = requests.read_table(requests.grouped_files(reply.files)["tables"][0])
+    assert len(rows) == 50 and all(len(row) == 2 for row in rows) and reply.notes == []
 
-    groups = requests.grouped_files(served.reconstruct("0.0, 0.5\n1.0, -0.5\n", None))
+    groups = requests.grouped_files(served.reconstruct("0.0, 0.5\n1.0, -0.5\n", None).files)
     assert len(requests.read_table(groups["tables"][0])) == 2
     with pytest.raises(ValueError, match="same number of values"):
         served.reconstruct("0.0, 0.5\n1.0\n", None)

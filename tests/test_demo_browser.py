@@ -262,6 +262,8 @@ def test_image_demo_samples_and_reconstructs_at_the_sizes_the_cli_writes(browser
         click(browser, "vaekit-reconstruct")
         expected = png_size(tmp_path / "cli-recon/reconstructions.png")
         assert image_sizes(browser, shown_images(browser, set())) == [expected]
+        notes = panel(browser).find_element("css selector", ".vaekit-notes").text
+        assert "the input, then its reconstruction" in notes and "48x48 resized to the model's 32x32" in notes
 
         open_tab(browser, "Sample")  # the server still serves after the error
         before = {i.get_attribute("src") for i in panel(browser).find_elements("css selector", ".vaekit-images img")}

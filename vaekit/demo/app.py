@@ -23,13 +23,15 @@ from ..io.checkpoint import CheckpointError
 from ..io.messages import one_line
 from ..plugin import PluginError
 from .forms import verb_fields
-from .requests import RunRequests, grouped_files, read_table
+from .requests import Reply, RunRequests, grouped_files, read_table
 
 AUDIO_PLAYERS = 8  # players shown per request; every file is also in the request's download list
 SAMPLE_COUNTS = {"image": (16, 64), "text": (8, 32), "audio": (4, AUDIO_PLAYERS), "table": (200, 2000),
                  "file": (16, 64)}  # (default, most) samples per click
-# A grid of 32-pixel images fills its box, and stays sharp scaled up: each pixel a block, not a blur.
-CSS = ".vaekit-images img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }"
+# A picture fills its box; a grid of 32-pixel images stays sharp scaled up (each pixel a block, not a blur), while
+# a plot (a spectrogram) is scaled smoothly.
+CSS = (".vaekit-images img, .vaekit-input img { width: 100%; height: 100%; object-fit: contain; } "
+       ".vaekit-pixels img { image-rendering: pixelated; }")
 EXPECTED = (ValueError, OSError, PluginError, RecipeError, CheckpointError)  # a person's mistake: its line alone
 
 
@@ -56,7 +58,8 @@ def image_upload(label: str) -> gr.Image:
     The instance's preprocess is wrapped rather than gr.Image subclassed: gradio writes a .pyi stub beside the
     module of every component subclass it meets.
     """
-    image = gr.Image(type="filepath", label=label, sources=["upload", "clipboard"], height=200)
+    image = gr.Image(type="filepath", label=label, sources=["upload", "clipboard"], height=200,
+                     elem_classes=["vaekit-input", "vaekit-pixels"])  # a 32-pixel picture shown large
     preprocess = image.preprocess
 
     def named_errors(payload):
@@ -89,31 +92,32 @@ class Outputs:
     """What a request's files are shown as, by the plugin's output kind; every file is also offered for download."""
 
     def __init__(self, kind: str):
-        # an image output: its first picture large (a grid of samples, say), any others below; an audio output: a
-        # small picture per recording (its spectrogram) beside the players
+        # the first picture large (a grid of samples, the spectrograms of the recordings), any others below it
         self.image = gr.Image(label="image", format="png", height=480, interactive=False, visible=kind == "image",
-                              elem_classes=["vaekit-images"])
-        self.gallery = gr.Gallery(label="images", format="png", columns=4, height=260, object_fit="contain",
-                                  visible=False, elem_classes=["vaekit-images"])
-        self.first_large = kind == "image"
+                              elem_classes=["vaekit-images"] + (["vaekit-pixels"] if kind == "image" else []))
+        self.gallery = gr.Gallery(label="more images", format="png", columns=4, height=260, object_fit="contain",
+                                  visible=False, elem_classes=["vaekit-gallery"])
         self.text = gr.Textbox(label="text", lines=10, visible=kind == "text", elem_classes=["vaekit-text"])
         self.players = [gr.Audio(label=f"audio {i + 1}", visible=False, interactive=False, type="filepath",
                                  elem_classes=["vaekit-audio"]) for i in range(AUDIO_PLAYERS if kind == "audio" else 0)]
         self.table = gr.Dataframe(label="table", visible=kind == "table", interactive=False,
                                   elem_classes=["vaekit-table"])
+        self.notes = gr.Markdown(elem_classes=["vaekit-notes"])
         with gr.Accordion("files written", open=kind == "file"):
             self.files = gr.File(label="files", file_count="multiple", interactive=False)
 
     def components(self) -> list:
-        return [self.image, self.gallery, self.text, *self.players, self.table, self.files]
+        return [self.image, self.gallery, self.text, *self.players, self.table, self.notes, self.files]
 
-    def values(self, files: list[Path]) -> list:
+    def values(self, reply: Reply, caption: str) -> list:
+        """The components' new values: the files shown, a caption of what they are and the verb's notes."""
+        files = reply.files
         groups = grouped_files(files)
         texts = "\n\n".join(path.read_text(encoding="utf-8", errors="replace").rstrip() for path in groups["texts"])
         players = [gr.update(value=str(path), label=path.stem, visible=True) for path in groups["audios"]]
         players += [gr.update(value=None, visible=False)] * AUDIO_PLAYERS
         table = read_table(groups["tables"][0]) if groups["tables"] else None
-        large, small = (groups["images"][:1], groups["images"][1:]) if self.first_large else ([], groups["images"])
+        large, small = groups["images"][:1], groups["images"][1:]
         return [
             gr.update(value=str(large[0]) if large else None, label=large[0].name if large else "image",
                       visible=bool(large)),
@@ -121,6 +125,7 @@ class Outputs:
             gr.update(value=texts, visible=bool(groups["texts"])),
             *players[: len(self.players)],
             gr.update(value=table, visible=table is not None),
+            "\n\n".join([caption] + [f"*{note}*" for note in reply.notes]),
             [str(path) for path in files],
         ]
 
@@ -140,9 +145,10 @@ def build_app(requests: RunRequests, title: str, run: str) -> gr.Blocks:
     """The page of one run."""
     model = requests.model
     with gr.Blocks(title=f"vaekit demo: {title}", analytics_enabled=False) as app:
-        gr.Markdown(f"## vaekit demo: `{title}`\nThe run's model: plugin `{requests.plugin.name}`, a "
-                    f"{model.latent_dim}-unit latent. Each tab runs one `vaekit` verb on it; every file a verb "
-                    "writes is under *files written*.")
+        weights = Path(model.config.get("assets_dir", "")).parent.name  # step-N, best-step-N or the folder
+        gr.Markdown(f"## vaekit demo: `{title}`\nThe run's model (plugin `{requests.plugin.name}`, a "
+                    f"{model.latent_dim}-unit latent, weights `{weights}`). Each tab runs one `vaekit` verb on it; "
+                    "every file a verb writes is under *files written*.")
         with gr.Tab("Sample"):
             _sample_tab(requests)
         with gr.Tab("Reconstruct"):
@@ -171,7 +177,8 @@ def _sample_tab(requests: RunRequests) -> None:
 
     @shown_in_page
     def sample(n, t, c=None):
-        return outputs.values(requests.sample(n, t, _condition(c)))
+        under = f", condition {_condition(c)}" if _condition(c) else ""
+        return outputs.values(requests.sample(n, t, _condition(c)), f"{int(n)} samples at temperature {t:g}{under}")
 
     button.click(sample, [count, temperature] + ([condition] if condition else []), outputs.components())
 
@@ -188,7 +195,8 @@ def _reconstruct_tab(requests: RunRequests) -> None:
 
     @shown_in_page
     def reconstruct(x, c=None):
-        return outputs.values(requests.reconstruct(x, _condition(c)))
+        under = f", decoded under {_condition(c)}" if _condition(c) else ""
+        return outputs.values(requests.reconstruct(x, _condition(c)), f"the input, then its reconstruction{under}")
 
     button.click(reconstruct, [value] + ([condition] if condition else []), outputs.components())
 
@@ -204,8 +212,11 @@ def _interpolate_tab(requests: RunRequests) -> None:
         method = gr.Radio(list(METHODS), value="linear", label="path")
     button = gr.Button("Interpolate", variant="primary", elem_id="vaekit-interpolate")
     outputs = Outputs(requests.kinds.output)
-    button.click(shown_in_page(lambda x, y, n, m: outputs.values(requests.interpolate(x, y, n, m))),
-                 [a, b, steps, method], outputs.components())
+    @shown_in_page
+    def interpolate(x, y, n, m):
+        return outputs.values(requests.interpolate(x, y, n, m), f"{int(n)} points on the {m} path from *from* to *to*")
+
+    button.click(interpolate, [a, b, steps, method], outputs.components())
 
 
 def _traverse_tab(requests: RunRequests) -> None:
@@ -221,8 +232,13 @@ def _traverse_tab(requests: RunRequests) -> None:
                           label="points per unit")
     button = gr.Button("Traverse", variant="primary", elem_id="vaekit-traverse")
     outputs = Outputs(requests.kinds.output)
-    button.click(shown_in_page(lambda x, u, s, n: outputs.values(requests.traverse(x, u, s, n))),
-                 [value, chosen, span, steps], outputs.components())
+    @shown_in_page
+    def traverse(x, u, s, n):
+        units = sorted(int(unit) for unit in u or [])
+        return outputs.values(requests.traverse(x, units, s, n), f"units {', '.join(map(str, units))} in turn, each "
+                              f"moved from {-s:g} to {s:g} in {int(n)} points, the others kept")
+
+    button.click(traverse, [value, chosen, span, steps], outputs.components())
 
 
 def _command_tab(requests: RunRequests, verb: str, run_verb, run: str) -> None:
@@ -247,6 +263,7 @@ def _command_tab(requests: RunRequests, verb: str, run_verb, run: str) -> None:
 
     @shown_in_page
     def command(*values):
-        return outputs.values(requests.command(verb, run, dict(zip([f.dest for f in fields], values, strict=True))))
+        values = dict(zip([f.dest for f in fields], values, strict=True))
+        return outputs.values(requests.command(verb, run, values), f"`vaekit {verb}`")
 
     button.click(command, widgets, outputs.components())

@@ -10,6 +10,7 @@ a ValueError with one line that the page shows.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -17,10 +18,12 @@ import tempfile
 import threading
 import wave
 from pathlib import Path
+from typing import NamedTuple
 
 from PIL import Image, UnidentifiedImageError
 
 from ..evaluation.latent_paths import METHODS
+from ..io.messages import one_line
 from ..io.safe_writes import atomic_write_text
 from ..model.vae import VAE
 from ..plugin import Plugin
@@ -28,15 +31,16 @@ from .forms import verb_arguments
 
 MAX_AUDIO_SECONDS = 60.0  # longer recordings are refused: Griffin-Lim on CPU takes seconds per second of audio
 MAX_TEXT_CHARACTERS = 2000
+MAX_NOTES = 5  # lines a verb printed, shown under its output
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
 
 def read_input(kind: str, value, folder: Path, name: str) -> str:
     """One input from the page as the path (or sentence file) a plugin verb reads; ValueError when unusable."""
     if kind == "text":
-        return _sentence_file(value, folder / f"{name}.txt")
+        return _sentence_file(value, folder / f"{name.replace(' ', '-')}.txt")
     if kind == "table":
-        return _table_file(value, folder / f"{name}.csv")
+        return _table_file(value, folder / f"{name.replace(' ', '-')}.csv")
     if value is None or (isinstance(value, str) and not value.strip()):
         noun = {"image": "an image", "audio": "a recording or an audio file"}.get(kind, "a file")
         raise ValueError(f"{name}: give {noun} first")
@@ -100,6 +104,14 @@ def _check_audio(path: Path, name: str) -> None:
         raise ValueError(f"{name}: the recording is {seconds:.0f} s long; give at most {MAX_AUDIO_SECONDS:.0f} s")
 
 
+class Reply(NamedTuple):
+    """What one request gave: the files the verb wrote, and the lines it printed on stderr for the person (`vaekit:
+    note: traverse starts from test image 0 ...`, `pic.png: 48x48 resized to the model's 32x32`), prefix cut."""
+
+    files: list[Path]
+    notes: list[str]
+
+
 class RunRequests:
     """One run's model and plugin behind the page: each request runs one verb into its own folder under root."""
 
@@ -113,53 +125,70 @@ class RunRequests:
         """A new empty folder for one request's inputs and outputs."""
         return Path(tempfile.mkdtemp(prefix=f"{verb}-", dir=self.root))
 
+    @contextlib.contextmanager
+    def _one_at_a_time(self):
+        """Hold the model for one request and keep the notes a verb prints on stderr, to show them in the page."""
+        with self._lock, contextlib.redirect_stderr(io.StringIO()) as printed:  # stderr is safe to swap: one verb
+            notes: list[str] = []                                                # runs at a time
+            try:
+                yield notes
+            finally:
+                lines = [line.strip() for line in printed.getvalue().splitlines() if line.strip()]
+                notes += [one_line(line.removeprefix("vaekit: note: ").removeprefix("vaekit: "), 300)
+                          for line in lines[:MAX_NOTES]]
+
     def _condition(self, text: str | None):
         if not text:
             return None
         return self.plugin.parse_condition(text, self.model).to(self.model.device)
 
-    def sample(self, n: int, temperature: float, condition: str | None) -> list[Path]:
+    def sample(self, n: int, temperature: float, condition: str | None) -> Reply:
         """n samples at a temperature (the latents' spread), under a condition where the model takes one."""
         out = self.folder("sample")
-        with self._lock:
-            return self.plugin.sample(self.model, int(n), self._condition(condition), out,
-                                      temperature=float(temperature))
+        with self._one_at_a_time() as notes:
+            files = self.plugin.sample(self.model, int(n), self._condition(condition), out,
+                                       temperature=float(temperature))
+        return Reply(files, notes)
 
-    def reconstruct(self, value, condition: str | None) -> list[Path]:
+    def reconstruct(self, value, condition: str | None) -> Reply:
         """An input encoded and decoded (under another condition: class transfer, voice conversion)."""
         out = self.folder("reconstruct")
         path = read_input(self.kinds.input, value, out, "input")
-        with self._lock:
-            return self.plugin.reconstruct(self.model, [path], self._condition(condition), out)
+        with self._one_at_a_time() as notes:
+            files = self.plugin.reconstruct(self.model, [path], self._condition(condition), out)
+        return Reply(files, notes)
 
-    def interpolate(self, a, b, steps: int, method: str) -> list[Path]:
+    def interpolate(self, a, b, steps: int, method: str) -> Reply:
         """steps points on the latent path from input a to input b, both ends included."""
         if method not in METHODS:
             raise ValueError(f"method {method!r}: expected one of {', '.join(METHODS)}")
         out = self.folder("interpolate")
-        path_a = read_input(self.kinds.input, a, out, "input-a")
-        path_b = read_input(self.kinds.input, b, out, "input-b")
-        with self._lock:
-            return self.plugin.interpolate(self.model, path_a, path_b, out, steps=int(steps), method=method)
+        path_a = read_input(self.kinds.input, a, out, "from")  # named as the page labels them
+        path_b = read_input(self.kinds.input, b, out, "to")
+        with self._one_at_a_time() as notes:
+            files = self.plugin.interpolate(self.model, path_a, path_b, out, steps=int(steps), method=method)
+        return Reply(files, notes)
 
-    def traverse(self, value, units: list[int], span: float, steps: int) -> list[Path]:
+    def traverse(self, value, units: list[int], span: float, steps: int) -> Reply:
         """Each chosen latent unit moved over [-span, span] around a base point (an input, or the plugin's)."""
         if not units:
             raise ValueError("tick at least one latent unit to traverse")
         out = self.folder("traverse")
         given = value is not None and not (isinstance(value, str) and not value.strip())
-        path = read_input(self.kinds.input, value, out, "input") if given else None
-        with self._lock:
-            return self.plugin.traverse(self.model, out, input=path, dims=[int(u) for u in units], span=float(span),
-                                        steps=int(steps))
+        path = read_input(self.kinds.input, value, out, "base input") if given else None
+        with self._one_at_a_time() as notes:
+            files = self.plugin.traverse(self.model, out, input=path, dims=[int(u) for u in units], span=float(span),
+                                         steps=int(steps))
+        return Reply(files, notes)
 
-    def command(self, verb: str, run, values: dict) -> list[Path]:
+    def command(self, verb: str, run, values: dict) -> Reply:
         """A plugin verb (inpaint, superres, ...) with its form's values (see vaekit.demo.forms)."""
         out = self.folder(verb)
         args = verb_arguments(self.plugin, verb, run, values, out,
                               lambda value, name: read_input(self.kinds.input, value, out, name))
-        with self._lock:
-            return list(self.plugin.commands()[verb][1](self.model, self.plugin, args) or [])
+        with self._one_at_a_time() as notes:
+            files = list(self.plugin.commands()[verb][1](self.model, self.plugin, args) or [])
+        return Reply(files, notes)
 
 
 def grouped_files(files: list[Path]) -> dict[str, list[Path]]:
