@@ -13,7 +13,9 @@ batches half real and half generated; each is scored on the whole test split. ga
 accuracy minus the real-only one, in percentage points; the result file gives their mean and spread (sample standard
 deviation) over the seeds, and whether a mean gain is beyond two spreads. One result file per data set:
 augmentation_mnist.json, augmentation_cifar10.json, augmentation_fsdd.json. A --work-dir that already holds a seed's
-finished CVAE and its samples reuses them (only the classifiers train again).
+finished CVAE and its samples reuses them (only the classifiers train again), and a seed's finished figures
+(SEED-FOLDER/result.json, for the same settings): seeds may run as separate processes (--seed N) into one --work-dir,
+then one run over all of them writes the result file.
 """
 
 from __future__ import annotations
@@ -272,6 +274,12 @@ def run_seed(name: str, setting: Setting, seed: int, work: Path, args) -> dict:
     from vaekit.runs import build_recipe_data
 
     folder = work / f"{name}-{seed}"
+    settings = {**setting.__dict__, "arms": list(ARMS), "smoke": args.smoke}
+    if (folder / "result.json").is_file():  # this seed finished in this --work-dir with these settings
+        done = json.loads((folder / "result.json").read_text())
+        if done["settings"] == settings:
+            log(f"{name} seed {seed}: {json.dumps(done['result'])} (from {folder / 'result.json'})")
+            return done["result"]
     test_examples = SMOKE_TEST_EXAMPLES if args.smoke else None
     n, k = setting.labelled_per_class, setting.generated_per_class
     # Steps, not the recipe's epochs, end the run: an epoch of N examples per class is a few steps.
@@ -320,6 +328,7 @@ def run_seed(name: str, setting: Setting, seed: int, work: Path, args) -> dict:
                   generated=len(generated), test_examples=len(test),
                   cvae_minutes=None if minutes is None else round(minutes, 2))
     log(f"{name} seed {seed}: {json.dumps(result)}")
+    (folder / "result.json").write_text(json.dumps({"settings": settings, "result": result}, indent=1) + "\n")
     return result
 
 
