@@ -137,6 +137,13 @@ def test_plugin_verbs_become_forms_and_namespaces(tmp_path):
     superres = {f.dest: f for f in forms.verb_fields(image, "superres")}
     assert superres["inputs"].many and superres["temperature"].widget == "number"
 
+    # the options a plugin adds to an engine verb: reconstruct's --mode and --source (class transfer)
+    reconstruct = {f.dest: f for f in forms.verb_fields(image, "reconstruct")}
+    assert reconstruct["mode"].widget == "choice" and reconstruct["mode"].choices == ["mean", "sample"]
+    assert forms.form_values(image, "reconstruct", {"mode": "sample", "source": " 3 "}, None) == {
+        "mode": "sample", "source": "3"}
+    assert forms.form_values(image, "reconstruct", {}, None) == {"mode": "mean", "source": None}
+
 
 def test_check_plugin_refuses_an_unknown_demo_kind():
     class Odd(Plugin):

@@ -46,6 +46,7 @@ def shown_in_page(handler):
             raise
         except Exception as exc:  # noqa: BLE001  the page must show a line and keep serving, whatever failed
             message = one_line(exc, 300) if isinstance(exc, EXPECTED) else f"{type(exc).__name__}: {one_line(exc, 300)}"
+            message = message.replace("--condition", "the condition")  # the page's dropdown, not a flag
             print(f"vaekit demo: {handler.__name__}: {message}", file=sys.stderr, flush=True)
             raise gr.Error(message, print_exception=False) from None
 
@@ -172,15 +173,17 @@ def _sample_tab(requests: RunRequests) -> None:
         count = gr.Slider(1, most, value=default, step=1, label="samples")
         temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="temperature")
         condition = condition_widget(requests, "condition")
+    dests, options = plugin_options(requests, "sample")
     button = gr.Button("Sample", variant="primary", elem_id="vaekit-sample")
     outputs = Outputs(requests.kinds.output)
 
     @shown_in_page
-    def sample(n, t, c=None):
+    def sample(n, t, c, *values):
         under = f", condition {_condition(c)}" if _condition(c) else ""
-        return outputs.values(requests.sample(n, t, _condition(c)), f"{int(n)} samples at temperature {t:g}{under}")
+        reply = requests.sample(n, t, _condition(c), dict(zip(dests, values, strict=True)))
+        return outputs.values(reply, f"{int(n)} samples at temperature {t:g}{under}")
 
-    button.click(sample, [count, temperature] + ([condition] if condition else []), outputs.components())
+    button.click(sample, [count, temperature, condition or gr.State(None), *options], outputs.components())
 
 
 def _reconstruct_tab(requests: RunRequests) -> None:
@@ -190,15 +193,17 @@ def _reconstruct_tab(requests: RunRequests) -> None:
     with gr.Row():
         value = input_widget(requests.kinds.input, "input")
         condition = condition_widget(requests, "decode under")
+    dests, options = plugin_options(requests, "reconstruct")
     button = gr.Button("Reconstruct", variant="primary", elem_id="vaekit-reconstruct")
     outputs = Outputs(requests.kinds.output)
 
     @shown_in_page
-    def reconstruct(x, c=None):
+    def reconstruct(x, c, *values):
         under = f", decoded under {_condition(c)}" if _condition(c) else ""
-        return outputs.values(requests.reconstruct(x, _condition(c)), f"the input, then its reconstruction{under}")
+        reply = requests.reconstruct(x, _condition(c), dict(zip(dests, values, strict=True)))
+        return outputs.values(reply, f"the input, then its reconstruction{under}")
 
-    button.click(reconstruct, [value] + ([condition] if condition else []), outputs.components())
+    button.click(reconstruct, [value, condition or gr.State(None), *options], outputs.components())
 
 
 def _interpolate_tab(requests: RunRequests) -> None:
@@ -210,13 +215,16 @@ def _interpolate_tab(requests: RunRequests) -> None:
     with gr.Row():
         steps = gr.Slider(2, 16, value=8, step=1, label="points on the path (both ends included)")
         method = gr.Radio(list(METHODS), value="linear", label="path")
+    dests, options = plugin_options(requests, "interpolate")
     button = gr.Button("Interpolate", variant="primary", elem_id="vaekit-interpolate")
     outputs = Outputs(requests.kinds.output)
-    @shown_in_page
-    def interpolate(x, y, n, m):
-        return outputs.values(requests.interpolate(x, y, n, m), f"{int(n)} points on the {m} path from *from* to *to*")
 
-    button.click(interpolate, [a, b, steps, method], outputs.components())
+    @shown_in_page
+    def interpolate(x, y, n, m, *values):
+        reply = requests.interpolate(x, y, n, m, dict(zip(dests, values, strict=True)))
+        return outputs.values(reply, f"{int(n)} points on the {m} path from *from* to *to*")
+
+    button.click(interpolate, [a, b, steps, method, *options], outputs.components())
 
 
 def _traverse_tab(requests: RunRequests) -> None:
@@ -230,19 +238,22 @@ def _traverse_tab(requests: RunRequests) -> None:
         span = gr.Slider(0.5, 6.0, value=3.0, step=0.5, label="span (prior standard deviations)")
         steps = gr.Slider(2, 15, value=5 if requests.kinds.output == "audio" else 9, step=1,
                           label="points per unit")
+    dests, options = plugin_options(requests, "traverse")
     button = gr.Button("Traverse", variant="primary", elem_id="vaekit-traverse")
     outputs = Outputs(requests.kinds.output)
+
     @shown_in_page
-    def traverse(x, u, s, n):
+    def traverse(x, u, s, n, *values):
         units = sorted(int(unit) for unit in u or [])
-        return outputs.values(requests.traverse(x, units, s, n), f"units {', '.join(map(str, units))} in turn, each "
-                              f"moved from {-s:g} to {s:g} in {int(n)} points, the others kept")
+        reply = requests.traverse(x, units, s, n, dict(zip(dests, values, strict=True)))
+        return outputs.values(reply, f"units {', '.join(map(str, units))} in turn, each moved from {-s:g} to {s:g} "
+                              f"in {int(n)} points, the others kept")
 
-    button.click(traverse, [value, chosen, span, steps], outputs.components())
+    button.click(traverse, [value, chosen, span, steps, *options], outputs.components())
 
 
-def _command_tab(requests: RunRequests, verb: str, run_verb, run: str) -> None:
-    gr.Markdown(f"`vaekit {verb}`: {(run_verb.__doc__ or '').strip()}")
+def form(requests: RunRequests, verb: str) -> tuple[list[str], list]:
+    """The widgets of a verb's plugin options (see vaekit.demo.forms), in a row; their dests, in order."""
     fields = verb_fields(requests.plugin, verb)
     widgets = []
     with gr.Row():
@@ -258,12 +269,25 @@ def _command_tab(requests: RunRequests, verb: str, run_verb, run: str) -> None:
                 widgets.append(gr.Number(value=field.default, label=label))
             else:
                 widgets.append(gr.Textbox(value=field.default or "", label=label))
+    return [field.dest for field in fields], widgets
+
+
+def plugin_options(requests: RunRequests, verb: str) -> tuple[list[str], list]:
+    """The options the plugin adds to an engine verb, folded away under the tab's own widgets."""
+    if not verb_fields(requests.plugin, verb):
+        return [], []
+    with gr.Accordion(f"more options (plugin {requests.plugin.name})", open=False):
+        return form(requests, verb)
+
+
+def _command_tab(requests: RunRequests, verb: str, run_verb, run: str) -> None:
+    gr.Markdown(f"`vaekit {verb}`: {(run_verb.__doc__ or '').strip()}")
+    dests, widgets = form(requests, verb)
     button = gr.Button(verb.capitalize(), variant="primary", elem_id=f"vaekit-{verb}")
     outputs = Outputs(requests.kinds.output)
 
     @shown_in_page
     def command(*values):
-        values = dict(zip([f.dest for f in fields], values, strict=True))
-        return outputs.values(requests.command(verb, run, values), f"`vaekit {verb}`")
+        return outputs.values(requests.command(verb, run, dict(zip(dests, values, strict=True))), f"`vaekit {verb}`")
 
     button.click(command, widgets, outputs.components())

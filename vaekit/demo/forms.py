@@ -1,4 +1,5 @@
-"""A plugin's own verbs (`vaekit inpaint`, `vaekit superres`, ...) as forms: their argparse options read as fields.
+"""A plugin's options as forms: its own verbs (`vaekit inpaint`, `vaekit superres`, ...) and the options it adds to
+the engine's verbs (`vaekit reconstruct --source`, `vaekit sample --seconds`), their argparse actions read as fields.
 
 A positional argument is an input of the plugin's input kind (an image upload for image, say); an option with
 choices is a dropdown, a flag a checkbox, a number a number box, anything else a text box. The engine's own
@@ -32,8 +33,12 @@ class Field:
 
 
 def verb_parser(plugin: Plugin, verb: str) -> argparse.ArgumentParser:
-    """The verb's parser as `vaekit VERB RUN` builds it: the engine's options, then the plugin's."""
+    """A plugin verb's parser as `vaekit VERB RUN` builds it (the engine's options, then the plugin's); for an
+    engine verb (sample, reconstruct, interpolate, traverse), the options the plugin adds to it alone."""
     parser = argparse.ArgumentParser(prog=f"vaekit {verb}", add_help=False)
+    if verb not in plugin.commands():
+        plugin.add_arguments(verb, parser)
+        return parser
     parser.add_argument("run")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
@@ -71,17 +76,28 @@ def verb_fields(plugin: Plugin, verb: str) -> list[Field]:
 
 def verb_arguments(plugin: Plugin, verb: str, run, values: dict, out_dir: Path,
                    read_input: Callable[[Any, str], str]) -> argparse.Namespace:
-    """The namespace `vaekit VERB RUN ...` would give the plugin's verb, from a form's values (dest -> value).
-
-    Inputs go through read_input (value, name) -> path; numbers and text through the option's own type, so a
-    bad value is the same one-line ValueError the command line gives.
-    """
+    """The namespace `vaekit VERB RUN ...` would give the plugin's verb, from a form's values (dest -> value)."""
     parser = verb_parser(plugin, verb)
     args = argparse.Namespace(**{a.dest: a.default for a in parser._actions if a.dest != "help"})
     args.run, args.out_dir = str(run), Path(out_dir)
+    for dest, value in form_values(plugin, verb, values, read_input).items():
+        setattr(args, dest, value)
+    return args
+
+
+def form_values(plugin: Plugin, verb: str, values: dict, read_input: Callable[[Any, str], str]) -> dict:
+    """A form's values (dest -> value) as the verb's options: the keywords the CLI would pass for them.
+
+    Inputs go through read_input (value, name) -> path; numbers and text through the option's own type, so a
+    bad value is the same one-line ValueError the command line gives; an empty box is the option's default.
+    """
+    parser = verb_parser(plugin, verb)
+    options = {}
     for field in verb_fields(plugin, verb):
         value = values.get(field.dest)
         action = next(a for a in parser._actions if a.dest == field.dest)
+        if value is None and field.widget != "input":
+            value = field.default  # a field the form left out
         if field.widget == "input":
             path = read_input(value, field.dest)
             value = [path] if field.many else path
@@ -100,5 +116,5 @@ def verb_arguments(plugin: Plugin, verb: str, run, values: dict, out_dir: Path,
                 value = text
         elif field.widget == "flag":
             value = bool(value)
-        setattr(args, field.dest, value)
-    return args
+        options[field.dest] = value
+    return options

@@ -27,7 +27,7 @@ from ..io.messages import one_line
 from ..io.safe_writes import atomic_write_text
 from ..model.vae import VAE
 from ..plugin import Plugin
-from .forms import verb_arguments
+from .forms import form_values, verb_arguments
 
 MAX_AUDIO_SECONDS = 60.0  # longer recordings are refused: Griffin-Lim on CPU takes seconds per second of audio
 MAX_TEXT_CHARACTERS = 2000
@@ -137,48 +137,59 @@ class RunRequests:
                 notes += [one_line(line.removeprefix("vaekit: note: ").removeprefix("vaekit: "), 300)
                           for line in lines[:MAX_NOTES]]
 
+    def _options(self, verb: str, values: dict | None, out: Path) -> dict:
+        """The plugin's own options of an engine verb from the page's form (vaekit.demo.forms), checked."""
+        return form_values(self.plugin, verb, values or {}, lambda value, name: read_input(self.kinds.input, value,
+                                                                                             out, name))
+
     def _condition(self, text: str | None):
         if not text:
             return None
         return self.plugin.parse_condition(text, self.model).to(self.model.device)
 
-    def sample(self, n: int, temperature: float, condition: str | None) -> Reply:
-        """n samples at a temperature (the latents' spread), under a condition where the model takes one."""
+    def sample(self, n: int, temperature: float, condition: str | None, options: dict | None = None) -> Reply:
+        """n samples at a temperature (the latents' spread), under a condition where the model takes one; options:
+        the plugin's own (dest -> the form's value)."""
         out = self.folder("sample")
+        options = self._options("sample", options, out)
         with self._one_at_a_time() as notes:
             files = self.plugin.sample(self.model, int(n), self._condition(condition), out,
-                                       temperature=float(temperature))
+                                       temperature=float(temperature), **options)
         return Reply(files, notes)
 
-    def reconstruct(self, value, condition: str | None) -> Reply:
+    def reconstruct(self, value, condition: str | None, options: dict | None = None) -> Reply:
         """An input encoded and decoded (under another condition: class transfer, voice conversion)."""
         out = self.folder("reconstruct")
         path = read_input(self.kinds.input, value, out, "input")
+        options = self._options("reconstruct", options, out)
         with self._one_at_a_time() as notes:
-            files = self.plugin.reconstruct(self.model, [path], self._condition(condition), out)
+            files = self.plugin.reconstruct(self.model, [path], self._condition(condition), out, **options)
         return Reply(files, notes)
 
-    def interpolate(self, a, b, steps: int, method: str) -> Reply:
+    def interpolate(self, a, b, steps: int, method: str, options: dict | None = None) -> Reply:
         """steps points on the latent path from input a to input b, both ends included."""
         if method not in METHODS:
             raise ValueError(f"method {method!r}: expected one of {', '.join(METHODS)}")
         out = self.folder("interpolate")
         path_a = read_input(self.kinds.input, a, out, "from")  # named as the page labels them
         path_b = read_input(self.kinds.input, b, out, "to")
+        options = self._options("interpolate", options, out)
         with self._one_at_a_time() as notes:
-            files = self.plugin.interpolate(self.model, path_a, path_b, out, steps=int(steps), method=method)
+            files = self.plugin.interpolate(self.model, path_a, path_b, out, steps=int(steps), method=method,
+                                            **options)
         return Reply(files, notes)
 
-    def traverse(self, value, units: list[int], span: float, steps: int) -> Reply:
+    def traverse(self, value, units: list[int], span: float, steps: int, options: dict | None = None) -> Reply:
         """Each chosen latent unit moved over [-span, span] around a base point (an input, or the plugin's)."""
         if not units:
             raise ValueError("tick at least one latent unit to traverse")
         out = self.folder("traverse")
         given = value is not None and not (isinstance(value, str) and not value.strip())
         path = read_input(self.kinds.input, value, out, "base input") if given else None
+        options = self._options("traverse", options, out)
         with self._one_at_a_time() as notes:
             files = self.plugin.traverse(self.model, out, input=path, dims=[int(u) for u in units], span=float(span),
-                                         steps=int(steps))
+                                         steps=int(steps), **options)
         return Reply(files, notes)
 
     def command(self, verb: str, run, values: dict) -> Reply:
