@@ -143,6 +143,11 @@ def test_plugin_verbs_become_forms_and_namespaces(tmp_path):
     assert forms.form_values(image, "reconstruct", {"mode": "sample", "source": " 3 "}, None) == {
         "mode": "sample", "source": "3"}
     assert forms.form_values(image, "reconstruct", {}, None) == {"mode": "mean", "source": None}
+    text = vaekit.get_plugin("text")  # a ticked flag is the option given: --no-print stores False in echo
+    flags = {f.dest: f.widget for f in forms.verb_fields(text, "reconstruct")}
+    assert flags["echo"] == "flag" and flags["sample_latent"] == "flag"
+    assert forms.form_values(text, "reconstruct", {"echo": True}, None)["echo"] is False
+    assert forms.form_values(text, "reconstruct", {}, None)["echo"] is True
 
 
 def test_check_plugin_refuses_an_unknown_demo_kind():

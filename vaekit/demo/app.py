@@ -264,7 +264,7 @@ def form(requests: RunRequests, verb: str) -> tuple[list[str], list]:
             elif field.widget == "choice":
                 widgets.append(gr.Dropdown(field.choices, value=field.default, label=label))
             elif field.widget == "flag":
-                widgets.append(gr.Checkbox(value=bool(field.default), label=label))
+                widgets.append(gr.Checkbox(value=False, label=label))  # ticked: the option is given
             elif field.widget == "number":
                 widgets.append(gr.Number(value=field.default, label=label))
             else:

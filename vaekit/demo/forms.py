@@ -26,7 +26,7 @@ class Field:
     dest: str
     label: str  # the option as the command line spells it (--iterations), or the positional's name
     help: str
-    widget: str  # input, choice, flag, number or text
+    widget: str  # input, choice, flag (ticked: the option given), number or text
     default: Any = None
     choices: list | None = None
     many: bool = False  # a positional that takes several inputs: the page gives one
@@ -63,7 +63,7 @@ def verb_fields(plugin: Plugin, verb: str) -> list[Field]:
             widget = "input"
         elif action.choices:
             widget = "choice"
-        elif isinstance(action, argparse._StoreTrueAction):
+        elif isinstance(action, argparse._StoreConstAction):  # store_true, store_false, store_const
             widget = "flag"
         elif _is_number(action):
             widget = "number"
@@ -96,7 +96,7 @@ def form_values(plugin: Plugin, verb: str, values: dict, read_input: Callable[[A
     for field in verb_fields(plugin, verb):
         value = values.get(field.dest)
         action = next(a for a in parser._actions if a.dest == field.dest)
-        if value is None and field.widget != "input":
+        if value is None and field.widget not in ("input", "flag"):
             value = field.default  # a field the form left out
         if field.widget == "input":
             path = read_input(value, field.dest)
@@ -115,6 +115,6 @@ def form_values(plugin: Plugin, verb: str, values: dict, read_input: Callable[[A
             else:
                 value = text
         elif field.widget == "flag":
-            value = bool(value)
+            value = action.const if value else field.default
         options[field.dest] = value
     return options
