@@ -126,11 +126,15 @@ def test_plugin_verbs_become_forms_and_namespaces(tmp_path):
     fields = {f.dest: f for f in forms.verb_fields(image, "inpaint")}
     assert fields["image"].widget == "input" and fields["iterations"].widget == "number"
     assert fields["iterations"].default == 50 and fields["box"].widget == "text"
+    assert fields["mask"].widget == "input"  # --mask MASK.png: an upload, left out when empty
     assert "label" not in fields  # a hidden former name of --condition
     args = forms.verb_arguments(image, "inpaint", "runs/x", {"image": "pic", "iterations": 7.0, "box": " 0,0,4,4 "},
                                 tmp_path, lambda value, name: f"read:{value}")
     assert (args.image, args.iterations, args.box, args.mask, args.out_dir) == ("read:pic", 7, "0,0,4,4", None,
                                                                                tmp_path)
+    args = forms.verb_arguments(image, "inpaint", "runs/x", {"image": "pic", "mask": "m.png"}, tmp_path,
+                                lambda value, name: f"read:{value}")
+    assert (args.mask, args.box) == ("read:m.png", None)
     with pytest.raises(ValueError, match="--iterations: expected an integer >= 1, got 0"):
         forms.verb_arguments(image, "inpaint", "runs/x", {"image": "pic", "iterations": 0}, tmp_path,
                              lambda value, name: value)

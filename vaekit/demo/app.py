@@ -260,7 +260,8 @@ def form(requests: RunRequests, verb: str) -> tuple[list[str], list]:
         for field in fields:
             label = f"{field.label}: {field.help}" if field.help else field.label
             if field.widget == "input":
-                widgets.append(input_widget(requests.kinds.input, field.dest))
+                optional = field.label.startswith("-")
+                widgets.append(input_widget(requests.kinds.input, field.label if optional else field.dest, optional))
             elif field.widget == "choice":
                 widgets.append(gr.Dropdown(field.choices, value=field.default, label=label))
             elif field.widget == "flag":

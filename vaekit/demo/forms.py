@@ -1,8 +1,9 @@
 """A plugin's options as forms: its own verbs (`vaekit inpaint`, `vaekit superres`, ...) and the options it adds to
 the engine's verbs (`vaekit reconstruct --source`, `vaekit sample --seconds`), their argparse actions read as fields.
 
-A positional argument is an input of the plugin's input kind (an image upload for image, say); an option with
-choices is a dropdown, a flag a checkbox, a number a number box, anything else a text box. The engine's own
+A positional argument is an input of the plugin's input kind (an image upload for image, say), and so is an option
+whose metavar names a file (`--mask MASK.png`); an option with choices is a dropdown, a flag a checkbox, a number a
+number box, anything else a text box. The engine's own
 options (run, device, seed, the output folder) are filled in by the demo, and hidden options are left out.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 from ..plugin import Plugin
 
 FILLED_BY_THE_DEMO = ("help", "run", "device", "seed", "out_dir")
+FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".wav", ".flac", ".txt", ".csv")  # a metavar ending so names an upload
 
 
 @dataclass
@@ -59,7 +61,7 @@ def verb_fields(plugin: Plugin, verb: str) -> list[Field]:
             continue
         label = action.option_strings[-1] if action.option_strings else action.dest
         text = (action.help or "").replace("%(default)s", str(action.default))
-        if not action.option_strings:
+        if not action.option_strings or str(action.metavar or "").lower().endswith(FILE_SUFFIXES):
             widget = "input"
         elif action.choices:
             widget = "choice"
@@ -99,6 +101,10 @@ def form_values(plugin: Plugin, verb: str, values: dict, read_input: Callable[[A
         if value is None and field.widget not in ("input", "flag"):
             value = field.default  # a field the form left out
         if field.widget == "input":
+            given = value is not None and not (isinstance(value, str) and not value.strip())
+            if not given and action.option_strings:
+                options[field.dest] = field.default  # an optional upload left empty
+                continue
             path = read_input(value, field.dest)
             value = [path] if field.many else path
         elif field.widget in ("number", "text"):

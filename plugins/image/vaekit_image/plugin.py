@@ -270,7 +270,7 @@ def _inpaint_arguments(parser) -> None:
     _out_argument(parser, "inpaint")
     parser.add_argument("image", help="image file to complete (resized to the model's size)")
     parser.add_argument("--box", help="region to fill as x0,y0,x1,y1 in model-size pixels (x1, y1 exclusive)")
-    parser.add_argument("--mask", help="mask image: white (> 127) marks the region to fill")
+    parser.add_argument("--mask", metavar="MASK.png", help="mask image: white (> 127) marks the region to fill")
     parser.add_argument("--iterations", type=at_least(1), default=50,
                         help="optimiser steps fitting the latent to the known pixels (default 50)")
     parser.add_argument("--condition", help="class (name or index) for a label-conditioned model")
