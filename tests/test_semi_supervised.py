@@ -182,6 +182,8 @@ def test_m2_and_m1_m2_train_evaluate_and_classify_a_folder_with_unlabelled_image
     assert "asks 20 labelled examples of each class, but class '0' has" in capsys.readouterr().err
     assert main(["classify", str(tmp_path / "m1"), inputs[0]]) == 2
     assert "not a semi-supervised run" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path / "m2"), "-n", "2"]) == 2
+    assert "a semi-supervised (objective.kind m2) run; `vaekit sample` works on a VAE run" in capsys.readouterr().err
 
 
 def test_a_speech_folder_whose_metadata_leaves_labels_empty_gives_unlabelled_clips(tmp_path):

@@ -275,6 +275,9 @@ def cmd_run_verb(verb: str, argv: list[str], plugin=None) -> int:
     model, plugin = load(args.run, device=args.device)
     if verb == "eval":
         return cmd_eval(args, model, plugin)
+    if hasattr(model, "class_logits"):  # the plugin's verbs read its own networks, which M2 wraps in its own
+        raise PluginError(f"{args.run}: a semi-supervised (objective.kind m2) run; `vaekit {verb}` works on a VAE "
+                          "run: use `vaekit classify` or `vaekit eval` on this one")
     if verb == "encode":
         files = cmd_encode(args, model, plugin)
     elif verb in RUN_VERBS:
