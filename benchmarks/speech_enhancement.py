@@ -50,7 +50,8 @@ def trained_model(args):
     """(model, run folder): --run, else recipes/speech/fsdd.yaml trained for --steps in the work folder."""
     if args.run is not None:
         model, _, _, steps = load_trained(args.run, "cpu")
-        return model, args.run, steps
+        checkpoint = Path(model.config["assets_dir"]).parent.name  # step-N: the weights loaded
+        return model, args.run, int(checkpoint.removeprefix("step-")) if checkpoint.startswith("step-") else steps
     overrides = [*QUIET, *budget(args.steps), "trainer.threads=1", f"trainer.checkpoint_every={args.steps}",
                  "model.channels=[256]"]
     if args.smoke:
@@ -58,6 +59,13 @@ def trained_model(args):
     run = args.work_dir / "fsdd"
     model, _, _, steps = train_and_load(load_recipe("recipes/speech/fsdd.yaml", overrides), run, "cpu")
     return model, run, steps
+
+
+def rounded(figures):
+    """Every float in a nested dict rounded to 3 decimals (PESQ, STOI and dB figures carry no more)."""
+    if isinstance(figures, dict):
+        return {k: rounded(v) for k, v in figures.items()}
+    return round(figures, 3) if isinstance(figures, float) else figures
 
 
 def targets(scores: dict, kinds: list[str], snrs: list[float]) -> dict:
@@ -180,6 +188,7 @@ def main() -> None:
                        "speed_recording_seconds": args.speed_seconds, "vae_steps": steps,
                        "robust_steps": args.robust_steps}
             log(json.dumps(figures["targets"]))
+            figures = rounded(figures)
             write_result(args, "speech_enhancement", "FSDD test digits in white and babble noise: PESQ, STOI, "
                          "SI-SDR and digit accuracy of the VAE enhancers against spectral gating and Wiener",
                          figures, recipe="recipes/speech/fsdd.yaml", device="cpu, one thread",
@@ -191,7 +200,7 @@ def main() -> None:
                                f"{args.speed_seconds:g} s recording on a shared 2-core machine")
             print(json.dumps(figures["targets"]))
         if "newcomer" in args.parts:
-            found = newcomer(model, args.work_dir / "newcomer", robust is not None, config)
+            found = rounded(newcomer(model, args.work_dir / "newcomer", robust is not None, config))
             log(json.dumps(found))
             write_result(args, "speech_enhancement_newcomer", "A held-out speaker's digit string in a noise no "
                          "enhancer saw, through `vaekit enhance`'s own code path", found,
