@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..core.batch import first_tensor
 from ..io.messages import quote
@@ -49,7 +49,12 @@ class SemiSupervisedConfig:
 
 
 def labels_of(dataset) -> torch.Tensor:
-    """Every item's "label" [N] (-1 where an item has none)."""
+    """Every item's "label" [N] (-1 where an item has none); read from a `labels` tensor the dataset keeps (or the
+    dataset a Subset cuts) without loading its items."""
+    base, rows = (dataset.dataset, list(dataset.indices)) if isinstance(dataset, Subset) else (dataset, None)
+    kept = getattr(base, "labels", None)
+    if isinstance(kept, torch.Tensor) and kept.dim() == 1 and len(kept) == len(base):
+        return (kept if rows is None else kept[rows]).long().clone()
     labels = []
     for i in range(len(dataset)):
         label = dataset[i].get("label")
@@ -58,6 +63,7 @@ def labels_of(dataset) -> torch.Tensor:
 
 
 def class_name(names: list[str], label: int) -> str:
+    """A class as a message names it: its quoted name, or its index when the data names none."""
     return quote(names[label]) if 0 <= label < len(names) else str(label)
 
 
@@ -83,6 +89,7 @@ def labelled_indices(labels: torch.Tensor, labelled: int | None, num_classes: in
 
 
 def min_count(labels: torch.Tensor, num_classes: int) -> int:
+    """Examples of the rarest class."""
     return min(int((labels == label).sum()) for label in range(num_classes))
 
 
