@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import vaekit
 from vaekit.cli import main
@@ -152,6 +153,18 @@ def test_plugin_verbs_become_forms_and_namespaces(tmp_path):
     assert flags["echo"] == "flag" and flags["sample_latent"] == "flag"
     assert forms.form_values(text, "reconstruct", {"echo": True}, None)["echo"] is False
     assert forms.form_values(text, "reconstruct", {}, None)["echo"] is True
+
+
+def test_strokes_painted_over_an_image_become_a_mask(tmp_path):
+    layer = np.zeros((40, 40, 4), dtype=np.uint8)
+    layer[5:10, 20:30] = (255, 0, 255, 255)  # a stroke; the rest transparent
+    Image.fromarray(layer, "RGBA").save(tmp_path / "layer.png")
+    mask = requests.painted_mask({"background": "x.png", "layers": [str(tmp_path / "layer.png")]}, tmp_path / "m.png")
+    pixels = np.asarray(Image.open(mask))
+    assert pixels.shape == (40, 40) and pixels[5:10, 20:30].min() == 255 and pixels.sum() == 50 * 255
+    Image.fromarray(np.zeros((40, 40, 4), dtype=np.uint8), "RGBA").save(tmp_path / "empty.png")
+    assert requests.painted_mask({"layers": [str(tmp_path / "empty.png")]}, tmp_path / "n.png") is None
+    assert forms.painted_over(forms.verb_fields(vaekit.get_plugin("image"), "inpaint"))[1].dest == "mask"
 
 
 def test_check_plugin_refuses_an_unknown_demo_kind():

@@ -265,6 +265,18 @@ def test_image_demo_samples_and_reconstructs_at_the_sizes_the_cli_writes(browser
         notes = panel(browser).find_element("css selector", ".vaekit-notes").text
         assert "the input, then its reconstruction" in notes and "48x48 resized to the model's 32x32" in notes
 
+        # inpainting: the picture uploaded into the editor, the region painted over it with the brush
+        from selenium.webdriver.common.action_chains import ActionChains  # optional: the browser fixture checks it
+
+        upload(browser, url, "Inpaint", picture)
+        editor = panel(browser).find_element("css selector", ".vaekit-painted")
+        next(b for b in editor.find_elements("css selector", "button") if b.get_attribute("title") == "Brush").click()
+        canvas = next(c for c in editor.find_elements("css selector", "canvas") if c.is_displayed())
+        ActionChains(browser).move_to_element(canvas).click_and_hold().move_by_offset(40, 0).move_by_offset(0, 40) \
+            .release().perform()
+        click(browser, "vaekit-inpaint")
+        assert image_sizes(browser, shown_images(browser, set())) == [(32, 32)]  # inpainted.png at the model's size
+
         open_tab(browser, "Sample")  # the server still serves after the error
         before = {i.get_attribute("src") for i in panel(browser).find_elements("css selector", ".vaekit-images img")}
         click(browser, "vaekit-sample")

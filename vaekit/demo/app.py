@@ -22,7 +22,7 @@ from ..evaluation.latent_paths import METHODS
 from ..io.checkpoint import CheckpointError
 from ..io.messages import one_line
 from ..plugin import PluginError
-from .forms import verb_fields
+from .forms import painted_over, verb_fields
 from .requests import Reply, RunRequests, grouped_files, read_table
 
 AUDIO_PLAYERS = 8  # players shown per request; every file is also in the request's download list
@@ -255,11 +255,22 @@ def _traverse_tab(requests: RunRequests) -> None:
 def form(requests: RunRequests, verb: str) -> tuple[list[str], list]:
     """The widgets of a verb's plugin options (see vaekit.demo.forms), in a row; their dests, in order."""
     fields = verb_fields(requests.plugin, verb)
+    pair = painted_over(fields) if requests.kinds.input == "image" else None
+    if pair is not None:  # the mask is painted over the image, in the image's own widget
+        fields = [f for f in fields if f is not pair[1]]
     widgets = []
+    if pair is not None:  # the picture large enough to paint on, the strokes scaled with it to the model's size
+        widgets.append(gr.ImageEditor(
+            type="filepath", format="png", sources=["upload", "clipboard"], layers=False, canvas_size=(320, 320),
+            fixed_canvas=True, height=420, brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed"),
+            eraser=gr.Eraser(), elem_classes=["vaekit-painted"],
+            label=f"{pair[0].dest}: upload it, then paint over the region to fill (the brush; {pair[1].label})"))
     with gr.Row():
         for field in fields:
             label = f"{field.label}: {field.help}" if field.help else field.label
-            if field.widget == "input":
+            if pair is not None and field is pair[0]:
+                continue  # the editor above
+            elif field.widget == "input":
                 optional = field.label.startswith("-")
                 widgets.append(input_widget(requests.kinds.input, field.label if optional else field.dest, optional))
             elif field.widget == "choice":
@@ -270,7 +281,8 @@ def form(requests: RunRequests, verb: str) -> tuple[list[str], list]:
                 widgets.append(gr.Number(value=field.default, label=label))
             else:
                 widgets.append(gr.Textbox(value=field.default or "", label=label))
-    return [field.dest for field in fields], widgets
+    painted = [pair[0]] if pair is not None else []
+    return [field.dest for field in painted + [f for f in fields if f not in painted]], widgets
 
 
 def plugin_options(requests: RunRequests, verb: str) -> tuple[list[str], list]:

@@ -2,7 +2,8 @@
 the engine's verbs (`vaekit reconstruct --source`, `vaekit sample --seconds`), their argparse actions read as fields.
 
 A positional argument is an input of the plugin's input kind (an image upload for image, say), and so is an option
-whose metavar names a file (`--mask MASK.png`); an option with choices is a dropdown, a flag a checkbox, a number a
+whose metavar names a file (`--mask MASK.png`: with an image input, one that starting with MASK is painted over the
+verb's image, see painted_over); an option with choices is a dropdown, a flag a checkbox, a number a
 number box, anything else a text box. The engine's own
 options (run, device, seed, the output folder) are filled in by the demo, and hidden options are left out.
 """
@@ -32,6 +33,7 @@ class Field:
     default: Any = None
     choices: list | None = None
     many: bool = False  # a positional that takes several inputs: the page gives one
+    painted: bool = False  # an image option whose metavar starts with MASK: strokes painted over the verb's image
 
 
 def verb_parser(plugin: Plugin, verb: str) -> argparse.ArgumentParser:
@@ -71,9 +73,18 @@ def verb_fields(plugin: Plugin, verb: str) -> list[Field]:
             widget = "number"
         else:
             widget = "text"
+        painted = widget == "input" and str(action.metavar or "").upper().startswith("MASK")
         fields.append(Field(action.dest, label, text, widget, action.default,
-                            list(action.choices) if action.choices else None, action.nargs in ("+", "*")))
+                            list(action.choices) if action.choices else None, action.nargs in ("+", "*"), painted))
     return fields
+
+
+def painted_over(fields: list[Field]) -> tuple[Field, Field] | None:
+    """(the image, the mask) when a verb takes a painted mask over its first positional input, else None: the page
+    shows one editor for both, its picture the image and its strokes the mask."""
+    mask = next((f for f in fields if f.painted), None)
+    image = next((f for f in fields if f.widget == "input" and not f.label.startswith("-")), None)
+    return (image, mask) if mask is not None and image is not None else None
 
 
 def verb_arguments(plugin: Plugin, verb: str, run, values: dict, out_dir: Path,

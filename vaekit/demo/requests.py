@@ -20,6 +20,7 @@ import wave
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..evaluation.latent_paths import METHODS
@@ -27,7 +28,7 @@ from ..io.messages import one_line
 from ..io.safe_writes import atomic_write_text
 from ..model.vae import VAE
 from ..plugin import Plugin
-from .forms import form_values, verb_arguments
+from .forms import form_values, painted_over, verb_arguments, verb_fields
 
 MAX_AUDIO_SECONDS = 60.0  # longer recordings are refused: Griffin-Lim on CPU takes seconds per second of audio
 MAX_TEXT_CHARACTERS = 2000
@@ -102,6 +103,21 @@ def _check_audio(path: Path, name: str) -> None:
         raise ValueError(f"{name}: {path.name} is not a readable WAV file (damaged or not audio)") from None
     if seconds > MAX_AUDIO_SECONDS:
         raise ValueError(f"{name}: the recording is {seconds:.0f} s long; give at most {MAX_AUDIO_SECONDS:.0f} s")
+
+
+def painted_mask(editor: dict | None, path: Path) -> str | None:
+    """The strokes painted over an image (an editor's layers: RGBA files) as a mask file, white where painted;
+    None when nothing is painted."""
+    layers = [layer for layer in (editor or {}).get("layers") or [] if layer]
+    painted = None
+    for layer in layers:
+        with Image.open(layer) as image:
+            alpha = np.asarray(image.convert("RGBA"))[..., 3] > 0
+        painted = alpha if painted is None else painted | alpha
+    if painted is None or not painted.any():
+        return None
+    Image.fromarray(painted.astype(np.uint8) * 255).save(path)
+    return str(path)
 
 
 class Reply(NamedTuple):
@@ -195,6 +211,11 @@ class RunRequests:
     def command(self, verb: str, run, values: dict) -> Reply:
         """A plugin verb (inpaint, superres, ...) with its form's values (see vaekit.demo.forms)."""
         out = self.folder(verb)
+        pair = painted_over(verb_fields(self.plugin, verb)) if self.kinds.input == "image" else None
+        if pair is not None:  # one editor gave both: its picture the image, its strokes the mask
+            editor = values.get(pair[0].dest) or {}
+            values = {**values, pair[0].dest: editor.get("background"),
+                      pair[1].dest: painted_mask(editor, out / "mask.png")}
         args = verb_arguments(self.plugin, verb, run, values, out,
                               lambda value, name: read_input(self.kinds.input, value, out, name))
         with self._one_at_a_time() as notes:
