@@ -191,7 +191,7 @@ def main() -> None:
             figures = rounded(figures)
             write_result(args, "speech_enhancement", "FSDD test digits in white and babble noise: PESQ, STOI, "
                          "SI-SDR and digit accuracy of the VAE enhancers against spectral gating and Wiener",
-                         figures, recipe="recipes/speech/fsdd.yaml", device="cpu, one thread",
+                         figures, device="cpu, one thread",
                          headline=["scores_white_0dB_vae_nmf_pesq", "scores_babble_0dB_vae_nmf_pesq",
                                    "scores_white_0dB_vae_nmf_robust_pesq", "scores_babble_0dB_vae_nmf_robust_pesq"],
                          notes=f"{scores['clips_scored']} FSDD test recordings per noise and SNR (of {len(clips)}: "
@@ -204,7 +204,7 @@ def main() -> None:
             log(json.dumps(found))
             write_result(args, "speech_enhancement_newcomer", "A held-out speaker's digit string in a noise no "
                          "enhancer saw, through `vaekit enhance`'s own code path", found,
-                         recipe="recipes/speech/fsdd.yaml", device="cpu, one thread",
+                         device="cpu, one thread",
                          headline=["0dB_vae_nmf_robust_pesq", "0dB_wiener_pesq", "5dB_vae_nmf_robust_pesq"],
                          notes="yweweler's test recordings 4 0 7 2 9 1 5 8 joined with 0.25 s pauses (5 s), mixed with "
                                "a synthetic machine-room noise (brown noise, mains hum, slow modulation) read from a "
