@@ -110,7 +110,8 @@ def test_per_class_on_an_unconditional_model_is_one_line(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", str(RECIPES / "shapes.yaml"), "trainer.max_steps=1", "trainer.batch_size=8",
                  "trainer.samples=0", "trainer.progress=false", "data.num_train=16", "data.num_val=8",
-                 "data.num_test=8", "model.width=8", "model.hidden=16", "--out", str(run)]) == 0
+                 "data.num_test=8", "model.width=8", "model.hidden=16", "latent.sampler=prior", "--out",
+                 str(run)]) == 0
     capsys.readouterr()
     assert main(["sample", str(run), "--per-class", "5", "-o", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err.strip()
