@@ -155,6 +155,15 @@ def test_plugin_verbs_become_forms_and_namespaces(tmp_path):
     assert forms.form_values(text, "reconstruct", {}, None)["echo"] is True
 
 
+def test_the_page_has_a_tab_for_each_verb_the_plugin_supports(points_run, tmp_path):
+    gradio = pytest.importorskip("gradio")
+    app_module = pytest.importorskip("vaekit.demo.app")
+    model, plugin = vaekit.load(points_run)
+    app = app_module.build_app(requests.RunRequests(model, plugin, tmp_path), title="points", run=str(points_run))
+    tabs = [block.label for block in app.blocks.values() if isinstance(block, gradio.Tab)]
+    assert tabs == ["Sample", "Reconstruct"]  # points has no interpolate, traverse or verbs of its own
+
+
 def test_strokes_painted_over_an_image_become_a_mask(tmp_path):
     layer = np.zeros((40, 40, 4), dtype=np.uint8)
     layer[5:10, 20:30] = (255, 0, 255, 255)  # a stroke; the rest transparent

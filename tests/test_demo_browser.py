@@ -263,7 +263,7 @@ def test_image_demo_samples_and_reconstructs_at_the_sizes_the_cli_writes(browser
         expected = png_size(tmp_path / "cli-recon/reconstructions.png")
         assert image_sizes(browser, shown_images(browser, set())) == [expected]
         notes = panel(browser).find_element("css selector", ".vaekit-notes").text
-        assert "the input, then its reconstruction" in notes and "48x48 resized to the model's 32x32" in notes
+        assert "the input reconstructed" in notes and "48x48 resized to the model's 32x32" in notes
 
         # inpainting: the picture uploaded into the editor, the region painted over it with the brush
         from selenium.webdriver.common.action_chains import ActionChains  # optional: the browser fixture checks it

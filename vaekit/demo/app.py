@@ -21,7 +21,7 @@ from ..config.reading import RecipeError
 from ..evaluation.latent_paths import METHODS
 from ..io.checkpoint import CheckpointError
 from ..io.messages import one_line
-from ..plugin import PluginError
+from ..plugin import Plugin, PluginError
 from .forms import painted_over, verb_fields
 from .requests import Reply, RunRequests, grouped_files, read_table
 
@@ -98,7 +98,8 @@ class Outputs:
                               elem_classes=["vaekit-images"] + (["vaekit-pixels"] if kind == "image" else []))
         self.gallery = gr.Gallery(label="more images", format="png", columns=4, height=260, object_fit="contain",
                                   visible=False, elem_classes=["vaekit-gallery"])
-        self.text = gr.Textbox(label="text", lines=10, visible=kind == "text", elem_classes=["vaekit-text"])
+        self.text = gr.Textbox(label="text", lines=12, max_lines=40, visible=kind == "text",
+                               elem_classes=["vaekit-text"])
         self.players = [gr.Audio(label=f"audio {i + 1}", visible=False, interactive=False, type="filepath",
                                  elem_classes=["vaekit-audio"]) for i in range(AUDIO_PLAYERS if kind == "audio" else 0)]
         self.table = gr.Dataframe(label="table", visible=kind == "table", interactive=False,
@@ -150,14 +151,12 @@ def build_app(requests: RunRequests, title: str, run: str) -> gr.Blocks:
         gr.Markdown(f"## vaekit demo: `{title}`\nThe run's model (plugin `{requests.plugin.name}`, a "
                     f"{model.latent_dim}-unit latent, weights `{weights}`). Each tab runs one `vaekit` verb on it; "
                     "every file a verb writes is under *files written*.")
-        with gr.Tab("Sample"):
-            _sample_tab(requests)
-        with gr.Tab("Reconstruct"):
-            _reconstruct_tab(requests)
-        with gr.Tab("Interpolate"):
-            _interpolate_tab(requests)
-        with gr.Tab("Traverse"):
-            _traverse_tab(requests)
+        tabs = {"sample": _sample_tab, "reconstruct": _reconstruct_tab, "interpolate": _interpolate_tab,
+                "traverse": _traverse_tab}
+        for verb, tab in tabs.items():
+            if getattr(type(requests.plugin), verb) is not getattr(Plugin, verb):  # the base says "not supported"
+                with gr.Tab(verb.capitalize()):
+                    tab(requests)
         commands = requests.plugin.commands()
         for verb in requests.plugin.demo_verbs(model):
             with gr.Tab(verb.capitalize()):
@@ -187,9 +186,8 @@ def _sample_tab(requests: RunRequests) -> None:
 
 
 def _reconstruct_tab(requests: RunRequests) -> None:
-    gr.Markdown("Encode an input and decode it again (`vaekit reconstruct`); the input is shown beside its "
-                "reconstruction." + (" Pick another condition to decode it under (class transfer, voice "
-                                     "conversion)." if requests.conditions else ""))
+    other = " Pick another condition to decode it under (class transfer, voice conversion)."
+    gr.Markdown("Encode an input and decode it again (`vaekit reconstruct`)." + (other if requests.conditions else ""))
     with gr.Row():
         value = input_widget(requests.kinds.input, "input")
         condition = condition_widget(requests, "decode under")
@@ -201,7 +199,7 @@ def _reconstruct_tab(requests: RunRequests) -> None:
     def reconstruct(x, c, *values):
         under = f", decoded under {_condition(c)}" if _condition(c) else ""
         reply = requests.reconstruct(x, _condition(c), dict(zip(dests, values, strict=True)))
-        return outputs.values(reply, f"the input, then its reconstruction{under}")
+        return outputs.values(reply, f"the input reconstructed{under}")
 
     button.click(reconstruct, [value, condition or gr.State(None), *options], outputs.components())
 
