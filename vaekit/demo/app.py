@@ -220,7 +220,7 @@ def _interpolate_tab(requests: RunRequests) -> None:
     @shown_in_page
     def interpolate(x, y, n, m, *values):
         reply = requests.interpolate(x, y, n, m, dict(zip(dests, values, strict=True)))
-        return outputs.values(reply, f"{int(n)} points on the {m} path from *from* to *to*")
+        return outputs.values(reply, f"{int(n)} points decoded on the {m} path between the two inputs' codes")
 
     button.click(interpolate, [a, b, steps, method, *options], outputs.components())
 
