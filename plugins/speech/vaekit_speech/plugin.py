@@ -269,6 +269,10 @@ class SpeechPlugin(Plugin):
         return {"enhance": (enhance_cli.enhance_arguments, enhance_cli.run_enhance),
                 "train-enhancer": (enhance_cli.train_enhancer_arguments, enhance_cli.run_train_enhancer)}
 
+    def demo_verbs(self, model: VAE) -> list[str]:
+        """enhance; not train-enhancer, which trains for minutes and writes into the run folder."""
+        return ["enhance"]
+
     def eval_metrics(self, model: VAE, loader, summary: dict[str, float], enhancement_clips: int = 0,
                      **options) -> dict[str, float]:
         from .metrics import speech_metrics
