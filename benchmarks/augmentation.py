@@ -70,7 +70,7 @@ SETTINGS = {
     "cifar10": Setting("recipes/image/cifar10_cvae.yaml",
                        ["data.size=32", "data.channels=3", "model.width=16",
                         "model.latent_dim=32", "trainer.batch_size=32", "trainer.max_minutes=null"],
-                       labelled_per_class=20, generated_per_class=100, cvae_steps=800, classifier_steps=600),
+                       labelled_per_class=20, generated_per_class=100, cvae_steps=800, classifier_steps=300),
     # FSDD: 2,700 training clips (indices 5-49), 1% = 3 per digit; conditioned on the digit alone.
     "fsdd": Setting("recipes/speech/fsdd_cvae.yaml",
                     ["data.val_fraction=0.01", "data.condition_on=[label]", "model.channels=[32,64,64]",
