@@ -52,7 +52,9 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1400"):
+    # a fake microphone (a beep) that needs no permission prompt, for the recording test
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1400",
+                     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     yield driver
@@ -327,3 +329,16 @@ def test_speech_demo_plays_audio_as_long_as_the_cli_writes(browser, speech_run, 
         click(browser, "vaekit-reconstruct")
         # the input as the model hears it, then its reconstruction: both as long as the recording
         assert audio_durations(browser, 2) == pytest.approx([wav_seconds(recording)] * 2, abs=0.01)
+
+        # the microphone: about two seconds recorded in the page, reconstructed as long as it is
+        open_page(browser, url)
+        open_tab(browser, "Reconstruct")
+        buttons = lambda: panel(browser).find_elements("css selector", "button")  # noqa: E731
+        next(b for b in buttons() if b.get_attribute("aria-label") == "Record audio").click()
+        wait(browser, lambda d: [b for b in buttons() if b.text == "Record"], "the Record button")[0].click()
+        time.sleep(2.0)
+        wait(browser, lambda d: [b for b in buttons() if b.text == "Stop"], "the Stop button")[0].click()
+        time.sleep(1.0)
+        click(browser, "vaekit-reconstruct")
+        taken, reconstructed = audio_durations(browser, 2)
+        assert taken > 1.0 and reconstructed == pytest.approx(taken, abs=0.01)
