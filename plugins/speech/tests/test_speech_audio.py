@@ -120,6 +120,15 @@ def test_mel_to_wav_has_the_right_rate_and_length(tmp_path):
     assert abs(peak_frequency(audio, 8000) - 500.0) < 60.0  # within a mel band (~70 Hz wide here) of the tone
 
 
+@pytest.mark.parametrize("extra", [0, 1, 63, 64])
+def test_mel_to_wav_gives_any_sample_count_up_to_a_whole_last_hop(extra):
+    # an interpolation asks for a length between its two inputs': up to frames x hop samples, the last hop whole
+    frontend = MelFrontend(sample_rate=8000, n_fft=256, hop_length=64, n_mels=32, griffin_lim_iters=4)
+    mel = frontend.log_mel(torch.from_numpy(sine(500.0, 0.2, 8000)))
+    samples = frontend.samples(mel.shape[-1]) + extra
+    assert frontend.to_audio(mel, samples=samples).numel() == samples
+
+
 def test_mel_statistics_normalise_per_bin():
     mels = [torch.randn(16, 30) * 5 + torch.arange(16.0)[:, None] for _ in range(4)]
     stats = MelStats.from_mels(mels)

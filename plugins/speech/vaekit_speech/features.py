@@ -90,8 +90,11 @@ class MelFrontend:
         length = max(self.samples(frames), self.hop_length)  # one frame still stands for one hop of sound
         if samples is not None:  # the centred last frame's window covers the samples up to the next hop
             length = max(1, min(int(samples), frames * self.hop_length))
-        if frames < self.min_frames():  # an early checkpoint's 1-3 frame utterance: pad with its own floor
-            floor = mel_db.amin(dim=(-2, -1), keepdim=True).expand(*mel_db.shape[:-1], self.min_frames() - frames)
+        # Griffin-Lim's inner STFT of its L samples must give the spectrogram's L // hop + 1 frames back: a whole
+        # last hop (L = frames x hop) needs one frame more
+        needed = max(self.min_frames(), length // self.hop_length + 1)
+        if frames < needed:  # an early checkpoint's 1-3 frame utterance, or a whole last hop: pad with its floor
+            floor = mel_db.amin(dim=(-2, -1), keepdim=True).expand(*mel_db.shape[:-1], needed - frames)
             mel_db = torch.cat([mel_db, floor], dim=-1)
         spec = self._inverse.to(mel_db.device)(torch.pow(10.0, mel_db / 10.0)).clamp(min=0.0)
         # Griffin-Lim starts from random phases: a fixed private seed keeps WAVs reproducible and leaves
