@@ -1,15 +1,15 @@
 """The README's main job timed as a user runs it: `vaekit train recipes/image/shapes.yaml`, then `vaekit eval`.
 
     python benchmarks/shapes_main_job.py                          # benchmarks/results/shapes.json
-    python benchmarks/shapes_main_job.py --threads 1 --baseline OLD.yaml --reference-wall 142
+    python benchmarks/shapes_main_job.py --threads 1 --baseline-commit REV --reference-wall 142
     python benchmarks/shapes_main_job.py --smoke                  # a few steps: checks the script
 
 Each recipe trains in its own process (`python -m vaekit train RECIPE --out WORK/NAME`): wall seconds, CPU seconds
 (user + system of every thread) and the trainer's steps per second (metrics.jsonl), then `vaekit eval RUN
 --iw-samples 0` gives MIG and SAP (the test images' generating factors), reconstruction MSE and the ELBO (nats).
-Wall time on a machine other people load says little, so --baseline trains another recipe (e.g. the one at an
-older commit: git show REV:recipes/image/shapes.yaml > OLD.yaml) at the same time, the same way, and the result
-keeps both CPU times and their ratio; --reference-wall S (the baseline's wall seconds measured on an idle 2-core
+Wall time on a machine other people load says little, so --baseline trains another recipe (--baseline-commit REV:
+the shapes recipe at that git revision) at the same time, the same way, and the result keeps both CPU times and
+their ratio; --reference-wall S (the baseline's wall seconds measured on an idle 2-core
 machine) adds wall_seconds_2core_estimate = S x the CPU ratio. --threads N runs both with N torch threads.
 """
 
@@ -83,7 +83,9 @@ def scores(run: Path, env: dict) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--recipe", type=Path, default=REPO / RECIPE)
-    p.add_argument("--baseline", type=Path, default=None, help="another recipe trained right after, the same way")
+    p.add_argument("--baseline", type=Path, default=None, help="another recipe trained at the same time, the same way")
+    p.add_argument("--baseline-commit", default=None,
+                   help=f"as --baseline: {RECIPE} as it was at this git revision")
     p.add_argument("--reference-wall", type=float, default=None,
                    help="the baseline's wall seconds on an idle 2-core machine: gives wall_seconds_2core_estimate")
     p.add_argument("--threads", type=int, default=None, help="torch threads of each run (default: torch's own)")
@@ -96,12 +98,16 @@ def main() -> None:
         overrides.append(f"trainer.threads={args.threads}")
     overrides += ["trainer.progress=false", *(SMOKE if args.smoke else [])]
     with work_folder(args) as work:
+        if args.baseline_commit:
+            args.baseline = work / f"shapes-{args.baseline_commit}.yaml"
+            args.baseline.write_text(subprocess.run(["git", "show", f"{args.baseline_commit}:{RECIPE}"], cwd=REPO,
+                                                    check=True, capture_output=True, text=True).stdout)
         jobs = {"main": (args.recipe, work / "main-job")}
         if args.baseline:
             jobs["baseline"] = (args.baseline, work / "baseline")
         timed = train_side_by_side(jobs, overrides, env)
         figures = {**timed["main"], **scores(jobs["main"][1], env)}
-        notes = f"{args.threads or 'torch default'} torch threads"
+        notes = f"{args.threads or 'torch default'} torch threads; wall_seconds: as the machine was loaded at the time"
         if args.baseline:
             baseline = {**timed["baseline"], **scores(jobs["baseline"][1], env)}
             figures.update({f"baseline_{key}": value for key, value in baseline.items()})
