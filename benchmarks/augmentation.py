@@ -366,6 +366,7 @@ def main() -> None:
                        "generated_per_class": setting.generated_per_class, "cvae_steps": setting.cvae_steps,
                        "classifier_steps": setting.classifier_steps, "seeds": len(runs), "runs": runs,
                        "device": device_name(args.device)}
+            figures.update({f"{key}_seed{r['seed']}": r[key] for r in runs for key in ("gain", "gain_half")})
             write_result(args, f"augmentation_{name}",
                          f"Augmentation, {name}: test accuracy (%) of one small classifier on 1% of the training "
                          f"labels ({setting.labelled_per_class} per class), without and with "
