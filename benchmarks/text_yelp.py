@@ -79,6 +79,7 @@ def main() -> None:
     p.add_argument("--scorer-sentences", type=int, default=None,
                    help="train the scorers on this many training sentences (default: all)")
     p.add_argument("--reuse", action="store_true", help="score runs already trained in WORK/adv-WEIGHT")
+    p.add_argument("--result", default="yelp_sentiment", help="the result file's name (yelp_sentiment*.json)")
     args = add_common_flags(p).parse_args()
     if args.smoke:
         args.weights, args.steps, args.examples, args.scorer_sentences = "1", 3, 20, 500
@@ -106,8 +107,9 @@ def main() -> None:
             "target_ppl_met": bool(first.get("reference_ppl")) and best["transfer_ppl"] <= 1.5 * first["reference_ppl"],
             "steps": args.steps, "anchors": ANCHORS, "quotes": quotes,
         }
-        write_result(args, "yelp_sentiment", "Yelp sentiment transfer: an LSTM CVAE with a condition adversary, "
-                     "1,000 test sentences to the other sentiment, beside copying the input", results,
+        write_result(args, args.result, "Yelp sentiment transfer: an LSTM CVAE with a condition adversary "
+                     f"({args.steps:,} steps), 1,000 test sentences to the other sentiment, beside copying the input",
+                     results,
                      recipe=RECIPE, headline=[f"frontier_adv{best['adversary_weight']:g}_{key}" for key in
                                               ("accuracy", "bleu")] + ["copy_bleu"],
                      notes=f"{SHEN_NOTE}. {args.steps} steps of 64 sentences per weight on one CPU thread (with "
