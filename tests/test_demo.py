@@ -153,6 +153,11 @@ def test_plugin_verbs_become_forms_and_namespaces(tmp_path):
     assert flags["echo"] == "flag" and flags["sample_latent"] == "flag"
     assert forms.form_values(text, "reconstruct", {"echo": True}, None)["echo"] is False
     assert forms.form_values(text, "reconstruct", {}, None)["echo"] is True
+    # --text and --file store one value: one choice among them, not two flags writing the same key
+    kinds = [f for f in forms.verb_fields(text, "reconstruct") if f.dest == "inputs_are"]
+    assert len(kinds) == 1 and kinds[0].widget == "choice" and kinds[0].choices == ["text", "file"]
+    assert forms.form_values(text, "reconstruct", {"inputs_are": "file"}, None)["inputs_are"] == "file"
+    assert forms.form_values(text, "reconstruct", {}, None)["inputs_are"] is None
 
 
 def test_the_page_has_a_tab_for_each_verb_the_plugin_supports(points_run, tmp_path):

@@ -58,8 +58,16 @@ def _is_number(action: argparse.Action) -> bool:
 def verb_fields(plugin: Plugin, verb: str) -> list[Field]:
     """The form of a plugin verb, in the order its options were added."""
     fields = []
-    for action in verb_parser(plugin, verb)._actions:
+    actions = verb_parser(plugin, verb)._actions
+    for action in actions:
         if action.dest in FILLED_BY_THE_DEMO or action.help == argparse.SUPPRESS:
+            continue
+        shared = [a for a in actions if a.dest == action.dest and isinstance(a, argparse._StoreConstAction)]
+        if len(shared) > 1:  # flags that set one value (text's --text / --file): one choice among their values
+            if action is shared[0]:
+                fields.append(Field(action.dest, " / ".join(a.option_strings[-1] for a in shared),
+                                    "; ".join(a.help or "" for a in shared), "choice", action.default,
+                                    [a.const for a in shared]))
             continue
         label = action.option_strings[-1] if action.option_strings else action.dest
         text = (action.help or "").replace("%(default)s", str(action.default))
