@@ -8,7 +8,7 @@ import torch
 from text_fixtures import SENTENCES, build, tiny_model_config, write_corpus
 from torch.utils.data import DataLoader
 from vaekit_text import TextDataConfig, plugin
-from vaekit_text.plugin import reconstruction_metrics
+from vaekit_text.metrics import reconstruction_metrics
 
 import vaekit
 from vaekit.cli import main

@@ -10,15 +10,10 @@
 from __future__ import annotations
 
 import logging
-import math
-import os
-import re
-import sys
 from pathlib import Path
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 import vaekit
 from vaekit.plugin_api import (
@@ -28,73 +23,22 @@ from vaekit.plugin_api import (
     atomic_write_text,
     parse_dims,
     pick,
-    quote,
     to_device,
     traversal,
     traversal_values,
 )
 
 from .config import TextDataConfig, TextModelConfig
-from .data import Collate, SentenceDataset, encode_sentences, make_batch, read_lines, read_sentences
-from .decoding import BEAM_SIZE, LENGTH_PENALTY, real_tokens
+from .data import Collate, SentenceDataset, encode_sentences, make_batch, read_sentences
+from .decoding_options import decoding_arguments, decoding_options
+from .inputs import input_arguments, one_sentence, read_inputs, utf8
 from .labelled import is_labelled, parse_label, read_label_splits
+from .metrics import likelihood_metrics, reconstruction_metrics
 from .scorers import DEFAULT_CACHE
-from .tokenizers import UNKNOWN_WORDS_WARNING, Tokenizer, build_tokenizer, has_tokenizer, load_tokenizer
+from .tokenizers import Tokenizer, build_tokenizer, has_tokenizer, load_tokenizer, report_unknown
 from .transfer import transfer_report
 
 log = logging.getLogger("vaekit.text")
-
-# A posterior has collapsed when it carries (almost) nothing about the sentence: Bowman et al. report KL
-# near 0 for an un-annealed LSTM VAE, and an encoder whose means do not vary with x has no active units.
-COLLAPSE_KL_NATS = 0.5
-COLLAPSE_MAX_ACTIVE_UNITS = 1
-
-
-def _decoding_arguments(parser) -> None:
-    parser.add_argument("--strategy", choices=["greedy", "sample", "beam"], default="greedy",
-                        help="next-token choice: greedy (argmax), sample, or beam search (default: greedy)")
-    parser.add_argument("--beam-size", dest="beam_size", type=int, default=None,
-                        help=f"partial sentences --strategy beam keeps (default {BEAM_SIZE})")
-    parser.add_argument("--length-penalty", dest="length_penalty", type=float, default=None,
-                        help="--strategy beam ranks sentences by log p / length ** this (default "
-                             f"{LENGTH_PENALTY:g}: nats per token; 0: the whole sentence's log p)")
-    # The sampling options default to None, not to their values, so that one given beside another strategy
-    # (which would ignore it) can be told from one left alone
-    parser.add_argument("--token-temperature", dest="token_temperature", type=float, default=None,
-                        help="softmax temperature of --strategy sample (default 1); the engine's --temperature "
-                             "scales the latents' spread, as in every plugin")
-    parser.add_argument("--top-k", dest="top_k", type=int, default=None,
-                        help="--strategy sample draws among the k best tokens (default 0: all)")
-    parser.add_argument("--top-p", dest="top_p", type=float, default=None,
-                        help="--strategy sample's nucleus mass (default 1: off)")
-    parser.add_argument("--max-length", dest="max_length", type=int, default=None,
-                        help="most tokens per sentence (default: the recipe's data.max_length)")
-
-
-def _decoding_options(options: dict) -> dict:
-    """The decoding options that were given, checked (a bad value names its CLI option); --token-temperature is
-    decoding's temperature."""
-    chosen = {key: options[key] for key in ("strategy", "token_temperature", "top_k", "top_p", "max_length",
-                                            "beam_size", "length_penalty") if options.get(key) is not None}
-    checks = {"strategy": (lambda v: v in ("greedy", "sample", "beam"), "--strategy: expected greedy, sample or beam"),
-              "token_temperature": (lambda v: v > 0, "--token-temperature: expected a number > 0"),
-              "top_k": (lambda v: v >= 0, "--top-k: expected 0 (off) or more"),
-              "top_p": (lambda v: 0 < v <= 1, "--top-p: expected a probability in (0, 1]"),
-              "max_length": (lambda v: v >= 1, "--max-length: expected at least 1 token"),
-              "beam_size": (lambda v: v >= 1, "--beam-size: expected at least 1"),
-              "length_penalty": (lambda v: v >= 0, "--length-penalty: expected a number >= 0")}
-    for key, value in chosen.items():
-        ok, message = checks[key]
-        if not ok(value):
-            raise ValueError(f"{message}, got {value!r}")
-    for keys, strategy in ((("beam_size", "length_penalty"), "beam"),
-                           (("token_temperature", "top_k", "top_p"), "sample")):
-        for key in keys:
-            if key in chosen and chosen.get("strategy", "greedy") != strategy:
-                raise ValueError(f"--{key.replace('_', '-')}: only with --strategy {strategy}")
-    if "token_temperature" in chosen:
-        chosen["temperature"] = chosen.pop("token_temperature")
-    return chosen
 
 
 def _per_class_count(model: vaekit.VAE, per_class: int | None, n: int, condition: Tensor | None) -> int:
@@ -116,82 +60,6 @@ def _write_lines(path: Path, lines: list[str], echo: bool = False) -> Path:
         print("\n".join(lines))
     return path
 
-
-INPUT_RULE = ("an input that names an existing file is read as one sentence per line; anything else is a "
-              "sentence. --text: every input is a sentence; --file: every input is a file")
-
-
-def _is_file(item: str) -> bool:
-    """Whether item names an existing file; a sentence too long to be a file name is not one."""
-    try:
-        return Path(item).is_file()
-    except (OSError, ValueError):  # ENAMETOOLONG for a sentence > 255 bytes, NUL bytes
-        return False
-
-
-# One word with a slash, or with a dot and a short extension (notes.txt, data/test): what a file name looks like
-PATH_LIKE = re.compile(r"\S*[/\\]\S*|\S+\.[A-Za-z][A-Za-z0-9]{0,4}")
-
-
-def _utf8(item: str) -> str:
-    """item, if its bytes are UTF-8; an argument in another encoding (caf\\xe9 in Latin-1) is a one-line error."""
-    try:
-        item.encode("utf-8")
-    except UnicodeEncodeError:
-        raw = os.fsencode(item)  # the bytes the shell passed (Python keeps undecodable ones as surrogates)
-        try:
-            raw.decode("utf-8")
-            start = 0
-        except UnicodeDecodeError as exc:
-            start = exc.start
-        raise ValueError(f"{quote(raw)[1:]}: not valid UTF-8 (byte {raw[start]:#04x} at byte {start + 1}); give "
-                         "sentences as UTF-8 text (e.g. convert them with iconv -t UTF-8)") from None
-    return item
-
-
-def _read_input_file(item: str) -> list[str]:
-    """The non-empty lines of an input file, with one-line errors naming it."""
-    path = Path(item)
-    try:
-        if not path.is_file():
-            raise ValueError(f"{quote(item)}: no such file (--file reads one sentence per line; use --text for a "
-                             "sentence)")
-        return read_lines(path)
-    except OSError as exc:
-        raise ValueError(f"{quote(item)}: cannot be read as a file ({exc.strerror}); use --text for a "
-                         "sentence") from None
-
-
-def _input_arguments(parser) -> None:
-    kinds = parser.add_mutually_exclusive_group()
-    kinds.add_argument("--text", dest="inputs_are", action="store_const", const="text",
-                       help="every input is a sentence, even one that names a file")
-    kinds.add_argument("--file", dest="inputs_are", action="store_const", const="file",
-                       help="every input is a file with one sentence per line")
-    parser.epilog = f"Inputs: {INPUT_RULE}."
-
-
-def _report_unknown(rates: dict[str, float], paths: dict[str, str], tokenizer: Tokenizer) -> None:
-    """Say each split's share of tokens written <unk> for text the tokenizer lacks (one note line, if any is), and
-    warn of a split where it exceeds UNKNOWN_WORDS_WARNING: a model scored there cannot write those words."""
-    if not any(rates.values()):
-        return
-    unit = "words" if tokenizer.kind == "word" else "tokens"
-    log.warning("%s the tokenizer writes <unk> (text outside its vocabulary): %s", unit,
-                ", ".join(f"{name} {100 * rate:.2f}%" for name, rate in rates.items()))
-    if tokenizer.kind == "word":
-        cure = ("raise data.vocab_size, lower data.min_freq or use data.tokenizer=sentencepiece" if rates.get("train")
-                else "words the training split lacks: data.tokenizer=sentencepiece spells them in pieces")
-        if tokenizer.split == "whitespace":
-            cure += ("; data.word_split=whitespace keeps punctuation in words (\"moon!\" is not \"moon\"): "
-                     "data.word_split=punctuation splits it off")
-    else:
-        cure = "raise data.vocab_size (sentencepiece: data.spm_character_coverage=1.0 keeps every character)"
-    for name, rate in rates.items():
-        if rate > UNKNOWN_WORDS_WARNING:
-            log.warning("%s split (%s): %.1f%% of its %s fall outside the vocabulary (data.vocab_size=%d, fitted on "
-                        "the training split) and become <unk>; %s", name, paths[name], 100 * rate, unit,
-                        tokenizer.vocab_size, cure)
 
 
 class TextPlugin(vaekit.Plugin):
@@ -249,7 +117,7 @@ class TextPlugin(vaekit.Plugin):
             if report.filtered or report.truncated:
                 log.warning("%s split (%s): %d sentences kept, %d longer than %d tokens filtered, %d truncated",
                             name, splits[name], report.kept, report.filtered, data.max_length, report.truncated)
-        _report_unknown(unknown, splits, tokenizer)
+        report_unknown(unknown, splits, tokenizer)
         info = {"tokenizer": tokenizer.kind, "vocab_size": tokenizer.vocab_size, "pad_id": tokenizer.pad_id,
                 "unk_id": tokenizer.unk_id, "bos_id": tokenizer.bos_id, "eos_id": tokenizer.eos_id,
                 "max_length": data.max_length, "lengths": reports, "unk_rates": unknown}
@@ -322,45 +190,16 @@ class TextPlugin(vaekit.Plugin):
         model.eval()
         z = z.to(model.device)
         return self.decode_text(model, model.decode(z.unsqueeze(0) if z.dim() == 1 else z, None,
-                                                    **_decoding_options(options)))
+                                                    **decoding_options(options)))
 
     def load_inputs(self, model: vaekit.VAE, inputs: list[str]) -> dict:
         """Sentences and .txt files (one sentence per line) -> a batch x (`vaekit encode`)."""
-        return self.encode_text(model, self._inputs(inputs))
-
-    @staticmethod
-    def _inputs(inputs: list[str], inputs_are: str | None = None) -> list[str]:
-        """Sentences from the CLI inputs: see INPUT_RULE (--text: all sentences, --file: all files)."""
-        sentences, empty_files = [], []
-        for item in inputs:
-            if inputs_are == "file" or (inputs_are is None and _is_file(item)):
-                lines = _read_input_file(item)
-                sentences.extend(lines)
-                if not lines:
-                    empty_files.append(quote(item))
-            elif item.strip():
-                if inputs_are is None and PATH_LIKE.fullmatch(item.strip()):
-                    log.warning("%s: no such file, so it is read as a sentence (--text: every input is a sentence; "
-                                "--file: every input must be a file)", quote(item))
-                sentences.append(_utf8(item).strip())
-        if not sentences:
-            where = f": {', '.join(empty_files)} holds no sentence (every line is empty)" if empty_files else ""
-            raise ValueError(f"no sentences given{where}; pass sentences, or files with one sentence per line")
-        if empty_files:
-            log.warning("%s: holds no sentence (every line is empty)", ", ".join(empty_files))
-        return sentences
-
-    def _one_sentence(self, item: str, inputs_are: str | None) -> str:
-        """The sentence an input gives (a file must hold exactly one line)."""
-        lines = self._inputs([item], inputs_are)
-        if len(lines) != 1:
-            raise ValueError(f"{quote(item)}: expected one sentence, the file holds {len(lines)}")
-        return lines[0]
+        return self.encode_text(model, read_inputs(inputs))
 
     # -- CLI verbs ---------------------------------------------------------------------------------
     def add_arguments(self, verb: str, parser) -> None:
         if verb in ("sample", "reconstruct", "interpolate", "traverse"):
-            _decoding_arguments(parser)
+            decoding_arguments(parser)
             # The CLI prints the sentences by default; the trainer's calls pass no options and stay quiet.
             parser.add_argument("--no-print", dest="echo", action="store_false",
                                 help="only write the .txt file, do not print the sentences")
@@ -373,7 +212,7 @@ class TextPlugin(vaekit.Plugin):
                                 help="lines: samples.txt; tsv: samples.tsv of label<TAB>sentence lines, a labelled "
                                      "corpus data.train reads (a text CVAE)")
         if verb in ("reconstruct", "interpolate", "traverse"):
-            _input_arguments(parser)
+            input_arguments(parser)
         if verb == "reconstruct":
             parser.add_argument("--sample-latent", dest="sample_latent", action="store_true",
                                 help="decode a posterior sample instead of its mean")
@@ -433,15 +272,15 @@ class TextPlugin(vaekit.Plugin):
         if format == "tsv":
             info = model.config["info"]
             sentences = self.decode_text(model, model.decode(model.sample_latents(n, None, temperature), labels,
-                                                             **_decoding_options(options)))
+                                                             **decoding_options(options)))
             rows = [f"{info['labels'][int(i)]}\t{s}" for i, s in zip(labels.reshape(-1), sentences, strict=True)]
             return [_write_lines(Path(out_dir) / "samples.tsv", rows, echo)]
         if around is not None:
-            posterior = model.posterior(self.encode_text(model, [_utf8(around)]))
+            posterior = model.posterior(self.encode_text(model, [utf8(around)]))
             z = posterior.mean + temperature * posterior.std * torch.randn(n, posterior.dim, device=model.device)
         else:
             z = model.sample_latents(n, None, temperature)
-        sentences = self.decode_text(model, model.decode(z, labels, **_decoding_options(options)))
+        sentences = self.decode_text(model, model.decode(z, labels, **decoding_options(options)))
         if labels is not None and condition is None:
             sentences = [f"{name}: {sentence}" for name, sentence in zip(names, sentences, strict=True)]
         out_dir = Path(out_dir)
@@ -456,7 +295,7 @@ class TextPlugin(vaekit.Plugin):
         """Encode then decode each sentence; reconstructions.txt pairs input and output. A CVAE on a label decodes
         under --condition (a transfer when it differs from the inputs' --source label)."""
         model.eval()
-        sentences = self._inputs(inputs, inputs_are)
+        sentences = read_inputs(inputs, inputs_are)
         info = model.config.get("info", {})
         if info.get("condition_on") and condition is None:
             raise ValueError(f"this model is conditioned on {info['condition_on']}: give --condition "
@@ -471,7 +310,7 @@ class TextPlugin(vaekit.Plugin):
             x = self.encode_text(model, chunk)
             labels = self._labels_for(model, len(chunk), condition)[0]
             outputs += self.decode_text(model, model.reconstruct(x, labels, sample_latent=sample_latent,
-                                                                 **_decoding_options(options)))
+                                                                 **decoding_options(options)))
         lines = []
         for sentence, output in zip(sentences, outputs, strict=True):
             lines += [f"{f'input{source_label}:':<15} {sentence}", f"{f'reconstruction{target}:':<15} {output}", ""]
@@ -483,11 +322,11 @@ class TextPlugin(vaekit.Plugin):
         """Decode `steps` points (ends included) of the homotopy between two posterior means (Bowman et al., Tab. 7)."""
         t = vaekit.path_weights(steps)
         model.eval()
-        a_text, b_text = self._one_sentence(a, inputs_are), self._one_sentence(b, inputs_are)
+        a_text, b_text = one_sentence(a, inputs_are), one_sentence(b, inputs_are)
         means = model.posterior(self.encode_text(model, [a_text, b_text])).mean
         z = vaekit.latent_path(means[0], means[1], steps, method)
         labels, names = self._first_label(model, len(z))
-        sentences = self.decode_text(model, model.decode(z, labels, **_decoding_options(options)))
+        sentences = self.decode_text(model, model.decode(z, labels, **decoding_options(options)))
         lines = [f"from: {a_text}", f"to:   {b_text}", *[f"decoded as {name}" for name in names[:1]], ""]
         lines += [f"t={float(ti):.2f}  {s}" for ti, s in zip(t, sentences, strict=True)]
         return [_write_lines(Path(out_dir) / "interpolation.txt", lines, echo)]
@@ -503,14 +342,14 @@ class TextPlugin(vaekit.Plugin):
         if input is None:
             base = model.sample_latents(1, None, temperature=0.0)[0]  # the prior's mean
         else:
-            input = self._one_sentence(input, inputs_are)
+            input = one_sentence(input, inputs_are)
             base = model.posterior(self.encode_text(model, [input])).mean[0]
         z = traversal(base, units, span, steps)
         sentences = []
         for start in range(0, len(z), 256):  # every unit of a 256-d code at 9 points is 2,304 sentences
             labels, names = self._first_label(model, len(z[start:start + 256]))
             sentences += self.decode_text(model, model.decode(z[start:start + 256], labels,
-                                                              **_decoding_options(options)))
+                                                              **decoding_options(options)))
         values = traversal_values(span, steps).tolist()
         lines = [f"base: {input if input is not None else 'the prior mean'}",
                  *[f"decoded as {name}" for name in names[:1]], ""]
@@ -535,7 +374,7 @@ class TextPlugin(vaekit.Plugin):
         if model.config.get("info", {}).get("condition_on") and transfer_examples != 0:
             transfer_scores = transfer_report(self, model, getattr(loader, "dataset", None), scorer_cache,
                                               transfer_examples)[0]
-        metrics = self._likelihood_metrics(loader, summary, model.decoder.use_latent)
+        metrics = likelihood_metrics(loader, summary, model.decoder.use_latent)
         limit = int(summary.get("n_examples", 0)) if recon_examples is None else recon_examples
         if limit > 0:
             decodings = {"": {}}
@@ -544,122 +383,3 @@ class TextPlugin(vaekit.Plugin):
                 metrics["recon_beam_size"] = recon_beam_size
             metrics.update(reconstruction_metrics(self, model, loader, limit, decodings))
         return {**metrics, **transfer_scores}
-
-    def _likelihood_metrics(self, loader, summary: dict[str, float], use_latent: bool) -> dict:
-        """Words, tokens, PPL per word from the IW NLL (or its ELBO bound) and the posterior-collapse flag (never
-        for a language model, model.use_latent=false, whose z is unused by design)."""
-        n_examples = int(summary.get("n_examples", 0)) or None
-        seen = words = tokens = 0
-        for batch in loader:
-            x = batch["x"] if "x" in batch else batch
-            take = len(x["lengths"]) if n_examples is None else min(len(x["lengths"]), n_examples - seen)
-            words += int(x["n_words"][:take].sum())
-            tokens += int(x["lengths"][:take].sum())
-            seen += take
-            if n_examples is not None and seen >= n_examples:
-                break
-        metrics: dict = {"words": words, "tokens": tokens}
-        nll = summary.get("nll")
-        if nll is not None and words:
-            total = nll * seen
-            metrics["ppl"] = math.exp(total / words)  # per word, <eos> included (Mikolov's PTB convention)
-            metrics["nll_per_word"] = total / words
-            if tokens != words:
-                metrics["ppl_per_token"] = math.exp(total / tokens)
-        elif "elbo" in summary and words:
-            metrics["ppl_elbo_bound"] = math.exp(-summary["elbo"] * seen / words)  # an upper bound on the PPL
-        kl, active = summary.get("kl"), summary.get("active_units")
-        collapsed = use_latent and kl is not None and active is not None and kl < COLLAPSE_KL_NATS \
-            and active <= COLLAPSE_MAX_ACTIVE_UNITS
-        metrics["posterior_collapse"] = bool(collapsed)
-        if collapsed:
-            print(f"WARNING: posterior collapse: KL = {kl:.3f} nats per sentence and {int(active)} active units; "
-                  "the decoder ignores z. Try KL annealing (objective.kl_schedule), free bits "
-                  "(objective.free_bits) or word dropout (model.word_dropout).", file=sys.stderr)
-        return metrics
-
-
-def loader_sources(loader) -> tuple[list[str], list[Tensor]] | None:
-    """The text of each example a loader gives, in its order, and where its tokenizer wrote <unk> for text it lacks
-    (SentenceDataset.unknown); None where the loader draws from something else or out of order."""
-    from torch.utils.data import SequentialSampler, Subset
-
-    dataset = getattr(loader, "dataset", None)
-    if dataset is None or not isinstance(getattr(loader, "sampler", None), SequentialSampler):
-        return None
-    indices = list(range(len(dataset)))
-    while isinstance(dataset, Subset):
-        indices = [dataset.indices[i] for i in indices]
-        dataset = dataset.dataset
-    if not isinstance(dataset, SentenceDataset) or dataset.sentences is None or dataset.unknown is None:
-        return None
-    return [dataset.sentences[i] for i in indices], [dataset.unknown[i] for i in indices]
-
-
-@torch.no_grad()
-def reconstruction_metrics(plugin: TextPlugin, model: vaekit.VAE, loader, limit: int,
-                           decodings: dict[str, dict] | None = None) -> dict:
-    """Decodes from the posterior mean of the first `limit` sentences against their inputs: greedy, or for each
-    entry of `decodings` (key suffix -> decode options such as strategy='beam', beam_size), each sentence encoded once.
-
-    recon_bleu4: sacrebleu's corpus BLEU-4 (0-100, its standard 13a tokenisation; case-blind where the vocabulary
-    lowercases) of the decoded text against the sentences' own text; recon_token_accuracy: the share of input
-    tokens (<eos> included) that the decode has at the same position, where an <unk> the tokenizer wrote for text it
-    lacks is never matched (a literal <unk> in the text, as PTB writes rare words, is matched as any word).
-    recon_unk_rate: the share of those tokens written <unk> for text the tokenizer lacks; where it is above 0, the
-    figures against the tokenized references (an <unk> for an <unk> counted right) are kept as
-    recon_bleu4_unk_level and recon_token_accuracy_unk_level. A loader whose examples' text is unknown (not a
-    SentenceDataset read in order) is scored against its decoded tokens, and has no recon_unk_rate.
-    """
-    import sacrebleu
-
-    decodings = decodings or {"": {}}
-    sources = loader_sources(loader)
-    bar = tqdm(total=limit, desc="reconstructions", unit="sentence", leave=False, mininterval=1.0)
-    was_training = model.training
-    model.eval()
-    references, total, unknown = [], 0, 0
-    hypotheses = {suffix: [] for suffix in decodings}
-    correct = dict.fromkeys(decodings, 0)
-    correct_unk_level = dict.fromkeys(decodings, 0)
-    for batch in loader:
-        x = to_device(batch["x"] if "x" in batch else batch, model.device)
-        take = min(len(x["lengths"]), limit - len(references))
-        x = {key: value[:take] for key, value in x.items()}
-        means = model.posterior(x).mean
-        mask = real_tokens(x)
-        made_unk = torch.zeros_like(mask)
-        if sources is not None:
-            for row, marks in enumerate(sources[1][len(references):len(references) + take]):
-                made_unk[row, :len(marks)] = marks.to(mask.device)
-        for suffix, options in decodings.items():
-            # Capped at the data's max_length, as `vaekit reconstruct` is: a cap read off the inputs would spare a
-            # decode that runs on the precision it costs, and make a sentence's score depend on its batch
-            out = model.decode(means, None, **options)
-            width = min(out["tokens"].shape[1], x["tokens"].shape[1])
-            same = (out["tokens"][:, :width] == x["tokens"][:, :width]) & mask[:, :width]
-            correct_unk_level[suffix] += int(same.sum())
-            correct[suffix] += int((same & ~made_unk[:, :width]).sum())
-            hypotheses[suffix] += plugin.decode_text(model, out)
-        total += int(x["lengths"].sum())
-        unknown += int(made_unk.sum())
-        references += plugin.decode_text(model, x)
-        bar.update(take)
-        if len(references) >= limit:
-            break
-    bar.close()
-    model.train(was_training)
-    metrics: dict = {"recon_examples": len(references)}
-    texts = references if sources is None else sources[0][:len(references)]
-    lowercase = bool(getattr(plugin.tokenizer(model), "lowercase", False))
-    for suffix in decodings:
-        metrics[f"recon_bleu4{suffix}"] = sacrebleu.corpus_bleu(hypotheses[suffix], [texts],
-                                                                lowercase=lowercase).score
-        metrics[f"recon_token_accuracy{suffix}"] = correct[suffix] / max(1, total)
-    if sources is not None:
-        metrics["recon_unk_rate"] = unknown / max(1, total - len(references))  # <eos> is never <unk>
-    if unknown:
-        for suffix in decodings:
-            metrics[f"recon_bleu4_unk_level{suffix}"] = sacrebleu.corpus_bleu(hypotheses[suffix], [references]).score
-            metrics[f"recon_token_accuracy_unk_level{suffix}"] = correct_unk_level[suffix] / max(1, total)
-    return metrics

@@ -7,6 +7,7 @@ first input) and eos (predicted after the last word, counted in the perplexity).
     tok = build_tokenizer(data_cfg, train_sentences)   # fit on the training split
     tok.save(assets)                                   # assets/tokenizer.json (+ the model files)
     tok = load_tokenizer(assets)                       # what build_model does
+    report_unknown(rates, paths, tok)                  # warn of splits it writes much <unk> in
 """
 
 from __future__ import annotations
@@ -368,3 +369,26 @@ def load_tokenizer(folder: str | Path) -> Tokenizer:
     if kind not in TOKENIZERS:
         raise ValueError(f"{path}: unknown tokenizer kind {kind!r}; expected one of {', '.join(TOKENIZERS)}")
     return TOKENIZERS[kind].load(folder, manifest)
+
+
+def report_unknown(rates: dict[str, float], paths: dict[str, str], tokenizer: Tokenizer) -> None:
+    """Say each split's share of tokens written <unk> for text the tokenizer lacks (one note line, if any is), and
+    warn of a split where it exceeds UNKNOWN_WORDS_WARNING: a model scored there cannot write those words."""
+    if not any(rates.values()):
+        return
+    unit = "words" if tokenizer.kind == "word" else "tokens"
+    log.warning("%s the tokenizer writes <unk> (text outside its vocabulary): %s", unit,
+                ", ".join(f"{name} {100 * rate:.2f}%" for name, rate in rates.items()))
+    if tokenizer.kind == "word":
+        cure = ("raise data.vocab_size, lower data.min_freq or use data.tokenizer=sentencepiece" if rates.get("train")
+                else "words the training split lacks: data.tokenizer=sentencepiece spells them in pieces")
+        if tokenizer.split == "whitespace":
+            cure += ("; data.word_split=whitespace keeps punctuation in words (\"moon!\" is not \"moon\"): "
+                     "data.word_split=punctuation splits it off")
+    else:
+        cure = "raise data.vocab_size (sentencepiece: data.spm_character_coverage=1.0 keeps every character)"
+    for name, rate in rates.items():
+        if rate > UNKNOWN_WORDS_WARNING:
+            log.warning("%s split (%s): %.1f%% of its %s fall outside the vocabulary (data.vocab_size=%d, fitted on "
+                        "the training split) and become <unk>; %s", name, paths[name], 100 * rate, unit,
+                        tokenizer.vocab_size, cure)
