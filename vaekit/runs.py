@@ -75,8 +75,9 @@ def build_from_config(folder: Path):
 def build_model(plugin, model_cfg, info: dict, assets: Path, latent=None, dataset=None):
     """plugin.build_model, the recipe's latent section around it, plus the config that save_pretrained and load need.
 
-    Semi-supervised data (info["semi_supervised"]) makes it an M2Model around the plugin's networks, or over the
-    codes of the model in info["semi_supervised"]["codes_model"] (M1+M2; dataset, when given, holds its weights)."""
+    Semi-supervised data (`info["semi_supervised"]`) makes it an M2Model around the plugin's networks, or over the
+    codes of the model in `info["semi_supervised"]["codes_model"]` (M1+M2; dataset, when given, holds its
+    weights)."""
     latent = dataclasses.replace(latent) if latent is not None else LatentConfig()
     semi = info.get("semi_supervised")
     if semi is not None:
