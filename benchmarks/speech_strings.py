@@ -69,7 +69,7 @@ from vaekit_speech.conversion import (
     speaker_moments,
     window_frames,
 )
-from vaekit_speech.data import frontend_from
+from vaekit_speech.data_config import frontend_from
 from vaekit_speech.features import MelStats
 from vaekit_speech.metrics import get_classifiers, scoring_units
 from vaekit_speech.spectra import linear_lsd
@@ -293,13 +293,13 @@ def thirty_seconds(model, dataset, work: Path) -> dict:
 
 
 def plugin_batch(model, path: Path) -> dict:
-    from vaekit_speech.plugin import encode_inputs
+    from vaekit_speech.inputs import encode_inputs
 
     return encode_inputs(model, [str(path)])
 
 
 def plugin_condition(model, speaker: str) -> torch.Tensor:
-    from vaekit_speech.plugin import parse_condition_text
+    from vaekit_speech.conditions import parse_condition_text
 
     return parse_condition_text(f"speaker={speaker}", model.config["info"], "--source").to(model.device)
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 from vaekit_speech import plugin
-from vaekit_speech.data import SpeechDataConfig, collate, single_thread
+from vaekit_speech.data import collate, single_thread
+from vaekit_speech.data_config import SpeechDataConfig
 from vaekit_speech.models import SpeechModelConfig
 
 import vaekit

@@ -10,7 +10,8 @@ import soundfile as sf
 import torch
 from speech_fixtures import SMALL, fsdd_root
 from vaekit_speech.audio import AudioFileError, load_audio, normalize_loudness, trim_silence, write_audio
-from vaekit_speech.data import SpeechDataConfig, build_splits
+from vaekit_speech.data import build_splits
+from vaekit_speech.data_config import SpeechDataConfig
 from vaekit_speech.features import MelFrontend, MelStats
 
 

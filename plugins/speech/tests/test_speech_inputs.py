@@ -9,9 +9,10 @@ import torch
 from speech_fixtures import SMALL, fsdd_root
 from vaekit_speech import plugin
 from vaekit_speech.audio import AudioFileError, load_audio
-from vaekit_speech.data import SpeechDataConfig, Utterance, build_splits, utterance_mel
+from vaekit_speech.conditions import parse_condition_text
+from vaekit_speech.data import build_splits, utterance_mel
+from vaekit_speech.data_config import SpeechDataConfig, Utterance
 from vaekit_speech.features import MelFrontend
-from vaekit_speech.plugin import parse_condition_text
 
 from vaekit import PluginError
 

@@ -9,7 +9,8 @@ import torch
 from speech_fixtures import build, fsdd_config, fsdd_root, train
 from vaekit_speech import plugin
 from vaekit_speech.audio import write_audio
-from vaekit_speech.data import SpeechDataConfig, collate, frontend_from, single_thread
+from vaekit_speech.data import collate, single_thread
+from vaekit_speech.data_config import SpeechDataConfig, frontend_from
 from vaekit_speech.features import MelStats
 
 from vaekit import SubsetConfig

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from speech_fixtures import build, fsdd_config, train
 from vaekit_speech import plugin
-from vaekit_speech.data import SpeechDataConfig, collate, pad_mels
+from vaekit_speech.data import collate, pad_mels
+from vaekit_speech.data_config import SpeechDataConfig
 
 import vaekit
 from vaekit.core.batch import tile

@@ -7,10 +7,11 @@ import math
 import pytest
 import torch
 from speech_fixtures import build, fsdd_config
-from vaekit_speech.data import frontend_from, synthesize_tone
+from vaekit_speech.data_config import frontend_from
 from vaekit_speech.features import MelStats
 from vaekit_speech.metrics import reconstruction_pitch
 from vaekit_speech.pitch import median_pitch, pitch_shift_cents, pitch_track
+from vaekit_speech.sources import synthesize_tone
 
 
 def tone(frequency: float, rate: int, timbre: str = "bright", seconds: float = 1.0, seed: int = 0) -> torch.Tensor:

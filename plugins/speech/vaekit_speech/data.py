@@ -1,4 +1,7 @@
-"""Speech data: FSDD, digit strings made of FSDD, any folder of audio files (optional CSV), procedural tones.
+"""Speech data sets: each utterance's log-mel (cached), the padded batches, the splits and the info dict.
+
+The sources (FSDD, a folder of audio files, procedural tones) list their utterances in vaekit_speech.sources;
+digit strings made of FSDD are built in vaekit_speech.strings.
 
 Every utterance becomes a normalised log-mel [n_mels, frames] of its whole length; batches pad to the
 longest utterance and carry a mask so padding never enters the likelihood:
@@ -12,14 +15,9 @@ digit, speaker) class indices, so classifiers can score each word of a reconstru
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import math
 import re
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import Tensor
@@ -27,195 +25,14 @@ from torch.utils.data import Dataset
 
 from vaekit.plugin_api import SPLITS, SubsetConfig, name_files, pick
 
-from .audio import AUDIO_SUFFIXES, AudioFileError, load_audio_gain, loudness_gain
+from .audio import AudioFileError, load_audio_gain, loudness_gain
 from .conversion import speaker_moments
-from .features import MelFrontend, MelStats
+from .data_config import SpeechDataConfig, Utterance, frontend_from, max_frames
+from .features import MelStats
+from .sources import list_folder, list_fsdd, list_tones, synthesize_tone, tone_seconds
 
-FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)$")
 LABEL_NAMES = {"fsdd": "digit", "fsdd_strings": "digit", "tones": "pitch", "folder": "label"}
 SPEAKER_NAMES = {"fsdd": "speaker", "fsdd_strings": "speaker", "tones": "timbre", "folder": "speaker"}
-NATIVE_RATES = {"fsdd": 8000, "fsdd_strings": 8000}  # FSDD is recorded at 8 kHz; other sources default to 16 kHz
-TIMBRES = ("bright", "dark", "hollow")  # harmonic profiles of the tones set: 1/k, 1/k^2, odd 1/k
-
-
-@dataclass
-class SpeechDataConfig:
-    """The recipe's data section: where utterances come from and how they become log-mels."""
-
-    source: Literal["tones", "fsdd", "fsdd_strings", "folder"] = "tones"
-    root: str | None = field(default=None, metadata={"must_exist": True})  # fsdd recordings / audio folder
-    metadata: str | None = field(default=None, metadata={"must_exist": True})  # folder: CSV file,label,speaker
-    sample_rate: int | None = None  # Hz (null: 8000 for FSDD, its native rate; 16000 otherwise); files are resampled
-    n_fft: int | None = None  # null: a 64 ms window at the sample rate (512 at 8 kHz, 1024 at 16 kHz)
-    hop_length: int | None = None  # null: n_fft / 4 (16 ms frames; 75% overlap suits Griffin-Lim)
-    n_mels: int = 80
-    f_min: float = 0.0
-    f_max: float | None = None
-    top_db: float = 80.0
-    max_seconds: float | None = None  # null: whole utterances; a number cuts longer ones (after trimming)
-    trim_db: float | None = 40.0  # trim leading/trailing audio this far below the peak; null = no trimming
-    normalize: Literal["none", "rms", "peak"] = "rms"
-    target_db: float = -20.0  # dBFS for rms/peak normalisation
-    condition_on: list[str] = field(default_factory=list)  # "label" and/or "speaker" (CVAE)
-    skip_bad_files: bool = False  # skip and list unreadable files instead of stopping
-    speakers: list[str] | None = None  # fsdd/folder: keep only these speakers
-    max_index: int | None = None  # fsdd: keep recordings with index < max_index (small subsets)
-    val_fraction: float = 0.1  # fsdd: share of the non-test recordings for validation; folder/tones too
-    test_fraction: float = 0.1  # folder/tones (fsdd uses its standard split: index 0-4 is test)
-    n_tones: int = 1200  # tones: total utterances
-    n_pitches: int = 8  # tones: pitch classes, whole tones up from 220 Hz
-    n_strings: int = 300  # fsdd_strings: test strings (validation a fifth as many, training four times as many)
-    griffin_lim_iters: int = 64
-
-    def __post_init__(self):
-        for name in self.condition_on:
-            if name not in ("label", "speaker"):
-                raise ValueError(f"condition_on: expected 'label' and/or 'speaker', got {name!r}")
-        if self.source in ("fsdd", "fsdd_strings", "folder") and not self.root:
-            raise ValueError(f"root: the {self.source} source needs root (a folder of audio files)")
-        if self.source == "fsdd_strings" and "label" in self.condition_on:
-            raise ValueError("condition_on: a digit string has many digits; fsdd_strings conditions on speaker only")
-        if self.n_mels < 8 or self.n_mels % 8:
-            raise ValueError(f"n_mels: expected a multiple of 8 (the classifiers' three stride-2 layers), "
-                             f"got {self.n_mels}")
-        # STFT settings follow the rate unless given; the resolved values land in the run's recipe.yaml.
-        if self.sample_rate is None:
-            self.sample_rate = NATIVE_RATES.get(self.source, 16000)
-        if self.n_fft is None:
-            self.n_fft = 2 ** round(math.log2(0.064 * self.sample_rate))
-        if self.hop_length is None:
-            self.hop_length = self.n_fft // 4
-
-
-@dataclass
-class Utterance:
-    """One recording's metadata; label/speaker are class names (None when unknown)."""
-
-    name: str
-    path: Path | None = None
-    label: str | None = None
-    speaker: str | None = None
-    index: int = 0  # fsdd: the recording index; tones: the generator seed
-
-
-def frontend_from(cfg: SpeechDataConfig | dict) -> MelFrontend:
-    """The mel transform a data config (or the info dict's copy of it) describes."""
-    get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
-    return MelFrontend(sample_rate=get("sample_rate"), n_fft=get("n_fft"), hop_length=get("hop_length"),
-                       n_mels=get("n_mels"), f_min=get("f_min"), f_max=get("f_max"), top_db=get("top_db"),
-                       griffin_lim_iters=get("griffin_lim_iters"))
-
-
-def max_frames(cfg: SpeechDataConfig | dict) -> int | None:
-    """Frames kept per utterance: max_seconds of audio, or None (whole utterances)."""
-    get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
-    if get("max_seconds") is None:
-        return None
-    return 1 + int(get("max_seconds") * get("sample_rate")) // get("hop_length")
-
-
-# -- listing utterances ---------------------------------------------------------------------------
-
-def list_fsdd(cfg: SpeechDataConfig) -> list[Utterance]:
-    """FSDD recordings {digit}_{speaker}_{index}.wav; other files are an error naming them."""
-    root = Path(cfg.root)
-    files = sorted(p for p in root.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
-    if not files:
-        raise AudioFileError(f"{root}: no audio files (expected FSDD recordings like 0_jackson_0.wav)")
-    found = []
-    for path in files:
-        match = FSDD_NAME.match(path.stem)
-        if not match:
-            raise AudioFileError(f"{path}: name does not follow the FSDD pattern {{digit}}_{{speaker}}_{{index}}")
-        digit, speaker, index = match.group(1), match.group(2), int(match.group(3))
-        if cfg.speakers is not None and speaker not in cfg.speakers:
-            continue
-        if cfg.max_index is not None and index >= cfg.max_index:
-            continue
-        found.append(Utterance(path.stem, path, digit, speaker, index))
-    return found
-
-
-def read_metadata(path: Path) -> dict[str, dict[str, str]]:
-    """CSV with a `file` column and optional `label` / `speaker` columns -> {file: row}."""
-    # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte-order mark, which would glue itself to 'file'.
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            if reader.fieldnames is None or "file" not in reader.fieldnames:
-                raise ValueError(f"{path}: metadata CSV needs a header with a 'file' column (file,label,speaker)")
-            unknown = set(reader.fieldnames) - {"file", "label", "speaker"}
-            if unknown:
-                raise ValueError(f"{path}: unknown metadata column(s) {sorted(unknown)}; expected file,label,speaker")
-            return {row["file"]: row for row in reader}
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start}); save the metadata CSV as UTF-8") from None
-
-
-def list_folder(cfg: SpeechDataConfig) -> list[Utterance]:
-    """Audio files under root (recursively), labelled by the metadata CSV when one is given."""
-    root = Path(cfg.root)
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
-    if not files:
-        raise AudioFileError(f"{root}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
-    rows = read_metadata(Path(cfg.metadata)) if cfg.metadata else None
-    found = []
-    for path in files:
-        rel = path.relative_to(root).as_posix()
-        row = None
-        if rows is not None:
-            row = rows.get(rel) or rows.get(path.name)
-            if row is None:
-                continue  # files the CSV does not list are not part of the data set
-        label = (row or {}).get("label") or None
-        speaker = (row or {}).get("speaker") or None
-        if cfg.speakers is not None and speaker not in cfg.speakers:
-            continue
-        found.append(Utterance(rel, path, label, speaker))
-    if rows is not None and not found:
-        raise ValueError(f"{cfg.metadata}: none of its files were found under {root}")
-    return found
-
-
-def list_tones(cfg: SpeechDataConfig) -> list[Utterance]:
-    """Procedural tones: pitch class i % n_pitches, timbre (i // n_pitches) % 3."""
-    found = []
-    for i in range(cfg.n_tones):
-        pitch = i % cfg.n_pitches
-        timbre = TIMBRES[(i // cfg.n_pitches) % len(TIMBRES)]
-        found.append(Utterance(f"tone_{i:05d}", None, f"{tone_frequency(pitch):.0f}Hz", timbre, i))
-    return found
-
-
-def tone_frequency(pitch_class: int) -> float:
-    """Fundamental in Hz of a pitch class: whole tones up from 220 Hz."""
-    return 220.0 * 2 ** (2 * pitch_class / 12)
-
-
-def synthesize_tone(frequency: float, timbre: str, seconds: float, sample_rate: int,
-                    generator: torch.Generator) -> Tensor:
-    """A harmonic tone with an attack/release envelope and a little noise: [samples]."""
-    n = int(seconds * sample_rate)
-    t = torch.arange(n) / sample_rate
-    wave = torch.zeros(n)
-    for k in range(1, int(sample_rate / 2 / frequency)):
-        if timbre == "hollow" and k % 2 == 0:
-            continue
-        amplitude = 1.0 / k**2 if timbre == "dark" else 1.0 / k
-        phase = 2 * math.pi * torch.rand((), generator=generator)
-        wave += amplitude * torch.sin(2 * math.pi * frequency * k * t + phase)
-    attack, release = int(0.02 * sample_rate), int(0.08 * sample_rate)
-    envelope = torch.ones(n)
-    envelope[:attack] = torch.linspace(0, 1, attack)
-    envelope[n - release:] = torch.linspace(1, 0, release)
-    wave = wave * envelope + 0.003 * torch.randn(n, generator=generator)
-    return wave / wave.abs().max() * 0.5
-
-
-def tone_seconds(index: int, seed: int) -> float:
-    """Known duration of tone `index` (0.25-0.85 s), reproducible from the seed."""
-    generator = torch.Generator().manual_seed(seed * 100_003 + index)
-    return 0.25 + 0.6 * float(torch.rand((), generator=generator))
 
 
 # -- features -------------------------------------------------------------------------------------
@@ -453,3 +270,4 @@ def build_splits(cfg: SpeechDataConfig, seed: int, subset: SubsetConfig | None =
     if "speaker" in cfg.condition_on:
         info.update(speaker_moments(datasets[0], len(info["speakers"])))
     return datasets[0], datasets[1], datasets[2], info
+

@@ -18,7 +18,7 @@ from torch import Tensor
 from vaekit.plugin_api import VAE, at_least
 
 from .audio import SILENCE_DBFS, read_audio, resample, to_mono, write_audio
-from .data import frontend_from
+from .data_config import frontend_from
 from .enhancement import VAENMFConfig, spectral_gating, vae_nmf, wiener
 from .features import save_mel_png
 from .robust_encoder import (

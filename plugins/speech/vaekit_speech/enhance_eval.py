@@ -20,7 +20,7 @@ from vaekit import VAE
 from vaekit.plugin_api import run_dir_of
 
 from .audio import load_audio, trim_silence
-from .data import FSDD_NAME, frontend_from
+from .data_config import FSDD_NAME, frontend_from
 from .enhancement import VAENMFConfig, level_gain, spectral_gating, vae_nmf, wiener
 from .features import MelStats
 from .metrics import get_classifiers

@@ -27,7 +27,7 @@ from torch import Tensor
 from vaekit import VAE
 
 from .audio import loudness_gain
-from .data import frontend_from
+from .data_config import frontend_from
 from .features import MelStats
 
 POWER_FLOOR = 1e-10

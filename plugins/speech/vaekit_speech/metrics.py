@@ -123,7 +123,8 @@ def rebuild_train_split(info: dict):
     """
     from vaekit.plugin_api import build_dataclass
 
-    from .data import SpeechDataConfig, build_splits
+    from .data import build_splits
+    from .data_config import SpeechDataConfig
     from .features import MelStats
     from .strings import single_utterance_config
 
@@ -154,7 +155,7 @@ def spectral_distances(model: VAE, mel: Tensor, mel_hat: Tensor, mask: Tensor) -
 
 def resynthesized_mels(model: VAE, mel: Tensor, lengths: Tensor) -> Tensor:
     """Normalised mels -> Griffin-Lim waveforms -> normalised log-mels again (what a listener gets): [B, F, T]."""
-    from .data import frontend_from
+    from .data_config import frontend_from
     from .features import MelStats
 
     info = model.config["info"]
@@ -171,7 +172,7 @@ def reconstruction_pitch(model: VAE, mel: Tensor, mel_hat: Tensor, lengths: Tens
     """Per utterance, f0 of the reconstruction's audio against the input's (each normalised mel through the same
     Griffin-Lim, so the pair differs by the model only): median signed shift and median absolute error in cents
     over frames voiced in both, and the share of the input's voiced frames still voiced (vaekit_speech.pitch)."""
-    from .data import frontend_from
+    from .data_config import frontend_from
     from .features import MelStats
     from .pitch import ROUGH_THRESHOLD, pitch_shift_cents
 
@@ -230,7 +231,8 @@ def speech_metrics(model: VAE, loader, summary: dict[str, float], classifier_epo
 
     score_audio also classifies reconstructions after a round trip through Griffin-Lim audio (slower).
     """
-    from .plugin import condition_grid, sample_utterances, seconds_to_frames
+    from .conditions import condition_grid
+    from .lengths import sample_utterances, seconds_to_frames
 
     info = model.config["info"]
     device = model.device

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import torch
@@ -18,22 +17,19 @@ from torch import Tensor
 from vaekit import VAE, DataBundle, Plugin, PluginError
 from vaekit.plugin_api import DemoKinds, SubsetConfig, at_least, mix, parse_dims, path_weights, traversal
 
-from .conversion import CONVERSIONS, conversion_of, convert
-from .data import (
-    FSDD_NAME,
-    SpeechDataConfig,
-    Utterance,
-    build_splits,
-    collate,
-    frontend_from,
-    note_cut,
-    pad_mels,
-    utterance_gain,
-    utterance_mel,
-    utterance_samples,
-    was_cut,
+from .conditions import (
+    condition_grid,
+    condition_suffix,
+    parse_condition_text,
+    per_class_grid,
+    resolve_target,
+    source_condition,
 )
-from .features import MelFrontend, MelStats, hop_seconds, save_mel_png, silent_frames
+from .conversion import CONVERSIONS, conversion_of, convert
+from .data import SpeechDataConfig, build_splits, collate
+from .features import hop_seconds, save_mel_png
+from .inputs import encode_inputs, input_gains, input_samples, keep_silence, load_wave, to_db, write_utterances
+from .lengths import latent_steps, resample_steps, sample_utterances, seconds_to_frames, seconds_to_samples
 from .models import SpeechModelConfig, build_speech_vae
 
 
@@ -283,241 +279,3 @@ class SpeechPlugin(Plugin):
 
             results.update(eval_enhancement(model, enhancement_clips, **options))
         return results
-
-
-# -- helpers shared by the artifact writers and the metrics ---------------------------------------
-
-def seconds_to_frames(info: dict, seconds: float | None) -> int:
-    """Mel frames of `seconds` of audio; None gives the training utterances' median length."""
-    if seconds is not None and not seconds > 0:
-        raise PluginError(f"--seconds: expected a positive number of seconds, got {seconds}")
-    if seconds is None:
-        return int(info.get("median_frames", 64))
-    return 1 + int(seconds * info["sample_rate"]) // info["data"]["hop_length"]
-
-
-def seconds_to_samples(info: dict, seconds: float) -> int:
-    """Samples of `seconds` of audio at the model's rate (the WAV's length; its frames: seconds_to_frames)."""
-    return int(seconds * info["sample_rate"])
-
-
-def latent_steps(model: VAE, frames: int) -> int:
-    """Latent steps that decode to `frames` mel frames: the utterance latent's, then one per stretch of time."""
-    return model.decoder.utterance_steps - (-frames // model.decoder.reduction)
-
-
-@torch.no_grad()
-def sample_utterances(model: VAE, n: int, conditions: Tensor | None, frames: int, temperature: float = 1.0) -> dict:
-    """n prior draws of `frames` frames each, decoded: {"mel": [n, F, frames], "mask": [n, frames]}."""
-    z = model.sample_latents(n, conditions, temperature, length=latent_steps(model, frames))
-    return model.decode(z, conditions, lengths=torch.full((n,), frames, device=model.device))
-
-
-def resample_steps(z: Tensor, steps: int) -> Tensor:
-    """A latent sequence [T', D] stretched or squeezed to `steps` steps by linear interpolation in time."""
-    if z.shape[0] == steps:
-        return z
-    if z.shape[0] == 1:
-        return z.expand(steps, -1)
-    return torch.nn.functional.interpolate(z.T[None], size=steps, mode="linear", align_corners=True)[0].T
-
-
-def info_frontend(info: dict) -> MelFrontend:
-    return frontend_from(info["data"])
-
-
-def to_db(model: VAE, mel: Tensor, mask: Tensor) -> Tensor:
-    """One normalised mel [F, T] cut to its mask's length, back in dB."""
-    length = max(1, int(mask.sum().round()))
-    return MelStats.from_info(model.config["info"]).denormalize(mel[:, :length].float().cpu())
-
-
-def write_utterances(model: VAE, batch: dict, names: list[str], out_dir: Path, png_name: str | None,
-                     griffin_lim_iters: int | None, samples: list[int] | None = None,
-                     gains: list[float] | None = None) -> list[Path]:
-    """Each normalised mel of batch {"mel", "mask"} as NAME.wav (Griffin-Lim), plus a PNG of all of them.
-
-    samples: each WAV's length in samples (its input's); default (frames - 1) * hop_length. gains: the factor
-    level normalisation multiplied each input by; the WAV is divided by it, back to the input's level.
-    """
-    from .audio import write_audio
-
-    info = model.config["info"]
-    frontend = info_frontend(info)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written, mels = [], []
-    for i, name in enumerate(names):
-        mel_db = to_db(model, batch["mel"][i], batch["mask"][i])
-        mels.append(mel_db)
-        wave = frontend.to_audio(mel_db, n_iter=griffin_lim_iters, samples=None if samples is None else samples[i])
-        if gains is not None:
-            wave = wave / gains[i]
-        written.append(write_audio(out_dir / f"{name}.wav", wave, info["sample_rate"]))
-    if png_name:
-        written.append(save_mel_png(out_dir / png_name, mels, names, hop_seconds(info)))
-    return written
-
-
-def load_wave(path: Path) -> Tensor:
-    import soundfile as sf
-
-    data, _ = sf.read(str(path), dtype="float32")
-    return torch.from_numpy(data)
-
-
-def encode_inputs(model: VAE, paths: list[str], trim: bool = True) -> dict:
-    """Audio files -> a model-ready batch {"mel", "mask"} with the training data's processing.
-
-    trim=False keeps leading and trailing silence, so a reconstruction is as long as its input file.
-    """
-    info = model.config["info"]
-    data = info["data"] if trim else {**info["data"], "trim_db": None}
-    mels, cut = [], []
-    for path in paths:
-        utt = Utterance(Path(path).stem, Path(path))
-        mels.append(MelStats.from_info(info).normalize(utterance_mel(utt, data)))
-        if was_cut(utt, data):
-            cut.append(str(path))
-    note_cut(cut, data)
-    batch = pad_mels(mels)
-    return {key: value.to(model.device) for key, value in batch.items()}
-
-
-def read_as_encoded(model: VAE, paths: list[str], trim: bool = True):
-    """Each file as encode_inputs reads it, with the data settings it was read with: (utterance, data) pairs."""
-    info = model.config["info"]
-    data = info["data"] if trim else {**info["data"], "trim_db": None}
-    for path in paths:
-        utt = Utterance(Path(path).stem, Path(path))
-        utterance_mel(utt, data)  # cached: computed once with encode_inputs
-        yield utt, data
-
-
-def input_samples(model: VAE, paths: list[str], trim: bool = True) -> list[int]:
-    """Each file's length in samples at the model's rate, processed as encode_inputs processes it."""
-    return [utterance_samples(utt, data) for utt, data in read_as_encoded(model, paths, trim)]
-
-
-def input_gains(model: VAE, paths: list[str], trim: bool = True) -> list[float]:
-    """The factor the training data's level normalisation multiplied each file by (as encode_inputs reads it)."""
-    return [utterance_gain(utt, data) for utt, data in read_as_encoded(model, paths, trim)]
-
-
-def keep_silence(model: VAE, x: dict, out: dict) -> dict:
-    """out {"mel", "mask"} with x's own log-mel in x's silent frames: those more than data.trim_db below its
-    loudest frame, which training trims away (nothing changes when the recipe does not trim)."""
-    trim_db = model.config["info"]["data"].get("trim_db")
-    if trim_db is None:
-        return out
-    mel = out["mel"].clone()
-    for i in range(mel.shape[0]):
-        length = max(1, int(x["mask"][i].sum().round()))
-        silent = silent_frames(to_db(model, x["mel"][i], x["mask"][i]), trim_db).to(mel.device)
-        mel[i, :, :length] = torch.where(silent, x["mel"][i, :, :length], mel[i, :, :length])
-    return {**out, "mel": mel}
-
-
-def parse_condition_text(text: str, info: dict, where: str) -> Tensor:
-    """`key=value[,key=value]` -> [1, n_conditions] class indices, -1 for columns not named."""
-    conditions = info.get("conditions") or []
-    if not conditions:
-        raise PluginError(f"{where} {text!r}: this model is unconditional (train with data.condition_on)")
-    values = [-1] * len(conditions)
-    for part in [p.strip() for p in text.split(",") if p.strip()]:
-        if "=" in part:
-            key, value = (s.strip() for s in part.split("=", 1))
-            column = next((i for i, cond in enumerate(conditions) if key in (cond["name"], cond["key"])), None)
-            if column is None:
-                names = ", ".join(cond["name"] for cond in conditions)
-                raise PluginError(f"{where} {text!r}: unknown condition {key!r}; this model takes {names}")
-        else:  # a bare value names the one column that has such a class
-            key, value = None, part
-            column = next((i for i, cond in enumerate(conditions) if value in cond["classes"]), None)
-            if column is None:
-                raise PluginError(f"{where} {text!r}: {value!r} is no class of this model; write KEY=VALUE, "
-                                  f"e.g. {conditions[0]['name']}={conditions[0]['classes'][0]}")
-        if values[column] >= 0:  # `speaker=a,speaker=b` must not silently mean b
-            raise PluginError(f"{where} {text!r}: {conditions[column]['name']} is given twice; give each "
-                              "condition once")
-        classes = conditions[column]["classes"]
-        if value not in classes:
-            raise PluginError(f"{where} {text!r}: {conditions[column]['name']} must be one of "
-                              f"{', '.join(classes)}; got {value!r}")
-        values[column] = classes.index(value)
-    return torch.tensor([values])
-
-
-def fsdd_condition_text(path: str | Path, info: dict) -> str | None:
-    """`digit=3,speaker=george` from an FSDD file name, or None when the name does not follow the pattern."""
-    match = FSDD_NAME.match(Path(path).stem)
-    if not match:
-        return None
-    parsed = {"label": match.group(1), "speaker": match.group(2)}
-    return ",".join(f"{cond['key']}={parsed[cond['key']]}" for cond in info.get("conditions", []))
-
-
-def source_condition(info: dict, path: str | Path, source: str | None, device) -> Tensor | None:
-    """The condition an input was recorded under: --source, else parsed from its FSDD file name."""
-    if not info.get("conditions"):
-        return None
-    text = source or fsdd_condition_text(path, info)
-    if text is None:
-        names = ",".join(f"{cond['name']}=..." for cond in info["conditions"])
-        raise PluginError(f"{path}: the model is conditional; give the input's condition with --source {names} "
-                          "(interpolate: --source-a / --source-b), or use an FSDD name {digit}_{speaker}_{index}.wav")
-    condition = parse_condition_text(text, info, "--source" if source else str(path))
-    missing = [cond["name"] for cond, v in zip(info["conditions"], condition[0].tolist(), strict=True) if v < 0]
-    if missing:
-        raise PluginError(f"{path}: source condition {text!r} lacks {', '.join(missing)}")
-    return condition.to(device)
-
-
-def resolve_target(source: Tensor | None, target: Tensor | None) -> Tensor | None:
-    """The decoding condition: the target's given columns, the source's for the rest (-1)."""
-    if target is None or source is None:
-        return source
-    target = target.to(source.device).reshape(1, -1)
-    return torch.where(target >= 0, target, source)
-
-
-def condition_grid(info: dict, condition: Tensor | None, n: int, device) -> Tensor | None:
-    """n conditions: given columns fixed, the others cycling through the product of their classes."""
-    conditions = info.get("conditions") or []
-    if not conditions:
-        return None
-    given = [-1] * len(conditions) if condition is None else condition.reshape(-1).tolist()
-    free = [range(len(cond["classes"])) if v < 0 else [v] for cond, v in zip(conditions, given, strict=True)]
-    # Earlier columns (the label) vary fastest, so the first n samples cover every digit.
-    combos = [tuple(reversed(combo)) for combo in itertools.product(*reversed(free))]
-    rows = [combos[i % len(combos)] for i in range(n)]
-    return torch.tensor(rows, device=device)
-
-
-def per_class_grid(info: dict, condition: Tensor | None, per_class: int | None, n: int, device) -> Tensor:
-    """Conditions of K = per_class draws for each label class in turn (all n draws when per_class is None), the
-    other columns cycling as condition_grid's; a model without a label condition is a one-line error."""
-    if "label" not in (info.get("condition_on") or []):
-        raise PluginError(f"--per-class/--format folder: this speech model is not conditioned on a "
-                          f"{info.get('label_name', 'label')} (data.condition_on has no label); "
-                          "use -n for the number of samples")
-    column = info["condition_on"].index("label")
-    given = condition.reshape(-1).clone() if condition is not None else torch.full((len(info["condition_on"]),), -1)
-    if given[column] >= 0:
-        classes = [int(given[column])]
-    else:
-        classes = list(range(len(info["labels"])))
-    if per_class is None:  # -n draws, cycling through the classes
-        return condition_grid(info, given, n, device)
-    rows = []
-    for label in classes:
-        given[column] = label
-        rows.append(condition_grid(info, given, per_class, device))
-    return torch.cat(rows)
-
-
-def condition_suffix(info: dict, conditions: Tensor | None, i: int) -> str:
-    """`_digit-3_speaker-theo` for row i (empty for an unconditional model)."""
-    if conditions is None:
-        return ""
-    return "".join(f"_{cond['name']}-{cond['classes'][int(v)]}"
-                   for cond, v in zip(info["conditions"], conditions[i].tolist(), strict=True))

@@ -25,9 +25,11 @@ from torch import nn
 from vaekit.plugin_api import VAE, atomic_write_bytes, atomic_write_text, build_dataclass, run_dir_of
 
 from .audio import loudness_gain
-from .data import SpeechDataConfig, frontend_from, list_folder, list_fsdd, pad_mels, split_utterances, utterance_wave
+from .data import pad_mels, split_utterances, utterance_wave
+from .data_config import SpeechDataConfig, frontend_from
 from .features import MelStats
 from .noise import mix_at_snr, pink_noise, white_noise
+from .sources import list_folder, list_fsdd
 
 ENHANCER_FOLDER = "enhancer"
 TRAINING_NOISES = ("white", "pink", "babble")

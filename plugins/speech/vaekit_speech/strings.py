@@ -20,19 +20,10 @@ from torch.utils.data import Dataset
 from vaekit.plugin_api import SPLITS, SubsetConfig, pick
 
 from .conversion import speaker_moments
-from .data import (
-    SpeechDataConfig,
-    Utterance,
-    data_info,
-    frontend_from,
-    list_fsdd,
-    load_mels,
-    median_frames,
-    single_thread,
-    split_utterances,
-    utterance_wave,
-)
+from .data import data_info, load_mels, median_frames, single_thread, split_utterances, utterance_wave
+from .data_config import SpeechDataConfig, Utterance, frontend_from
 from .features import MelStats
+from .sources import list_fsdd
 
 MIN_WORDS, MAX_WORDS = 3, 8
 MIN_SECONDS, MAX_SECONDS = 2.0, 8.0
