@@ -145,7 +145,7 @@ def cifar10_folder(out: Path, per_class: int, seed: int, test_examples: int | No
 def fsdd_folder(out: Path, per_class: int, seed: int, test_examples: int | None) -> None:
     """N FSDD training clips per digit (indices 6-49, any speaker), every test clip (indices 0-4) and one clip of
     index 5 copied to out/: the CVAE run validates on the lowest training index, that one clip."""
-    from vaekit_speech.data import FSDD_NAME
+    from vaekit_speech.data_config import FSDD_NAME
 
     recordings = sorted((data_dir() / "fsdd" / "recordings").glob("*.wav"))
     parsed = [(path, FSDD_NAME.match(path.stem)) for path in recordings]
@@ -186,7 +186,7 @@ def read_image_folder(folder: Path, names: list[str], size: int, channels: int) 
 
 def read_wav_folder(model, folder: Path) -> tuple[list[torch.Tensor], torch.Tensor]:
     """(normalised log-mels [n_mels, T], labels) of out/<digit>/*.wav, read as the model reads any input file."""
-    from vaekit_speech.plugin import encode_inputs
+    from vaekit_speech.inputs import encode_inputs
 
     labels_of = model.config["info"]["labels"]
     mels, labels = [], []
