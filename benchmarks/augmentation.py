@@ -102,8 +102,8 @@ def per_class_draw(labels: list[int], per_class: int, seed: int) -> list[int]:
 def mnist_folder(out: Path, per_class: int, seed: int, test_examples: int | None):
     """N MNIST training digits per class as out/train/<digit>/*.png (test/: 2 per class, for the folder layout);
     (real train images uint8 [N*10, 1, 28, 28], labels, test images, test labels, class names)."""
-    from vaekit_image.data import MNIST_FILES, read_idx
     from vaekit_image.images import save_png
+    from vaekit_image.mnist import MNIST_FILES, read_idx
 
     root = data_dir() / "mnist"
     arrays = {key: torch.from_numpy(read_idx(root / name).copy()) for key, name in MNIST_FILES.items()}
@@ -121,7 +121,7 @@ def mnist_folder(out: Path, per_class: int, seed: int, test_examples: int | None
 
 def cifar10_folder(out: Path, per_class: int, seed: int, test_examples: int | None):
     """N CIFAR-10 training images per class copied to out/train/<class>/ (test/: 2 per class); as mnist_folder."""
-    from vaekit_image.data import list_image_files
+    from vaekit_image.folders import list_image_files
     from vaekit_image.images import load_image
 
     root = data_dir() / "cifar10"

@@ -315,7 +315,7 @@ def small_cifar(data: Path, root: Path, train: int, test: int) -> Path:
 def write_mnist_folder(data: Path, root: Path, limit: int | None = None) -> None:
     """MNIST's 10k test digits (the first `limit`) as root/<digit>/NNNNN.png (8-bit grayscale)."""
     from PIL import Image
-    from vaekit_image.data import MNIST_FILES, read_idx
+    from vaekit_image.mnist import MNIST_FILES, read_idx
 
     images = read_idx(data / "mnist" / MNIST_FILES["test_images"])
     labels = read_idx(data / "mnist" / MNIST_FILES["test_labels"])

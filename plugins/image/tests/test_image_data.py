@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 from image_test_helpers import configs, plugin, write_png
-from vaekit_image.data import ImageDataError, ShapesDataset, read_idx
 from vaekit_image.images import ImageFileError
+from vaekit_image.mnist import read_idx
+from vaekit_image.pixels import ImageDataError
+from vaekit_image.shapes import ShapesDataset
 
 from vaekit import RecipeError, SubsetConfig, load_recipe
 from vaekit.config.subsets import chosen_indices

@@ -9,7 +9,8 @@ import pytest
 import yaml
 from image_test_helpers import data_and_model
 from PIL import Image
-from vaekit_image.data import default_depth, halvable_size
+from vaekit_image.data import default_depth
+from vaekit_image.folders import halvable_size
 
 from vaekit.cli import main
 

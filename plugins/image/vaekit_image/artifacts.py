@@ -17,8 +17,8 @@ from torch.nn import functional as F
 from vaekit import VAE, PluginError, latent_path
 from vaekit.plugin_api import parse_dims, traversal
 
-from .data import lowres
 from .images import load_image, load_mask, load_pixels, save_grid, save_png
+from .pixels import lowres
 
 
 def model_info(model: VAE) -> dict:
