@@ -311,7 +311,7 @@ verbs:
 {engine_verbs}  VERB RUN ...                                         extra verbs a run's plugin provides
 
 `vaekit VERB --help` describes each verb (a plugin's verbs too, with no RUN); `python -m vaekit` works the same.
-""".format(engine_verbs="".join(f"  {v.usage}\n" for v in ENGINE_VERBS.values()))
+""".format(engine_verbs="".join(f"  {v.synopsis:<53}{v.summary}\n" for v in ENGINE_VERBS.values()))
 
 
 def _run_verb(verb: str, rest: list[str]) -> int:

@@ -1,7 +1,7 @@
 """The engine's verbs beyond train, plugins and the run verbs: each lives in its own module of vaekit.cli and is
 imported only when called, so an optional dependency (gradio for `demo`) costs nothing to the other verbs.
 
-A verb is (module, function, usage line); the function takes the arguments after the verb and returns the exit
+A verb is (module, function, synopsis, summary); the function takes the arguments after the verb and returns the exit
 status, raising one of the CLI's expected errors for a one-line message.
 """
 
@@ -15,14 +15,13 @@ from typing import NamedTuple
 class EngineVerb(NamedTuple):
     module: str  # under vaekit.cli
     function: str
-    usage: str  # the line in `vaekit --help`
+    synopsis: str  # `vaekit --help` lists the synopsis, then the summary
+    summary: str
 
 
 ENGINE_VERBS: dict[str, EngineVerb] = {
-    "classify": EngineVerb("classify", "main",
-                           "classify RUN INPUT...                               the class an M2 run gives each input"),
-    "demo": EngineVerb("demo", "main",
-                       "demo RUN [--port N] [--share no]                     a browser page over a run (Gradio)"),
+    "classify": EngineVerb("classify", "main", "classify RUN INPUT...", "the class an M2 run gives each input"),
+    "demo": EngineVerb("demo", "main", "demo RUN [--port N] [--share no]", "a browser page over a run (Gradio)"),
 }
 
 
