@@ -147,29 +147,38 @@ UPPER_BOUNDS.update({KLScheduleConfig: {"ratio": 1}, TrainerConfig: {"min_lr_rat
 
 
 @dataclass
-class Recipe:
+class EngineSections:
+    """The engine's own top-level sections of a recipe, typed together from the YAML; Recipe adds the plugin's."""
+
+    seed: int = 0
+    name: str | None = None
+    latent: LatentConfig = field(default_factory=LatentConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    subset: SubsetConfig = field(default_factory=SubsetConfig)
+    semi_supervised: SemiSupervisedConfig = field(default_factory=SemiSupervisedConfig)
+
+
+@dataclass(kw_only=True)
+class Recipe(EngineSections):
     """A whole recipe; data and model are instances of the plugin's own dataclasses."""
 
     plugin: str
     data: Any
     model: Any
-    seed: int = 0
-    name: str | None = None
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    latent: LatentConfig = field(default_factory=LatentConfig)
-    subset: SubsetConfig = field(default_factory=SubsetConfig)
-    semi_supervised: SemiSupervisedConfig = field(default_factory=SemiSupervisedConfig)
     source: str = "<recipe>"  # the file it came from (not saved)
 
     def to_dict(self) -> dict:
         """Plain data for YAML (the resolved recipe saved in each run)."""
         out = {"plugin": self.plugin, "seed": self.seed, "name": self.name}
-        for section in ("data", "model", "latent", "objective", "trainer", "eval", "subset", "semi_supervised"):
+        for section in ("data", "model", *SECTIONS):
             value = getattr(self, section)
             out[section] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else dict(value)
         return out
+
+
+SECTIONS = [f.name for f in dataclasses.fields(EngineSections) if f.name not in ("seed", "name")]
 
 
 def parse_recipe(data: dict, source: str = "<recipe>") -> Recipe:
@@ -191,16 +200,15 @@ def parse_recipe(data: dict, source: str = "<recipe>") -> Recipe:
         else:
             typed[section] = _wrap(source, lambda cls=cls, raw=raw, section=section: _convert(raw, cls, section))
     values = {k: v for k, v in data.items() if k != "plugin"}
-    recipe_fields = [f.name for f in dataclasses.fields(Recipe) if f.name not in ("data", "model", "source")]
+    recipe_fields = ["seed", "name", *SECTIONS]
     for key in values:
         if key not in recipe_fields:
             hint = did_you_mean(key, recipe_fields + ["data", "model"])
             raise RecipeError(f"{source}: {key}: unknown top-level key{hint}")
-    rest = _wrap(source, lambda: build_dataclass(_RecipeRest, values, ""))
-    _check_eval_options(plugin, rest.eval.options, source)
-    return Recipe(plugin=plugin.name, source=source, data=typed["data"], model=typed["model"], seed=rest.seed,
-                  name=rest.name, objective=rest.objective, trainer=rest.trainer, eval=rest.eval,
-                  latent=rest.latent, subset=rest.subset, semi_supervised=rest.semi_supervised)
+    engine = _wrap(source, lambda: build_dataclass(EngineSections, values, ""))
+    _check_eval_options(plugin, engine.eval.options, source)
+    return Recipe(plugin=plugin.name, source=source, data=typed["data"], model=typed["model"],
+                  **{f.name: getattr(engine, f.name) for f in dataclasses.fields(EngineSections)})
 
 
 def _check_eval_options(plugin, options: dict, source: str) -> None:
@@ -245,20 +253,6 @@ def _move_subset_keys(data: dict, data_config: type | None, source: str) -> None
         moved = ", ".join(f"subset.{split}={quote(value)}" for split in splits)
         print(f"vaekit: note: {source}: data.{key} is now the engine's subset section; read as {moved} "
               f"(examples drawn with the seed, not the first ones)", file=sys.stderr, flush=True)
-
-
-@dataclass
-class _RecipeRest:
-    """The engine's own top-level sections (typed together, then merged into Recipe)."""
-
-    seed: int = 0
-    name: str | None = None
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    latent: LatentConfig = field(default_factory=LatentConfig)
-    subset: SubsetConfig = field(default_factory=SubsetConfig)
-    semi_supervised: SemiSupervisedConfig = field(default_factory=SemiSupervisedConfig)
 
 
 def _wrap(source: str, build):
