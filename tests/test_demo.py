@@ -4,6 +4,7 @@ forms, and a third-party plugin (examples/vaekit-points, table kind) served thro
 from __future__ import annotations
 
 import csv
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import vaekit
@@ -120,6 +122,33 @@ def test_a_third_party_table_plugin_gets_a_working_demo(points_run, tmp_path):
     with pytest.raises(PluginError, match="does not support interpolate"):
         served.interpolate("0, 0", "1, 1", 4, "linear")
     assert len(list(tmp_path.iterdir())) == 4  # a folder per request
+
+
+def test_the_sample_tab_draws_from_the_sampler_the_recipe_names_as_vaekit_sample_does(points_plugin, tmp_path):
+    recipe = tmp_path / "points.yaml"
+    recipe.write_text("plugin: points\ndata: {n_train: 256, n_val: 32}\nmodel: {latent_dim: 2, hidden: 8}\n"
+                      "latent: {sampler: gmm, sampler_components: 3}\n"
+                      "trainer: {max_steps: 4, batch_size: 32, progress: false, samples: 0}\neval: {iw_samples: 2}\n")
+    run = tmp_path / "run"
+    assert main(["train", str(recipe), "--out", str(run)]) == 0
+    assert main(["sample", str(run), "-n", "40", "--seed", "5", "-o", str(tmp_path / "cli")]) == 0
+    from_cli = np.loadtxt(next((tmp_path / "cli").glob("*.csv")), delimiter=",")
+
+    torch.manual_seed(5)  # as `vaekit demo --seed 5` does before loading the run
+    model, plugin = vaekit.load(run)
+    own_prior = model.prior_net
+    (tmp_path / "page").mkdir()
+    reply = requests.RunRequests(model, plugin, tmp_path / "page").sample(40, 1.0, None)
+    from_page = np.loadtxt(requests.grouped_files(reply.files)["tables"][0], delimiter=",")
+    assert from_page == pytest.approx(from_cli, abs=1e-5)  # the prior's own draws differ from the mixture's
+    assert "gmm-3 sampler" in reply.notes[0]
+    assert model.prior_net is own_prior  # the other tabs (traverse's base point) keep the model's prior
+
+    (run / "recipe.yaml").unlink()  # nothing left to fit the sampler to: the page samples the prior and says so
+    shutil.rmtree(run / "samplers")
+    reply = requests.RunRequests(model, plugin, tmp_path / "page").sample(40, 1.0, None)
+    assert reply.notes[0].startswith("drawn from the prior: the recipe's gmm sampler is not available (")
+    assert len(requests.read_table(requests.grouped_files(reply.files)["tables"][0])) == 40
 
 
 def test_plugin_verbs_become_forms_and_namespaces(tmp_path):

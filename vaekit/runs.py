@@ -1,6 +1,7 @@
 """Runs: a model and its data rebuilt from what a run wrote, through the plugin that made them.
 
     model, plugin = vaekit.load("runs/mnist")                  # a run, a checkpoint or a pretrained folder
+    recipe = run_recipe("runs/mnist")                          # the recipe it trained from (its recipe.yaml)
     data = build_recipe_data(plugin, recipe, assets)           # a recipe's datasets, each split cut to its subset
 
 The layer above the plugin lookup and the recipe: it reads the files vaekit.io.checkpoint writes (safetensors
@@ -16,10 +17,20 @@ from pathlib import Path
 
 import torch
 
-from .config.reading import RecipeError, build_dataclass
+from .config.reading import RecipeError, apply_overrides, build_dataclass, expand_env, read_yaml
+from .config.recipe import Recipe, parse_recipe
 from .config.semi_supervised import semi_supervised_bundle
 from .config.subsets import cut_bundle
-from .io.checkpoint import ASSETS, CONFIG, WEIGHTS, CheckpointError, load_weights, read_json, read_newest
+from .io.checkpoint import (
+    ASSETS,
+    CONFIG,
+    WEIGHTS,
+    CheckpointError,
+    load_weights,
+    read_json,
+    read_newest,
+    resolve_model_dir,
+)
 from .io.messages import quote
 from .model.latent import LatentConfig, apply_latent_config
 from .model.semi_supervised import m2_model
@@ -36,6 +47,17 @@ def load(path: str | Path, device: str | torch.device = "cpu"):
 
     model, plugin = read_newest(path, build)
     return model.to(device).eval(), plugin
+
+
+def run_recipe(run: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """The recipe a run trained from (the recipe.yaml of a run, of a checkpoint's run or of a pretrained folder),
+    with KEY=VALUE overrides applied."""
+    folder = resolve_model_dir(run)
+    for candidate in (Path(run) / "recipe.yaml", folder / "recipe.yaml", folder.parent.parent / "recipe.yaml"):
+        if candidate.is_file():
+            return parse_recipe(expand_env(apply_overrides(read_yaml(candidate), list(overrides), str(candidate))),
+                                str(candidate))
+    raise RecipeError(f"{run}: no recipe.yaml found (the run folder keeps the recipe its data is built from)")
 
 
 def build_from_config(folder: Path):
@@ -153,4 +175,4 @@ def _m2_model(plugin, model_cfg, info: dict, assets: Path, latent, dataset):
     trained = getattr(dataset, "codes_model", None)
     if trained is not None:
         codes_model.load_state_dict(trained.state_dict())
-    return m2_model(**sizes, code_dim=semi["code_dim"], codes_model=codes_model)
+    return m2_model(**sizes, code_dim=semi["code_dim"], codes_model=codes_model, segments=semi.get("segments", 1))

@@ -23,17 +23,17 @@ import torch
 
 from .. import _startup
 from .._version import __version__
-from ..config.reading import RecipeError, apply_overrides, expand_env, read_yaml
-from ..config.recipe import load_recipe, parse_recipe
+from ..config.reading import RecipeError
+from ..config.recipe import load_recipe
 from ..evaluation.disentanglement import disentanglement
 from ..evaluation.encode import encode_files, encode_split
 from ..evaluation.evaluate import evaluate
-from ..evaluation.samplers import recorded_sampler, use_sampler
-from ..io.checkpoint import CheckpointError, read_json, read_newest, resolve_model_dir, run_dir_of
+from ..evaluation.samplers import use_recipe_sampler
+from ..io.checkpoint import CheckpointError, read_json, read_newest
 from ..io.messages import one_line as cut_to_one_line
 from ..io.safe_writes import atomic_write_text, describe
 from ..plugin import PluginError, get_plugin, list_plugins, plugin_status, plugins_with_verb, report_skipped
-from ..runs import build_recipe_data, load
+from ..runs import build_recipe_data, load, run_recipe
 from ..training.memory import keep_freed_memory
 from ..training.stop_signals import STOP_SIGNALS, Interrupted, keep_swallowed_stops, raise_swallowed_stop
 from ..training.trainer import train
@@ -99,19 +99,10 @@ def cmd_train(argv: list[str]) -> int:
     return 0
 
 
-def _recipe_of(run: str, overrides: list[str]):
-    folder = resolve_model_dir(run)
-    for candidate in (Path(run) / "recipe.yaml", folder / "recipe.yaml", folder.parent.parent / "recipe.yaml"):
-        if candidate.is_file():
-            return parse_recipe(expand_env(apply_overrides(read_yaml(candidate), overrides, str(candidate))),
-                                str(candidate))
-    raise RecipeError(f"{run}: no recipe.yaml found to build the evaluation data from")
-
-
 def cmd_eval(args, model, plugin) -> int:
     from torch.utils.data import DataLoader
 
-    recipe = _recipe_of(args.run, args.overrides)
+    recipe = run_recipe(args.run, args.overrides)
     split = args.split or recipe.eval.split
     k = recipe.eval.iw_samples if args.iw_samples is None else args.iw_samples
     data = build_recipe_data(plugin, recipe, Path(model.config["assets_dir"]))
@@ -169,8 +160,9 @@ def _condition(args, model, plugin):
 def cmd_artifacts(verb: str, args, model, plugin) -> list[Path]:
     options = _plugin_options(args)
     if verb == "sample":
-        if (kind := _sampler_choice(args, model)) != "prior":
-            _use_gmm_sampler(args, model, plugin, kind)
+        record = use_recipe_sampler(model, plugin, args.sampler, args.components, args.fit_examples)
+        if record is not None:
+            print(f"sampler: {record}", file=sys.stderr)
         return plugin.sample(model, args.num, _condition(args, model, plugin), _out_dir(args, verb),
                              temperature=args.temperature, **options)
     if verb == "reconstruct":
@@ -183,26 +175,6 @@ def cmd_artifacts(verb: str, args, model, plugin) -> list[Path]:
                               **options)
 
 
-def _sampler_choice(args, model) -> str:
-    """--sampler, else the run's latent.sampler; fills in --components and --fit-examples the same way."""
-    recorded = recorded_sampler(model)
-    if args.components is None:
-        args.components = recorded.get("components", 10)
-    if args.fit_examples is None:
-        args.fit_examples = recorded.get("max_examples", 0)
-    return args.sampler or recorded["sampler"]
-
-
-def _use_gmm_sampler(args, model, plugin, kind: str = "gmm") -> None:
-    """Swap the model's prior for the sampler fitted to its training codes (fitted once, kept in RUN/samplers)."""
-    if args.components < 1 or args.fit_examples < 0:
-        raise ValueError("--components must be >= 1 and --fit-examples >= 0")
-    record = use_sampler(model, plugin, _recipe_of(args.run, []), run_dir_of(model) or Path(args.run), kind,
-                         args.components, args.fit_examples, checkpoint=resolve_model_dir(args.run).name,
-                         steps=recorded_sampler(model).get("steps", 0))
-    print(f"sampler: {record}", file=sys.stderr)
-
-
 def cmd_encode(args, model, plugin) -> list[Path]:
     out = args.output or Path(args.run) / "outputs" / "encode" / "codes.npy"
     if bool(args.inputs) == bool(args.split):
@@ -211,7 +183,7 @@ def cmd_encode(args, model, plugin) -> list[Path]:
         return encode_files(plugin, model, list(args.inputs), out)
     from torch.utils.data import DataLoader
 
-    recipe = _recipe_of(args.run, [])
+    recipe = run_recipe(args.run)
     data = build_recipe_data(plugin, recipe, Path(model.config["assets_dir"]))
     dataset = {"test": data.test, "val": data.val, "train": data.train}[args.split]
     if dataset is None:

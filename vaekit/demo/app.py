@@ -19,6 +19,7 @@ import gradio as gr
 
 from ..config.reading import RecipeError
 from ..evaluation.latent_paths import METHODS
+from ..evaluation.samplers import recorded_sampler
 from ..io.checkpoint import CheckpointError
 from ..io.messages import one_line
 from ..plugin import Plugin, PluginError
@@ -166,8 +167,11 @@ def build_app(requests: RunRequests, title: str, run: str) -> gr.Blocks:
 
 def _sample_tab(requests: RunRequests) -> None:
     default, most = SAMPLE_COUNTS[requests.kinds.output]
-    gr.Markdown("Draw latents from the prior and decode them (`vaekit sample`). Temperature scales their spread: "
-                "0 gives the prior's mean, above 1 wilder samples.")
+    kind = recorded_sampler(requests.model)["sampler"]
+    source = "the prior" if kind == "prior" else f"the {kind} sampler the run's recipe names (latent.sampler)"
+    centre = "the prior's mean" if kind == "prior" else "its components' means"
+    gr.Markdown(f"Draw latents from {source} and decode them (`vaekit sample`). Temperature scales their spread: "
+                f"0 gives {centre}, above 1 wilder samples.")
     with gr.Row():
         count = gr.Slider(1, most, value=default, step=1, label="samples")
         temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="temperature")

@@ -22,17 +22,22 @@ from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from torch import nn
 
+from ..config.reading import RecipeError
 from ..evaluation.latent_paths import METHODS
+from ..evaluation.samplers import recipe_sampler, recorded_sampler
+from ..io.checkpoint import CheckpointError
 from ..io.messages import one_line
 from ..io.safe_writes import atomic_write_text
 from ..model.vae import VAE
-from ..plugin import Plugin
+from ..plugin import Plugin, PluginError
 from .forms import form_values, painted_over, verb_arguments, verb_fields
 
 MAX_AUDIO_SECONDS = 60.0  # longer recordings are refused: Griffin-Lim on CPU takes seconds per second of audio
 MAX_TEXT_CHARACTERS = 2000
 MAX_NOTES = 5  # lines a verb printed, shown under its output
+SAMPLER_PROBLEMS = (ValueError, OSError, RecipeError, PluginError, CheckpointError)  # fitting the recipe's sampler
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
 
@@ -136,6 +141,7 @@ class RunRequests:
         self.kinds = plugin.demo_kinds
         self.conditions = plugin.condition_choices(model)
         self._lock = threading.Lock()  # the page may send requests at once; the one model serves them in turn
+        self._sampler = None  # the recipe's sampler and its note, once the Sample tab asks (recipe_sampler)
 
     def folder(self, verb: str) -> Path:
         """A new empty folder for one request's inputs and outputs."""
@@ -169,9 +175,32 @@ class RunRequests:
         out = self.folder("sample")
         options = self._options("sample", options, out)
         with self._one_at_a_time() as notes:
-            files = self.plugin.sample(self.model, int(n), self._condition(condition), out,
-                                       temperature=float(temperature), **options)
-        return Reply(files, notes)
+            sampler, fitted = self.recipe_sampler()
+            prior = self.model.prior_net
+            if sampler is not None:  # for this request only: the other verbs keep the model's own prior
+                self.model.prior_net = sampler
+            try:
+                files = self.plugin.sample(self.model, int(n), self._condition(condition), out,
+                                           temperature=float(temperature), **options)
+            finally:
+                self.model.prior_net = prior
+        return Reply(files, fitted + notes)
+
+    def recipe_sampler(self) -> tuple[nn.Module | None, list[str]]:
+        """The sampler the run's recipe names (latent.sampler: gmm, pixelcnn), as `vaekit sample` draws from it,
+        fitted or loaded on first use (None: the model's own prior), and a note saying which it is."""
+        if self._sampler is None:
+            try:
+                chosen = recipe_sampler(self.model, self.plugin)
+            except SAMPLER_PROBLEMS as exc:  # the run's training data gone, say: the page still samples
+                kind = recorded_sampler(self.model)["sampler"]
+                self._sampler = None, [f"drawn from the prior: the recipe's {kind} sampler is not available "
+                                       f"({one_line(exc, 200)})"]
+            else:
+                self._sampler = (None, []) if chosen is None else (chosen[0], [
+                    f"drawn from the {chosen[1].stem} sampler fitted to the run's training codes "
+                    f"(samplers/{chosen[1].name})"])
+        return self._sampler
 
     def reconstruct(self, value, condition: str | None, options: dict | None = None) -> Reply:
         """An input encoded and decoded (under another condition: class transfer, voice conversion)."""

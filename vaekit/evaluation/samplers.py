@@ -10,7 +10,9 @@ from the training posteriors: for spatial latents, whose N(0, I) draws decode to
 The fitted prior replaces the model's prior for sampling only: training never saw it, so it also gives a plain
 autoencoder (objective.kind: ae) a way to sample. It is fitted once per checkpoint and kept in the run
 folder as samplers/KIND-K.safetensors + KIND-K.json (which checkpoint, how many examples, the fit's
-log-likelihood), and reused while those match. Loading reads safetensors and JSON only (no pickle)."""
+log-likelihood), and reused while those match. Loading reads safetensors and JSON only (no pickle).
+recipe_sampler is the one choice of which sampler a run draws from (its recipe's latent.sampler unless told
+otherwise), for `vaekit sample` and the demo alike."""
 
 from __future__ import annotations
 
@@ -25,9 +27,10 @@ from torch import Tensor, nn
 from ..core.batch import to_device
 from ..core.fitted_priors import FittedPixelCNNPrior, FittedPrior, FullGaussianMixture, PixelCNNLatents  # noqa: F401
 from ..core.latent_priors import LatentPixelCNN, fit_latent_pixelcnn
+from ..io.checkpoint import run_dir_of
 from ..io.safe_writes import atomic_write_bytes, atomic_write_text
 from ..model.latent import sampler_unusable
-from ..runs import build_recipe_data
+from ..runs import build_recipe_data, run_recipe
 
 
 def fit_gmm(points: Tensor, components: int = 10, iterations: int = 200, reg: float = 1e-6, seed: int = 0,
@@ -94,6 +97,36 @@ def recorded_sampler(model) -> dict:
         return {"sampler": "prior"}
     return {"sampler": kind, "components": latent["sampler_components"], "max_examples": latent["sampler_examples"],
             "steps": latent.get("sampler_steps", PIXELCNN_STEPS)}
+
+
+def recipe_sampler(model, plugin, sampler: str | None = None, components: int | None = None,
+                   max_examples: int | None = None) -> tuple[nn.Module, Path] | None:
+    """The sampler the run's recipe names (latent.sampler and its settings; each argument given overrides one),
+    fitted to the run's training codes or loaded from RUN/samplers: (prior module, record file); None when it is
+    the model's own prior. What `vaekit sample RUN` and the demo's Sample tab draw from."""
+    recorded = recorded_sampler(model)
+    kind = sampler or recorded["sampler"]
+    if kind == "prior":
+        return None
+    components = recorded.get("components", 10) if components is None else components
+    max_examples = recorded.get("max_examples", 0) if max_examples is None else max_examples
+    if components < 1 or max_examples < 0:
+        raise ValueError("--components must be >= 1 and --fit-examples >= 0")
+    assets = Path(model.config["assets_dir"])
+    checkpoint = assets.parent  # the folder the weights were loaded from: the fit is kept per checkpoint
+    data = build_recipe_data(plugin, run_recipe(checkpoint), assets)
+    return fitted_prior(model, run_dir_of(model), data.train, data.collate, kind, components, max_examples,
+                        checkpoint.name, recorded.get("steps", 0))
+
+
+def use_recipe_sampler(model, plugin, sampler: str | None = None, components: int | None = None,
+                       max_examples: int | None = None) -> Path | None:
+    """recipe_sampler installed as model.prior_net, where sampling draws from: its record file (None: the prior)."""
+    chosen = recipe_sampler(model, plugin, sampler, components, max_examples)
+    if chosen is None:
+        return None
+    model.prior_net, record = chosen
+    return record
 
 
 def use_gmm_sampler(model, plugin, recipe, run_dir: Path, components: int = 10, max_examples: int = 0,
