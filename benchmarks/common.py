@@ -18,6 +18,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shlex
 import statistics
 import sys
@@ -266,12 +267,54 @@ def numbers(figures: dict, prefix: str = "") -> dict[str, float]:
     return out
 
 
-def command_line() -> str:
-    """This process's command, run from the repository root (with OMP_NUM_THREADS when it is set)."""
+def chosen_figures(figures: dict, chosen: dict[str, tuple[str, float, int]]) -> dict[str, float]:
+    """A result file's metrics picked from the figures: NAME: (figure, factor, decimals) gives figures[figure] *
+    factor rounded to decimals (100 for a share in %), for each figure that is a finite number."""
+    return {name: round(figures[key] * factor, decimals) for name, (key, factor, decimals) in chosen.items()
+            if isinstance(figures.get(key), (int, float)) and math.isfinite(figures[key])}
+
+
+def command_line(drop: tuple[str, ...] = (), drop_switches: tuple[str, ...] = ()) -> str:
+    """This process's command, run from the repository root (with OMP_NUM_THREADS when it is set), without the
+    flags named in drop and their values, nor the flags without a value named in drop_switches."""
     script = Path(sys.argv[0]).resolve()
     script = script.relative_to(REPO) if script.is_relative_to(REPO) else script
     threads = os.environ.get("OMP_NUM_THREADS")
-    return (f"OMP_NUM_THREADS={threads} " if threads else "") + shlex.join(["python", str(script), *sys.argv[1:]])
+    argv, kept = iter(sys.argv[1:]), []
+    for arg in argv:
+        if arg in drop:
+            next(argv, None)  # the flag's value
+        elif arg.split("=", 1)[0] not in drop and arg not in drop_switches:
+            kept.append(arg)
+    return (f"OMP_NUM_THREADS={threads} " if threads else "") + shlex.join(["python", str(script), *kept])
+
+
+# A figure of one seed in a result file that holds several: NAME_seedN.
+SEEDED = re.compile(r"_seed(\d+)$")
+# Flags that change no figure (where files go; scoring a saved run again), and --seed, which a result file of
+# several seeds lists after.
+NOT_IN_SEEDS_COMMAND = ("--out", "--work-dir", "--work", "--seed")
+SWITCHES_NOT_IN_SEEDS_COMMAND = ("--score-again",)
+
+
+def with_seeds(path: Path, seed: int, title: str, metrics: dict[str, float], headline: list[str] | None,
+               recipe_sha256: str | None) -> tuple[str, str, dict[str, float], list[str] | None]:
+    """One seed's figures (named NAME_seedN) joined with the other seeds' in the result file at path when that file
+    holds the same command (but for --seed) on the same recipe; (title, command, metrics, headline) to record.
+
+    The command reads `... --seed 0   # and --seed 1`; the headline names the first seed's figures."""
+    base = command_line(NOT_IN_SEEDS_COMMAND, SWITCHES_NOT_IN_SEEDS_COMMAND)
+    others: dict[str, float] = {}
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old.get("command", "").partition(" --seed ")[0] == base and old.get("recipe_sha256") == recipe_sha256:
+            others = {k: v for k, v in old["metrics"].items() if (m := SEEDED.search(k)) and int(m[1]) != seed}
+    seeds = sorted({seed, *(int(SEEDED.search(k)[1]) for k in others)})
+    joined = {**others, **{f"{k}_seed{seed}": v for k, v in metrics.items()}}
+    ordered = {f"{k}_seed{s}": joined[f"{k}_seed{s}"] for k in metrics for s in seeds if f"{k}_seed{s}" in joined}
+    command = f"{base} --seed {seeds[0]}" + "".join(f"   # and --seed {s}" for s in seeds[1:])
+    title += f" (seed {seed})" if len(seeds) == 1 else f" (seeds {', '.join(map(str, seeds[:-1]))} and {seeds[-1]})"
+    return title, command, ordered, headline and [f"{k}_seed{seeds[0]}" for k in headline]
 
 
 def results_folder(args: argparse.Namespace) -> Path:
@@ -284,19 +327,28 @@ def results_folder(args: argparse.Namespace) -> Path:
 
 
 def write_result(args: argparse.Namespace, name: str, title: str, figures: dict, *, recipe: str | None = None,
-                 device: str | None = None, notes: str | None = None, headline: list[str] | None = None) -> Path:
+                 device: str | None = None, notes: str | None = None, headline: list[str] | None = None,
+                 metrics: dict[str, float] | None = None, per_seed: bool = False) -> Path:
     """Record the figures as the result file NAME.json (results_table.record_result) in results_folder(args),
-    the full figures as WORK/NAME.details.json; the result file's path."""
-    metrics = numbers(figures)
+    the full figures as WORK/NAME.details.json; the result file's path.
+
+    metrics: the result file's figures (default: every finite number of figures). per_seed: under --seed N they
+    are named NAME_seedN and join the other seeds' of the same command in the file (with_seeds)."""
+    metrics = numbers(figures) if metrics is None else metrics
     if headline:
         headline = [key for key in headline if key in metrics] or None
     if args.work_dir is not None:
         (args.work_dir / f"{name}.details.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
     folder = results_folder(args)
     folder.mkdir(parents=True, exist_ok=True)
+    command = command_line()
+    if per_seed and args.seed is not None:
+        sha = results_table.recipe_sha256((REPO / recipe).read_text()) if recipe else None
+        title, command, metrics, headline = with_seeds(folder / f"{name}.json", args.seed, title, metrics, headline,
+                                                       sha)
     committed, results_table.RESULTS = results_table.RESULTS, folder  # record_result writes into RESULTS
     try:
-        path = results_table.record_result(name, title, command_line(), metrics, recipe=recipe, device=device,
+        path = results_table.record_result(name, title, command, metrics, recipe=recipe, device=device,
                                            notes=notes, headline=headline)
     finally:
         results_table.RESULTS = committed

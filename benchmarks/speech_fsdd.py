@@ -19,8 +19,8 @@ classifier's accuracy on real audio; digit-conditioned samples >= 90%.
 On one CPU core, fsdd.yaml for its 2,300 steps (seeds 0 and 1; benchmarks/results/fsdd.json), and fsdd_cvae.yaml
 for 600 CPU-seconds (benchmarks/results/fsdd_cvae.json):
 
-    python benchmarks/speech_fsdd.py --recipes fsdd --max-steps 2300 --budget-seconds 5000 --iw-samples 5 seed=0
-    python benchmarks/speech_fsdd.py --recipes fsdd_cvae --budget-seconds 600 seed=0
+    python benchmarks/speech_fsdd.py --recipes fsdd --max-steps 2300 --budget-seconds 5000 --iw-samples 5 --seed 0
+    python benchmarks/speech_fsdd.py --recipes fsdd_cvae --budget-seconds 600 --seed 0
 
 Trained far past its 30 epochs, fsdd.yaml overfits the 2,460 training clips: keep the epochs.
 """
@@ -37,6 +37,7 @@ from common import (
     QUIET,
     REPO,
     add_common_flags,
+    chosen_figures,
     seed_override,
     train_in_process,
     training_figures,
@@ -48,6 +49,16 @@ from vaekit_speech import plugin
 
 import vaekit
 from vaekit.evaluation.evaluate import evaluate
+from vaekit.training.trainer import seed_everything
+
+# The result file's figures: name: (the script's figure, factor, decimals); shares in %, NLL in nats per frame.
+FIGURES = {"recon_digit_relative": ("digit_acc_recon_relative", 100, 1), "samples_digit": ("digit_acc_samples", 100, 1),
+           "conversion_digit_kept": ("digit_acc_converted", 100, 1),
+           "conversion_target_speaker": ("speaker_acc_converted", 100, 1), "nll_per_frame": ("nll_per_frame", 1, 2),
+           "mel_l1_db": ("mel_l1_db", 1, 2), "lsd_db": ("lsd_db", 1, 2), "steps": ("steps", 1, 0),
+           "train_seconds": ("train_seconds", 1, 0)}
+HEADLINE = {"fsdd": ["recon_digit_relative", "nll_per_frame", "mel_l1_db"],
+            "fsdd_cvae": ["conversion_digit_kept", "conversion_target_speaker", "samples_digit"]}
 
 
 def run_recipe(name: str, args, overrides: list[str]) -> dict:
@@ -60,10 +71,16 @@ def run_recipe(name: str, args, overrides: list[str]) -> dict:
     print(f"[{name}] training for {recipe.trainer.max_minutes * 60:.0f} {recipe.trainer.clock}-s on {args.device}",
           flush=True)
     run = args.work_dir / name / "run"
-    trainer = train_in_process(recipe, run)
-    bundle, model = trainer.data, trainer.model.eval()
+    if args.score_again:  # the model this script trained and saved into --work-dir, scored again
+        seed_everything(recipe.seed)
+        bundle = vaekit.build_recipe_data(plugin, recipe, args.work_dir / name / "assets")
+        model = vaekit.load(args.work_dir / name / "model", device=args.device)[0].eval()
+        steps_per_epoch = len(bundle.train) // recipe.trainer.batch_size
+    else:
+        trainer = train_in_process(recipe, run)
+        bundle, model, steps_per_epoch = trainer.data, trainer.model.eval(), trainer.steps_per_epoch
     timing = training_figures(run)
-    epochs = timing["steps"] / trainer.steps_per_epoch
+    epochs = timing["steps"] / steps_per_epoch
     timing.update(clock=recipe.trainer.clock, epochs=epochs, seconds_per_epoch=timing["train_seconds"] / epochs)
     print(f"[{name}] {len(bundle.train)} train / {len(bundle.test)} test utterances, "
           f"{sum(p.numel() for p in model.parameters()):,} parameters; {timing['steps']} steps, "
@@ -76,7 +93,8 @@ def run_recipe(name: str, args, overrides: list[str]) -> dict:
                                       eval_samples=args.eval_samples, classifier_dir=args.work_dir / "classifiers",
                                       score_audio=args.score_audio)
     summary.pop("kl_per_dim", None)
-    model.save_pretrained(args.work_dir / name / "model")
+    if not args.score_again:
+        model.save_pretrained(args.work_dir / name / "model")
     return {"recipe": name, **timing, **summary, **metrics}
 
 
@@ -95,9 +113,14 @@ def main() -> None:
     parser.add_argument("--score-audio", action="store_true",
                         help="also classify reconstructions after a Griffin-Lim round trip (slower)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
+    parser.add_argument("--score-again", action="store_true",
+                        help="score the models a run of the same command saved into --work-dir again, without "
+                             "training (the result file records that command)")
     parser.add_argument("--data", default=os.environ.get("VAEKIT_DATA", str(REPO.parent / "shared" / "data")))
     parser.add_argument("overrides", nargs="*", help="recipe overrides for both recipes, e.g. trainer.batch_size=64")
     args = add_common_flags(parser, work_aliases=("--work",)).parse_args()
+    if args.score_again and args.work_dir is None:
+        parser.error("--score-again: give the --work-dir the models were trained into")
     os.environ["VAEKIT_DATA"] = args.data
     torch.set_num_threads(args.threads)
     overrides = [*args.overrides, *seed_override(args)]
@@ -114,9 +137,11 @@ def main() -> None:
                          + (f" (at most {args.max_steps} steps)" if args.max_steps else "")
                          + f" on {args.device}: test likelihood, mel distances and what the classifiers hear",
                          {k: v for k, v in figures.items() if k != "recipe"}, recipe=f"recipes/speech/{name}.yaml",
-                         headline=["digit_acc_recon_relative", "nll_per_frame", "mel_l1_db"],
-                         notes=f"{args.threads} thread(s), IW k = {args.iw_samples}, overrides: "
-                               f"{' '.join(overrides) or 'none'}")
+                         metrics=chosen_figures(figures, FIGURES), per_seed=True,
+                         headline=HEADLINE.get(name, ["recon_digit_relative", "nll_per_frame", "mel_l1_db"]),
+                         notes=f"shares in %: recon_digit_relative of the digit classifier's accuracy on the real "
+                               f"test audio, the others absolute; NLL at IW k = {args.iw_samples}, nats per frame; "
+                               f"train_seconds by trainer.clock; {args.threads} thread(s)")
     keys = ["steps", "epochs", "seconds_per_epoch", "elbo", "nll",
             "kl", "active_units", "neg_elbo_per_frame", "nll_per_frame", "mel_l1_db", "lsd_db",
             "digit_acc_real", "digit_acc_recon", "digit_acc_recon_relative", "digit_acc_recon_audio",

@@ -25,7 +25,7 @@ under --train-only). Expected on an H200: about 8 minutes with --max-minutes 5
 
 On one CPU core, the recipe for 900 steps (seeds 0 and 1; benchmarks/results/fsdd_strings.json):
 
-    python benchmarks/speech_strings.py --max-minutes 1000 --max-steps 900 --audio-strings 10 --threads 1 seed=0
+    python benchmarks/speech_strings.py --max-minutes 1000 --max-steps 900 --audio-strings 10 --threads 1 --seed 0
 
 --model W/model --work-dir W scores a model already trained into W again (e.g. with --conversion moments
 --choose-smoothing-ms 0,112,144,200,272 --choose-scales 0.25,0.5,0.75, which picks the conversion's window and
@@ -48,6 +48,7 @@ from common import (
     QUIET,
     REPO,
     add_common_flags,
+    chosen_figures,
     seed_override,
     train_in_process,
     training_figures,
@@ -80,6 +81,13 @@ from vaekit.core.batch import to_device
 from vaekit.evaluation.evaluate import evaluate
 from vaekit.runs import load
 from vaekit.training.trainer import seed_everything
+
+# The result file's figures: name: (the script's figure, factor, decimals); shares of words in %.
+FIGURES = {"recon_digit_relative": ("digit_acc_recon_relative", 100, 1),
+           "conversion_digit_kept": ("digit_acc_converted", 100, 1),
+           "conversion_target_speaker": ("speaker_acc_converted", 100, 1),
+           "recon_audio_digit_relative": ("digit_acc_recon_audio_relative", 100, 1), "mel_l1_db": ("mel_l1_db", 1, 2),
+           "lsd_db": ("lsd_db", 1, 2), "steps": ("steps", 1, 0), "train_seconds": ("train_seconds", 1, 0)}
 
 
 def train_strings(args, overrides: list[str]):
@@ -434,10 +442,12 @@ def measure(args, parser: argparse.ArgumentParser, overrides: list[str]) -> None
     }
     write_result(args, "fsdd_strings", f"{recipe_path} for {timing.get('steps', 'its saved')} steps "
                  f"(at most {args.max_minutes} wall-minutes): reconstructing and converting digit strings, word by "
-                 "word", results, recipe=recipe_path,
-                 headline=["digit_acc_recon_relative", "digit_acc_converted", "speaker_acc_converted"],
-                 notes=f"{len(bundle.test)} test strings, {args.audio_strings} through Griffin-Lim audio; "
-                       f"overrides: {' '.join(overrides) or 'none'}")
+                 "word", results, recipe=recipe_path, metrics=chosen_figures(results, FIGURES), per_seed=True,
+                 headline=["recon_digit_relative", "conversion_digit_kept", "conversion_target_speaker"],
+                 notes=f"{len(bundle.test)} test strings ({args.audio_strings} through Griffin-Lim audio: "
+                       "recon_audio_digit_relative), every word scored at its known boundaries by the evaluation's "
+                       "classifiers; recon shares relative to the classifier on the real strings; conversions to "
+                       f"every other speaker ({how}); train_seconds by trainer.clock")
     print(json.dumps(results))
 
 
