@@ -2,6 +2,7 @@
 
     python benchmarks/shapes_main_job.py                          # benchmarks/results/shapes.json
     python benchmarks/shapes_main_job.py --threads 1 --baseline-commit REV --reference-wall 142
+    python benchmarks/shapes_main_job.py --threads 1 --baseline-commit REV --reference-wall 142 --seeds 0,1,2
     python benchmarks/shapes_main_job.py --smoke                  # a few steps: checks the script
 
 Each recipe trains in its own process (`python -m vaekit train RECIPE --out WORK/NAME`): wall seconds, CPU seconds
@@ -11,6 +12,8 @@ Wall time on a machine other people load says little, so --baseline trains anoth
 the shapes recipe at that git revision) at the same time, the same way, and the result keeps both CPU times and
 their ratio; --reference-wall S (the baseline's wall seconds measured on an idle 2-core
 machine) adds wall_seconds_2core_estimate = S x the CPU ratio. --threads N runs both with N torch threads.
+--seeds A,B,C trains the recipe at each seed, all at the same time: the first seed gives the times and the plain
+figures (mig, ...), every other seed N its eval figures as mig_seedN, ...
 """
 
 from __future__ import annotations
@@ -49,13 +52,15 @@ def finish(process: subprocess.Popen, started: float, stderr: Path) -> tuple[flo
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def train_side_by_side(jobs: dict[str, tuple[Path, Path]], overrides: list[str], env: dict) -> dict[str, dict]:
-    """Train each recipe into its run folder, all at once (a busy machine then slows them alike): time figures."""
+def train_side_by_side(jobs: dict[str, tuple[Path, Path, list[str]]], overrides: list[str], env: dict
+                       ) -> dict[str, dict]:
+    """Train each (recipe, run folder, its own overrides), all at once (a busy machine then slows them alike): time
+    figures."""
     started = time.perf_counter()
     running = {}
-    for name, (recipe, run) in jobs.items():
-        log(f"training {recipe} -> {run}")
-        running[name] = start(["train", str(recipe), *overrides, "--out", str(run)], env, stderr_file(run))
+    for name, (recipe, run, own) in jobs.items():
+        log(f"training {recipe} {' '.join(own)} -> {run}")
+        running[name] = start(["train", str(recipe), *overrides, *own, "--out", str(run)], env, stderr_file(run))
     figures = {}
     for name, process in running.items():
         run = jobs[name][1]
@@ -89,9 +94,13 @@ def main() -> None:
     p.add_argument("--reference-wall", type=float, default=None,
                    help="the baseline's wall seconds on an idle 2-core machine: gives wall_seconds_2core_estimate")
     p.add_argument("--threads", type=int, default=None, help="torch threads of each run (default: torch's own)")
+    p.add_argument("--seeds", default=None, help="seeds to train the recipe at, comma-separated (the first is timed)")
     args = add_common_flags(p).parse_args()
     data_dir()  # VAEKIT_DATA for the child processes (the shapes need no files; other recipes may)
     env = dict(os.environ)
+    seeds = [int(seed) for seed in args.seeds.split(",")] if args.seeds else []
+    if args.seed is not None and seeds:
+        p.error("give --seed or --seeds, not both")
     overrides = [f"seed={args.seed}"] if args.seed is not None else []
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
@@ -102,12 +111,21 @@ def main() -> None:
             args.baseline = work / f"shapes-{args.baseline_commit}.yaml"
             args.baseline.write_text(subprocess.run(["git", "show", f"{args.baseline_commit}:{RECIPE}"], cwd=REPO,
                                                     check=True, capture_output=True, text=True).stdout)
-        jobs = {"main": (args.recipe, work / "main-job")}
+        jobs = {"main": (args.recipe, work / "main-job", [f"seed={seeds[0]}"] if seeds else [])}
+        for seed in seeds[1:]:
+            jobs[f"seed{seed}"] = (args.recipe, work / f"main-job-seed{seed}", [f"seed={seed}"])
         if args.baseline:
-            jobs["baseline"] = (args.baseline, work / "baseline")
+            jobs["baseline"] = (args.baseline, work / "baseline", jobs["main"][2])
         timed = train_side_by_side(jobs, overrides, env)
         figures = {**timed["main"], **scores(jobs["main"][1], env)}
+        for seed in seeds[1:]:
+            figures.update({f"{key}_seed{seed}": value for key, value in scores(jobs[f"seed{seed}"][1], env).items()})
         notes = f"{args.threads or 'torch default'} torch threads; wall_seconds: as the machine was loaded at the time"
+        notes += ("; MIG and MSE are on the shapes vaekit_image.shapes draws at this commit (its heart: two round "
+                  "lobes, a notch and a point), comparable only with results on the same drawing")
+        if seeds:
+            notes += f"; seeds {args.seeds}, trained at the same time: the first gives the times and mig, ...; " \
+                     "seed N gives mig_seedN, ..."
         if args.baseline:
             baseline = {**timed["baseline"], **scores(jobs["baseline"][1], env)}
             figures.update({f"baseline_{key}": value for key, value in baseline.items()})
