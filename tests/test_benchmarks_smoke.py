@@ -38,7 +38,7 @@ SCRIPTS = {
     "speech_fsdd.py": ["fsdd", "fsdd_cvae"],
     "speech_strings.py": ["fsdd_strings"],
     "augmentation.py": ["augmentation_mnist", "augmentation_cifar10", "augmentation_fsdd"],
-    "speech_enhancement.py": ["speech_enhancement", "speech_enhancement_newcomer"],
+    "speech_enhancement.py": ["speech_enhancement", "speech_enhancement_strings", "speech_enhancement_newcomer"],
     "semi_supervised.py": ["semi_supervised_mnist"],
 }
 # Modules the scripts import, and a script with its own --smoke and --record flags.

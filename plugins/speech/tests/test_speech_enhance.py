@@ -3,6 +3,7 @@ bad inputs) and the noise-robust encoder on a tiny FSDD model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -13,7 +14,9 @@ import soundfile as sf
 import torch
 from vaekit_speech.audio import load_audio
 from vaekit_speech.data import single_thread
-from vaekit_speech.enhancement import VAENMFConfig, vae_nmf, wiener
+from vaekit_speech.enhance_eval import enhancement_scores, string_recordings
+from vaekit_speech.enhancement import VAENMFConfig, robust_settings, vae_nmf, wiener
+from vaekit_speech.metrics import get_classifiers
 from vaekit_speech.noise import make_noise, mix_at_snr, snr_db
 from vaekit_speech.quality import pesq_nb, si_sdr, stoi
 
@@ -129,6 +132,44 @@ def test_vae_nmf_keeps_length_and_is_seeded(tiny_run, clean_digit):
     assert out.shape == noisy.shape and torch.isfinite(out).all()
     assert torch.equal(out, again)
     assert si_sdr(clean_digit, out) > -5  # a 6-step model: no quality asked, only a sane signal
+
+
+def test_noise_from_the_residual_only_lowers_the_gain(tiny_run, clean_digit):
+    model, _ = vaekit.load(tiny_run)
+    noisy = mix_at_snr(clean_digit, make_noise("white", clean_digit.numel(), RATE, seed=0), 0.0)
+    settings = robust_settings(VAENMFConfig(iterations=4, seed=3))
+    assert (settings.iterations, settings.seed, settings.latent_every, settings.frame_gain) == (4, 3, 0, False)
+    with single_thread():
+        floor_only = vae_nmf(model, noisy, settings)
+        with_residual = vae_nmf(model, noisy, dataclasses.replace(settings, residual_noise=0.5))
+    assert with_residual.shape == noisy.shape and torch.isfinite(with_residual).all()
+    # more noise in the Wiener gain never lets more through: the output's energy can only fall
+    assert float(with_residual.pow(2).sum()) < float(floor_only.pow(2).sum())
+
+
+def test_digit_strings_scored_word_by_word(tiny_run, data_dir):
+    model, _ = vaekit.load(tiny_run)
+    strings = string_recordings(model, 2)
+    assert [s.name for s in strings] == [s.name for s in string_recordings(model, 2)]  # seeded
+    for string in strings:
+        assert string.speaker in {"jackson", "theo"} and 3 <= len(string.words) <= 8
+        assert 2.0 <= string.wave.numel() / RATE <= 8.0
+        ends = [0] + [end for _, end, _ in string.words[:-1]]
+        for (start, end, digit), previous_end in zip(string.words, ends, strict=True):
+            assert previous_end < start < end <= string.wave.numel() and 0 <= digit <= 9
+            assert float(string.wave[previous_end:start].abs().max()) == 0.0  # pauses between words are silent
+    classifier = get_classifiers(model, 1, None)["label"].eval()
+    babble = sorted((Path(data_dir) / "fsdd" / "recordings").glob("*_george_1*.wav"))
+    with single_thread():
+        scores = enhancement_scores(model, strings, babble, ("babble",), (5.0,), classifier,
+                                    {"noisy": lambda w: w, "wiener": lambda w: wiener(w, RATE)})
+    assert scores["clips_scored"] == 2 and scores["words_scored"] == sum(len(s.words) for s in strings)
+    for method in ("noisy", "wiener"):
+        row = scores["babble_5dB"][method]
+        assert 0 <= row["digit_acc"] <= 100 and 0 < row["stoi"] < 1 and 1 <= row["pesq"] <= 4.6
+    # a word is 1 / words_scored of the accuracy: every figure is a whole number of words
+    words = scores["words_scored"]
+    assert round(scores["clean"]["digit_acc"] * words / 100, 6).is_integer()
 
 
 def test_enhance_cli_keeps_length_rate_and_level(tiny_run, clean_digit, tmp_path):

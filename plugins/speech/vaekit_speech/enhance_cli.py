@@ -19,7 +19,7 @@ from vaekit.plugin_api import VAE, at_least
 
 from .audio import SILENCE_DBFS, read_audio, resample, to_mono, write_audio
 from .data_config import frontend_from
-from .enhancement import VAENMFConfig, spectral_gating, vae_nmf, wiener
+from .enhancement import VAENMFConfig, robust_settings, spectral_gating, vae_nmf, wiener
 from .features import save_mel_png
 from .robust_encoder import (
     RobustEncoderConfig,
@@ -74,7 +74,8 @@ def enhancer_for(model: VAE, method: str, config: VAENMFConfig):
         method = "vae_nmf_robust" if has_robust else "vae_nmf"
     if method == "vae_nmf_robust":
         encoder = load_robust_encoder(model)
-        return lambda w: vae_nmf(model, w, config, encoder=encoder)
+        settings = robust_settings(config)
+        return lambda w: vae_nmf(model, w, settings, encoder=encoder)
     if method == "vae_nmf":
         return lambda w: vae_nmf(model, w, config)
     if method == "wiener":

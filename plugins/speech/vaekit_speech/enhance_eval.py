@@ -9,24 +9,29 @@ accuracy on the noisy, enhanced and clean audio, for each enhancer on the same m
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from vaekit import VAE
-from vaekit.plugin_api import run_dir_of
+from vaekit.plugin_api import build_dataclass, run_dir_of
 
 from .audio import load_audio, trim_silence
-from .data_config import FSDD_NAME, frontend_from
-from .enhancement import VAENMFConfig, level_gain, spectral_gating, vae_nmf, wiener
+from .data import split_utterances
+from .data_config import FSDD_NAME, SpeechDataConfig, frontend_from
+from .enhancement import VAENMFConfig, level_gain, robust_settings, spectral_gating, vae_nmf, wiener
 from .features import MelStats
 from .metrics import get_classifiers
 from .noise import noisy_version
 from .quality import pesq_nb, si_sdr, stoi
 from .robust_encoder import enhancer_dir, load_robust_encoder
+from .sources import list_fsdd
+from .strings import make_strings
 
 ENHANCERS = ("noisy", "spectral_gating", "wiener", "vae_nmf")
 PESQ_NO_SPEECH = 1.0  # the bottom of the MOS-LQO scale: an output in which PESQ finds no speech scores this
@@ -34,12 +39,13 @@ PESQ_NO_SPEECH = 1.0  # the bottom of the MOS-LQO scale: an output in which PESQ
 
 def enhancers(model: VAE, config: VAENMFConfig | None = None, robust_encoder=None) -> dict[str, Callable]:
     """name -> f(wave at the model's rate) -> enhanced wave: the baselines and the VAE's (robust_encoder adds
-    vae_nmf_robust, the same fit started from the noise-robust encoder)."""
+    vae_nmf_robust, the fit started from the noise-robust encoder, with its robust_settings)."""
     rate = model.config["info"]["sample_rate"]
     found = {"noisy": lambda w: w, "spectral_gating": lambda w: spectral_gating(w, rate),
              "wiener": lambda w: wiener(w, rate), "vae_nmf": lambda w: vae_nmf(model, w, config)}
     if robust_encoder is not None:
-        found["vae_nmf_robust"] = lambda w: vae_nmf(model, w, config, encoder=robust_encoder)
+        settings = robust_settings(config or VAENMFConfig())
+        found["vae_nmf_robust"] = lambda w: vae_nmf(model, w, settings, encoder=robust_encoder)
     return found
 
 
@@ -80,51 +86,94 @@ def pesq_or_none(reference: Tensor, estimate: Tensor, rate: int) -> float | None
         return None
 
 
-def enhancement_scores(model: VAE, clips: list[Path], babble_sources: list[Path], kinds=("white", "babble"),
-                       snrs=(0.0, 5.0, 10.0), classifier=None, methods: dict[str, Callable] | None = None,
-                       seed: int = 0, progress: Callable[[str], None] | None = None) -> dict:
+@dataclass
+class Recording:
+    """A clean recording to mix with noise: its speaker (babble comes from others) and each spoken digit's
+    [start, end) samples (a single FSDD clip: one word spanning it)."""
+
+    name: str
+    speaker: str
+    wave: Tensor
+    words: list[tuple[int, int, int]]  # (start, end, digit)
+
+
+def clip_recordings(clips: list[Path], rate: int) -> list[Recording]:
+    """FSDD recordings as read for scoring (at the model's rate, untrimmed), one word each."""
+    found = []
+    for path in clips:
+        wave = load_audio(path, rate)
+        found.append(Recording(path.stem, speaker_of(path), wave, [(0, wave.numel(), digit_of(path))]))
+    return found
+
+
+def string_recordings(model: VAE, count: int, seed: int = 0) -> list[Recording]:
+    """The first `count` test digit strings of recipes/speech/fsdd_strings.yaml (benchmarks/speech_strings.py's:
+    3-8 test recordings of one speaker joined with pauses, 2-8 s), at the model's rate and processing."""
+    data = model.config["info"]["data"]
+    cfg = dataclasses.replace(build_dataclass(SpeechDataConfig, data, "data"), source="fsdd", condition_on=[])
+    test = split_utterances(cfg, list_fsdd(cfg), seed)[2]
+    strings = make_strings(test, cfg, count, seed * 1000 + 2, "test")  # the seed fsdd_strings gives its test split
+    return [Recording(s.name, s.speaker, s.wave, [(a, b, int(u.label)) for (a, b), u in zip(s.bounds, s.words,
+                                                                                          strict=True)])
+            for s in strings]
+
+
+def enhancement_scores(model: VAE, recordings: list[Recording], babble_sources: list[Path],
+                       kinds=("white", "babble"), snrs=(0.0, 5.0, 10.0), classifier=None,
+                       methods: dict[str, Callable] | None = None, seed: int = 0,
+                       progress: Callable[[str], None] | None = None) -> dict:
     """{"KIND_SNRdB": {method: {"pesq", "stoi", "si_sdr", "digit_acc", "pesq_no_speech"}}, "clean": {"digit_acc"},
-    "clips_scored"}: PESQ, SI-SDR (dB) and digit_acc (%) are means over clips, STOI is of the clips joined;
-    pesq_no_speech is the share of outputs PESQ could not score (no speech found; scored PESQ_NO_SPEECH). Clips
-    PESQ cannot score even clean (under 0.25 s) are left out. Babble comes from babble_sources of speakers other
-    than each clip's."""
+    "clips_scored", "words_scored"}: PESQ and SI-SDR (dB) are means over recordings, STOI is of the recordings
+    joined, digit_acc (%) is over the words (each cut out of the output at its known samples); pesq_no_speech is
+    the share of outputs PESQ could not score (no speech found; scored PESQ_NO_SPEECH). Recordings PESQ cannot
+    score even clean (under 0.25 s) are left out. Babble comes from babble_sources of speakers other than each
+    recording's."""
     rate = model.config["info"]["sample_rate"]
     methods = methods or enhancers(model)
-    cleans = [load_audio(p, rate) for p in clips]
-    scorable = [i for i, clean in enumerate(cleans) if pesq_or_none(clean, clean, rate) is not None]
-    if progress and len(scorable) < len(clips):
-        progress(f"left out {len(clips) - len(scorable)} clip(s) PESQ cannot score (under 0.25 s or no speech found)")
-    clips, cleans = [clips[i] for i in scorable], [cleans[i] for i in scorable]
-    scores: dict = {"clips_scored": len(clips)}
+    scorable = [r for r in recordings if pesq_or_none(r.wave, r.wave, rate) is not None]
+    if progress and len(scorable) < len(recordings):
+        progress(f"left out {len(recordings) - len(scorable)} recording(s) PESQ cannot score (under 0.25 s or no "
+                 f"speech found)")
+    recordings = scorable
+    scores: dict = {"clips_scored": len(recordings), "words_scored": sum(len(r.words) for r in recordings)}
     if classifier is not None:
-        scores["clean"] = {"digit_acc": 100 * statistics.mean(
-            classify_digit(model, classifier, c) == digit_of(p) for c, p in zip(cleans, clips, strict=True))}
+        scores["clean"] = {"digit_acc": words_right(model, classifier, [(r, r.wave) for r in recordings])}
     for kind in kinds:
         for snr in snrs:
             rows: dict[str, list[dict]] = {name: [] for name in methods}
-            joined: dict[str, list[Tensor]] = {name: [] for name in methods}
-            for i, (path, clean) in enumerate(zip(clips, cleans, strict=True)):
-                others = [s for s in babble_sources if speaker_of(s) != speaker_of(path)]
-                noisy = noisy_version(clean, rate, kind, snr, seed=seed * 1_000_003 + i, babble_sources=others)
+            outputs: dict[str, list[Tensor]] = {name: [] for name in methods}
+            for i, recording in enumerate(recordings):
+                others = [s for s in babble_sources if speaker_of(s) != recording.speaker]
+                noisy = noisy_version(recording.wave, rate, kind, snr, seed=seed * 1_000_003 + i,
+                                      babble_sources=others)
                 for name, enhance in methods.items():
                     out = enhance(noisy)
-                    joined[name].append(out)
-                    pesq = pesq_or_none(clean, out, rate)
-                    row = {"pesq": PESQ_NO_SPEECH if pesq is None else pesq, "si_sdr": si_sdr(clean, out),
-                           "pesq_no_speech": float(pesq is None)}
-                    if classifier is not None:
-                        row["digit_acc"] = 100.0 * (classify_digit(model, classifier, out) == digit_of(path))
-                    rows[name].append(row)
+                    outputs[name].append(out)
+                    pesq = pesq_or_none(recording.wave, out, rate)
+                    rows[name].append({"pesq": PESQ_NO_SPEECH if pesq is None else pesq,
+                                       "si_sdr": si_sdr(recording.wave, out), "pesq_no_speech": float(pesq is None)})
             key = f"{kind}_{snr:g}dB"
-            reference = torch.cat(cleans)
-            # STOI needs 384 ms of speech frames, more than most digits hold: it scores the clips joined end to end
+            reference = torch.cat([r.wave for r in recordings])
+            # STOI needs 384 ms of speech frames, more than most digits hold: it scores the recordings joined
             scores[key] = {name: {**{m: statistics.mean(r[m] for r in found) for m in found[0]},
-                                  "stoi": stoi(reference, torch.cat(joined[name]), rate)}
+                                  "stoi": stoi(reference, torch.cat(outputs[name]), rate)}
                            for name, found in rows.items()}
+            if classifier is not None:
+                for name in methods:
+                    scores[key][name]["digit_acc"] = words_right(
+                        model, classifier, list(zip(recordings, outputs[name], strict=True)))
             if progress:
                 progress(f"{key}: " + ", ".join(f"{n} pesq {v['pesq']:.2f} stoi {v['stoi']:.3f} "
                                                 f"si_sdr {v['si_sdr']:.1f}" for n, v in scores[key].items()))
     return scores
+
+
+def words_right(model: VAE, classifier, pairs: list[tuple[Recording, Tensor]]) -> float:
+    """The digit classifier's accuracy (%) over every word of (recording, output wave) pairs, each word cut out of
+    the output at the recording's word boundaries."""
+    right = [classify_digit(model, classifier, wave[start:end]) == digit
+             for recording, wave in pairs for start, end, digit in recording.words]
+    return 100 * statistics.mean(right)
 
 
 def eval_enhancement(model: VAE, clips: int, classifier_epochs: int = 8, classifier_dir: str | Path | None = None,
@@ -142,10 +191,12 @@ def eval_enhancement(model: VAE, clips: int, classifier_epochs: int = 8, classif
     robust = load_robust_encoder(model) if run_dir and (enhancer_dir(model) / "encoder.safetensors").is_file() \
         else None
     root = Path(data["root"])
-    scores = enhancement_scores(model, fsdd_clips(root, "test", clips), fsdd_clips(root, "train", 10_000),
+    recordings = clip_recordings(fsdd_clips(root, "test", clips), model.config["info"]["sample_rate"])
+    scores = enhancement_scores(model, recordings, fsdd_clips(root, "train", 10_000),
                                 classifier=classifier, methods=enhancers(model, robust_encoder=robust))
     flat = {"enhance_digit_acc_clean": scores.pop("clean")["digit_acc"],
             "enhance_clips_scored": scores.pop("clips_scored")}
+    scores.pop("words_scored")
     for condition, methods in scores.items():
         for method, metrics in methods.items():
             flat.update({f"enhance_{condition}_{method}_{metric}": value for metric, value in metrics.items()})
