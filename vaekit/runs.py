@@ -165,7 +165,13 @@ def _m2_model(plugin, model_cfg, info: dict, assets: Path, latent, dataset):
         raise RecipeError("latent: an M2 model builds its own latent; remove the latent section")
     sizes = {key: semi[key] for key in ("num_classes", "latent_dim", "hidden")}
     if "codes_model" not in semi:
-        return m2_model(**sizes, base=plugin.build_model(model_cfg, info, assets=Path(assets)))
+        base = plugin.build_model(model_cfg, info, assets=Path(assets))
+        if tuple(base.latent_shape) != (base.latent_dim,):
+            shape = "[" + ", ".join("T" if n is None else str(n) for n in base.latent_shape) + "]"
+            raise RecipeError(f"objective.kind m2: M2 end to end reads a vector latent [D] from the plugin's encoder; "
+                              f"the {plugin.name} model's latent is {shape}: train a VAE and give its run as "
+                              "semi_supervised.codes_from (M1+M2 pools a sequence latent over time)")
+        return m2_model(**sizes, base=base)
     codes = semi["codes_model"]
     codes_plugin = get_plugin(codes["plugin"])
     codes_cfg = build_dataclass(codes_plugin.model_config, codes["model"], "model") if codes_plugin.model_config \

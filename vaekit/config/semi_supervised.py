@@ -4,13 +4,15 @@
     objective: {kind: m2, alpha: 50}
     semi_supervised: {labelled: 100}            # 10 labelled examples per class (10 classes), drawn with the seed
     semi_supervised: {labelled: 100, codes_from: runs/mnist}     # M1+M2: M2 on that run's posterior means
+    semi_supervised: {labelled: 50, codes_from: runs/fsdd, segments: 3}  # a sequence latent pooled over time
 
 An item's "label" is its class (-1: no label; a plugin reads it from the data: an image folder's class
 subfolders, with `unlabelled/` for images without one; a speech metadata.csv row with an empty label). The
 engine gives M2 each training example's class in "c", -1 for those left unlabelled, and repeats the labelled
 ones so that they make up `labelled_share` of each epoch (a batch then holds labelled examples at every step).
 Validation and test splits keep their labelled examples, c = label: the ELBO with the label observed and the
-classification error are measured on them.
+classification error are measured on them. M1+M2 over a run whose latent is a sequence (a code per stretch of
+time) reads one vector per example, its codes pooled over the valid steps (vaekit.core.pooling).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..core.batch import first_tensor
+from ..core.pooling import pooled_code
 from ..io.messages import quote
 from .reading import RecipeError
 
@@ -35,6 +38,7 @@ class SemiSupervisedConfig:
     labelled_share: float = 0.5  # share of each epoch's examples that are labelled ones (repeated to reach it)
     codes_from: str | None = field(default=None, metadata={"must_exist": True})  # M1+M2: a trained VAE run
     code_samples: bool = True  # M1+M2: train on codes drawn from q(z|x) (noise that regularises), not their means
+    segments: int = 3  # M1+M2 over a sequence latent: equal stretches of time whose mean codes M2 reads, in order
     latent_dim: int = 50  # M2's z
     hidden: int = 500  # units of each hidden layer of M2's MLPs
 
@@ -44,6 +48,8 @@ class SemiSupervisedConfig:
                              f"got {self.labelled}")
         if not 0.0 < self.labelled_share < 1.0:
             raise ValueError(f"labelled_share: expected a share between 0 and 1, got {self.labelled_share}")
+        if self.segments < 1:
+            raise ValueError(f"segments: expected a number of stretches of time >= 1, got {self.segments}")
         if self.latent_dim < 1 or self.hidden < 1:
             raise ValueError(f"latent_dim, hidden: expected positive integers, got {self.latent_dim}, {self.hidden}")
 
@@ -149,17 +155,35 @@ class CodeItems(Dataset):
         return {"x": x, "c": self.classes[i], "label": self.labels[i]}
 
 
+def reads_codes(info: dict) -> bool:
+    """Whether a run's data is M1+M2's code vectors rather than the plugin's own items (no plugin hook reads it)."""
+    return "code_dim" in (info.get("semi_supervised") or {})
+
+
+POOLED_DRAWS = 16  # draws from q(z|x) that estimate the spread of a pooled code
+
+
 @torch.no_grad()
-def encode_means(model, dataset, collate, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and standard deviations [N, D] of a vector-latent model over a dataset."""
+def encode_means(model, dataset, collate, batch_size: int = 500, segments: int = 1
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One code per example [N, D']: the posterior mean of a vector latent, or the pooled means of a sequence
+    latent (vaekit.core.pooling); and its standard deviation under q(z|x) (a sequence: over POOLED_DRAWS pooled
+    draws, seeded, leaving the global random state alone)."""
     means, scales = [], []
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate):
-        q = model.posterior(batch["x"], batch.get("c"))
-        if q.mean.dim() != 2:
-            raise RecipeError(f"semi_supervised.codes_from: M1+M2 reads vector codes; that run's latent has shape "
-                              f"{tuple(q.mean.shape[1:])}")
-        means.append(q.mean.float())
-        scales.append(q.std.float())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate):
+            q = model.posterior(batch["x"], batch.get("c"))
+            try:
+                code = pooled_code(q, segments=segments)
+            except ValueError as exc:
+                raise RecipeError(f"semi_supervised.codes_from: {exc}") from None
+            if q.event_dims == 1:
+                spread = q.std
+            else:
+                spread = torch.stack([pooled_code(q, q.sample(), segments) for _ in range(POOLED_DRAWS)]).std(0)
+            means.append(code.float())
+            scales.append(spread.float())
     if not means:
         empty = torch.zeros(0, model.latent_dim)
         return empty, empty
@@ -189,6 +213,7 @@ def semi_supervised_bundle(bundle, cfg: SemiSupervisedConfig, seed: int, codes_m
     info = dict(bundle.info)
     info["semi_supervised"] = {"num_classes": num_classes, "class_names": names or [str(i) for i in range(num_classes)],
                                "latent_dim": cfg.latent_dim, "hidden": cfg.hidden, "labelled": len(kept),
+                               "segments": cfg.segments,
                                "unlabelled": len(unlabelled)}
     if codes_model is None:
         for name, order in orders.items():
@@ -197,7 +222,7 @@ def semi_supervised_bundle(bundle, cfg: SemiSupervisedConfig, seed: int, codes_m
     else:
         for name, order in orders.items():
             means, scales = encode_means(codes_model, torch.utils.data.Subset(splits[name], sorted(set(order))),
-                                         bundle.collate)
+                                         bundle.collate, segments=cfg.segments)
             row = {j: r for r, j in enumerate(sorted(set(order)))}
             rows = torch.tensor([row[j] for j in order], dtype=torch.long)
             keep = set(kept) if name == "train" else set(order)

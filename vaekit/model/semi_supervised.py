@@ -7,7 +7,8 @@
 The trunk reads x once per batch: a plugin's encoder (its posterior mean and log-variance are the features) or,
 for M1+M2, nothing at all (x is already a code vector). The decoder below is the plugin's, fed the MLP's output as
 its latent, or a diagonal Gaussian over code vectors. For M1+M2 the trained VAE whose codes M2 reads travels
-inside the model as `codes_model` (frozen), so `classify` takes the plugin's own inputs.
+inside the model as `codes_model` (frozen), so `classify` takes the plugin's own inputs; a codes model whose latent
+is a sequence gives its means pooled over time into `segments` stretches (vaekit.core.pooling).
 
 As a VAE, posterior(x, c) and log_likelihood(x, z, c) take the class c [B], so `vaekit eval` measures the ELBO
 with the label observed; class_logits and classify give q(y|x).
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..core.distributions import LOG_2PI, DiagonalGaussian
+from ..core.pooling import pooled_code
 from .vae import VAE
 
 
@@ -110,12 +112,12 @@ class M2Model(VAE):
     """The M2 model: a classifier q(y|x), q(z|x, y) and p(x|z, y) around a trunk and a decoder (module docstring)."""
 
     def __init__(self, trunk: nn.Module, feature_dim: int, below: nn.Module, below_dim: int, num_classes: int,
-                 latent_dim: int = 50, hidden: int = 500, codes_model: VAE | None = None):
+                 latent_dim: int = 50, hidden: int = 500, codes_model: VAE | None = None, segments: int = 1):
         encoder = M2Encoder(trunk, feature_dim, num_classes, latent_dim, hidden)
         super().__init__(encoder, M2Decoder(below, num_classes, latent_dim, hidden, below_dim), latent_dim)
         self.num_classes = num_classes
         self.classifier = mlp(feature_dim, hidden, num_classes)
-        self.codes_model = codes_model
+        self.codes_model, self.segments = codes_model, segments
         if codes_model is not None:
             codes_model.requires_grad_(False)  # M1 stays as it was trained; its weights travel in the checkpoint
 
@@ -147,8 +149,9 @@ class M2Model(VAE):
 
     @torch.no_grad()
     def codes(self, x) -> Tensor:
-        """What M2 reads from the plugin's inputs: x itself, or (M1+M2) the codes model's posterior mean."""
-        return x if self.codes_model is None else self.codes_model.posterior(x).mode()
+        """What M2 reads from the plugin's inputs: x itself, or (M1+M2) the codes model's posterior mean (a
+        sequence's pooled over time)."""
+        return x if self.codes_model is None else pooled_code(self.codes_model.posterior(x), segments=self.segments)
 
     @torch.no_grad()
     def classify(self, x) -> Tensor:
@@ -157,12 +160,13 @@ class M2Model(VAE):
 
 
 def m2_model(num_classes: int, latent_dim: int, hidden: int, base: VAE | None = None, code_dim: int | None = None,
-             codes_model: VAE | None = None) -> M2Model:
-    """M2 around a plugin's VAE (its encoder as trunk, its decoder below), or over code vectors of code_dim."""
+             codes_model: VAE | None = None, segments: int = 1) -> M2Model:
+    """M2 around a plugin's VAE (its encoder as trunk, its decoder below), or over code vectors of code_dim (read
+    from codes_model's posterior, a sequence pooled into `segments` stretches of time)."""
     if base is not None:
         width = base.latent_dim if tuple(base.latent_shape) == (base.latent_dim,) else None
         if width is None:
             raise ValueError(f"M2 needs the plugin's vector latent; this model's latent has shape {base.latent_shape}")
         return M2Model(EncoderFeatures(base.encoder), 2 * width, base.decoder, width, num_classes, latent_dim, hidden)
     return M2Model(CodeFeatures(), code_dim, GaussianCodeDecoder(hidden, code_dim), hidden, num_classes, latent_dim,
-                   hidden, codes_model=codes_model)
+                   hidden, codes_model=codes_model, segments=segments)

@@ -31,6 +31,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from ..config.recipe import Recipe
+from ..config.semi_supervised import reads_codes
 from ..io.safe_writes import WriteError
 from ..plugin import get_plugin, report_skipped
 from ..runs import build_recipe_data
@@ -254,7 +255,8 @@ class Trainer:
                     terms = self.training_step(batch, self.step)
                     self.step += 1
                     self.batch_in_epoch += 1
-                    self.log.add(terms, self.training_step.grad_norm, self.plugin.batch_amounts(batch, self.data.info))
+                    amounts = {} if reads_codes(self.data.info) else self.plugin.batch_amounts(batch, self.data.info)
+                    self.log.add(terms, self.training_step.grad_norm, amounts)
                     out_of_time, checkpoint_due, stop = self.clock.tick(self.stops.signal)
                     if self.log.due(self.step, self.total_steps) or out_of_time:  # the run's last step too
                         loss, rec, kl = self.log.write(self.step, self.epoch, terms, self.clock.elapsed)
