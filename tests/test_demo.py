@@ -104,6 +104,10 @@ def test_page_inputs_become_files_or_one_line_errors(tmp_path):
         requests.read_input("audio", str(write_wav(tmp_path / "long.wav", 600)), tmp_path, "input")
     short = write_wav(tmp_path / "short.wav", 1.5)
     assert requests.read_input("audio", str(short), tmp_path, "input") == str(short)
+    soundfile = pytest.importorskip("soundfile")  # other formats' lengths are read where soundfile is installed
+    soundfile.write(tmp_path / "long.flac", np.zeros(600 * 8000, dtype=np.float32), 8000)
+    with pytest.raises(ValueError, match="input: the recording is 600 s long; give at most 60 s"):
+        requests.read_input("audio", str(tmp_path / "long.flac"), tmp_path, "input")
 
 
 def test_a_third_party_table_plugin_gets_a_working_demo(points_run, tmp_path):
@@ -196,6 +200,35 @@ def test_the_page_has_a_tab_for_each_verb_the_plugin_supports(points_run, tmp_pa
     app = app_module.build_app(requests.RunRequests(model, plugin, tmp_path), title="points", run=str(points_run))
     tabs = [block.label for block in app.blocks.values() if isinstance(block, gradio.Tab)]
     assert tabs == ["Sample", "Reconstruct"]  # points has no interpolate, traverse or verbs of its own
+
+
+def test_an_image_page_names_its_widgets_not_flags_and_offers_conditions_only_to_a_conditional_model(tmp_path):
+    gradio = pytest.importorskip("gradio")
+    app_module = pytest.importorskip("vaekit.demo.app")
+    recipe = tmp_path / "shapes.yaml"
+    recipe.write_text("plugin: image\ndata: {name: shapes, size: 16, num_train: 64, num_val: 16, num_test: 16}\n"
+                      "model: {latent_dim: 2, width: 4, depth: 2, hidden: 8}\n"
+                      "trainer: {max_steps: 1, batch_size: 16, progress: false, samples: 0}\neval: {iw_samples: 2}\n")
+    assert main(["train", str(recipe), "--out", str(tmp_path / "run")]) == 0
+    model, plugin = vaekit.load(tmp_path / "run")
+    served = requests.RunRequests(model, plugin, tmp_path)
+    app = app_module.build_app(served, title="shapes", run=str(tmp_path / "run"))
+    labels = [str(block.label) for block in app.blocks.values() if getattr(block, "label", None)]
+    assert "Inpaint" in labels and not [label for label in labels if label.startswith("--condition")]
+
+    served.conditions = ["circle", "square"]  # as a label CVAE's page: the option is a dropdown of them
+    with gradio.Blocks():
+        dests, widgets = app_module.form(served, "inpaint")
+    picked = widgets[dests.index("condition")]
+    assert isinstance(picked, gradio.Dropdown) and [c[0] for c in picked.choices] == ["(none)", "circle", "square"]
+    assert app_module.form_dict(["condition", "box"], ["(none)", "1,1,4,4"]) == {"condition": None, "box": "1,1,4,4"}
+
+    def inpaint():
+        raise ValueError("inpaint: give exactly one of --box x0,y0,x1,y1 or --mask MASK.png (--condition CLASS)")
+    with pytest.raises(gradio.Error) as shown:
+        app_module.shown_in_page(inpaint, {"--mask": "strokes painted over the image"})()
+    assert shown.value.message == ("inpaint: give exactly one of --box x0,y0,x1,y1 or strokes painted over the image "
+                                   "(the condition)")
 
 
 def test_strokes_painted_over_an_image_become_a_mask(tmp_path):

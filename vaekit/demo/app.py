@@ -12,6 +12,7 @@ server keeps serving.
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from pathlib import Path
 
@@ -33,11 +34,15 @@ SAMPLE_COUNTS = {"image": (16, 64), "text": (8, 32), "audio": (4, AUDIO_PLAYERS)
 # a plot (a spectrogram) is scaled smoothly.
 CSS = (".vaekit-images img, .vaekit-input img { width: 100%; height: 100%; object-fit: contain; } "
        ".vaekit-pixels img { image-rendering: pixelated; }")
+NO_CONDITION = "(none)"
+CONDITION_OPTIONS = ("condition", "source")  # plugin options that name a condition: --condition, --source(-a)
 EXPECTED = (ValueError, OSError, PluginError, RecipeError, CheckpointError)  # a person's mistake: its line alone
 
 
-def shown_in_page(handler):
-    """Run a request; any error becomes one line in the page (gr.Error) and on stderr, never a stack trace."""
+def shown_in_page(handler, page_names: dict[str, str] | None = None):
+    """Run a request; any error becomes one line in the page (gr.Error) and on stderr, never a stack trace.
+    page_names: a flag (and its metavar) -> what the page calls it, for a message that names the flag."""
+    names = {"--condition": "the condition", **(page_names or {})}  # the page's dropdown, not a flag
 
     @functools.wraps(handler)
     def run(*args):
@@ -47,7 +52,8 @@ def shown_in_page(handler):
             raise
         except Exception as exc:  # noqa: BLE001  the page must show a line and keep serving, whatever failed
             message = one_line(exc, 300) if isinstance(exc, EXPECTED) else f"{type(exc).__name__}: {one_line(exc, 300)}"
-            message = message.replace("--condition", "the condition")  # the page's dropdown, not a flag
+            for flag, name in names.items():
+                message = re.sub(rf"{re.escape(flag)}(?![\w-])( [A-Z][\w.,]*)?", name, message)
             print(f"vaekit demo: {handler.__name__}: {message}", file=sys.stderr, flush=True)
             raise gr.Error(message, print_exception=False) from None
 
@@ -95,7 +101,9 @@ class Outputs:
 
     def __init__(self, kind: str):
         # the first picture large (a grid of samples, the spectrograms of the recordings), any others below it
-        self.image = gr.Image(label="image", format="png", height=480, interactive=False, visible=kind == "image",
+        # shown from the start for audio too (its spectrograms): the box that shows a request is running
+        self.image = gr.Image(label="image", format="png", height=480, interactive=False,
+                              visible=kind in ("image", "audio"),
                               elem_classes=["vaekit-images"] + (["vaekit-pixels"] if kind == "image" else []))
         self.gallery = gr.Gallery(label="more images", format="png", columns=4, height=260, object_fit="contain",
                                   visible=False, elem_classes=["vaekit-gallery"])
@@ -121,6 +129,9 @@ class Outputs:
         players += [gr.update(value=None, visible=False)] * AUDIO_PLAYERS
         table = read_table(groups["tables"][0]) if groups["tables"] else None
         large, small = groups["images"][:1], groups["images"][1:]
+        if len(groups["audios"]) > len(self.players):  # say so, or the last units of a traversal seem missing
+            caption += (f"; the first {len(self.players)} of {len(groups['audios'])} recordings play here, every one "
+                        "is under *files written*")
         return [
             gr.update(value=str(large[0]) if large else None, label=large[0].name if large else "image",
                       visible=bool(large)),
@@ -137,11 +148,17 @@ def condition_widget(requests: RunRequests, label: str):
     """A dropdown of the model's conditions (None: the model takes none)."""
     if not requests.conditions:
         return None
-    return gr.Dropdown(["(none)", *requests.conditions], value="(none)", label=label)
+    return gr.Dropdown([NO_CONDITION, *requests.conditions], value=NO_CONDITION, label=label)
 
 
 def _condition(value: str | None) -> str | None:
-    return None if value in (None, "", "(none)") else value
+    return None if value in (None, "", NO_CONDITION) else value
+
+
+def form_dict(dests: list[str], values) -> dict:
+    """A form's values by option dest; a condition dropdown left at (none) is the option's default."""
+    return {dest: _condition(value) if value == NO_CONDITION else value
+            for dest, value in zip(dests, values, strict=True)}
 
 
 def build_app(requests: RunRequests, title: str, run: str) -> gr.Blocks:
@@ -183,7 +200,7 @@ def _sample_tab(requests: RunRequests) -> None:
     @shown_in_page
     def sample(n, t, c, *values):
         under = f", condition {_condition(c)}" if _condition(c) else ""
-        reply = requests.sample(n, t, _condition(c), dict(zip(dests, values, strict=True)))
+        reply = requests.sample(n, t, _condition(c), form_dict(dests, values))
         return outputs.values(reply, f"{int(n)} samples at temperature {t:g}{under}")
 
     button.click(sample, [count, temperature, condition or gr.State(None), *options], outputs.components())
@@ -202,8 +219,9 @@ def _reconstruct_tab(requests: RunRequests) -> None:
     @shown_in_page
     def reconstruct(x, c, *values):
         under = f", decoded under {_condition(c)}" if _condition(c) else ""
-        reply = requests.reconstruct(x, _condition(c), dict(zip(dests, values, strict=True)))
-        return outputs.values(reply, f"the input reconstructed{under}")
+        reply = requests.reconstruct(x, _condition(c), form_dict(dests, values))
+        layout = " (top: the input; below: its reconstruction)" if requests.kinds.output == "image" else ""
+        return outputs.values(reply, f"the input reconstructed{under}{layout}")
 
     button.click(reconstruct, [value, condition or gr.State(None), *options], outputs.components())
 
@@ -223,8 +241,10 @@ def _interpolate_tab(requests: RunRequests) -> None:
 
     @shown_in_page
     def interpolate(x, y, n, m, *values):
-        reply = requests.interpolate(x, y, n, m, dict(zip(dests, values, strict=True)))
-        return outputs.values(reply, f"{int(n)} points decoded on the {m} path between the two inputs' codes")
+        reply = requests.interpolate(x, y, n, m, form_dict(dests, values))
+        ends = "; the inputs themselves at either end" if requests.kinds.output == "image" else ""
+        return outputs.values(reply, f"{int(n)} points decoded on the {m} path between the two inputs' codes "
+                              f"(both ends included){ends}")
 
     button.click(interpolate, [a, b, steps, method, *options], outputs.components())
 
@@ -247,16 +267,28 @@ def _traverse_tab(requests: RunRequests) -> None:
     @shown_in_page
     def traverse(x, u, s, n, *values):
         units = sorted(int(unit) for unit in u or [])
-        reply = requests.traverse(x, units, s, n, dict(zip(dests, values, strict=True)))
+        reply = requests.traverse(x, units, s, n, form_dict(dests, values))
+        rows = " (a row per unit, left to right)" if requests.kinds.output == "image" else ""
         return outputs.values(reply, f"units {', '.join(map(str, units))} in turn, each moved from {-s:g} to {s:g} "
-                              f"in {int(n)} points, the others kept")
+                              f"in {int(n)} points{rows}, the others kept")
 
     button.click(traverse, [value, chosen, span, steps, *options], outputs.components())
 
 
+def condition_option(field) -> bool:
+    """Whether a plugin option names a condition (--condition, --source): a dropdown of the model's conditions."""
+    return field.widget == "text" and field.dest.split("_")[0] in CONDITION_OPTIONS
+
+
+def shown_fields(requests: RunRequests, verb: str) -> list:
+    """A verb's plugin options the page shows: a model that takes no condition has none to pick."""
+    fields = verb_fields(requests.plugin, verb)
+    return [f for f in fields if requests.conditions or not condition_option(f)]
+
+
 def form(requests: RunRequests, verb: str) -> tuple[list[str], list]:
     """The widgets of a verb's plugin options (see vaekit.demo.forms), in a row; their dests, in order."""
-    fields = verb_fields(requests.plugin, verb)
+    fields = shown_fields(requests, verb)
     pair = painted_over(fields) if requests.kinds.input == "image" else None
     if pair is not None:  # the mask is painted over the image, in the image's own widget
         fields = [f for f in fields if f is not pair[1]]
@@ -275,6 +307,9 @@ def form(requests: RunRequests, verb: str) -> tuple[list[str], list]:
             elif field.widget == "input":
                 optional = field.label.startswith("-")
                 widgets.append(input_widget(requests.kinds.input, field.label if optional else field.dest, optional))
+            elif condition_option(field):  # typed too: a model of several conditions takes speaker=a,digit=3
+                widgets.append(gr.Dropdown([NO_CONDITION, *requests.conditions], value=NO_CONDITION, label=label,
+                                           allow_custom_value=True))
             elif field.widget == "choice":
                 widgets.append(gr.Dropdown(field.choices, value=field.default, label=label))
             elif field.widget == "flag":
@@ -289,7 +324,7 @@ def form(requests: RunRequests, verb: str) -> tuple[list[str], list]:
 
 def plugin_options(requests: RunRequests, verb: str) -> tuple[list[str], list]:
     """The options the plugin adds to an engine verb, folded away under the tab's own widgets."""
-    if not verb_fields(requests.plugin, verb):
+    if not shown_fields(requests, verb):
         return [], []
     with gr.Accordion(f"more options (plugin {requests.plugin.name})", open=False):
         return form(requests, verb)
@@ -300,9 +335,10 @@ def _command_tab(requests: RunRequests, verb: str, run_verb, run: str) -> None:
     dests, widgets = form(requests, verb)
     button = gr.Button(verb.capitalize(), variant="primary", elem_id=f"vaekit-{verb}")
     outputs = Outputs(requests.kinds.output)
+    pair = painted_over(verb_fields(requests.plugin, verb)) if requests.kinds.input == "image" else None
+    page_names = {pair[1].label: "strokes painted over the image"} if pair is not None else {}  # --mask MASK.png
 
-    @shown_in_page
     def command(*values):
-        return outputs.values(requests.command(verb, run, dict(zip(dests, values, strict=True))), f"`vaekit {verb}`")
+        return outputs.values(requests.command(verb, run, form_dict(dests, values)), f"`vaekit {verb}`")
 
-    button.click(command, widgets, outputs.components())
+    button.click(shown_in_page(command, page_names), widgets, outputs.components())

@@ -98,16 +98,31 @@ def _check_image(path: Path, name: str) -> None:
 
 
 def _check_audio(path: Path, name: str) -> None:
-    """A WAV must open and be at most MAX_AUDIO_SECONDS long; other formats are left to the plugin."""
-    if path.suffix.lower() != ".wav":
-        return
-    try:
-        with wave.open(str(path), "rb") as audio:
-            seconds = audio.getnframes() / max(audio.getframerate(), 1)
-    except (wave.Error, EOFError, OSError):
-        raise ValueError(f"{name}: {path.name} is not a readable WAV file (damaged or not audio)") from None
-    if seconds > MAX_AUDIO_SECONDS:
+    """A WAV must open; any recording whose length can be read must be at most MAX_AUDIO_SECONDS long. Other
+    formats' own errors are left to the plugin."""
+    if path.suffix.lower() == ".wav":
+        try:
+            with wave.open(str(path), "rb") as audio:
+                seconds = audio.getnframes() / max(audio.getframerate(), 1)
+        except (wave.Error, EOFError, OSError):
+            raise ValueError(f"{name}: {path.name} is not a readable WAV file (damaged or not audio)") from None
+    else:
+        seconds = _other_audio_seconds(path)
+    if seconds is not None and seconds > MAX_AUDIO_SECONDS:
         raise ValueError(f"{name}: the recording is {seconds:.0f} s long; give at most {MAX_AUDIO_SECONDS:.0f} s")
+
+
+def _other_audio_seconds(path: Path) -> float | None:
+    """Seconds of a FLAC, OGG, MP3 ... recording as soundfile reads its header; None when soundfile (installed with
+    the speech plugin, not the engine) is missing or cannot read the file."""
+    try:
+        import soundfile  # optional: imported lazily, only for an upload that is not a WAV
+    except ImportError:
+        return None
+    try:
+        return soundfile.info(str(path)).duration
+    except Exception:  # noqa: BLE001  libsndfile's errors for a file it cannot parse: the plugin says what is wrong
+        return None
 
 
 def painted_mask(editor: dict | None, path: Path) -> str | None:
