@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import importlib.util
 import json
 import math
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +186,12 @@ def test_m2_and_m1_m2_train_evaluate_and_classify_a_folder_with_unlabelled_image
     assert "not a semi-supervised run" in capsys.readouterr().err
     assert main(["sample", str(tmp_path / "m2"), "-n", "2"]) == 2
     assert "a semi-supervised (objective.kind m2) run; `vaekit sample` works on a VAE run" in capsys.readouterr().err
+    if importlib.util.find_spec("gradio") is not None:
+        with socket.socket() as probe:  # a free port: the run is refused after the port is checked
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        assert main(["demo", str(tmp_path / "m2"), "--port", str(port)]) == 2
+        assert "a semi-supervised (objective.kind m2) run; `vaekit demo` works on a VAE run" in capsys.readouterr().err
 
 
 def test_a_speech_folder_whose_metadata_leaves_labels_empty_gives_unlabelled_clips(tmp_path):

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ..io.safe_writes import describe
+from ..plugin import PluginError
 from ..runs import load
 from .parsers import Parser, at_least
 
@@ -64,6 +65,9 @@ def main(argv: list[str]) -> int:
     check_port(args.port)
     torch.manual_seed(args.seed)
     model, plugin = load(args.run, device=args.device)
+    if hasattr(model, "class_logits"):  # the plugin's verbs read its own networks, which M2 wraps in its own
+        raise PluginError(f"{args.run}: a semi-supervised (objective.kind m2) run; `vaekit demo` works on a VAE run: "
+                          "use `vaekit classify` or `vaekit eval` on this one")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine unless --share yes
     # gradio is an optional heavy dependency: imported here, once the run has loaded, and only for this verb.
     app_module = importlib.import_module("vaekit.demo.app")

@@ -102,7 +102,8 @@ class Outputs:
     def __init__(self, kind: str):
         # the first picture large (a grid of samples, the spectrograms of the recordings), any others below it
         # shown from the start for audio too (its spectrograms): the box that shows a request is running
-        self.image = gr.Image(label="image", format="png", height=480, interactive=False,
+        self.image = gr.Image(label="spectrograms (players below)" if kind == "audio" else "output", format="png",
+                              height=480, interactive=False,
                               visible=kind in ("image", "audio"),
                               elem_classes=["vaekit-images"] + (["vaekit-pixels"] if kind == "image" else []))
         self.gallery = gr.Gallery(label="more images", format="png", columns=4, height=260, object_fit="contain",
@@ -133,7 +134,7 @@ class Outputs:
             caption += (f"; the first {len(self.players)} of {len(groups['audios'])} recordings play here, every one "
                         "is under *files written*")
         return [
-            gr.update(value=str(large[0]) if large else None, label=large[0].name if large else "image",
+            gr.update(value=str(large[0]) if large else None, label=large[0].name if large else "output",
                       visible=bool(large)),
             gr.update(value=[(str(p), p.stem) for p in small], visible=bool(small)),
             gr.update(value=texts, visible=bool(groups["texts"])),
