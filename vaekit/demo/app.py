@@ -34,6 +34,9 @@ SAMPLE_COUNTS = {"image": (16, 64), "text": (8, 32), "audio": (4, AUDIO_PLAYERS)
 # a plot (a spectrogram) is scaled smoothly.
 CSS = (".vaekit-images img, .vaekit-input img { width: 100%; height: 100%; object-fit: contain; } "
        ".vaekit-pixels img { image-rendering: pixelated; }")
+# Units ticked at first: as `vaekit traverse`, every unit, where a row of images is cheap (an unused unit's row does
+# not change, which is worth seeing); recordings and sentences take longer to decode, so the first four.
+TRAVERSED_UNITS = {"image": 16}
 NO_CONDITION = "(none)"
 CONDITION_OPTIONS = ("condition", "source")  # plugin options that name a condition: --condition, --source(-a)
 EXPECTED = (ValueError, OSError, PluginError, RecipeError, CheckpointError)  # a person's mistake: its line alone
@@ -256,7 +259,8 @@ def _traverse_tab(requests: RunRequests) -> None:
                 "(`vaekit traverse`): what each unit changes. Without an input the base point is the plugin's "
                 "(an example of the run's data, or the prior's mean).")
     value = input_widget(requests.kinds.input, "base input", optional=True)
-    chosen = gr.CheckboxGroup(units, value=units[: min(len(units), 4)], label="latent units")
+    ticked = units[:TRAVERSED_UNITS.get(requests.kinds.output, 4)]
+    chosen = gr.CheckboxGroup(units, value=ticked, label="latent units (a unit that changes nothing is unused)")
     with gr.Row():
         span = gr.Slider(0.5, 6.0, value=3.0, step=0.5, label="span (prior standard deviations)")
         steps = gr.Slider(2, 15, value=5 if requests.kinds.output == "audio" else 9, step=1,
