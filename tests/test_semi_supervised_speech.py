@@ -4,6 +4,7 @@ by `vaekit classify` on WAV files; and the one-line errors where a sequence late
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -11,8 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from vaekit import VAE, DataBundle
 from vaekit.cli import main
-from vaekit.config.semi_supervised import encode_means
+from vaekit.config.semi_supervised import SemiSupervisedConfig, encode_means, semi_supervised_bundle
+from vaekit.core.distributions import DiagonalGaussian
 
 RECORDINGS = Path(os.environ.get("VAEKIT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "fsdd" \
     / "recordings"
@@ -78,3 +81,45 @@ def test_codes_from_a_feature_map_latent_is_one_line(tmp_path):
                                           r"latent \[D\] or a sequence \[T, D\] \(pooled over time\); this latent "
                                           r"has shape \(2, 4, 4\)$"):
         encode_means(model, images, lambda items: {"x": torch.stack([item["x"] for item in items])})
+
+
+class StepEncoder(torch.nn.Module):
+    """q(z|x) per step of a padded sequence {"seq": [B, T, 1], "mask": [B, T]}: mean = the step's value, std 0.5."""
+
+    def forward(self, x, c=None) -> DiagonalGaussian:
+        mean = x["seq"].expand(-1, -1, 2).clone()
+        return DiagonalGaussian(mean, torch.full_like(mean, math.log(0.25)), event_dims=2, mask=x["mask"])
+
+
+def padded(items: list[dict]) -> dict:
+    """Items {"x": [T_i], "label"} as one padded batch."""
+    length = max(len(item["x"]) for item in items)
+    seq, mask = torch.zeros(len(items), length, 1), torch.zeros(len(items), length)
+    for i, item in enumerate(items):
+        seq[i, :len(item["x"]), 0], mask[i, :len(item["x"])] = item["x"], 1.0
+    return {"x": {"seq": seq, "mask": mask}, "label": torch.stack([item["label"] for item in items])}
+
+
+@pytest.mark.parametrize("code_noise", [1.0, 3.0])
+def test_pooled_codes_are_the_pooled_means_and_their_draws_spread_by_code_noise(code_noise):
+    items = [{"x": torch.arange(1.0, 7.0) * (i + 1), "label": torch.tensor(i % 2)} for i in range(4)]
+    items.append({"x": torch.tensor([5.0, 7.0, 9.0]), "label": torch.tensor(1)})  # shorter: padded in its batch
+    bundle = DataBundle(train=items, val=None, test=list(items), info={"class_names": ["a", "b"]}, collate=padded)
+    codes_model = VAE(StepEncoder(), torch.nn.Identity(), 2, latent_shape=(None, 2))
+    cfg = SemiSupervisedConfig(segments=3, code_noise=code_noise)
+    data = semi_supervised_bundle(bundle, cfg, seed=0, codes_model=codes_model)
+    # Thirds of 1..6 times k: (1.5, 3.5, 5.5) k, both units alike; the spread of 1..6 times k; and 5, 7, 9 alone.
+    spread = torch.tensor([1.0, 2, 3, 4, 5, 6]).std(unbiased=False)
+    expected = {**{i: torch.tensor([1.5, 1.5, 3.5, 3.5, 5.5, 5.5, spread, spread]) * (i + 1) for i in range(4)},
+                4: torch.tensor([5.0, 5, 7, 7, 9, 9, 1.63299, 1.63299])}
+    assert len(data.test) == 5
+    for row in range(5):  # every test item is labelled, so the test split keeps them all, in order
+        assert torch.allclose(data.test[row]["x"], expected[row], atol=1e-4)
+    # A third of a recording's steps, each with std 0.5, averages to std 0.5 / sqrt(2) (6 steps) or 0.5 (3 steps).
+    third = data.train.scales[:, :4].mean(0) / code_noise
+    assert 0.25 < float(third.min()) and float(third.max()) < 0.6
+    torch.manual_seed(0)
+    draws = torch.stack([data.train[0]["x"] for _ in range(2000)])
+    assert torch.allclose(draws.std(0)[:4], data.train.scales[0, :4], rtol=0.1)
+    with pytest.raises(ValueError, match="code_noise: expected a positive multiple of the codes' spread, got 0"):
+        SemiSupervisedConfig(code_noise=0)

@@ -38,6 +38,7 @@ class SemiSupervisedConfig:
     labelled_share: float = 0.5  # share of each epoch's examples that are labelled ones (repeated to reach it)
     codes_from: str | None = field(default=None, metadata={"must_exist": True})  # M1+M2: a trained VAE run
     code_samples: bool = True  # M1+M2: train on codes drawn from q(z|x) (noise that regularises), not their means
+    code_noise: float = 1.0  # M1+M2: the drawn codes' spread, times their spread under q(z|x) (> 1: more noise)
     segments: int = 3  # M1+M2 over a sequence latent: equal stretches of time whose mean codes M2 reads, in order
     latent_dim: int = 50  # M2's z
     hidden: int = 500  # units of each hidden layer of M2's MLPs
@@ -48,6 +49,8 @@ class SemiSupervisedConfig:
                              f"got {self.labelled}")
         if not 0.0 < self.labelled_share < 1.0:
             raise ValueError(f"labelled_share: expected a share between 0 and 1, got {self.labelled_share}")
+        if not self.code_noise > 0:
+            raise ValueError(f"code_noise: expected a positive multiple of the codes' spread, got {self.code_noise}")
         if self.segments < 1:
             raise ValueError(f"segments: expected a number of stretches of time >= 1, got {self.segments}")
         if self.latent_dim < 1 or self.hidden < 1:
@@ -227,7 +230,7 @@ def semi_supervised_bundle(bundle, cfg: SemiSupervisedConfig, seed: int, codes_m
             rows = torch.tensor([row[j] for j in order], dtype=torch.long)
             keep = set(kept) if name == "train" else set(order)
             classes = torch.tensor([int(labels[name][j]) if j in keep else UNLABELLED for j in order])
-            draw = scales[rows] if cfg.code_samples and name == "train" else None
+            draw = cfg.code_noise * scales[rows] if cfg.code_samples and name == "train" else None
             setattr(bundle, name, CodeItems(means[rows], draw, labels[name][order], classes))
         bundle.collate, bundle.lengths = None, None
         info["semi_supervised"]["code_dim"] = int(first_tensor(bundle.train[0]["x"]).shape[-1])
