@@ -36,7 +36,7 @@ CSS = (".vaekit-images img, .vaekit-input img { width: 100%; height: 100%; objec
        ".vaekit-pixels img { image-rendering: pixelated; }")
 # Units ticked at first: as `vaekit traverse`, every unit, where a row of images is cheap (an unused unit's row does
 # not change, which is worth seeing); recordings and sentences take longer to decode, so the first four.
-TRAVERSED_UNITS = {"image": 16}
+TRAVERSED_UNITS = {"image": 10}  # ten rows of images still fill the output box legibly
 NO_CONDITION = "(none)"
 CONDITION_OPTIONS = ("condition", "source")  # plugin options that name a condition: --condition, --source(-a)
 EXPECTED = (ValueError, OSError, PluginError, RecipeError, CheckpointError)  # a person's mistake: its line alone
