@@ -230,6 +230,13 @@ def test_an_image_page_names_its_widgets_not_flags_and_offers_conditions_only_to
     assert shown.value.message == ("inpaint: give exactly one of --box x0,y0,x1,y1 or strokes painted over the image "
                                    "(the condition)")
 
+    def sample():
+        raise PluginError("--per-class 2: this image model is unconditional (no classes); use -n for the number")
+    with pytest.raises(gradio.Error) as shown:
+        app_module.shown_in_page(sample, {"-n": "the samples slider"})()
+    assert shown.value.message == ("--per-class 2: this image model is unconditional (no classes); use the samples "
+                                   "slider for the number")
+
 
 def test_strokes_painted_over_an_image_become_a_mask(tmp_path):
     layer = np.zeros((40, 40, 4), dtype=np.uint8)

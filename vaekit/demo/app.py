@@ -56,7 +56,7 @@ def shown_in_page(handler, page_names: dict[str, str] | None = None):
         except Exception as exc:  # noqa: BLE001  the page must show a line and keep serving, whatever failed
             message = one_line(exc, 300) if isinstance(exc, EXPECTED) else f"{type(exc).__name__}: {one_line(exc, 300)}"
             for flag, name in names.items():
-                message = re.sub(rf"{re.escape(flag)}(?![\w-])( [A-Z][\w.,]*)?", name, message)
+                message = re.sub(rf"(?<![\w-]){re.escape(flag)}(?![\w-])( [A-Z][\w.,]*)?", name, message)
             print(f"vaekit demo: {handler.__name__}: {message}", file=sys.stderr, flush=True)
             raise gr.Error(message, print_exception=False) from None
 
@@ -201,13 +201,14 @@ def _sample_tab(requests: RunRequests) -> None:
     button = gr.Button("Sample", variant="primary", elem_id="vaekit-sample")
     outputs = Outputs(requests.kinds.output)
 
-    @shown_in_page
     def sample(n, t, c, *values):
         under = f", condition {_condition(c)}" if _condition(c) else ""
         reply = requests.sample(n, t, _condition(c), form_dict(dests, values))
         return outputs.values(reply, f"{int(n)} samples at temperature {t:g}{under}")
 
-    button.click(sample, [count, temperature, condition or gr.State(None), *options], outputs.components())
+    page_names = {"-n": "the samples slider", "--temperature": "the temperature slider"}  # a plugin's hint
+    button.click(shown_in_page(sample, page_names), [count, temperature, condition or gr.State(None), *options],
+                 outputs.components())
 
 
 def _reconstruct_tab(requests: RunRequests) -> None:
