@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import types
 import wave
 from pathlib import Path
 
@@ -236,6 +237,19 @@ def test_an_image_page_names_its_widgets_not_flags_and_offers_conditions_only_to
         app_module.shown_in_page(sample, {"-n": "the samples slider"})()
     assert shown.value.message == ("--per-class 2: this image model is unconditional (no classes); use the samples "
                                    "slider for the number")
+
+
+def test_a_number_option_without_a_default_is_left_unset_not_sent_as_zero():
+    gradio = pytest.importorskip("gradio")
+    app_module = pytest.importorskip("vaekit.demo.app")
+    page = types.SimpleNamespace(plugin=vaekit.get_plugin("text"), kinds=DemoKinds("text", "text"), conditions=[])
+    with gradio.Blocks():
+        dests, widgets = app_module.form(page, "sample")
+    beam = widgets[dests.index("beam_size")]  # --beam-size: default None, the plugin's own 5
+    assert isinstance(beam, gradio.Textbox) and beam.value == ""
+    values = dict.fromkeys(dests) | {"beam_size": beam.value, "top_k": "3"}
+    options = forms.form_values(page.plugin, "sample", values, None)
+    assert options["beam_size"] is None and options["top_k"] == 3
 
 
 def test_strokes_painted_over_an_image_become_a_mask(tmp_path):

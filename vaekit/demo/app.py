@@ -38,6 +38,7 @@ CSS = (".vaekit-images img, .vaekit-input img { width: 100%; height: 100%; objec
 # not change, which is worth seeing); recordings and sentences take longer to decode, so the first four.
 TRAVERSED_UNITS = {"image": 10}  # ten rows of images still fill the output box legibly
 NO_CONDITION = "(none)"
+UNSET = "empty: the default"
 CONDITION_OPTIONS = ("condition", "source")  # plugin options that name a condition: --condition, --source(-a)
 EXPECTED = (ValueError, OSError, PluginError, RecipeError, CheckpointError)  # a person's mistake: its line alone
 
@@ -320,10 +321,10 @@ def form(requests: RunRequests, verb: str) -> tuple[list[str], list]:
                 widgets.append(gr.Dropdown(field.choices, value=field.default, label=label))
             elif field.widget == "flag":
                 widgets.append(gr.Checkbox(value=False, label=label))  # ticked: the option is given
-            elif field.widget == "number":
+            elif field.widget == "number" and field.default is not None:
                 widgets.append(gr.Number(value=field.default, label=label))
-            else:
-                widgets.append(gr.Textbox(value=field.default or "", label=label))
+            else:  # a number without a default too: gr.Number would show and send 0 for it, not "unset"
+                widgets.append(gr.Textbox(value=field.default or "", label=label, placeholder=UNSET))
     painted = [pair[0]] if pair is not None else []
     return [field.dest for field in painted + [f for f in fields if f not in painted]], widgets
 
