@@ -38,7 +38,7 @@ def enhance_arguments(parser) -> None:
                         help="output folder (default: RUN/outputs/enhance); each output keeps its input's name")
     parser.add_argument("--method", choices=METHODS, default="auto",
                         help="vae_nmf: the speech VAE with an NMF noise model fitted per recording; vae_nmf_robust: "
-                             "the same fit started from the noise-robust encoder (train-enhancer); wiener, "
+                             "the gain set by the noise-robust encoder's clean speech (train-enhancer); wiener, "
                              "spectral_gating: the baselines (default auto: vae_nmf_robust when the run has a "
                              "noise-robust encoder, else vae_nmf)")
     parser.add_argument("--iterations", type=at_least(1), default=VAENMFConfig.iterations,
