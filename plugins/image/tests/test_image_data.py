@@ -53,10 +53,20 @@ def reference_shape(factors: dict, size: int) -> torch.Tensor:
             dx, dy = (col + 0.5) / size * 2 - 1 - cx, (row + 0.5) / size * 2 - 1 - cy
             u = (math.cos(angle) * dx + math.sin(angle) * dy) / (0.7 * scale)
             v = (-math.sin(angle) * dx + math.cos(angle) * dy) / (0.7 * scale)
-            hx, hy = u * 1.15, -v * 1.15 + 0.1
             image[0, row, col] = [max(abs(u), abs(v)) <= 0.7, u**2 + (v / 0.55) ** 2 <= 1.0,
-                                  (hx**2 + hy**2 - 1) ** 3 - hx**2 * hy**3 <= 0][factors["shape"]]
+                                  inside_heart(u, -v - 0.4)][factors["shape"]]
     return image
+
+
+def inside_heart(x: float, y: float) -> bool:
+    """Lobes of radius 0.5 at (+-0.5, 0), and the polygon from the point (0, -1.3) to where its lines touch them."""
+    centre, radius, tip = (0.5, 0.0), 0.5, (0.0, -1.3)
+    away = math.atan2(tip[1] - centre[1], tip[0] - centre[0]) + math.acos(radius / math.dist(centre, tip))
+    touch = (centre[0] + radius * math.cos(away), centre[1] + radius * math.sin(away))  # on the right lobe's outside
+    polygon = [tip, touch, centre, (-centre[0], 0.0), (-touch[0], touch[1])]  # convex, counter-clockwise
+    left_of_every_edge = all((b[0] - a[0]) * (y - a[1]) - (b[1] - a[1]) * (x - a[0]) >= 0
+                             for a, b in zip(polygon, polygon[1:] + polygon[:1], strict=True))
+    return math.dist((abs(x), y), centre) <= radius or left_of_every_edge
 
 
 def test_shapes_drawn_all_at_once_match_their_definition():

@@ -83,5 +83,29 @@ def shape_mask(name: str, u: Tensor, v: Tensor) -> Tensor:
         return torch.maximum(u.abs(), v.abs()) <= 0.7
     if name == "ellipse":
         return u**2 + (v / 0.55) ** 2 <= 1.0
-    hx, hy = u * 1.15, -v * 1.15 + 0.1  # heart: (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0, pointing down in the image
-    return (hx**2 + hy**2 - 1) ** 3 - hx**2 * hy**3 <= 0
+    return heart_mask(u, -v + (HEART_LOBE_RADIUS - HEART_TIP) / 2)  # its box centred, pointing down in the image
+
+
+HEART_LOBE_CENTRE, HEART_LOBE_RADIUS, HEART_TIP = 0.5, 0.5, 1.3  # lobes at (+-0.5, 0), the point at (0, -1.3)
+
+
+def heart_tangent() -> tuple[float, float]:
+    """Where the line from the heart's point touches the outside of its right lobe: (x, y)."""
+    centre_x, radius, tip = HEART_LOBE_CENTRE, HEART_LOBE_RADIUS, HEART_TIP
+    to_centre = math.hypot(centre_x, tip)
+    angle = math.atan2(tip, centre_x) - math.asin(radius / to_centre)  # the centre's direction turned outwards
+    reach = math.sqrt(to_centre**2 - radius**2)
+    return reach * math.cos(angle), reach * math.sin(angle) - tip
+
+
+def heart_mask(x: Tensor, y: Tensor) -> Tensor:
+    """A heart of two round lobes that touch, a notch half a radius deep between them, a sharp point below (y up).
+
+    Straight sides run from the point to touch the lobes; the notch and the point stay a few pixels across even at
+    the smallest scale, so a heart never reads as a rounded triangle.
+    """
+    tangent_x, tangent_y = heart_tangent()
+    lobes = (x.abs() - HEART_LOBE_CENTRE) ** 2 + y**2 <= HEART_LOBE_RADIUS**2
+    sides = (y >= -HEART_TIP) & (y <= tangent_y) & (x.abs() <= (y + HEART_TIP) * tangent_x / (tangent_y + HEART_TIP))
+    between = (x.abs() <= HEART_LOBE_CENTRE) & (y >= tangent_y) & (y <= 0)  # under the notch, between the lobes
+    return lobes | sides | between
