@@ -154,6 +154,8 @@ def main() -> None:
               f"ratio {summary['ratio']:.3f} (target >= 0.97)")
         write_result(args, "trainer_overhead", "the vaekit trainer against a hand-written loop: same conv VAE, "
                      "same batches, alternated", summary,
+                     metrics={"ratio": round(summary["ratio"], 3), "vaekit_steps_per_s": round(mean["vaekit"], 2),
+                              "plain_steps_per_s": round(mean["plain"], 2)},
                      notes=f"{args.rounds} alternated rounds of {args.steps} steps, batch {args.batch_size}, "
                            f"{args.threads} torch thread(s); the ratio of the mean steps/s")
     print(json.dumps(summary))
