@@ -5,7 +5,8 @@ Every script takes (add_common_flags):
     --out DIR       result files (benchmarks/results_table.py's schema) go to DIR/NAME.json; default
                     benchmarks/results/ for a real run, WORK/results under --smoke (never the committed files)
     --work-dir DIR  runs, caches and the script's full figures (NAME.details.json); default a temporary folder
-    --seed N        the recipe's seed (default: the recipe's own)
+    --seed N        the recipe's seed (default: the recipe's own); where a script writes per seed (speech_fsdd,
+                    speech_strings), its figures are NAME_seedN, joined with the other seeds' of the same command
     --smoke         the same code path on a tiny budget (a few steps, tiny subsets): seconds, proves it runs
 
 The scripts import this module by name: Python puts a script's own folder, benchmarks/, first on sys.path.
