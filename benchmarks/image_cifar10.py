@@ -27,6 +27,8 @@ Targets: bits/dim <= 5.0; recon accuracy >= 0.8 x real; images/s >= 0.97 x plain
 (either SR model) >= 1 dB above mean fill and bicubic; MNIST transfer >= 0.9; folder samples recognised >= 0.8.
 The result files (benchmarks/results/ for a run for real): cifar10, cifar10_speed, cifar10_superres,
 mnist_cvae, cifar10_cvae, image_folder.
+One script of about 440 lines: the parts share the data, the scoring classifier and the trained VAE; each part
+is its own function.
 """
 
 from __future__ import annotations
