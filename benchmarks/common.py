@@ -31,6 +31,8 @@ from pathlib import Path
 import results_table
 import torch
 
+from vaekit.io.safe_writes import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 # Trainer settings of a benchmark run: no progress bar, no sample grids, no evaluation in the middle of the run.
 QUIET = ["trainer.progress=false", "trainer.samples=0", "trainer.eval_every=1000000"]
@@ -339,7 +341,7 @@ def write_result(args: argparse.Namespace, name: str, title: str, figures: dict,
     if headline:
         headline = [key for key in headline if key in metrics] or None
     if args.work_dir is not None:
-        (args.work_dir / f"{name}.details.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
+        atomic_write_text(args.work_dir / f"{name}.details.json", json.dumps(figures, indent=2, default=str) + "\n")
     folder = results_folder(args)
     folder.mkdir(parents=True, exist_ok=True)
     command = command_line()

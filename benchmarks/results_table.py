@@ -36,6 +36,8 @@ from pathlib import Path
 
 import yaml
 
+from vaekit.io.safe_writes import atomic_write_text
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 FIELDS = ("title", "command", "commit", "device", "date", "recipe", "recipe_sha256", "metrics")
@@ -92,7 +94,7 @@ def record_result(name: str, title: str, command: str, metrics: dict[str, float]
         result["notes"] = notes
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
@@ -229,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path.exists() or path.read_text() != text:
             stale.append(path.relative_to(ROOT))
             if not args.check:
-                path.write_text(text)
+                atomic_write_text(path, text)
     if args.check and stale:
         print("out of date (run python benchmarks/results_table.py): " + ", ".join(map(str, stale)))
         return 1
