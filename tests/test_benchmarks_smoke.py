@@ -41,6 +41,7 @@ SCRIPTS = {
     "speech_enhancement.py": ["speech_enhancement", "speech_enhancement_strings", "speech_enhancement_newcomer"],
     "semi_supervised.py": ["semi_supervised_mnist"],
     "semi_supervised_fsdd.py": ["semi_supervised_fsdd"],
+    "semi_supervised_yelp.py": ["semi_supervised_yelp"],
 }
 # Modules the scripts import, and a script with its own --smoke and --record flags.
 NOT_SCRIPTS = {"common.py", "pythae_nets.py", "results_table.py", "image_cifar10_samples.py"}

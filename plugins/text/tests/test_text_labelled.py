@@ -29,6 +29,18 @@ def test_one_file_per_label_gives_each_sentence_its_label(data_dir, tmp_path):
     assert batch["c"].shape == (4, 1)
 
 
+def test_a_labelled_corpus_without_a_condition_gives_classes_to_predict(data_dir, tmp_path):
+    yelp = data_dir / "yelp"
+    bundle = build(tmp_path, train=f"{yelp}/train.{{label}}", test=f"{yelp}/test.{{label}}", labels=["0", "1"])
+    assert bundle.info["class_names"] == ["0", "1"] and "condition_on" not in bundle.info
+    positive = set((yelp / "test.1").read_text().splitlines())
+    for i in range(len(bundle.test)):
+        assert "c" not in bundle.test[i]
+        assert (bundle.test.sentences[i] in positive) == (int(bundle.test[i]["label"]) == 1)
+    batch = bundle.collate([bundle.train[i] for i in range(4)])
+    assert batch["label"].shape == (4,) and "c" not in batch
+
+
 def test_tab_file_reads_labels_sorted_and_matches_the_per_label_files(data_dir, tmp_path):
     yelp = data_dir / "yelp"
     pairs = read_labelled(f"{yelp}/dev.{{label}}", ["0", "1"])

@@ -141,12 +141,14 @@ class SentenceDataset(Dataset):
     text itself."""
 
     def __init__(self, tokens: list[Tensor], n_words: list[int], sentences: list[str] | None = None,
-                 unknown: list[Tensor] | None = None, labels: list[int] | None = None):
+                 unknown: list[Tensor] | None = None, labels: list[int] | None = None,
+                 classes: list[int] | None = None):
         self.tokens = tokens
         self.n_words = n_words
         self.sentences = sentences
         self.unknown = unknown
         self.labels = labels  # a labelled corpus: each sentence's label id, the item's condition "c"
+        self.classes = classes  # a labelled corpus read unconditioned: each sentence's label id, the item's "label"
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -156,6 +158,8 @@ class SentenceDataset(Dataset):
         item = {"x": {"tokens": t, "lengths": torch.tensor(len(t)), "n_words": torch.tensor(self.n_words[i])}}
         if self.labels is not None:
             item["c"] = torch.tensor([self.labels[i]])
+        if self.classes is not None:  # what a semi-supervised objective (objective.kind m2) learns to predict
+            item["label"] = torch.tensor(self.classes[i])
         return item
 
 
@@ -180,6 +184,8 @@ class Collate:
         batch = {"x": {"tokens": tokens, "lengths": lengths, "n_words": n_words}}
         if "c" in items[0]:
             batch["c"] = torch.stack([item["c"] for item in items])
+        if "label" in items[0]:
+            batch["label"] = torch.stack([item["label"] for item in items])
         return batch
 
 

@@ -110,8 +110,10 @@ class TextPlugin(vaekit.Plugin):
             report = encoded.report
             if not encoded.tokens:
                 raise ValueError(f"{splits[name]}: every sentence is longer than data.max_length={data.max_length}")
-            ids = [label_ids[name][i] for i in encoded.kept] if name in label_ids and data.condition_on else None
-            datasets[name] = SentenceDataset(encoded.tokens, encoded.words, encoded.sentences, encoded.unknown, ids)
+            ids = [label_ids[name][i] for i in encoded.kept] if name in label_ids else None
+            conditioned = bool(data.condition_on)  # the label is the decoder's condition, or a class to predict
+            datasets[name] = SentenceDataset(encoded.tokens, encoded.words, encoded.sentences, encoded.unknown,
+                                             ids if conditioned else None, None if conditioned else ids)
             reports[name] = vars(report)
             unknown[name] = encoded.unknown_rate
             if report.filtered or report.truncated:
@@ -125,6 +127,8 @@ class TextPlugin(vaekit.Plugin):
             info.update(condition_on=data.condition_on, labels=labels, references=data.references,
                         labelled_train={"path": data.train, "format": data.format, "text_field": data.text_field},
                         labelled_test=data.test)
+        elif label_ids:  # a labelled corpus without a condition: its labels are classes (objective.kind m2)
+            info["class_names"] = labels
         return vaekit.DataBundle(datasets["train"], datasets["val"], datasets["test"], info,
                                  Collate(tokenizer.pad_id), lengths=[len(t) for t in datasets["train"].tokens])
 
