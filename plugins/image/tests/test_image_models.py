@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from image_test_helpers import configs, data_and_model, info, plugin, tiny_model
+from vaekit_image.nets import ImageDecoder
 
 import vaekit
 from vaekit import RecipeError
@@ -170,3 +171,35 @@ def test_a_decoder_whose_last_upsampling_gives_the_parameters(likelihood, tmp_pa
         tiny_model(info(28, condition="lowres"), tmp_path, decoder_output="upsample")
     with pytest.raises(RecipeError, match="decoder_output"):
         configs({}, {"architecture": "resnet", "decoder_output": "upsample"})
+
+
+def test_placing_a_drawing_turns_and_moves_it():
+    """decoder_pose's similarity transform: (1, 0, 0, 0) leaves a drawing as it is, (0, 1, 0, 0) turns it a quarter
+    and a shift of 2/S moves it one pixel."""
+    place = ImageDecoder.place
+    drawing = torch.randn(2, 3, 8, 8)
+    identity = torch.tensor([[1.0, 0.0, 0.0, 0.0]]).expand(2, 4)
+    torch.testing.assert_close(place(drawing, identity), drawing, atol=1e-5, rtol=0)
+    quarter = place(drawing, torch.tensor([[0.0, 1.0, 0.0, 0.0]]).expand(2, 4))
+    assert torch.allclose(quarter, torch.rot90(drawing, 1, dims=(2, 3)), atol=1e-5) \
+        or torch.allclose(quarter, torch.rot90(drawing, -1, dims=(2, 3)), atol=1e-5)
+    shifted = place(drawing, torch.tensor([[1.0, 0.0, 2 / 8, 0.0]]).expand(2, 4))
+    torch.testing.assert_close(shifted[..., :-1], drawing[..., 1:], atol=1e-5, rtol=0)
+
+
+def test_a_posed_decoder_starts_as_the_plain_one_and_learns_a_pose(tmp_path):
+    """decoder_pose starts at the identity transform, so the same weights give the same images; its pose net gets
+    gradients; it refuses a spatial latent and the low-res condition in one line each."""
+    torch.manual_seed(0)
+    posed = tiny_model(info(32), tmp_path, depth=3, decoder_output="upsample", decoder_pose=True)
+    plain = tiny_model(info(32), tmp_path, depth=3, decoder_output="upsample")
+    plain.load_state_dict({k: v for k, v in posed.state_dict().items() if not k.startswith("decoder.pose.")})
+    z = torch.randn(3, 4)
+    torch.testing.assert_close(posed.decoder.params(z), plain.decoder.params(z), atol=1e-4, rtol=0)
+    x = torch.bernoulli(torch.rand(3, 1, 32, 32))
+    posed.train()(x).loss.backward()
+    assert posed.decoder.pose[2].weight.grad.abs().sum() > 0
+    with pytest.raises(RecipeError, match="decoder_pose"):
+        tiny_model(info(32, condition="lowres"), tmp_path, depth=3, decoder_pose=True)
+    with pytest.raises(RecipeError, match="decoder_pose"):
+        configs({}, {"latent_shape": "spatial", "decoder_pose": True})

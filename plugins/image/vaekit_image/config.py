@@ -84,6 +84,10 @@ class ImageModelConfig:
     # maps and a 3x3 convolution reads them; upsample: the last stride-2 transposed convolution gives the parameters
     # itself (as DCGAN's and the beta-VAE papers' decoders do), which saves half the decoder's work at 32x32.
     decoder_output: Literal["conv", "upsample"] = "conv"
+    # The decoder draws in its own frame and a similarity transform it predicts from z (rotation, scale, shift;
+    # a spatial transformer, Jaderberg et al. 2015) moves the drawing into place: objects that move and turn are
+    # drawn once, upright, instead of once per pose. Off: the convolutions draw every pose themselves.
+    decoder_pose: bool = False
 
     def __post_init__(self):
         if self.lowres_layers < 0 or self.lowres_width < 0:
@@ -96,5 +100,7 @@ class ImageModelConfig:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)}")
         if self.decoder_output == "upsample" and self.architecture != "conv":
             raise ValueError(f"decoder_output: upsample is for architecture conv, got {self.architecture}")
+        if self.decoder_pose and self.latent_shape != "vector":
+            raise ValueError("decoder_pose: needs latent_shape vector (a pose is read from one code vector)")
         if self.hidden < 0 or self.blocks_per_stage < 1:
             raise ValueError("hidden must be >= 0 and blocks_per_stage >= 1")

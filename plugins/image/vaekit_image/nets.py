@@ -159,6 +159,9 @@ class ImageDecoder(nn.Module):
         if direct and self.lowres:
             raise RecipeError("model.decoder_output: upsample has no output convolution to read the "
                                      "low-res condition; use conv")
+        if cfg.decoder_pose and self.lowres:
+            raise RecipeError("model.decoder_pose: a super-resolution decoder keeps the low-res image in place; "
+                              "use decoder_pose: false with data.condition: lowres")
         layers = []
         for i, width in enumerate(widths):
             out = widths[i + 1] if i + 1 < len(widths) else n_params if direct else cfg.width
@@ -177,6 +180,12 @@ class ImageDecoder(nn.Module):
         self.out = nn.Identity() if direct else nn.Conv2d(cfg.width + lowres_width, n_params, 3, padding=1,
                                                           padding_mode=pad)
         self.top_channels = widths[0]
+        self.pose = None
+        if cfg.decoder_pose:  # starts at the identity: a small net whose last layer is zero, biased to (1, 0, 0, 0)
+            self.pose = nn.Sequential(nn.Linear(n_in, 64), nn.SiLU(), nn.Linear(64, 4))
+            nn.init.zeros_(self.pose[2].weight)
+            with torch.no_grad():
+                self.pose[2].bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0]))
 
     def params(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         """Likelihood parameters [B, C * params_per_channel, S, S] for latents z [B, D] (or [B, C', S/f, S/f])."""
@@ -194,6 +203,8 @@ class ImageDecoder(nn.Module):
             lowres = lowres[..., :self.size, :self.size]  # sub-pixel output of a size the factor does not divide
             h = concat(h, lowres.contiguous(memory_format=torch.channels_last), dim=1)
         params = self.out(h)
+        if self.pose is not None:
+            params = self.place(params, self.pose(z if self.embedding is None else concat(z, self.embedding(c))))
         if self.lowres and self.likelihood_name != "bernoulli":
             # A location likelihood predicts detail on top of the bicubic upsampling, so super-resolution
             # starts at the baseline a user would otherwise use instead of having to learn it first.
@@ -202,6 +213,18 @@ class ImageDecoder(nn.Module):
             base = self.to_target(base).expand(params.shape[0], -1, -1, -1)
             params = torch.cat([params[:, :self.channels] + base, params[:, self.channels:]], dim=1)
         return params
+
+    @staticmethod
+    def place(drawing: Tensor, pose: Tensor) -> Tensor:
+        """Move the drawn parameters [B, P, S, S] by the similarity transform pose [B, 4] = (a, b, shift x, shift y).
+
+        Output pixel p reads the drawing at [[a, -b], [b, a]] p + shift (coordinates in [-1, 1]); beyond the drawing's
+        edge it reads the edge, so background stays background.
+        """
+        a, b, tx, ty = pose.unbind(-1)
+        theta = torch.stack([torch.stack([a, -b, tx], -1), torch.stack([b, a, ty], -1)], -2)
+        grid = F.affine_grid(theta, list(drawing.shape), align_corners=False)
+        return F.grid_sample(drawing, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
     def to_target(self, x: Tensor) -> Tensor:
         """Pixels in [0, 1] to the likelihood's data scale ([-1, 1] for the discretized logistic)."""
