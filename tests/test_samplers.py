@@ -91,7 +91,8 @@ RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "image"
 TINY_SPATIAL = ["trainer.max_steps=8", "trainer.batch_size=16", "trainer.eval_every=8", "trainer.eval_batches=1",
                 "trainer.checkpoint_every=8", "trainer.samples=4", "trainer.progress=false", "trainer.log_every=4",
                 "data.num_train=128", "data.num_val=32", "data.num_test=32", "model.width=8", "eval.batch_size=16",
-                "model.latent_shape=spatial", "model.latent_channels=2", "model.depth=2"]
+                "model.latent_shape=spatial", "model.latent_channels=2", "model.depth=2",
+                "model.decoder_pose=false"]
 
 
 def test_the_latent_pixelcnn_reads_only_earlier_pixels_and_learns_their_dependence():

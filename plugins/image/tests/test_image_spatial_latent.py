@@ -15,7 +15,7 @@ RECIPES = Path(__file__).resolve().parents[3] / "recipes" / "image"
 TINY = ["trainer.max_steps=8", "trainer.batch_size=16", "trainer.eval_every=8", "trainer.eval_batches=1",
         "trainer.checkpoint_every=8", "trainer.samples=4", "trainer.progress=false", "trainer.log_every=4",
         "data.num_train=128", "data.num_val=32", "data.num_test=32", "model.width=8", "eval.batch_size=16",
-        "model.latent_shape=spatial", "model.latent_channels=2", "model.depth=2"]
+        "model.latent_shape=spatial", "model.latent_channels=2", "model.depth=2", "model.decoder_pose=false"]
 
 
 def test_a_spatial_latent_trains_a_few_steps_samples_and_evaluates(tmp_path):
