@@ -3,7 +3,7 @@
     python benchmarks/shapes_main_job.py                          # benchmarks/results/shapes.json
     python benchmarks/shapes_main_job.py --threads 1 --baseline-commit REV --reference-wall 142
     python benchmarks/shapes_main_job.py --threads 1 --baseline-commit REV --reference-wall 142 --seeds 0,1,2
-    python benchmarks/shapes_main_job.py --alone --threads 1 --baseline-commit REV --reference-wall 142 --seeds 0,1,2
+    python benchmarks/shapes_main_job.py --alone 3 --threads 1 --baseline-commit REV --reference-wall 142 --seeds 0,1,2
     python benchmarks/shapes_main_job.py --smoke                  # a few steps: checks the script
 
 Each recipe trains in its own process (`python -m vaekit train RECIPE --out WORK/NAME`): wall seconds, CPU seconds
@@ -14,8 +14,9 @@ the shapes recipe at that git revision) at the same time, the same way, and the 
 their ratio; --reference-wall S (the baseline's wall seconds measured on an idle 2-core
 machine) adds wall_seconds_2core_estimate = S x the CPU ratio. --threads N runs both with N torch threads.
 --seeds A,B,C trains the recipe at each seed, all at the same time: the first seed gives the times and the plain
-figures (mig, ...), every other seed N its eval figures as mig_seedN, ... --alone first trains the recipe by
-itself with torch's default threads: on an idle machine, wall_seconds_alone is the time a user waits.
+figures (mig, ...), every other seed N its eval figures as mig_seedN, ... --alone N first trains the recipe N
+times by itself with torch's default threads: on an idle machine, wall_seconds_alone (their median, with the
+fastest and slowest beside it) is the time a user waits.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -96,9 +98,9 @@ def main() -> None:
     p.add_argument("--reference-wall", type=float, default=None,
                    help="the baseline's wall seconds on an idle 2-core machine: gives wall_seconds_2core_estimate")
     p.add_argument("--threads", type=int, default=None, help="torch threads of each run (default: torch's own)")
-    p.add_argument("--alone", action="store_true",
-                   help="first train the recipe alone with torch's default threads: wall_seconds_alone, the wait a "
-                        "user has on this machine")
+    p.add_argument("--alone", type=int, default=0, metavar="N",
+                   help="first train the recipe N times alone with torch's default threads: wall_seconds_alone "
+                        "(median), the wait a user has on this machine")
     p.add_argument("--seeds", default=None, help="seeds to train the recipe at, comma-separated (the first is timed)")
     args = add_common_flags(p).parse_args()
     data_dir()  # VAEKIT_DATA for the child processes (the shapes need no files; other recipes may)
@@ -126,16 +128,21 @@ def main() -> None:
             load = os.getloadavg()[0]
             plain_env = {key: value for key, value in env.items() if key != "OMP_NUM_THREADS"}
             plain = [o for o in overrides if not o.startswith("trainer.threads=")] + jobs["main"][2]
-            run = train_side_by_side({"alone": (args.recipe, work / "alone", plain)}, [], plain_env)["alone"]
-            alone = {"wall_seconds_alone": run["wall_seconds"], "cpu_seconds_alone": run["cpu_seconds"]}
+            runs = [train_side_by_side({"alone": (args.recipe, work / f"alone{i}", plain)}, [], plain_env)["alone"]
+                    for i in range(args.alone)]
+            walls = sorted(run["wall_seconds"] for run in runs)
+            alone = {"wall_seconds_alone": round(statistics.median(walls), 1), "wall_seconds_alone_min": walls[0],
+                     "wall_seconds_alone_max": walls[-1],
+                     "cpu_seconds_alone": round(statistics.median(run["cpu_seconds"] for run in runs), 1)}
         timed = train_side_by_side(jobs, overrides, env)
         figures = {**alone, **timed["main"], **scores(jobs["main"][1], env)}
         for seed in seeds[1:]:
             figures.update({f"{key}_seed{seed}": value for key, value in scores(jobs[f"seed{seed}"][1], env).items()})
         notes = f"{args.threads or 'torch default'} torch threads; wall_seconds: as the machine was loaded at the time"
         if args.alone:
-            notes += (f"; wall_seconds_alone: the recipe trained first, alone, with torch's default threads on "
-                      f"{os.cpu_count()} cores (load average {load:.2f} when it started)")
+            notes += (f"; wall_seconds_alone: the median of {args.alone} trainings of the recipe, one after another "
+                      f"before the rest, each alone with torch's default threads on {os.cpu_count()} cores (load "
+                      f"average {load:.2f} when the first started); _min and _max: the fastest and slowest")
         notes += ("; MIG and MSE are on the shapes vaekit_image.shapes draws at this commit (its heart: two round "
                   "lobes, a notch and a point), comparable only with results on the same drawing")
         if seeds:
