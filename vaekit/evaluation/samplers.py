@@ -38,7 +38,7 @@ def fit_gmm(points: Tensor, components: int = 10, iterations: int = 200, reg: fl
     """EM for a full-covariance Gaussian mixture on points [N, U] (k-means++ start): (params, mean log-lik nats).
 
     EM stops when the mean log-likelihood moves by less than tol of itself in an iteration: on a shapes run's 10,000
-    codes tol 1e-5 ends within 0.003 nats of tol 1e-7 in under half the iterations.
+    codes tol 1e-5 ends within 0.003 nats of tol 1e-7 in under half the time.
     """
     x = points.double()
     n, u = x.shape

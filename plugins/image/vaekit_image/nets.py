@@ -189,8 +189,8 @@ class ImageDecoder(nn.Module):
 
     def params(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         """Likelihood parameters [B, C * params_per_channel, S, S] for latents z [B, D] (or [B, C', S/f, S/f])."""
-        h = z if self.embedding is None else concat(z, self.embedding(c))
-        h = self.dense(h)
+        code = z if self.embedding is None else concat(z, self.embedding(c))
+        h = self.dense(code)
         if z.dim() == 2:
             h = h.reshape(z.shape[0], self.top_channels, self.bottom, self.bottom)
         # Channels-last activations: oneDNN's (transposed) convolutions run 1.6x faster so on a CPU (same math).
@@ -204,7 +204,7 @@ class ImageDecoder(nn.Module):
             h = concat(h, lowres.contiguous(memory_format=torch.channels_last), dim=1)
         params = self.out(h)
         if self.pose is not None:
-            params = self.place(params, self.pose(z if self.embedding is None else concat(z, self.embedding(c))))
+            params = self.place(params, self.pose(code))
         if self.lowres and self.likelihood_name != "bernoulli":
             # A location likelihood predicts detail on top of the bicubic upsampling, so super-resolution
             # starts at the baseline a user would otherwise use instead of having to learn it first.
