@@ -63,8 +63,8 @@ def main() -> None:
             summary = {}
             for metric in ("mig", "sap"):
                 values = [r[metric] for r in runs]
-                summary[metric] = statistics.mean(values)
-                summary[f"{metric}_spread"] = statistics.stdev(values) if len(values) > 1 else 0.0
+                summary[metric] = round(statistics.mean(values), 4)
+                summary[f"{metric}_spread"] = round(statistics.stdev(values), 4) if len(values) > 1 else 0.0
             results[name] = {**summary, "runs": runs}
         order = [name for name in ("vae", "beta_vae", "beta_tcvae") if name in results]
         migs = [results[name]["mig"] for name in order]
