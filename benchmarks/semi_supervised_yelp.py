@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
+import yaml
 from common import QUIET, REPO, add_common_flags, load_recipe, log, seed_override, work_folder, write_result
 from semi_supervised import cpu_seconds_of
 from semi_supervised_fsdd import m1m2_error, spread
@@ -51,6 +52,15 @@ def steps_of(run: Path) -> int:
     """The training step of a run's newest checkpoint (or of a checkpoint folder given itself)."""
     state = json.loads((resolve_model_dir(run) / "state.json").read_text())["state"]["__dict__"]
     return int(dict((key, value) for key, value in state if isinstance(key, str))["step"])
+
+
+def epochs_override(run: Path) -> str:
+    """' trainer.epochs=E' when the M1 run's own recipe.yaml trained more epochs than the M1 recipe, else ''."""
+    recipe_file = resolve_model_dir(run).parent.parent / "recipe.yaml"
+    if not recipe_file.is_file():
+        return ""
+    epochs = yaml.safe_load(recipe_file.read_text())["trainer"]["epochs"]
+    return f" trainer.epochs={epochs}" if epochs != load_recipe(M1_RECIPE, []).trainer.epochs else ""
 
 
 def anchor_error(recipe, work: Path, smoke: bool) -> dict:
@@ -126,7 +136,7 @@ def main() -> None:
         results["gap_closed"] = round(closed, 3) if closed is not None else None
         results["target_met"] = bool(closed is not None and closed >= 0.5)
         m1_command = (f"vaekit train {M1_RECIPE} --out runs/yelp_m1 {' '.join(M1_OFF)} trainer.threads=1 "
-                      f"trainer.max_steps={results['m1']['steps']}")
+                      f"trainer.max_steps={results['m1']['steps']}{epochs_override(m1_run)}")
         write_result(args, "semi_supervised_yelp", "Yelp: M1+M2 test error (%) from 200 labelled sentences (100 per "
                      "class) against the sentiment CNN trained on the same sentences and on every label, mean and "
                      "std over the labelled draws", results, recipe=M2_RECIPE, device="cpu",
