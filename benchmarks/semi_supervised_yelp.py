@@ -25,7 +25,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
-import yaml
 from common import QUIET, REPO, add_common_flags, load_recipe, log, seed_override, work_folder, write_result
 from semi_supervised import cpu_seconds_of
 from semi_supervised_fsdd import m1m2_error, spread
@@ -35,6 +34,7 @@ import vaekit
 from vaekit.config.recipe import ObjectiveConfig
 from vaekit.config.semi_supervised import labelled_indices, labels_of
 from vaekit.io.checkpoint import resolve_model_dir
+from vaekit.runs import run_recipe
 from vaekit.training.trainer import train
 
 M1_RECIPE, M2_RECIPE = "recipes/text/yelp_sentiment.yaml", "recipes/text/yelp_m1m2.yaml"
@@ -55,11 +55,8 @@ def steps_of(run: Path) -> int:
 
 
 def epochs_override(run: Path) -> str:
-    """' trainer.epochs=E' when the M1 run's own recipe.yaml trained more epochs than the M1 recipe, else ''."""
-    recipe_file = resolve_model_dir(run).parent.parent / "recipe.yaml"
-    if not recipe_file.is_file():
-        return ""
-    epochs = yaml.safe_load(recipe_file.read_text())["trainer"]["epochs"]
+    """' trainer.epochs=E' when the M1 run's own recipe trained other epochs than the M1 recipe, else ''."""
+    epochs = run_recipe(run).trainer.epochs
     return f" trainer.epochs={epochs}" if epochs != load_recipe(M1_RECIPE, []).trainer.epochs else ""
 
 
